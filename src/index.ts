@@ -1,0 +1,2 @@
+// Public embedding API of the weft package.
+export { WeftError } from './errors.js';
