@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { consoleLogger, silentLogger, type Logger } from '../log.js';
+import { LinuxBind } from '../io/bind-linux.js';
+import { LinuxTun } from '../io/tun-linux.js';
+import { Device } from '../wireguard/device.js';
+import { UapiServer } from '../wireguard/uapi-server.js';
+import { DEFAULT_MTU } from '../wireguard/constants.js';
+
+// `weft wg IFNAME` / `weft-wg IFNAME`: a drop-in for `wireguard-go IFNAME`. It creates
+// the TUN and the UAPI socket, then (unless -f) detaches into the background once both
+// exist, so `wg-quick` can configure it right after it returns. It exits on SIGINT,
+// SIGTERM, when the interface is deleted or when its UAPI socket file is removed.
+
+const READY_FD_ENV = 'WEFT_WG_READY_FD';
+const MTU_REFRESH_MS = 2_000;
+
+export interface WgOptions {
+  foreground: boolean;
+  iface: string;
+}
+
+export function parseWgArgs(argv: string[]): WgOptions | string {
+  let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
+  const rest: string[] = [];
+  for (const a of argv) {
+    if (a === '-f' || a === '--foreground') foreground = true;
+    else rest.push(a);
+  }
+  if (rest.length !== 1) return 'Usage: weft-wg [-f/--foreground] INTERFACE-NAME';
+  const iface = rest[0];
+  if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(iface)) return `invalid interface name ${JSON.stringify(iface)}`;
+  return { foreground, iface };
+}
+
+function loggerFromEnv(): Logger {
+  switch (process.env.LOG_LEVEL) {
+    case 'verbose':
+    case 'debug':
+      return consoleLogger('debug');
+    case 'silent':
+      return silentLogger;
+    default:
+      return consoleLogger('error');
+  }
+}
+
+/** Runs the userspace WireGuard interface; resolves with the process exit code. */
+export async function runWg(argv: string[], script = fileURLToPath(import.meta.url)): Promise<number> {
+  const opts = parseWgArgs(argv);
+  if (typeof opts === 'string') {
+    process.stderr.write(opts + '\n');
+    return 1;
+  }
+  if (!opts.foreground && !process.env[READY_FD_ENV]) return daemonize(opts, script);
+  return serve(opts);
+}
+
+// Re-runs this program in the foreground as a detached child and waits until it says
+// it is ready (or fails), so the caller's next `wg set` finds the socket.
+function daemonize(opts: WgOptions, script: string): Promise<number> {
+  return new Promise((resolve) => {
+    const verbose = process.env.LOG_LEVEL === 'verbose' || process.env.LOG_LEVEL === 'debug';
+    const child = spawn(process.execPath, [script, '-f', opts.iface], {
+      detached: true,
+      stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore', 'pipe'],
+      env: { ...process.env, [READY_FD_ENV]: '3' },
+    });
+    let status = '';
+    const ready = child.stdio[3] as NodeJS.ReadableStream;
+    ready.on('data', (b: Buffer) => (status += b.toString()));
+    ready.on('end', () => {
+      if (status === 'ready\n') {
+        child.unref();
+        resolve(0);
+      } else {
+        process.stderr.write(status || 'weft-wg: failed to start\n');
+        resolve(1);
+      }
+    });
+  });
+}
+
+// The daemon's parent reads one line from the ready pipe: `ready` or the error.
+function report(line: string): void {
+  const fd = process.env[READY_FD_ENV];
+  delete process.env[READY_FD_ENV];
+  if (fd) createWriteStream('', { fd: Number(fd) }).end(line + '\n');
+  else if (line !== 'ready') process.stderr.write(line + '\n');
+}
+
+async function serve(opts: WgOptions): Promise<number> {
+  const logger = loggerFromEnv();
+  let tun: LinuxTun;
+  try {
+    tun = await LinuxTun.create(opts.iface, { mtu: DEFAULT_MTU });
+  } catch (err) {
+    report(`weft-wg: failed to create TUN device ${opts.iface}: ${(err as Error).message}`);
+    return 1;
+  }
+  const device = new Device({ tun, bind: new LinuxBind(), logger });
+  const uapi = new UapiServer(opts.iface, device, { logger });
+  try {
+    await uapi.start();
+    await device.start();
+  } catch (err) {
+    report(`weft-wg: ${(err as Error).message}`);
+    await uapi.stop().catch(() => {});
+    await device.close().catch(() => {});
+    return 1;
+  }
+  report('ready');
+  logger.info({ iface: opts.iface, port: device.listenPort }, 'interface is up');
+
+  return new Promise((resolve) => {
+    let stopping = false;
+    const mtuTimer = setInterval(() => tun.refreshMtu(), MTU_REFRESH_MS);
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ why }, 'shutting down');
+      clearInterval(mtuTimer);
+      Promise.allSettled([uapi.stop(), device.close()]).then(() => resolve(0));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    device.onTunClosed = () => stop('interface removed');
+    uapi.onSocketRemoved = () => stop('UAPI socket removed');
+  });
+}

@@ -1,0 +1,308 @@
+import { systemClock, type Clock } from '../clock.js';
+import { silentLogger, type Logger } from '../log.js';
+import { equalBytes } from '../crypto/constant-time.js';
+import {
+  isZeroKey,
+  keyToBase64,
+  presharedKeyFromBytes,
+  privateKeyFromBytes,
+  publicKeyFromBytes,
+  publicKeyFromPrivate,
+  type PresharedKey,
+  type PrivateKey,
+  type PublicKey,
+} from '../crypto/keys.js';
+import { PacketBatch } from '../io/batch.js';
+import type { Bind } from '../io/bind.js';
+import { Endpoint } from '../io/endpoint.js';
+import type { TunDevice } from '../io/tun.js';
+import { AllowedIPs, formatPrefix, parsePrefix } from './allowedips.js';
+import { CookieChecker } from './cookie.js';
+import { IndexTable } from './index-table.js';
+import type { Keypair } from './keypair.js';
+import { createInitiation, type NoiseIdentity } from './noise-protocol.js';
+import { Peer } from './peer.js';
+import { Ratelimiter } from './ratelimiter.js';
+import { InboundPath } from './receive.js';
+import { OutboundPath } from './send.js';
+import { tai64n } from './tai64n.js';
+import { REKEY_TIMEOUT, DEFAULT_MTU } from './constants.js';
+import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiTarget } from './uapi.js';
+import { DeviceStats } from './stats.js';
+
+export interface DeviceOptions {
+  tun: TunDevice;
+  bind: Bind;
+  clock?: Clock;
+  logger?: Logger;
+  /** Uniform [0,1) source for timer jitter; injectable for deterministic tests. */
+  random?: () => number;
+}
+
+// The Device ties one TUN and one UDP bind to a set of peers. It is the UAPI target
+// (`wg show` / `wg set`), owns the index table, the allowed-IPs table, the cookie
+// checker and the ratelimiter, and drives the send and receive paths.
+export class Device implements UapiTarget {
+  readonly tun: TunDevice;
+  readonly bind: Bind;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly random: () => number;
+  readonly peers = new Map<string, Peer>();
+  readonly allowedIps = new AllowedIPs<Peer>();
+  readonly indexTable = new IndexTable();
+  readonly ratelimiter: Ratelimiter;
+  readonly stats = new DeviceStats();
+  identity: NoiseIdentity | null = null;
+  cookieChecker: CookieChecker | null = null;
+  listenPort = 0;
+  fwmark = 0;
+  private readonly outbound: OutboundPath;
+  private readonly inbound: InboundPath;
+  private readonly ctrlBatch = new PacketBatch(1, 256);
+  private started = false;
+  private closed = false;
+
+  constructor(opts: DeviceOptions) {
+    this.tun = opts.tun;
+    this.bind = opts.bind;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? silentLogger;
+    this.random = opts.random ?? Math.random;
+    this.ratelimiter = new Ratelimiter(this.clock);
+    this.outbound = new OutboundPath(this);
+    this.inbound = new InboundPath(this);
+  }
+
+  get mtu(): number {
+    return this.tun.mtu || DEFAULT_MTU;
+  }
+
+  /** Opens the UDP port and starts moving packets. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.openBind(this.listenPort);
+    this.tun.start({
+      onPackets: (batch) => this.outbound.fromTun(batch),
+      onClose: (err) => this.onTunClosed?.(err),
+    });
+  }
+
+  /** Called when the TUN goes away (interface deleted); the owner decides what to do. */
+  onTunClosed?: (err?: Error) => void;
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const peer of this.peers.values()) this.removePeer(peer);
+    this.ratelimiter.close();
+    await this.bind.close();
+    await this.tun.stop();
+  }
+
+  private async openBind(port: number): Promise<void> {
+    const bound = await this.bind.open(port, {
+      onReceive: (batch, sources) => this.inbound.fromBind(batch, sources),
+    });
+    this.listenPort = bound;
+    if (this.fwmark) this.bind.setMark(this.fwmark);
+  }
+
+  peerName(peer: Peer): string {
+    return keyToBase64(peer.publicKey).slice(0, 8) + '…';
+  }
+
+  lookupPeer(publicKey: Uint8Array): Peer | undefined {
+    return this.peers.get(Buffer.from(publicKey).toString('hex'));
+  }
+
+  // --- configuration (used by UAPI and by the agent) ---------------------------------
+
+  setPrivateKey(key: PrivateKey | null): void {
+    if (key && this.identity && equalBytes(key, this.identity.privateKey)) return;
+    const identity = key ? { privateKey: key, publicKey: publicKeyFromPrivate(key) } : null;
+    this.identity = identity;
+    this.cookieChecker = identity ? new CookieChecker(identity.publicKey, this.clock) : null;
+    if (identity) {
+      // A peer with our own public key would be talking to itself (wg-go removes it).
+      const self = this.lookupPeer(identity.publicKey);
+      if (self) this.removePeer(self);
+    }
+    for (const peer of this.peers.values()) {
+      peer.handshake.setIdentity(identity);
+      this.expireSessions(peer);
+    }
+  }
+
+  addPeer(publicKey: PublicKey): Peer {
+    const existing = this.lookupPeer(publicKey);
+    if (existing) return existing;
+    const peer = new Peer(this, publicKey);
+    peer.handshake.setIdentity(this.identity);
+    this.peers.set(Buffer.from(publicKey).toString('hex'), peer);
+    return peer;
+  }
+
+  removePeer(peer: Peer): void {
+    peer.timers.stopAll();
+    this.expireSessions(peer);
+    this.allowedIps.removeByValue(peer);
+    this.peers.delete(Buffer.from(peer.publicKey).toString('hex'));
+  }
+
+  setPresharedKey(peer: Peer, psk: PresharedKey): void {
+    peer.handshake.presharedKey = psk;
+  }
+
+  setPersistentKeepalive(peer: Peer, seconds: number): void {
+    const wasOff = peer.persistentKeepalive === 0;
+    peer.persistentKeepalive = seconds;
+    if (seconds === 0) peer.timers.persistentKeepalive.del();
+    // Turning it on sends a keepalive at once so a NAT mapping opens now (wg-go does).
+    else if (wasOff && this.started) this.sendKeepalive(peer);
+  }
+
+  async setListenPort(port: number): Promise<void> {
+    if (port === this.listenPort && this.started) return;
+    if (!this.started) {
+      this.listenPort = port;
+      return;
+    }
+    await this.bind.close();
+    await this.openBind(port);
+  }
+
+  setFwmark(mark: number): void {
+    this.fwmark = mark;
+    if (this.started) this.bind.setMark(mark);
+  }
+
+  // --- UAPI -----------------------------------------------------------------------------
+
+  snapshot(): UapiDeviceSnapshot {
+    return {
+      privateKey: this.identity?.privateKey ?? null,
+      listenPort: this.listenPort,
+      fwmark: this.fwmark,
+      peers: [...this.peers.values()].map((p) => ({
+        publicKey: p.publicKey,
+        presharedKey: isZeroKey(p.handshake.presharedKey) ? null : p.handshake.presharedKey,
+        endpoint: p.endpoint?.key ?? null,
+        lastHandshakeMs: p.lastHandshakeWallMs,
+        rxBytes: BigInt(p.rxBytes),
+        txBytes: BigInt(p.txBytes),
+        persistentKeepalive: p.persistentKeepalive,
+        allowedIps: this.allowedIps.entriesFor(p).map(formatPrefix),
+      })),
+    };
+  }
+
+  async apply(change: UapiDeviceChange): Promise<void> {
+    if (change.listenPort !== undefined && change.listenPort !== this.listenPort) {
+      try {
+        await this.setListenPort(change.listenPort);
+      } catch (err) {
+        throw new UapiError('ERR_UAPI_ADDRINUSE', `cannot listen on port ${change.listenPort}: ${(err as Error).message}`, -98);
+      }
+    }
+    if (change.privateKey !== undefined) {
+      this.setPrivateKey(isZeroKey(change.privateKey) ? null : privateKeyFromBytes(change.privateKey));
+    }
+    if (change.fwmark !== undefined) this.setFwmark(change.fwmark);
+    if (change.replacePeers) for (const p of [...this.peers.values()]) this.removePeer(p);
+    for (const pc of change.peers) {
+      const pub = publicKeyFromBytes(pc.publicKey);
+      if (this.identity && equalBytes(pub, this.identity.publicKey)) continue;
+      let peer = this.lookupPeer(pub);
+      if (pc.remove) {
+        if (peer) this.removePeer(peer);
+        continue;
+      }
+      if (!peer) {
+        if (pc.updateOnly) continue;
+        peer = this.addPeer(pub);
+      }
+      if (pc.presharedKey !== undefined) this.setPresharedKey(peer, presharedKeyFromBytes(pc.presharedKey));
+      if (pc.endpoint !== undefined) peer.endpoint = Endpoint.parse(pc.endpoint);
+      if (pc.replaceAllowedIps) this.allowedIps.removeByValue(peer);
+      for (const cidr of pc.removeAllowedIps) this.allowedIps.remove(parsePrefix(cidr), peer);
+      for (const cidr of pc.addAllowedIps) this.allowedIps.insert(parsePrefix(cidr), peer);
+      if (pc.persistentKeepalive !== undefined) this.setPersistentKeepalive(peer, pc.persistentKeepalive);
+    }
+  }
+
+  // --- sessions and handshakes ------------------------------------------------------------
+
+  /** Sends a handshake initiation unless one went out less than REKEY_TIMEOUT ago. */
+  sendHandshakeInitiation(peer: Peer, isRetry: boolean): void {
+    if (!isRetry) peer.timers.handshakeAttempts = 0;
+    const now = this.clock.now();
+    if (now - peer.lastSentHandshake < REKEY_TIMEOUT || !this.identity) return;
+    peer.lastSentHandshake = now;
+    const hs = peer.handshake;
+    if (hs.localIndex) this.indexTable.delete(hs.localIndex);
+    const idx = this.indexTable.newIndex(peer);
+    const msg = createInitiation(this.identity, hs, idx, tai64n(this.clock.wallNow()));
+    if (!msg) {
+      this.indexTable.delete(idx);
+      return;
+    }
+    hs.localIndex = idx;
+    peer.cookieGenerator.addMacs(msg);
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketSent();
+    this.sendControl(peer, msg);
+    peer.timers.handshakeInitiated();
+  }
+
+  /** Sends a keepalive (an empty transport packet), handshaking first if needed. */
+  sendKeepalive(peer: Peer): void {
+    if (peer.staged.length === 0) peer.stage(new Uint8Array(0));
+    this.outbound.sendStaged(peer);
+  }
+
+  sendStaged(peer: Peer): void {
+    this.outbound.sendStaged(peer);
+  }
+
+  /** Sends one handshake-type message to the peer's endpoint. */
+  sendControl(peer: Peer, msg: Uint8Array): void {
+    if (!peer.endpoint) {
+      this.stats.noEndpoint++;
+      return;
+    }
+    this.sendTo(peer.endpoint, msg);
+    peer.txBytes += msg.length;
+  }
+
+  sendTo(to: Endpoint, msg: Uint8Array): void {
+    const b = this.ctrlBatch;
+    b.reset();
+    b.push(msg);
+    this.bind.send(b, to);
+  }
+
+  /** Records a freshly derived session and retires what it displaces. */
+  installKeypair(peer: Peer, kp: Keypair): void {
+    this.indexTable.swapForKeypair(kp.localIndex, kp);
+    for (const old of peer.keypairs.install(kp)) this.forgetKeypair(old);
+  }
+
+  forgetKeypair(kp: Keypair): void {
+    this.indexTable.delete(kp.localIndex);
+    kp.wipe();
+  }
+
+  /** Drops all sessions and handshake state of a peer (key change, removal, 540 s timer). */
+  expireSessions(peer: Peer): void {
+    for (const kp of peer.keypairs.clear()) this.forgetKeypair(kp);
+    if (peer.handshake.localIndex) this.indexTable.delete(peer.handshake.localIndex);
+    peer.handshake.localIndex = 0;
+    peer.handshake.clear();
+  }
+
+  zeroKeyMaterial(peer: Peer): void {
+    this.expireSessions(peer);
+  }
+}
