@@ -169,8 +169,15 @@ export class Device implements UapiTarget {
       this.listenPort = port;
       return;
     }
+    const old = this.listenPort;
     await this.bind.close();
-    await this.openBind(port);
+    try {
+      await this.openBind(port);
+    } catch (err) {
+      // Keep the device reachable on its old port when the new one is taken.
+      await this.openBind(old);
+      throw err;
+    }
   }
 
   setFwmark(mark: number): void {
