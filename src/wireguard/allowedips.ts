@@ -25,7 +25,7 @@ export function parsePrefix(s: string): Prefix {
     bytes = Uint8Array.from(ipaddr.IPv4.parse(addr).toByteArray());
     family = 4;
   } else if (!addr.includes('%') && ipaddr.IPv6.isValid(addr)) {
-    bytes = Uint8Array.from(ipaddr.IPv6.parse(addr).toByteArray());
+    bytes = parseIPv6(addr);
     family = 6;
   } else {
     throw invalid(s);
@@ -42,8 +42,24 @@ export function parsePrefix(s: string): Prefix {
 }
 
 export function formatPrefix(p: Prefix): string {
-  const ip = p.family === 4 ? Array.from(p.bytes).join('.') : ipaddr.fromByteArray(Array.from(p.bytes)).toString();
+  const b = p.bytes;
+  let ip: string;
+  if (p.family === 4) ip = Array.from(b).join('.');
+  // IPv4-mapped addresses print with a dotted tail, as inet_ntop and Go's netip do.
+  else if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) ip = `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  else ip = ipaddr.fromByteArray(Array.from(b)).toString();
   return `${ip}/${p.bits}`;
+}
+
+// ipaddr.js reads any `::a.b.c.d` as IPv4-mapped (::ffff:a.b.c.d); convert a dotted
+// tail to two hex groups first so ::1.2.3.4 keeps its real bytes.
+function parseIPv6(addr: string): Uint8Array {
+  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+  if (m) {
+    const v4 = ipaddr.IPv4.parse(m[2]).toByteArray();
+    addr = `${m[1]}${((v4[0] << 8) | v4[1]).toString(16)}:${((v4[2] << 8) | v4[3]).toString(16)}`;
+  }
+  return Uint8Array.from(ipaddr.IPv6.parse(addr).toByteArray());
 }
 
 function maskInPlace(bytes: Uint8Array, bits: number): void {

@@ -59,7 +59,13 @@ export class UapiServer {
 
     const server = net.createServer({ allowHalfOpen: true }, (c) => this.onConnection(c));
     // The socket is created with mode 0600: only root may configure the interface.
-    const oldMask = process.umask(0o077);
+    // Worker threads cannot change the umask; the chmod below then still narrows it.
+    let oldMask: number | null = null;
+    try {
+      oldMask = process.umask(0o077);
+    } catch {
+      this.log.debug('cannot set umask in this thread');
+    }
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -71,7 +77,7 @@ export class UapiServer {
     } catch (e) {
       throw new WeftError('ERR_UAPI_LISTEN', `cannot listen on ${this.path}: ${(e as Error).message}`, { cause: e });
     } finally {
-      process.umask(oldMask);
+      if (oldMask !== null) process.umask(oldMask);
     }
     server.on('error', (e) => this.log.error({ err: e.message }, 'uapi server error'));
     this.server = server;

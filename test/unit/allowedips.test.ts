@@ -22,6 +22,9 @@ test('parsePrefix / formatPrefix', () => {
   assert.equal(formatPrefix(parsePrefix('FD00:0:0:0:0:0:0:1')), 'fd00::1/128');
   assert.equal(formatPrefix(parsePrefix('::/0')), '::/0');
   assert.equal(formatPrefix(parsePrefix('2001:db8::ffff/127')), '2001:db8::fffe/127');
+  assert.equal(formatPrefix(parsePrefix('::ffff:1.2.3.4/128')), '::ffff:1.2.3.4/128');
+  assert.deepEqual([...parsePrefix('::1.2.3.4').bytes], [...new Uint8Array(12), 1, 2, 3, 4]);
+  assert.equal(formatPrefix(parsePrefix('64:ff9b::10.0.0.1/120')), '64:ff9b::a00:0/120');
   const p = parsePrefix('fd00::/64');
   assert.equal(p.family, 6);
   assert.equal(p.bytes.length, 16);
