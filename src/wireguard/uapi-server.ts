@@ -169,8 +169,7 @@ export class UapiServer {
     c.on('error', (e) => this.log.debug({ err: e.message }, 'uapi connection error'));
     c.on('close', () => this.conns.delete(c));
 
-    // Runs queued operations in order; data arriving meanwhile lands in `buf` and is
-    // picked up by the same loop.
+    // Runs the buffered operations in order, one at a time.
     const pump = async (): Promise<void> => {
       if (busy || closing) return;
       busy = true;
@@ -184,8 +183,11 @@ export class UapiServer {
             close(step.errno === undefined ? '' : `errno=${step.errno}\n\n`);
             return;
           }
+          // Stop reading while the operation runs so a flooding client cannot grow `buf`.
+          c.pause();
           const reply = await this.serialize(() => this.run(step));
           if (c.destroyed) return;
+          c.resume();
           c.write(reply);
         }
       } finally {
