@@ -69,7 +69,7 @@ export class Device implements UapiTarget {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
-    this.ratelimiter = new Ratelimiter(this.clock);
+    this.ratelimiter = new Ratelimiter({ clock: this.clock });
     this.outbound = new OutboundPath(this);
     this.inbound = new InboundPath(this);
   }
@@ -210,7 +210,7 @@ export class Device implements UapiTarget {
       try {
         await this.setListenPort(change.listenPort);
       } catch (err) {
-        throw new UapiError('ERR_UAPI_ADDRINUSE', `cannot listen on port ${change.listenPort}: ${(err as Error).message}`, -98);
+        throw new UapiError('ERR_UAPI_ADDRINUSE', `cannot listen on port ${change.listenPort}: ${(err as Error).message}`, { cause: err });
       }
     }
     if (change.privateKey !== undefined) {
