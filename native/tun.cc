@@ -1,7 +1,7 @@
 // TUN device and interface ioctls (Linux).
 //
 //   tunOpen(name: string, multiQueue?: boolean): { fd: number, name: string }
-//   tunRead(fd, buf, slotSize, headroom, maxCount, lengths: Uint32Array, offsets: Uint32Array): number
+//   tunRead(fd, buf, slotSize, headroom, maxCount, lengths: Uint32Array, offsets: Uint32Array, stats?: Uint32Array): number
 //   tunWrite(fd, buf, offsets: Uint32Array /*absolute*/, lengths: Uint32Array, count): number
 //   ifSetMtu(name, mtu): void   ifGetMtu(name): number   ifUp(name): void
 #include "common.h"
@@ -42,6 +42,8 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
 // Reads packets into consecutive slots until EAGAIN or maxCount. Packet i lands at
 // i*slotSize + headroom; lengths[i]/offsets[i] (offset relative to the slot) are set.
 // Errors other than EAGAIN are thrown only when nothing was read (they recur next call).
+// The kernel silently truncates a packet larger than the buffer (MTU raised under us):
+// a read that fills the whole slot is dropped and counted in stats[0] if given.
 static Napi::Value TunRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, slot, headroom, maxCount;
@@ -53,6 +55,12 @@ static Napi::Value TunRead(const Napi::CallbackInfo& info) {
       !ArgInt(info, 4, "maxCount", 0, UINT32_MAX, &maxCount) || !ArgU32Array(info, 5, "lengths", &lengths, &nlen) ||
       !ArgU32Array(info, 6, "offsets", &offsets, &noff))
     return env.Undefined();
+  uint32_t* stats = nullptr;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    size_t nstats;
+    if (!ArgU32Array(info, 7, "stats", &stats, &nstats)) return env.Undefined();
+    if (nstats < 1) stats = nullptr;
+  }
   if (headroom >= slot) return ThrowType(env, "headroom must be smaller than slotSize");
   size_t max = static_cast<size_t>(maxCount);
   if (max > nlen) max = nlen;
@@ -69,6 +77,10 @@ static Napi::Value TunRead(const Napi::CallbackInfo& info) {
       return ThrowErrno(env, errno, "read");
     }
     if (r == 0) break;
+    if (static_cast<size_t>(r) >= room) {
+      if (stats != nullptr) stats[0]++;
+      continue;
+    }
     lengths[n] = static_cast<uint32_t>(r);
     offsets[n] = static_cast<uint32_t>(headroom);
     n++;

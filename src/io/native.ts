@@ -38,9 +38,11 @@ export interface WeftNative {
   /**
    * Reads packets until EAGAIN or maxCount; packet i goes to i*slotSize+headroom with
    * lengths[i] and offsets[i] (= headroom, relative to the slot) set. Returns the count.
-   * Throws only when the first read fails with something other than EAGAIN.
+   * Throws only when the first read fails with something other than EAGAIN. A read that
+   * fills the whole slot was truncated by the kernel (packet larger than the slot, e.g.
+   * the MTU was raised): it is dropped and counted in stats[0] when `stats` is given.
    */
-  tunRead(fd: number, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array): number;
+  tunRead(fd: number, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array, stats?: Uint32Array): number;
   /** Writes `count` packets at absolute `offsets`; returns how many were written (stops at EAGAIN/ENOBUFS, skips EINVAL). */
   tunWrite(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   ifSetMtu(name: string, mtu: number): void;

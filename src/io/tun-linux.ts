@@ -41,6 +41,9 @@ export class LinuxTun implements TunDevice {
 
   private batch: PacketBatch;
   private absOffsets: Uint32Array;
+  private readonly readStats = new Uint32Array(1);
+  /** Packets dropped because they were larger than a read slot (the MTU was raised before refreshMtu() ran). */
+  truncatedDrops = 0;
   private poller: NativePoller | undefined;
   private events: TunEvents | undefined;
   private mtuTimer: NodeJS.Timeout | undefined;
@@ -131,7 +134,7 @@ export class LinuxTun implements TunDevice {
       const b = this.batch;
       let n: number;
       try {
-        n = this.native.tunRead(this.fd, b.data, b.slotSize, this.headroom, b.capacity, b.lengths, b.offsets);
+        n = this.native.tunRead(this.fd, b.data, b.slotSize, this.headroom, b.capacity, b.lengths, b.offsets, this.readStats);
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
         if (FATAL_READ.has(code)) return this.fail(e as Error);
@@ -143,6 +146,15 @@ export class LinuxTun implements TunDevice {
           return this.fail(e2 as Error);
         }
         continue;
+      }
+      if (this.readStats[0] !== 0) {
+        this.truncatedDrops += this.readStats[0];
+        this.readStats[0] = 0;
+        try {
+          this.refreshMtu(); // grows the slots for the next read
+        } catch (e2) {
+          return this.fail(e2 as Error);
+        }
       }
       if (n === 0) return;
       b.count = n;

@@ -97,7 +97,18 @@ for (let i = 0; i < 300; i++) s4.send(`burst${i}`, 7778, '10.9.0.2');
 await until('300 burst packets', () => (seen.filter((u) => u.dport === 7778).length >= 300 ? true : undefined));
 result.burst = seen.filter((u) => u.dport === 7778).length;
 
-// 5. MTU follows `ip link set mtu`
+// 5. MTU follows `ip link set mtu`; a packet larger than the slots (MTU raised before a
+// refresh) is dropped, not delivered truncated, and makes the device re-read the MTU.
+ip('link', 'set', 'dev', tun.name, 'mtu', '9000');
+seen.length = 0;
+s4.send(Buffer.alloc(8000, 7), 7779, '10.9.0.2');
+await until('truncation noticed', () => (tun.truncatedDrops > 0 ? true : undefined));
+assert.equal(tun.mtu, 9000);
+assert.equal(seen.filter((u) => u.dport === 7779).length, 0, 'truncated packet not delivered');
+s4.send(Buffer.alloc(8000, 7), 7779, '10.9.0.2');
+const big = await until('jumbo packet', () => seen.find((u) => u.dport === 7779));
+assert.equal(big.payload.length, 8000);
+result.jumbo = { truncatedDrops: tun.truncatedDrops, len: big.payload.length };
 ip('link', 'set', 'dev', tun.name, 'mtu', '1300');
 assert.equal(tun.refreshMtu(), 1300);
 assert.equal(tun.mtu, 1300);

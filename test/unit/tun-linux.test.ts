@@ -47,6 +47,7 @@ test('LinuxTun in a fresh netns: read v4/v6, write, MTU, interface deletion', { 
     assert.deepEqual(res.write, { v4: 'pong4', v6: 'pong6' });
     assert.equal(res.burst, 300);
     assert.equal(res.mtu, 1420);
+    assert.deepEqual(res.jumbo, { truncatedDrops: 1, len: 8000 });
     assert.equal(typeof res.onClose, 'string');
     assert.equal(res.fdsLeaked, 0);
   } finally {
