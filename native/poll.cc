@@ -15,6 +15,14 @@
 
 namespace weft {
 
+// The uv handle and what its callbacks need, allocated separately from the Poller so it
+// can outlive the JS object until libuv has finished closing it.
+struct PollHandle {
+  uv_poll_t poll;
+  class Poller* owner;                       // null once the Poller let go of it
+  napi_async_cleanup_hook_handle hook;       // env teardown hook (removed on close)
+};
+
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
   static Napi::Function Class(Napi::Env env) {
@@ -47,28 +55,31 @@ class Poller : public Napi::ObjectWrap<Poller> {
       return;
     }
     fd_ = static_cast<int>(fd);
-    auto* h = new uv_poll_t;
-    int r = uv_poll_init(loop, h, fd_);
+    auto* h = new PollHandle{};
+    int r = uv_poll_init(loop, &h->poll, fd_);
     if (r != 0) {
       delete h;
       ThrowErrno(env, -r, "uv_poll_init");
       return;
     }
-    h->data = this;
-    r = uv_poll_start(h, UV_READABLE, OnPoll);
+    h->poll.data = h;
+    h->owner = this;
+    r = uv_poll_start(&h->poll, UV_READABLE, OnPoll);
     if (r != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(h), OnClose);
+      uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClose);
       ThrowErrno(env, -r, "uv_poll_start");
       return;
     }
+    // On env teardown (worker exit) close the handle and keep the env (and this addon's
+    // code) alive until libuv has run the close callback.
+    if (napi_add_async_cleanup_hook(env, OnEnvTeardown, h, &h->hook) != napi_ok) h->hook = nullptr;
     handle_ = h;
     cb_ = Napi::Persistent(info[1].As<Napi::Function>());
     Ref();  // keep the wrapper alive while the handle is open
-    napi_add_env_cleanup_hook(env, EnvCleanup, this);
   }
 
   ~Poller() override {
-    CloseHandle(false);
+    CloseHandle();
     if (async_ != nullptr) {
       napi_async_destroy(env_, async_);
       async_ = nullptr;
@@ -76,35 +87,45 @@ class Poller : public Napi::ObjectWrap<Poller> {
   }
 
  private:
-  static void OnClose(uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); }
+  static void OnClose(uv_handle_t* uvh) {
+    auto* h = static_cast<PollHandle*>(uvh->data);
+    if (h->hook != nullptr) napi_remove_async_cleanup_hook(h->hook);
+    delete h;
+  }
 
-  static void EnvCleanup(void* arg) { static_cast<Poller*>(arg)->CloseHandle(true); }
+  static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
+    auto* h = static_cast<PollHandle*>(arg);
+    h->hook = hook;
+    if (h->owner != nullptr) h->owner->handle_ = nullptr;
+    h->owner = nullptr;
+    uv_poll_stop(&h->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClose);
+  }
 
   // Stops and closes the uv handle (the fd stays open). Safe to call repeatedly.
-  void CloseHandle(bool from_cleanup_hook) {
+  void CloseHandle() {
     if (handle_ == nullptr) return;
-    uv_poll_t* h = handle_;
+    PollHandle* h = handle_;
     handle_ = nullptr;
-    h->data = nullptr;
-    uv_poll_stop(h);
-    uv_close(reinterpret_cast<uv_handle_t*>(h), OnClose);
-    if (!from_cleanup_hook) napi_remove_env_cleanup_hook(env_, EnvCleanup, this);
+    h->owner = nullptr;
+    uv_poll_stop(&h->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&h->poll), OnClose);
   }
 
   // Closes the handle and drops the self-reference and callback (JS-facing stop).
   void Release() {
     bool was_open = handle_ != nullptr;
-    CloseHandle(false);
+    CloseHandle();
     if (was_open) {
       cb_.Reset();
       Unref();
     }
   }
 
-  static void OnPoll(uv_poll_t* h, int status, int events) {
-    auto* self = static_cast<Poller*>(h->data);
-    if (self == nullptr) return;
-    self->Dispatch(status);
+  static void OnPoll(uv_poll_t* uvh, int status, int events) {
+    auto* h = static_cast<PollHandle*>(uvh->data);
+    if (h->owner == nullptr) return;
+    h->owner->Dispatch(status);
   }
 
   void Dispatch(int status) {
@@ -121,8 +142,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
     }
     napi_value argv[1] = {arg};
     napi_value result;
-    napi_status st = napi_make_callback(env, async_, self, fn, 1, argv, &result);
-    (void)st;
+    napi_make_callback(env, async_, self, fn, 1, argv, &result);
     if (env.IsExceptionPending()) {
       Napi::Error e = env.GetAndClearPendingException();
       napi_fatal_exception(env, e.Value());
@@ -134,11 +154,11 @@ class Poller : public Napi::ObjectWrap<Poller> {
     return info.Env().Undefined();
   }
   Napi::Value JsRef(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+    if (handle_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&handle_->poll));
     return info.This();
   }
   Napi::Value JsUnref(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&handle_->poll));
     return info.This();
   }
   Napi::Value JsActive(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), handle_ != nullptr); }
@@ -146,7 +166,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   napi_env env_;
   napi_async_context async_ = nullptr;
-  uv_poll_t* handle_ = nullptr;
+  PollHandle* handle_ = nullptr;
   int fd_ = -1;
   Napi::FunctionReference cb_;
 };

@@ -154,3 +154,33 @@ test('LinuxBind: an open-then-closed bind does not keep the process alive', { sk
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /closed/);
 });
+
+test('Poller: a worker terminated with an active poller exits cleanly; unref() lets the process exit', { skip }, () => {
+  const url = new URL('../../src/io/native.js', import.meta.url).href;
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { loadNative } from ${JSON.stringify(url)};
+    const code = \`
+      import { loadNative } from ${JSON.stringify(url)};
+      import { parentPort } from 'node:worker_threads';
+      const n = loadNative();
+      const u = n.udpOpen(0);
+      new n.Poller(u.fd, () => {});
+      parentPort.postMessage('ready');
+    \`;
+    for (let i = 0; i < 3; i++) {
+      const w = new Worker(new URL('data:text/javascript,' + encodeURIComponent(code)));
+      await new Promise((r, j) => { w.once('message', r); w.once('error', j); });
+      await w.terminate();
+    }
+    const n = loadNative();
+    const u = n.udpOpen(0);
+    new n.Poller(u.fd, () => {}).unref();
+    console.log('done');
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+  assert.equal(r.error, undefined, 'child exited on its own');
+  assert.equal(r.signal, null, `child crashed: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /done/);
+});
