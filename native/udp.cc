@@ -1,6 +1,6 @@
 // UDP socket with recvmmsg/sendmmsg batching (Linux).
 //
-//   udpOpen(port: number): { fd: number, port: number, v6: boolean }
+//   udpOpen(port: number, family?: 0 | 4 | 6): { fd: number, port: number, v6: boolean }
 //   udpSetMark(fd, mark): void
 //   udpRecv(fd, buf, slotSize, maxCount, lengths: Uint32Array, sources: Uint8Array): number
 //   udpSend(fd, buf, offsets: Uint32Array /*absolute*/, lengths: Uint32Array, count, dest18: Uint8Array): number
@@ -30,14 +30,25 @@ static void SetBuf(int fd, int force_opt, int opt) {
 static Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t port;
+  int64_t family = 0;  // 0: dual-stack with IPv4 fallback; 4: IPv4 only; 6: dual-stack, no fallback
   if (!ArgInt(info, 0, "port", 0, 65535, &port)) return env.Undefined();
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!ArgInt(info, 1, "family", 0, 6, &family)) return env.Undefined();
+    if (family != 0 && family != 4 && family != 6) return ThrowType(env, "family must be 0, 4 or 6");
+  }
   bool v6 = true;
-  int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = -1;
+  if (family != 4) {
+    fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && family == 6) return ThrowErrno(env, errno, "socket");
+  }
   if (fd >= 0) {
     int zero = 0;
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+      int err = errno;
       ::close(fd);
       fd = -1;
+      if (family == 6) return ThrowErrno(env, err, "setsockopt(IPV6_V6ONLY)");
     }
   }
   if (fd < 0) {
@@ -185,29 +196,22 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
   if (max == 0) return Napi::Number::New(env, 0);
 
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  if (getsockname(static_cast<int>(fd), reinterpret_cast<struct sockaddr*>(&ss), &sl) != 0)
-    return ThrowErrno(env, errno, "getsockname");
+  // Address the destination as AF_INET6 (dual-stack sockets take IPv4-mapped addresses);
+  // an AF_INET socket rejects that with EAFNOSUPPORT, and we retry as AF_INET. This avoids
+  // a getsockname() per batch.
   static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  bool mapped = memcmp(dest, kMapped, 12) == 0;
+  const bool mapped = memcmp(dest, kMapped, 12) == 0;
   struct sockaddr_storage to;
   socklen_t tolen;
   memset(&to, 0, sizeof to);
-  if (ss.ss_family == AF_INET6) {
+  {
     auto* a = reinterpret_cast<struct sockaddr_in6*>(&to);
     a->sin6_family = AF_INET6;
     memcpy(&a->sin6_addr, dest, 16);
     memcpy(&a->sin6_port, dest + 16, 2);
     tolen = sizeof *a;
-  } else {
-    if (!mapped) return ThrowErrno(env, EAFNOSUPPORT, "sendmmsg", "IPv6 destination on an IPv4-only socket");
-    auto* a = reinterpret_cast<struct sockaddr_in*>(&to);
-    a->sin_family = AF_INET;
-    memcpy(&a->sin_addr, dest + 12, 4);
-    memcpy(&a->sin_port, dest + 16, 2);
-    tolen = sizeof *a;
   }
+  bool tried_v4 = false;
 
   thread_local std::vector<struct mmsghdr> msgs;
   thread_local std::vector<struct iovec> iovs;
@@ -235,6 +239,17 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
     if (r < 0) {
       int err = errno;
       if (err == EINTR) continue;
+      if (err == EAFNOSUPPORT && sent == 0 && !tried_v4) {
+        tried_v4 = true;
+        if (!mapped) return ThrowErrno(env, EAFNOSUPPORT, "sendmmsg", "IPv6 destination on an IPv4-only socket");
+        memset(&to, 0, sizeof to);
+        auto* a = reinterpret_cast<struct sockaddr_in*>(&to);
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_addr, dest + 12, 4);
+        memcpy(&a->sin_port, dest + 16, 2);
+        tolen = sizeof *a;
+        continue;
+      }
       if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
       if (sent == 0) return ThrowErrno(env, err, "sendmmsg");
       break;

@@ -1,6 +1,7 @@
 import { PacketBatch } from './batch.js';
 import type { Bind, BindEvents } from './bind.js';
 import { ENDPOINT_BYTES, type Endpoint } from './endpoint.js';
+import { WeftError } from '../errors.js';
 import { loadNative, type NativePoller, type WeftNative } from './native.js';
 
 // Linux UDP bind on the weft_native addon: one dual-stack socket (AF_INET fallback),
@@ -13,6 +14,8 @@ export interface LinuxBindOptions {
   slotSize?: number;
   /** recvmmsg batches per readable event before yielding to the loop (default 8). */
   maxBatchesPerTick?: number;
+  /** Socket family: 0 = dual-stack with IPv4 fallback (default), 4 = IPv4 only, 6 = dual-stack only. */
+  family?: 0 | 4 | 6;
 }
 
 export class LinuxBind implements Bind {
@@ -28,6 +31,7 @@ export class LinuxBind implements Bind {
   private readonly sources: Uint8Array;
   private absOffsets: Uint32Array;
   private readonly maxBatchesPerTick: number;
+  private readonly family: 0 | 4 | 6;
 
   constructor(opts: LinuxBindOptions = {}) {
     const cap = opts.batchSize ?? 128;
@@ -35,6 +39,7 @@ export class LinuxBind implements Bind {
     this.sources = new Uint8Array(cap * ENDPOINT_BYTES);
     this.absOffsets = new Uint32Array(cap);
     this.maxBatchesPerTick = opts.maxBatchesPerTick ?? 8;
+    this.family = opts.family ?? 0;
   }
 
   get port(): number {
@@ -51,9 +56,9 @@ export class LinuxBind implements Bind {
   }
 
   async open(port: number, events: BindEvents): Promise<number> {
-    if (this.fd >= 0) throw Object.assign(new Error('bind already open'), { code: 'ERR_BIND_OPEN' });
+    if (this.fd >= 0) throw new WeftError('ERR_BIND_OPEN', 'bind already open');
     const native = (this.native ??= loadNative());
-    const s = native.udpOpen(port);
+    const s = native.udpOpen(port, this.family);
     this.fd = s.fd;
     this.boundPort = s.port;
     this.dualStack = s.v6;
@@ -68,7 +73,7 @@ export class LinuxBind implements Bind {
   }
 
   setMark(mark: number): void {
-    if (this.fd < 0) throw Object.assign(new Error('bind is not open'), { code: 'ERR_BIND_CLOSED' });
+    if (this.fd < 0) throw new WeftError('ERR_BIND_CLOSED', 'bind is not open');
     this.native!.udpSetMark(this.fd, mark >>> 0);
   }
 

@@ -50,8 +50,12 @@ export interface WeftNative {
   /** Sets IFF_UP|IFF_RUNNING. */
   ifUp(name: string): void;
 
-  /** Dual-stack (IPV6_V6ONLY=0) UDP socket bound to the wildcard address; AF_INET if IPv6 is unavailable. */
-  udpOpen(port: number): { fd: number; port: number; v6: boolean };
+  /**
+   * UDP socket bound to the wildcard address, non-blocking, 7 MB buffers (SO_*BUFFORCE,
+   * else SO_*BUF). family 0 (default): dual-stack AF_INET6 with IPV6_V6ONLY=0, falling back
+   * to AF_INET if IPv6 is unavailable; 4: AF_INET only; 6: dual-stack, no fallback.
+   */
+  udpOpen(port: number, family?: 0 | 4 | 6): { fd: number; port: number; v6: boolean };
   /** SO_MARK (needs CAP_NET_ADMIN). */
   udpSetMark(fd: number, mark: number): void;
   /**

@@ -1,4 +1,5 @@
 import { PacketBatch, TRANSPORT_HEADROOM } from './batch.js';
+import { WeftError } from '../errors.js';
 import { loadNative, type NativePoller, type WeftNative } from './native.js';
 import type { TunDevice, TunEvents } from './tun.js';
 
@@ -110,8 +111,8 @@ export class LinuxTun implements TunDevice {
   }
 
   start(events: TunEvents): void {
-    if (this.closed) throw Object.assign(new Error(`tun ${this.name} is stopped`), { code: 'ERR_TUN_CLOSED' });
-    if (this.poller) throw Object.assign(new Error(`tun ${this.name} already started`), { code: 'ERR_TUN_STARTED' });
+    if (this.closed) throw new WeftError('ERR_TUN_CLOSED', `tun ${this.name} is stopped`);
+    if (this.poller) throw new WeftError('ERR_TUN_STARTED', `tun ${this.name} already started`);
     this.events = events;
     this.poller = new this.native.Poller(this.fd, (err) => this.onReadable(err));
     if (this.mtuPollMs > 0) {

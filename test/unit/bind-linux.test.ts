@@ -104,6 +104,27 @@ test('LinuxBind: batches both ways over 127.0.0.1 and ::1', { skip }, async () =
   assert.equal(a.send(makeBatch('x', 1), Endpoint.of('127.0.0.1', pb)), 0, 'send after close');
 });
 
+test('LinuxBind: IPv4-only socket (the no-IPv6 fallback path) talks to a dual-stack one', { skip }, async () => {
+  const a = new LinuxBind({ family: 4 });
+  const b = new LinuxBind();
+  const ca = collector();
+  const cb = collector();
+  const pa = await a.open(0, ca.events);
+  const pb = await b.open(0, cb.events);
+  assert.equal(a.v6, false);
+  assert.equal(a.send(makeBatch('ab', 50), Endpoint.of('127.0.0.1', pb)), 50);
+  await cb.wait(50);
+  check(cb.got, 'ab', 50, '127.0.0.1', pa);
+  assert.equal(b.send(makeBatch('ba', 50), Endpoint.of('127.0.0.1', pa)), 50);
+  await ca.wait(50);
+  check(ca.got, 'ba', 50, '127.0.0.1', pb);
+  // an IPv6 destination cannot be reached from an AF_INET socket: counted as not sent
+  assert.equal(a.send(makeBatch('x', 1), Endpoint.of('::1', pb)), 0);
+  assert.equal((a.lastSendError as { code?: string } | undefined)?.code, 'EAFNOSUPPORT');
+  await a.close();
+  await b.close();
+});
+
 test('LinuxBind: oversized datagrams are dropped, others kept', { skip }, async () => {
   const a = new LinuxBind();
   const b = new LinuxBind({ slotSize: 512 });
