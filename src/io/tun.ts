@@ -18,7 +18,7 @@ export interface TunDevice {
   readonly headroom: number;
   /** Begin delivering packets to `events`. */
   start(events: TunEvents): void;
-  /** Writes every packet of the batch (each at its own offset); returns how many were written. */
+  /** Writes every packet of the batch (each at its own offset), skipping zero-length slots; returns how many were written. */
   write(batch: PacketBatch): number;
   stop(): Promise<void>;
 }

@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "weft_native",
+      "sources": [
+        "native/weft_native.cc",
+        "native/poll.cc",
+        "native/tun.cc",
+        "native/udp.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions"],
+      "conditions": [
+        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc"] }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,30 @@
+// Shared helpers for the weft_native addon. The addon is deliberately small: syscalls
+// and batching only, no protocol logic. Errors are thrown as JS Errors whose `code`
+// is the errno name (e.g. 'EPERM'), with `errno` and `syscall` set like Node's own.
+#pragma once
+#include <napi.h>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace weft {
+
+const char* ErrnoName(int err);
+
+// Throws (sets a pending exception on env) and returns an undefined Value for `return`.
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+Napi::Value ThrowType(Napi::Env env, const std::string& msg);
+Napi::Error MakeErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = "");
+
+// Argument helpers: return false (with a pending TypeError) on bad input.
+bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi, int64_t* out);
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t** data, size_t* len);
+bool ArgU32Array(const Napi::CallbackInfo& info, size_t i, const char* name, uint32_t** data, size_t* len);
+bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::string* out);
+
+void InitPoll(Napi::Env env, Napi::Object exports);
+void InitTun(Napi::Env env, Napi::Object exports);
+void InitUdp(Napi::Env env, Napi::Object exports);
+
+}  // namespace weft

@@ -1,0 +1,200 @@
+// TUN device and interface ioctls (Linux).
+//
+//   tunOpen(name: string, multiQueue?: boolean): { fd: number, name: string }
+//   tunRead(fd, buf, slotSize, headroom, maxCount, lengths: Uint32Array, offsets: Uint32Array, stats?: Uint32Array): number
+//   tunWrite(fd, buf, offsets: Uint32Array /*absolute*/, lengths: Uint32Array, count): number
+//   ifSetMtu(name, mtu): void   ifGetMtu(name): number   ifUp(name): void
+#include "common.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace weft {
+
+static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  if (!ArgString(info, 0, "name", &name)) return env.Undefined();
+  if (name.size() >= IFNAMSIZ) return ThrowType(env, "interface name too long (max 15 bytes)");
+  bool multi = info.Length() > 1 && info[1].ToBoolean().Value();
+
+  int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  memcpy(ifr.ifr_name, name.data(), name.size());
+  if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "ioctl(TUNSETIFF)", name);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("name", Napi::String::New(env, std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ))));
+  return out;
+}
+
+// Reads packets into consecutive slots until EAGAIN or maxCount. Packet i lands at
+// i*slotSize + headroom; lengths[i]/offsets[i] (offset relative to the slot) are set.
+// Errors other than EAGAIN are thrown only when nothing was read (they recur next call).
+// The kernel silently truncates a packet larger than the buffer (MTU raised under us):
+// a read that fills the whole slot is dropped and counted in stats[0] if given.
+static Napi::Value TunRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, slot, headroom, maxCount;
+  uint8_t* buf;
+  size_t buflen, nlen, noff;
+  uint32_t *lengths, *offsets;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
+      !ArgInt(info, 2, "slotSize", 1, UINT32_MAX, &slot) || !ArgInt(info, 3, "headroom", 0, UINT32_MAX, &headroom) ||
+      !ArgInt(info, 4, "maxCount", 0, UINT32_MAX, &maxCount) || !ArgU32Array(info, 5, "lengths", &lengths, &nlen) ||
+      !ArgU32Array(info, 6, "offsets", &offsets, &noff))
+    return env.Undefined();
+  uint32_t* stats = nullptr;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    size_t nstats;
+    if (!ArgU32Array(info, 7, "stats", &stats, &nstats)) return env.Undefined();
+    if (nstats < 1) stats = nullptr;
+  }
+  if (headroom >= slot) return ThrowType(env, "headroom must be smaller than slotSize");
+  size_t max = static_cast<size_t>(maxCount);
+  if (max > nlen) max = nlen;
+  if (max > noff) max = noff;
+  if (max > buflen / static_cast<size_t>(slot)) max = buflen / static_cast<size_t>(slot);
+  size_t n = 0;
+  const size_t room = static_cast<size_t>(slot - headroom);
+  while (n < max) {
+    uint8_t* p = buf + n * static_cast<size_t>(slot) + static_cast<size_t>(headroom);
+    ssize_t r = ::read(static_cast<int>(fd), p, room);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || n > 0) break;
+      return ThrowErrno(env, errno, "read");
+    }
+    if (r == 0) break;
+    if (static_cast<size_t>(r) >= room) {
+      if (stats != nullptr) stats[0]++;
+      continue;
+    }
+    lengths[n] = static_cast<uint32_t>(r);
+    offsets[n] = static_cast<uint32_t>(headroom);
+    n++;
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// Writes count packets (each at an absolute offset in buf). Stops at EAGAIN/ENOBUFS and
+// returns how many were written. A packet the kernel rejects as malformed (EINVAL) is
+// skipped. Other errors throw if nothing was written yet, else end the batch early.
+static Napi::Value TunWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, count;
+  uint8_t* buf;
+  size_t buflen, nlen, noff;
+  uint32_t *lengths, *offsets;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
+      !ArgU32Array(info, 2, "offsets", &offsets, &noff) || !ArgU32Array(info, 3, "lengths", &lengths, &nlen) ||
+      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count))
+    return env.Undefined();
+  size_t max = static_cast<size_t>(count);
+  if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
+  size_t written = 0;
+  for (size_t i = 0; i < max; i++) {
+    size_t off = offsets[i], len = lengths[i];
+    if (len == 0) continue;  // a slot the engine dropped
+    if (off > buflen || len > buflen - off) return ThrowType(env, "packet " + std::to_string(i) + " out of buffer bounds");
+    ssize_t r;
+    do {
+      r = ::write(static_cast<int>(fd), buf + off, len);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+      written++;
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    if (errno == EINVAL) continue;
+    if (written == 0) return ThrowErrno(env, errno, "write");
+    break;
+  }
+  return Napi::Number::New(env, static_cast<double>(written));
+}
+
+static int IfSocket() { return ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
+
+static bool IfReq(const Napi::CallbackInfo& info, struct ifreq* ifr) {
+  std::string name;
+  if (!ArgString(info, 0, "name", &name)) return false;
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    ThrowType(info.Env(), "invalid interface name");
+    return false;
+  }
+  memset(ifr, 0, sizeof *ifr);
+  memcpy(ifr->ifr_name, name.data(), name.size());
+  return true;
+}
+
+static Napi::Value DoIoctl(Napi::Env env, unsigned long req, const char* what, struct ifreq* ifr) {
+  int s = IfSocket();
+  if (s < 0) return ThrowErrno(env, errno, "socket");
+  int r = ioctl(s, req, ifr);
+  int err = errno;
+  ::close(s);
+  if (r != 0) return ThrowErrno(env, err, what, ifr->ifr_name);
+  return Napi::Value();
+}
+
+static Napi::Value IfSetMtu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  int64_t mtu;
+  if (!IfReq(info, &ifr) || !ArgInt(info, 1, "mtu", 68, 65535, &mtu)) return env.Undefined();
+  ifr.ifr_mtu = static_cast<int>(mtu);
+  DoIoctl(env, SIOCSIFMTU, "ioctl(SIOCSIFMTU)", &ifr);
+  return env.Undefined();
+}
+
+static Napi::Value IfGetMtu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  if (!IfReq(info, &ifr)) return env.Undefined();
+  DoIoctl(env, SIOCGIFMTU, "ioctl(SIOCGIFMTU)", &ifr);
+  if (env.IsExceptionPending()) return env.Undefined();
+  return Napi::Number::New(env, ifr.ifr_mtu);
+}
+
+static Napi::Value IfUp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  if (!IfReq(info, &ifr)) return env.Undefined();
+  int s = IfSocket();
+  if (s < 0) return ThrowErrno(env, errno, "socket");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) {
+    int err = errno;
+    ::close(s);
+    return ThrowErrno(env, err, "ioctl(SIOCGIFFLAGS)", ifr.ifr_name);
+  }
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) {
+    int err = errno;
+    ::close(s);
+    return ThrowErrno(env, err, "ioctl(SIOCSIFFLAGS)", ifr.ifr_name);
+  }
+  ::close(s);
+  return env.Undefined();
+}
+
+void InitTun(Napi::Env env, Napi::Object exports) {
+  exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
+  exports.Set("tunRead", Napi::Function::New(env, TunRead, "tunRead"));
+  exports.Set("tunWrite", Napi::Function::New(env, TunWrite, "tunWrite"));
+  exports.Set("ifSetMtu", Napi::Function::New(env, IfSetMtu, "ifSetMtu"));
+  exports.Set("ifGetMtu", Napi::Function::New(env, IfGetMtu, "ifGetMtu"));
+  exports.Set("ifUp", Napi::Function::New(env, IfUp, "ifUp"));
+}
+
+}  // namespace weft

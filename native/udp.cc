@@ -1,0 +1,270 @@
+// UDP socket with recvmmsg/sendmmsg batching (Linux).
+//
+//   udpOpen(port: number, family?: 0 | 4 | 6): { fd: number, port: number, v6: boolean }
+//   udpSetMark(fd, mark): void
+//   udpRecv(fd, buf, slotSize, maxCount, lengths: Uint32Array, sources: Uint8Array): number
+//   udpSend(fd, buf, offsets: Uint32Array /*absolute*/, lengths: Uint32Array, count, dest18: Uint8Array): number
+//
+// Endpoints are 18 bytes: a 16-byte IPv6 address (IPv4 as ::ffff:a.b.c.d) then the port
+// big-endian. Packet i of udpRecv lands at i*slotSize.
+#include "common.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace weft {
+
+static const int kBufBytes = 7 * 1024 * 1024;
+static const size_t kMaxBatch = 1024;
+
+static void SetBuf(int fd, int force_opt, int opt) {
+  int v = kBufBytes;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) == 0) return;
+  setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v);  // best effort, capped by rmem_max/wmem_max
+}
+
+static Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t port;
+  int64_t family = 0;  // 0: dual-stack with IPv4 fallback; 4: IPv4 only; 6: dual-stack, no fallback
+  if (!ArgInt(info, 0, "port", 0, 65535, &port)) return env.Undefined();
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!ArgInt(info, 1, "family", 0, 6, &family)) return env.Undefined();
+    if (family != 0 && family != 4 && family != 6) return ThrowType(env, "family must be 0, 4 or 6");
+  }
+  bool v6 = true;
+  int fd = -1;
+  if (family != 4) {
+    fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && family == 6) return ThrowErrno(env, errno, "socket");
+  }
+  if (fd >= 0) {
+    int zero = 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+      int err = errno;
+      ::close(fd);
+      fd = -1;
+      if (family == 6) return ThrowErrno(env, err, "setsockopt(IPV6_V6ONLY)");
+    }
+  }
+  if (fd < 0) {
+    v6 = false;
+    fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return ThrowErrno(env, errno, "socket");
+  }
+  SetBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+  SetBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  int r;
+  if (v6) {
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_any;
+    a.sin6_port = htons(static_cast<uint16_t>(port));
+    r = ::bind(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a);
+  } else {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    r = ::bind(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a);
+  }
+  if (r != 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "bind", "port " + std::to_string(port));
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &sl) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ThrowErrno(env, err, "getsockname");
+  }
+  uint16_t bound = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<struct sockaddr_in6*>(&ss)->sin6_port)
+                                            : ntohs(reinterpret_cast<struct sockaddr_in*>(&ss)->sin_port);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("port", Napi::Number::New(env, bound));
+  out.Set("v6", Napi::Boolean::New(env, v6));
+  return out;
+}
+
+static Napi::Value UdpSetMark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, mark;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgInt(info, 1, "mark", 0, UINT32_MAX, &mark)) return env.Undefined();
+  uint32_t m = static_cast<uint32_t>(mark);
+  if (setsockopt(static_cast<int>(fd), SOL_SOCKET, SO_MARK, &m, sizeof m) != 0)
+    return ThrowErrno(env, errno, "setsockopt(SO_MARK)");
+  return env.Undefined();
+}
+
+static void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out) {
+  memset(out, 0, 18);
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const struct sockaddr_in6*>(&ss);
+    memcpy(out, &a->sin6_addr, 16);
+    memcpy(out + 16, &a->sin6_port, 2);  // already big-endian
+  } else if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const struct sockaddr_in*>(&ss);
+    out[10] = 0xff;
+    out[11] = 0xff;
+    memcpy(out + 12, &a->sin_addr, 4);
+    memcpy(out + 16, &a->sin_port, 2);
+  }
+}
+
+// Receives up to maxCount datagrams with one recvmmsg (MSG_DONTWAIT). Truncated
+// datagrams (larger than slotSize) are dropped. Returns 0 on EAGAIN.
+static Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, slot, maxCount;
+  uint8_t *buf, *src;
+  size_t buflen, nlen, srclen;
+  uint32_t* lengths;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
+      !ArgInt(info, 2, "slotSize", 1, UINT32_MAX, &slot) || !ArgInt(info, 3, "maxCount", 0, UINT32_MAX, &maxCount) ||
+      !ArgU32Array(info, 4, "lengths", &lengths, &nlen) || !ArgBytes(info, 5, "sources", &src, &srclen))
+    return env.Undefined();
+  size_t max = static_cast<size_t>(maxCount);
+  const size_t slotz = static_cast<size_t>(slot);
+  if (max > nlen) max = nlen;
+  if (max > srclen / 18) max = srclen / 18;
+  if (max > buflen / slotz) max = buflen / slotz;
+  if (max > kMaxBatch) max = kMaxBatch;
+  if (max == 0) return Napi::Number::New(env, 0);
+
+  thread_local std::vector<struct mmsghdr> msgs;
+  thread_local std::vector<struct iovec> iovs;
+  thread_local std::vector<struct sockaddr_storage> addrs;
+  if (msgs.size() < max) {
+    msgs.resize(max);
+    iovs.resize(max);
+    addrs.resize(max);
+  }
+  for (size_t i = 0; i < max; i++) {
+    iovs[i].iov_base = buf + i * slotz;
+    iovs[i].iov_len = slotz;
+    memset(&msgs[i], 0, sizeof msgs[i]);
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &addrs[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+  }
+  int r;
+  do {
+    r = recvmmsg(static_cast<int>(fd), msgs.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH)
+      return Napi::Number::New(env, 0);
+    return ThrowErrno(env, err, "recvmmsg");
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < static_cast<size_t>(r); i++) {
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // oversized: drop
+    if (out != i) memmove(buf + out * slotz, buf + i * slotz, msgs[i].msg_len);
+    lengths[out] = msgs[i].msg_len;
+    ToEndpoint(addrs[i], src + out * 18);
+    out++;
+  }
+  return Napi::Number::New(env, static_cast<double>(out));
+}
+
+// Sends count datagrams to one destination with sendmmsg. Returns how many were sent;
+// EAGAIN/ENOBUFS end the batch early without throwing. Other errors throw only if
+// nothing was sent.
+static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, count;
+  uint8_t *buf, *dest;
+  size_t buflen, nlen, noff, destlen;
+  uint32_t *offsets, *lengths;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
+      !ArgU32Array(info, 2, "offsets", &offsets, &noff) || !ArgU32Array(info, 3, "lengths", &lengths, &nlen) ||
+      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count) || !ArgBytes(info, 5, "dest", &dest, &destlen))
+    return env.Undefined();
+  if (destlen < 18) return ThrowType(env, "dest must be an 18-byte endpoint");
+  size_t max = static_cast<size_t>(count);
+  if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
+  if (max == 0) return Napi::Number::New(env, 0);
+
+  // Address the destination as AF_INET6 (dual-stack sockets take IPv4-mapped addresses);
+  // an AF_INET socket rejects that with EAFNOSUPPORT, and we retry as AF_INET. This avoids
+  // a getsockname() per batch.
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  const bool mapped = memcmp(dest, kMapped, 12) == 0;
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  memset(&to, 0, sizeof to);
+  {
+    auto* a = reinterpret_cast<struct sockaddr_in6*>(&to);
+    a->sin6_family = AF_INET6;
+    memcpy(&a->sin6_addr, dest, 16);
+    memcpy(&a->sin6_port, dest + 16, 2);
+    tolen = sizeof *a;
+  }
+  bool tried_v4 = false;
+
+  thread_local std::vector<struct mmsghdr> msgs;
+  thread_local std::vector<struct iovec> iovs;
+  size_t sent = 0;
+  while (sent < max) {
+    size_t n = max - sent;
+    if (n > kMaxBatch) n = kMaxBatch;
+    if (msgs.size() < n) {
+      msgs.resize(n);
+      iovs.resize(n);
+    }
+    for (size_t i = 0; i < n; i++) {
+      size_t off = offsets[sent + i], len = lengths[sent + i];
+      if (off > buflen || len > buflen - off)
+        return ThrowType(env, "packet " + std::to_string(sent + i) + " out of buffer bounds");
+      iovs[i].iov_base = buf + off;
+      iovs[i].iov_len = len;
+      memset(&msgs[i], 0, sizeof msgs[i]);
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &to;
+      msgs[i].msg_hdr.msg_namelen = tolen;
+    }
+    int r = sendmmsg(static_cast<int>(fd), msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAFNOSUPPORT && sent == 0 && !tried_v4) {
+        tried_v4 = true;
+        if (!mapped) return ThrowErrno(env, EAFNOSUPPORT, "sendmmsg", "IPv6 destination on an IPv4-only socket");
+        memset(&to, 0, sizeof to);
+        auto* a = reinterpret_cast<struct sockaddr_in*>(&to);
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_addr, dest + 12, 4);
+        memcpy(&a->sin_port, dest + 16, 2);
+        tolen = sizeof *a;
+        continue;
+      }
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
+      if (sent == 0) return ThrowErrno(env, err, "sendmmsg");
+      break;
+    }
+    sent += static_cast<size_t>(r);
+    if (r == 0) break;
+  }
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
+void InitUdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
+  exports.Set("udpSetMark", Napi::Function::New(env, UdpSetMark, "udpSetMark"));
+  exports.Set("udpRecv", Napi::Function::New(env, UdpRecv, "udpRecv"));
+  exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
+}
+
+}  // namespace weft

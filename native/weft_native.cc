@@ -1,0 +1,112 @@
+// weft_native: entry point and shared helpers (see common.h).
+#include "common.h"
+
+#include <unistd.h>
+#include <uv.h>
+
+namespace weft {
+
+const char* ErrnoName(int err) {
+#if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 32)
+  const char* n = strerrorname_np(err);
+  if (n != nullptr) return n;
+#endif
+#endif
+  return uv_err_name(-err);  // libuv codes are negated errnos on Unix
+}
+
+Napi::Error MakeErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  std::string msg = std::string(syscall) + " failed: " + ErrnoName(err) + " (" + strerror(err) + ")";
+  if (!detail.empty()) msg += " [" + detail + "]";
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  MakeErrnoError(env, err, syscall, detail).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string& msg) {
+  Napi::TypeError e = Napi::TypeError::New(env, msg);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi, int64_t* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    ThrowType(info.Env(), std::string(name) + " must be a number");
+    return false;
+  }
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    Napi::RangeError e = Napi::RangeError::New(info.Env(), std::string(name) + " out of range");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_OUT_OF_RANGE"));
+    e.ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t** data, size_t* len) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowType(info.Env(), std::string(name) + " must be a Uint8Array or Buffer");
+    return false;
+  }
+  Napi::Uint8Array a = info[i].As<Napi::Uint8Array>();
+  *data = a.Data();
+  *len = a.ByteLength();
+  return true;
+}
+
+bool ArgU32Array(const Napi::CallbackInfo& info, size_t i, const char* name, uint32_t** data, size_t* len) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    ThrowType(info.Env(), std::string(name) + " must be a Uint32Array");
+    return false;
+  }
+  Napi::Uint32Array a = info[i].As<Napi::Uint32Array>();
+  *data = a.Data();
+  *len = a.ElementLength();
+  return true;
+}
+
+bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::string* out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    ThrowType(info.Env(), std::string(name) + " must be a string");
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+// close(fd): closes a descriptor opened by this addon. EINTR is treated as closed (Linux semantics).
+static Napi::Value Close(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd)) return info.Env().Undefined();
+  if (::close(static_cast<int>(fd)) != 0 && errno != EINTR) return ThrowErrno(info.Env(), errno, "close");
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  InitPoll(env, exports);
+#ifdef __linux__
+  InitTun(env, exports);
+  InitUdp(env, exports);
+#endif
+  return exports;
+}
+
+}  // namespace weft
+
+static Napi::Object WeftInit(Napi::Env env, Napi::Object exports) { return weft::Init(env, exports); }
+
+NODE_API_MODULE(weft_native, WeftInit)

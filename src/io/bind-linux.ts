@@ -1,0 +1,139 @@
+import { PacketBatch } from './batch.js';
+import type { Bind, BindEvents } from './bind.js';
+import { ENDPOINT_BYTES, type Endpoint } from './endpoint.js';
+import { WeftError } from '../errors.js';
+import { loadNative, type NativePoller, type WeftNative } from './native.js';
+
+// Linux UDP bind on the weft_native addon: one dual-stack socket (AF_INET fallback),
+// 7 MB buffers, recvmmsg/sendmmsg batches, SO_MARK, polled on Node's loop.
+
+export interface LinuxBindOptions {
+  /** Datagrams per receive batch (default 128). */
+  batchSize?: number;
+  /** Bytes per receive slot, i.e. the largest datagram accepted (default 2048). */
+  slotSize?: number;
+  /** recvmmsg batches per readable event before yielding to the loop (default 8). */
+  maxBatchesPerTick?: number;
+  /** Socket family: 0 = dual-stack with IPv4 fallback (default), 4 = IPv4 only, 6 = dual-stack only. */
+  family?: 0 | 4 | 6;
+}
+
+export class LinuxBind implements Bind {
+  /** The last error a send() swallowed (send() reports failures as a short count). */
+  lastSendError: Error | undefined;
+  private native: WeftNative | undefined;
+  private fd = -1;
+  private boundPort = 0;
+  private dualStack = false;
+  private poller: NativePoller | undefined;
+  private events: BindEvents | undefined;
+  private readonly batch: PacketBatch;
+  private readonly sources: Uint8Array;
+  private absOffsets: Uint32Array;
+  private readonly maxBatchesPerTick: number;
+  private readonly family: 0 | 4 | 6;
+
+  constructor(opts: LinuxBindOptions = {}) {
+    const cap = opts.batchSize ?? 128;
+    this.batch = new PacketBatch(cap, opts.slotSize ?? 2048);
+    this.sources = new Uint8Array(cap * ENDPOINT_BYTES);
+    this.absOffsets = new Uint32Array(cap);
+    this.maxBatchesPerTick = opts.maxBatchesPerTick ?? 8;
+    this.family = opts.family ?? 0;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** True when the socket is AF_INET6 dual-stack; false when it fell back to IPv4 only. */
+  get v6(): boolean {
+    return this.dualStack;
+  }
+
+  get isOpen(): boolean {
+    return this.fd >= 0;
+  }
+
+  async open(port: number, events: BindEvents): Promise<number> {
+    if (this.fd >= 0) throw new WeftError('ERR_BIND_OPEN', 'bind already open');
+    const native = (this.native ??= loadNative());
+    const s = native.udpOpen(port, this.family);
+    this.fd = s.fd;
+    this.boundPort = s.port;
+    this.dualStack = s.v6;
+    this.events = events;
+    try {
+      this.poller = new native.Poller(s.fd, (err) => this.onReadable(err));
+    } catch (err) {
+      this.teardown();
+      throw err;
+    }
+    return s.port;
+  }
+
+  setMark(mark: number): void {
+    if (this.fd < 0) throw new WeftError('ERR_BIND_CLOSED', 'bind is not open');
+    this.native!.udpSetMark(this.fd, mark >>> 0);
+  }
+
+  private onReadable(err?: Error): void {
+    if (this.fd < 0) return;
+    if (err) {
+      this.teardown();
+      this.events?.onClose?.(err);
+      return;
+    }
+    const b = this.batch;
+    const native = this.native!;
+    for (let round = 0; round < this.maxBatchesPerTick; round++) {
+      let n: number;
+      try {
+        n = native.udpRecv(this.fd, b.data, b.slotSize, b.capacity, b.lengths, this.sources);
+      } catch (e) {
+        this.teardown();
+        this.events?.onClose?.(e as Error);
+        return;
+      }
+      if (n === 0) return;
+      b.offsets.fill(0, 0, n);
+      b.count = n;
+      try {
+        this.events!.onReceive(b, this.sources);
+      } finally {
+        b.count = 0;
+      }
+      if (this.fd < 0 || n < b.capacity) return;
+    }
+  }
+
+  /** Sends each packet of the batch to `to` with sendmmsg; returns how many were sent (0 on error, see lastSendError). */
+  send(batch: PacketBatch, to: Endpoint): number {
+    if (this.fd < 0 || batch.count === 0) return 0;
+    if (this.absOffsets.length < batch.count) this.absOffsets = new Uint32Array(batch.capacity);
+    const abs = this.absOffsets;
+    for (let i = 0; i < batch.count; i++) abs[i] = i * batch.slotSize + batch.offsets[i];
+    try {
+      return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes);
+    } catch (err) {
+      if (typeof (err as { code?: unknown }).code !== 'string' || !(err as { code: string }).code.startsWith('E')) throw err;
+      this.lastSendError = err as Error;
+      return 0;
+    }
+  }
+
+  private teardown(): void {
+    this.poller?.stop();
+    this.poller = undefined;
+    if (this.fd >= 0) {
+      const fd = this.fd;
+      this.fd = -1;
+      this.native!.close(fd);
+    }
+  }
+
+  /** Closes the socket; idempotent; does not call onClose. The bind can be opened again. */
+  async close(): Promise<void> {
+    this.teardown();
+  }
+}

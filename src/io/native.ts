@@ -1,0 +1,121 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WeftError } from '../errors.js';
+
+// Typed loader for the weft_native addon (binding.gyp, native/*.cc). The addon only does
+// syscalls and batching; all policy lives in TypeScript. Every function is synchronous
+// and works on non-blocking fds; failures throw an Error whose `code` is the errno name
+// (e.g. 'EPERM', 'EADDRINUSE') with `errno` and `syscall` set, like Node's own errors.
+
+/** Watches an fd for readability on Node's event loop (libuv uv_poll_t). */
+export interface NativePoller {
+  /** Closes the uv handle (not the fd). Idempotent; afterwards nothing keeps the process alive. */
+  stop(): void;
+  ref(): this;
+  unref(): this;
+  /** False after stop() or after an fd error (which closes the handle automatically). */
+  readonly active: boolean;
+  readonly fd: number;
+}
+
+export interface NativePollerConstructor {
+  /**
+   * `callback()` runs on the main thread whenever `fd` is readable (level-triggered: it
+   * fires again next loop turn if data remains). On POLLERR/hangup the handle is closed and
+   * `callback(err)` is called once with err.code 'EBADF'.
+   */
+  new (fd: number, callback: (err?: Error & { code?: string }) => void): NativePoller;
+}
+
+export interface WeftNative {
+  Poller: NativePollerConstructor;
+  close(fd: number): void;
+
+  /** Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE]. `name` may contain %d. */
+  tunOpen(name: string, multiQueue?: boolean): { fd: number; name: string };
+  /**
+   * Reads packets until EAGAIN or maxCount; packet i goes to i*slotSize+headroom with
+   * lengths[i] and offsets[i] (= headroom, relative to the slot) set. Returns the count.
+   * Throws only when the first read fails with something other than EAGAIN. A read that
+   * fills the whole slot was truncated by the kernel (packet larger than the slot, e.g.
+   * the MTU was raised): it is dropped and counted in stats[0] when `stats` is given.
+   */
+  tunRead(fd: number, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array, stats?: Uint32Array): number;
+  /** Writes `count` packets at absolute `offsets`; returns how many were written (stops at EAGAIN/ENOBUFS, skips EINVAL). */
+  tunWrite(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  ifSetMtu(name: string, mtu: number): void;
+  ifGetMtu(name: string): number;
+  /** Sets IFF_UP|IFF_RUNNING. */
+  ifUp(name: string): void;
+
+  /**
+   * UDP socket bound to the wildcard address, non-blocking, 7 MB buffers (SO_*BUFFORCE,
+   * else SO_*BUF). family 0 (default): dual-stack AF_INET6 with IPV6_V6ONLY=0, falling back
+   * to AF_INET if IPv6 is unavailable; 4: AF_INET only; 6: dual-stack, no fallback.
+   */
+  udpOpen(port: number, family?: 0 | 4 | 6): { fd: number; port: number; v6: boolean };
+  /** SO_MARK (needs CAP_NET_ADMIN). */
+  udpSetMark(fd: number, mark: number): void;
+  /**
+   * One recvmmsg(MSG_DONTWAIT) of up to maxCount datagrams; datagram i goes to i*slotSize,
+   * its length to lengths[i] and its source (18-byte endpoint form) to sources[i*18..].
+   * Returns 0 on EAGAIN. Datagrams longer than slotSize are dropped.
+   */
+  udpRecv(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array): number;
+  /** sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent (EAGAIN: fewer). */
+  udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array): number;
+}
+
+const ADDON = 'weft_native.node';
+let cached: WeftNative | undefined;
+let loadError: Error | undefined;
+
+/** Candidate paths: $WEFT_NATIVE_PATH, then build/{Release,Debug} under each ancestor holding a package.json. */
+export function nativeCandidates(): string[] {
+  const out: string[] = [];
+  const env = process.env.WEFT_NATIVE_PATH;
+  if (env) out.push(env);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) {
+      out.push(join(dir, 'build', 'Release', ADDON), join(dir, 'build', 'Debug', ADDON));
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return out;
+}
+
+/** Loads (once) and returns the addon; throws WeftError ERR_NATIVE_UNAVAILABLE if it is missing or fails to load. */
+export function loadNative(): WeftNative {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  const require = createRequire(import.meta.url);
+  const candidates = nativeCandidates();
+  const failures: string[] = [];
+  for (const p of candidates) {
+    if (!existsSync(p)) continue;
+    try {
+      cached = require(p) as WeftNative;
+      return cached;
+    } catch (err) {
+      failures.push(`${p}: ${(err as Error).message}`);
+    }
+  }
+  const detail = failures.length ? `failed to load: ${failures.join('; ')}` : `not found (looked in ${candidates.join(', ')})`;
+  loadError = new WeftError('ERR_NATIVE_UNAVAILABLE', `weft native addon ${detail}; build it with \`npm run build:native\` (node-gyp rebuild)`);
+  throw loadError;
+}
+
+/** True when the addon loads (and this is a platform it supports). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
