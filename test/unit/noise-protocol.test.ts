@@ -121,3 +121,220 @@ test('cacophony Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s vector through the generic
   });
 });
 
+
+// ---------------------------------------------------------------------------------
+// WireGuard handshake
+
+interface Pair {
+  a: NoiseIdentity; // initiator
+  b: NoiseIdentity; // responder
+  hsA: Handshake; // A's handshake with B
+  hsB: Handshake; // B's handshake with A
+  lookupB: (pk: PublicKey) => Handshake | undefined;
+  lookupA: (index: number) => Handshake | undefined;
+}
+
+function identity(): NoiseIdentity {
+  const privateKey = generatePrivateKey();
+  return { privateKey, publicKey: publicKeyFromPrivate(privateKey) };
+}
+
+function pair(pskA?: PresharedKey, pskB: PresharedKey | undefined = pskA): Pair {
+  const a = identity();
+  const b = identity();
+  const hsA = new Handshake(b.publicKey, pskA);
+  hsA.setIdentity(a);
+  const hsB = new Handshake(a.publicKey, pskB);
+  hsB.setIdentity(b);
+  return {
+    a,
+    b,
+    hsA,
+    hsB,
+    lookupB: (pk) => (toHex(pk) === toHex(a.publicKey) ? hsB : undefined),
+    lookupA: (i) => (i === hsA.localIndex ? hsA : undefined),
+  };
+}
+
+const WALL = Date.UTC(2026, 0, 1);
+const NOW = 5_000_000;
+
+test('full handshake: initiator and responder derive matching keys', () => {
+  const psk = presharedKeyFromBytes(new Uint8Array(32).fill(7));
+  const p = pair(psk);
+  const init = createInitiation(p.a, p.hsA, 0x11223344, tai64n(WALL))!;
+  assert.equal(init.length, MESSAGE_INITIATION_SIZE);
+  assert.equal(p.hsA.state, 'initiation-created');
+  assert.equal(toHex(init.subarray(INITIATION_MAC1_OFFSET)), '00'.repeat(32), 'macs left zero');
+
+  assert.equal(consumeInitiation(p.b, init, p.lookupB, NOW), p.hsB);
+  assert.equal(p.hsB.state, 'initiation-consumed');
+  assert.equal(p.hsB.remoteIndex, 0x11223344);
+  assert.equal(p.hsB.lastInitiationConsumedAt, NOW);
+
+  const resp = createResponse(p.b, p.hsB, 0xaabbccdd)!;
+  assert.equal(resp.length, MESSAGE_RESPONSE_SIZE);
+  assert.equal(p.hsB.state, 'response-created');
+  assert.equal(readU32(resp, 8), 0x11223344);
+
+  assert.equal(consumeResponse(p.a, resp, p.lookupA), p.hsA);
+  assert.equal(p.hsA.state, 'response-consumed');
+  assert.equal(p.hsA.remoteIndex, 0xaabbccdd);
+
+  const ka = deriveSessionKeys(p.hsA)!;
+  const kb = deriveSessionKeys(p.hsB)!;
+  assert.deepEqual(ka.sendKey, kb.recvKey);
+  assert.deepEqual(ka.recvKey, kb.sendKey);
+  assert.notDeepEqual(ka.sendKey, ka.recvKey);
+  assert.deepEqual([ka.isInitiator, ka.localIndex, ka.remoteIndex], [true, 0x11223344, 0xaabbccdd]);
+  assert.deepEqual([kb.isInitiator, kb.localIndex, kb.remoteIndex], [false, 0xaabbccdd, 0x11223344]);
+  assert.equal(p.hsA.state, 'zeroed');
+  assert.equal(p.hsB.state, 'zeroed');
+  assert.equal(deriveSessionKeys(p.hsA), null, 'secrets are gone');
+});
+
+test('injected ephemerals make the messages deterministic and are not wiped', () => {
+  const p = pair();
+  const eA = generatePrivateKey();
+  const eB = generatePrivateKey();
+  const copyA = eA.slice();
+  const m1 = createInitiation(p.a, p.hsA, 1, tai64n(WALL), eA)!;
+  const m1b = createInitiation(p.a, p.hsA, 1, tai64n(WALL), eA)!;
+  assert.deepEqual(m1, m1b);
+  assert.deepEqual(m1.subarray(INITIATION_EPHEMERAL_OFFSET, INITIATION_EPHEMERAL_OFFSET + 32), publicKeyFromPrivate(eA));
+  consumeInitiation(p.b, m1, p.lookupB, NOW);
+  const m2 = createResponse(p.b, p.hsB, 2, eB)!;
+  assert.deepEqual(m2.subarray(RESPONSE_EPHEMERAL_OFFSET, RESPONSE_EPHEMERAL_OFFSET + 32), publicKeyFromPrivate(eB));
+  consumeResponse(p.a, m2, p.lookupA);
+  deriveSessionKeys(p.hsA);
+  assert.deepEqual(eA, copyA);
+});
+
+test('tampering any authenticated byte breaks the handshake', () => {
+  const p = pair();
+  const init = createInitiation(p.a, p.hsA, 1, tai64n(WALL))!;
+  // The sender index (bytes 4..7) is covered by mac1, not by Noise; checked in cookie tests.
+  for (let i = 0; i < INITIATION_MAC1_OFFSET; i++) {
+    if (i >= 4 && i < 8) continue;
+    const bad = init.slice();
+    bad[i] ^= 0x01;
+    assert.equal(consumeInitiation(p.b, bad, p.lookupB, NOW), null, `initiation byte ${i}`);
+  }
+  assert.equal(p.hsB.state, 'zeroed', 'failures change nothing');
+  assert.equal(p.hsB.lastInitiationConsumedAt, -Infinity);
+  assert.ok(consumeInitiation(p.b, init, p.lookupB, NOW));
+
+  const resp = createResponse(p.b, p.hsB, 2)!;
+  for (let i = 0; i < RESPONSE_MAC1_OFFSET; i++) {
+    if (i >= 4 && i < 8) continue; // sender index: mac1 only
+    const bad = resp.slice();
+    bad[i] ^= 0x80;
+    assert.equal(consumeResponse(p.a, bad, p.lookupA), null, `response byte ${i}`);
+    assert.equal(p.hsA.state, 'initiation-created');
+  }
+  assert.ok(consumeResponse(p.a, resp, p.lookupA));
+});
+
+test('replayed initiation and older timestamps are rejected', () => {
+  const p = pair();
+  const init = createInitiation(p.a, p.hsA, 1, tai64n(WALL))!;
+  assert.ok(consumeInitiation(p.b, init, p.lookupB, NOW));
+  createResponse(p.b, p.hsB, 2);
+  assert.equal(consumeInitiation(p.b, init, p.lookupB, NOW + 60_000), null, 'exact replay');
+  assert.equal(p.hsB.state, 'response-created', 'replay changed nothing');
+  const same = createInitiation(p.a, p.hsA, 3, tai64n(WALL + 5))!; // same whitened timestamp
+  assert.equal(consumeInitiation(p.b, same, p.lookupB, NOW + 60_000), null, 'equal timestamp');
+  const older = createInitiation(p.a, p.hsA, 3, tai64n(WALL - 1000))!;
+  assert.equal(consumeInitiation(p.b, older, p.lookupB, NOW + 60_000), null, 'older timestamp');
+  const newer = createInitiation(p.a, p.hsA, 4, tai64n(WALL + 1000))!;
+  assert.ok(consumeInitiation(p.b, newer, p.lookupB, NOW + 60_000));
+  assert.equal(p.hsB.remoteIndex, 4);
+});
+
+test('an initiation less than 20 ms after the last accepted one is dropped (flood)', () => {
+  const p = pair();
+  assert.ok(consumeInitiation(p.b, createInitiation(p.a, p.hsA, 1, tai64n(WALL))!, p.lookupB, NOW));
+  const second = createInitiation(p.a, p.hsA, 2, tai64n(WALL + 1000))!;
+  assert.equal(consumeInitiation(p.b, second, p.lookupB, NOW + 19), null);
+  assert.equal(p.hsB.lastInitiationConsumedAt, NOW);
+  assert.equal(p.hsB.remoteIndex, 1);
+  assert.ok(consumeInitiation(p.b, second, p.lookupB, NOW + 20));
+  assert.equal(p.hsB.lastInitiationConsumedAt, NOW + 20);
+});
+
+test('preshared key mismatch fails at the response', () => {
+  const p = pair(presharedKeyFromBytes(new Uint8Array(32).fill(1)), presharedKeyFromBytes(new Uint8Array(32).fill(2)));
+  const init = createInitiation(p.a, p.hsA, 1, tai64n(WALL))!;
+  assert.ok(consumeInitiation(p.b, init, p.lookupB, NOW), 'psk is only mixed in at message 2');
+  const resp = createResponse(p.b, p.hsB, 2)!;
+  assert.equal(consumeResponse(p.a, resp, p.lookupA), null);
+  assert.equal(p.hsA.state, 'initiation-created');
+  // one side with a psk, the other without
+  const q = pair(presharedKeyFromBytes(new Uint8Array(32).fill(1)), presharedKeyFromBytes(new Uint8Array(32)));
+  consumeInitiation(q.b, createInitiation(q.a, q.hsA, 1, tai64n(WALL))!, q.lookupB, NOW);
+  assert.equal(consumeResponse(q.a, createResponse(q.b, q.hsB, 2)!, q.lookupA), null);
+});
+
+test('low-order points are rejected everywhere', () => {
+  const p = pair();
+  const init = createInitiation(p.a, p.hsA, 1, tai64n(WALL))!;
+  for (const point of LOW_ORDER_POINTS) {
+    const bad = init.slice();
+    bad.set(point, INITIATION_EPHEMERAL_OFFSET);
+    assert.equal(consumeInitiation(p.b, bad, p.lookupB, NOW), null);
+  }
+  assert.ok(consumeInitiation(p.b, init, p.lookupB, NOW));
+  const resp = createResponse(p.b, p.hsB, 2)!;
+  for (const point of LOW_ORDER_POINTS) {
+    const bad = resp.slice();
+    bad.set(point, RESPONSE_EPHEMERAL_OFFSET);
+    assert.equal(consumeResponse(p.a, bad, p.lookupA), null);
+  }
+  // a peer whose static key is low order: the static-static DH is zero, no handshake
+  const me = identity();
+  for (const point of LOW_ORDER_POINTS) {
+    const hs = new Handshake(publicKeyFromBytes(point));
+    hs.setIdentity(me);
+    assert.equal(createInitiation(me, hs, 1, tai64n(WALL)), null);
+    assert.equal(hs.state, 'zeroed');
+  }
+});
+
+test('unknown peers, wrong states and wrong indices are rejected', () => {
+  const p = pair();
+  const init = createInitiation(p.a, p.hsA, 1, tai64n(WALL))!;
+  assert.equal(consumeInitiation(p.b, init, () => undefined, NOW), null, 'unknown peer');
+  assert.equal(consumeInitiation(p.b, init, () => new Handshake(identity().publicKey), NOW), null, 'lookup returned another peer');
+  assert.equal(consumeInitiation(identity(), init, p.lookupB, NOW), null, 'not addressed to us');
+  assert.equal(createResponse(p.b, p.hsB, 2), null, 'no initiation consumed yet');
+  assert.equal(deriveSessionKeys(p.hsB), null);
+  assert.ok(consumeInitiation(p.b, init, p.lookupB, NOW));
+  const resp = createResponse(p.b, p.hsB, 2)!;
+  assert.equal(consumeResponse(p.a, resp, () => undefined), null, 'unknown receiver index');
+  assert.equal(deriveSessionKeys(p.hsA), null, 'initiator before the response');
+  p.hsA.clear();
+  assert.equal(consumeResponse(p.a, resp, () => p.hsA), null, 'initiator not waiting for a response');
+  assert.equal(consumeInitiation(p.b, resp, p.lookupB, NOW), null, 'response is not an initiation');
+  assert.equal(consumeResponse(p.a, init, p.lookupA), null, 'initiation is not a response');
+});
+
+test('setIdentity(null) makes handshakes impossible until an identity is set again', () => {
+  const p = pair();
+  p.hsA.setIdentity(null);
+  // createInitiation recomputes for the identity it is given, so the cache cannot go stale
+  assert.ok(createInitiation(p.a, p.hsA, 1, tai64n(WALL)));
+  const other = identity();
+  const m = createInitiation(other, p.hsA, 1, tai64n(WALL))!;
+  assert.equal(consumeInitiation(p.b, m, p.lookupB, NOW), null, 'initiator static changed, responder does not know it');
+});
+
+test('simultaneous initiations: the later consumed one wins on each side', () => {
+  const p = pair();
+  const fromA = createInitiation(p.a, p.hsA, 10, tai64n(WALL))!;
+  const fromB = createInitiation(p.b, p.hsB, 20, tai64n(WALL))!;
+  const lookupA = (pk: PublicKey) => (toHex(pk) === toHex(p.b.publicKey) ? p.hsA : undefined);
+  assert.ok(consumeInitiation(p.b, fromA, p.lookupB, NOW));
+  assert.ok(consumeInitiation(p.a, fromB, lookupA, NOW));
+  const rB = createResponse(p.b, p.hsB, 21)!;
+  assert.equal(consumeResponse(p.a, rB, p.lookupA), null, 'A no longer waits for a response');
+});
