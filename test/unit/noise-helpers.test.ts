@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hash, hmac, kdf1, kdf2, kdf3, mac, mixHash, mixKey } from '../../src/wireguard/noise-helpers.js';
+import { hex, seq, toHex } from './helpers.js';
+
+test('BLAKE2s-256: RFC 7693 Appendix B ("abc")', () => {
+  assert.equal(toHex(hash(new TextEncoder().encode('abc'))), '508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982');
+  assert.equal(toHex(hash(new TextEncoder().encode('a'), new TextEncoder().encode('bc'))), '508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982');
+});
+
+test('keyed BLAKE2s: blake2.net KAT, key 00..1f, input 00..len-1 (golang.org/x/crypto blake2s_test.go)', async () => {
+  const { blake2s } = await import('@noble/hashes/blake2s');
+  const kat = [
+    '48a8997da407876b3d79c0d92325ad3b89cbb754d86ab71aee047ad345fd2c49',
+    '40d15fee7c328830166ac3f918650f807e7e01e177258cdc0a39b11f598066f1',
+    '6bb71300644cd3991b26ccd4d274acd1adeab8b1d7914546c1198bbe9fc9d803',
+    '1d220dbe2ee134661fdf6d9e74b41704710556f2f6e5a091b227697445dbea6b',
+    'f6c3fbadb4cc687a0064a5be6e791bec63b868ad62fba61b3757ef9ca52e05b2',
+    '49c1f21188dfd769aea0e911dd6b41f14dab109d2b85977aa3088b5c707e8598',
+  ];
+  kat.forEach((want, len) => assert.equal(toHex(blake2s(seq(0, len), { key: seq(0, 32) })), want, `len ${len}`));
+});
+
+test('MAC is keyed BLAKE2s with a 16-byte output (cross-checked with CPython hashlib)', () => {
+  assert.equal(toHex(mac(seq(0, 32), new Uint8Array(0))), '9536f9b267655743dee97b8a670f9f53');
+  assert.equal(toHex(mac(seq(0, 32), new TextEncoder().encode('abc'))), '61ba5f165c194692e09d12520cc4c74a');
+});
+
+test('HMAC is RFC 2104 over BLAKE2s, not keyed BLAKE2s (cross-checked with CPython hmac)', () => {
+  const enc = new TextEncoder();
+  assert.equal(toHex(hmac(enc.encode('key'), enc.encode('The quick brown fox jumps over the lazy dog'))), 'f93215bb90d4af4c3061cd932fb169fb8bb8a91d0b4022baea1271e1323cd9a0');
+  // a key longer than the 64-byte block is hashed first
+  assert.equal(toHex(hmac(seq(0, 65), enc.encode('abc'))), '44d87b3939dec16bc76cbd83e3982ac0a4eafab8a5b87c8c2adbd0da7d5c9695');
+});
+
+// wireguard-go device/kdf_test.go, verbatim.
+const KDF_VECTORS = [
+  {
+    key: '746573742d6b6579',
+    input: '746573742d696e707574',
+    t0: '6f0e5ad38daba1bea8a0d213688736f19763239305e0f58aba697f9ffc41c633',
+    t1: 'df1194df20802a4fe594cde27e92991c8cae66c366e8106aaa937a55fa371e8a',
+    t2: 'fac6e2745a325f5dc5d11a5b165aad08b0ada28e7b4e666b7c077934a4d76c24',
+  },
+  {
+    key: '776972656775617264',
+    input: '776972656775617264',
+    t0: '491d43bbfdaa8750aaf535e334ecbfe5129967cd64635101c566d4caefda96e8',
+    t1: '1e71a379baefd8a79aa4662212fcafe19a23e2b609a3db7d6bcba8f560e3d25f',
+    t2: '31e1ae48bddfbe5de38f295e5452b1909a1b4e38e183926af3780b0c1e1f0160',
+  },
+  {
+    key: '',
+    input: '',
+    t0: '8387b46bf43eccfcf349552a095d8315c4055beb90208fb1be23b894bc2ed5d0',
+    t1: '58a0e5f6faefccf4807bff1f05fa8a9217945762040bcec2f4b4a62bdfe0e86e',
+    t2: '0ce6ea98ec548f8e281e93e32db65621c45eb18dc6f0a7ad94178610a2f7338e',
+  },
+];
+
+test('KDF1/KDF2/KDF3: wireguard-go kdf_test.go vectors', () => {
+  for (const v of KDF_VECTORS) {
+    const key = hex(v.key);
+    const input = hex(v.input);
+    assert.deepEqual(kdf3(key, input).map(toHex), [v.t0, v.t1, v.t2]);
+    assert.deepEqual(kdf2(key, input).map(toHex), [v.t0, v.t1]);
+    assert.deepEqual(kdf1(key, input).map(toHex), [v.t0]);
+    assert.equal(toHex(mixKey(key, input)), v.t0);
+  }
+});
+
+test('mixHash is HASH(h ‖ data)', () => {
+  const h = seq(9, 32);
+  const d = seq(100, 48);
+  const both = new Uint8Array(80);
+  both.set(h);
+  both.set(d, 32);
+  assert.deepEqual(mixHash(h, d), hash(both));
+});
