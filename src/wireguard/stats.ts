@@ -19,6 +19,6 @@ export class DeviceStats {
   handlerErrors = 0; // an exception escaped a handler: a bug, but the packet is dropped, not the process
 
   toJSON(): Record<string, number> {
-    return { ...this };
+    return Object.fromEntries(Object.entries(this)) as Record<string, number>;
   }
 }
