@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { consoleLogger, silentLogger, type Logger } from '../log.js';
 import { LinuxBind } from '../io/bind-linux.js';
 import { LinuxTun } from '../io/tun-linux.js';
@@ -47,7 +46,8 @@ function loggerFromEnv(): Logger {
 }
 
 /** Runs the userspace WireGuard interface; resolves with the process exit code. */
-export async function runWg(argv: string[], script = fileURLToPath(import.meta.url)): Promise<number> {
+/** `script` is the entry file that re-runs this in the foreground when daemonizing. */
+export async function runWg(argv: string[], script: string): Promise<number> {
   const opts = parseWgArgs(argv);
   if (typeof opts === 'string') {
     process.stderr.write(opts + '\n');
