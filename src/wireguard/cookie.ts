@@ -61,6 +61,7 @@ export class CookieChecker {
     this.random = random;
   }
 
+  /** False unless `msg` is exactly an initiation or response with a valid mac1. */
   checkMAC1(msg: Uint8Array): boolean {
     const offs = macOffsets(msg);
     if (!offs) return false;
@@ -68,7 +69,11 @@ export class CookieChecker {
     return equalBytes(mac(this.mac1Key, msg.subarray(0, m1)), msg.subarray(m1, m2));
   }
 
-  /** False while no cookie secret younger than COOKIE_REFRESH_TIME exists. */
+  /**
+   * `src` is the sender's 18-byte endpoint bytes (address, big-endian port). The cookie
+   * only ever comes back to us, so the encoding is ours to choose. False while no
+   * cookie secret younger than COOKIE_REFRESH_TIME exists.
+   */
   checkMAC2(msg: Uint8Array, src: Uint8Array): boolean {
     const offs = macOffsets(msg);
     if (!offs || this.clock.now() - this.secretSetAt > COOKIE_REFRESH_TIME) return false;

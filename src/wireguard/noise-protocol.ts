@@ -15,8 +15,6 @@ import {
   INITIATION_EPHEMERAL_OFFSET,
   INITIATION_MAC1_OFFSET,
   INITIATION_SENDER_OFFSET,
-  INITIATION_STATIC_OFFSET,
-  INITIATION_TIMESTAMP_OFFSET,
   MESSAGE_INITIATION_SIZE,
   MESSAGE_RESPONSE_SIZE,
   MessageType,
@@ -196,7 +194,7 @@ function setTranscript(s: HandshakeSecrets, t: Transcript): void {
   s.h = t.h;
 }
 
-/** Per-peer handshake state. */
+/** Per-peer handshake state. Call setIdentity before handshaking. */
 export class Handshake {
   readonly remoteStatic: PublicKey;
   presharedKey: PresharedKey;
@@ -239,12 +237,14 @@ export class Handshake {
   }
 }
 
-// The cached static-static DH for `id`, recomputed if the caller switched identity
-// without calling setIdentity (cheap compare, keeps the DH and the identity in step).
-function staticStatic(hs: Handshake, id: NoiseIdentity): Uint8Array {
+// The cached static-static DH, or null when no identity is set (handshakes impossible).
+// If the caller passes a different identity than the cached one, recompute rather
+// than run a handshake that can only fail.
+function staticStatic(hs: Handshake, id: NoiseIdentity): Uint8Array | null {
   const s = sec(hs);
-  if (!s.staticIdentity || !equalBytes(s.staticIdentity, id.publicKey)) hs.setIdentity(id);
-  return s.staticStatic;
+  if (!s.staticIdentity) return null;
+  if (!equalBytes(s.staticIdentity, id.publicKey)) hs.setIdentity(id);
+  return isZeroKey(s.staticStatic) ? null : s.staticStatic;
 }
 
 const INITIATION_BODY_END = INITIATION_MAC1_OFFSET;
@@ -254,6 +254,7 @@ const RESPONSE_BODY_END = RESPONSE_MAC1_OFFSET;
 export function createInitiation(id: NoiseIdentity, hs: Handshake, localIndex: number, timestamp: Uint8Array, ephemeral?: PrivateKey): Uint8Array | null {
   if (timestamp.length !== TIMESTAMP_SIZE) return null;
   const ss = staticStatic(hs, id);
+  if (!ss) return null;
   const e = ephemeral ? (ephemeral.slice() as PrivateKey) : generatePrivateKey();
   const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
   msg[0] = MessageType.Initiation;
@@ -291,7 +292,9 @@ export function consumeInitiation(id: NoiseIdentity, msg: Uint8Array, lookup: (r
   const hs = lookup(st.rs);
   if (!hs || !equalBytes(hs.remoteStatic, st.rs)) return null;
   const timestamp = new Uint8Array(TIMESTAMP_SIZE);
-  const t = ikReadMessage1Payload(st, staticStatic(hs, id), body, timestamp);
+  const ss = staticStatic(hs, id);
+  if (!ss) return null;
+  const t = ikReadMessage1Payload(st, ss, body, timestamp);
   if (!t) return null;
   const s = sec(hs);
   if (!tai64nAfter(timestamp, s.lastTimestamp)) return null;
@@ -306,8 +309,11 @@ export function consumeInitiation(id: NoiseIdentity, msg: Uint8Array, lookup: (r
   return hs;
 }
 
-/** Responder: builds the 92-byte response (macs zero) to a consumed initiation. */
-export function createResponse(id: NoiseIdentity, hs: Handshake, localIndex: number, ephemeral?: PrivateKey): Uint8Array | null {
+/**
+ * Responder: builds the 92-byte response (macs zero) to a consumed initiation. Our
+ * static key is not needed here (`se` uses our ephemeral); `_id` keeps the API uniform.
+ */
+export function createResponse(_id: NoiseIdentity, hs: Handshake, localIndex: number, ephemeral?: PrivateKey): Uint8Array | null {
   const s = sec(hs);
   if (hs.state !== 'initiation-consumed' || !s.remoteEphemeral) return null;
   const e = ephemeral ? (ephemeral.slice() as PrivateKey) : generatePrivateKey();

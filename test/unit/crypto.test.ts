@@ -162,3 +162,10 @@ test('isZeroKey and equalBytes', () => {
   assert.equal(equalBytes(seq(0, 16), seq(0, 15)), false);
   assert.equal(equalBytes(new Uint8Array(0), new Uint8Array(0)), true);
 });
+
+test('Wireshark TestDecryptWireguard static keys: private -> public, clamping ignores the "alt" bits', () => {
+  const pub = (b64: string) => keyToBase64(publicKeyFromPrivate(privateKeyFromBytes(keyFromBase64(b64))));
+  assert.equal(pub('AKeZaHwBxjiKLFnkY2unvEdOTtg4AL+M9dQXfopFVFk='), 'Igge9KzRytKNwrgkzDE/8hrLu6Ly0OqVdvOPWhA5KR4=');
+  assert.equal(pub('B6eZaHwBxjiKLFnkY2unvEdOTtg4AL+M9dQXfopFVJk='), 'Igge9KzRytKNwrgkzDE/8hrLu6Ly0OqVdvOPWhA5KR4=');
+  assert.equal(pub('cFIxTUyBs1Qil414hBwEgvasEax8CKJ5IS5ZougplWs='), 'YDCttCs9e1J52/g9vEnwJJa+2x6RqaayAYMpSVQfGEY=');
+});

@@ -318,14 +318,26 @@ test('unknown peers, wrong states and wrong indices are rejected', () => {
   assert.equal(consumeResponse(p.a, init, p.lookupA), null, 'initiation is not a response');
 });
 
-test('setIdentity(null) makes handshakes impossible until an identity is set again', () => {
+test('setIdentity(null) or no identity makes handshakes impossible', () => {
   const p = pair();
   p.hsA.setIdentity(null);
-  // createInitiation recomputes for the identity it is given, so the cache cannot go stale
-  assert.ok(createInitiation(p.a, p.hsA, 1, tai64n(WALL)));
+  assert.equal(createInitiation(p.a, p.hsA, 1, tai64n(WALL)), null);
+  assert.equal(createInitiation(p.a, new Handshake(p.b.publicKey), 1, tai64n(WALL)), null, 'never set');
+  const init = createInitiation(p.b, new Handshake(p.a.publicKey), 1, tai64n(WALL));
+  assert.equal(init, null);
+  p.hsB.setIdentity(null);
+  p.hsA.setIdentity(p.a);
+  assert.equal(consumeInitiation(p.b, createInitiation(p.a, p.hsA, 1, tai64n(WALL))!, p.lookupB, NOW), null, 'responder without identity');
+});
+
+test('a changed identity is picked up even without setIdentity', () => {
+  const p = pair();
   const other = identity();
   const m = createInitiation(other, p.hsA, 1, tai64n(WALL))!;
-  assert.equal(consumeInitiation(p.b, m, p.lookupB, NOW), null, 'initiator static changed, responder does not know it');
+  const hsB2 = new Handshake(other.publicKey);
+  hsB2.setIdentity(p.b);
+  assert.ok(consumeInitiation(p.b, m, () => hsB2, NOW), 'the static-static DH matches the identity used');
+  assert.equal(consumeInitiation(p.b, m, p.lookupB, NOW), null, 'and B does not take it for A');
 });
 
 test('simultaneous initiations: the later consumed one wins on each side', () => {
