@@ -1,0 +1,114 @@
+// Wire types between agent and coordinator, in one place (like Tailscale's tailcfg).
+// Every change to a shape here bumps CONTROL_PROTOCOL_VERSION and is logged in
+// docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
+// strings in UTC; addresses are canonical text (ipaddr.js toString()).
+
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+/** The coordinator's static X25519 key, fetched with GET /api/v1/key. */
+export interface ServerKeyResponse {
+  version: number;
+  publicKey: string;
+}
+
+/**
+ * POST /api/v1/register (node-authenticated, see node-auth.ts).
+ * A new node key needs a valid pre-auth key; a known key re-registers idempotently
+ * (same addresses and name) without one.
+ */
+export interface RegisterRequest {
+  version: number;
+  hostname?: string;
+  authKey?: string;
+  /** Local endpoints `ip:port` / `[v6]:port` the node can be reached on. */
+  endpoints?: string[];
+}
+
+export interface RegisterResponse {
+  node: NodeView;
+  domain: string;
+  ipv4Range: string;
+  ipv6Range: string;
+}
+
+/** One node as other nodes (and admins) see it. */
+export interface NodeView {
+  id: number;
+  name: string;
+  /** `<name>.<domain>` */
+  fqdn: string;
+  ipv4: string;
+  ipv6: string;
+  publicKey: string;
+  endpoints: string[];
+  online: boolean;
+  lastSeen: string | null;
+  createdAt: string;
+  /** When the node key stops being accepted, or null for never. */
+  expiresAt: string | null;
+  ephemeral: boolean;
+  tags: string[];
+  user: string | null;
+}
+
+export interface NetMap {
+  version: number;
+  /** Increases with every change the coordinator makes; deltas carry it too. */
+  seq: number;
+  domain: string;
+  ipv4Range: string;
+  ipv6Range: string;
+  self: NodeView;
+  peers: NodeView[];
+}
+
+/**
+ * Messages on the map stream (WebSocket, GET /api/v1/map, node-authenticated).
+ * Server to node: first `full`, then `delta` for every change that affects this node.
+ * A delta's upserts replace the whole NodeView of that peer (keyed by publicKey);
+ * removals name peers by public key. `self` is set when this node itself changed.
+ */
+export type ServerMessage =
+  | { type: 'full'; netmap: NetMap }
+  | { type: 'delta'; seq: number; upserts: NodeView[]; removals: string[]; self?: NodeView }
+  | { type: 'pong'; id: number }
+  | { type: 'error'; code: string; message: string };
+
+/** Node to server on the map stream. */
+export type ClientMessage =
+  | { type: 'endpoints'; endpoints: string[] }
+  | { type: 'ping'; id: number };
+
+/** POST /api/v1/logout (node-authenticated): deregisters the node and frees its addresses. */
+export interface LogoutResponse {
+  ok: true;
+}
+
+/** Every 4xx/5xx body: `field` names the offending request field when there is one. */
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+// Admin API (unix socket in the server's state dir, or HTTPS with `Authorization: Bearer <api key>`).
+
+export interface CreateAuthKeyRequest {
+  reusable?: boolean;
+  ephemeral?: boolean;
+  /** Seconds until the key expires; absent = 1 hour, as Tailscale's default is short-lived. */
+  expirySeconds?: number;
+  tags?: string[];
+}
+
+export interface AuthKeyView {
+  id: string;
+  /** Only present in the response to creation: the secret is stored hashed. */
+  key?: string;
+  prefix: string;
+  reusable: boolean;
+  ephemeral: boolean;
+  tags: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  usedCount: number;
+  revoked: boolean;
+}
