@@ -115,7 +115,7 @@ async function iperf(p: WgPair, argv: string[], seconds: number, port = 5201): P
 }
 
 async function startIperfServer(p: WgPair, port: number): Promise<Child> {
-  const s = p.lab.spawn(p.b.ns, ['iperf3', '-s', '-B', p.b.tun4, '-p', String(port)]);
+  const s = p.lab.spawn(p.b.ns, ['iperf3', '-s', '--forceflush', '-B', p.b.tun4, '-p', String(port)]);
   await s.waitFor(/Server listening/, 10_000);
   return s;
 }
@@ -129,11 +129,11 @@ async function pingRtts(p: WgPair, count: number): Promise<number[]> {
   return res.rttsMs;
 }
 
-function udpStats(j: IperfJson): { kpps: number; lossPct: number; mbps: number; payload: number } {
+function udpStats(j: IperfJson): { kpps: number; lossPct: number } {
   const s = j.end?.sum;
   if (!s?.packets || !s.seconds) throw new Error('iperf3 UDP: no sum');
   const got = s.packets - (s.lost_packets ?? 0);
-  return { kpps: got / s.seconds / 1000, lossPct: s.lost_percent ?? NaN, mbps: 0, payload: 0 };
+  return { kpps: got / s.seconds / 1000, lossPct: s.lost_percent ?? NaN };
 }
 
 async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> {
@@ -249,7 +249,9 @@ async function main(): Promise<number> {
     return { metric: m.label, key: m.key, better: m.better, weft: w, wireguardGo: g, ratio: w / g };
   });
   const header = ['metric', 'weft', 'wireguard-go', 'weft/wg-go'];
-  const table = rows.map((r) => [r.metric, unavailable.weft ? 'unavailable' : fmt(r.weft), unavailable['wireguard-go'] ? 'unavailable' : fmt(r.wireguardGo), fmt(r.ratio)]);
+  const cell = (name: string, v: number): string =>
+    unavailable[name] ? 'unavailable' : impls.some((i) => i.name === name) ? fmt(v) : 'not run';
+  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio)]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells: string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   const outLines = [
