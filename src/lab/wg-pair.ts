@@ -50,7 +50,7 @@ export interface Engine {
  * through the UAPI socket.
  */
 export async function startEngine(lab: Lab, ns: string, impl: WgImpl, ifname: string, timeoutMs = 15_000): Promise<Engine> {
-  const env = { ...process.env, LOG_LEVEL: process.env.WEFT_E2E_ENGINE_LOG ?? 'error', WG_PROCESS_FOREGROUND: '1' };
+  const env = { ...process.env, LOG_LEVEL: process.env.WEFT_E2E_ENGINE_LOG ?? 'error' };
   const child = lab.spawn(ns, [...impl.argv, '-f', ifname], { env });
   const sock = join(UAPI_DIR, `${ifname}.sock`);
   const deadline = Date.now() + timeoutMs;

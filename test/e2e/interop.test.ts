@@ -2,13 +2,13 @@
 // wireguard-go or weft-wg, configured only with `wg` and `ip`.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, exec, runOk, sleep } from '../../src/lab/netns.js';
 import { readPcapUdp } from '../../src/lab/pcap.js';
-import { createPair, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
+import { createPair, randomIfname, startEngine, UAPI_DIR, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
 import { e2eFile, nowS, pairLabel, PAIRS, pre } from './helpers.js';
 
 e2eFile();
@@ -36,11 +36,14 @@ async function assertPingBothWays(p: WgPair, count = 3): Promise<void> {
 }
 
 /** Handshake + ping, initiated by `init` (the only side that knows the other's endpoint). */
-async function handshakeFrom(p: WgPair, init: SideName): Promise<void> {
+async function handshakeFrom(p: WgPair, init: SideName, fresh = true): Promise<void> {
   const resp: SideName = init === 'a' ? 'b' : 'a';
   const before = await p.peer(resp);
-  assert.equal(before.latestHandshake, 0, 'no handshake before traffic');
-  assert.equal(before.endpoint, null, 'responder does not know the initiator yet');
+  if (fresh) {
+    // (With persistent keepalive the initiator may already have sent one.)
+    assert.equal(before.latestHandshake, 0, 'no handshake before traffic');
+    assert.equal(before.endpoint, null, 'responder does not know the initiator yet');
+  }
   const first = await p.ping(init, 4, 5);
   assert.ok(first.received >= 4, `first ping from ${init} (triggers the handshake): ${first.output}`);
   await assertPingBothWays(p);
@@ -65,9 +68,14 @@ for (const pair of PAIRS) {
       await withPair({ a: pair.a, b: pair.b, endpoints: 'a' }, (p) => handshakeFrom(p, 'a'));
     });
 
-    test(`handshake initiated by B (${pair.b.name}), with preshared key`, { timeout: 60_000 }, async (t) => {
+    test(`handshake initiated by B (${pair.b.name}), with preshared key and persistent keepalive`, { timeout: 60_000 }, async (t) => {
       if (!pre(t, impls)) return;
-      await withPair({ a: pair.a, b: pair.b, endpoints: 'b', psk: true }, (p) => handshakeFrom(p, 'b'));
+      await withPair({ a: pair.a, b: pair.b, endpoints: 'b', psk: true, keepaliveB: 25 }, async (p) => {
+        await handshakeFrom(p, 'b', false);
+        const pb = await p.peer('b');
+        assert.equal(pb.persistentKeepalive, 25, 'persistent keepalive reported');
+        assert.notEqual(pb.presharedKey, null, 'preshared key reported');
+      });
     });
 
     test('200 MB TCP transfer A -> B, SHA-256 verified on both ends', { timeout: 180_000 }, async (t) => {
@@ -191,5 +199,37 @@ for (const pair of PAIRS) {
         rmSync(tmp, { recursive: true, force: true });
       }
     });
+  });
+}
+
+// The xplatform contract the harness relies on: `<argv> -f IFNAME` stays in the
+// foreground, answers on /var/run/wireguard/IFNAME.sock, and exits (removing the
+// socket) on SIGTERM or when its TUN is deleted.
+for (const impl of [...new Set(PAIRS.flatMap((x) => [x.a, x.b]))]) {
+  describe(`engine lifecycle: ${impl.name}`, () => {
+    for (const how of ['SIGTERM', 'TUN deleted'] as const) {
+      test(`exits and removes its UAPI socket on ${how}`, { timeout: 30_000 }, async (t) => {
+        if (!pre(t, [impl])) return;
+        const lab = new Lab();
+        try {
+          const ns = await lab.addNs();
+          const ifname = randomIfname();
+          const eng = await startEngine(lab, ns, impl, ifname);
+          const sock = join(UAPI_DIR, `${ifname}.sock`);
+          assert.ok(existsSync(sock), 'socket exists while running');
+          const show = await exec(ns, ['wg', 'show', ifname, 'listen-port'], { timeoutMs: 5000 });
+          assert.equal(show.code, 0, show.stderr);
+          assert.ok(Number(show.stdout.trim()) > 0, `a real listen port is reported: ${show.stdout}`);
+          if (how === 'SIGTERM') process.kill(eng.child.pid, 'SIGTERM');
+          else await runOk(['ip', '-n', ns, 'link', 'del', ifname]);
+          const r = await eng.child.wait(10_000);
+          assert.equal(r.timedOut, false, `${impl.name} exited within 10 s after ${how}`);
+          for (let i = 0; i < 20 && existsSync(sock); i++) await sleep(100);
+          assert.equal(existsSync(sock), false, 'socket removed');
+        } finally {
+          await lab.destroy();
+        }
+      });
+    }
   });
 }
