@@ -1,0 +1,284 @@
+// Data-plane benchmark: weft <-> weft against wireguard-go <-> wireguard-go, two
+// namespaces joined by a veth, interleaved rounds, medians and the weft/wireguard-go
+// ratio per metric.
+//
+//   node dist/bench/dataplane.js [--rounds N] [--duration S] [--only weft|wireguard-go] [--json FILE]
+//
+// Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w). Exit code
+// 1 when something could not be measured (including weft unavailable, unless
+// --only wireguard-go).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Child, exec, sleep, sweepStale } from '../src/lab/netns.js';
+import { missingTools, rootReason } from '../src/lab/require.js';
+import { createPair, implUnavailable, parsePing, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
+import { acquireLock } from '../src/lab/lock.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    'udp-duration': { type: 'string', default: '5' },
+    only: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds)));
+const DUR = Math.max(2, Math.min(60, Number(args.duration)));
+const UDP_DUR = Math.max(2, Math.min(60, Number(args['udp-duration'])));
+
+type Metric =
+  | 'tcp1_mbps'
+  | 'tcp4_mbps'
+  | 'udp64_kpps'
+  | 'udp64_loss_pct'
+  | 'udp1400_kpps'
+  | 'udp1400_mbps'
+  | 'udp1400_loss_pct'
+  | 'rtt_idle_p50_ms'
+  | 'rtt_idle_p99_ms'
+  | 'rtt_load_p50_ms'
+  | 'rtt_load_p99_ms'
+  | 'cpu_s_per_gb'
+  | 'vmhwm_a_mb'
+  | 'vmhwm_b_mb';
+
+const METRICS: Array<{ key: Metric; label: string; better: 'higher' | 'lower' }> = [
+  { key: 'tcp1_mbps', label: `TCP 1 stream (Mbit/s, ${DUR} s)`, better: 'higher' },
+  { key: 'tcp4_mbps', label: `TCP 4 streams (Mbit/s, ${DUR} s)`, better: 'higher' },
+  { key: 'udp64_kpps', label: 'UDP 64 B packets (kpps received)', better: 'higher' },
+  { key: 'udp64_loss_pct', label: 'UDP 64 B loss (%)', better: 'lower' },
+  { key: 'udp1400_kpps', label: 'UDP 1400 B packets (kpps received)', better: 'higher' },
+  { key: 'udp1400_mbps', label: 'UDP 1400 B goodput (Mbit/s)', better: 'higher' },
+  { key: 'udp1400_loss_pct', label: 'UDP 1400 B loss (%)', better: 'lower' },
+  { key: 'rtt_idle_p50_ms', label: 'ping RTT idle p50 (ms)', better: 'lower' },
+  { key: 'rtt_idle_p99_ms', label: 'ping RTT idle p99 (ms)', better: 'lower' },
+  { key: 'rtt_load_p50_ms', label: 'ping RTT under TCP load p50 (ms)', better: 'lower' },
+  { key: 'rtt_load_p99_ms', label: 'ping RTT under TCP load p99 (ms)', better: 'lower' },
+  { key: 'cpu_s_per_gb', label: 'engine CPU s per GB (both sides, TCP 1)', better: 'lower' },
+  { key: 'vmhwm_a_mb', label: 'engine A VmHWM (MB)', better: 'lower' },
+  { key: 'vmhwm_b_mb', label: 'engine B VmHWM (MB)', better: 'lower' },
+];
+
+type Sample = Partial<Record<Metric, number>>;
+
+const CLK_TCK = 100; // Linux USER_HZ on every supported architecture
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime is field 14, stime field 15.
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+function vmHwmMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmHWM for ${pid}`);
+  return Number(m[1]) / 1024;
+}
+
+function quantile(xs: number[], q: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
+  return s[i];
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x));
+  if (!v.length) return NaN;
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface IperfJson {
+  error?: string;
+  end?: {
+    sum_received?: { bytes: number; bits_per_second: number; seconds: number };
+    sum?: { packets?: number; lost_packets?: number; lost_percent?: number; seconds?: number; bytes?: number };
+  };
+}
+
+async function iperf(p: WgPair, argv: string[], seconds: number, port = 5201): Promise<IperfJson> {
+  const r = await exec(p.a.ns, ['iperf3', '-c', p.b.tun4, '-p', String(port), '-J', '-t', String(seconds), ...argv], {
+    timeoutMs: (seconds + 25) * 1000,
+  });
+  let j: IperfJson;
+  try {
+    j = JSON.parse(r.stdout) as IperfJson;
+  } catch {
+    throw new Error(`iperf3 ${argv.join(' ')}: no JSON (code ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.slice(-500)}`);
+  }
+  if (j.error) throw new Error(`iperf3 ${argv.join(' ')}: ${j.error}`);
+  return j;
+}
+
+async function startIperfServer(p: WgPair, port: number): Promise<Child> {
+  const s = p.lab.spawn(p.b.ns, ['iperf3', '-s', '--forceflush', '-B', p.b.tun4, '-p', String(port)]);
+  await s.waitFor(/Server listening/, 10_000);
+  return s;
+}
+
+async function pingRtts(p: WgPair, count: number): Promise<number[]> {
+  const r = await exec(p.a.ns, ['ping', '-4', '-n', '-c', String(count), '-i', '0.01', '-W', '1', '-w', String(Math.ceil(count / 100) + 5), p.b.tun4], {
+    timeoutMs: (count / 100 + 15) * 1000,
+  });
+  const res = parsePing(r.stdout);
+  if (res.rttsMs.length < count / 2) throw new Error(`ping: only ${res.rttsMs.length}/${count} replies`);
+  return res.rttsMs;
+}
+
+function udpStats(j: IperfJson): { kpps: number; lossPct: number } {
+  const s = j.end?.sum;
+  if (!s?.packets || !s.seconds) throw new Error('iperf3 UDP: no sum');
+  const got = s.packets - (s.lost_packets ?? 0);
+  return { kpps: got / s.seconds / 1000, lossPct: s.lost_percent ?? NaN };
+}
+
+async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> {
+  const p = await createPair({ a: impl, b: impl, endpoints: 'both' });
+  const out: Sample = {};
+  try {
+    const warm = await p.ping('a', 4, 3);
+    if (warm.received < 2) throw new Error(`tunnel not up: ${warm.output}`);
+    const pids = [p.a.engine.child.pid, p.b.engine.child.pid];
+    const srv = await startIperfServer(p, 5201);
+    const srv2 = await startIperfServer(p, 5202);
+    void srv;
+    void srv2;
+
+    const rttIdle = await pingRtts(p, 200);
+    out.rtt_idle_p50_ms = quantile(rttIdle, 0.5);
+    out.rtt_idle_p99_ms = quantile(rttIdle, 0.99);
+
+    const cpu0 = pids.map(cpuSeconds);
+    const t1 = await iperf(p, [], DUR);
+    const cpu1 = pids.map(cpuSeconds);
+    const recv = t1.end?.sum_received;
+    if (!recv) throw new Error('iperf3 TCP: no sum_received');
+    out.tcp1_mbps = recv.bits_per_second / 1e6;
+    const cpu = cpu1[0] - cpu0[0] + (cpu1[1] - cpu0[1]);
+    out.cpu_s_per_gb = cpu / (recv.bytes / 1e9);
+    log(`    ${impl.name}: TCP1 ${out.tcp1_mbps.toFixed(0)} Mbit/s, CPU ${cpu.toFixed(1)} s`);
+
+    const t4 = await iperf(p, ['-P', '4'], DUR);
+    out.tcp4_mbps = (t4.end?.sum_received?.bits_per_second ?? NaN) / 1e6;
+    log(`    ${impl.name}: TCP4 ${out.tcp4_mbps.toFixed(0)} Mbit/s`);
+
+    // Inner IP packet sizes 64 and 1400 bytes (UDP payload = size - 28).
+    const u64 = udpStats(await iperf(p, ['-u', '-b', '0', '-l', '36'], UDP_DUR));
+    out.udp64_kpps = u64.kpps;
+    out.udp64_loss_pct = u64.lossPct;
+    const u1400j = await iperf(p, ['-u', '-b', '0', '-l', '1372'], UDP_DUR);
+    const u1400 = udpStats(u1400j);
+    out.udp1400_kpps = u1400.kpps;
+    out.udp1400_loss_pct = u1400.lossPct;
+    out.udp1400_mbps = (u1400.kpps * 1000 * 1372 * 8) / 1e6;
+    log(`    ${impl.name}: UDP64 ${u64.kpps.toFixed(1)} kpps (${u64.lossPct.toFixed(1)}% loss), UDP1400 ${u1400.kpps.toFixed(1)} kpps (${u1400.lossPct.toFixed(1)}% loss)`);
+
+    // RTT under load: a TCP stream on the second server while pinging.
+    const load = iperf(p, [], DUR, 5202);
+    await sleep(1000);
+    const rttLoad = await pingRtts(p, Math.max(100, (DUR - 3) * 100));
+    await load;
+    out.rtt_load_p50_ms = quantile(rttLoad, 0.5);
+    out.rtt_load_p99_ms = quantile(rttLoad, 0.99);
+
+    out.vmhwm_a_mb = vmHwmMb(pids[0]);
+    out.vmhwm_b_mb = vmHwmMb(pids[1]);
+    const probs = p.engineProblems();
+    if (probs.length) throw new Error(probs.join('; '));
+    return out;
+  } finally {
+    await p.stop();
+  }
+}
+
+function fmt(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return 'n/a';
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  return x.toFixed(3);
+}
+
+async function main(): Promise<number> {
+  const log = (s: string): void => {
+    process.stderr.write(s + '\n');
+  };
+  const pre = [rootReason(), ...missingTools(['ip', 'wg', 'iperf3', 'ping'])].filter(Boolean);
+  if (pre.length) {
+    log(`cannot run: ${pre.join('; ')}`);
+    return 1;
+  }
+  const impls: WgImpl[] = [];
+  const unavailable: Record<string, string> = {};
+  for (const impl of [WEFT, WIREGUARD_GO]) {
+    if (args.only && args.only !== impl.name) continue;
+    const why = implUnavailable(impl);
+    if (why) unavailable[impl.name] = why;
+    else impls.push(impl);
+  }
+  for (const [n, why] of Object.entries(unavailable)) log(`${n}: unavailable (${why})`);
+
+  const lock = await acquireLock('weft-e2e', { onWait: (pid) => log(`waiting for the e2e lock (pid ${pid})`) });
+  const samples: Record<string, Sample[]> = { weft: [], 'wireguard-go': [] };
+  const failures: string[] = [];
+  try {
+    await sweepStale();
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? impls : [...impls].reverse();
+      for (const impl of order) {
+        log(`round ${r + 1}/${ROUNDS}: ${impl.name} <-> ${impl.name}`);
+        try {
+          samples[impl.name].push(await measure(impl, log));
+        } catch (err) {
+          failures.push(`${impl.name} round ${r + 1}: ${(err as Error).message}`);
+          log(`  FAILED: ${(err as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    lock.release();
+  }
+
+  const med = (name: string, k: Metric): number => median(samples[name].map((s) => s[k] ?? NaN));
+  const rows = METRICS.map((m) => {
+    const w = med('weft', m.key);
+    const g = med('wireguard-go', m.key);
+    return { metric: m.label, key: m.key, better: m.better, weft: w, wireguardGo: g, ratio: w / g };
+  });
+  const header = ['metric', 'weft', 'wireguard-go', 'weft/wg-go'];
+  const cell = (name: string, v: number): string =>
+    unavailable[name] ? 'unavailable' : impls.some((i) => i.name === name) ? fmt(v) : 'not run';
+  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  const line = (cells: string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
+  const outLines = [
+    `Data plane, medians of ${ROUNDS} interleaved rounds (samples: weft ${samples.weft.length}, wireguard-go ${samples['wireguard-go'].length}); TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes.`,
+    line(header),
+    '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|',
+    ...table.map(line),
+  ];
+  process.stdout.write(outLines.join('\n') + '\n');
+  if (args.json) writeFileSync(args.json, JSON.stringify({ rounds: ROUNDS, duration: DUR, samples, rows, unavailable, failures }, null, 2));
+
+  let code = 0;
+  if (failures.length) {
+    log(`could not measure:\n  ${failures.join('\n  ')}`);
+    code = 1;
+  }
+  if (Object.keys(unavailable).length) code = 1;
+  for (const impl of impls) {
+    if (samples[impl.name].length === 0) code = 1;
+  }
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`dataplane bench failed: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);
