@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream } from 'node:fs';
 import { consoleLogger, silentLogger, type Logger } from '../log.js';
 import { LinuxBind } from '../io/bind-linux.js';
 import { LinuxTun } from '../io/tun-linux.js';
@@ -99,7 +99,10 @@ async function serve(opts: WgOptions): Promise<number> {
     report(`weft-wg: failed to create TUN device ${opts.iface}: ${(err as Error).message}`);
     return 1;
   }
-  const device = new Device({ tun, bind: new LinuxBind(), logger });
+  const keyLogPath = process.env.WEFT_WG_KEYLOG;
+  if (keyLogPath) logger.warn({ path: keyLogPath }, 'WEFT_WG_KEYLOG is set: handshake secrets are written to this file');
+  const keyLog = keyLogPath ? (lines: string) => appendFileSync(keyLogPath, lines, { mode: 0o600 }) : undefined;
+  const device = new Device({ tun, bind: new LinuxBind(), logger, keyLog });
   const uapi = new UapiServer(opts.iface, device, { logger });
   try {
     await uapi.start();

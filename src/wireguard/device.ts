@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { equalBytes } from '../crypto/constant-time.js';
 import {
+  generatePrivateKey,
   isZeroKey,
   keyToBase64,
   presharedKeyFromBytes,
@@ -37,6 +38,11 @@ export interface DeviceOptions {
   logger?: Logger;
   /** Uniform [0,1) source for timer jitter; injectable for deterministic tests. */
   random?: () => number;
+  /**
+   * Debugging only, off by default: receives Wireshark `wg.keylog_file` lines (this
+   * node's static and ephemeral private keys) for every handshake, so captures decrypt.
+   */
+  keyLog?: (lines: string) => void;
 }
 
 // The Device ties one TUN and one UDP bind to a set of peers. It is the UAPI target
@@ -48,6 +54,7 @@ export class Device implements UapiTarget {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly random: () => number;
+  readonly keyLog?: (lines: string) => void;
   readonly peers = new Map<string, Peer>();
   readonly allowedIps = new AllowedIPs<Peer>();
   readonly indexTable = new IndexTable();
@@ -69,6 +76,7 @@ export class Device implements UapiTarget {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
+    this.keyLog = opts.keyLog;
     this.ratelimiter = new Ratelimiter({ clock: this.clock });
     this.outbound = new OutboundPath(this);
     this.inbound = new InboundPath(this);
@@ -250,7 +258,7 @@ export class Device implements UapiTarget {
     const hs = peer.handshake;
     if (hs.localIndex) this.indexTable.delete(hs.localIndex);
     const idx = this.indexTable.newIndex(peer);
-    const msg = createInitiation(this.identity, hs, idx, tai64n(this.clock.wallNow()));
+    const msg = createInitiation(this.identity, hs, idx, tai64n(this.clock.wallNow()), this.ephemeralForKeyLog(peer));
     if (!msg) {
       this.indexTable.delete(idx);
       return;
@@ -261,6 +269,20 @@ export class Device implements UapiTarget {
     peer.timers.anyAuthenticatedPacketSent();
     this.sendControl(peer, msg);
     peer.timers.handshakeInitiated();
+  }
+
+  /** With key logging on, picks the handshake's ephemeral here so it can be logged. */
+  ephemeralForKeyLog(peer: Peer): PrivateKey | undefined {
+    if (!this.keyLog || !this.identity) return undefined;
+    const e = generatePrivateKey();
+    const psk = peer.handshake.presharedKey;
+    this.keyLog(
+      `LOCAL_STATIC_PRIVATE_KEY = ${keyToBase64(this.identity.privateKey)}\n` +
+        `REMOTE_STATIC_PUBLIC_KEY = ${keyToBase64(peer.publicKey)}\n` +
+        `LOCAL_EPHEMERAL_PRIVATE_KEY = ${keyToBase64(e)}\n` +
+        (isZeroKey(psk) ? '' : `PRESHARED_KEY = ${keyToBase64(psk)}\n`),
+    );
+    return e;
   }
 
   /** Sends a keepalive (an empty transport packet), handshaking first if needed. */

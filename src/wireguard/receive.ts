@@ -128,7 +128,7 @@ export class InboundPath {
     if (hs.localIndex) dev.indexTable.delete(hs.localIndex);
     const idx = dev.indexTable.newIndex(peer);
     hs.localIndex = idx;
-    const response = createResponse(identity, hs, idx);
+    const response = createResponse(identity, hs, idx, dev.ephemeralForKeyLog(peer));
     const keys = response && deriveSessionKeys(hs);
     if (!response || !keys) {
       dev.indexTable.delete(idx);
