@@ -251,6 +251,13 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const lab of liveLabs) lab.destroySync();
   });
+  // Ctrl-C / kill during a test or benchmark: clean up, then die as we would have.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const lab of liveLabs) lab.destroySync();
+      process.kill(process.pid, sig);
+    });
+  }
 }
 
 export interface AddrSpec {
