@@ -7,7 +7,7 @@
 // Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w). Exit code
 // 1 when something could not be measured (including weft unavailable, unless
 // --only wireguard-go).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Child, exec, sleep, sweepStale } from '../src/lab/netns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
@@ -64,17 +64,59 @@ type Sample = Partial<Record<Metric, number>>;
 
 const CLK_TCK = 100; // Linux USER_HZ on every supported architecture
 
+/** The pid and all its descendants (an engine may use helper processes). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length && out.length < 256; i++) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean);
+        for (const c of kids) out.push(Number(c));
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU seconds (user + system, all threads) of an engine and its descendants. */
 function cpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + cpuSecondsOne(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+function cpuSecondsOne(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); utime is field 14, stime field 15.
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
+/** Peak RSS (VmHWM) of an engine, summed over its process tree. */
 function vmHwmMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmHWM for ${pid}`);
-  return Number(m[1]) / 1024;
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      /* gone */
+    }
+  }
+  if (!kb) throw new Error(`no VmHWM for ${pid}`);
+  return kb / 1024;
 }
 
 function quantile(xs: number[], q: number): number {

@@ -239,6 +239,21 @@ export function spawnHost(argv: string[], opts: SpawnOptions = {}): Child {
   return new Child(argv, proc);
 }
 
+const looseChildren = new Set<Child>();
+
+/**
+ * Starts a long-lived child inside `ns` (own process group). Kill it with
+ * `child.kill()` (TERM, then KILL, then waits); any still running when the process
+ * exits are SIGKILLed. Inside a Lab prefer `lab.spawn`, which destroy() cleans up.
+ */
+export function spawn(ns: string, argv: string[], opts: SpawnOptions = {}): Child {
+  installExitHook();
+  const c = spawnHost(['ip', 'netns', 'exec', ns, ...argv], opts);
+  looseChildren.add(c);
+  void c.exited.then(() => looseChildren.delete(c));
+  return c;
+}
+
 export const NS_PREFIX = 'weft-';
 let nsCounter = 0;
 const liveLabs = new Set<Lab>();
@@ -249,8 +264,17 @@ function installExitHook(): void {
   exitHookInstalled = true;
   // Last resort if a test process ends without running its after hooks.
   process.once('exit', () => {
+    for (const c of looseChildren) killGroup(c.pid, 'SIGKILL');
     for (const lab of liveLabs) lab.destroySync();
   });
+  // Ctrl-C / kill during a test or benchmark: clean up, then die as we would have.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const c of looseChildren) killGroup(c.pid, 'SIGKILL');
+      for (const lab of liveLabs) lab.destroySync();
+      process.kill(process.pid, sig);
+    });
+  }
 }
 
 export interface AddrSpec {

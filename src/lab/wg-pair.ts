@@ -158,6 +158,8 @@ export interface PairOptions {
   /** Reuse a lab (the caller destroys it); by default the pair owns its own. */
   lab?: Lab;
   port?: number;
+  /** Underlay family used for the configured endpoints (default 4). */
+  underlay?: Family;
 }
 
 export const UNDERLAY = {
@@ -181,6 +183,11 @@ export function parsePing(out: string): PingResult {
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(out);
   const rttsMs = [...out.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]));
   return { transmitted: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, rttsMs, output: out };
+}
+
+/** `IP:port` or `[IPv6]:port`, as `wg show` prints endpoints. */
+export function endpointOf(side: Side, family: Family = 4): string {
+  return family === 6 ? `[${side.under6}]:${side.port}` : `${side.under4}:${side.port}`;
 }
 
 export class WgPair {
@@ -302,7 +309,7 @@ export async function createPair(opts: PairOptions): Promise<WgPair> {
       const keyFile = writeSecret(tmp, `${me.name}.key`, me.keys.privateKey);
       const argv = ['wg', 'set', me.ifname, 'listen-port', String(me.port), 'private-key', keyFile, 'peer', peer.keys.publicKey];
       if (pskFile) argv.push('preshared-key', pskFile);
-      if (knows) argv.push('endpoint', `${peer.under4}:${peer.port}`);
+      if (knows) argv.push('endpoint', endpointOf(peer, opts.underlay ?? 4));
       argv.push('allowed-ips', `${peer.tun4}/32,${peer.tun6}/128`);
       if (keepalive) argv.push('persistent-keepalive', String(keepalive));
       await execOk(me.ns, argv, { timeoutMs: 10_000 });

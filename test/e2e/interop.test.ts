@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, exec, runOk, sleep } from '../../src/lab/netns.js';
 import { readPcapUdp } from '../../src/lab/pcap.js';
-import { createPair, randomIfname, startEngine, UAPI_DIR, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
+import { createPair, endpointOf, randomIfname, startEngine, UAPI_DIR, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
 import { e2eFile, nowS, pairLabel, PAIRS, pre } from './helpers.js';
 
 e2eFile();
@@ -36,7 +36,7 @@ async function assertPingBothWays(p: WgPair, count = 3): Promise<void> {
 }
 
 /** Handshake + ping, initiated by `init` (the only side that knows the other's endpoint). */
-async function handshakeFrom(p: WgPair, init: SideName, fresh = true): Promise<void> {
+async function handshakeFrom(p: WgPair, init: SideName, fresh = true, underlay: 4 | 6 = 4): Promise<void> {
   const resp: SideName = init === 'a' ? 'b' : 'a';
   const before = await p.peer(resp);
   if (fresh) {
@@ -53,7 +53,7 @@ async function handshakeFrom(p: WgPair, init: SideName, fresh = true): Promise<v
     assert.ok(peer.latestHandshake > 0 && t - peer.latestHandshake <= 60, `side ${s}: recent handshake (${peer.latestHandshake} vs now ${t})`);
     assert.ok(peer.rxBytes > 0 && peer.txBytes > 0, `side ${s}: transfer counters nonzero (${peer.rxBytes}/${peer.txBytes})`);
     const o = p.other(s);
-    assert.equal(peer.endpoint, `${o.under4}:${o.port}`, `side ${s}: endpoint is the other side's underlay`);
+    assert.equal(peer.endpoint, endpointOf(o, underlay), `side ${s}: endpoint is the other side's underlay`);
   }
   const respPeer = await p.peer(resp);
   assert.ok(respPeer.allowedIps.includes(`${p.other(resp).tun4}/32`), 'allowed-ips reported');
@@ -76,6 +76,11 @@ for (const pair of PAIRS) {
         assert.equal(pb.persistentKeepalive, 25, 'persistent keepalive reported');
         assert.notEqual(pb.presharedKey, null, 'preshared key reported');
       });
+    });
+
+    test('handshake initiated by A over an IPv6 underlay', { timeout: 60_000 }, async (t) => {
+      if (!pre(t, impls)) return;
+      await withPair({ a: pair.a, b: pair.b, endpoints: 'a', underlay: 6 }, (p) => handshakeFrom(p, 'a', true, 6));
     });
 
     test('200 MB TCP transfer A -> B, SHA-256 verified on both ends', { timeout: 180_000 }, async (t) => {
