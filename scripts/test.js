@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled test files with node's test runner in one invocation, so the run
 // ends with one summary. e2e files serialise among themselves through a lock
-// (test/e2e/lib/lock.ts) so netns timing is not skewed on a 2-core machine.
+// (src/lab/lock.ts) so netns timing is not skewed on a 2-core machine.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
