@@ -364,9 +364,10 @@ export class Agent {
       this.endpointTimer = null;
       this.pinger?.close();
       await this.client?.stop().catch(() => {});
-      await this.api?.stop().catch(() => {});
       await this.os.down();
       await this.device?.close().catch(() => {});
+      // Last: the socket going away tells `weft down` that everything is undone.
+      await this.api?.stop().catch(() => {});
       this.logger.info({}, 'agent stopped');
       this.resolveStopped();
     })();

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
+import { registerNodeCommands } from './node-commands.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version('0.1.0');
@@ -16,5 +17,7 @@ program
     const script = join(dirname(fileURLToPath(import.meta.url)), 'weft-wg.js');
     process.exitCode = await runWg([...(opts.foreground ? ['-f'] : []), ifname], script);
   });
+
+registerNodeCommands(program);
 
 await program.parseAsync(process.argv);
