@@ -11,7 +11,7 @@ import { ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
 import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
-import { applyChange, diffPeers, type NetmapChange } from './netmap.js';
+import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, socketPath, type PersistedState } from './state.js';
@@ -222,7 +222,7 @@ export class Agent {
       case 'full': {
         const nm = msg.netmap;
         this.seq = nm.seq;
-        this.apply(diffPeers(this.peers, nm.peers, this.publicKey));
+        this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
         void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
         return;
@@ -231,7 +231,9 @@ export class Agent {
         if (msg.seq <= this.seq) return; // already reflected in a newer full netmap
         this.seq = msg.seq;
         const self = this.publicKey;
-        this.apply({ upserts: msg.upserts.filter((u) => u.publicKey !== self), removals: msg.removals });
+        const upserts = msg.upserts.filter((u) => u.publicKey !== self);
+        const expired = upserts.filter((u) => !isUsable(u)).map((u) => u.publicKey);
+        this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
         if (msg.self) void this.updateSelf(msg.self, {});
         return;
       }

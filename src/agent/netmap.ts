@@ -73,6 +73,11 @@ export function parseServerMessage(text: string): ServerMessage | null {
   }
 }
 
+/** Expired nodes (protocol v2 `expired`) are kept out of the engine like removed ones. */
+export function isUsable(v: NodeView): boolean {
+  return (v as NodeView & { expired?: boolean }).expired !== true;
+}
+
 /** Fields whose change needs the engine touched (others, like lastSeen, do not). */
 function engineRelevant(a: NodeView, b: NodeView): boolean {
   return a.ipv4 !== b.ipv4 || a.ipv6 !== b.ipv6 || a.endpoints.join(',') !== b.endpoints.join(',');
