@@ -35,9 +35,9 @@ export class StubCoordinator {
     });
   }
 
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.http.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+  async start(host = '127.0.0.1', port = 0): Promise<void> {
+    await new Promise<void>((r) => this.http.listen(port, host, r));
+    this.url = `http://${host}:${(this.http.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
