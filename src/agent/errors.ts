@@ -11,6 +11,7 @@ export type AgentErrorCode =
   | 'ERR_NO_ROUTE'
   | 'ERR_OS_CONFIG'
   | 'ERR_AGENT_NOT_RUNNING'
+  | 'ERR_ALREADY_RUNNING'
   | 'ERR_STOPPED';
 
 export class AgentError extends WeftError {

@@ -1,7 +1,9 @@
 import { chmod, rm } from 'node:fs/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
+import { connect } from 'node:net';
 import { WeftError } from '../errors.js';
+import { AgentError } from './errors.js';
 import type { StatusJson } from './status.js';
 
 // The agent's local API: HTTP over a unix socket in the state dir (mode 0600, in a
@@ -74,6 +76,7 @@ export class LocalApi {
         return { ok: true };
       },
     );
+    if (await answers(this.path)) throw new AgentError('ERR_ALREADY_RUNNING', `another agent is serving ${this.path}`);
     // A socket file left by a crashed agent would make listen() fail with EADDRINUSE.
     await rm(this.path, { force: true });
     await app.listen({ path: this.path });
@@ -87,4 +90,16 @@ export class LocalApi {
     if (app) await app.close();
     await rm(this.path, { force: true });
   }
+}
+
+/** True when something accepts connections on the socket (a live agent). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
