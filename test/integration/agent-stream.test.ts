@@ -9,6 +9,7 @@ import { createInProcessNode } from '../../src/lab/in-process.js';
 import { StubCoordinator } from '../helpers/stub-coordinator.js';
 
 test('malformed stream messages from the server do not crash the agent', async () => {
+  const resourcesBefore = process.getActiveResourcesInfo();
   const dir = mkdtempSync(join(tmpdir(), 'weft-agent-stream-'));
   const coord = new StubCoordinator();
   await coord.start();
@@ -40,4 +41,7 @@ test('malformed stream messages from the server do not crash the agent', async (
     await coord.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  await new Promise((r) => setTimeout(r, 100));
+  const left = process.getActiveResourcesInfo();
+  assert.ok(left.length <= resourcesBefore.length, `start/stop leaves no handles: ${left.join(', ')} (before: ${resourcesBefore.join(', ')})`);
 });
