@@ -2,7 +2,7 @@
 // dir) and three agents in this process, each on an in-memory TUN whose "kernel"
 // answers pings, joined by an in-memory UDP network. Pings every pair through the
 // engines and prints the status table of one node.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthKey } from '../control/auth-keys.js';
@@ -15,6 +15,7 @@ const NAMES = ['alpha', 'beta', 'gamma'];
 
 export async function inProcessDemo(say: (line: string) => void): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
+  mkdirSync(join(dir, 'server'), { mode: 0o700 });
   const coord = createCoordinator({ stateDir: join(dir, 'server'), listen: '127.0.0.1:0', adminSocket: false });
   const net = new FakeNetwork();
   const nodes: InProcessNode[] = [];

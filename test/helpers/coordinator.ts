@@ -1,5 +1,6 @@
 // The real coordinator in-process for integration tests: a random 127.0.0.1 port, a
 // temporary state dir (SQLite file inside), restartable on the same port and database.
+import { mkdirSync } from 'node:fs';
 import { createAuthKey } from '../../src/control/auth-keys.js';
 import { createCoordinator, type Coordinator } from '../../src/control/server.js';
 
@@ -17,6 +18,7 @@ export class TestCoordinator {
   }
 
   async start(): Promise<void> {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const c = createCoordinator({ stateDir: this.stateDir, listen: `127.0.0.1:${this.port}`, adminSocket: false, sweepIntervalMs: 200 });
     await c.start();
     this.coord = c;
