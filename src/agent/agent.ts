@@ -248,7 +248,15 @@ export class Agent {
   private apply(change: NetmapChange): void {
     if (!this.device || (change.upserts.length === 0 && change.removals.length === 0)) return;
     const previous = new Map(this.peers);
-    applyChange({ device: this.device, local: () => this.local.prefixes, now: () => this.clock.now() }, change, previous);
+    const device = this.device;
+    const fresh = change.upserts.filter((u) => !device.lookupPeer(Buffer.from(u.publicKey, 'base64')));
+    applyChange({ device, local: () => this.local.prefixes, now: () => this.clock.now() }, change, previous);
+    // Handshake with peers new to this engine right away: if we restarted, the peer still
+    // holds a session we lost and would otherwise send into it until its 15 s timeout.
+    for (const u of fresh) {
+      const peer = device.lookupPeer(Buffer.from(u.publicKey, 'base64'));
+      if (peer?.endpoint && u.online) device.sendHandshakeInitiation(peer, false);
+    }
     for (const k of change.removals) this.peers.delete(k);
     for (const u of change.upserts) this.peers.set(u.publicKey, u);
     this.logger.debug({ upserts: change.upserts.map((u) => u.name), removals: change.removals.length }, 'netmap applied');

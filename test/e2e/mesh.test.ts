@@ -119,10 +119,13 @@ describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_
     if (!pre(t)) return;
     const mesh = m();
     await mesh.stopServer();
-    await assertAllPairs('coordinator down');
-    const s = await mesh.status('gamma');
-    assert.equal(s.coordinator.connected, false);
-    await mesh.startServer();
+    try {
+      await assertAllPairs('coordinator down');
+      const s = await mesh.status('gamma');
+      assert.equal(s.coordinator.connected, false);
+    } finally {
+      await mesh.startServer();
+    }
   });
 
   test('weft down --logout removes the node from the others\' netmaps and its interface', async (t) => {
