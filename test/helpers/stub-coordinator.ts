@@ -16,6 +16,7 @@ export class StubCoordinator {
   readonly sockets = new Set<WebSocket>();
   readonly received: unknown[] = [];
   seq = 1;
+  registrations = 0;
   url = '';
 
   constructor() {
@@ -80,6 +81,7 @@ export class StubCoordinator {
     const pub = this.verify(req, body);
     if (!pub) return reply(401, { error: { code: 'unauthorized', message: 'bad node auth' } });
     if (req.url === '/api/v1/register') {
+      this.registrations++;
       const r = JSON.parse(body.toString()) as RegisterRequest;
       const n = this.nodes.size + 1;
       const node: NodeView = this.nodes.get(pub) ?? {

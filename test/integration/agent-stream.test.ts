@@ -45,3 +45,31 @@ test('malformed stream messages from the server do not crash the agent', async (
   const left = process.getActiveResourcesInfo();
   assert.ok(left.length <= resourcesBefore.length, `start/stop leaves no handles: ${left.join(', ')} (before: ${resourcesBefore.join(', ')})`);
 });
+
+test('a restarted agent restores its identity without registering again, even with the coordinator away', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-agent-restart-'));
+  const coord = new StubCoordinator();
+  await coord.start();
+  const net = new FakeNetwork();
+  const opts = { stateDir: join(dir, 'a'), serverUrl: coord.url, authKey: 'k', hostname: 'a', localApi: false };
+  try {
+    const first = createInProcessNode(net, '10.8.1.1', opts);
+    await first.agent.start();
+    const self = first.agent.self!;
+    const key = first.agent.publicKey;
+    await first.agent.stop();
+    await coord.stop();
+    const second = createInProcessNode(net, '10.8.1.1', { ...opts, authKey: undefined });
+    await second.agent.start();
+    try {
+      assert.equal(second.agent.publicKey, key);
+      assert.deepEqual(second.agent.self, self);
+      assert.equal(coord.registrations, 1);
+      assert.equal(second.agent.connected, false);
+    } finally {
+      await second.agent.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
