@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
 import { registerNodeCommands } from './node-commands.js';
+import { registerServerCommands } from './server-commands.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version('0.1.0');
@@ -19,5 +20,6 @@ program
   });
 
 registerNodeCommands(program);
+registerServerCommands(program);
 
 await program.parseAsync(process.argv);
