@@ -5,17 +5,21 @@ import { formatStatus } from '../agent/status.js';
 
 const NAMES = ['alpha', 'beta', 'gamma'];
 
-export async function netnsDemo(say: (line: string) => void): Promise<boolean> {
+export async function netnsDemo(print: (line: string) => void): Promise<boolean> {
   const mesh = new NetnsMesh();
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
-    await mesh.destroy();
-  };
+  let interrupted = false;
+  // After Ctrl-C the steps still running fail as the lab goes away: keep them quiet.
+  const say = (line: string) => void (interrupted || print(line));
+  // One cleanup, whoever asks first (the signal handler or the finally below) and both wait for it.
+  let cleaning: Promise<void> | null = null;
+  const cleanup = () => (cleaning ??= mesh.destroy());
   const onSignal = () => {
-    say('\ninterrupted: cleaning up');
-    void cleanup().then(() => process.exit(130));
+    print('\ninterrupted: cleaning up');
+    interrupted = true;
+    void cleanup().then(() => {
+      print('cleaned up: processes stopped, namespaces deleted');
+      process.exit(130);
+    });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -58,6 +62,6 @@ export async function netnsDemo(say: (line: string) => void): Promise<boolean> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await cleanup();
-    say('\ncleaned up: processes stopped, namespaces deleted');
+    print('\ncleaned up: processes stopped, namespaces deleted');
   }
 }
