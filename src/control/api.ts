@@ -83,7 +83,8 @@ export function createHttp(log: PinoLogger, extra: Partial<FastifyServerOptions>
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     ...extra,
   } as FastifyServerOptions) as unknown as FastifyInstance;
-  // Raw bytes are kept because node auth signs the exact body.
+  // JSON only (anything else is 415); raw bytes are kept because node auth signs the exact body.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;
     req.rawBody = buf;

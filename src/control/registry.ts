@@ -102,9 +102,11 @@ export class Registry {
     return this.byId.size;
   }
 
+  /** The NodeView as of now; cached until the node or its online/expired state changes. */
   view(n: NodeRecord): NodeView {
     const s = this.shown.get(n.id);
-    if (s?.view) return s.view;
+    const online = this.isOnline(n), expired = this.isExpired(n);
+    if (s?.view && s.view.online === online && s.view.expired === expired) return s.view;
     const view: NodeView = {
       id: n.id,
       name: n.name,
@@ -113,8 +115,8 @@ export class Registry {
       ipv6: n.ipv6,
       publicKey: n.publicKey,
       endpoints: n.endpoints,
-      online: s?.online ?? this.isOnline(n),
-      expired: s?.expired ?? this.isExpired(n),
+      online,
+      expired,
       lastSeen: n.lastSeen === null ? null : new Date(n.lastSeen).toISOString(),
       createdAt: new Date(n.createdAt).toISOString(),
       expiresAt: n.expiresAt === null ? null : new Date(n.expiresAt).toISOString(),

@@ -32,13 +32,14 @@ export class SimNode {
   readonly publicKey: string;
   private readonly key: Uint8Array;
 
-  constructor(readonly baseUrl: string, serverPublicKey: string, priv: PrivateKey = generatePrivateKey()) {
+  /** `nowMs` is the wall clock the signature's timestamp comes from (a FakeClock in tests). */
+  constructor(readonly baseUrl: string, serverPublicKey: string, private readonly nowMs: () => number = Date.now, priv: PrivateKey = generatePrivateKey()) {
     this.priv = priv;
     this.publicKey = keyToBase64(publicKeyFromPrivate(priv));
     this.key = nodeAuthKey(priv, keyFromBase64(serverPublicKey))!;
   }
 
-  authHeader(method: string, path: string, body: string | Buffer = '', tsSeconds = Math.floor(Date.now() / 1000)): string {
+  authHeader(method: string, path: string, body: string | Buffer = '', tsSeconds = Math.floor(this.nowMs() / 1000)): string {
     return signNodeRequest(this.key, keyFromBase64(this.publicKey), method, path, Buffer.from(body), tsSeconds);
   }
 
