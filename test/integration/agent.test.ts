@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode, type InProcessNode } from '../../src/lab/in-process.js';
-import { TestCoordinator } from '../helpers/coordinator.js';
+import { RestartableCoordinator } from '../helpers/agent-coordinator.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,7 +24,7 @@ const peerNames = (n: InProcessNode) => [...n.agent.peers.values()].map((p) => p
 
 describe('agents with the real coordinator', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-agent-it-'));
-  const coord = new TestCoordinator(join(dir, 'server'));
+  const coord = new RestartableCoordinator(join(dir, 'server'));
   const net = new FakeNetwork();
   const nodes: InProcessNode[] = [];
   let seq = 0;
