@@ -5,7 +5,7 @@ import type { NetworkInterfaceInfo } from 'node:os';
 import { createAgent, type Agent, type AgentOptions } from '../agent/agent.js';
 import { echoReplyFor } from '../agent/icmp.js';
 import { noOsConfig } from '../agent/os-config.js';
-import type { FakeNetwork } from '../io/bind-fake.js';
+import type { FakeBind, FakeNetwork } from '../io/bind-fake.js';
 import { FakeTun } from '../io/tun-fake.js';
 
 export interface InProcessNode {
@@ -13,6 +13,8 @@ export interface InProcessNode {
   tun: FakeTun;
   /** The node's underlay ("LAN") address. */
   lanIp: string;
+  /** Moves the node to another LAN address (its interface and its UDP socket), keeping the port. */
+  moveTo(ip: string): void;
 }
 
 export function fakeInterfaces(ip: string): () => NodeJS.Dict<NetworkInterfaceInfo[]> {
@@ -30,12 +32,24 @@ export function answerPings(tun: FakeTun): void {
 export function createInProcessNode(net: FakeNetwork, lanIp: string, opts: Omit<AgentOptions, 'createTun' | 'createBind' | 'osConfig' | 'interfaces'>): InProcessNode {
   const tun = new FakeTun({ name: 'weft0' });
   answerPings(tun);
+  let bind: FakeBind | null = null;
+  let interfaces = fakeInterfaces(lanIp);
   const agent = createAgent({
     ...opts,
     createTun: async () => tun,
-    createBind: () => net.bind(lanIp),
+    createBind: () => (bind = net.bind(node.lanIp)),
     osConfig: noOsConfig,
-    interfaces: fakeInterfaces(lanIp),
+    interfaces: () => interfaces(),
   });
-  return { agent, tun, lanIp };
+  const node: InProcessNode = {
+    agent,
+    tun,
+    lanIp,
+    moveTo(ip) {
+      node.lanIp = ip;
+      interfaces = fakeInterfaces(ip);
+      if (bind) net.changeAddress(bind, ip);
+    },
+  };
+  return node;
 }

@@ -82,6 +82,20 @@ describe('agents with the real coordinator', () => {
     assert.ok(ms <= 1000);
   });
 
+  test('a changed local address is reported and reaches the peers', async () => {
+    const a = byName('a');
+    const b = byName('b');
+    const port = a.agent.device!.listenPort;
+    a.moveTo('10.7.1.1');
+    const ms = await waitFor('b learns a\'s new endpoint', () => b.agent.peers.get(a.agent.publicKey)?.endpoints.join() === `10.7.1.1:${port}`, 2000);
+    assert.ok(ms < 2000);
+    // b has a live session with a, so it keeps sending to what works until a's traffic roams it.
+    await a.agent.ping('b', 2000);
+    const engineA = b.agent.device!.lookupPeer(Buffer.from(a.agent.publicKey, 'base64'))!;
+    assert.equal(engineA.endpoint?.key, `10.7.1.1:${port}`);
+    await b.agent.ping('a', 2000);
+  });
+
   test('with the coordinator down, tunnels keep working; on return the stream resyncs', async () => {
     const a = byName('a');
     const b = byName('b');
