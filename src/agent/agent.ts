@@ -179,7 +179,7 @@ export class Agent {
     return device;
   }
 
-  private newClient(state: PersistedState): ControlClient {
+  private newClient(state: Pick<PersistedState, 'serverUrl' | 'serverPublicKey'>): ControlClient {
     return new ControlClient({
       serverUrl: state.serverUrl,
       serverPublicKey: state.serverPublicKey,
@@ -193,8 +193,7 @@ export class Agent {
   private async register(listenPort: number): Promise<PersistedState> {
     const serverUrl = normalizeUrl(this.opts.serverUrl!);
     const serverPublicKey = await fetchServerKey(serverUrl);
-    const partial = { serverUrl, serverPublicKey } as PersistedState;
-    this.client = this.newClient(partial);
+    this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
