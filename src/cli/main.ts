@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
+import { registerNodeCommands } from './node-commands.js';
+import { registerServerCommands } from './server-commands.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version('0.1.0');
@@ -16,5 +18,8 @@ program
     const script = join(dirname(fileURLToPath(import.meta.url)), 'weft-wg.js');
     process.exitCode = await runWg([...(opts.foreground ? ['-f'] : []), ifname], script);
   });
+
+registerNodeCommands(program);
+registerServerCommands(program);
 
 await program.parseAsync(process.argv);

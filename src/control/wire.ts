@@ -3,7 +3,9 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 1;
+export const CONTROL_PROTOCOL_VERSION = 2;
+/** Oldest request version the coordinator still accepts. */
+export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 
 /** The coordinator's static X25519 key, fetched with GET /api/v1/key. */
 export interface ServerKeyResponse {
@@ -42,6 +44,8 @@ export interface NodeView {
   publicKey: string;
   endpoints: string[];
   online: boolean;
+  /** Set by the coordinator (protocol v2): the node key has expired; peers should not use it. */
+  expired?: boolean;
   lastSeen: string | null;
   createdAt: string;
   /** When the node key stops being accepted, or null for never. */

@@ -13,7 +13,7 @@ import {
   type PrivateKey,
   type PublicKey,
 } from '../crypto/keys.js';
-import { PacketBatch } from '../io/batch.js';
+import { PacketBatch, TRANSPORT_HEADROOM } from '../io/batch.js';
 import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
 import type { TunDevice } from '../io/tun.js';
@@ -99,6 +99,29 @@ export class Device implements UapiTarget {
 
   /** Called when the TUN goes away (interface deleted); the owner decides what to do. */
   onTunClosed?: (err?: Error) => void;
+
+  /**
+   * Inbound tap: sees every decrypted IP packet before it goes to the TUN and returns
+   * true to consume it. The packet is a view into a reused batch (copy to keep it).
+   * Leave unset when not needed: the receive path then costs one undefined check.
+   */
+  onInboundPacket: ((packet: Uint8Array) => boolean) | undefined = undefined;
+
+  /**
+   * Sends an IP packet into the mesh as if the TUN had read it (routed by destination
+   * through allowed IPs, handshaking first if needed), e.g. for in-engine pings.
+   * Returns false when no peer routes the destination.
+   */
+  sendPacket(packet: Uint8Array): boolean {
+    if (!this.allowedIps.lookupPacket(packet, 0, packet.length, 'dst')) return false;
+    const b = (this.injectBatch ??= new PacketBatch(1, TRANSPORT_HEADROOM + 65536 + 64));
+    b.reset();
+    if (!b.push(packet, TRANSPORT_HEADROOM)) return false;
+    this.outbound.fromTun(b);
+    b.reset();
+    return true;
+  }
+  private injectBatch: PacketBatch | undefined;
 
   async close(): Promise<void> {
     if (this.closed) return;

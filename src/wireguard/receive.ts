@@ -41,10 +41,11 @@ export class InboundPath {
 
   fromBind(batch: PacketBatch, sources: Uint8Array): void {
     const dev = this.device;
+    const tap = dev.onInboundPacket;
     let accepted = 0;
     for (let i = 0; i < batch.count; i++) {
       try {
-        if (this.handle(batch, i, sources)) accepted++;
+        if (this.handle(batch, i, sources) && (tap === undefined || !tap(batch.packet(i)))) accepted++;
         else batch.lengths[i] = 0;
       } catch (err) {
         batch.lengths[i] = 0;

@@ -1,0 +1,385 @@
+import ipaddr from 'ipaddr.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { silentLogger, type Logger } from '../log.js';
+import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
+import type { NodeView, ServerMessage } from '../control/wire.js';
+import type { Bind } from '../io/bind.js';
+import type { TunDevice } from '../io/tun.js';
+import { DEFAULT_MTU } from '../wireguard/constants.js';
+import { Device } from '../wireguard/device.js';
+import { ControlClient, fetchServerKey } from './control-client.js';
+import { AgentError } from './errors.js';
+import { LocalApi, type PingReply } from './local-api.js';
+import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
+import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
+import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
+import { Pinger } from './ping.js';
+import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, socketPath, type PersistedState } from './state.js';
+import { peerStatus, selfStatus, type StatusJson } from './status.js';
+
+// The node agent (tailscaled's job): owns the identity in the state dir, registers
+// with the coordinator once, runs the WireGuard engine on a TUN, keeps the engine's
+// peers in step with the netmap stream, reports its endpoints, and serves the local
+// API the CLI talks to. Tunnels live in the engine, so they keep working while the
+// coordinator is away; the stream reconnects and resynchronises by itself.
+
+export const DEFAULT_IFACE = 'weft0';
+const DEFAULT_ENDPOINT_POLL_MS = 5_000;
+
+export interface AgentOptions {
+  stateDir: string;
+  /** Needed on first start (and to move to another coordinator); later starts reuse the saved one. */
+  serverUrl?: string;
+  authKey?: string;
+  hostname?: string;
+  iface?: string;
+  /** UDP port; default: the one used last time, else random. */
+  port?: number;
+  createTun?: (name: string, mtu: number) => Promise<TunDevice>;
+  createBind?: () => Bind;
+  osConfig?: OsConfigurator;
+  /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */
+  interfaces?: InterfaceLister;
+  endpointPollMs?: number;
+  /** Serve the local API on the state dir's socket (default true). */
+  localApi?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  random?: () => number;
+}
+
+export function createAgent(opts: AgentOptions): Agent {
+  return new Agent(opts);
+}
+
+async function defaultTun(name: string, mtu: number): Promise<TunDevice> {
+  const { LinuxTun } = await import('../io/tun-linux.js');
+  return LinuxTun.create(name, { mtu, up: true });
+}
+
+async function defaultBind(): Promise<Bind> {
+  const { LinuxBind } = await import('../io/bind-linux.js');
+  return new LinuxBind();
+}
+
+function normalizeUrl(u: string): string {
+  return new URL(u).toString();
+}
+
+export class Agent {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly random: () => number;
+  private readonly iface: string;
+  private readonly os: OsConfigurator;
+  private key: PrivateKey | null = null;
+  private state: PersistedState | null = null;
+  private client: ControlClient | null = null;
+  private api: LocalApi | null = null;
+  private pinger: Pinger | null = null;
+  private endpointTimer: TimerHandle | null = null;
+  private reportedEndpoints = '';
+  private local: LocalAddresses = { prefixes: [] };
+  private seq = -1;
+  /** The peers the engine runs, as the coordinator last described them. */
+  readonly peers = new Map<string, NodeView>();
+  device: Device | null = null;
+  private stopping: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
+  readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+
+  constructor(private readonly opts: AgentOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? silentLogger;
+    this.random = opts.random ?? Math.random;
+    this.iface = opts.iface ?? DEFAULT_IFACE;
+    this.os = opts.osConfig ?? new IpRouteConfigurator(this.logger);
+  }
+
+  get publicKey(): string {
+    if (!this.key) throw new AgentError('ERR_STOPPED', 'agent not started');
+    return keyToBase64(publicKeyFromPrivate(this.key));
+  }
+
+  get self(): NodeView | null {
+    return this.state?.node ?? null;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.startInner();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startInner(): Promise<void> {
+    const { stateDir } = this.opts;
+    await ensureStateDir(stateDir);
+    const { key, created } = await loadOrCreateKey(stateDir);
+    this.key = key;
+    let state = await loadState(stateDir);
+    if (state && this.opts.serverUrl && normalizeUrl(this.opts.serverUrl) !== state.serverUrl) {
+      this.logger.info({ from: state.serverUrl, to: this.opts.serverUrl }, 'moving to another coordinator: registering again');
+      state = null;
+    }
+    if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
+    this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
+
+    const device = await this.startDevice(this.opts.port ?? state?.listenPort);
+    this.refreshLocal(state);
+    if (!state) state = await this.register(device.listenPort);
+    this.state = state;
+    if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
+    this.client ??= this.newClient(state);
+
+    await this.os.up(this.interfaceConfig(state));
+    this.pinger = new Pinger(device, this.clock);
+    if (this.opts.localApi ?? true) {
+      this.api = new LocalApi(socketPath(stateDir), this, this.logger);
+      await this.api.start();
+    }
+    this.client.startStream({
+      onMessage: (m) => this.onServerMessage(m),
+      onConnectedChange: (c) => {
+        this.logger.info({ connected: c }, c ? 'coordinator connected' : 'coordinator disconnected');
+        if (c) this.reportEndpoints(true);
+      },
+    });
+    this.scheduleEndpointPoll();
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: device.listenPort }, 'agent up');
+  }
+
+  private async startDevice(port: number | undefined): Promise<Device> {
+    const tun = await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU);
+    const bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
+    const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
+    this.device = device;
+    device.setPrivateKey(this.key);
+    device.onTunClosed = (err) => {
+      this.logger.warn({ err: err?.message }, 'interface removed: stopping');
+      void this.stop();
+    };
+    await device.setListenPort(port ?? 0);
+    try {
+      await device.start();
+    } catch (err) {
+      if (!port || this.opts.port) throw err;
+      // The port we used last time is taken now: any port will do, peers learn the new one.
+      this.logger.warn({ port }, 'previous listen port unavailable; using a random one');
+      await device.setListenPort(0);
+      await device.start();
+    }
+    return device;
+  }
+
+  private newClient(state: Pick<PersistedState, 'serverUrl' | 'serverPublicKey'>): ControlClient {
+    return new ControlClient({
+      serverUrl: state.serverUrl,
+      serverPublicKey: state.serverPublicKey,
+      privateKey: this.key!,
+      clock: this.clock,
+      logger: this.logger,
+      random: this.random,
+    });
+  }
+
+  private async register(listenPort: number): Promise<PersistedState> {
+    const serverUrl = normalizeUrl(this.opts.serverUrl!);
+    const serverPublicKey = await fetchServerKey(serverUrl);
+    this.client = this.newClient({ serverUrl, serverPublicKey });
+    const res = await this.client.register({
+      hostname: this.opts.hostname,
+      authKey: this.opts.authKey,
+      endpoints: this.currentEndpoints(listenPort),
+    });
+    const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
+    await this.persist(state);
+    this.logger.info({ name: res.node.name, ipv4: res.node.ipv4 }, 'registered');
+    return state;
+  }
+
+  private async persist(state: PersistedState): Promise<void> {
+    this.state = state;
+    await saveState(this.opts.stateDir, state);
+  }
+
+  private interfaceConfig(s: PersistedState) {
+    return { iface: this.device!.tun.name, ipv4: s.node.ipv4, ipv6: s.node.ipv6, routes: [s.ipv4Range, s.ipv6Range] };
+  }
+
+  // --- netmap ---------------------------------------------------------------------------
+
+  private onServerMessage(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'full': {
+        const nm = msg.netmap;
+        this.seq = nm.seq;
+        this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
+        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range });
+        this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
+        return;
+      }
+      case 'delta': {
+        if (msg.seq <= this.seq) return; // already reflected in a newer full netmap
+        this.seq = msg.seq;
+        const self = this.publicKey;
+        const upserts = msg.upserts.filter((u) => u.publicKey !== self);
+        const expired = upserts.filter((u) => !isUsable(u)).map((u) => u.publicKey);
+        this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
+        if (msg.self) void this.updateSelf(msg.self, {});
+        return;
+      }
+      case 'error':
+        this.logger.warn({ code: msg.code, message: msg.message }, 'coordinator reported an error');
+        return;
+      case 'pong':
+        return;
+    }
+  }
+
+  private apply(change: NetmapChange): void {
+    if (!this.device || (change.upserts.length === 0 && change.removals.length === 0)) return;
+    const previous = new Map(this.peers);
+    const device = this.device;
+    const fresh = change.upserts.filter((u) => !device.lookupPeer(Buffer.from(u.publicKey, 'base64')));
+    applyChange({ device, local: () => this.local.prefixes, now: () => this.clock.now() }, change, previous);
+    // Handshake with peers new to this engine right away: if we restarted, the peer still
+    // holds a session we lost and would otherwise send into it until its 15 s timeout.
+    for (const u of fresh) {
+      const peer = device.lookupPeer(Buffer.from(u.publicKey, 'base64'));
+      if (peer?.endpoint && u.online) device.sendHandshakeInitiation(peer, false);
+    }
+    for (const k of change.removals) this.peers.delete(k);
+    for (const u of change.upserts) this.peers.set(u.publicKey, u);
+    this.logger.debug({ upserts: change.upserts.map((u) => u.name), removals: change.removals.length }, 'netmap applied');
+  }
+
+  private async updateSelf(node: NodeView, ranges: Partial<Pick<PersistedState, 'domain' | 'ipv4Range' | 'ipv6Range'>>): Promise<void> {
+    const old = this.state;
+    if (!old) return;
+    const next: PersistedState = { ...old, ...ranges, node };
+    const addressing = (s: PersistedState) => [s.node.ipv4, s.node.ipv6, s.ipv4Range, s.ipv6Range].join();
+    const identity = (s: PersistedState) => [s.node.name, s.node.fqdn, s.node.expiresAt, s.domain].join();
+    this.state = next;
+    try {
+      if (addressing(old) !== addressing(next)) {
+        this.logger.info({ ipv4: node.ipv4, ipv6: node.ipv6 }, 'our addresses changed');
+        await this.os.up(this.interfaceConfig(next));
+      }
+      if (addressing(old) !== addressing(next) || identity(old) !== identity(next)) await saveState(this.opts.stateDir, next);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'applying our own node change failed');
+    }
+  }
+
+  // --- endpoints ------------------------------------------------------------------------
+
+  private refreshLocal(state: PersistedState | null): void {
+    const ranges = state ? [state.ipv4Range, state.ipv6Range] : [];
+    this.local = localAddresses(this.opts.interfaces ?? systemInterfaces, this.iface, ranges);
+  }
+
+  private currentEndpoints(port: number): string[] {
+    return endpointsFor(this.local, port);
+  }
+
+  private reportEndpoints(force: boolean): void {
+    if (!this.device || !this.client) return;
+    this.refreshLocal(this.state);
+    const eps = this.currentEndpoints(this.device.listenPort);
+    const text = eps.join(',');
+    if (!force && text === this.reportedEndpoints) return;
+    if (this.client.send({ type: 'endpoints', endpoints: eps })) {
+      if (text !== this.reportedEndpoints) this.logger.info({ endpoints: eps }, 'endpoints reported');
+      this.reportedEndpoints = text;
+    }
+  }
+
+  private scheduleEndpointPoll(): void {
+    this.endpointTimer = this.clock.setTimeout(() => {
+      this.reportEndpoints(false);
+      this.scheduleEndpointPoll();
+    }, this.opts.endpointPollMs ?? DEFAULT_ENDPOINT_POLL_MS);
+  }
+
+  // --- local API backend ----------------------------------------------------------------
+
+  status(): StatusJson {
+    const s = this.state;
+    if (!s || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
+    const peers = [...this.peers.values()]
+      .map((v) => peerStatus(v, this.device!.lookupPeer(Buffer.from(v.publicKey, 'base64'))))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    return {
+      self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
+      coordinator: { url: s.serverUrl, connected: this.connected },
+      peers,
+    };
+  }
+
+  /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */
+  findPeer(target: string): NodeView | undefined {
+    const t = target.toLowerCase().replace(/\.$/, '');
+    let ip: string | null = null;
+    try {
+      ip = ipaddr.parse(t).toString();
+    } catch {
+      // not an address
+    }
+    for (const v of this.peers.values()) {
+      if (v.name.toLowerCase() === t || v.fqdn.toLowerCase().replace(/\.$/, '') === t) return v;
+      if (ip !== null && (v.ipv4 === ip || ipaddr.parse(v.ipv6).toString() === ip)) return v;
+    }
+    return undefined;
+  }
+
+  async ping(target: string, timeoutMs: number): Promise<PingReply> {
+    const self = this.state?.node;
+    if (!self || !this.pinger || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
+    const peer = this.findPeer(target);
+    if (!peer) throw new AgentError('ERR_PEER_NOT_FOUND', `no peer named ${JSON.stringify(target)}`);
+    const v6 = target.includes(':');
+    const ip = v6 ? peer.ipv6 : peer.ipv4;
+    const ms = await this.pinger.ping(v6 ? self.ipv6 : self.ipv4, ip, timeoutMs);
+    const endpoint = this.device.lookupPeer(Buffer.from(peer.publicKey, 'base64'))?.endpoint?.key ?? null;
+    return { name: peer.name, ip, endpoint, ms: Math.round(ms * 100) / 100 };
+  }
+
+  /** Deregisters from the coordinator and forgets the identity; the agent keeps running until stop(). */
+  async logout(): Promise<void> {
+    if (!this.client) throw new AgentError('ERR_STOPPED', 'agent not running');
+    await this.client.logout();
+    await clearIdentity(this.opts.stateDir);
+    this.logger.info({}, 'logged out');
+  }
+
+  async down(logout: boolean): Promise<void> {
+    if (logout) await this.logout();
+    // Stop after the local API has answered.
+    setImmediate(() => void this.stop());
+  }
+
+  /** Stops everything it started and undoes the OS configuration; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.endpointTimer) this.clock.clearTimeout(this.endpointTimer);
+      this.endpointTimer = null;
+      this.pinger?.close();
+      await this.client?.stop().catch(() => {});
+      await this.os.down();
+      await this.device?.close().catch(() => {});
+      // Last: the socket going away tells `weft down` that everything is undone.
+      await this.api?.stop().catch(() => {});
+      this.logger.info({}, 'agent stopped');
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+}

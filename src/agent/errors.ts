@@ -1,0 +1,29 @@
+import { WeftError } from '../errors.js';
+
+// Agent error codes (stable: the CLI and tests match on them).
+export type AgentErrorCode =
+  | 'ERR_NEEDS_LOGIN' // no saved identity and no --server/--auth-key to register with
+  | 'ERR_STATE_CORRUPT'
+  | 'ERR_SERVER' // the coordinator answered with an error
+  | 'ERR_SERVER_UNREACHABLE'
+  | 'ERR_PEER_NOT_FOUND'
+  | 'ERR_PING_TIMEOUT'
+  | 'ERR_NO_ROUTE'
+  | 'ERR_OS_CONFIG'
+  | 'ERR_AGENT_NOT_RUNNING'
+  | 'ERR_ALREADY_RUNNING'
+  | 'ERR_STOPPED';
+
+export class AgentError extends WeftError {
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number },
+  ) {
+    super(code, message, options);
+    this.name = 'AgentError';
+    this.status = options?.status;
+  }
+  /** HTTP status when the error came from the coordinator. */
+  readonly status: number | undefined;
+}

@@ -1,0 +1,113 @@
+import { mkdir, open, readFile, rename, rm, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
+import type { NodeView } from '../control/wire.js';
+import { AgentError } from './errors.js';
+
+// The agent's persistent state in its state dir (0700):
+//   node.key    the WireGuard private key, base64 (0600)
+//   state.json  the coordinator's answer: server URL and key, our node view, ranges (0600)
+//   weft.sock   the local API socket (0600, see local-api.ts)
+// Files are replaced atomically (temp + fsync + rename + fsync dir) so a crash never
+// leaves a half-written identity behind.
+
+export const DEFAULT_STATE_DIR = '/var/lib/weft';
+const KEY_FILE = 'node.key';
+const STATE_FILE = 'state.json';
+const SOCKET_FILE = 'weft.sock';
+
+export interface PersistedState {
+  serverUrl: string;
+  serverPublicKey: string;
+  node: NodeView;
+  domain: string;
+  ipv4Range: string;
+  ipv6Range: string;
+  /** The UDP port we listened on, reused after a restart so peers' endpoints stay valid. */
+  listenPort?: number;
+}
+
+export function socketPath(stateDir: string): string {
+  return join(stateDir, SOCKET_FILE);
+}
+
+export async function ensureStateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
+/** Writes `data` to `path` so that readers see either the old or the new content. */
+export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  // The rename itself is durable only once the directory entry is synced.
+  const dir = await open(join(path, '..'), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Loads the node key, creating (and saving) one on first use. */
+export async function loadOrCreateKey(dir: string): Promise<{ key: PrivateKey; created: boolean }> {
+  const path = join(dir, KEY_FILE);
+  const text = await readOptional(path);
+  if (text !== null) {
+    try {
+      return { key: privateKeyFromBytes(keyFromBase64(text.trim())), created: false };
+    } catch (err) {
+      throw new AgentError('ERR_STATE_CORRUPT', `${path} does not hold a valid key`, { cause: err });
+    }
+  }
+  const key = generatePrivateKey();
+  await writeFileAtomic(path, keyToBase64(key) + '\n');
+  return { key, created: true };
+}
+
+export async function loadState(dir: string): Promise<PersistedState | null> {
+  const path = join(dir, STATE_FILE);
+  const text = await readOptional(path);
+  if (text === null) return null;
+  try {
+    const s = JSON.parse(text) as PersistedState;
+    if (typeof s.serverUrl !== 'string' || typeof s.serverPublicKey !== 'string' || typeof s.node?.ipv4 !== 'string') throw new Error('missing fields');
+    return s;
+  } catch (err) {
+    throw new AgentError('ERR_STATE_CORRUPT', `${path} is not a valid state file`, { cause: err });
+  }
+}
+
+export async function saveState(dir: string, state: PersistedState): Promise<void> {
+  await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+}
+
+/** Forgets the identity (after logout): the next `weft up` registers as a new node. */
+export async function clearIdentity(dir: string): Promise<void> {
+  await rm(join(dir, STATE_FILE), { force: true });
+  await rm(join(dir, KEY_FILE), { force: true });
+}

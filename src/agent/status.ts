@@ -1,0 +1,70 @@
+import type { NodeView } from '../control/wire.js';
+import type { Peer } from '../wireguard/peer.js';
+
+// What `weft status --json` prints: ourselves and every peer with how we reach it.
+// `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
+// `none` and `pathReason` says why (relays do not exist yet).
+
+export interface NodeStatus {
+  name: string;
+  fqdn: string;
+  ipv4: string;
+  ipv6: string;
+  publicKey: string;
+  online: boolean;
+}
+
+export interface PeerStatus extends NodeStatus {
+  endpoint: string | null;
+  path: 'direct' | 'relay' | 'none';
+  pathReason: string | null;
+  /** ISO time of the latest handshake, or null. */
+  latestHandshake: string | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface StatusJson {
+  self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
+  coordinator: { url: string; connected: boolean };
+  peers: PeerStatus[];
+}
+
+function nodeStatus(v: NodeView): NodeStatus {
+  return { name: v.name, fqdn: v.fqdn, ipv4: v.ipv4, ipv6: v.ipv6, publicKey: v.publicKey, online: v.online };
+}
+
+export function peerStatus(v: NodeView, peer: Peer | undefined): PeerStatus {
+  const hs = peer?.lastHandshakeWallMs ?? 0;
+  let path: PeerStatus['path'] = 'none';
+  let reason: string | null = null;
+  if (!peer) reason = 'not configured in the engine';
+  else if (hs > 0 && peer.endpoint) path = 'direct';
+  else if (!peer.endpoint) reason = v.endpoints.length ? 'no usable endpoint' : 'peer has not reported any endpoint';
+  else if (peer.timers.handshakeAttempts > 0) reason = `handshake not answered (${peer.timers.handshakeAttempts} retries)`;
+  else reason = 'no handshake yet (no traffic to this peer)';
+  return {
+    ...nodeStatus(v),
+    endpoint: peer?.endpoint?.key ?? null,
+    path,
+    pathReason: reason,
+    latestHandshake: hs > 0 ? new Date(hs).toISOString() : null,
+    rxBytes: peer?.rxBytes ?? 0,
+    txBytes: peer?.txBytes ?? 0,
+  };
+}
+
+export function selfStatus(v: NodeView, connected: boolean, endpoints: string[], listenPort: number, iface: string): StatusJson['self'] {
+  return { ...nodeStatus(v), online: connected, endpoints, listenPort, iface };
+}
+
+/** The human-readable table `weft status` prints. */
+export function formatStatus(s: StatusJson): string {
+  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', s.coordinator.connected ? 'coordinator connected' : 'coordinator unreachable']];
+  for (const p of s.peers) {
+    const how = p.path === 'none' ? `- (${p.pathReason})` : `${p.path} ${p.endpoint}`;
+    rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}

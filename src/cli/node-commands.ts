@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { createAgent } from '../agent/agent.js';
+import type { PingReply } from '../agent/local-api.js';
+import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
+import { formatStatus, type StatusJson } from '../agent/status.js';
+import { WeftError } from '../errors.js';
+import { callAgent } from './local-client.js';
+import { parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
+
+// The node commands: `weft up` runs the agent in the foreground; status, ping and down
+// are thin clients of its local API, found through the socket in --state-dir.
+
+const PING_INTERVAL_MS = 500;
+
+function fail(err: unknown): void {
+  const e = err as Error & { code?: string };
+  process.stderr.write(`weft: ${e.message}${e.code && e instanceof WeftError ? ` (${e.code})` : ''}\n`);
+  process.exitCode = 1;
+}
+
+const stateDirOption = ['--state-dir <dir>', 'agent state directory', DEFAULT_STATE_DIR] as const;
+
+export function registerNodeCommands(program: Command): void {
+  program
+    .command('up')
+    .description('join the mesh and run the agent in the foreground')
+    .option('--server <url>', 'coordinator URL (first start, or to change coordinator)')
+    .option('--auth-key <key>', 'pre-auth key (or WEFT_AUTH_KEY in the environment)')
+    .option('--hostname <name>', 'name to request for this node (default: the host name)')
+    .option(...stateDirOption)
+    .option('--iface <name>', 'TUN interface name', 'weft0')
+    .option('--port <n>', 'UDP port for WireGuard (default: last used, else random)')
+    .action(async (raw: RawUpArgs) => {
+      try {
+        await runUp(raw);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('status')
+    .description('show this node and its peers')
+    .option('--json', 'machine-readable output')
+    .option(...stateDirOption)
+    .action(async (o: { json?: boolean; stateDir: string }) => {
+      try {
+        const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'GET', '/v1/status');
+        process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('ping')
+    .description('ping a peer through the WireGuard engine (name, DNS name or mesh IP)')
+    .argument('<peer>')
+    .option('-c, --count <n>', 'number of pings', '3')
+    .option('--timeout <ms>', 'how long to wait for each reply', '2000')
+    .option(...stateDirOption)
+    .action(async (peer: string, o: { count: string; timeout: string; stateDir: string }) => {
+      try {
+        const count = parseIntArg('--count', o.count, 1, 1000);
+        const timeoutMs = parseIntArg('--timeout', o.timeout, 1, 60_000);
+        process.exitCode = await runPing(socketPath(o.stateDir), peer, count, timeoutMs);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('down')
+    .description('stop the agent (removing its interface); --logout also deregisters the node')
+    .option('--logout', 'remove this node from the network first')
+    .option(...stateDirOption)
+    .action(async (o: { logout?: boolean; stateDir: string }) => {
+      try {
+        await callAgent(socketPath(o.stateDir), 'POST', '/v1/down', { logout: o.logout === true });
+        await waitGone(socketPath(o.stateDir));
+        process.stdout.write(o.logout ? 'weft: logged out and stopped\n' : 'weft: stopped\n');
+      } catch (err) {
+        fail(err);
+      }
+    });
+}
+
+async function runUp(raw: RawUpArgs): Promise<void> {
+  const args = parseUpArgs(raw, process.env);
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const agent = createAgent({
+    stateDir: args.stateDir,
+    serverUrl: args.server,
+    authKey: args.authKey,
+    hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
+    iface: args.iface,
+    port: args.port,
+    logger,
+  });
+  const onSignal = (sig: string) => {
+    logger.info({ signal: sig }, 'stopping');
+    void agent.stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await agent.start();
+  const self = agent.self!;
+  process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${args.iface}\n`);
+  await agent.stopped;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+}
+
+async function runPing(socket: string, peer: string, count: number, timeoutMs: number): Promise<number> {
+  let pongs = 0;
+  for (let i = 0; i < count; i++) {
+    try {
+      const r = await callAgent<PingReply>(socket, 'POST', '/v1/ping', { peer, timeoutMs });
+      pongs++;
+      process.stdout.write(`pong from ${r.name} (${r.ip}) via ${r.endpoint ?? '?'} in ${r.ms} ms\n`);
+    } catch (err) {
+      if ((err as WeftError).code !== 'ERR_PING_TIMEOUT') throw err;
+      process.stdout.write(`timeout waiting for pong from ${peer} (${timeoutMs} ms)\n`);
+      continue;
+    }
+    if (i + 1 < count) await new Promise((r) => setTimeout(r, PING_INTERVAL_MS));
+  }
+  if (pongs === 0) process.stderr.write(`weft: no reply from ${peer}\n`);
+  return pongs > 0 ? 0 : 1;
+}
+
+// `down` returns once the agent has removed its socket (it does so last but one, before
+// closing the engine), bounded so a wedged agent cannot hang the CLI.
+async function waitGone(socket: string, timeoutMs = 10_000): Promise<void> {
+  const { existsSync } = await import('node:fs');
+  const deadline = Date.now() + timeoutMs;
+  while (existsSync(socket) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}

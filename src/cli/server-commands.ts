@@ -1,0 +1,145 @@
+import { Command, Option } from 'commander';
+import { join } from 'node:path';
+import { AdminClient, type AdminTarget } from '../control/admin-client.js';
+import type { ApiKeyView } from '../control/auth-keys.js';
+import { parseDuration } from '../control/durations.js';
+import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, runServer } from '../control/server.js';
+import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
+import type { AuthKeyView, NodeView } from '../control/wire.js';
+import { WeftError } from '../errors.js';
+
+// The coordinator's commands (`weft server`, `keys`, `nodes`, `apikeys`). Admin commands
+// talk to the coordinator's unix socket in its state dir, or to `--server URL --api-key KEY`.
+
+export function serverCommand(): Command {
+  return new Command('server')
+    .description('run the coordination server')
+    .option('--listen <host:port>', 'address for the HTTP(S) API', DEFAULT_LISTEN)
+    .option('--state-dir <dir>', 'state directory (server key, admin socket, default database)', DEFAULT_STATE_DIR)
+    .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
+    .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--domain <domain>', 'DNS domain of node names', DEFAULT_DOMAIN)
+    .option('--ipv4-range <cidr>', 'IPv4 range nodes get addresses from', DEFAULT_IPV4_RANGE)
+    .option('--node-expiry <duration>', 'node key lifetime, 0 = never', '180d')
+    .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .action(async (o: Record<string, string | undefined>) => {
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+      await runServer({
+        listen: o.listen,
+        stateDir: o.stateDir!,
+        db: o.db,
+        tls: o.tlsCert && o.tlsKey ? { cert: o.tlsCert, key: o.tlsKey } : undefined,
+        domain: o.domain,
+        ipv4Range: o.ipv4Range,
+        nodeExpiryMs: parseDuration(o.nodeExpiry!),
+        ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
+        logLevel: o.logLevel,
+      });
+    });
+}
+
+interface TargetOptions {
+  stateDir: string;
+  server?: string;
+  apiKey?: string;
+}
+
+function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--state-dir <dir>', 'coordinator state dir (its admin socket is used)', DEFAULT_STATE_DIR)
+    .option('--server <url>', 'remote coordinator URL (needs --api-key)')
+    .addOption(new Option('--api-key <key>', 'API key for --server').env('WEFT_API_KEY'));
+}
+
+function client(o: TargetOptions): AdminClient {
+  if (o.server) {
+    if (!o.apiKey) throw new WeftError('ERR_INVALID_ARGUMENT', '--server needs --api-key (or WEFT_API_KEY)');
+    return new AdminClient({ server: o.server, apiKey: o.apiKey } satisfies AdminTarget);
+  }
+  return new AdminClient({ socketPath: join(o.stateDir, ADMIN_SOCKET_NAME) });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+const out = (s: string): void => void process.stdout.write(s);
+
+export function registerServerCommands(program: Command): void {
+  program.addCommand(serverCommand());
+
+  const keys = program.command('keys').description('pre-auth keys for registering nodes');
+  withTarget(keys.command('create'))
+    .description('create a pre-auth key and print it')
+    .option('--reusable', 'may register any number of nodes')
+    .option('--ephemeral', 'nodes registered with it are deleted when offline')
+    .option('--expiry <duration>', 'key lifetime, 0 = never', '1h')
+    .option('--tag <tag>', 'tag for nodes registered with it (repeatable)', (v: string, acc: string[]) => [...acc, v.startsWith('tag:') ? v : `tag:${v}`], [] as string[])
+    .action(async (o: TargetOptions & { reusable?: boolean; ephemeral?: boolean; expiry: string; tag: string[] }) => {
+      const k = await client(o).request<AuthKeyView>('POST', '/api/v1/admin/authkeys', {
+        reusable: Boolean(o.reusable),
+        ephemeral: Boolean(o.ephemeral),
+        expirySeconds: Math.ceil(parseDuration(o.expiry) / 1000),
+        tags: o.tag,
+      });
+      out(`${k.key}\n`);
+    });
+  withTarget(keys.command('list'))
+    .description('list pre-auth keys')
+    .option('--json', 'machine-readable output')
+    .action(async (o: TargetOptions & { json?: boolean }) => {
+      const { authKeys } = await client(o).request<{ authKeys: AuthKeyView[] }>('GET', '/api/v1/admin/authkeys');
+      if (o.json) return out(JSON.stringify(authKeys, null, 2) + '\n');
+      out(table([['ID', 'PREFIX', 'REUSABLE', 'EPHEMERAL', 'USED', 'EXPIRES', 'STATE', 'TAGS'], ...authKeys.map((k) => [k.id, k.prefix, String(k.reusable), String(k.ephemeral), String(k.usedCount), k.expiresAt ?? 'never', k.revoked ? 'revoked' : k.expiresAt && Date.parse(k.expiresAt) <= Date.now() ? 'expired' : 'valid', k.tags.join(',')])]));
+    });
+  withTarget(keys.command('revoke'))
+    .description('revoke a pre-auth key (by id, prefix or the key itself)')
+    .argument('<key>')
+    .action(async (key: string, o: TargetOptions) => {
+      const k = await client(o).request<AuthKeyView>('DELETE', `/api/v1/admin/authkeys/${encodeURIComponent(key)}`);
+      out(`revoked ${k.prefix} (id ${k.id})\n`);
+    });
+
+  const nodes = program.command('nodes').description('registered nodes');
+  withTarget(nodes.command('list'))
+    .description('list nodes')
+    .option('--json', 'machine-readable output')
+    .action(async (o: TargetOptions & { json?: boolean }) => {
+      const { nodes: list } = await client(o).request<{ nodes: NodeView[] }>('GET', '/api/v1/admin/nodes');
+      if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
+      out(table([['ID', 'NAME', 'IPV4', 'IPV6', 'STATE', 'LAST SEEN', 'EXPIRES', 'TAGS'], ...list.map((n) => [String(n.id), n.name, n.ipv4, n.ipv6, n.expired ? 'expired' : n.online ? 'online' : 'offline', n.lastSeen ?? '-', n.expiresAt ?? 'never', [...n.tags, ...(n.ephemeral ? ['ephemeral'] : [])].join(',')])]));
+    });
+  withTarget(nodes.command('rm'))
+    .description('deregister a node (by name or address); its address is freed')
+    .argument('<name>')
+    .action(async (name: string, o: TargetOptions) => {
+      const r = await client(o).request<{ node: NodeView }>('DELETE', `/api/v1/admin/nodes/${encodeURIComponent(name)}`);
+      out(`removed ${r.node.name} (${r.node.ipv4})\n`);
+    });
+
+  const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
+  const local = (c: Command): Command => c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR);
+  local(apikeys.command('create'))
+    .description('create an API key and print it')
+    .option('--expiry <duration>', 'key lifetime, 0 = never', '90d')
+    .action(async (o: TargetOptions & { expiry: string }) => {
+      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('POST', '/api/v1/admin/apikeys', { expirySeconds: Math.ceil(parseDuration(o.expiry) / 1000) });
+      out(`${k.key}\n`);
+    });
+  local(apikeys.command('list'))
+    .description('list API keys')
+    .action(async (o: TargetOptions) => {
+      const { apiKeys } = await client({ stateDir: o.stateDir }).request<{ apiKeys: ApiKeyView[] }>('GET', '/api/v1/admin/apikeys');
+      out(table([['ID', 'PREFIX', 'CREATED', 'EXPIRES', 'STATE'], ...apiKeys.map((k) => [k.id, k.prefix, k.createdAt, k.expiresAt ?? 'never', k.revoked ? 'revoked' : 'valid'])]));
+    });
+  local(apikeys.command('revoke'))
+    .description('revoke an API key by id')
+    .argument('<id>')
+    .action(async (id: string, o: TargetOptions) => {
+      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('DELETE', `/api/v1/admin/apikeys/${encodeURIComponent(id)}`);
+      out(`revoked ${k.prefix} (id ${k.id})\n`);
+    });
+}

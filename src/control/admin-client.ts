@@ -1,0 +1,48 @@
+import http from 'node:http';
+import https from 'node:https';
+import { ControlError } from './errors.js';
+import type { ErrorBody } from './wire.js';
+
+/** Where admin commands reach the coordinator: its local socket, or a URL plus API key. */
+export type AdminTarget = { socketPath: string } | { server: string; apiKey: string };
+
+export class AdminClient {
+  constructor(private readonly target: AdminTarget) {}
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
+    let req: http.ClientRequest;
+    const t = this.target;
+    if ('socketPath' in t) {
+      req = http.request({ socketPath: t.socketPath, path, method, headers });
+    } else {
+      const url = new URL(path, t.server);
+      headers.authorization = `Bearer ${t.apiKey}`;
+      req = (url.protocol === 'https:' ? https : http).request(url, { method, headers });
+    }
+    return new Promise<T>((resolve, reject) => {
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(new ControlError(0, 'ERR_UNREACHABLE', `cannot reach the coordinator${'socketPath' in t ? ` at ${t.socketPath}` : ''}: ${err.code ?? err.message}`)),
+      );
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            return reject(new ControlError(res.statusCode ?? 0, 'ERR_BAD_RESPONSE', `coordinator answered ${res.statusCode} without JSON`));
+          }
+          if ((res.statusCode ?? 500) >= 400) {
+            const e = (json as ErrorBody).error ?? { code: 'ERR_BAD_RESPONSE', message: 'error without body' };
+            return reject(new ControlError(res.statusCode ?? 0, e.code, e.message, e.field));
+          }
+          resolve(json as T);
+        });
+      });
+      req.end(payload);
+    });
+  }
+}

@@ -1,0 +1,233 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger as PinoLogger } from 'pino';
+import type { WebSocketServer } from 'ws';
+import type { Clock } from '../clock.js';
+import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
+import { parseEndpoints } from './endpoints.js';
+import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
+import type { NodeVerifier } from './node-verifier.js';
+import type { Registry } from './registry.js';
+import type { Store } from './store/index.js';
+import type { StreamHub } from './stream.js';
+import { CONTROL_PROTOCOL_VERSION, MIN_CONTROL_PROTOCOL_VERSION, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest } from './wire.js';
+
+export const BODY_LIMIT = 64 * 1024;
+export const MAP_PATH = '/api/v1/map';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody?: Buffer;
+    nodeKey?: string;
+  }
+}
+
+export interface ApiContext {
+  store: Store;
+  registry: Registry;
+  hub: StreamHub;
+  verifier: NodeVerifier;
+  clock: Clock;
+  log: PinoLogger;
+  serverPublicKey: string;
+  wss: WebSocketServer;
+}
+
+const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
+
+// Fastify's own 4xx errors, renamed to stable Weft codes.
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ERR_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ERR_BAD_JSON',
+};
+
+interface ValidationIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** Names the offending field from an ajv error: `hostname`, `tags[2]`, `authKey`. */
+function fieldOf(v: ValidationIssue): string {
+  const path = v.instancePath.replace(/^\//, '').split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+  const extra = (v.params.missingProperty ?? v.params.additionalProperty) as string | undefined;
+  return extra ? (path ? `${path}.${extra}` : extra) : path;
+}
+
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof ControlError) return { status: err.status, body: errorBody(err.code, err.message, err.field) };
+  const e = err as { validation?: ValidationIssue[]; validationContext?: string; statusCode?: number; code?: string; message?: string };
+  if (e.validation && e.validation.length > 0) {
+    const v = e.validation[0];
+    const field = fieldOf(v);
+    const what = v.keyword === 'additionalProperties' ? 'is not allowed' : v.keyword === 'required' ? 'is required' : (v.message ?? 'is invalid');
+    return { status: 400, body: errorBody('ERR_VALIDATION', `${e.validationContext ?? 'request'} ${field || 'value'} ${what}`, field || e.validationContext) };
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: errorBody(FASTIFY_CODES[e.code ?? ''] ?? 'ERR_BAD_REQUEST', e.message ?? 'bad request', e.code?.startsWith('FST_ERR_CTP') ? 'body' : undefined) };
+  }
+  return { status: 500, body: errorBody('ERR_INTERNAL', 'internal error') };
+}
+
+export function createHttp(log: PinoLogger, extra: Partial<FastifyServerOptions> & { https?: { cert: Buffer; key: Buffer } } = {}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Strict: no type coercion or silent dropping of unknown fields; they are errors.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    ...extra,
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  // JSON only (anything else is 415); raw bytes are kept because node auth signs the exact body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    req.rawBody = buf;
+    if (buf.length === 0) return done(null, {});
+    try {
+      done(null, JSON.parse(buf.toString('utf8')));
+    } catch {
+      done(badRequest('ERR_BAD_JSON', 'request body is not valid JSON', 'body'), undefined);
+    }
+  });
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && req.method !== 'GET' && req.method !== 'DELETE') req.body = {};
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toErrorResponse(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => void reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  return app;
+}
+
+const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+const emptyBody = { type: 'object', additionalProperties: false, properties: {} } as const;
+const tagSchema = { type: 'string', pattern: '^tag:[a-z0-9][a-z0-9-]{0,62}$' } as const;
+
+const registerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version'],
+  properties: {
+    version: { type: 'integer', minimum: MIN_CONTROL_PROTOCOL_VERSION, maximum: CONTROL_PROTOCOL_VERSION },
+    hostname: { type: 'string', maxLength: 255 },
+    authKey: { type: 'string', minLength: 1, maxLength: 256 },
+    endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+  },
+} as const;
+
+const createAuthKeySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    reusable: { type: 'boolean' },
+    ephemeral: { type: 'boolean' },
+    expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 },
+    tags: { type: 'array', maxItems: 32, items: tagSchema },
+  },
+} as const;
+
+const createApiKeySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 } },
+} as const;
+
+const refParams = (name: string) => ({ type: 'object', additionalProperties: false, required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } } }) as const;
+
+/** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
+export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const nodeAuth = async (req: FastifyRequest): Promise<void> => {
+    req.nodeKey = ctx.verifier.verify(req.headers.authorization, req.method, req.url, req.rawBody ?? new Uint8Array(0));
+  };
+
+  app.get('/api/v1/key', { schema: { querystring: noQuery } }, async () => ({ version: CONTROL_PROTOCOL_VERSION, publicKey: ctx.serverPublicKey }));
+
+  app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, preValidation: nodeAuth }, async (req) => {
+    const body = req.body as RegisterRequest;
+    const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
+    const node = await ctx.registry.register(req.nodeKey!, body, endpoints);
+    return { node: ctx.registry.view(node), domain: ctx.registry.domain, ipv4Range: ctx.registry.ipam.v4.text, ipv6Range: ctx.registry.ipam.v6Text };
+  });
+
+  app.post('/api/v1/logout', { schema: { querystring: noQuery, body: emptyBody }, preValidation: nodeAuth }, async (req) => {
+    const node = ctx.registry.activeNode(req.nodeKey!);
+    await ctx.registry.remove(node, 'logout');
+    return { ok: true };
+  });
+
+  // Reached only without an Upgrade header: the stream itself is handled in `upgrade`.
+  app.get(MAP_PATH, { schema: { querystring: noQuery } }, async (_req, reply: FastifyReply) =>
+    reply.status(426).header('upgrade', 'websocket').send(errorBody('ERR_UPGRADE_REQUIRED', 'the map stream is a WebSocket')),
+  );
+}
+
+/** Authenticates a map-stream upgrade request and hands the socket to the hub. */
+export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const fail = (err: unknown): void => {
+    const { status, body } = toErrorResponse(err);
+    const json = JSON.stringify(body);
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+  };
+  try {
+    if (req.method !== 'GET' || req.url !== MAP_PATH) throw notFound('ERR_NOT_FOUND', 'no WebSocket endpoint at this path');
+    const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
+    const node = ctx.registry.activeNode(key);
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node));
+  } catch (err) {
+    fail(err);
+  }
+}
+
+export interface AdminAccess {
+  /** Over the unix socket, file permissions are the credential; over TCP, an API key. */
+  local: boolean;
+}
+
+/** Admin API: nodes and pre-auth keys; API keys only over the local socket. */
+export function adminRoutes(app: FastifyInstance, ctx: ApiContext, access: AdminAccess): void {
+  const now = (): number => ctx.clock.wallNow();
+  if (!access.local) {
+    app.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/api/v1/admin/')) return;
+      const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+      if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
+      if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      if (req.url.startsWith('/api/v1/admin/apikeys')) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
+    });
+  }
+
+  app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));
+  app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.registry.view(ctx.registry.find((req.params as { node: string }).node)));
+  app.delete('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => {
+    const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
+    if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
+    return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
+  });
+
+  app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => createAuthKey(ctx.store, req.body as CreateAuthKeyRequest, now()));
+  app.get('/api/v1/admin/authkeys', { schema: { querystring: noQuery } }, async () => ({ authKeys: (await ctx.store.listAuthKeys()).map((k) => authKeyView(k)) }));
+  app.delete('/api/v1/admin/authkeys/:key', { schema: { querystring: noQuery, params: refParams('key') } }, async (req) => {
+    const k = await findAuthKey(ctx.store, (req.params as { key: string }).key);
+    await ctx.store.revokeAuthKey(k.id);
+    return authKeyView({ ...k, revoked: true });
+  });
+
+  app.post('/api/v1/admin/apikeys', { schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
+    createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now()),
+  );
+  app.get('/api/v1/admin/apikeys', { schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
+  app.delete('/api/v1/admin/apikeys/:id', { schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
+    const id = Number((req.params as { id: string }).id);
+    if (!(await ctx.store.revokeApiKey(id))) throw notFound('ERR_API_KEY_NOT_FOUND', 'no such API key', 'id');
+    const k = (await ctx.store.listApiKeys()).find((x) => x.id === id)!;
+    return apiKeyView(k);
+  });
+}

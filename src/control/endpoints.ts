@@ -1,0 +1,27 @@
+import ipaddr from 'ipaddr.js';
+import { badRequest } from './errors.js';
+
+export const MAX_ENDPOINTS = 32;
+
+/** Canonical `ip:port` / `[v6]:port`, or null when `s` is not one. */
+export function canonicalEndpoint(s: string): string | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  if (m[1] !== undefined) return ipaddr.IPv6.isValid(m[1]) ? `[${ipaddr.IPv6.parse(m[1]).toString()}]:${port}` : null;
+  return ipaddr.IPv4.isValidFourPartDecimal(m[2]) ? `${m[2]}:${port}` : null;
+}
+
+/** Validates a client-supplied endpoint list; `field` names the list in errors. */
+export function parseEndpoints(value: unknown, field = 'endpoints'): string[] {
+  if (!Array.isArray(value)) throw badRequest('ERR_VALIDATION', `${field} must be an array`, field);
+  if (value.length > MAX_ENDPOINTS) throw badRequest('ERR_VALIDATION', `${field} must have at most ${MAX_ENDPOINTS} items`, field);
+  const out: string[] = [];
+  value.forEach((v, i) => {
+    const c = typeof v === 'string' ? canonicalEndpoint(v) : null;
+    if (c === null) throw badRequest('ERR_INVALID_ENDPOINT', `${field}[${i}] is not an ip:port endpoint`, `${field}[${i}]`);
+    if (!out.includes(c)) out.push(c);
+  });
+  return out;
+}

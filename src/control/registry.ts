@@ -1,0 +1,333 @@
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Logger } from '../log.js';
+import { resolveAuthKey } from './auth-keys.js';
+import { forbidden, notFound, unauthorized } from './errors.js';
+import { generateUla48, Ipam } from './ipam.js';
+import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
+import { StoreConflictError, type NodeRecord, type Store, type StoreChange } from './store/index.js';
+import type { NodeView, RegisterRequest } from './wire.js';
+
+export const ONLINE_WINDOW_MS = 120_000;
+
+export interface RegistryOptions {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  domain: string;
+  ipv4Range: string;
+  /** 0 = node keys never expire. */
+  nodeExpiryMs: number;
+  ephemeralTimeoutMs: number;
+  sweepIntervalMs: number;
+  /** How often nodes with a live stream are recorded as seen (for other instances). */
+  heartbeatMs: number;
+}
+
+/** Told about every node change, local or from another instance, after it is applied. */
+export interface RegistryListener {
+  upsert(node: NodeRecord): void;
+  remove(node: NodeRecord): void;
+}
+
+interface Shown {
+  online: boolean;
+  expired: boolean;
+  view: NodeView | null;
+}
+
+const MAX_ALLOCATION_ATTEMPTS = 32;
+
+/**
+ * The coordinator's in-memory view of all nodes (loaded once, then kept current from
+ * its own writes and other instances' announcements), so netmaps and deltas never
+ * re-read the database. The store stays the authority: every write goes there first.
+ */
+export class Registry {
+  ipam!: Ipam;
+  private readonly names = new NameAllocator();
+  private readonly byId = new Map<number, NodeRecord>();
+  private readonly byKey = new Map<string, NodeRecord>();
+  private readonly byAddrOrName = new Map<string, NodeRecord>();
+  private readonly shown = new Map<number, Shown>();
+  private readonly localStreams = new Map<number, number>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly deleting = new Set<number>();
+  private remoteQueue: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | null = null;
+  private timer: TimerHandle | null = null;
+  private lastHeartbeat = 0;
+  listener: RegistryListener = { upsert: () => {}, remove: () => {} };
+
+  constructor(private readonly o: RegistryOptions) {}
+
+  get domain(): string {
+    return this.o.domain;
+  }
+
+  async start(): Promise<void> {
+    const ula = await this.o.store.getOrCreateMeta('ipv6_ula48', generateUla48);
+    this.ipam = new Ipam(this.o.ipv4Range, ula);
+    this.unsubscribe = this.o.store.subscribe((c) => {
+      this.remoteQueue = this.remoteQueue.then(() => this.applyRemote(c)).catch((err) => this.o.log.error({ err: String(err) }, 'applying remote change failed'));
+    });
+    for (const n of await this.o.store.listNodes()) this.put(n);
+    this.lastHeartbeat = this.o.clock.wallNow();
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) this.o.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.unsubscribe?.();
+    await this.settled();
+  }
+
+  private now(): number {
+    return this.o.clock.wallNow();
+  }
+
+  isOnline(n: NodeRecord): boolean {
+    return (this.localStreams.get(n.id) ?? 0) > 0 || (n.lastSeen !== null && this.now() - n.lastSeen < ONLINE_WINDOW_MS);
+  }
+
+  isExpired(n: NodeRecord): boolean {
+    return n.expiresAt !== null && this.now() >= n.expiresAt;
+  }
+
+  nodes(): IterableIterator<NodeRecord> {
+    return this.byId.values();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The NodeView as of now; cached until the node or its online/expired state changes. */
+  view(n: NodeRecord): NodeView {
+    const s = this.shown.get(n.id);
+    const online = this.isOnline(n), expired = this.isExpired(n);
+    if (s?.view && s.view.online === online && s.view.expired === expired) return s.view;
+    const view: NodeView = {
+      id: n.id,
+      name: n.name,
+      fqdn: `${n.name}.${this.o.domain}`,
+      ipv4: n.ipv4,
+      ipv6: n.ipv6,
+      publicKey: n.publicKey,
+      endpoints: n.endpoints,
+      online,
+      expired,
+      lastSeen: n.lastSeen === null ? null : new Date(n.lastSeen).toISOString(),
+      createdAt: new Date(n.createdAt).toISOString(),
+      expiresAt: n.expiresAt === null ? null : new Date(n.expiresAt).toISOString(),
+      ephemeral: n.ephemeral,
+      tags: n.tags,
+      user: n.user,
+    };
+    if (s) s.view = view;
+    return view;
+  }
+
+  /** A node by name, IPv4 or IPv6 address. */
+  find(nameOrIp: string): NodeRecord {
+    const n = this.byAddrOrName.get(nameOrIp.toLowerCase());
+    if (!n) throw notFound('ERR_NODE_NOT_FOUND', `no node named or addressed ${JSON.stringify(nameOrIp)}`, 'node');
+    return n;
+  }
+
+  /** The registered, unexpired node holding `publicKey`, for node-authenticated calls. */
+  activeNode(publicKey: string): NodeRecord {
+    const n = this.byKey.get(publicKey);
+    if (!n) throw forbidden('ERR_NODE_NOT_REGISTERED', 'this node key is not registered', 'authorization');
+    if (this.isExpired(n)) throw forbidden('ERR_NODE_EXPIRED', 'node key has expired; register with a new key', 'authorization');
+    return n;
+  }
+
+  async register(publicKey: string, req: RegisterRequest, endpoints: string[] | undefined): Promise<NodeRecord> {
+    const known = this.byKey.get(publicKey) ?? (await this.o.store.getNodeByKey(publicKey));
+    if (known) return this.reregister(known, endpoints);
+    if (!req.authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 'a pre-auth key is required to register a new node', 'authKey');
+    const now = this.now();
+    const key = await resolveAuthKey(this.o.store, req.authKey, now);
+    const base = sanitizeHostname(req.hostname) ?? generatedName();
+    for (let attempt = 0; attempt < MAX_ALLOCATION_ATTEMPTS; attempt++) {
+      const name = this.names.allocate(base);
+      const addrs = this.ipam.allocate();
+      let keepName = false, keepAddr = false;
+      try {
+        const node = await this.o.store.insertNode(
+          {
+            publicKey,
+            name,
+            hostname: req.hostname ?? null,
+            ...addrs,
+            endpoints: endpoints ?? [],
+            createdAt: now,
+            lastSeen: now,
+            expiresAt: this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs,
+            ephemeral: key.ephemeral,
+            tags: key.tags,
+            authKeyId: key.id,
+          },
+          key.id,
+          now,
+        );
+        keepName = keepAddr = true;
+        this.put(node);
+        this.o.log.info({ node: node.name, ipv4: node.ipv4 }, 'node registered');
+        this.listener.upsert(node);
+        return node;
+      } catch (err) {
+        if (!(err instanceof StoreConflictError)) throw err;
+        // Another instance took it: keep it marked used here and try the next one.
+        keepName = err.column === 'name';
+        keepAddr = err.column === 'ipv4' || err.column === 'ipv6';
+        if (err.column === 'public_key') {
+          const winner = await this.o.store.getNodeByKey(publicKey);
+          if (winner) return this.reregister(winner, endpoints);
+        }
+      } finally {
+        if (!keepName) this.names.release(name);
+        if (!keepAddr) this.ipam.release(addrs.ipv4);
+      }
+    }
+    throw new StoreConflictError('allocation');
+  }
+
+  // Same addresses and name; only the endpoints and check-in time move.
+  private async reregister(known: NodeRecord, endpoints: string[] | undefined): Promise<NodeRecord> {
+    if (this.isExpired(known)) throw forbidden('ERR_NODE_EXPIRED', 'node key has expired; register with a new key', 'authorization');
+    const updated = await this.o.store.updateNode(known.id, { lastSeen: this.now(), ...(endpoints ? { endpoints } : {}) });
+    if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'authorization');
+    this.put(updated);
+    this.listener.upsert(updated);
+    return updated;
+  }
+
+  async setEndpoints(id: number, endpoints: string[]): Promise<void> {
+    const n = this.byId.get(id);
+    if (!n || (n.endpoints.length === endpoints.length && n.endpoints.every((e, i) => e === endpoints[i]))) return;
+    const updated = await this.o.store.updateNode(id, { endpoints, lastSeen: this.now() });
+    if (!updated) return;
+    this.put(updated);
+    this.listener.upsert(updated);
+  }
+
+  async remove(n: NodeRecord, why: string): Promise<NodeRecord | null> {
+    const deleted = await this.o.store.deleteNode(n.id);
+    if (!deleted) return null;
+    this.drop(deleted);
+    this.o.log.info({ node: deleted.name, why }, 'node removed');
+    this.listener.remove(deleted);
+    return deleted;
+  }
+
+  streamOpened(id: number): void {
+    const count = (this.localStreams.get(id) ?? 0) + 1;
+    this.localStreams.set(id, count);
+    if (count === 1) this.track(this.touch(id));
+  }
+
+  streamClosed(id: number): void {
+    const count = (this.localStreams.get(id) ?? 1) - 1;
+    if (count > 0) return void this.localStreams.set(id, count);
+    this.localStreams.delete(id);
+    if (this.byId.has(id)) this.track(this.touch(id));
+  }
+
+  // Records a check-in and tells peers (last-seen and possibly online changed).
+  private async touch(id: number): Promise<void> {
+    const updated = await this.o.store.updateNode(id, { lastSeen: this.now() });
+    if (!updated || !this.byId.has(id)) return;
+    this.put(updated);
+    this.listener.upsert(updated);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const t = p.catch((err) => this.o.log.error({ err: String(err) }, 'background store write failed')).finally(() => this.inflight.delete(t));
+    this.inflight.add(t);
+  }
+
+  private put(n: NodeRecord): void {
+    const old = this.byId.get(n.id);
+    if (old) for (const k of [old.name, old.ipv4, old.ipv6]) this.byAddrOrName.delete(k);
+    this.byId.set(n.id, n);
+    this.byKey.set(n.publicKey, n);
+    for (const k of [n.name, n.ipv4, n.ipv6]) this.byAddrOrName.set(k, n);
+    this.names.markUsed(n.name);
+    this.ipam.markUsed(n.ipv4);
+    this.shown.set(n.id, { online: this.isOnline(n), expired: this.isExpired(n), view: null });
+  }
+
+  private drop(n: NodeRecord): void {
+    if (!this.byId.delete(n.id)) return;
+    this.byKey.delete(n.publicKey);
+    for (const k of [n.name, n.ipv4, n.ipv6]) this.byAddrOrName.delete(k);
+    this.names.release(n.name);
+    this.ipam.release(n.ipv4);
+    this.shown.delete(n.id);
+  }
+
+  private async applyRemote(c: StoreChange): Promise<void> {
+    if (c.kind === 'seen') {
+      for (const id of c.ids) {
+        const n = this.byId.get(id);
+        if (n) n.lastSeen = c.at;
+      }
+      return;
+    }
+    if (c.kind === 'node-remove') {
+      if (!this.byId.has(c.node.id)) return;
+      this.drop(c.node);
+      this.listener.remove(c.node);
+      return;
+    }
+    const n = await this.o.store.getNode(c.id);
+    if (!n) return;
+    this.put(n);
+    this.listener.upsert(n);
+  }
+
+  private arm(): void {
+    this.timer = this.o.clock.setTimeout(() => {
+      this.sweep();
+      this.arm();
+    }, this.o.sweepIntervalMs);
+  }
+
+  /**
+   * Flips online/expired as time passes, deletes ephemeral nodes offline too long, and
+   * records streams as seen. Decisions are synchronous (so a FakeClock advance sees each
+   * sweep at its own time); the resulting writes run in the background.
+   */
+  sweep(): void {
+    const now = this.now();
+    for (const n of this.byId.values()) {
+      const s = this.shown.get(n.id);
+      const online = this.isOnline(n), expired = this.isExpired(n);
+      if (s && (s.online !== online || s.expired !== expired)) {
+        this.shown.set(n.id, { online, expired, view: null });
+        this.listener.upsert(n);
+      }
+      if (n.ephemeral && !online && !this.deleting.has(n.id) && now - (n.lastSeen ?? n.createdAt) >= this.o.ephemeralTimeoutMs) {
+        this.deleting.add(n.id);
+        this.track(this.remove(n, 'ephemeral node offline').finally(() => this.deleting.delete(n.id)));
+      }
+    }
+    if (now - this.lastHeartbeat >= this.o.heartbeatMs && this.localStreams.size > 0) {
+      this.lastHeartbeat = now;
+      const ids = [...this.localStreams.keys()];
+      for (const id of ids) {
+        const n = this.byId.get(id);
+        if (n) n.lastSeen = now;
+      }
+      this.track(this.o.store.touchNodes(ids, now));
+    }
+  }
+
+  /** Resolves when background writes started so far have finished (tests). */
+  async settled(): Promise<void> {
+    await this.remoteQueue;
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// Process entry for the coordinator: `node dist/src/control/server-main.js [options]`
+// takes the same options as `weft server` (used by the crash test and systemd units).
+import { Command } from 'commander';
+import { pathToFileURL } from 'node:url';
+import { serverCommand } from '../cli/server-commands.js';
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await new Command().addCommand(serverCommand(), { isDefault: true }).parseAsync(process.argv);
+}

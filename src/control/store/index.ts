@@ -1,0 +1,12 @@
+import type { Logger } from '../../log.js';
+import { openPostgresStore } from './postgres.js';
+import { openSqliteStore } from './sqlite.js';
+import type { Store } from './types.js';
+
+export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, StoreChange, NewNode } from './types.js';
+export { StoreConflictError } from './types.js';
+
+/** `postgres://...` / `postgresql://...` selects PostgreSQL; anything else is a SQLite file. */
+export function openStore(db: string, log: Logger): Store {
+  return /^postgres(ql)?:\/\//.test(db) ? openPostgresStore(db, log) : openSqliteStore(db);
+}

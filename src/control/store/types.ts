@@ -1,0 +1,97 @@
+// The coordinator's persistent state behind one small interface; SQLite (embedded) and
+// PostgreSQL (several coordinators sharing a database) implement it and pass the same
+// compliance suite (test/integration/store-compliance.ts). Times are Unix milliseconds.
+
+export interface NodeRecord {
+  id: number;
+  publicKey: string;
+  name: string;
+  hostname: string | null;
+  ipv4: string;
+  ipv6: string;
+  endpoints: string[];
+  createdAt: number;
+  lastSeen: number | null;
+  expiresAt: number | null;
+  ephemeral: boolean;
+  tags: string[];
+  authKeyId: number | null;
+  user: string | null;
+}
+
+export type NewNode = Omit<NodeRecord, 'id' | 'user'>;
+
+export interface AuthKeyRecord {
+  id: number;
+  prefix: string;
+  hash: string;
+  reusable: boolean;
+  ephemeral: boolean;
+  tags: string[];
+  createdAt: number;
+  expiresAt: number | null;
+  usedCount: number;
+  revoked: boolean;
+}
+
+export type NewAuthKey = Omit<AuthKeyRecord, 'id' | 'usedCount' | 'revoked'>;
+
+export interface ApiKeyRecord {
+  id: number;
+  prefix: string;
+  hash: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revoked: boolean;
+}
+
+export type NewApiKey = Omit<ApiKeyRecord, 'id' | 'revoked'>;
+
+/** What other coordinator instances sharing the database announce (PostgreSQL only). */
+export type StoreChange =
+  | { kind: 'node-upsert'; id: number }
+  | { kind: 'node-remove'; node: NodeRecord }
+  | { kind: 'seen'; ids: number[]; at: number };
+
+export interface Store {
+  /** Creates or migrates the schema; safe to run from several instances at once. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Returns the stored value for `key`, storing `make()` first if there is none. */
+  getOrCreateMeta(key: string, make: () => string): Promise<string>;
+
+  createAuthKey(k: NewAuthKey): Promise<AuthKeyRecord>;
+  listAuthKeys(): Promise<AuthKeyRecord[]>;
+  findAuthKeysByPrefix(prefix: string): Promise<AuthKeyRecord[]>;
+  revokeAuthKey(id: number): Promise<boolean>;
+
+  createApiKey(k: NewApiKey): Promise<ApiKeyRecord>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  findApiKeysByPrefix(prefix: string): Promise<ApiKeyRecord[]>;
+  revokeApiKey(id: number): Promise<boolean>;
+
+  listNodes(): Promise<NodeRecord[]>;
+  getNode(id: number): Promise<NodeRecord | null>;
+  getNodeByKey(publicKey: string): Promise<NodeRecord | null>;
+  /**
+   * Inserts a node, consuming one use of `authKeyId` in the same transaction. Throws
+   * ControlError ERR_AUTHKEY_{REVOKED,EXPIRED,USED} (checked at `now`) or
+   * StoreConflictError naming the unique column that collided.
+   */
+  insertNode(n: NewNode, authKeyId: number | null, now: number): Promise<NodeRecord>;
+  updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt'>>): Promise<NodeRecord | null>;
+  deleteNode(id: number): Promise<NodeRecord | null>;
+  /** Batch "checked in at `at`" for nodes with a live stream. */
+  touchNodes(ids: number[], at: number): Promise<void>;
+
+  /** Changes made by other instances; returns an unsubscribe function. */
+  subscribe(fn: (c: StoreChange) => void): () => void;
+}
+
+export class StoreConflictError extends Error {
+  readonly code = 'ERR_STORE_CONFLICT';
+  constructor(readonly column: string) {
+    super(`unique constraint on ${column}`);
+  }
+}

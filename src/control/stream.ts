@@ -1,0 +1,139 @@
+import type { WebSocket } from 'ws';
+import type { Logger } from '../log.js';
+import { ControlError } from './errors.js';
+import { parseEndpoints } from './endpoints.js';
+import type { Registry, RegistryListener } from './registry.js';
+import type { NodeRecord } from './store/index.js';
+import { CONTROL_PROTOCOL_VERSION, type NetMap, type ServerMessage } from './wire.js';
+
+// A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
+// which is cheaper than buffering an unbounded backlog of deltas for it.
+const MAX_BUFFERED_BYTES = 4 << 20;
+export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * The live map streams of this instance, indexed by node. A change is serialized once
+ * and written to each connected stream: work per change is O(connected peers), and no
+ * netmap is rebuilt except the one full map a stream gets when it connects.
+ */
+export class StreamHub implements RegistryListener {
+  private readonly streams = new Map<number, Set<WebSocket>>();
+  private seq = 0;
+
+  constructor(private readonly registry: Registry, private readonly log: Logger) {}
+
+  get connections(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.size;
+    return n;
+  }
+
+  attach(ws: WebSocket, node: NodeRecord): void {
+    const set = this.streams.get(node.id) ?? new Set<WebSocket>();
+    this.streams.set(node.id, set);
+    set.add(ws);
+    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node) } satisfies ServerMessage));
+    this.registry.streamOpened(node.id);
+    ws.on('message', (data, isBinary) => this.onMessage(ws, node.id, isBinary ? null : String(data)));
+    ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
+    ws.on('close', () => {
+      set.delete(ws);
+      if (set.size === 0 && this.streams.get(node.id) === set) this.streams.delete(node.id);
+      this.registry.streamClosed(node.id);
+    });
+  }
+
+  private netmap(self: NodeRecord): NetMap {
+    const peers = [];
+    for (const n of this.registry.nodes()) if (n.id !== self.id) peers.push(this.registry.view(n));
+    return {
+      version: CONTROL_PROTOCOL_VERSION,
+      seq: this.seq,
+      domain: this.registry.domain,
+      ipv4Range: this.registry.ipam.v4.text,
+      ipv6Range: this.registry.ipam.v6Text,
+      self: this.registry.view(self),
+      peers,
+    };
+  }
+
+  upsert(node: NodeRecord): void {
+    const seq = ++this.seq;
+    const view = this.registry.view(node);
+    const forPeers = JSON.stringify({ type: 'delta', seq, upserts: [view], removals: [] } satisfies ServerMessage);
+    for (const [id, set] of this.streams) {
+      if (id !== node.id) for (const ws of set) this.send(ws, forPeers);
+    }
+    const own = this.streams.get(node.id);
+    if (!own) return;
+    if (view.expired) return this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
+    const forSelf = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], self: view } satisfies ServerMessage);
+    for (const ws of own) this.send(ws, forSelf);
+  }
+
+  remove(node: NodeRecord): void {
+    const msg = JSON.stringify({ type: 'delta', seq: ++this.seq, upserts: [], removals: [node.publicKey] } satisfies ServerMessage);
+    for (const [id, set] of this.streams) {
+      if (id !== node.id) for (const ws of set) this.send(ws, msg);
+    }
+    const own = this.streams.get(node.id);
+    if (own) this.closeAll(own, 'ERR_NODE_REMOVED', 'node was deregistered');
+  }
+
+  private closeAll(set: Set<WebSocket>, code: string, message: string): void {
+    for (const ws of set) {
+      this.send(ws, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
+      ws.close(4403, code);
+    }
+  }
+
+  private send(ws: WebSocket, data: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.log.warn({ buffered: ws.bufferedAmount }, 'map stream too slow; closing it');
+      ws.terminate();
+      return;
+    }
+    ws.send(data);
+  }
+
+  // Untrusted input: every failure becomes an `error` message on the stream, never a throw.
+  private onMessage(ws: WebSocket, nodeId: number, text: string | null): void {
+    const reply = (code: string, message: string): void => this.send(ws, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
+    let msg: unknown;
+    try {
+      if (text === null) throw new Error('binary');
+      msg = JSON.parse(text);
+    } catch {
+      return reply('ERR_BAD_MESSAGE', 'messages must be JSON text');
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return reply('ERR_BAD_MESSAGE', 'message must be a JSON object');
+    const m = msg as Record<string, unknown>;
+    const keys = Object.keys(m).sort().join(',');
+    if (m.type === 'ping') {
+      if (keys !== 'id,type' || !Number.isSafeInteger(m.id)) return reply('ERR_BAD_MESSAGE', 'ping needs exactly an integer id');
+      return this.send(ws, JSON.stringify({ type: 'pong', id: m.id as number } satisfies ServerMessage));
+    }
+    if (m.type === 'endpoints') {
+      if (keys !== 'endpoints,type') return reply('ERR_BAD_MESSAGE', 'endpoints needs exactly an endpoints array');
+      try {
+        const endpoints = parseEndpoints(m.endpoints);
+        this.registry.setEndpoints(nodeId, endpoints).catch((err) => {
+          this.log.error({ err: String(err) }, 'storing endpoints failed');
+          reply('ERR_INTERNAL', 'could not store endpoints');
+        });
+      } catch (err) {
+        if (err instanceof ControlError) return reply(err.code, err.message);
+        throw err;
+      }
+      return;
+    }
+    reply('ERR_BAD_MESSAGE', 'unknown message type');
+  }
+
+  /** Closes every stream (coordinator shutdown). */
+  stop(): void {
+    for (const set of this.streams.values()) for (const ws of set) ws.terminate();
+    this.streams.clear();
+  }
+}

@@ -1,0 +1,137 @@
+// A Weft mesh in network namespaces, driven only through the real `weft` CLI: a "LAN"
+// namespace with a bridge where the coordinator (`weft server`) runs, and one namespace
+// per node joined to the bridge by a veth. Shared by the demo and the e2e tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
+import { PACKAGE_ROOT } from './wg-pair.js';
+import type { StatusJson } from '../agent/status.js';
+
+export const WEFT_JS = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+const LAN_PREFIX = '10.99.0';
+const SERVER_PORT = 8080;
+
+export interface MeshNode {
+  name: string;
+  ns: string;
+  lanIp: string;
+  stateDir: string;
+  agent: Child | null;
+  /** Filled from `weft status` once up. */
+  ipv4: string;
+  ipv6: string;
+}
+
+export class NetnsMesh {
+  readonly lab = new Lab();
+  readonly dir = mkdtempSync(join(tmpdir(), 'weft-mesh-'));
+  readonly nodes: MeshNode[] = [];
+  lanNs = '';
+  server: Child | null = null;
+  readonly serverUrl = `http://${LAN_PREFIX}.1:${SERVER_PORT}`;
+  readonly serverStateDir = join(this.dir, 'server');
+  authKey = '';
+  /** Every long-lived weft process gets this environment (e.g. LOG_LEVEL). */
+  env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.WEFT_MESH_LOG ?? 'warn' };
+
+  /** Namespaces and links for the LAN and `names.length` nodes. */
+  async build(names: string[]): Promise<void> {
+    this.lanNs = await this.lab.addNs();
+    await runOk(['ip', '-n', this.lanNs, 'link', 'add', 'br0', 'type', 'bridge']);
+    await runOk(['ip', '-n', this.lanNs, 'addr', 'add', `${LAN_PREFIX}.1/24`, 'dev', 'br0']);
+    await runOk(['ip', '-n', this.lanNs, 'link', 'set', 'br0', 'up']);
+    for (const [i, name] of names.entries()) {
+      const ns = await this.lab.addNs();
+      const lanIp = `${LAN_PREFIX}.${11 + i}`;
+      const link = await this.lab.veth(ns, { v4: `${lanIp}/24` }, this.lanNs, {}, { a: 'eth0', b: `p${i}` });
+      await runOk(['ip', '-n', this.lanNs, 'link', 'set', link.ifB, 'master', 'br0']);
+      this.nodes.push({ name, ns, lanIp, stateDir: join(this.dir, name), agent: null, ipv4: '', ipv6: '' });
+    }
+  }
+
+  node(name: string): MeshNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  weft(ns: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
+    return this.lab.exec(ns, [process.execPath, WEFT_JS, ...args], { timeoutMs, env: this.env });
+  }
+
+  async startServer(): Promise<void> {
+    this.server = this.lab.spawn(this.lanNs, [process.execPath, WEFT_JS, 'server', '--listen', `${LAN_PREFIX}.1:${SERVER_PORT}`, '--state-dir', this.serverStateDir], { env: this.env });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const r = await this.lab.exec(this.lanNs, ['node', '-e', `fetch('${this.serverUrl}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
+      if (r.code === 0) return;
+      if (!this.server.running || Date.now() > deadline) throw new Error(`weft server did not come up: ${this.server.stderr.slice(-2000)}`);
+      await sleep(200);
+    }
+  }
+
+  async stopServer(): Promise<void> {
+    await this.server?.kill('SIGTERM', 3000);
+    this.server = null;
+  }
+
+  async createAuthKey(): Promise<string> {
+    const r = await this.weft(this.lanNs, ['keys', 'create', '--reusable', '--state-dir', this.serverStateDir]);
+    if (r.code !== 0) throw new Error(`weft keys create failed: ${r.stderr}`);
+    const key = r.stdout.trim().split(/\s+/).pop() ?? '';
+    this.authKey = key;
+    return key;
+  }
+
+  /** `weft up` in the node's namespace; resolves once it reports being up. */
+  async up(name: string, extra: string[] = []): Promise<MeshNode> {
+    const n = this.node(name);
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, ...extra];
+    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
+    const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
+    n.ipv4 = m[2];
+    n.ipv6 = m[3];
+    return n;
+  }
+
+  async status(name: string): Promise<StatusJson> {
+    const n = this.node(name);
+    const r = await this.weft(n.ns, ['status', '--json', '--state-dir', n.stateDir]);
+    if (r.code !== 0) throw new Error(`weft status failed on ${name}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as StatusJson;
+  }
+
+  /** Waits until `name` sees exactly `peers` (by name) in its netmap. */
+  async waitPeers(name: string, peers: string[], timeoutMs = 10_000): Promise<StatusJson> {
+    const want = [...peers].sort().join(',');
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.status(name);
+      const got = s.peers.map((p) => p.name).sort().join(',');
+      if (got === want) return s;
+      if (Date.now() > deadline) throw new Error(`${name} sees peers [${got}], expected [${want}]`);
+      await sleep(100);
+    }
+  }
+
+  /** System ping inside `from`'s namespace; returns the number of replies. */
+  async ping(from: string, ip: string, count = 2): Promise<{ received: number; output: string }> {
+    const r = await this.lab.exec(this.node(from).ns, ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', '2', ip], { timeoutMs: 15_000 });
+    const m = /(\d+) received/.exec(r.stdout);
+    return { received: m ? Number(m[1]) : 0, output: r.stdout + r.stderr };
+  }
+
+  async down(name: string, logout = false): Promise<ExecResult> {
+    const n = this.node(name);
+    const r = await this.weft(n.ns, ['down', '--state-dir', n.stateDir, ...(logout ? ['--logout'] : [])]);
+    await n.agent?.wait(10_000);
+    n.agent = null;
+    return r;
+  }
+
+  async destroy(): Promise<void> {
+    await this.lab.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,55 @@
+// An in-process coordinator on a random 127.0.0.1 port with a temp SQLite file.
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock } from '../../src/clock.js';
+import { AdminClient } from '../../src/control/admin-client.js';
+import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/control/server.js';
+import type { AuthKeyView, CreateAuthKeyRequest } from '../../src/control/wire.js';
+import { SimNode } from './control.js';
+
+export interface TestCoordinator {
+  c: Coordinator;
+  clock: FakeClock;
+  dir: string;
+  url: string;
+  admin: AdminClient;
+  authKey(req?: CreateAuthKeyRequest): Promise<string>;
+  node(): SimNode;
+  /** Every row of every table, to prove a rejected request changed nothing. */
+  snapshot(): string;
+  stop(): Promise<void>;
+}
+
+export async function startTestCoordinator(opts: Partial<CoordinatorOptions> = {}): Promise<TestCoordinator> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-coord-'));
+  // The wall clock starts at real time so node-auth timestamps are comparable.
+  const clock = new FakeClock(1_000_000, Date.now());
+  const c = createCoordinator({ stateDir: join(dir, 'state'), listen: '127.0.0.1:0', clock, ...opts });
+  await c.start();
+  const admin = new AdminClient({ socketPath: c.adminSocketPath! });
+  const dbFile = opts.db ?? join(dir, 'state', 'weft.db');
+  return {
+    c,
+    clock,
+    dir,
+    url: c.url,
+    admin,
+    authKey: async (req = { reusable: true }) => (await admin.request<AuthKeyView>('POST', '/api/v1/admin/authkeys', req)).key!,
+    node: () => new SimNode(c.url, c.publicKey, () => clock.wallNow()),
+    snapshot() {
+      const db = new Database(dbFile, { readonly: true });
+      try {
+        const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((t) => t.name);
+        return JSON.stringify(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}"`).all()]));
+      } finally {
+        db.close();
+      }
+    },
+    async stop() {
+      await c.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

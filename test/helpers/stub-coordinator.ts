@@ -1,0 +1,101 @@
+// A scripted stand-in for the coordinator, for the tests that need the server to
+// misbehave (malformed stream messages), which the real one never does. It speaks
+// src/control/wire.ts and checks node auth like the real one.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { nodeAuthKey, parseNodeAuth, verifyNodeRequest } from '../../src/control/node-auth.js';
+import type { NetMap, NodeView, RegisterRequest, RegisterResponse } from '../../src/control/wire.js';
+
+export class StubCoordinator {
+  private readonly key = generatePrivateKey();
+  private readonly http: Server;
+  private readonly wss = new WebSocketServer({ noServer: true });
+  readonly nodes = new Map<string, NodeView>();
+  readonly sockets = new Set<WebSocket>();
+  readonly received: unknown[] = [];
+  seq = 1;
+  registrations = 0;
+  url = '';
+
+  constructor() {
+    this.http = createServer((req, res) => void this.handle(req, (status, b) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(b))));
+    this.http.on('upgrade', (req, socket, head) => {
+      const pub = this.verify(req, Buffer.alloc(0));
+      if (!pub || !this.nodes.has(pub)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.sockets.add(ws);
+        ws.on('close', () => this.sockets.delete(ws));
+        ws.on('message', (d) => this.received.push(JSON.parse(d.toString())));
+        ws.send(JSON.stringify({ type: 'full', netmap: this.netmapFor(pub) }));
+      });
+    });
+  }
+
+  async start(host = '127.0.0.1', port = 0): Promise<void> {
+    await new Promise<void>((r) => this.http.listen(port, host, r));
+    this.url = `http://${host}:${(this.http.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss.close();
+    this.http.closeAllConnections();
+    await new Promise<void>((r) => this.http.close(() => r()));
+  }
+
+  /** Sends raw text to every connected node. */
+  broadcastRaw(text: string): void {
+    for (const ws of this.sockets) ws.send(text);
+  }
+
+  netmapFor(pub: string): NetMap {
+    return {
+      version: 1,
+      seq: this.seq,
+      domain: 'mesh.test',
+      ipv4Range: '100.64.0.0/10',
+      ipv6Range: 'fd7a:115c:a1e0::/48',
+      self: this.nodes.get(pub)!,
+      peers: [...this.nodes.values()].filter((n) => n.publicKey !== pub),
+    };
+  }
+
+  private verify(req: IncomingMessage, body: Buffer): string | null {
+    const auth = parseNodeAuth(req.headers.authorization);
+    if (!auth) return null;
+    const k = nodeAuthKey(this.key, auth.publicKey);
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    return k && verifyNodeRequest(k, auth, req.method ?? 'GET', path, body) ? keyToBase64(auth.publicKey) : null;
+  }
+
+  private async handle(req: IncomingMessage, reply: (status: number, b: unknown) => void): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    if (req.url === '/api/v1/key') return reply(200, { version: 1, publicKey: keyToBase64(publicKeyFromPrivate(this.key)) });
+    const pub = this.verify(req, body);
+    if (!pub) return reply(401, { error: { code: 'unauthorized', message: 'bad node auth' } });
+    if (req.url === '/api/v1/register') {
+      this.registrations++;
+      const r = JSON.parse(body.toString()) as RegisterRequest;
+      const n = this.nodes.size + 1;
+      const node: NodeView = this.nodes.get(pub) ?? {
+        id: n, name: r.hostname ?? `node${n}`, fqdn: `${r.hostname ?? `node${n}`}.mesh.test`, ipv4: `100.64.0.${n}`, ipv6: `fd7a:115c:a1e0::${n}`,
+        publicKey: pub, endpoints: r.endpoints ?? [], online: true, lastSeen: null, createdAt: new Date().toISOString(), expiresAt: null, ephemeral: false, tags: [], user: null,
+      };
+      if (!this.nodes.has(pub)) {
+        this.nodes.set(pub, node);
+        this.seq++;
+        this.broadcastRaw(JSON.stringify({ type: 'delta', seq: this.seq, upserts: [node], removals: [] }));
+      }
+      const res: RegisterResponse = { node, domain: 'mesh.test', ipv4Range: '100.64.0.0/10', ipv6Range: 'fd7a:115c:a1e0::/48' };
+      return reply(200, res);
+    }
+    return reply(404, { error: { code: 'not_found', message: req.url ?? '' } });
+  }
+}

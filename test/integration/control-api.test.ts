@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ControlError } from '../../src/control/errors.js';
+import { http, type HttpResult } from '../helpers/control.js';
+import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+
+function assertError(r: HttpResult, status: number, code: string, field?: string): void {
+  assert.equal(r.status, status, JSON.stringify(r.json));
+  assert.equal(r.json?.error?.code, code, JSON.stringify(r.json));
+  assert.equal(typeof r.json.error.message, 'string');
+  if (field !== undefined) assert.equal(r.json.error.field, field, JSON.stringify(r.json));
+}
+
+async function adminRejects(p: Promise<unknown>, status: number, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof ControlError && err.status === status && err.code === code);
+}
+
+describe('coordinator HTTP API', () => {
+  let t: TestCoordinator;
+  before(async () => {
+    t = await startTestCoordinator({ nodeExpiryMs: 3_600_000 });
+  });
+  after(() => t.stop());
+
+  test('GET /api/v1/key publishes the server key', async () => {
+    const r = await http(`${t.url}/api/v1/key`, 'GET');
+    assert.deepEqual(r.json, { version: 2, publicKey: t.c.publicKey });
+  });
+
+  test('register, idempotent re-registration, unique names, lookups', async () => {
+    const key = await t.authKey({ reusable: true });
+    const a = t.node();
+    const r1 = await a.register({ hostname: 'Laptop', authKey: key, endpoints: ['192.0.2.1:41641'] });
+    assert.equal(r1.status, 200, JSON.stringify(r1.json));
+    const n = r1.json.node;
+    assert.equal(n.name, 'laptop');
+    assert.equal(n.fqdn, 'laptop.weft.internal');
+    assert.match(n.ipv4, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./);
+    assert.ok(n.ipv6.startsWith(r1.json.ipv6Range.split('::')[0]));
+    assert.equal(r1.json.domain, 'weft.internal');
+    assert.equal(r1.json.ipv4Range, '100.64.0.0/10');
+    assert.match(r1.json.ipv6Range, /^fd[0-9a-f]{2}:/);
+    assert.deepEqual(n.endpoints, ['192.0.2.1:41641']);
+
+    const again = await a.register({ hostname: 'other-name' });
+    assert.equal(again.status, 200);
+    assert.deepEqual([again.json.node.name, again.json.node.ipv4, again.json.node.ipv6, again.json.node.id], [n.name, n.ipv4, n.ipv6, n.id]);
+
+    const b = await t.node().register({ hostname: 'laptop', authKey: key });
+    assert.equal(b.json.node.name, 'laptop-2');
+    const c = await t.node().register({ authKey: key });
+    assert.match(c.json.node.name, /^[a-z]+-[a-z]+(-\d+)?$/);
+    const d = await t.node().register({ hostname: '***', authKey: key });
+    assert.match(d.json.node.name, /^[a-z]+-[a-z]+(-\d+)?$/);
+
+    for (const ref of [n.name, n.ipv4, n.ipv6]) assert.equal((await t.admin.request<{ id: number }>('GET', `/api/v1/admin/nodes/${ref}`)).id, n.id);
+    await adminRejects(t.admin.request('GET', '/api/v1/admin/nodes/nope'), 404, 'ERR_NODE_NOT_FOUND');
+  });
+
+  test('a new node needs a key; one-off, revoked and expired keys are refused with distinct codes', async () => {
+    assertError(await t.node().register({ hostname: 'x' }), 401, 'ERR_AUTHKEY_REQUIRED', 'authKey');
+    assertError(await t.node().register({ authKey: 'weftkey-' + 'A'.repeat(43) }), 401, 'ERR_AUTHKEY_INVALID', 'authKey');
+    assertError(await t.node().register({ authKey: 'garbage' }), 401, 'ERR_AUTHKEY_INVALID', 'authKey');
+
+    const oneOff = await t.authKey({});
+    assert.equal((await t.node().register({ authKey: oneOff })).status, 200);
+    const before = t.snapshot();
+    assertError(await t.node().register({ authKey: oneOff }), 403, 'ERR_AUTHKEY_USED', 'authKey');
+
+    const revoked = await t.authKey({ reusable: true });
+    await t.admin.request('DELETE', `/api/v1/admin/authkeys/${revoked}`);
+    assertError(await t.node().register({ authKey: revoked }), 403, 'ERR_AUTHKEY_REVOKED', 'authKey');
+
+    const expiring = await t.authKey({ reusable: true, expirySeconds: 60 });
+    const snap = t.snapshot();
+    t.clock.advance(61_000);
+    assertError(await t.node().register({ authKey: expiring }), 403, 'ERR_AUTHKEY_EXPIRED', 'authKey');
+    assert.equal(t.snapshot(), snap, 'refused registrations change nothing');
+    assert.notEqual(before, snap);
+  });
+
+  test('pre-auth keys: list shows no secret; revoke by prefix or id', async () => {
+    const key = await t.authKey({ reusable: false, ephemeral: true, tags: ['tag:ci'], expirySeconds: 0 });
+    const { authKeys } = await t.admin.request<{ authKeys: { id: string; prefix: string; key?: string; tags: string[]; expiresAt: null }[] }>('GET', '/api/v1/admin/authkeys');
+    const mine = authKeys.find((k) => key.startsWith(k.prefix))!;
+    assert.equal(mine.key, undefined);
+    assert.deepEqual(mine.tags, ['tag:ci']);
+    assert.equal(mine.expiresAt, null);
+    assert.ok(!JSON.stringify(authKeys).includes(key));
+    assert.ok(!t.snapshot().includes(key), 'the database holds only the hash');
+    const r = await t.admin.request<{ revoked: boolean }>('DELETE', `/api/v1/admin/authkeys/${mine.prefix}`);
+    assert.equal(r.revoked, true);
+    await adminRejects(t.admin.request('DELETE', '/api/v1/admin/authkeys/999999'), 404, 'ERR_AUTHKEY_NOT_FOUND');
+  });
+
+  test('deletion frees the address for reuse; logout deregisters', async () => {
+    const key = await t.authKey({ reusable: true });
+    const a = t.node();
+    const ra = await a.register({ hostname: 'freeme', authKey: key });
+    await t.admin.request('DELETE', '/api/v1/admin/nodes/freeme');
+    await adminRejects(t.admin.request('GET', '/api/v1/admin/nodes/freeme'), 404, 'ERR_NODE_NOT_FOUND');
+    const rb = await t.node().register({ hostname: 'freeme', authKey: key });
+    assert.equal(rb.json.node.ipv4, ra.json.node.ipv4, 'freed address is handed out again');
+    assert.equal(rb.json.node.name, 'freeme');
+
+    const c = t.node();
+    await c.register({ hostname: 'leaver', authKey: key });
+    assert.deepEqual((await c.logout()).json, { ok: true });
+    // Identical requests within one second carry the same MAC and would be replays.
+    t.clock.advance(1000);
+    assertError(await c.logout(), 403, 'ERR_NODE_NOT_REGISTERED');
+    assertError(await c.register({}), 401, 'ERR_AUTHKEY_REQUIRED', 'authKey');
+  });
+
+  test('node keys expire: refused with ERR_NODE_EXPIRED and shown expired', async () => {
+    const key = await t.authKey({ reusable: true, expirySeconds: 0 });
+    const a = t.node();
+    const r = await a.register({ hostname: 'shortlived', authKey: key });
+    assert.ok(r.json.node.expiresAt);
+    t.clock.advance(3_600_001);
+    assertError(await a.register({}), 403, 'ERR_NODE_EXPIRED');
+    assertError(await a.logout(), 403, 'ERR_NODE_EXPIRED');
+    await assert.rejects(a.openMap(), (err: { status: number; body: { error: { code: string } } }) => {
+      assert.equal(err.status, 403);
+      assert.equal(err.body.error.code, 'ERR_NODE_EXPIRED');
+      return true;
+    });
+    const v = await t.admin.request<{ expired: boolean }>('GET', '/api/v1/admin/nodes/shortlived');
+    assert.equal(v.expired, true);
+  });
+
+  test('admin API over TCP needs an API key; API keys are managed only locally', async () => {
+    const nodes = `${t.url}/api/v1/admin/nodes`;
+    assertError(await http(nodes, 'GET'), 401, 'ERR_UNAUTHENTICATED', 'authorization');
+    assertError(await http(nodes, 'GET', undefined, { authorization: 'Bearer weftapi-' + 'x'.repeat(43) }), 401, 'ERR_API_KEY_INVALID');
+    const { key, id } = await t.admin.request<{ key: string; id: string }>('POST', '/api/v1/admin/apikeys', {});
+    assert.ok(!t.snapshot().includes(key));
+    const bearer = { authorization: `Bearer ${key}` };
+    assert.equal((await http(nodes, 'GET', undefined, bearer)).status, 200);
+    assertError(await http(`${t.url}/api/v1/admin/apikeys`, 'GET', undefined, bearer), 403, 'ERR_LOCAL_ONLY');
+    const created = await http(`${t.url}/api/v1/admin/authkeys`, 'POST', { reusable: true }, bearer);
+    assert.match(created.json.key, /^weftkey-/);
+    await t.admin.request('DELETE', `/api/v1/admin/apikeys/${id}`);
+    assertError(await http(nodes, 'GET', undefined, bearer), 401, 'ERR_API_KEY_INVALID');
+  });
+
+  test('GET /api/v1/map without a WebSocket upgrade is 426; unknown routes are 404 JSON', async () => {
+    assertError(await http(`${t.url}/api/v1/map`, 'GET'), 426, 'ERR_UPGRADE_REQUIRED');
+    assertError(await http(`${t.url}/api/v1/nope`, 'GET'), 404, 'ERR_NOT_FOUND');
+  });
+
+  describe('bad requests get a 4xx naming the problem and change no state', () => {
+    const big = JSON.stringify({ version: 2, hostname: 'x'.repeat(70 * 1024) });
+    let key: string;
+    before(async () => {
+      key = await t.authKey({ reusable: true });
+    });
+
+    const unchanged = async (fn: () => Promise<void>): Promise<void> => {
+      const before = t.snapshot();
+      await fn();
+      assert.equal(t.snapshot(), before);
+    };
+
+    test('register: body shape', async () => {
+      await unchanged(async () => {
+        const n = t.node();
+        assertError(await n.call('POST', '/api/v1/register', '{"version":2,'), 400, 'ERR_BAD_JSON', 'body');
+        assertError(await n.call('POST', '/api/v1/register', '[]'), 400, 'ERR_VALIDATION', 'body');
+        assertError(await n.call('POST', '/api/v1/register', { hostname: 'x', authKey: key }), 400, 'ERR_VALIDATION', 'version');
+        assertError(await n.register({ version: '2', authKey: key }), 400, 'ERR_VALIDATION', 'version');
+        assertError(await n.register({ version: 99, authKey: key }), 400, 'ERR_VALIDATION', 'version');
+        assertError(await n.register({ hostname: 5, authKey: key }), 400, 'ERR_VALIDATION', 'hostname');
+        assertError(await n.register({ authKey: 7 }), 400, 'ERR_VALIDATION', 'authKey');
+        assertError(await n.register({ endpoints: 'x', authKey: key }), 400, 'ERR_VALIDATION', 'endpoints');
+        assertError(await n.register({ endpoints: [5], authKey: key }), 400, 'ERR_VALIDATION', 'endpoints[0]');
+        assertError(await n.register({ endpoints: ['1.2.3.4:5', 'nope'], authKey: key }), 400, 'ERR_INVALID_ENDPOINT', 'endpoints[1]');
+        assertError(await n.register({ authKey: key, admin: true }), 400, 'ERR_VALIDATION', 'admin');
+        assertError(await n.call('POST', '/api/v1/register', big), 413, 'ERR_BODY_TOO_LARGE', 'body');
+        assertError(await n.call('POST', '/api/v1/register?x=1', { version: 2, authKey: key }), 400, 'ERR_VALIDATION', 'x');
+        const raw = JSON.stringify({ version: 2, authKey: key });
+        assertError(await http(`${t.url}/api/v1/register`, 'POST', raw, { 'content-type': 'text/plain', authorization: n.authHeader('POST', '/api/v1/register', raw) }), 415, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+      });
+    });
+
+    test('register and logout: authentication', async () => {
+      const victim = t.node();
+      await victim.register({ hostname: 'victim', authKey: key });
+      await unchanged(async () => {
+        for (const path of ['/api/v1/register', '/api/v1/logout']) {
+          // A valid signature on a request refused after authentication (unknown key / unknown node).
+          const body = path.endsWith('register') ? JSON.stringify({ version: 2, authKey: 'weftkey-' + 'A'.repeat(43) }) : '{}';
+          const n = t.node();
+          assertError(await http(t.url + path, 'POST', body), 401, 'ERR_UNAUTHENTICATED', 'authorization');
+          assertError(await http(t.url + path, 'POST', body, { authorization: 'Bearer nope' }), 401, 'ERR_AUTH_MALFORMED', 'authorization');
+          const good = n.authHeader('POST', path, body);
+          const badMac = good.replace(/mac=(.)/, (_m, ch: string) => `mac=${ch === 'A' ? 'B' : 'A'}`);
+          assertError(await n.call('POST', path, body, { auth: badMac }), 401, 'ERR_AUTH_BAD_MAC');
+          assertError(await n.call('POST', path, body, { auth: n.authHeader('POST', path, '{"other":1}') }), 401, 'ERR_AUTH_BAD_MAC');
+          assertError(await n.call('POST', path, body, { auth: n.authHeader('POST', '/api/v1/elsewhere', body) }), 401, 'ERR_AUTH_BAD_MAC');
+          const stale = Math.floor(t.clock.wallNow() / 1000) - 600;
+          assertError(await n.call('POST', path, body, { ts: stale }), 401, 'ERR_AUTH_STALE');
+          // Signed by n but claiming to be the victim: the MAC does not verify under the victim's key.
+          const forged = good.replace(/key=[^,]+/, `key=${victim.publicKey}`);
+          assertError(await n.call('POST', path, body, { auth: forged }), 401, 'ERR_AUTH_BAD_MAC');
+          const first = await n.call('POST', path, body, { auth: good });
+          assert.ok(first.status === 401 || first.status === 403);
+          assert.notEqual(first.json.error.code, 'ERR_AUTH_REPLAY');
+          assertError(await n.call('POST', path, body, { auth: good }), 401, 'ERR_AUTH_REPLAY');
+        }
+      });
+    });
+
+    test('logout: body shape', async () => {
+      const n = t.node();
+      await n.register({ hostname: 'stays', authKey: key });
+      await unchanged(async () => {
+        assertError(await n.call('POST', '/api/v1/logout', '{"now":true}'), 400, 'ERR_VALIDATION', 'now');
+        assertError(await n.call('POST', '/api/v1/logout', '{'), 400, 'ERR_BAD_JSON', 'body');
+        assertError(await n.call('POST', '/api/v1/logout', '[1]'), 400, 'ERR_VALIDATION', 'body');
+        assertError(await n.call('POST', '/api/v1/logout', JSON.stringify({ pad: 'x'.repeat(70_000) })), 413, 'ERR_BODY_TOO_LARGE');
+      });
+    });
+
+    test('map upgrade: authentication', async () => {
+      const n = t.node();
+      await n.register({ hostname: 'mapper', authKey: key });
+      await unchanged(async () => {
+        const url = t.url.replace('http', 'ws') + '/api/v1/map';
+        const { MapClient } = await import('../helpers/control.js');
+        const refused = (status: number, code: string) => (err: { status: number; body: { error: { code: string } } }) => err.status === status && err.body.error.code === code;
+        await assert.rejects(MapClient.open(url, ''), refused(401, 'ERR_UNAUTHENTICATED'));
+        await assert.rejects(MapClient.open(url, n.authHeader('GET', '/api/v1/map', 'x')), refused(401, 'ERR_AUTH_BAD_MAC'));
+        await assert.rejects(MapClient.open(url, n.authHeader('GET', '/api/v1/map', '', Math.floor(t.clock.wallNow() / 1000) - 600)), refused(401, 'ERR_AUTH_STALE'));
+        await assert.rejects(MapClient.open(url, t.node().authHeader('GET', '/api/v1/map')), refused(403, 'ERR_NODE_NOT_REGISTERED'));
+        await assert.rejects(MapClient.open(url + '?x=1', n.authHeader('GET', '/api/v1/map')), refused(404, 'ERR_NOT_FOUND'));
+      });
+      const header = n.authHeader('GET', '/api/v1/map');
+      const { MapClient } = await import('../helpers/control.js');
+      const m = await MapClient.open(t.url.replace('http', 'ws') + '/api/v1/map', header);
+      await m.close();
+      await assert.rejects(MapClient.open(t.url.replace('http', 'ws') + '/api/v1/map', header), (err: { status: number }) => err.status === 401);
+    });
+
+    test('admin: body shape, params and unknown ids', async () => {
+      const apiKey = (await t.admin.request<{ key: string }>('POST', '/api/v1/admin/apikeys', {})).key;
+      await unchanged(async () => {
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/authkeys', { reusable: 'yes' }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/authkeys', { tags: ['nocolon'] }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/authkeys', { expirySeconds: -1 }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/authkeys', { expirySeconds: 1.5 }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/authkeys', { extra: 1 }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('POST', '/api/v1/admin/apikeys', { expirySeconds: 'soon' }), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('DELETE', '/api/v1/admin/apikeys/abc'), 400, 'ERR_VALIDATION');
+        await adminRejects(t.admin.request('DELETE', '/api/v1/admin/apikeys/424242'), 404, 'ERR_API_KEY_NOT_FOUND');
+        await adminRejects(t.admin.request('DELETE', '/api/v1/admin/nodes/ghost'), 404, 'ERR_NODE_NOT_FOUND');
+        const bearer = { authorization: `Bearer ${apiKey}` };
+        const u = `${t.url}/api/v1/admin/authkeys`;
+        assertError(await http(u, 'POST', '{"reusable":', bearer), 400, 'ERR_BAD_JSON', 'body');
+        assertError(await http(u, 'POST', { reusable: 1 }, bearer), 400, 'ERR_VALIDATION', 'reusable');
+        assertError(await http(u, 'POST', { tags: ['tag:ok', 'bad'] }, bearer), 400, 'ERR_VALIDATION', 'tags[1]');
+        assertError(await http(u, 'POST', { nope: 1 }, bearer), 400, 'ERR_VALIDATION', 'nope');
+        assertError(await http(u, 'POST', JSON.stringify({ tags: Array(2000).fill('tag:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') }), bearer), 413, 'ERR_BODY_TOO_LARGE');
+        assertError(await http(u, 'POST', { reusable: true }), 401, 'ERR_UNAUTHENTICATED');
+      });
+    });
+  });
+});

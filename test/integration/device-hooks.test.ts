@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { FakeNetwork } from '../../src/io/bind-fake.js';
+import { FakeTun } from '../../src/io/tun-fake.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { Device } from '../../src/wireguard/device.js';
+import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { udp4 } from '../helpers/packets.js';
+
+test('sendPacket routes like a TUN packet; onInboundPacket consumes what it claims', async () => {
+  const net = new FakeNetwork();
+  const mk = async (host: string) => {
+    const tun = new FakeTun();
+    const dev = new Device({ tun, bind: net.bind(host) });
+    const key = generatePrivateKey();
+    dev.setPrivateKey(key);
+    await dev.setListenPort(51820);
+    await dev.start();
+    return { tun, dev, key, host };
+  };
+  const a = await mk('192.0.2.1');
+  const b = await mk('192.0.2.2');
+  for (const [x, y, ip] of [[a, b, '10.0.0.2'], [b, a, '10.0.0.1']] as const) {
+    const p = x.dev.addPeer(publicKeyFromPrivate(y.key));
+    x.dev.allowedIps.insert(parsePrefix(`${ip}/32`), p);
+    p.endpoint = Endpoint.of(y.host, 51820);
+  }
+  assert.equal(a.dev.sendPacket(udp4('10.0.0.1', 1, '10.9.9.9', 2, new Uint8Array(4))), false, 'no route');
+  assert.equal(a.dev.sendPacket(udp4('10.0.0.1', 1, '10.0.0.2', 2, new Uint8Array([1]))), true);
+  await net.flush();
+  assert.equal(b.tun.written.length, 1, 'delivered to the TUN without a tap');
+  const seen: number[] = [];
+  b.dev.onInboundPacket = (pkt) => {
+    seen.push(pkt[28]);
+    return pkt[28] === 2; // consume only payload 2
+  };
+  a.dev.sendPacket(udp4('10.0.0.1', 1, '10.0.0.2', 2, new Uint8Array([2])));
+  a.dev.sendPacket(udp4('10.0.0.1', 1, '10.0.0.2', 2, new Uint8Array([3])));
+  await net.flush();
+  assert.deepEqual(seen, [2, 3]);
+  assert.deepEqual(b.tun.written.map((p) => p[28]), [1, 3], 'the consumed packet never reached the TUN');
+  await a.dev.close();
+  await b.dev.close();
+});

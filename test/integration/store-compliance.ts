@@ -1,0 +1,154 @@
+// One compliance suite that every Store implementation must pass (SQLite and PostgreSQL).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ControlError } from '../../src/control/errors.js';
+import { StoreConflictError, type NewNode, type Store, type StoreChange } from '../../src/control/store/index.js';
+
+export interface StoreFixture {
+  /** A fresh, empty store (not yet initialised). */
+  open(): Promise<Store>;
+  /** A second store on the same database as the last `open()`, when sharing is supported. */
+  openShared?(): Promise<Store>;
+}
+
+const NOW = Date.UTC(2026, 0, 1);
+let seq = 0;
+const node = (over: Partial<NewNode> = {}): NewNode => {
+  const i = ++seq;
+  return {
+    publicKey: `pk-${i}`, name: `n${i}`, hostname: null, ipv4: `100.64.${i >> 8}.${i & 255}`, ipv6: `fd00::${i}`,
+    endpoints: [], createdAt: NOW, lastSeen: NOW, expiresAt: null, ephemeral: false, tags: [], authKeyId: null, ...over,
+  };
+};
+const key = (over: Partial<{ reusable: boolean; expiresAt: number | null }> = {}) => ({
+  prefix: `weftkey-${++seq}`, hash: `h${seq}`, reusable: false, ephemeral: false, tags: ['tag:x'], createdAt: NOW, expiresAt: null, ...over,
+});
+
+async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ControlError || err instanceof StoreConflictError, String(err));
+    assert.equal((err as { code: string }).code, code);
+    return true;
+  });
+}
+
+export function storeCompliance(fixture: StoreFixture): void {
+  let s: Store;
+  const fresh = async (): Promise<Store> => {
+    s = await fixture.open();
+    await s.init();
+    return s;
+  };
+
+  test('init is idempotent and meta values are created once', async () => {
+    await fresh();
+    await s.init();
+    const a = await s.getOrCreateMeta('ula', () => 'first');
+    const b = await s.getOrCreateMeta('ula', () => 'second');
+    assert.equal(a, 'first');
+    assert.equal(b, 'first');
+    await s.close();
+  });
+
+  test('auth keys: create, find by prefix, list, revoke', async () => {
+    await fresh();
+    const k = await s.createAuthKey(key({ reusable: true, expiresAt: NOW + 1000 }));
+    assert.equal(k.usedCount, 0);
+    assert.equal(k.revoked, false);
+    assert.deepEqual(k.tags, ['tag:x']);
+    assert.deepEqual((await s.findAuthKeysByPrefix(k.prefix)).map((x) => x.id), [k.id]);
+    assert.equal((await s.listAuthKeys()).length, 1);
+    assert.equal(await s.revokeAuthKey(k.id), true);
+    assert.equal(await s.revokeAuthKey(999_999), false);
+    assert.equal((await s.listAuthKeys())[0].revoked, true);
+    await s.close();
+  });
+
+  test('insertNode consumes a one-off key exactly once, even under concurrency', async () => {
+    await fresh();
+    const k = await s.createAuthKey(key());
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => s.insertNode(node(), k.id, NOW)));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as ControlError).code, 'ERR_AUTHKEY_USED');
+    assert.equal((await s.listNodes()).length, 1);
+    assert.equal((await s.listAuthKeys())[0].usedCount, 1);
+    await s.close();
+  });
+
+  test('revoked and expired keys are refused with distinct codes and nothing is written', async () => {
+    await fresh();
+    const revoked = await s.createAuthKey(key({ reusable: true }));
+    await s.revokeAuthKey(revoked.id);
+    const expired = await s.createAuthKey(key({ reusable: true, expiresAt: NOW - 1 }));
+    await rejectsCode(s.insertNode(node(), revoked.id, NOW), 'ERR_AUTHKEY_REVOKED');
+    await rejectsCode(s.insertNode(node(), expired.id, NOW), 'ERR_AUTHKEY_EXPIRED');
+    assert.equal((await s.listNodes()).length, 0);
+    await s.close();
+  });
+
+  test('unique columns conflict by name and roll back the key use', async () => {
+    await fresh();
+    const k = await s.createAuthKey(key({ reusable: true }));
+    const first = await s.insertNode(node(), k.id, NOW);
+    for (const column of ['public_key', 'name', 'ipv4', 'ipv6'] as const) {
+      const field = { public_key: 'publicKey', name: 'name', ipv4: 'ipv4', ipv6: 'ipv6' }[column] as keyof NewNode;
+      await assert.rejects(s.insertNode(node({ [field]: first[field] }), k.id, NOW), (err: unknown) => err instanceof StoreConflictError && err.column === column);
+    }
+    assert.equal((await s.listAuthKeys())[0].usedCount, 1);
+    assert.equal((await s.listNodes()).length, 1);
+    await s.close();
+  });
+
+  test('nodes: get, update, touch, delete frees the unique values', async () => {
+    await fresh();
+    const n = await s.insertNode(node({ endpoints: ['1.2.3.4:5'], tags: ['tag:a'], ephemeral: true, expiresAt: NOW + 5 }), null, NOW);
+    assert.deepEqual(await s.getNode(n.id), n);
+    assert.deepEqual(await s.getNodeByKey(n.publicKey), n);
+    assert.equal(n.ephemeral, true);
+    assert.deepEqual(n.tags, ['tag:a']);
+    const u = await s.updateNode(n.id, { endpoints: ['[::1]:9'], lastSeen: NOW + 7 });
+    assert.deepEqual(u?.endpoints, ['[::1]:9']);
+    assert.equal(u?.lastSeen, NOW + 7);
+    assert.equal(u?.expiresAt, NOW + 5);
+    await s.touchNodes([n.id], NOW + 9);
+    assert.equal((await s.getNode(n.id))?.lastSeen, NOW + 9);
+    assert.equal(await s.updateNode(12345, { lastSeen: 1 }), null);
+    assert.equal((await s.deleteNode(n.id))?.id, n.id);
+    assert.equal(await s.deleteNode(n.id), null);
+    assert.equal(await s.getNode(n.id), null);
+    const again = await s.insertNode(node({ name: n.name, ipv4: n.ipv4, ipv6: n.ipv6 }), null, NOW);
+    assert.notEqual(again.id, n.id, 'ids are not reused');
+    await s.close();
+  });
+
+  test('api keys: create, find, revoke', async () => {
+    await fresh();
+    const k = await s.createApiKey({ prefix: 'weftapi-abc', hash: 'hh', createdAt: NOW, expiresAt: null });
+    assert.deepEqual((await s.findApiKeysByPrefix('weftapi-abc')).map((x) => x.id), [k.id]);
+    assert.equal(await s.revokeApiKey(k.id), true);
+    assert.equal((await s.listApiKeys())[0].revoked, true);
+    await s.close();
+  });
+
+  if (fixture.openShared) {
+    test('changes made through one instance are announced to another', async () => {
+      await fresh();
+      const other = await fixture.openShared!();
+      await other.init();
+      const seen: StoreChange[] = [];
+      other.subscribe((c) => seen.push(c));
+      const own: StoreChange[] = [];
+      s.subscribe((c) => own.push(c));
+      const n = await s.insertNode(node(), null, NOW);
+      await s.updateNode(n.id, { endpoints: ['1.1.1.1:1'] });
+      await s.touchNodes([n.id], NOW + 1);
+      await s.deleteNode(n.id);
+      const deadline = Date.now() + 5000;
+      while (seen.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen.map((c) => c.kind), ['node-upsert', 'node-upsert', 'seen', 'node-remove']);
+      assert.equal(own.length, 0, 'an instance ignores its own announcements');
+      await other.close();
+      await s.close();
+    });
+  }
+}

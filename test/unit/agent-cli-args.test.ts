@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseIntArg, parseUpArgs } from '../../src/cli/node-args.js';
+import { backoffDelay } from '../../src/agent/control-client.js';
+import { buildEcho, echoReplyFor, parseEcho } from '../../src/agent/icmp.js';
+import { ipCommands } from '../../src/agent/os-config.js';
+
+test('weft up arguments are validated with stable codes', () => {
+  const ok = parseUpArgs({ server: 'https://c.example:8443', authKey: 'k', hostname: 'laptop-1', port: '41641' });
+  assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641 });
+  assert.equal(parseUpArgs({}, { WEFT_AUTH_KEY: 'fromenv' }).authKey, 'fromenv');
+  for (const bad of [
+    { server: 'not a url' },
+    { server: 'ftp://x' },
+    { authKey: '  ' },
+    { hostname: 'bad name' },
+    { hostname: '-x' },
+    { iface: 'this-name-is-too-long' },
+    { port: '70000' },
+    { port: '12ab' },
+  ]) {
+    assert.throws(() => parseUpArgs(bad), { code: 'ERR_INVALID_ARGUMENT' }, JSON.stringify(bad));
+  }
+  assert.throws(() => parseIntArg('--count', '0', 1, 10), { code: 'ERR_INVALID_ARGUMENT' });
+});
+
+test('backoff starts fast, doubles, is capped at 30 s and jittered', () => {
+  assert.equal(backoffDelay(0, () => 0.999999), 250);
+  assert.equal(backoffDelay(0, () => 0), 125);
+  assert.equal(backoffDelay(3, () => 0.999999), 2000);
+  assert.equal(backoffDelay(50, () => 0.999999), 30_000);
+  assert.ok(backoffDelay(50, () => 0) >= 15_000);
+});
+
+test('ICMP echo packets round-trip for both families with valid checksums', () => {
+  for (const [src, dst] of [['100.64.0.1', '100.64.0.2'], ['fd7a:115c:a1e0::1', 'fd7a:115c:a1e0::2']]) {
+    const req = buildEcho({ src, dst, request: true, id: 77, seq: 9, payload: new Uint8Array([1, 2, 3]) });
+    const e = parseEcho(req)!;
+    assert.deepEqual({ ...e, payload: [...e.payload] }, { version: src.includes(':') ? 6 : 4, src, dst, request: true, id: 77, seq: 9, payload: [1, 2, 3] });
+    const rep = parseEcho(echoReplyFor(req)!)!;
+    assert.equal(rep.request, false);
+    assert.equal(rep.src, dst);
+    assert.equal(echoReplyFor(echoReplyFor(req)!), null, 'replies are not answered');
+  }
+  // Known-good IPv4 checksum: a header that sums to 0xffff verifies.
+  const p = buildEcho({ src: '10.0.0.1', dst: '10.0.0.2', request: true, id: 1, seq: 1, payload: new Uint8Array(0) });
+  let acc = 0;
+  for (let i = 0; i < 20; i += 2) acc += (p[i] << 8) | p[i + 1];
+  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+  assert.equal(acc, 0xffff);
+});
+
+test('os config: addresses, link up and one route per mesh range, each undoable', () => {
+  const cmds = ipCommands({ iface: 'weft0', ipv4: '100.64.0.5', ipv6: 'fd7a::5', routes: ['100.64.0.0/10', 'fd7a::/48'] });
+  assert.deepEqual(cmds.map((c) => c.add.join(' ')), [
+    'ip -4 addr replace 100.64.0.5/32 dev weft0',
+    'ip -6 addr replace fd7a::5/128 dev weft0 nodad',
+    'ip link set dev weft0 up',
+    'ip -4 route replace 100.64.0.0/10 dev weft0',
+    'ip -6 route replace fd7a::/48 dev weft0',
+  ]);
+  assert.deepEqual(cmds[3].del, ['ip', '-4', 'route', 'del', '100.64.0.0/10', 'dev', 'weft0']);
+});
