@@ -225,22 +225,25 @@ export class Registry {
   streamOpened(id: number): void {
     const count = (this.localStreams.get(id) ?? 0) + 1;
     this.localStreams.set(id, count);
-    if (count === 1) this.track(this.touch(id));
+    // Peers hear of a new stream only if it made the node come online: a node that just
+    // registered is online already, and announcing every connect would be O(n²) at startup.
+    if (count === 1) this.track(this.touch(id, false));
   }
 
   streamClosed(id: number): void {
     const count = (this.localStreams.get(id) ?? 1) - 1;
     if (count > 0) return void this.localStreams.set(id, count);
     this.localStreams.delete(id);
-    if (this.byId.has(id)) this.track(this.touch(id));
+    if (this.byId.has(id)) this.track(this.touch(id, true));
   }
 
-  // Records a check-in and tells peers (last-seen and possibly online changed).
-  private async touch(id: number): Promise<void> {
+  // Records a check-in; tells peers when `always` or when the node's online state flipped.
+  private async touch(id: number, always: boolean): Promise<void> {
     const updated = await this.o.store.updateNode(id, { lastSeen: this.now() });
     if (!updated || !this.byId.has(id)) return;
+    const flipped = this.shown.get(id)?.online !== this.isOnline(updated);
     this.put(updated);
-    this.listener.upsert(updated);
+    if (always || flipped) this.listener.upsert(updated);
   }
 
   private track(p: Promise<unknown>): void {

@@ -2,42 +2,20 @@
 // same SQLite file. Every acknowledged registration must survive with the same
 // addresses, no address may be shared, and the database must pass integrity_check.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { sqliteIntegrityCheck } from '../../src/control/store/sqlite.js';
 import type { NodeView } from '../../src/control/wire.js';
 import { http, SimNode } from '../helpers/control.js';
+import { exited, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 
-const ENTRY = fileURLToPath(new URL('../../src/control/server-main.js', import.meta.url));
 const TOTAL = 200;
 const KILL_AFTER = 70;
-
-function startServer(stateDir: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [ENTRY, '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start in 15 s')), 15_000);
-    proc.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      try {
-        const m = JSON.parse(line) as { msg?: string; url?: string };
-        if (m.msg === 'listening' && m.url) {
-          clearTimeout(timer);
-          resolve({ proc, url: m.url });
-        }
-      } catch {
-        // not a JSON line
-      }
-    });
-  });
-}
-
-const exited = (p: ChildProcess): Promise<void> => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r())));
+const startServer = (stateDir: string): Promise<ServerProcess> => startServerProcess(['--state-dir', stateDir]);
 
 test('coordinator survives SIGKILL during 200 concurrent registrations', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-crash-'));
