@@ -21,9 +21,10 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
   let pg: TempPostgres;
   let dir: string;
   let a: Coordinator, b: Coordinator;
+  let url: string;
   before(async () => {
     pg = await startPostgres();
-    const url = await createDatabase(pg.url, 'multi');
+    url = await createDatabase(pg.url, 'multi');
     dir = mkdtempSync(join(tmpdir(), 'weft-multi-'));
     a = createCoordinator({ stateDir: join(dir, 'a'), db: url, listen: '127.0.0.1:0', sweepIntervalMs: 200 });
     await a.start();
@@ -62,6 +63,24 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
     await new AdminClient({ socketPath: a.adminSocketPath! }).request('DELETE', `/api/v1/admin/nodes/${r.json.node.name}`);
     await map.waitFor(isRemovalOf(newcomer.publicKey), 3000);
     await stream.close();
+    await map.close();
+  });
+
+  test('an instance whose change listener drops reconnects and catches up', async () => {
+    const key = (await new AdminClient({ socketPath: a.adminSocketPath! }).request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true })).key;
+    const watcher = new SimNode(b.url, b.publicKey);
+    await watcher.register({ hostname: 'resync-watcher', authKey: key });
+    const map = await watcher.openMap();
+    await map.waitFor((m) => m.type === 'full');
+    const pgm = (await import('pg')).default;
+    const admin = new pgm.Client({ connectionString: url });
+    await admin.connect();
+    // Kill every LISTEN session (both instances'); changes made meanwhile are not announced to them.
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`);
+    await admin.end();
+    const late = new SimNode(a.url, a.publicKey);
+    assert.equal((await late.register({ hostname: 'late', authKey: key })).status, 200);
+    await map.waitFor(isUpsertOf(late.publicKey), 10_000);
     await map.close();
   });
 

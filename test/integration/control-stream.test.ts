@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { createCoordinator } from '../../src/control/server.js';
 import type { NetMap, ServerMessage } from '../../src/control/wire.js';
@@ -78,6 +79,29 @@ describe('netmap stream', () => {
     a.map.ws.send('x'.repeat(70 * 1024));
     assert.equal(await closed, 1009);
     assert.equal((await a.node.register({})).status, 200, 'server still serves');
+    await t.c.registry.settled();
+  });
+
+  test('fuzz: arbitrary client messages never break the stream or the server', async () => {
+    const a = await joined(t, key, 'fuzzed');
+    let id = 1000;
+    const anyMessage = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.record({ type: fc.constantFrom('ping', 'endpoints', 'full', 'delta'), id: fc.anything(), endpoints: fc.anything() }, { requiredKeys: ['type'] }).map((m) => JSON.stringify(m)),
+      fc.record({ type: fc.constant('endpoints'), endpoints: fc.array(fc.oneof(fc.string(), fc.ipV4().map((ip) => `${ip}:1`), fc.ipV6().map((ip) => `[${ip}]:2`)), { maxLength: 40 }) }).map((m) => JSON.stringify(m)),
+    );
+    await fc.assert(
+      fc.asyncProperty(anyMessage, async (msg) => {
+        a.map.ws.send(msg);
+        const pingId = ++id;
+        a.map.send({ type: 'ping', id: pingId });
+        await a.map.waitFor((m) => m.type === 'pong' && m.id === pingId, 2000);
+      }),
+      { numRuns: 150 },
+    );
+    assert.equal(a.map.ws.readyState, a.map.ws.OPEN);
+    await a.map.close();
     await t.c.registry.settled();
   });
 
