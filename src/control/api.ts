@@ -29,7 +29,6 @@ export interface ApiContext {
   hub: StreamHub;
   verifier: NodeVerifier;
   clock: Clock;
-  log: PinoLogger;
   serverPublicKey: string;
   wss: WebSocketServer;
 }
