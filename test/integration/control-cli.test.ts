@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -79,5 +79,6 @@ test('HTTPS when given a certificate and key', async () => {
     assert.equal(JSON.parse(body).publicKey, t.c.publicKey);
   } finally {
     await t.stop();
+    rmSync(certDir, { recursive: true, force: true });
   }
 });
