@@ -66,9 +66,8 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-const out = (s: string): void => void process.stdout.write(s);
-
-export function registerServerCommands(program: Command): void {
+/** `out` receives everything the commands print (stdout unless a test captures it). */
+export function registerServerCommands(program: Command, out: (s: string) => void = (s) => void process.stdout.write(s)): void {
   program.addCommand(serverCommand());
 
   const keys = program.command('keys').description('pre-auth keys for registering nodes');

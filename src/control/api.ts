@@ -29,7 +29,6 @@ export interface ApiContext {
   hub: StreamHub;
   verifier: NodeVerifier;
   clock: Clock;
-  log: PinoLogger;
   serverPublicKey: string;
   wss: WebSocketServer;
 }
@@ -191,16 +190,24 @@ export interface AdminAccess {
   local: boolean;
 }
 
-/** Admin API: nodes and pre-auth keys; API keys only over the local socket. */
-export function adminRoutes(app: FastifyInstance, ctx: ApiContext, access: AdminAccess): void {
+/**
+ * Admin API: nodes and pre-auth keys; API keys only over the local socket. The routes
+ * live in their own encapsulated scope so the auth hook guards exactly these routes,
+ * however the request spells the URL (a prefix check on the raw URL is bypassable
+ * with percent-encoding).
+ */
+export function adminRoutes(root: FastifyInstance, ctx: ApiContext, access: AdminAccess): void {
+  root.register(async (app) => adminScope(app, ctx, access));
+}
+
+function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess): void {
   const now = (): number => ctx.clock.wallNow();
   if (!access.local) {
     app.addHook('onRequest', async (req) => {
-      if (!req.url.startsWith('/api/v1/admin/')) return;
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
       if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
-      if (req.url.startsWith('/api/v1/admin/apikeys')) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
+      if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }
 
@@ -220,11 +227,12 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext, access: Admin
     return authKeyView({ ...k, revoked: true });
   });
 
-  app.post('/api/v1/admin/apikeys', { schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
+  const localOnly = { localOnly: true };
+  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
     createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now()),
   );
-  app.get('/api/v1/admin/apikeys', { schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
-  app.delete('/api/v1/admin/apikeys/:id', { schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
+  app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
+  app.delete('/api/v1/admin/apikeys/:id', { config: localOnly, schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
     const id = Number((req.params as { id: string }).id);
     if (!(await ctx.store.revokeApiKey(id))) throw notFound('ERR_API_KEY_NOT_FOUND', 'no such API key', 'id');
     const k = (await ctx.store.listApiKeys()).find((x) => x.id === id)!;

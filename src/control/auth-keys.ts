@@ -59,15 +59,13 @@ export async function resolveAuthKey(store: Store, secret: string, now: number):
 
 /** `weft keys revoke KEY` accepts the id, the prefix or the full key. */
 export async function findAuthKey(store: Store, ref: string): Promise<AuthKeyRecord> {
-  const all = await store.listAuthKeys();
-  const k = /^\d+$/.test(ref)
-    ? all.find((x) => String(x.id) === ref)
-    : isSecretOf('weftkey', ref)
-      ? await findBySecret('weftkey', ref, (p) => store.findAuthKeysByPrefix(p))
-      : (() => {
-          const hits = all.filter((x) => x.prefix === ref);
-          return hits.length === 1 ? hits[0] : undefined;
-        })();
+  let k: AuthKeyRecord | null | undefined;
+  if (/^\d+$/.test(ref)) k = (await store.listAuthKeys()).find((x) => String(x.id) === ref);
+  else if (isSecretOf('weftkey', ref)) k = await findBySecret('weftkey', ref, (p) => store.findAuthKeysByPrefix(p));
+  else {
+    const hits = await store.findAuthKeysByPrefix(ref);
+    if (hits.length === 1) k = hits[0];
+  }
   if (!k) throw notFound('ERR_AUTHKEY_NOT_FOUND', 'no such pre-auth key', 'key');
   return k;
 }

@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { resolveAuthKey } from './auth-keys.js';
@@ -128,9 +129,11 @@ export class Registry {
     return view;
   }
 
-  /** A node by name, IPv4 or IPv6 address. */
+  /** A node by name, IPv4 or IPv6 address (any textual form). */
   find(nameOrIp: string): NodeRecord {
-    const n = this.byAddrOrName.get(nameOrIp.toLowerCase());
+    const isIp = ipaddr.IPv4.isValidFourPartDecimal(nameOrIp) || ipaddr.IPv6.isValid(nameOrIp);
+    const ref = isIp ? ipaddr.parse(nameOrIp).toString() : nameOrIp.toLowerCase();
+    const n = this.byAddrOrName.get(ref);
     if (!n) throw notFound('ERR_NODE_NOT_FOUND', `no node named or addressed ${JSON.stringify(nameOrIp)}`, 'node');
     return n;
   }
@@ -225,22 +228,25 @@ export class Registry {
   streamOpened(id: number): void {
     const count = (this.localStreams.get(id) ?? 0) + 1;
     this.localStreams.set(id, count);
-    if (count === 1) this.track(this.touch(id));
+    // Peers hear of a new stream only if it made the node come online: a node that just
+    // registered is online already, and announcing every connect would be O(n²) at startup.
+    if (count === 1) this.track(this.touch(id, false));
   }
 
   streamClosed(id: number): void {
     const count = (this.localStreams.get(id) ?? 1) - 1;
     if (count > 0) return void this.localStreams.set(id, count);
     this.localStreams.delete(id);
-    if (this.byId.has(id)) this.track(this.touch(id));
+    if (this.byId.has(id)) this.track(this.touch(id, true));
   }
 
-  // Records a check-in and tells peers (last-seen and possibly online changed).
-  private async touch(id: number): Promise<void> {
+  // Records a check-in; tells peers when `always` or when the node's online state flipped.
+  private async touch(id: number, always: boolean): Promise<void> {
     const updated = await this.o.store.updateNode(id, { lastSeen: this.now() });
     if (!updated || !this.byId.has(id)) return;
+    const flipped = this.shown.get(id)?.online !== this.isOnline(updated);
     this.put(updated);
-    this.listener.upsert(updated);
+    if (always || flipped) this.listener.upsert(updated);
   }
 
   private track(p: Promise<unknown>): void {
@@ -276,6 +282,7 @@ export class Registry {
       }
       return;
     }
+    if (c.kind === 'resync') return this.resync();
     if (c.kind === 'node-remove') {
       if (!this.byId.has(c.node.id)) return;
       this.drop(c.node);
@@ -286,6 +293,21 @@ export class Registry {
     if (!n) return;
     this.put(n);
     this.listener.upsert(n);
+  }
+
+  private async resync(): Promise<void> {
+    const fresh = new Map((await this.o.store.listNodes()).map((n) => [n.id, n]));
+    for (const n of [...this.byId.values()]) {
+      if (fresh.has(n.id)) continue;
+      this.drop(n);
+      this.listener.remove(n);
+    }
+    for (const n of fresh.values()) {
+      const old = this.byId.get(n.id);
+      if (old && JSON.stringify(old) === JSON.stringify(n)) continue;
+      this.put(n);
+      this.listener.upsert(n);
+    }
   }
 
   private arm(): void {

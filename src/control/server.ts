@@ -109,7 +109,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await store.init();
       await registry.start();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, verifier: new NodeVerifier(serverKey, clock), clock, log, serverPublicKey: publicKey, wss };
+      const ctx: ApiContext = { store, registry, hub, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
 
       const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
       const api = createHttp(log, https ? { https } : {});

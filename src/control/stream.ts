@@ -22,12 +22,6 @@ export class StreamHub implements RegistryListener {
 
   constructor(private readonly registry: Registry, private readonly log: Logger) {}
 
-  get connections(): number {
-    let n = 0;
-    for (const s of this.streams.values()) n += s.size;
-    return n;
-  }
-
   attach(ws: WebSocket, node: NodeRecord): void {
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
 import { http, type HttpResult } from '../helpers/control.js';
@@ -132,6 +133,9 @@ describe('coordinator HTTP API', () => {
   test('admin API over TCP needs an API key; API keys are managed only locally', async () => {
     const nodes = `${t.url}/api/v1/admin/nodes`;
     assertError(await http(nodes, 'GET'), 401, 'ERR_UNAUTHENTICATED', 'authorization');
+    // Percent-encoded spellings reach the same route and must meet the same guard.
+    for (const p of ['/api/v1/%61dmin/nodes', '/api/v1/admin/node%73', '/api/v1/./admin/nodes', '/api/v1/admin/nodes/laptop']) assertError(await http(t.url + p, 'GET'), 401, 'ERR_UNAUTHENTICATED');
+    assertError(await http(`${t.url}/api/v1/%61dmin/apikeys`, 'POST', {}), 401, 'ERR_UNAUTHENTICATED');
     assertError(await http(nodes, 'GET', undefined, { authorization: 'Bearer weftapi-' + 'x'.repeat(43) }), 401, 'ERR_API_KEY_INVALID');
     const { key, id } = await t.admin.request<{ key: string; id: string }>('POST', '/api/v1/admin/apikeys', {});
     assert.ok(!t.snapshot().includes(key));
@@ -209,6 +213,23 @@ describe('coordinator HTTP API', () => {
           assertError(await n.call('POST', path, body, { auth: good }), 401, 'ERR_AUTH_REPLAY');
         }
       });
+    });
+
+    test('fuzz: arbitrary signed register bodies never cause a 5xx', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.string(),
+            fc.json(),
+            fc.record({ version: fc.anything(), hostname: fc.anything(), authKey: fc.anything(), endpoints: fc.anything() }, { requiredKeys: [] }).map((m) => JSON.stringify(m)),
+          ),
+          async (body) => {
+            const r = await t.node().call('POST', '/api/v1/register', body);
+            assert.ok(r.status < 500 && typeof r.json?.error?.code === 'string', `${r.status} ${JSON.stringify(r.json)}`);
+          },
+        ),
+        { numRuns: 150 },
+      );
     });
 
     test('logout: body shape', async () => {

@@ -153,6 +153,8 @@ test('endpoints are validated and canonicalised', () => {
   assert.equal(canonicalEndpoint('[2001:DB8:0::1]:443'), '[2001:db8::1]:443');
   for (const bad of ['1.2.3.4', '1.2.3.400:1', '1.2.3.4:0', '1.2.3.4:70000', '[zz::1]:1', 'host:80', '::1:80', '']) assert.equal(canonicalEndpoint(bad), null, bad);
   assert.deepEqual(parseEndpoints(['1.2.3.4:1', '1.2.3.4:1']), ['1.2.3.4:1']);
+  fc.assert(fc.property(fc.string(), (x) => canonicalEndpoint(x) === null || canonicalEndpoint(canonicalEndpoint(x)!) === canonicalEndpoint(x)));
+  fc.assert(fc.property(fc.ipV6(), fc.integer({ min: 1, max: 65535 }), (ip, port) => canonicalEndpoint(`[${ip}]:${port}`) !== null));
   assert.equal(codeOf(() => parseEndpoints(['1.2.3.4:1', 'nope'])), 'ERR_INVALID_ENDPOINT');
   assert.equal(codeOf(() => parseEndpoints('x')), 'ERR_VALIDATION');
   assert.equal(codeOf(() => parseEndpoints(Array(33).fill('1.2.3.4:1'))), 'ERR_VALIDATION');

@@ -8,6 +8,7 @@ export const CHANGE_CHANNEL = 'weft_changes';
 // Any constant: the advisory lock that keeps two instances from migrating at once.
 const MIGRATION_LOCK_ID = 0x77656674;
 const RETRYABLE = new Set(['40001', '40P01']);
+const RECONNECT_MS = 1000;
 
 // BIGINT columns come back as strings by default; every BIGINT here is a safe integer.
 const types = {
@@ -58,6 +59,7 @@ class PgDriver implements SqlDriver {
   private readonly origin = randomUUID();
   private listener: pg.Client | null = null;
   private readonly subscribers = new Set<(c: StoreChange) => void>();
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(private readonly url: string, private readonly log: Logger) {
     this.pool = new pg.Pool({ connectionString: url, max: 10, types });
@@ -108,20 +110,47 @@ class PgDriver implements SqlDriver {
   async start(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, types });
     this.listener = client;
-    client.on('error', (err) => this.log.warn({ err: err.message }, 'postgres listener error'));
+    let lost = false;
+    const onLost = (why: string): void => {
+      if (lost || this.listener !== client) return;
+      lost = true;
+      this.log.warn({ why }, 'postgres change listener lost; reconnecting');
+      this.retry = setTimeout(() => void this.reconnect(), RECONNECT_MS);
+      this.retry.unref();
+    };
+    client.on('error', (err) => onLost(err.message));
+    client.on('end', () => onLost('connection ended'));
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGE_CHANNEL || !msg.payload) return;
       const { origin, change } = JSON.parse(msg.payload) as { origin: string; change: StoreChange };
-      if (origin === this.origin) return;
-      for (const fn of this.subscribers) fn(change);
+      if (origin !== this.origin) this.emit(change);
     });
     await client.connect();
     await client.query(`LISTEN ${CHANGE_CHANNEL}`);
   }
 
+  private emit(change: StoreChange): void {
+    for (const fn of this.subscribers) fn(change);
+  }
+
+  // Changes committed while the listener was down were not heard: subscribers reload.
+  private async reconnect(): Promise<void> {
+    this.retry = null;
+    if (!this.listener) return;
+    try {
+      await this.start();
+      this.emit({ kind: 'resync' });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'postgres change listener reconnect failed');
+      this.retry = setTimeout(() => void this.reconnect(), RECONNECT_MS);
+      this.retry.unref();
+    }
+  }
+
   async close(): Promise<void> {
     const l = this.listener;
     this.listener = null;
+    if (this.retry) clearTimeout(this.retry);
     if (l) await l.end().catch(() => undefined);
     await this.pool.end();
   }

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { chmodSync } from 'node:fs';
 import { SqlStore, type Queryable, type Row, type SqlDriver } from './sql.js';
 import { StoreConflictError, type Store, type StoreChange } from './types.js';
 
@@ -23,6 +24,8 @@ class SqliteDriver implements SqlDriver {
 
   constructor(file: string) {
     this.db = new Database(file);
+    // SQLite gives the -wal and -shm files the database file's mode.
+    if (file !== ':memory:') chmodSync(file, 0o600);
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit acknowledged to a client survives power loss, not just a crash.
     this.db.pragma('synchronous = FULL');

@@ -51,7 +51,9 @@ export type NewApiKey = Omit<ApiKeyRecord, 'id' | 'revoked'>;
 export type StoreChange =
   | { kind: 'node-upsert'; id: number }
   | { kind: 'node-remove'; node: NodeRecord }
-  | { kind: 'seen'; ids: number[]; at: number };
+  | { kind: 'seen'; ids: number[]; at: number }
+  /** Announcements may have been missed (listener reconnected): reload everything. */
+  | { kind: 'resync' };
 
 export interface Store {
   /** Creates or migrates the schema; safe to run from several instances at once. */

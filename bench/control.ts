@@ -1,0 +1,117 @@
+// Coordinator benchmark: simulated agents (real HTTP registrations and WebSocket map
+// streams, no TUN) against one coordinator process on 127.0.0.1. Measures registrations
+// per second, the time from one node's endpoint change to its arrival at every peer
+// (p50/p99 over all peer deliveries), and the coordinator's RSS.
+// There is no reference implementation to interleave with here; numbers are absolute.
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminClient } from '../src/control/admin-client.js';
+import type { ServerMessage } from '../src/control/wire.js';
+import { http, SimNode, type MapClient } from '../test/helpers/control.js';
+import { exited, startServerProcess } from '../test/helpers/server-process.js';
+
+const SIZES = [100, 1000];
+const CHANGES = 20;
+const CONCURRENCY = 50;
+const DEADLINE_MS = 240_000;
+
+const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (i < items.length) await fn(items[i++]);
+  }));
+}
+
+interface Row {
+  nodes: number;
+  regPerSec: number;
+  connectSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  deliveries: number;
+  rssIdle: number;
+  rssPeak: number;
+}
+
+async function run(size: number, started: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
+  const server = await startServerProcess(['--state-dir', dir]);
+  try {
+    const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
+    const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
+    const serverKey = (await http(`${server.url}/api/v1/key`, 'GET')).json.publicKey as string;
+    const nodes = Array.from({ length: size }, () => new SimNode(server.url, serverKey));
+
+    let t0 = performance.now();
+    await pool(nodes, CONCURRENCY, async (n) => {
+      const r = await n.register({ hostname: 'bench', authKey: key, endpoints: ['192.0.2.1:41641'] });
+      if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
+    });
+    const regPerSec = size / ((performance.now() - t0) / 1000);
+
+    t0 = performance.now();
+    const maps: MapClient[] = [];
+    await pool(nodes, CONCURRENCY, async (n) => {
+      const m = await n.openMap();
+      await m.waitFor((x) => x.type === 'full', 60_000);
+      maps.push(m);
+    });
+    const connectSec = (performance.now() - t0) / 1000;
+    // Let the online flips of the connect phase drain before measuring.
+    await new Promise((r) => setTimeout(r, 500));
+    const rssIdle = rssMiB(server.proc.pid!);
+
+    const latencies: number[] = [];
+    let rssPeak = rssIdle;
+    for (let c = 0; c < CHANGES && performance.now() - started < DEADLINE_MS; c++) {
+      const mover = maps[c % maps.length];
+      const moverKey = nodes[c % nodes.length].publicKey;
+      const endpoint = `198.51.100.${(c % 250) + 1}:${10000 + c}`;
+      const peers = maps.filter((m) => m !== mover);
+      let pending = peers.length;
+      const sent = performance.now();
+      const done = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`change ${c}: ${pending} peers never saw it`)), 30_000);
+        for (const m of peers) {
+          m.onMessage = (msg: ServerMessage) => {
+            if (msg.type === 'delta' && msg.upserts.some((u) => u.publicKey === moverKey && u.endpoints[0] === endpoint)) {
+              latencies.push(performance.now() - sent);
+              m.onMessage = null;
+              if (--pending === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            }
+          };
+        }
+      });
+      mover.send({ type: 'endpoints', endpoints: [endpoint] });
+      await done;
+      rssPeak = Math.max(rssPeak, rssMiB(server.proc.pid!));
+      for (const m of maps) m.messages.length = 0;
+    }
+    latencies.sort((a, b) => a - b);
+    await Promise.all(maps.map((m) => m.close()));
+    return { nodes: size, regPerSec, connectSec, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies.at(-1)!, deliveries: latencies.length, rssIdle, rssPeak };
+  } finally {
+    server.proc.kill('SIGTERM');
+    await exited(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const started = performance.now();
+const rows: Row[] = [];
+for (const size of SIZES) rows.push(await run(size, started));
+
+console.log('\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in one client process)');
+console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
+const header = ['nodes', 'registrations/s', 'connect all streams', 'change->all peers p50', 'p99', 'max', 'deliveries', 'coord RSS idle', 'peak'];
+const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), `${r.connectSec.toFixed(2)} s`, `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`]);
+const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+for (const line of [header, widths.map((w) => '-'.repeat(w)), ...body]) console.log(line.map((c, i) => c.padStart(widths[i])).join('  '));

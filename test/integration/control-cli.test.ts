@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Command } from 'commander';
+import { registerServerCommands } from '../../src/cli/server-commands.js';
+import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+
+async function weft(...args: string[]): Promise<string> {
+  const program = new Command().exitOverride();
+  let out = '';
+  registerServerCommands(program, (s) => (out += s));
+  await program.parseAsync(['node', 'weft', ...args]);
+  return out;
+}
+
+describe('admin commands', () => {
+  let t: TestCoordinator;
+  let stateDir: string;
+  before(async () => {
+    t = await startTestCoordinator();
+    stateDir = join(t.dir, 'state');
+  });
+  after(() => t.stop());
+
+  test('state dir, socket and secrets are private', () => {
+    assert.equal(statSync(stateDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(stateDir, 'admin.sock')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(stateDir, 'server.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(stateDir, 'weft.db')).mode & 0o777, 0o600);
+  });
+
+  test('keys create/list/revoke and nodes list/rm over the local socket', async () => {
+    const key = (await weft('keys', 'create', '--state-dir', stateDir, '--reusable', '--tag', 'ci', '--expiry', '2h')).trim();
+    assert.match(key, /^weftkey-[A-Za-z0-9_-]{43}$/);
+    const list = await weft('keys', 'list', '--state-dir', stateDir);
+    assert.match(list, /tag:ci/);
+    assert.ok(!list.includes(key), 'secrets are never listed');
+    const n = t.node();
+    assert.equal((await n.register({ hostname: 'cli-node', authKey: key })).status, 200);
+    assert.match(await weft('nodes', 'list', '--state-dir', stateDir), /cli-node\s+100\.64\.\d+\.\d+/);
+    const json = JSON.parse(await weft('nodes', 'list', '--state-dir', stateDir, '--json')) as { name: string }[];
+    assert.deepEqual(json.map((x) => x.name), ['cli-node']);
+    assert.match(await weft('nodes', 'rm', 'cli-node', '--state-dir', stateDir), /removed cli-node/);
+    await assert.rejects(weft('nodes', 'rm', 'cli-node', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_NODE_NOT_FOUND');
+    assert.match(await weft('keys', 'revoke', key, '--state-dir', stateDir), /revoked weftkey-/);
+    assert.equal((await t.node().register({ authKey: key })).json.error.code, 'ERR_AUTHKEY_REVOKED');
+  });
+
+  test('remote admin with --server and an API key from `apikeys create`', async () => {
+    const apiKey = (await weft('apikeys', 'create', '--state-dir', stateDir)).trim();
+    assert.match(apiKey, /^weftapi-/);
+    assert.match(await weft('apikeys', 'list', '--state-dir', stateDir), /weftapi-\S+\s/);
+    const key = (await weft('keys', 'create', '--server', t.url, '--api-key', apiKey)).trim();
+    assert.match(key, /^weftkey-/);
+    await assert.rejects(weft('keys', 'list', '--server', t.url, '--api-key', 'weftapi-nope'), (e: { code: string }) => e.code === 'ERR_API_KEY_INVALID');
+    await assert.rejects(weft('keys', 'list', '--server', t.url), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
+    await assert.rejects(weft('nodes', 'list', '--state-dir', join(t.dir, 'nowhere')), (e: { code: string }) => e.code === 'ERR_UNREACHABLE');
+  });
+});
+
+test('HTTPS when given a certificate and key', async () => {
+  const t0 = await startTestCoordinator({ adminSocket: false });
+  const certDir = t0.dir;
+  await t0.c.stop();
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
+  const t = await startTestCoordinator({ tls: { cert: join(certDir, 'cert.pem'), key: join(certDir, 'key.pem') } });
+  try {
+    assert.match(t.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`${t.url}/api/v1/key`, { ca: readFileSync(join(certDir, 'cert.pem')), checkServerIdentity: () => undefined }, (res) => {
+        let s = '';
+        res.on('data', (c) => (s += c));
+        res.on('end', () => resolve(s));
+      }).on('error', reject);
+    });
+    assert.equal(JSON.parse(body).publicKey, t.c.publicKey);
+  } finally {
+    await t.stop();
+    rmSync(certDir, { recursive: true, force: true });
+  }
+});
