@@ -6,7 +6,8 @@
         "native/weft_native.cc",
         "native/poll.cc",
         "native/tun.cc",
-        "native/udp.cc"
+        "native/udp.cc",
+        "native/aead.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -18,6 +19,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "libraries": ["-ldl"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "conditions": [

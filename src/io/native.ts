@@ -66,6 +66,21 @@ export interface WeftNative {
   udpRecv(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array): number;
   /** sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent (EAGAIN: fewer). */
   udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array): number;
+
+  /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
+  aeadAvailable: boolean;
+  /** RFC 8439 AEAD seal; out.length must be plaintext.length + 16. */
+  aeadSeal(key: Uint8Array, nonce12: Uint8Array, ad: Uint8Array | null, plaintext: Uint8Array, out: Uint8Array): void;
+  /** RFC 8439 AEAD open; out.length must be ciphertext.length - 16. False when not authentic. */
+  aeadOpen(key: Uint8Array, nonce12: Uint8Array, ad: Uint8Array | null, ciphertext: Uint8Array, out: Uint8Array): boolean;
+  /** See TransportAead.sealBatch (src/crypto/transport-aead.ts). */
+  sealBatch(
+    src: Uint8Array, srcOffsets: Uint32Array, srcLengths: Uint32Array, count: number,
+    dst: Uint8Array, dstSlotSize: number, dstFirst: number, dstLengths: Uint32Array,
+    key: Uint8Array, remoteIndex: number, counter: number, mtu: number,
+  ): void;
+  /** See TransportAead.openBatch. */
+  openBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, key: Uint8Array, ok: Uint8Array): number;
 }
 
 const ADDON = 'weft_native.node';
