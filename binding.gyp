@@ -7,7 +7,8 @@
         "native/poll.cc",
         "native/tun.cc",
         "native/udp.cc",
-        "native/aead.cc"
+        "native/aead.cc",
+        "native/offload.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -23,7 +24,7 @@
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/offload.cc"] }]
       ]
     }
   ]
