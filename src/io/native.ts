@@ -77,8 +77,14 @@ export interface WeftNative {
    * Returns 0 on EAGAIN. Datagrams longer than slotSize are dropped.
    */
   udpRecv(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array): number;
-  /** sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent (EAGAIN: fewer). */
-  udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array): number;
+  /**
+   * sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent
+   * (EAGAIN: fewer). With gso, runs of equal-sized datagrams go as one UDP_SEGMENT message each; EIO (thrown
+   * when nothing was sent) means the path cannot do GSO.
+   */
+  udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array, gso?: boolean): number;
+  /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
+  udpProbeGso(fd: number): boolean;
 
   /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
   aeadAvailable: boolean;
