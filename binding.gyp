@@ -6,7 +6,9 @@
         "native/weft_native.cc",
         "native/poll.cc",
         "native/tun.cc",
-        "native/udp.cc"
+        "native/udp.cc",
+        "native/aead.cc",
+        "native/offload.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -18,10 +20,11 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "libraries": ["-ldl"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/offload.cc"] }]
       ]
     }
   ]

@@ -26,5 +26,7 @@ bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
+void InitOffload(Napi::Env env, Napi::Object exports);
+void InitAead(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

@@ -21,19 +21,42 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (!ArgString(info, 0, "name", &name)) return env.Undefined();
   if (name.size() >= IFNAMSIZ) return ThrowType(env, "interface name too long (max 15 bytes)");
   bool multi = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool vnet = info.Length() > 2 && info[2].ToBoolean().Value();
 
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0) | (vnet ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name.data(), name.size());
-  if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+  int r = ioctl(fd, TUNSETIFF, &ifr);
+  if (r != 0 && vnet && errno == EINVAL) {
+    // An existing (persistent) interface created without IFF_VNET_HDR, or an old kernel.
+    vnet = false;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (multi ? IFF_MULTI_QUEUE : 0);
+    r = ioctl(fd, TUNSETIFF, &ifr);
+  }
+  if (r != 0) {
     int err = errno;
     ::close(fd);
     return ThrowErrno(env, err, "ioctl(TUNSETIFF)", name);
   }
+  // With a virtio_net_hdr on every packet, ask for checksum and TCP segmentation offload:
+  // reads may then return TSO super-packets (split in tunReadV) and writes may carry
+  // coalesced ones (tunWriteV). Refused offloads leave plain packets behind the header.
+  bool offload = false;
+  if (vnet) {
+    int hdrsz = 10;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) != 0) {
+      int err = errno;
+      ::close(fd);
+      return ThrowErrno(env, err, "ioctl(TUNSETVNETHDRSZ)", name);
+    }
+    offload = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+  }
   Napi::Object out = Napi::Object::New(env);
+  out.Set("vnetHdr", Napi::Boolean::New(env, vnet));
+  out.Set("offload", Napi::Boolean::New(env, offload));
   out.Set("fd", Napi::Number::New(env, fd));
   out.Set("name", Napi::String::New(env, std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ))));
   return out;
@@ -192,6 +215,7 @@ void InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen, "tunOpen"));
   exports.Set("tunRead", Napi::Function::New(env, TunRead, "tunRead"));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite, "tunWrite"));
+  InitOffload(env, exports);
   exports.Set("ifSetMtu", Napi::Function::New(env, IfSetMtu, "ifSetMtu"));
   exports.Set("ifGetMtu", Napi::Function::New(env, IfGetMtu, "ifGetMtu"));
   exports.Set("ifUp", Napi::Function::New(env, IfUp, "ifUp"));

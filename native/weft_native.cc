@@ -98,6 +98,7 @@ static Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   InitPoll(env, exports);
+  InitAead(env, exports);
 #ifdef __linux__
   InitTun(env, exports);
   InitUdp(env, exports);

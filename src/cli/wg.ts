@@ -3,6 +3,7 @@ import { appendFileSync, createWriteStream } from 'node:fs';
 import { consoleLogger, silentLogger, type Logger } from '../log.js';
 import { LinuxBind } from '../io/bind-linux.js';
 import { LinuxTun } from '../io/tun-linux.js';
+import { warmUpDataPath } from '../wireguard/warmup.js';
 import { Device } from '../wireguard/device.js';
 import { UapiServer } from '../wireguard/uapi-server.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
@@ -92,6 +93,13 @@ function report(line: string): void {
 
 async function serve(opts: WgOptions): Promise<number> {
   const logger = loggerFromEnv();
+  if (process.env.WEFT_WARMUP !== '0') {
+    try {
+      await warmUpDataPath();
+    } catch (err) {
+      logger.warn({ err }, 'data-path warm-up failed (continuing)');
+    }
+  }
   let tun: LinuxTun;
   try {
     tun = await LinuxTun.create(opts.iface, { mtu: DEFAULT_MTU });

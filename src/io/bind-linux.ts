@@ -5,7 +5,8 @@ import { WeftError } from '../errors.js';
 import { loadNative, type NativePoller, type WeftNative } from './native.js';
 
 // Linux UDP bind on the weft_native addon: one dual-stack socket (AF_INET fallback),
-// 7 MB buffers, recvmmsg/sendmmsg batches, SO_MARK, polled on Node's loop.
+// 7 MB buffers, recvmmsg/sendmmsg batches (UDP GSO when available), SO_MARK, polled on
+// Node's loop.
 
 export interface LinuxBindOptions {
   /** Datagrams per receive batch (default 128). */
@@ -16,6 +17,8 @@ export interface LinuxBindOptions {
   maxBatchesPerTick?: number;
   /** Socket family: 0 = dual-stack with IPv4 fallback (default), 4 = IPv4 only, 6 = dual-stack only. */
   family?: 0 | 4 | 6;
+  /** UDP GSO (UDP_SEGMENT) for runs of equal-sized datagrams when the kernel has it (default true); switched off for good on EIO. */
+  gso?: boolean;
 }
 
 export class LinuxBind implements Bind {
@@ -32,6 +35,9 @@ export class LinuxBind implements Bind {
   private absOffsets: Uint32Array;
   private readonly maxBatchesPerTick: number;
   private readonly family: 0 | 4 | 6;
+  private readonly wantGso: boolean;
+  /** Whether sends currently use UDP GSO. */
+  gso = false;
 
   constructor(opts: LinuxBindOptions = {}) {
     const cap = opts.batchSize ?? 128;
@@ -40,6 +46,7 @@ export class LinuxBind implements Bind {
     this.absOffsets = new Uint32Array(cap);
     this.maxBatchesPerTick = opts.maxBatchesPerTick ?? 8;
     this.family = opts.family ?? 0;
+    this.wantGso = opts.gso ?? true;
   }
 
   get port(): number {
@@ -63,6 +70,7 @@ export class LinuxBind implements Bind {
     this.boundPort = s.port;
     this.dualStack = s.v6;
     this.events = events;
+    this.gso = this.wantGso && native.udpProbeGso(s.fd);
     try {
       this.poller = new native.Poller(s.fd, (err) => this.onReadable(err));
     } catch (err) {
@@ -114,7 +122,13 @@ export class LinuxBind implements Bind {
     const abs = this.absOffsets;
     for (let i = 0; i < batch.count; i++) abs[i] = i * batch.slotSize + batch.offsets[i];
     try {
-      return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes);
+      try {
+        return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes, this.gso);
+      } catch (err) {
+        if (!this.gso || (err as { code?: string }).code !== 'EIO') throw err;
+        this.gso = false; // the kernel or device cannot segment: plain datagrams from now on
+        return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes, false);
+      }
     } catch (err) {
       if (typeof (err as { code?: unknown }).code !== 'string' || !(err as { code: string }).code.startsWith('E')) throw err;
       this.lastSendError = err as Error;

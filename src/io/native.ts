@@ -33,8 +33,21 @@ export interface WeftNative {
   Poller: NativePollerConstructor;
   close(fd: number): void;
 
-  /** Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE]. `name` may contain %d. */
-  tunOpen(name: string, multiQueue?: boolean): { fd: number; name: string };
+  /**
+   * Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE][|IFF_VNET_HDR]. `name` may
+   * contain %d. With vnetHdr it also tries TUNSETOFFLOAD(CSUM|TSO4|TSO6); the result says what was granted
+   * (vnetHdr false: the kernel refused the header and the fd is a plain TUN).
+   */
+  tunOpen(name: string, multiQueue?: boolean, vnetHdr?: boolean): { fd: number; name: string; vnetHdr: boolean; offload: boolean };
+  /**
+   * tunRead for an fd opened with IFF_VNET_HDR: reads go to `scratch` (>= 65546 bytes), TSO
+   * super-packets are split into segments (one per slot) and checksums completed. A
+   * super-packet that does not fit the batch stays pending in scratch: state[0] = its size,
+   * state[1] = next segment; state[2] counts dropped reads. See native/offload.cc.
+   */
+  tunReadV(fd: number, scratch: Uint8Array, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array, state: Uint32Array): number;
+  /** tunWrite for an IFF_VNET_HDR fd, coalescing runs of TCP segments of one flow into super-packets. Returns packets consumed. */
+  tunWriteV(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   /**
    * Reads packets until EAGAIN or maxCount; packet i goes to i*slotSize+headroom with
    * lengths[i] and offsets[i] (= headroom, relative to the slot) set. Returns the count.
@@ -64,8 +77,29 @@ export interface WeftNative {
    * Returns 0 on EAGAIN. Datagrams longer than slotSize are dropped.
    */
   udpRecv(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array): number;
-  /** sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent (EAGAIN: fewer). */
-  udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array): number;
+  /**
+   * sendmmsg of `count` datagrams at absolute `offsets` to one 18-byte destination; returns how many were sent
+   * (EAGAIN: fewer). With gso, runs of equal-sized datagrams go as one UDP_SEGMENT message each; EIO (thrown
+   * when nothing was sent) means the path cannot do GSO.
+   */
+  udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array, gso?: boolean): number;
+  /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
+  udpProbeGso(fd: number): boolean;
+
+  /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
+  aeadAvailable: boolean;
+  /** RFC 8439 AEAD seal; out.length must be plaintext.length + 16. */
+  aeadSeal(key: Uint8Array, nonce12: Uint8Array, ad: Uint8Array | null, plaintext: Uint8Array, out: Uint8Array): void;
+  /** RFC 8439 AEAD open; out.length must be ciphertext.length - 16. False when not authentic. */
+  aeadOpen(key: Uint8Array, nonce12: Uint8Array, ad: Uint8Array | null, ciphertext: Uint8Array, out: Uint8Array): boolean;
+  /** See TransportAead.sealBatch (src/crypto/transport-aead.ts). */
+  sealBatch(
+    src: Uint8Array, srcOffsets: Uint32Array, srcLengths: Uint32Array, count: number,
+    dst: Uint8Array, dstSlotSize: number, dstFirst: number, dstLengths: Uint32Array,
+    key: Uint8Array, remoteIndex: number, counter: number, mtu: number,
+  ): void;
+  /** See TransportAead.openBatch. */
+  openBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, key: Uint8Array, ok: Uint8Array): number;
 }
 
 const ADDON = 'weft_native.node';

@@ -3,8 +3,11 @@ import { WeftError } from '../errors.js';
 import { loadNative, type NativePoller, type WeftNative } from './native.js';
 import type { TunDevice, TunEvents } from './tun.js';
 
-// Linux TUN device on the weft_native addon: /dev/net/tun (IFF_TUN|IFF_NO_PI), a libuv
-// poller on Node's loop, and batched non-blocking read()s into one PacketBatch.
+// Linux TUN device on the weft_native addon: /dev/net/tun (IFF_TUN|IFF_NO_PI, plus
+// IFF_VNET_HDR with TSO/checksum offload when the kernel grants it), a libuv poller on
+// Node's loop, and batched non-blocking read()s into one PacketBatch. With offloads the
+// engine still sees plain IP packets: super-packets are split on read and TCP segment
+// runs coalesced on write, in native code.
 
 export interface LinuxTunOptions {
   /** Set the interface MTU after creating it. */
@@ -13,6 +16,12 @@ export interface LinuxTunOptions {
   up?: boolean;
   /** IFF_MULTI_QUEUE (for later one-fd-per-worker use). */
   multiQueue?: boolean;
+  /**
+   * Offloads (default true): IFF_VNET_HDR with TUNSETOFFLOAD(CSUM|TSO4|TSO6), so the kernel
+   * hands over TCP super-packets (split here) and takes coalesced ones. Falls back to a
+   * plain TUN when the kernel refuses. For fromFd: whether the fd has IFF_VNET_HDR.
+   */
+  offload?: boolean;
   /** Packets per batch (default 128). */
   batchSize?: number;
   /** Batches read per readable event before yielding to the loop (default 8). */
@@ -43,6 +52,13 @@ export class LinuxTun implements TunDevice {
   private batch: PacketBatch;
   private absOffsets: Uint32Array;
   private readonly readStats = new Uint32Array(1);
+  /** True when every packet on the fd carries a virtio_net_hdr (IFF_VNET_HDR). */
+  readonly vnetHdr: boolean;
+  /** True when the kernel accepted TUNSETOFFLOAD (it may send TSO super-packets). */
+  readonly offload: boolean;
+  private readonly scratch: Buffer | undefined;
+  private readonly vstate = new Uint32Array(3);
+  private pendingTimer: NodeJS.Immediate | undefined;
   /** Packets dropped because they were larger than a read slot (the MTU was raised before refreshMtu() ran). */
   truncatedDrops = 0;
   private poller: NativePoller | undefined;
@@ -59,7 +75,11 @@ export class LinuxTun implements TunDevice {
     private fd: number,
     readonly name: string,
     opts: LinuxTunOptions,
+    vnet: { vnetHdr: boolean; offload: boolean } = { vnetHdr: false, offload: false },
   ) {
+    this.vnetHdr = vnet.vnetHdr;
+    this.offload = vnet.offload;
+    this.scratch = this.vnetHdr ? Buffer.allocUnsafe(65536 + 64) : undefined;
     this.batchSize = opts.batchSize ?? DEFAULT_BATCH;
     this.maxBatchesPerTick = opts.maxBatchesPerTick ?? 8;
     this.mtuPollMs = opts.mtuPollMs ?? 1000;
@@ -71,11 +91,11 @@ export class LinuxTun implements TunDevice {
   /** Creates (or attaches to) TUN interface `name` (may contain %d). Needs CAP_NET_ADMIN. */
   static async create(name: string, opts: LinuxTunOptions = {}): Promise<LinuxTun> {
     const native = loadNative();
-    const { fd, name: actual } = native.tunOpen(name, opts.multiQueue ?? false);
+    const { fd, name: actual, vnetHdr, offload } = native.tunOpen(name, opts.multiQueue ?? false, opts.offload ?? true);
     try {
       if (opts.mtu !== undefined) native.ifSetMtu(actual, opts.mtu);
       if (opts.up) native.ifUp(actual);
-      return new LinuxTun(native, fd, actual, opts);
+      return new LinuxTun(native, fd, actual, opts, { vnetHdr, offload });
     } catch (err) {
       native.close(fd);
       throw err;
@@ -84,7 +104,8 @@ export class LinuxTun implements TunDevice {
 
   /** Wraps an already configured, non-blocking TUN fd (e.g. inherited across a daemonizing fork). Takes ownership of fd. */
   static fromFd(fd: number, name: string, opts: LinuxTunOptions = {}): LinuxTun {
-    return new LinuxTun(loadNative(), fd, name, opts);
+    const vnetHdr = opts.offload ?? false;
+    return new LinuxTun(loadNative(), fd, name, opts, { vnetHdr, offload: vnetHdr });
   }
 
   get mtu(): number {
@@ -135,7 +156,9 @@ export class LinuxTun implements TunDevice {
       const b = this.batch;
       let n: number;
       try {
-        n = this.native.tunRead(this.fd, b.data, b.slotSize, this.headroom, b.capacity, b.lengths, b.offsets, this.readStats);
+        n = this.scratch
+          ? this.native.tunReadV(this.fd, this.scratch, b.data, b.slotSize, this.headroom, b.capacity, b.lengths, b.offsets, this.vstate)
+          : this.native.tunRead(this.fd, b.data, b.slotSize, this.headroom, b.capacity, b.lengths, b.offsets, this.readStats);
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
         if (FATAL_READ.has(code)) return this.fail(e as Error);
@@ -148,9 +171,10 @@ export class LinuxTun implements TunDevice {
         }
         continue;
       }
-      if (this.readStats[0] !== 0) {
-        this.truncatedDrops += this.readStats[0];
+      if (this.readStats[0] !== 0 || this.vstate[2] !== 0) {
+        this.truncatedDrops += this.readStats[0] + this.vstate[2];
         this.readStats[0] = 0;
+        this.vstate[2] = 0;
         try {
           this.refreshMtu(); // grows the slots for the next read
         } catch (e2) {
@@ -166,7 +190,14 @@ export class LinuxTun implements TunDevice {
       }
       if (this.closed || n < b.capacity) return;
     }
-    // More may be pending: the level-triggered poller fires again on the next loop turn.
+    // More may be pending: the level-triggered poller fires again on the next loop turn,
+    // but the rest of a split super-packet sits in scratch, where it cannot wake us.
+    if (this.vstate[0] !== 0 && !this.pendingTimer) {
+      this.pendingTimer = setImmediate(() => {
+        this.pendingTimer = undefined;
+        this.onReadable();
+      });
+    }
   }
 
   private fail(err: Error): void {
@@ -182,7 +213,9 @@ export class LinuxTun implements TunDevice {
     const abs = this.absOffsets;
     for (let i = 0; i < batch.count; i++) abs[i] = i * batch.slotSize + batch.offsets[i];
     try {
-      return this.native.tunWrite(this.fd, batch.data, abs, batch.lengths, batch.count);
+      return this.vnetHdr
+        ? this.native.tunWriteV(this.fd, batch.data, abs, batch.lengths, batch.count)
+        : this.native.tunWrite(this.fd, batch.data, abs, batch.lengths, batch.count);
     } catch (err) {
       if (typeof (err as { code?: unknown }).code !== 'string' || !(err as { code: string }).code.startsWith('E')) throw err;
       this.lastWriteError = err as Error;
@@ -192,6 +225,8 @@ export class LinuxTun implements TunDevice {
 
   private teardown(): void {
     this.closed = true;
+    if (this.pendingTimer) clearImmediate(this.pendingTimer);
+    this.pendingTimer = undefined;
     if (this.mtuTimer) clearInterval(this.mtuTimer);
     this.mtuTimer = undefined;
     this.poller?.stop();

@@ -84,10 +84,22 @@ export class AllowedIPs<T> {
   private readonly root6 = new TrieNode<T>();
   // Per owner, its prefixes keyed by canonical text; Map order gives stable listing.
   private readonly byValue = new Map<T, Map<string, Prefix>>();
+  // One-entry caches of the last IPv4 lookups per direction (a flow's packets come in
+  // runs); cleared by every insert/remove. -1 = empty.
+  private cacheSrc4 = -1;
+  private cacheSrcVal: T | undefined = undefined;
+  private cacheDst4 = -1;
+  private cacheDstVal: T | undefined = undefined;
+
+  private invalidate(): void {
+    this.cacheSrc4 = this.cacheDst4 = -1;
+    this.cacheSrcVal = this.cacheDstVal = undefined;
+  }
 
   /** Gives the prefix to `value`, taking it from any previous owner. */
   insert(p: Prefix, value: T): void {
     const prefix = normalize(p);
+    this.invalidate();
     let node = this.rootFor(prefix.family);
     for (let i = 0; i < prefix.bits; i++) {
       if (bitAt(prefix.bytes, 0, i) === 0) node = node.zero ??= new TrieNode<T>();
@@ -105,6 +117,7 @@ export class AllowedIPs<T> {
   /** Removes the prefix only if `value` owns it; returns whether it did. */
   remove(p: Prefix, value: T): boolean {
     const prefix = normalize(p);
+    this.invalidate();
     const path: TrieNode<T>[] = [];
     let node: TrieNode<T> | null = this.rootFor(prefix.family);
     for (let i = 0; i < prefix.bits && node; i++) {
@@ -144,7 +157,22 @@ export class AllowedIPs<T> {
   lookupPacket(packet: Uint8Array, off: number, len: number, which: 'src' | 'dst'): T | undefined {
     if (len < 1 || off < 0 || off + len > packet.length) return undefined;
     const version = packet[off] >> 4;
-    if (version === 4 && len >= 20) return this.walk(this.root4, packet, off + (which === 'src' ? 12 : 16), 32);
+    if (version === 4 && len >= 20) {
+      const a = off + (which === 'src' ? 12 : 16);
+      const key = ((packet[a] << 24) | (packet[a + 1] << 16) | (packet[a + 2] << 8) | packet[a + 3]) >>> 0;
+      if (which === 'src') {
+        if (key === this.cacheSrc4) return this.cacheSrcVal;
+        const v = this.walk(this.root4, packet, a, 32);
+        this.cacheSrc4 = key;
+        this.cacheSrcVal = v;
+        return v;
+      }
+      if (key === this.cacheDst4) return this.cacheDstVal;
+      const v = this.walk(this.root4, packet, a, 32);
+      this.cacheDst4 = key;
+      this.cacheDstVal = v;
+      return v;
+    }
     if (version === 6 && len >= 40) return this.walk(this.root6, packet, off + (which === 'src' ? 8 : 24), 128);
     return undefined;
   }

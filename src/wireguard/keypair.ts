@@ -14,7 +14,7 @@ export class Keypair {
     readonly localIndex: number,
     readonly remoteIndex: number,
     readonly created: number,
-    readonly replay: { validate(counter: bigint, limit: bigint): boolean; reset(): void },
+    readonly replay: { validate(counter: bigint, limit: bigint): boolean; validateNumber(counter: number): boolean; reset(): void },
   ) {}
 
   /** Usable for sending: younger than REJECT_AFTER_TIME and below the message limit. */

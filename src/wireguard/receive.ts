@@ -1,4 +1,4 @@
-import { chachaOpen } from '../crypto/aead.js';
+import { transportAead, type TransportAead } from '../crypto/transport-aead.js';
 import type { PacketBatch } from '../io/batch.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import {
@@ -24,12 +24,23 @@ const TAG = 16;
 const TWO_32 = 0x1_0000_0000;
 
 // The inbound path: datagrams from the bind are demultiplexed by message type.
-// Transport messages are authenticated, replay-checked, decrypted in place and, if
-// their inner source address belongs to the sending peer, written to the TUN as one
-// batch. Handshake messages run the responder/initiator logic, with cookies and the
-// ratelimiter engaged while the device is under load. Nothing throws out of here.
+// Consecutive transport messages for one session form a run that is authenticated and
+// decrypted in place by one batched call; then each is replay-checked and, if its inner
+// source address belongs to the sending peer, the batch goes to the TUN in one write.
+// Handshake messages (which end a run, so order is kept) run the responder/initiator
+// logic, with cookies and the ratelimiter engaged while the device is under load.
+// Nothing throws out of here.
 export class InboundPath {
-  private readonly nonce = Buffer.alloc(12);
+  private readonly aead: TransportAead = transportAead();
+  // The current run: batch indices, absolute offsets and lengths of its messages.
+  private runKp: Keypair | null = null;
+  private runPeer: Peer | null = null;
+  private runN = 0;
+  private readonly runIdx = new Uint32Array(1024);
+  private readonly runOff = new Uint32Array(1024);
+  private readonly runLen = new Uint32Array(1024);
+  private readonly runOk = new Uint8Array(1024);
+  private accepted = 0;
   private windowStart = -Infinity;
   private windowCount = 0;
   private underLoadUntil = -Infinity;
@@ -41,31 +52,139 @@ export class InboundPath {
 
   fromBind(batch: PacketBatch, sources: Uint8Array): void {
     const dev = this.device;
-    const tap = dev.onInboundPacket;
-    let accepted = 0;
+    this.accepted = 0;
+    this.runN = 0;
+    this.runKp = null;
+    const d = batch.data;
+    const now = dev.clock.now();
+    let lastIndex = -1;
+    let lastEntry: ReturnType<Device['indexTable']['lookup']> = undefined;
     for (let i = 0; i < batch.count; i++) {
       try {
-        if (this.handle(batch, i, sources) && (tap === undefined || !tap(batch.packet(i)))) accepted++;
-        else batch.lengths[i] = 0;
+        const start = batch.start(i);
+        const len = batch.lengths[i];
+        // Fast path: transport data is the common case; test its header without a view.
+        if (len >= MESSAGE_TRANSPORT_SIZE_MIN && d[start] === MessageType.Transport && d[start + 1] === 0 && d[start + 2] === 0 && d[start + 3] === 0) {
+          const index = d.readUInt32LE(start + 4);
+          if (index !== lastIndex) {
+            lastIndex = index;
+            lastEntry = dev.indexTable.lookup(index);
+          }
+          const kp = lastEntry?.keypair;
+          batch.lengths[i] = 0; // until accepted
+          if (!lastEntry || !kp) {
+            dev.stats.unknownIndex++;
+            continue;
+          }
+          if (now - kp.created >= REJECT_AFTER_TIME) {
+            dev.stats.expiredKeypair++;
+            continue;
+          }
+          if (kp !== this.runKp || this.runN === this.runIdx.length) {
+            this.endRun(batch, sources);
+            this.runKp = kp;
+            this.runPeer = lastEntry.peer;
+          }
+          const k = this.runN++;
+          this.runIdx[k] = i;
+          this.runOff[k] = start;
+          this.runLen[k] = len;
+          continue;
+        }
+        // A handshake message: finish the run before it so events keep their order.
+        this.endRun(batch, sources);
+        lastIndex = -1;
+        this.handle(batch, i, sources);
+        batch.lengths[i] = 0;
       } catch (err) {
         batch.lengths[i] = 0;
         dev.stats.handlerErrors++;
         dev.logger.error({ err }, 'inbound handler failed');
       }
     }
-    if (accepted > 0) dev.tun.write(batch);
+    try {
+      this.endRun(batch, sources);
+    } catch (err) {
+      dev.stats.handlerErrors++;
+      dev.logger.error({ err }, 'inbound handler failed');
+    }
+    if (this.accepted > 0) dev.tun.write(batch);
   }
 
-  /** Returns true when packet i now holds an IP packet for the TUN. */
+  /** Opens the pending run of transport messages of one session and accepts what is valid. */
+  private endRun(batch: PacketBatch, sources: Uint8Array): void {
+    const n = this.runN;
+    const kp = this.runKp;
+    const peer = this.runPeer;
+    this.runN = 0;
+    this.runKp = null;
+    this.runPeer = null;
+    if (n === 0 || kp === null || peer === null) return;
+    const dev = this.device;
+    const d = batch.data;
+    const ok = this.runOk;
+    this.aead.openBatch(d, this.runOff, this.runLen, n, kp.recvKey, ok);
+    let lastGood = -1;
+    let bytes = 0;
+    for (let k = 0; k < n; k++) {
+      if (ok[k] === 0) {
+        dev.stats.decryptFailed++;
+        continue;
+      }
+      const start = this.runOff[k];
+      const lo = d.readUInt32LE(start + 8);
+      const hi = d.readUInt32LE(start + 12);
+      const fresh = hi < 0x20_0000
+        ? kp.replay.validateNumber(hi * TWO_32 + lo)
+        : kp.replay.validate((BigInt(hi) << 32n) | BigInt(lo), REJECT_AFTER_MESSAGES);
+      if (!fresh) {
+        dev.stats.replayed++;
+        continue;
+      }
+      if (lastGood < 0) {
+        const promoted = peer.keypairs.confirm(kp);
+        if (promoted !== null) {
+          if (promoted) dev.forgetKeypair(promoted);
+          peer.timers.handshakeComplete();
+          dev.sendStaged(peer);
+        }
+      }
+      const len = this.runLen[k];
+      lastGood = k;
+      bytes += len;
+      const plainLen = len - MESSAGE_TRANSPORT_HEADER_SIZE - TAG;
+      if (plainLen === 0) continue; // keepalive
+      const body = start + MESSAGE_TRANSPORT_HEADER_SIZE;
+      const ipLen = innerLength(d, body, plainLen);
+      if (ipLen === 0) {
+        dev.stats.invalidInnerPacket++;
+        continue;
+      }
+      if (dev.allowedIps.lookupPacket(d, body, ipLen, 'src') !== peer) {
+        dev.stats.disallowedSource++;
+        continue;
+      }
+      peer.timers.dataReceived();
+      const i = this.runIdx[k];
+      const tap = dev.onInboundPacket;
+      if (tap !== undefined && tap(d.subarray(body, body + ipLen))) continue;
+      batch.offsets[i] += MESSAGE_TRANSPORT_HEADER_SIZE;
+      batch.lengths[i] = ipLen;
+      this.accepted++;
+    }
+    if (lastGood < 0) return;
+    // Roaming follows the newest authentic packet; counters and timers once per run.
+    const srcOff = this.runIdx[lastGood] * ENDPOINT_BYTES;
+    this.authenticated(peer, sources.subarray(srcOff, srcOff + ENDPOINT_BYTES), bytes);
+    this.keepKeyFreshReceiving(peer, kp, dev.clock.now());
+  }
+
+  /** Handles one handshake-type (non-transport) message. */
   private handle(batch: PacketBatch, i: number, sources: Uint8Array): boolean {
     const dev = this.device;
     const d = batch.data;
     const start = batch.start(i);
     const len = batch.lengths[i];
-    // Fast path: transport data is the common case; test its header without a view.
-    if (len >= MESSAGE_TRANSPORT_SIZE_MIN && d[start] === MessageType.Transport && d[start + 1] === 0 && d[start + 2] === 0 && d[start + 3] === 0) {
-      return this.transport(batch, i, sources);
-    }
     const msg = d.subarray(start, start + len);
     const type = messageType(msg);
     if (type === 0 || type === MessageType.Transport) {
@@ -176,62 +295,6 @@ export class InboundPath {
     peer.rxBytes += bytes;
     peer.timers.anyAuthenticatedPacketTraversal();
     peer.timers.anyAuthenticatedPacketReceived();
-  }
-
-  private transport(batch: PacketBatch, i: number, sources: Uint8Array): boolean {
-    const dev = this.device;
-    const d = batch.data;
-    const start = batch.start(i);
-    const len = batch.lengths[i];
-    const entry = dev.indexTable.lookup(d.readUInt32LE(start + 4));
-    const kp = entry?.keypair;
-    if (!entry || !kp) {
-      dev.stats.unknownIndex++;
-      return false;
-    }
-    const now = dev.clock.now();
-    if (now - kp.created >= REJECT_AFTER_TIME) {
-      dev.stats.expiredKeypair++;
-      return false;
-    }
-    const lo = d.readUInt32LE(start + 8);
-    const hi = d.readUInt32LE(start + 12);
-    d.copy(this.nonce, 4, start + 8, start + 16);
-    const body = start + MESSAGE_TRANSPORT_HEADER_SIZE;
-    const plainLen = len - MESSAGE_TRANSPORT_HEADER_SIZE - TAG;
-    if (!chachaOpen(d.subarray(body, body + plainLen), kp.recvKey, this.nonce, d.subarray(body, start + len))) {
-      dev.stats.decryptFailed++;
-      return false;
-    }
-    const counter = hi < 0x20_0000 ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
-    if (!kp.replay.validate(counter, REJECT_AFTER_MESSAGES)) {
-      dev.stats.replayed++;
-      return false;
-    }
-    const peer = entry.peer;
-    const promoted = peer.keypairs.confirm(kp);
-    if (promoted !== null) {
-      if (promoted) dev.forgetKeypair(promoted);
-      peer.timers.handshakeComplete();
-      dev.sendStaged(peer);
-    }
-    const srcOff = i * ENDPOINT_BYTES;
-    this.authenticated(peer, sources.subarray(srcOff, srcOff + ENDPOINT_BYTES), len);
-    this.keepKeyFreshReceiving(peer, kp, now);
-    if (plainLen === 0) return false; // keepalive
-    const ipLen = innerLength(d, body, plainLen);
-    if (ipLen === 0) {
-      dev.stats.invalidInnerPacket++;
-      return false;
-    }
-    if (dev.allowedIps.lookupPacket(d, body, ipLen, 'src') !== peer) {
-      dev.stats.disallowedSource++;
-      return false;
-    }
-    peer.timers.dataReceived();
-    batch.offsets[i] += MESSAGE_TRANSPORT_HEADER_SIZE;
-    batch.lengths[i] = ipLen;
-    return true;
   }
 
   // As initiator, start a new handshake once before the session is too old to receive on.

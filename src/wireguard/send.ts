@@ -1,4 +1,4 @@
-import { chachaSeal } from '../crypto/aead.js';
+import { transportAead, type TransportAead } from '../crypto/transport-aead.js';
 import { PacketBatch } from '../io/batch.js';
 import {
   MESSAGE_PADDING_MULTIPLE,
@@ -6,8 +6,8 @@ import {
   REKEY_AFTER_TIME,
 } from './constants.js';
 import type { Device } from './device.js';
-import type { Keypair } from './keypair.js';
-import { MessageType, MESSAGE_TRANSPORT_HEADER_SIZE } from './messages.js';
+import { REJECT_AFTER_MESSAGES_NUM, type Keypair } from './keypair.js';
+import { MESSAGE_TRANSPORT_HEADER_SIZE } from './messages.js';
 import type { Peer } from './peer.js';
 
 const REKEY_AFTER_MESSAGES_NUM = Number(REKEY_AFTER_MESSAGES);
@@ -24,13 +24,17 @@ export function paddingSize(len: number, mtu: number): number {
 }
 
 // The outbound path: IP packets from the TUN are routed by destination through the
-// allowed-IPs table, padded, sealed into transport messages and sent per peer as one
-// batch. Without a usable session the packets wait in the peer's staged queue while a
-// handshake runs.
+// allowed-IPs table and sealed per peer, a run at a time, straight from the TUN's batch
+// into the outbound batch (one native call per run: copy, pad, header, encrypt), which
+// goes out with one batched send. Without a usable session the packets wait in the
+// peer's staged queue while a handshake runs.
 export class OutboundPath {
   private out: PacketBatch;
-  private readonly nonce = Buffer.alloc(12);
   private peerOf: (Peer | undefined)[] = [];
+  private readonly aead: TransportAead = transportAead();
+  private readonly selOff = new Uint32Array(128);
+  private readonly selLen = new Uint32Array(128);
+  private readonly one = { off: new Uint32Array(1), len: new Uint32Array(1) };
 
   constructor(private readonly device: Device) {
     this.out = new PacketBatch(128, slotSizeFor(device.mtu));
@@ -47,17 +51,26 @@ export class OutboundPath {
       if (this.out.slotSize < slotSizeFor(mtu)) this.out = new PacketBatch(128, slotSizeFor(mtu));
       // Pass 1: route every packet. Pass 2: seal each peer's packets in arrival order.
       const peerOf = this.peerOf;
-      for (let i = 0; i < batch.count; i++) {
+      const n = batch.count;
+      let single: Peer | undefined | null = null; // the one peer of the whole batch, if so
+      for (let i = 0; i < n; i++) {
         const p = dev.allowedIps.lookupPacket(batch.data, batch.start(i), batch.lengths[i], 'dst');
         if (!p) dev.stats.noRoute++;
         peerOf[i] = p;
+        if (i === 0) single = p;
+        else if (single !== p) single = undefined;
       }
-      for (let i = 0; i < batch.count; i++) {
-        const peer = peerOf[i];
-        if (!peer) continue;
-        this.sendRun(peer, batch, i, mtu);
-        for (let j = i; j < batch.count; j++) if (peerOf[j] === peer) peerOf[j] = undefined;
+      if (single) {
+        this.sendRun(single, batch, 0, mtu);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const peer = peerOf[i];
+          if (!peer) continue;
+          this.sendRun(peer, batch, i, mtu);
+          for (let j = i; j < n; j++) if (peerOf[j] === peer) peerOf[j] = undefined;
+        }
       }
+      for (let i = 0; i < n; i++) peerOf[i] = undefined;
     } catch (err) {
       dev.stats.handlerErrors++;
       dev.logger.error({ err }, 'outbound handler failed');
@@ -68,26 +81,45 @@ export class OutboundPath {
   private sendRun(peer: Peer, batch: PacketBatch, first: number, mtu: number): void {
     const dev = this.device;
     const kp = peer.keypairs.current;
-    const now = dev.clock.now();
-    const usable = kp !== null && kp.canSend(now) && peer.staged.length === 0;
-    for (let i = first; i < batch.count; i++) {
-      if (this.peerOf[i] !== peer) continue;
-      const start = batch.start(i);
-      const len = batch.lengths[i];
-      const pad = paddingSize(len, mtu);
-      const fits = start + len + pad <= (Math.floor(start / batch.slotSize) + 1) * batch.slotSize;
-      if (kp !== null && usable && fits && kp.canSend(now)) {
-        batch.data.fill(0, start + len, start + len + pad);
-        this.seal(kp, batch.data.subarray(start, start + len + pad));
-        if (this.out.count === this.out.capacity) this.flush(peer, kp, true);
-      } else {
-        const copy = new Uint8Array(len + pad);
+    const peerOf = this.peerOf;
+    const n = batch.count;
+    const usable = kp !== null && kp.canSend(dev.clock.now()) && peer.staged.length === 0 && kp.sendNonce + n < REJECT_AFTER_MESSAGES_NUM;
+    if (kp === null || !usable) {
+      for (let i = first; i < n; i++) {
+        if (peerOf[i] !== peer) continue;
+        const start = batch.start(i);
+        const len = batch.lengths[i];
+        const copy = new Uint8Array(len + paddingSize(len, mtu));
         copy.set(batch.data.subarray(start, start + len));
         peer.stage(copy);
       }
+      if (peer.staged.length) this.sendStaged(peer);
+      return;
     }
-    if (kp !== null && usable) this.flush(peer, kp, true);
-    if (peer.staged.length) this.sendStaged(peer);
+    const out = this.out;
+    const selOff = this.selOff;
+    const selLen = this.selLen;
+    let k = 0;
+    for (let i = first; i < n; i++) {
+      if (peerOf[i] !== peer) continue;
+      selOff[k] = batch.start(i);
+      selLen[k] = batch.lengths[i];
+      k++;
+      if (k === out.capacity - out.count) {
+        this.sealInto(kp, batch.data, k, mtu);
+        k = 0;
+        this.flush(peer, kp, true);
+      }
+    }
+    if (k > 0) this.sealInto(kp, batch.data, k, mtu);
+    this.flush(peer, kp, true);
+  }
+
+  private sealInto(kp: Keypair, src: Uint8Array, k: number, mtu: number): void {
+    const out = this.out;
+    this.aead.sealBatch(src, this.selOff, this.selLen, k, out.data, out.slotSize, out.count, out.lengths, kp.sendKey, kp.remoteIndex, kp.sendNonce, mtu);
+    kp.sendNonce += k;
+    out.count += k;
   }
 
   /** Sends the peer's staged packets, or starts a handshake if there is no usable session. */
@@ -103,10 +135,17 @@ export class OutboundPath {
       const packets = peer.staged;
       peer.staged = [];
       let data = false;
+      const one = this.one;
+      const mtu = dev.mtu;
       for (const p of packets) {
-        this.seal(kp, p);
+        const out = this.out;
+        one.off[0] = 0;
+        one.len[0] = p.length;
+        this.aead.sealBatch(p, one.off, one.len, 1, out.data, out.slotSize, out.count, out.lengths, kp.sendKey, kp.remoteIndex, kp.sendNonce, mtu);
+        kp.sendNonce++;
+        out.count++;
         if (p.length > 0) data = true;
-        if (this.out.count === this.out.capacity) this.flush(peer, kp, data);
+        if (out.count === out.capacity) this.flush(peer, kp, data);
       }
       this.flush(peer, kp, data);
     } catch (err) {
@@ -115,40 +154,36 @@ export class OutboundPath {
     }
   }
 
-  private seal(kp: Keypair, plaintext: Uint8Array): void {
-    const out = this.out;
-    const slot = out.count++;
-    const base = slot * out.slotSize;
-    const total = MESSAGE_TRANSPORT_HEADER_SIZE + plaintext.length + TAG;
-    out.offsets[slot] = 0;
-    out.lengths[slot] = total;
-    const d = out.data;
-    d.writeUInt32LE(MessageType.Transport, base);
-    d.writeUInt32LE(kp.remoteIndex, base + 4);
-    const n = kp.sendNonce++;
-    const lo = n % 0x1_0000_0000;
-    const hi = Math.floor(n / 0x1_0000_0000);
-    d.writeUInt32LE(lo, base + 8);
-    d.writeUInt32LE(hi, base + 12);
-    this.nonce.writeUInt32LE(lo, 4);
-    this.nonce.writeUInt32LE(hi, 8);
-    chachaSeal(d.subarray(base + MESSAGE_TRANSPORT_HEADER_SIZE, base + total), kp.sendKey, this.nonce, plaintext);
-  }
-
   private flush(peer: Peer, kp: Keypair, hadData: boolean): void {
     const out = this.out;
     if (out.count === 0) return;
     const dev = this.device;
-    if (peer.endpoint) {
+    // A message that did not fit its slot (a packet larger than the MTU allows) has
+    // length 0: drop it here rather than send an empty datagram.
+    let bytes = 0;
+    let w = 0;
+    for (let i = 0; i < out.count; i++) {
+      const len = out.lengths[i];
+      if (len === 0) {
+        dev.stats.handlerErrors++;
+        continue;
+      }
+      if (w !== i) {
+        out.data.copy(out.data, w * out.slotSize, i * out.slotSize, i * out.slotSize + len);
+        out.lengths[w] = len;
+      }
+      bytes += len;
+      w++;
+    }
+    out.count = w;
+    if (w > 0 && peer.endpoint) {
       dev.bind.send(out, peer.endpoint);
-      let bytes = 0;
-      for (let i = 0; i < out.count; i++) bytes += out.lengths[i];
       peer.txBytes += bytes;
       peer.timers.anyAuthenticatedPacketTraversal();
       peer.timers.anyAuthenticatedPacketSent();
       if (hadData) peer.timers.dataSent();
-    } else {
-      dev.stats.noEndpoint += out.count;
+    } else if (w > 0) {
+      dev.stats.noEndpoint += w;
     }
     out.reset();
     this.keepKeyFreshSending(peer, kp);
