@@ -111,6 +111,11 @@ export class RelayClient {
     return this.lastLatency;
   }
 
+  /** Bytes accepted by send() but not yet written to the socket (backpressure signal). */
+  get queuedBytes(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
   /** The relay's public key as learnt in the last handshake. */
   get serverKey(): PublicKey | undefined {
     return this.relayKey;
