@@ -1,6 +1,8 @@
 import dgram from 'node:dgram';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { Endpoint } from '../io/endpoint.js';
+import { PacketBatch } from '../io/batch.js';
+import type { Bind } from '../io/bind.js';
 import { WeftError } from '../errors.js';
 import { STUN_METHOD_BINDING, encodeBindingRequest, isStunPacket, newTransactionId, parseStun } from './stun.js';
 
@@ -180,6 +182,23 @@ export class StunErrorResponse extends WeftError {
 
 function abortError(): WeftError {
   return new WeftError('ERR_ABORTED', 'operation aborted');
+}
+
+// Binding requests are < 100 bytes (header, SOFTWARE, FINGERPRINT).
+const STUN_SLOT = 256;
+
+/**
+ * StunSend over the engine's Bind, so STUN shares the WireGuard port and the mapped
+ * address is the one peers must use. The receive side is the owner's: for each received
+ * packet, `isStunPacket(pkt) ? client.handlePacket(pkt, Endpoint.fromBytes(sources, i * 18))
+ * : <WireGuard>`.
+ */
+export function stunSendOverBind(bind: Bind): StunSend {
+  const batch = new PacketBatch(1, STUN_SLOT);
+  return (pkt, to) => {
+    batch.reset();
+    if (!batch.push(pkt) || bind.send(batch, to) !== 1) throw new WeftError('ERR_STUN_SEND', `bind did not send to ${to.key}`);
+  };
 }
 
 export interface UdpStunClientOptions extends Omit<StunClientOptions, 'send'> {
