@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError as CommanderArgError, type Command } from 'commander';
 import { Endpoint } from '../io/endpoint.js';
 import { consoleLogger } from '../log.js';
@@ -63,6 +64,8 @@ interface RelayOpts {
   stunPort: number;
   stun: boolean;
   path: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 interface NetcheckOpts {
@@ -76,16 +79,18 @@ interface NetcheckOpts {
 async function runRelay(o: RelayOpts): Promise<void> {
   const logger = consoleLogger('info');
   const { host, port } = parseHostPort(o.listen);
+  if (!o.tlsCert !== !o.tlsKey) throw new CommanderArgError('--tls-cert and --tls-key go together');
+  const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
   const relay = new RelayServer({ path: o.path, logger });
   const stun = o.stun ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
-  const httpPort = await relay.listen(host, port);
+  const httpPort = await relay.listen(host, port, tls);
   try {
     await stun?.start();
   } catch (err) {
     await relay.stop();
     throw err;
   }
-  logger.info({ url: `ws://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null }, 'relay running');
+  logger.info({ url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null }, 'relay running');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -125,6 +130,8 @@ export function registerRelayCommands(program: Command): void {
     .option('--stun-port <n>', 'UDP port of the STUN server', parsePort, STUN_DEFAULT_PORT)
     .option('--no-stun', 'do not run the STUN server')
     .option('--path <path>', 'URL path of the relay endpoint', RELAY_DEFAULT_PATH)
+    .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (e.g. on port 443)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .action(async (opts: RelayOpts) => {
       await runRelay(opts);
     });

@@ -8,8 +8,8 @@ import type { BindingResult, StunClient } from './stun-client.js';
 // netcheck: what the network between this node and the relays looks like. All STUN
 // probes leave from ONE local socket (the caller's StunClient), so differing mapped
 // addresses across servers mean the NAT maps per destination (endpoint-dependent, "hard"
-// NAT) and hole punching needs more than the STUN address. When no STUN answer arrives
-// at all, UDP is taken as blocked and relay latency is measured over TCP instead.
+// NAT) and hole punching needs more than the STUN address. No STUN answer at all means
+// UDP is blocked; relays STUN could not time get their latency over TCP (HTTP) instead.
 
 export interface NetcheckRelay {
   /** Stable identifier, e.g. the relay URL or a region name. */
@@ -117,27 +117,28 @@ export async function netcheck(o: NetcheckOptions): Promise<NetcheckReport> {
   });
   for (const [id, ms] of latency) relayLatency[id] = { ms, via: 'stun' };
 
-  if (ok.length === 0) {
-    const measure = o.tcpLatency ?? ((url: string, signal: AbortSignal) => timeTcpLatency(url, signal, clock));
-    await Promise.all(
-      o.relays.map(async (r) => {
-        if (!r.url) return;
-        const ac = new AbortController();
-        const stop = (): void => ac.abort();
-        o.signal?.addEventListener('abort', stop, { once: true });
-        const timer = clock.setTimeout(stop, timeoutMs);
-        try {
-          latency.set(r.id, await measure(r.url, ac.signal));
-        } catch {
-          // Unreachable over TCP too: the relay simply gets no latency entry.
-        } finally {
-          clock.clearTimeout(timer);
-          o.signal?.removeEventListener('abort', stop);
-        }
-      }),
-    );
-    for (const [id, ms] of latency) relayLatency[id] = { ms, via: 'tcp' };
-  }
+  // Relays STUN could not time (UDP blocked, or their STUN port down) are timed over TCP.
+  const measure = o.tcpLatency ?? ((url: string, signal: AbortSignal) => timeTcpLatency(url, signal, clock));
+  await Promise.all(
+    o.relays.map(async (r) => {
+      if (!r.url || latency.has(r.id)) return;
+      const ac = new AbortController();
+      const stop = (): void => ac.abort();
+      o.signal?.addEventListener('abort', stop, { once: true });
+      const timer = clock.setTimeout(stop, timeoutMs);
+      try {
+        const ms = await measure(r.url, ac.signal);
+        latency.set(r.id, ms);
+        relayLatency[r.id] = { ms, via: 'tcp' };
+      } catch {
+        // Unreachable over TCP too: the relay gets no latency entry and cannot be preferred.
+      } finally {
+        clock.clearTimeout(timer);
+        o.signal?.removeEventListener('abort', stop);
+      }
+    }),
+  );
+  if (o.signal?.aborted) throw new WeftError('ERR_ABORTED', 'netcheck aborted');
 
   const v4 = ok.filter((r) => r.mapped.isV4);
   const v6 = ok.filter((r) => !r.mapped.isV4);

@@ -157,8 +157,9 @@ export class StunClient {
       return true;
     }
     const mapped = msg.xorMappedAddress ?? msg.mappedAddress;
-    if (!mapped) {
-      p.reject(new WeftError('ERR_STUN_BAD_RESPONSE', `STUN success from ${p.server.key} without a mapped address`));
+    // RFC 8489 §6.3.1: unknown comprehension-required attributes fail the transaction.
+    if (!mapped || msg.unknownRequired.length > 0) {
+      p.reject(new WeftError('ERR_STUN_BAD_RESPONSE', `unusable STUN success from ${p.server.key}`));
       return true;
     }
     p.resolve({ server: p.server, mapped, rttMs: this.clock.now() - p.lastSent, transmissions: p.transmissions });

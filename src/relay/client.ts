@@ -29,6 +29,7 @@ export interface RelayClientOptions {
   /** ws:// or wss:// URL of the relay endpoint, e.g. wss://relay.example.com/relay */
   url: string;
   privateKey: PrivateKey;
+  /** `packet` is the callee's to keep (a fresh buffer per message). */
   onPacket?: (src: PublicKey, packet: Uint8Array) => void;
   onPeerGone?: (key: PublicKey, reason: PeerGoneReason) => void;
   onStateChange?: (state: RelayClientState) => void;
@@ -48,6 +49,8 @@ export interface RelayClientOptions {
   connectTimeoutMs?: number;
   /** Bound on our own unsent bytes before send() drops. */
   maxQueueBytes?: number;
+  /** Extra trust roots for wss:// (a self-hosted relay with a private CA). */
+  ca?: string | Buffer;
 }
 
 export interface RelayClientStats {
@@ -212,6 +215,7 @@ export class RelayClient {
       maxPayload: MAX_FRAME_SIZE,
       perMessageDeflate: false,
       handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
+      ...(this.opts.ca ? { ca: this.opts.ca } : {}),
     });
     this.ws = ws;
     ws.on('message', (data: RawData, isBinary: boolean) => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -52,6 +53,8 @@ export interface RelayServerStats {
   droppedQueueFull: number;
   droppedNoPeer: number;
   malformedFrames: number;
+  /** Connections closed for a frame over MAX_FRAME_SIZE. */
+  oversizeFrames: number;
 }
 
 interface Client {
@@ -76,6 +79,7 @@ export class RelayServer {
     droppedQueueFull: 0,
     droppedNoPeer: 0,
     malformedFrames: 0,
+    oversizeFrames: 0,
   };
   private readonly privateKey: PrivateKey;
   private readonly wss: WebSocketServer;
@@ -86,8 +90,8 @@ export class RelayServer {
   private readonly maxQueueBytes: number;
   private readonly keepaliveMs: number;
   private keepaliveTimer: TimerHandle | undefined;
-  private readonly attached: Array<{ server: http.Server; fn: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
-  private ownServer: http.Server | undefined;
+  private readonly attached: Array<{ server: http.Server | https.Server; fn: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
+  private ownServer: http.Server | https.Server | undefined;
   private stopped = false;
 
   constructor(private readonly opts: RelayServerOptions = {}) {
@@ -107,7 +111,7 @@ export class RelayServer {
   }
 
   /** Takes over WebSocket upgrades on `path` of an existing HTTP server (e.g. fastify's `app.server`). */
-  attach(server: http.Server): void {
+  attach(server: http.Server | https.Server): void {
     const fn = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
       if (new URL(req.url ?? '/', 'http://x').pathname !== this.path) return;
       this.handleUpgrade(req, socket, head);
@@ -127,11 +131,13 @@ export class RelayServer {
   /**
    * Standalone HTTP server: the WebSocket endpoint, and plain GETs (latency probes, captive
    * portal checks) answered 204 so a client can time a round trip without upgrading.
+   * With `tls` it is HTTPS, so the relay can sit on TCP 443 where nothing else passes.
    */
-  async listen(host: string, port: number): Promise<number> {
-    const server = http.createServer((req, res) => {
+  async listen(host: string, port: number, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<number> {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
-    });
+    };
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -182,7 +188,11 @@ export class RelayServer {
       this.sockets.delete(ws);
       if (client) this.onGone(client);
     });
-    ws.on('error', () => ws.terminate());
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws enforces maxPayload itself: the peer gets 1009 and the connection ends.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.stats.oversizeFrames++;
+      ws.terminate();
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const f = isBinary && Buffer.isBuffer(data) ? parseFrame(data) : null;
       if (client) {

@@ -1,11 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { generatePrivateKey, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../../src/crypto/keys.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { RelayClient } from '../../src/relay/client.js';
-import { CLOSE_AUTH_FAILED, encodeFrame, parseFrame, relayAuthKey, relayProof, PEER_GONE_DISCONNECTED, PEER_GONE_NOT_HERE } from '../../src/relay/protocol.js';
+import { MAX_FRAME_SIZE, CLOSE_AUTH_FAILED, encodeFrame, parseFrame, relayAuthKey, relayProof, PEER_GONE_DISCONNECTED, PEER_GONE_NOT_HERE } from '../../src/relay/protocol.js';
 
 // Relay server and clients over 127.0.0.1 with real WebSockets.
 
@@ -61,13 +66,16 @@ async function rawClient(url: string, key: PrivateKey | null, wrongProof = false
   return { ws, closed };
 }
 
-test('two clients exchange packets both ways; peer-gone on unknown and departed peers; ping measures latency', async () => {
+test('two clients exchange packets both ways; peer-gone on unknown and departed peers; ping measures latency', async (t) => {
   const before = tcpHandles();
   const server = new RelayServer();
+  t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
   const a = peer(url);
+  t.after(() => a.client.stop());
   const b = peer(url);
+  t.after(() => b.client.stop());
   await Promise.all([a.client.connect(), b.client.connect()]);
   assert.equal(server.clientCount, 2);
   assert.deepEqual(a.client.serverKey, server.publicKey);
@@ -98,8 +106,9 @@ test('two clients exchange packets both ways; peer-gone on unknown and departed 
   await until(() => tcpHandles() === before, 1000);
 });
 
-test('unauthenticated clients are refused and counted: wrong proof, data before auth, silence', async () => {
+test('unauthenticated clients are refused and counted: wrong proof, data before auth, silence', async (t) => {
   const server = new RelayServer({ authTimeoutMs: 200 });
+  t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
 
@@ -118,24 +127,28 @@ test('unauthenticated clients are refused and counted: wrong proof, data before 
   await server.stop();
 });
 
-test('authorize hook refuses keys it does not know; the client counts auth failures and retries', async () => {
+test('authorize hook refuses keys it does not know; the client counts auth failures and retries', async (t) => {
   const allowed = generatePrivateKey();
   const server = new RelayServer({ authorize: (k) => Buffer.from(k).equals(publicKeyFromPrivate(allowed)) });
+  t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
   const intruder = peer(url);
+  t.after(() => intruder.client.stop());
   void intruder.client.connect().catch(() => {});
   await until(() => intruder.client.stats.authFailures >= 2);
   assert.equal(intruder.client.state, 'connecting');
   const ok = new RelayClient({ url, privateKey: allowed });
+  t.after(() => ok.stop());
   await ok.connect();
   await Promise.all([intruder.client.stop(), ok.stop()]);
   assert.ok(server.stats.refused >= 2);
   await server.stop();
 });
 
-test('malformed frames from an authenticated client are dropped and counted; the connection survives', async () => {
+test('malformed frames from an authenticated client are dropped and counted; the connection survives', async (t) => {
   const server = new RelayServer();
+  t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
   const raw = await rawClient(url, generatePrivateKey());
@@ -146,22 +159,28 @@ test('malformed frames from an authenticated client are dropped and counted; the
   raw.ws.send(encodeFrame({ type: 'recvPacket', key: new Uint8Array(32), packet: new Uint8Array(1) }));
   await until(() => server.stats.malformedFrames === 4);
   assert.equal(server.clientCount, 1);
-  raw.ws.close();
-  await raw.closed;
+  // Over the maximum frame size: the connection is closed (1009), counted.
+  raw.ws.send(new Uint8Array(MAX_FRAME_SIZE + 1));
+  assert.equal(await raw.closed, 1009);
+  await until(() => server.stats.oversizeFrames === 1 && server.clientCount === 0);
   await server.stop();
 });
 
-test('relay restart: clients reconnect and traffic resumes within 5 s', async () => {
+test('relay restart: clients reconnect and traffic resumes within 5 s', async (t) => {
   const first = new RelayServer();
+  t.after(() => first.stop());
   const port = await first.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
   const a = peer(url, { backoffMaxMs: 1000 });
+  t.after(() => a.client.stop());
   const b = peer(url, { backoffMaxMs: 1000 });
+  t.after(() => b.client.stop());
   await Promise.all([a.client.connect(), b.client.connect()]);
   await first.stop();
   await until(() => a.client.state === 'connecting' && b.client.state === 'connecting');
   const t0 = Date.now();
   const second = new RelayServer();
+  t.after(() => second.stop());
   await second.listen('127.0.0.1', port);
   await until(() => {
     a.client.send(b.pub, Buffer.from('after restart'));
@@ -174,8 +193,9 @@ test('relay restart: clients reconnect and traffic resumes within 5 s', async ()
   await second.stop();
 });
 
-test('bounded per-client queue: a receiver that does not read loses packets, counted as drops', async () => {
+test('bounded per-client queue: a receiver that does not read loses packets, counted as drops', async (t) => {
   const server = new RelayServer({ maxQueueBytes: 64 * 1024 });
+  t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const url = `ws://127.0.0.1:${port}/relay`;
   const slowKey = generatePrivateKey();
@@ -183,6 +203,7 @@ test('bounded per-client queue: a receiver that does not read loses packets, cou
   await until(() => server.clientCount === 1);
   slow.ws.pause();
   const fast = peer(url);
+  t.after(() => fast.client.stop());
   await fast.client.connect();
   const big = new Uint8Array(60 * 1024);
   // Bounded burst: 400 x 60 KiB = 24 MiB, well past loopback socket buffers.
@@ -196,17 +217,74 @@ test('bounded per-client queue: a receiver that does not read loses packets, cou
   await server.stop();
 });
 
-test('attach() serves the relay on an existing HTTP server (as under fastify) at /relay only', async () => {
+test('attach() serves the relay on an existing HTTP server (as under fastify) at /relay only', async (t) => {
   const httpServer = http.createServer((_req, res) => res.end('app'));
   await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
   const port = (httpServer.address() as { port: number }).port;
   const server = new RelayServer();
+  t.after(() => server.stop());
   server.attach(httpServer);
   const a = peer(`ws://127.0.0.1:${port}/relay`);
+  t.after(() => a.client.stop());
   await a.client.connect();
   assert.equal(server.clientCount, 1);
   await a.client.stop();
   await server.stop();
   httpServer.closeAllConnections();
   await new Promise((r) => httpServer.close(r));
+});
+
+test('TLS: the relay serves wss:// (for TCP 443) and clients trust a private CA', { skip: spawnSync('sh', ['-c', 'command -v openssl']).status === 0 ? false : 'openssl not installed' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-relay-tls-'));
+  try {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+    assert.equal(r.status, 0, String(r.stderr));
+    const cert = readFileSync(join(dir, 'cert.pem'));
+    const server = new RelayServer();
+    t.after(() => server.stop());
+    const port = await server.listen('127.0.0.1', 0, { cert, key: readFileSync(join(dir, 'key.pem')) });
+    const key = generatePrivateKey();
+    const client = new RelayClient({ url: `wss://127.0.0.1:${port}/relay`, privateKey: key, ca: cert });
+    t.after(() => client.stop());
+    await client.connect(AbortSignal.timeout(5000));
+    assert.equal(server.clientCount, 1);
+    await client.stop();
+    await server.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('half-open path: no pong within pingTimeoutMs -> the client drops the connection and reconnects', async (t) => {
+  const server = new RelayServer();
+  t.after(() => server.stop());
+  const port = await server.listen('127.0.0.1', 0);
+  // A TCP proxy that can silently swallow everything on the connections open so far.
+  const conns = new Set<net.Socket>();
+  const dead = new Set<net.Socket>();
+  const proxy = net.createServer((c) => {
+    const up = net.connect(port, '127.0.0.1');
+    conns.add(c).add(up);
+    c.on('data', (d) => !dead.has(c) && up.write(d));
+    up.on('data', (d) => !dead.has(up) && c.write(d));
+    for (const [a, b] of [[c, up], [up, c]]) {
+      a.on('close', () => b.destroy());
+      a.on('error', () => b.destroy());
+    }
+  });
+  t.after(() => {
+    for (const c of conns) c.destroy();
+    proxy.close();
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const key = generatePrivateKey();
+  const client = new RelayClient({ url: `ws://127.0.0.1:${(proxy.address() as net.AddressInfo).port}/relay`, privateKey: key, pingIntervalMs: 100, pingTimeoutMs: 200, backoffInitialMs: 20 });
+  t.after(() => client.stop());
+  await client.connect();
+  for (const c of conns) dead.add(c);
+  await until(() => client.state === 'connecting');
+  assert.equal(client.stats.disconnects, 1);
+  await until(() => client.state === 'connected');
+  assert.equal(client.stats.connects, 2);
 });
