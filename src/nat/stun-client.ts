@@ -138,7 +138,7 @@ export class StunClient {
   }
 
   /** Feeds a received datagram; true when it answered a pending transaction. Never throws. */
-  handlePacket(pkt: Uint8Array, _from: Endpoint): boolean {
+  handlePacket(pkt: Uint8Array): boolean {
     const msg = isStunPacket(pkt) ? parseStun(pkt) : null;
     if (!msg) {
       this.stats.malformed++;
@@ -191,8 +191,7 @@ const STUN_SLOT = 256;
 /**
  * StunSend over the engine's Bind, so STUN shares the WireGuard port and the mapped
  * address is the one peers must use. The receive side is the owner's: for each received
- * packet, `isStunPacket(pkt) ? client.handlePacket(pkt, Endpoint.fromBytes(sources, i * 18))
- * : <WireGuard>`.
+ * packet, `isStunPacket(pkt) ? client.handlePacket(pkt) : <WireGuard>`.
  */
 export function stunSendOverBind(bind: Bind): StunSend {
   const batch = new PacketBatch(1, STUN_SLOT);
@@ -227,15 +226,7 @@ export class UdpStunClient {
     const host = this.opts.host ?? '::';
     this.v6 = host.includes(':');
     const socket = dgram.createSocket({ type: this.v6 ? 'udp6' : 'udp4', ipv6Only: false });
-    socket.on('message', (pkt, rinfo) => {
-      let from: Endpoint;
-      try {
-        from = Endpoint.of(rinfo.address, rinfo.port);
-      } catch {
-        return;
-      }
-      this.client.handlePacket(pkt, from);
-    });
+    socket.on('message', (pkt) => this.client.handlePacket(pkt));
     // Per-datagram errors (e.g. ICMP unreachable) surface here; the transaction times out.
     socket.on('error', () => {});
     await new Promise<void>((resolve, reject) => {

@@ -24,10 +24,10 @@ async function world(mapping: 'eim' | 'edm') {
   const stun = new StunClient({ send: stunSendOverBind(node) });
   const wireguard: Uint8Array[] = [];
   const events: BindEvents = {
-    onReceive(batch: PacketBatch, sources: Uint8Array) {
+    onReceive(batch: PacketBatch) {
       for (let i = 0; i < batch.count; i++) {
         const pkt = batch.packet(i);
-        if (isStunPacket(pkt)) stun.handlePacket(pkt, Endpoint.fromBytes(sources, i * ENDPOINT_BYTES));
+        if (isStunPacket(pkt)) stun.handlePacket(pkt);
         else wireguard.push(Uint8Array.from(pkt));
       }
     },

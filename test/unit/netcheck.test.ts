@@ -28,7 +28,7 @@ function simulated(mappedFor: (server: Endpoint) => Endpoint, dead: Set<string> 
     send: (pkt, to) => {
       if (dead.has(to.key)) return;
       const ans = answerStun(pkt, mappedFor(to));
-      if (ans.kind === 'response') setImmediate(() => client.handlePacket(ans.bytes, to));
+      if (ans.kind === 'response') setImmediate(() => client.handlePacket(ans.bytes));
     },
   });
   return client;

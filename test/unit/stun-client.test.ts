@@ -22,7 +22,7 @@ function setup(reply: 'never' | 'success' | 'error', rc?: number) {
       const msg = parseStun(pkt);
       assert.ok(msg);
       const ans = reply === 'error' ? encodeBindingError(msg.transactionId, 401, 'Unauthorized') : (answerStun(pkt, MAPPED) as { bytes: Uint8Array }).bytes;
-      clock.setTimeout(() => client.handlePacket(ans, SERVER), 30);
+      clock.setTimeout(() => client.handlePacket(ans), 30);
     },
   });
   return { clock, client, sentAt };
@@ -74,7 +74,7 @@ test('error response rejects with the STUN code; abort rejects ERR_ABORTED and c
 
 test('unmatched and malformed datagrams are counted, never thrown', () => {
   const { client } = setup('never');
-  assert.equal(client.handlePacket(new Uint8Array(5), SERVER), false);
-  assert.equal(client.handlePacket(encodeBindingError(new Uint8Array(12), 400, 'x'), SERVER), false);
+  assert.equal(client.handlePacket(new Uint8Array(5)), false);
+  assert.equal(client.handlePacket(encodeBindingError(new Uint8Array(12), 400, 'x')), false);
   assert.deepEqual([client.stats.malformed, client.stats.unmatched], [1, 1]);
 });
