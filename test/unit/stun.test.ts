@@ -14,6 +14,8 @@ import {
   newTransactionId,
   parseStun,
   softwareAttr,
+  errorCodeAttr,
+  unknownAttributesAttr,
   verifyMessageIntegrity,
   xorMappedAddressAttr,
 } from '../../src/nat/stun.js';
@@ -166,7 +168,25 @@ test('demux: WireGuard messages never pass isStunPacket; STUN always does', () =
 
 test('fuzz: parseStun and answerStun never throw (100k inputs)', () => {
   const from = Endpoint.of('127.0.0.1', 1);
-  const valid = [REQUEST, RESPONSE_V4, RESPONSE_V6, encodeBindingError(TXID, 420, 'x', [1, 2, 3])];
+  let parsed = 0;
+  // Without FINGERPRINT too, so mutations reach every attribute decoder instead of failing the CRC.
+  const noFp = encodeStun(
+    {
+      method: STUN_METHOD_BINDING,
+      cls: 'success',
+      transactionId: TXID,
+      attributes: [
+        xorMappedAddressAttr(Endpoint.of('192.0.2.1', 1), TXID),
+        xorMappedAddressAttr(Endpoint.of('2001:db8::1', 2), TXID),
+        { type: STUN_ATTR.MAPPED_ADDRESS, value: hex('0001 1f90 c0000201') },
+        softwareAttr('weft'),
+        errorCodeAttr(420, 'Unknown'),
+        unknownAttributesAttr([0x24]),
+      ],
+    },
+    { fingerprint: false, integrityKey: PASSWORD },
+  );
+  const valid = [REQUEST, RESPONSE_V4, RESPONSE_V6, encodeBindingError(TXID, 420, 'x', [1, 2, 3]), noFp];
   // Random bytes, random bytes behind a valid STUN header, and bit flips of valid messages
   // with the length field kept consistent so the attribute walker runs.
   const withHeader = fc.uint8Array({ minLength: 0, maxLength: 200 }).map((b) => {
@@ -185,8 +205,10 @@ test('fuzz: parseStun and answerStun never throw (100k inputs)', () => {
     fc.property(fc.oneof(fc.uint8Array({ maxLength: 120 }), withHeader, mutated), (b) => {
       const m = parseStun(b);
       if (m && m.integrityOffset >= 0) verifyMessageIntegrity(b, m, PASSWORD);
+      if (m) parsed++;
       answerStun(b, from);
     }),
     { numRuns: 100_000 },
   );
+  assert.ok(parsed > 1000, `only ${parsed} fuzz inputs parsed: the decoders were barely exercised`);
 });
