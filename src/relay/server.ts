@@ -1,0 +1,300 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import { randomFillSync } from 'node:crypto';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { WeftError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import {
+  CHALLENGE_LEN,
+  CLOSE_AUTH_FAILED,
+  CLOSE_REPLACED,
+  MAX_FRAME_SIZE,
+  MAX_PACKET_SIZE,
+  PEER_GONE_DISCONNECTED,
+  PEER_GONE_NOT_HERE,
+  RELAY_DEFAULT_PATH,
+  RELAY_PROTOCOL_VERSION,
+  encodeFrame,
+  parseFrame,
+  relayAuthKey,
+  verifyRelayProof,
+  type PeerGoneReason,
+} from './protocol.js';
+
+// The relay: authenticated clients keyed by WireGuard public key; packets are forwarded
+// as opaque bytes. Each client's queue is the WebSocket's send buffer, bounded by
+// maxQueueBytes: beyond it packets to that client are dropped (and counted) rather than
+// buffered without limit, as WireGuard and TCP above it recover from loss.
+
+export interface RelayServerOptions {
+  /** The relay's X25519 key; generated when absent (clients learn it from ServerHello). */
+  privateKey?: PrivateKey;
+  /** URL path of the WebSocket endpoint (default /relay). */
+  path?: string;
+  /** Per-client send-buffer bound in bytes (default 1 MiB). */
+  maxQueueBytes?: number;
+  authTimeoutMs?: number;
+  keepaliveMs?: number;
+  /** Admission hook after the key proof, e.g. "is this key in the netmap". */
+  authorize?: (key: PublicKey) => boolean | Promise<boolean>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface RelayServerStats {
+  accepted: number;
+  refused: number;
+  replaced: number;
+  packetsForwarded: number;
+  bytesForwarded: number;
+  droppedQueueFull: number;
+  droppedNoPeer: number;
+  malformedFrames: number;
+  /** Connections closed for a frame over MAX_FRAME_SIZE. */
+  oversizeFrames: number;
+}
+
+interface Client {
+  ws: WebSocket;
+  key: PublicKey;
+  hex: string;
+  /** Peers this client sent to, told when they disconnect (bounded). */
+  sentTo: Set<string>;
+}
+
+const MAX_SENT_TO = 1024;
+
+export class RelayServer {
+  readonly publicKey: PublicKey;
+  readonly path: string;
+  readonly stats: RelayServerStats = {
+    accepted: 0,
+    refused: 0,
+    replaced: 0,
+    packetsForwarded: 0,
+    bytesForwarded: 0,
+    droppedQueueFull: 0,
+    droppedNoPeer: 0,
+    malformedFrames: 0,
+    oversizeFrames: 0,
+  };
+  private readonly privateKey: PrivateKey;
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Map<string, Client>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly maxQueueBytes: number;
+  private readonly keepaliveMs: number;
+  private keepaliveTimer: TimerHandle | undefined;
+  private readonly attached: Array<{ server: http.Server | https.Server; fn: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
+  private ownServer: http.Server | https.Server | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: RelayServerOptions = {}) {
+    this.privateKey = opts.privateKey ?? generatePrivateKey();
+    this.publicKey = publicKeyFromPrivate(this.privateKey);
+    this.path = opts.path ?? RELAY_DEFAULT_PATH;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? silentLogger;
+    this.maxQueueBytes = opts.maxQueueBytes ?? 1 << 20;
+    this.keepaliveMs = opts.keepaliveMs ?? 60_000;
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false });
+    this.scheduleKeepalive();
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over WebSocket upgrades on `path` of an existing HTTP server (e.g. fastify's `app.server`). */
+  attach(server: http.Server | https.Server): void {
+    const fn = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== this.path) return;
+      this.handleUpgrade(req, socket, head);
+    };
+    server.on('upgrade', fn);
+    this.attached.push({ server, fn });
+  }
+
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+  }
+
+  /**
+   * Standalone HTTP server: the WebSocket endpoint, and plain GETs (latency probes, captive
+   * portal checks) answered 204 so a client can time a round trip without upgrading.
+   * With `tls` it is HTTPS, so the relay can sit on TCP 443 where nothing else passes.
+   */
+  async listen(host: string, port: number, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<number> {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
+    };
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
+    this.attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      throw new WeftError('ERR_RELAY_LISTEN', `relay cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
+    });
+    this.ownServer = server;
+    const addr = server.address();
+    return typeof addr === 'object' && addr ? addr.port : port;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.keepaliveTimer) this.clock.clearTimeout(this.keepaliveTimer);
+    for (const { server, fn } of this.attached.splice(0)) server.off('upgrade', fn);
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    const own = this.ownServer;
+    this.ownServer = undefined;
+    if (own) {
+      own.closeAllConnections();
+      await new Promise<void>((resolve) => own.close(() => resolve()));
+    }
+  }
+
+  private scheduleKeepalive(): void {
+    this.keepaliveTimer = this.clock.setTimeout(() => {
+      const ka = encodeFrame({ type: 'keepalive' });
+      for (const c of this.clients.values()) c.ws.send(ka);
+      this.scheduleKeepalive();
+    }, this.keepaliveMs);
+  }
+
+  private onConnection(ws: WebSocket): void {
+    this.sockets.add(ws);
+    const challenge = randomFillSync(new Uint8Array(CHALLENGE_LEN));
+    let client: Client | undefined;
+    let authenticating = false;
+    const authTimer = this.clock.setTimeout(() => this.refuse(ws, 'auth timeout'), this.opts.authTimeoutMs ?? 5_000);
+    ws.on('close', () => {
+      this.clock.clearTimeout(authTimer);
+      this.sockets.delete(ws);
+      if (client) this.onGone(client);
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws enforces maxPayload itself: the peer gets 1009 and the connection ends.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.stats.oversizeFrames++;
+      ws.terminate();
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const f = isBinary && Buffer.isBuffer(data) ? parseFrame(data) : null;
+      if (client) {
+        if (f) this.onFrame(client, f);
+        else this.stats.malformedFrames++;
+        return;
+      }
+      if (authenticating) return;
+      if (!f || f.type !== 'clientAuth') {
+        if (!f) this.stats.malformedFrames++;
+        this.refuse(ws, 'expected client auth');
+        return;
+      }
+      authenticating = true;
+      void this.authenticate(f.clientKey, f.proof, challenge).then((key) => {
+        this.clock.clearTimeout(authTimer);
+        if (!key) return this.refuse(ws, 'bad proof or not authorized');
+        if (ws.readyState !== ws.OPEN) return;
+        client = this.register(ws, key);
+      });
+    });
+    ws.send(encodeFrame({ type: 'serverHello', serverKey: this.publicKey, challenge }));
+  }
+
+  private async authenticate(clientKey: Uint8Array, proof: Uint8Array, challenge: Uint8Array): Promise<PublicKey | null> {
+    const k = relayAuthKey(this.privateKey, clientKey);
+    if (!k || !verifyRelayProof(k, challenge, this.publicKey, clientKey, proof)) return null;
+    const key = new Uint8Array(clientKey) as PublicKey;
+    try {
+      return !this.opts.authorize || (await this.opts.authorize(key)) ? key : null;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'relay authorize hook failed');
+      return null;
+    }
+  }
+
+  private refuse(ws: WebSocket, why: string): void {
+    this.stats.refused++;
+    this.logger.debug({ why }, 'relay client refused');
+    ws.close(CLOSE_AUTH_FAILED, 'authentication failed');
+  }
+
+  private register(ws: WebSocket, key: PublicKey): Client {
+    const hex = keyToHex(key);
+    const old = this.clients.get(hex);
+    if (old) {
+      // The newest connection wins: the old one is usually a dead TCP path after roaming.
+      this.stats.replaced++;
+      this.clients.delete(hex);
+      old.ws.send(encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
+      old.ws.close(CLOSE_REPLACED, 'replaced');
+    }
+    const c: Client = { ws, key, hex, sentTo: new Set() };
+    this.clients.set(hex, c);
+    this.stats.accepted++;
+    this.logger.debug({ key: keyToBase64(key).slice(0, 8) }, 'relay client connected');
+    ws.send(encodeFrame({ type: 'serverInfo', version: RELAY_PROTOCOL_VERSION, maxPacket: MAX_PACKET_SIZE, keepaliveMs: this.keepaliveMs }));
+    return c;
+  }
+
+  private onFrame(c: Client, f: NonNullable<ReturnType<typeof parseFrame>>): void {
+    switch (f.type) {
+      case 'sendPacket':
+        return this.forward(c, f.key, f.packet);
+      case 'ping':
+        c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        return;
+      case 'keepalive':
+      case 'pong':
+        return;
+      default:
+        this.stats.malformedFrames++;
+    }
+  }
+
+  private forward(from: Client, dstKey: Uint8Array, packet: Uint8Array): void {
+    const hex = keyToHex(dstKey);
+    const dst = this.clients.get(hex);
+    if (!dst) {
+      this.stats.droppedNoPeer++;
+      this.sendPeerGone(from, dstKey, PEER_GONE_NOT_HERE);
+      return;
+    }
+    if (from.sentTo.size < MAX_SENT_TO) from.sentTo.add(hex);
+    if (dst.ws.bufferedAmount > this.maxQueueBytes) {
+      this.stats.droppedQueueFull++;
+      return;
+    }
+    dst.ws.send(encodeFrame({ type: 'recvPacket', key: from.key, packet }));
+    this.stats.packetsForwarded++;
+    this.stats.bytesForwarded += packet.length;
+  }
+
+  private sendPeerGone(to: Client, key: Uint8Array, reason: PeerGoneReason): void {
+    if (to.ws.bufferedAmount <= this.maxQueueBytes) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+  }
+
+  private onGone(c: Client): void {
+    if (this.clients.get(c.hex) !== c) return;
+    this.clients.delete(c.hex);
+    for (const other of this.clients.values()) {
+      if (other.sentTo.delete(c.hex)) this.sendPeerGone(other, c.key, PEER_GONE_DISCONNECTED);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { StunServer } from '../../src/nat/stun-server.js';
+import { UdpStunClient } from '../../src/nat/stun-client.js';
+import { RelayServer } from '../../src/relay/server.js';
+import { netcheck, type NetcheckReport } from '../../src/nat/netcheck.js';
+
+// netcheck over real loopback sockets, and the `weft relay` / `weft netcheck` commands.
+
+const commands = fileURLToPath(new URL('../../src/cli/relay-commands.js', import.meta.url));
+
+/** Runs registerRelayCommands on a fresh commander program in a child process. */
+function weft(args: string[]) {
+  const script = `import { Command } from 'commander'; const { registerRelayCommands } = await import(${JSON.stringify(commands)});
+    const p = new Command('weft'); registerRelayCommands(p); await p.parseAsync(process.argv.slice(1), { from: 'user' });`;
+  return spawn(process.execPath, ['--input-type=module', '-e', script, ...args], { cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
+}
+
+async function collect(child: ReturnType<typeof weft>): Promise<{ code: number | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  return { code, out, err };
+}
+
+test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', async () => {
+  const s1 = new StunServer({ host: '127.0.0.1', port: 0 });
+  const s2 = new StunServer({ host: '127.0.0.1', port: 0 });
+  const [p1, p2] = [await s1.start(), await s2.start()];
+  const relay = new RelayServer();
+  const rport = await relay.listen('127.0.0.1', 0);
+  const client = new UdpStunClient({ host: '127.0.0.1' });
+  const local = await client.start();
+  try {
+    const r = await netcheck({
+      stun: client.client,
+      relays: [
+        { id: 'r1', stun: [Endpoint.of('127.0.0.1', p1)], url: `ws://127.0.0.1:${rport}/relay` },
+        { id: 'r2', stun: [Endpoint.of('127.0.0.1', p2)] },
+      ],
+      timeoutMs: 2000,
+    });
+    assert.equal(r.udp, true);
+    assert.equal(r.globalV4, `127.0.0.1:${local}`);
+    assert.equal(r.mappingVariesByDestIP, false);
+    assert.equal(r.relayLatency.r1.via, 'stun');
+    assert.ok(r.preferredRelay === 'r1' || r.preferredRelay === 'r2');
+
+    // A STUN port nobody answers on: UDP "blocked", latency measured over HTTP to the relay.
+    const blocked = await netcheck({ stun: client.client, relays: [{ id: 'r1', stun: [Endpoint.of('127.0.0.1', 9)], url: `ws://127.0.0.1:${rport}/relay` }], timeoutMs: 300 });
+    assert.equal(blocked.udp, false);
+    assert.equal(blocked.relayLatency.r1.via, 'tcp');
+    assert.equal(blocked.preferredRelay, 'r1');
+  } finally {
+    await client.stop();
+    await Promise.all([s1.stop(), s2.stop(), relay.stop()]);
+  }
+});
+
+test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against it', async () => {
+  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--stun-port', '0']);
+  let err = '';
+  const ready = await new Promise<{ url: string; stunPort: number }>((resolve, reject) => {
+    relay.stderr.on('data', (d) => {
+      err += d;
+      const line = err.split('\n').find((l) => l.includes('relay running'));
+      if (line) resolve(JSON.parse(line));
+    });
+    relay.on('close', () => reject(new Error(`relay exited: ${err}`)));
+  });
+  try {
+    const nc = await collect(weft(['netcheck', '--relay', ready.url, '--relay-stun-port', String(ready.stunPort), '--stun', `127.0.0.1:${ready.stunPort}`, '--timeout', '2000', '--json']));
+    assert.equal(nc.code, 0, nc.err);
+    const report = JSON.parse(nc.out) as NetcheckReport;
+    assert.equal(report.udp, true);
+    assert.equal(report.preferredRelay, ready.url);
+    assert.match(report.globalV4 ?? '', /^127\.0\.0\.1:\d+$/);
+
+    const human = await collect(weft(['netcheck', '--stun', `127.0.0.1:${ready.stunPort}`, '--timeout', '2000']));
+    assert.equal(human.code, 0, human.err);
+    assert.match(human.out, /UDP: true/);
+
+    const bad = await collect(weft(['netcheck', '--stun', 'nonsense']));
+    assert.notEqual(bad.code, 0);
+  } finally {
+    relay.kill('SIGTERM');
+    await new Promise((r) => relay.on('close', r));
+  }
+});
