@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerServerCommands } from './server-commands.js';
+import { registerRelayCommands } from './relay-commands.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version('0.1.0');
@@ -21,5 +22,6 @@ program
 
 registerNodeCommands(program);
 registerServerCommands(program);
+registerRelayCommands(program);
 
 await program.parseAsync(process.argv);
