@@ -13,7 +13,7 @@ import { e2eFile, pre } from './helpers.js';
 e2eFile();
 
 test('tshark decodes a live weft handshake and decrypts its transport data', { timeout: 90_000 }, async (t) => {
-  if (!pre(t, [WEFT, WIREGUARD_GO], ['tshark'])) return;
+  if (!pre(t, [WEFT, WIREGUARD_GO], ['tshark', 'dumpcap'])) return;
   const tmp = mkdtempSync(join(tmpdir(), 'weft-tshark-'));
   const keylog = join(tmp, 'wg.keys');
   const pcap = join(tmp, 'live.pcap');
@@ -23,9 +23,12 @@ test('tshark decodes a live weft handshake and decrypts its transport data', { t
   try {
     const pair = await createPair({ a: WEFT, b: WIREGUARD_GO, endpoints: 'a', lab });
     delete process.env.WEFT_WG_KEYLOG;
-    const cap = lab.spawn(pair.a.ns, ['tshark', '-i', pair.a.underIf, '-f', 'udp port 51820', '-w', pcap, '-a', 'duration:20']);
-    const deadline = Date.now() + 15_000;
+    // dumpcap (Wireshark's capture engine) starts faster than tshark; the handshake
+    // only happens at the first ping, so it must be capturing before that.
+    const cap = lab.spawn(pair.a.ns, ['dumpcap', '-q', '-i', pair.a.underIf, '-f', 'udp port 51820', '-w', pcap, '-a', 'duration:60']);
+    const deadline = Date.now() + 45_000;
     while (!/Capturing on/.test(cap.stderr) && Date.now() < deadline) await sleep(100);
+    assert.match(cap.stderr, /Capturing on/, 'capture started');
     const ping = await pair.ping('a', 4, 3);
     assert.ok(ping.received >= 1, ping.output);
     await sleep(500);
