@@ -231,6 +231,7 @@ class Parser {
       if (s.length < 2 || /\s/.test(s)) this.fail('ERR_POLICY_BAD_SELECTOR', at, `bad user ${JSON.stringify(s)}`);
       return { kind: 'user', user: normalizeUser(s) };
     }
+    if (s.startsWith('autogroup:')) this.fail('ERR_POLICY_BAD_SELECTOR', at, `${JSON.stringify(s)}: autogroups are not supported`);
     const host = this.hosts.get(s);
     if (host) return { kind: 'prefix', prefix: host };
     if (/[.:/]/.test(s)) return { kind: 'prefix', prefix: this.prefix(s, at) };
