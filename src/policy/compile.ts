@@ -36,7 +36,8 @@ interface CompiledRule {
   dstMasks: Uint8Array[];
   dstPorts: Array<Array<[number, number]>>;
   dstNodes: Int32Array;
-  /** Every node is a source: visibility shortcut. */
+  dstUnion: Uint8Array;
+  /** Every address of every node is a source: visibility shortcut. */
   srcAllNodes: boolean;
 }
 
@@ -59,6 +60,10 @@ function mergePorts(ranges: Array<[number, number]>): Array<[number, number]> {
     else out.push(r);
   }
   return out;
+}
+
+function samePorts(a: Array<[number, number]>, b: Array<[number, number]>): boolean {
+  return a === b || (a.length === b.length && a.every((r, k) => r[0] === b[k][0] && r[1] === b[k][1]));
 }
 
 function nodesOf(mask: Uint8Array): Int32Array {
@@ -118,7 +123,8 @@ export class CompiledPolicy {
         dstMasks,
         dstPorts: acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last]))),
         dstNodes: nodesOf(dstUnion),
-        srcAllNodes: srcNodes.length === nodes.length,
+        dstUnion,
+        srcAllNodes: srcMask.every((m) => m === (FAM4 | FAM6)),
       };
     });
   }
@@ -132,22 +138,14 @@ export class CompiledPolicy {
     const i = this.indexOf(id);
     const out: WireFilterRule[] = [];
     for (const r of this.rules) {
-      let fam = 0;
-      let first = -1;
-      let ports: Array<[number, number]> | null = null;
-      for (let d = 0; d < r.dstMasks.length; d++) {
-        const m = r.dstMasks[d][i];
-        if (!m) continue;
-        // Ports of one destination entry are shared, not copied, across nodes.
-        if (first < 0) first = d;
-        else ports = mergePorts([...(ports ?? r.dstPorts[first]), ...r.dstPorts[d]]);
-        fam |= m;
+      // Ports per address family: a CIDR destination may cover only one of the two.
+      const v4 = this.portsFor(r, i, FAM4);
+      const v6 = this.portsFor(r, i, FAM6);
+      if (v4 && v6 && samePorts(v4, v6)) out.push(this.wire(r, v4));
+      else {
+        if (v4) out.push(this.wire(r, v4, 4));
+        if (v6) out.push(this.wire(r, v6, 6));
       }
-      if (first < 0) continue;
-      const rule: WireFilterRule = { srcs: r.srcs, ports: ports ?? r.dstPorts[first] };
-      if (r.acl.protos) rule.protos = r.acl.protos;
-      if (fam !== (FAM4 | FAM6)) rule.family = fam === FAM4 ? 4 : 6;
-      out.push(rule);
     }
     return out;
   }
@@ -158,7 +156,7 @@ export class CompiledPolicy {
     const j = this.indexOf(b);
     if (i === j) return false;
     for (const r of this.rules) {
-      if ((r.srcMask[i] && this.inDst(r, j)) || (r.srcMask[j] && this.inDst(r, i))) return true;
+      if (r.srcMask[i] & r.dstUnion[j] || r.srcMask[j] & r.dstUnion[i]) return true;
     }
     return false;
   }
@@ -170,23 +168,38 @@ export class CompiledPolicy {
     seen.fill(0);
     let all = false;
     for (const r of this.rules) {
-      if (this.inDst(r, i)) {
+      const asDst = r.dstUnion[i];
+      if (asDst) {
         if (r.srcAllNodes) {
           all = true;
           break;
         }
-        for (const s of r.srcNodes) seen[s] = 1;
+        for (const s of r.srcNodes) if (r.srcMask[s] & asDst) seen[s] = 1;
       }
-      if (r.srcMask[i]) for (const d of r.dstNodes) seen[d] = 1;
+      const asSrc = r.srcMask[i];
+      if (asSrc) for (const d of r.dstNodes) if (r.dstUnion[d] & asSrc) seen[d] = 1;
     }
     const out: string[] = [];
     for (let k = 0; k < this.nodes.length; k++) if (k !== i && (all || seen[k])) out.push(this.nodes[k].id);
     return out;
   }
 
-  private inDst(r: CompiledRule, i: number): boolean {
-    for (const m of r.dstMasks) if (m[i]) return true;
-    return false;
+  private portsFor(r: CompiledRule, i: number, fam: number): Array<[number, number]> | null {
+    let ports: Array<[number, number]> | null = null;
+    for (let d = 0; d < r.dstMasks.length; d++) {
+      if (!(r.dstMasks[d][i] & fam)) continue;
+      // The common single-entry case shares the entry's array across all nodes.
+      if (!ports) ports = r.dstPorts[d];
+      else ports = mergePorts([...ports, ...r.dstPorts[d]]);
+    }
+    return ports;
+  }
+
+  private wire(r: CompiledRule, ports: Array<[number, number]>, family?: 4 | 6): WireFilterRule {
+    const rule: WireFilterRule = { srcs: r.srcs, ports };
+    if (r.acl.protos) rule.protos = r.acl.protos;
+    if (family) rule.family = family;
+    return rule;
   }
 
   private indexOf(id: string): number {
