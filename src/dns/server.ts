@@ -92,7 +92,7 @@ export class DnsServer {
     sock.setTimeout(this.opts.tcpIdleMs ?? 10_000, () => sock.destroy());
     sock.on('close', () => this.conns.delete(sock));
     sock.on('error', () => sock.destroy());
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       // Frames are at most 2 + 65535 bytes, so the buffer stays bounded.

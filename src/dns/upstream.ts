@@ -58,7 +58,7 @@ function udpExchange(server: Upstream, query: Uint8Array, timeoutMs: number): Pr
 function tcpExchange(server: Upstream, query: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: server.host, port: server.port });
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const done = (err: Error | null, msg?: Uint8Array): void => {
       clearTimeout(timer);
       sock.destroy();
