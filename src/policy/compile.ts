@@ -266,3 +266,16 @@ export class CompiledPolicy {
 export function compilePolicy(policy: Policy, nodes: readonly PolicyNode[]): CompiledPolicy {
   return new CompiledPolicy(policy, nodes);
 }
+
+const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined, eq: (x: T, y: T) => boolean): boolean =>
+  a === b || (!!a && !!b && a.length === b.length && a.every((x, i) => eq(x, b[i])));
+
+/** Whether two filters are identical: the coordinator sends a node a new filter only when not. */
+export function filtersEqual(a: readonly WireFilterRule[], b: readonly WireFilterRule[]): boolean {
+  return sameList(a, b, (x, y) =>
+    x.family === y.family &&
+    sameList(x.protos, y.protos, (p, q) => p === q) &&
+    sameList(x.ports, y.ports, (p, q) => p[0] === q[0] && p[1] === q[1]) &&
+    sameList(x.srcs, y.srcs, (s, t) => s === t),
+  );
+}

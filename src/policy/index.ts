@@ -6,7 +6,7 @@ import type { Policy, PolicyNode } from './types.js';
 
 export { PolicyError, type PolicyErrorCode } from './errors.js';
 export { parsePolicy } from './parse.js';
-export { compilePolicy, CompiledPolicy, type WireFilterRule } from './compile.js';
+export { compilePolicy, CompiledPolicy, filtersEqual, type WireFilterRule } from './compile.js';
 export { runPolicyTests, assertPolicyTests, type PolicyTestFailure } from './tests.js';
 export { PacketFilter, type FilterStats, type PacketFilterOptions } from './filter.js';
 export { DEFAULT_POLICY_TEXT, type Policy, type PolicyNode } from './types.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPolicy, compilePolicy, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
+import { checkPolicy, compilePolicy, filtersEqual, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
 import { aggregate } from '../../src/policy/cidr-set.js';
 import { parsePrefix } from '../../src/wireguard/allowedips.js';
 
@@ -109,4 +109,16 @@ test('aggregate makes the fewest exact CIDRs', () => {
   assert.deepEqual(aggregate(ps), ['10.0.0.0/30', '10.0.0.4/31', '10.0.0.6/32', 'fd00::/127', 'fd00::2/128']);
   assert.deepEqual(aggregate([parsePrefix('0.0.0.0/0'), parsePrefix('1.2.3.4')]), ['0.0.0.0/0']);
   assert.deepEqual(aggregate([]), []);
+});
+
+test('filtersEqual tells the coordinator when a node needs a new filter', () => {
+  const a = compilePolicy(parsePolicy(POLICY), NODES);
+  const b = compilePolicy(parsePolicy(POLICY), NODES);
+  for (const n of NODES) assert.ok(filtersEqual(a.filter(n.id), b.filter(n.id)));
+  // beta changes user: gamma's sources change, alpha's do not (beta is named there).
+  const moved = NODES.map((n) => (n.id === 'k2' ? { ...n, user: 'eve' } : n));
+  const c = compilePolicy(parsePolicy(POLICY), moved);
+  assert.equal(filtersEqual(a.filter('k3'), c.filter('k3')), false);
+  assert.ok(filtersEqual(a.filter('k1'), c.filter('k1')));
+  assert.equal(filtersEqual([], a.filter('k1')), false);
 });
