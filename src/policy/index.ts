@@ -9,6 +9,7 @@ export { parsePolicy } from './parse.js';
 export { compilePolicy, CompiledPolicy, filtersEqual, type WireFilterRule } from './compile.js';
 export { runPolicyTests, assertPolicyTests, type PolicyTestFailure } from './tests.js';
 export { PacketFilter, type FilterStats, type PacketFilterOptions } from './filter.js';
+export { mayUseTag, type TagPrincipal } from './tag-owners.js';
 export { DEFAULT_POLICY_TEXT, type Policy, type PolicyNode } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPolicy, compilePolicy, filtersEqual, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
+import { checkPolicy, compilePolicy, filtersEqual, mayUseTag, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
 import { aggregate } from '../../src/policy/cidr-set.js';
 import { parsePrefix } from '../../src/wireguard/allowedips.js';
 
@@ -121,4 +121,23 @@ test('filtersEqual tells the coordinator when a node needs a new filter', () => 
   assert.equal(filtersEqual(a.filter('k3'), c.filter('k3')), false);
   assert.ok(filtersEqual(a.filter('k1'), c.filter('k1')));
   assert.equal(filtersEqual([], a.filter('k1')), false);
+});
+
+test('mayUseTag: users, groups and owning tags; unknown tags and cycles are refused', () => {
+  const p = parsePolicy(`{
+    "groups": { "group:ops": ["olga@"] },
+    "tagOwners": {
+      "tag:web": ["alice@", "group:ops"],
+      "tag:db": ["tag:web"],
+      "tag:a": ["tag:b"], "tag:b": ["tag:a"],
+    },
+  }`);
+  assert.ok(mayUseTag(p, 'tag:web', { user: 'alice@' }));
+  assert.ok(mayUseTag(p, 'tag:web', { user: 'alice' }));
+  assert.ok(mayUseTag(p, 'tag:web', { user: 'olga' }));
+  assert.equal(mayUseTag(p, 'tag:web', { user: 'bob' }), false);
+  assert.ok(mayUseTag(p, 'tag:db', { user: 'alice' }), 'owners of an owning tag');
+  assert.ok(mayUseTag(p, 'tag:db', { tags: ['tag:web'] }), 'a node carrying an owning tag');
+  assert.equal(mayUseTag(p, 'tag:nope', { user: 'alice' }), false);
+  assert.equal(mayUseTag(p, 'tag:a', { user: 'alice' }), false);
 });
