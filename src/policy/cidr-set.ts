@@ -19,25 +19,42 @@ function fromBig(v: bigint, len: number): Uint8Array {
   return out;
 }
 
+// Node addresses recur in every rule that names the node: their numeric form and text
+// are computed once per Prefix object.
+const memo = new WeakMap<Prefix, { start: bigint; end: bigint; text: string }>();
+
+function info(p: Prefix): { start: bigint; end: bigint; text: string } {
+  let m = memo.get(p);
+  if (!m) {
+    const start = toBig(p.bytes);
+    m = { start, end: start + (1n << BigInt(p.bytes.length * 8 - p.bits)) - 1n, text: formatPrefix(p) };
+    memo.set(p, m);
+  }
+  return m;
+}
+
 function aggregateFamily(prefixes: Prefix[], family: 4 | 6): string[] {
   const width = family === 4 ? 32 : 128;
   const len = width / 8;
   const ranges = prefixes
     .filter((p) => p.family === family)
-    .map((p) => {
-      const start = toBig(p.bytes);
-      return [start, start + (1n << BigInt(width - p.bits)) - 1n] as [bigint, bigint];
-    })
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const merged: Array<[bigint, bigint]> = [];
+    .map(info)
+    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  // `only` keeps the text of a range that is still exactly one input prefix.
+  const merged: Array<{ lo: bigint; hi: bigint; only: string | null }> = [];
   for (const r of ranges) {
     const last = merged[merged.length - 1];
-    if (last && r[0] <= last[1] + 1n) {
-      if (r[1] > last[1]) last[1] = r[1];
-    } else merged.push([r[0], r[1]]);
+    if (last && r.start <= last.hi + 1n) {
+      if (r.end > last.hi) last.hi = r.end;
+      if (last.only !== r.text) last.only = null;
+    } else merged.push({ lo: r.start, hi: r.end, only: r.text });
   }
   const out: string[] = [];
-  for (const [lo, hi] of merged) {
+  for (const { lo, hi, only } of merged) {
+    if (only !== null) {
+      out.push(only);
+      continue;
+    }
     let start = lo;
     // Each step emits the largest aligned block starting at `start` that fits.
     while (start <= hi) {
