@@ -9,6 +9,7 @@ import {
   PacketInfo,
   PARSE_LATER_FRAGMENT,
   PARSE_MALFORMED,
+  PARSE_OK,
   TCP_ACK,
   TCP_SYN,
 } from './packet.js';
@@ -170,7 +171,7 @@ export class PacketFilter {
     this.setLocalAddresses(opts.localAddresses);
   }
 
-  /** Replaces the rules (netmap delta); tracked flows are kept. */
+  /** Replaces the rules (netmap delta); tracked flows are kept. Throws (keeping the old rules) on an invalid prefix. */
   setRules(rules: WireFilterRule[]): void {
     this.index = buildIndex(rules);
   }
@@ -235,7 +236,7 @@ export class PacketFilter {
   /** Records a packet this node sends into the tunnel, so its replies pass. */
   recordOutbound(buf: Uint8Array, off = 0, len = buf.length - off): void {
     const p = this.pkt;
-    if (p.parse(buf, off, len) !== 0) return;
+    if (p.parse(buf, off, len) !== PARSE_OK) return;
     const k = this.flows.key;
     if (p.proto === PROTO_UDP || p.proto === PROTO_SCTP) {
       this.fillKey(buf, p.srcOff, p.dstOff, p.srcPort, p.dstPort);

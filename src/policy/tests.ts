@@ -1,3 +1,4 @@
+import { parsePrefix, type Prefix } from '../wireguard/allowedips.js';
 import { compilePolicy } from './compile.js';
 import { PolicyError } from './errors.js';
 import { PacketFilter } from './filter.js';
@@ -45,14 +46,19 @@ function probes(sel: Selector, text: string, policy: Policy, nodes: readonly Pol
       return [n ? { node: n } : { error: `unknown node ${JSON.stringify(text)}` }];
     }
     case 'prefix': {
-      const addr = text.includes('/') ? text.slice(0, text.indexOf('/')) : text;
-      const n = nodes.find((x) => x.ipv4 === addr || x.ipv6 === addr);
+      // By address, so host aliases and any spelling of a node's address find the node.
+      const n = nodes.find((x) => sameAddress(x.ipv4, sel.prefix) || sameAddress(x.ipv6, sel.prefix));
       if (n) return [{ node: n }];
       return [synthetic(sel.prefix.family === 4 ? { ipv4: addrOf(sel) } : { ipv6: addrOf(sel) })];
     }
     case 'all':
       return [{ error: '* is not one identity' }];
   }
+}
+
+function sameAddress(ip: string, p: Prefix): boolean {
+  const a = parsePrefix(ip);
+  return a.family === p.family && a.bytes.every((b, i) => b === p.bytes[i]);
 }
 
 function addrOf(sel: Extract<Selector, { kind: 'prefix' }>): string {
