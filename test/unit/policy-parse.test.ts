@@ -129,3 +129,24 @@ test('protocols', () => {
   }
   assert.deepEqual(parsePolicy('{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"], "proto": "47"}]}').acls[0].protos, [47]);
 });
+
+test('fuzz: any text either parses or throws a PolicyError with a position', async () => {
+  const fc = (await import('fast-check')).default;
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.tuple(fc.nat(FULL.length), fc.nat(FULL.length), fc.string({ maxLength: 8 })).map(([a, b, ins]) => FULL.slice(0, Math.min(a, b)) + ins + FULL.slice(Math.max(a, b))),
+      ),
+      (text) => {
+        try {
+          parsePolicy(text);
+        } catch (e) {
+          assert.ok(e instanceof PolicyError, String(e));
+          assert.ok(e.line >= 1 && e.column >= 1);
+        }
+      },
+    ),
+    { numRuns: 5000 },
+  );
+});
