@@ -317,7 +317,7 @@ export class Agent {
   private refreshDns(): void {
     const s = this.state;
     if (!this.magicDns || !s || !this.dnsConfig || !this.device) return;
-    this.magicDns.update(this.device.tun.name, { domain: s.domain, ipv4Range: s.ipv4Range, ipv6Range: s.ipv6Range, self: s.node, peers: this.peers.values(), dns: this.dnsConfig });
+    this.magicDns.update(this.device.tun.name, { domain: s.domain, ipv4Range: s.ipv4Range, ipv6Range: s.ipv6Range, self: s.node, peers: [...this.peers.values()], dns: this.dnsConfig });
   }
 
   // --- endpoints ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ export interface MeshView {
   ipv4Range: string;
   ipv6Range: string;
   self: NodeView;
-  peers: Iterable<NodeView>;
+  peers: readonly NodeView[];
   dns: WireDnsConfig;
 }
 
