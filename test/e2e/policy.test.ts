@@ -119,6 +119,17 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
     }
   });
 
+  test('MagicDNS: malformed queries get FORMERR or are dropped; the agent keeps answering', async (t) => {
+    if (!pre(t)) return;
+    const mesh = m();
+    const r = await mesh.lab.exec(mesh.node('alice1').ns, [process.execPath, PROBE, 'junk', '100.100.100.100', '53'], { timeoutMs: 15_000 });
+    assert.equal(r.code, 0, r.stderr);
+    for (const a of r.stdout.trim().split(' ')) assert.match(a, /^(dropped|rcode=1)$/, r.stdout);
+    assert.ok(r.stdout.includes('rcode=1'), `some FORMERR: ${r.stdout}`);
+    assert.ok(mesh.node('alice1').agent?.running, 'agent still running');
+    assert.match(await getent('alice1', 'ahostsv4', 'bob1.weft.internal'), new RegExp(`^${mesh.node('bob1').ipv4.replace(/\./g, '\\.')}\\s`, 'm'));
+  });
+
   test('under allow-all everything connects', async (t) => {
     if (!pre(t)) return;
     assert.ok(await probe('bob1', 'tcp', 'alice1', 9000));

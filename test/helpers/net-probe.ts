@@ -38,6 +38,27 @@ if (mode === 'serve') {
   const send = (): void => u.send('ping', Number(b), a);
   send();
   setInterval(send, 300).unref();
+} else if (mode === 'junk') {
+  // Malformed DNS queries; prints the rcode of each answer (or "dropped").
+  const u = dgram.createSocket('udp4');
+  const queries = [
+    Buffer.alloc(3), // shorter than a header
+    Buffer.from('0000010000010000000000000377777700', 'hex'), // truncated question
+    Buffer.from('12340100000200000000000000000100010000010001', 'hex'), // two questions, garbage
+    Buffer.from('abcd0100ffff0000000000000377777706', 'hex'), // qdcount 65535
+    Buffer.alloc(512, 0xff),
+  ];
+  const out: string[] = [];
+  for (const q of queries) {
+    const r = await new Promise<string>((resolve) => {
+      const t = setTimeout(() => (u.removeAllListeners('message'), resolve('dropped')), 500);
+      u.once('message', (m) => (clearTimeout(t), resolve(`rcode=${m[3] & 0xf}`)));
+      u.send(q, Number(b), a);
+    });
+    out.push(r);
+  }
+  process.stdout.write(out.join(' ') + '\n');
+  process.exit(0);
 } else if (mode === 'dns') {
   const [name, ip] = b.split('=');
   const dot = name.indexOf('.');
