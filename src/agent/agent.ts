@@ -2,7 +2,9 @@ import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView, ServerMessage } from '../control/wire.js';
+import type { DnsConfig, FilterRule, NodeView, ServerMessage } from '../control/wire.js';
+import { PacketFilter } from '../policy/index.js';
+import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
@@ -25,6 +27,8 @@ import { peerStatus, selfStatus, type StatusJson } from './status.js';
 
 export const DEFAULT_IFACE = 'weft0';
 const DEFAULT_ENDPOINT_POLL_MS = 5_000;
+/** What a v2 coordinator (no packetFilter in the netmap) means: allow all. */
+const ALLOW_ALL: FilterRule[] = [{ srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]] }];
 
 export interface AgentOptions {
   stateDir: string;
@@ -43,6 +47,12 @@ export interface AgentOptions {
   endpointPollMs?: number;
   /** Serve the local API on the state dir's socket (default true). */
   localApi?: boolean;
+  /**
+   * MagicDNS (protocol v3): serve the mesh names on the netmap's resolver address and,
+   * with acceptDns, point the OS at it. Default: on with a real OS configurator, off
+   * when osConfig is injected (tests with in-memory TUNs).
+   */
+  magicDns?: { acceptDns: boolean } | false;
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
@@ -84,6 +94,10 @@ export class Agent {
   /** The peers the engine runs, as the coordinator last described them. */
   readonly peers = new Map<string, NodeView>();
   device: Device | null = null;
+  /** Ingress packet filter from the netmap (deny-all until the first netmap). */
+  filter: PacketFilter | null = null;
+  private magicDns: MagicDns | null = null;
+  private dnsConfig: DnsConfig | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
@@ -140,7 +154,13 @@ export class Agent {
     this.client ??= this.newClient(state);
 
     await this.os.up(this.interfaceConfig(state));
-    this.pinger = new Pinger(device, this.clock);
+    this.pinger = new Pinger(device, this.clock, false);
+    const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
+    const pinger = this.pinger;
+    device.onOutboundPacket = (pkt) => filter.recordOutbound(pkt);
+    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || !filter.allowInbound(pkt);
+    const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
+    if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
       await this.api.start();
@@ -222,7 +242,9 @@ export class Agent {
         const nm = msg.netmap;
         this.seq = nm.seq;
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
-        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range });
+        this.setFilter(nm.packetFilter ?? ALLOW_ALL);
+        if (nm.dns) this.dnsConfig = nm.dns;
+        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range }).then(() => this.refreshDns());
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
         return;
       }
@@ -233,7 +255,10 @@ export class Agent {
         const upserts = msg.upserts.filter((u) => u.publicKey !== self);
         const expired = upserts.filter((u) => !isUsable(u)).map((u) => u.publicKey);
         this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
-        if (msg.self) void this.updateSelf(msg.self, {});
+        if (msg.packetFilter) this.setFilter(msg.packetFilter);
+        if (msg.dns) this.dnsConfig = msg.dns;
+        if (msg.self) void this.updateSelf(msg.self, {}).then(() => this.refreshDns());
+        else this.refreshDns();
         return;
       }
       case 'error':
@@ -265,6 +290,7 @@ export class Agent {
     const old = this.state;
     if (!old) return;
     const next: PersistedState = { ...old, ...ranges, node };
+    this.filter?.setLocalAddresses([node.ipv4, node.ipv6]);
     const addressing = (s: PersistedState) => [s.node.ipv4, s.node.ipv6, s.ipv4Range, s.ipv6Range].join();
     const identity = (s: PersistedState) => [s.node.name, s.node.fqdn, s.node.expiresAt, s.domain].join();
     this.state = next;
@@ -277,6 +303,21 @@ export class Agent {
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'applying our own node change failed');
     }
+  }
+
+  private setFilter(rules: FilterRule[]): void {
+    try {
+      this.filter?.setRules(rules);
+      this.logger.debug({ rules: rules.length }, 'packet filter updated');
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'packet filter from the coordinator is invalid; keeping the previous one');
+    }
+  }
+
+  private refreshDns(): void {
+    const s = this.state;
+    if (!this.magicDns || !s || !this.dnsConfig || !this.device) return;
+    this.magicDns.update(this.device.tun.name, { domain: s.domain, ipv4Range: s.ipv4Range, ipv6Range: s.ipv6Range, self: s.node, peers: [...this.peers.values()], dns: this.dnsConfig });
   }
 
   // --- endpoints ------------------------------------------------------------------------
@@ -321,6 +362,7 @@ export class Agent {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
       coordinator: { url: s.serverUrl, connected: this.connected },
       peers,
+      ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
     };
   }
 
@@ -373,6 +415,7 @@ export class Agent {
       this.endpointTimer = null;
       this.pinger?.close();
       await this.client?.stop().catch(() => {});
+      await this.magicDns?.stop();
       await this.os.down();
       await this.device?.close().catch(() => {});
       // Last: the socket going away tells `weft down` that everything is undone.

@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
-import type { NetMap, NodeView, ServerMessage } from '../control/wire.js';
+import type { DnsConfig, FilterRule, NetMap, NodeView, ServerMessage } from '../control/wire.js';
 import { parsePrefix } from '../wireguard/allowedips.js';
 import { REJECT_AFTER_TIME } from '../wireguard/constants.js';
 import type { Device } from '../wireguard/device.js';
@@ -51,7 +51,10 @@ export function parseServerMessage(text: string): ServerMessage | null {
       const nm = msg.netmap as Record<string, unknown> | undefined;
       if (!nm || typeof nm.seq !== 'number' || !isValidNodeView(nm.self) || !Array.isArray(nm.peers)) return null;
       if (!isStr(nm.domain) || !isStr(nm.ipv4Range) || !isStr(nm.ipv6Range)) return null;
-      return { type: 'full', netmap: { ...(nm as unknown as NetMap), peers: nm.peers.filter(isValidNodeView) } };
+      const netmap: NetMap = { ...(nm as unknown as NetMap), peers: nm.peers.filter(isValidNodeView) };
+      if (nm.packetFilter !== undefined && !Array.isArray(nm.packetFilter)) delete netmap.packetFilter;
+      if (nm.dns !== undefined && !isDnsConfig(nm.dns)) delete netmap.dns;
+      return { type: 'full', netmap };
     }
     case 'delta': {
       if (typeof msg.seq !== 'number' || !Array.isArray(msg.upserts) || !Array.isArray(msg.removals)) return null;
@@ -62,6 +65,8 @@ export function parseServerMessage(text: string): ServerMessage | null {
         upserts: msg.upserts.filter(isValidNodeView),
         removals: msg.removals.filter(isStr),
         ...(msg.self ? { self: msg.self as NodeView } : {}),
+        ...(Array.isArray(msg.packetFilter) ? { packetFilter: msg.packetFilter as FilterRule[] } : {}),
+        ...(isDnsConfig(msg.dns) ? { dns: msg.dns } : {}),
       };
     }
     case 'pong':
@@ -71,6 +76,12 @@ export function parseServerMessage(text: string): ServerMessage | null {
     default:
       return null;
   }
+}
+
+function isDnsConfig(x: unknown): x is DnsConfig {
+  if (typeof x !== 'object' || x === null) return false;
+  const d = x as Record<string, unknown>;
+  return typeof d.magicDns === 'boolean' && isStr(d.resolverIPv4) && ipaddr.IPv4.isValidFourPartDecimal(d.resolverIPv4) && typeof d.routes === 'object' && d.routes !== null;
 }
 
 /** Expired nodes (protocol v2 `expired`) are kept out of the engine like removed ones. */

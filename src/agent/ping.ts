@@ -26,9 +26,11 @@ export class Pinger {
   private readonly pending = new Map<number, Pending>();
   private readonly tap = (pkt: Uint8Array): boolean => this.onInbound(pkt);
 
+  /** With `ownTap` false the owner composes onInbound into the device's tap itself. */
   constructor(
     private readonly device: Device,
     private readonly clock: Clock,
+    private readonly ownTap = true,
   ) {}
 
   /** Pings `dst` from `src` (both mesh addresses of one family); resolves with the RTT in ms. */
@@ -38,7 +40,7 @@ export class Pinger {
     return new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => this.settle(seq)?.reject(new AgentError('ERR_PING_TIMEOUT', `no reply from ${dst} within ${timeoutMs} ms`)), timeoutMs);
       this.pending.set(seq, { src: dst, resolve, reject, sentAt: this.clock.now(), timer });
-      this.device.onInboundPacket = this.tap;
+      if (this.ownTap) this.device.onInboundPacket = this.tap;
       if (!this.device.sendPacket(pkt)) this.settle(seq)?.reject(new AgentError('ERR_NO_ROUTE', `no peer routes ${dst}`));
     });
   }
@@ -48,11 +50,12 @@ export class Pinger {
     if (!p) return undefined;
     this.pending.delete(seq);
     this.clock.clearTimeout(p.timer);
-    if (this.pending.size === 0 && this.device.onInboundPacket === this.tap) this.device.onInboundPacket = undefined;
+    if (this.ownTap && this.pending.size === 0 && this.device.onInboundPacket === this.tap) this.device.onInboundPacket = undefined;
     return p;
   }
 
-  private onInbound(pkt: Uint8Array): boolean {
+  onInbound(pkt: Uint8Array): boolean {
+    if (this.pending.size === 0) return false;
     // Cheap pre-check before parsing: ICMP (v4) or ICMPv6 (no extension headers).
     const v = pkt[0] >> 4;
     if (!((v === 4 && pkt[9] === 1) || (v === 6 && pkt[6] === 58))) return false;

@@ -28,6 +28,8 @@ export interface StatusJson {
   self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
   coordinator: { url: string; connected: boolean };
   peers: PeerStatus[];
+  /** Ingress packet filter counters (denied packets are the dropped* ones). */
+  filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
 }
 
 function nodeStatus(v: NodeView): NodeStatus {

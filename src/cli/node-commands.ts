@@ -31,9 +31,12 @@ export function registerNodeCommands(program: Command): void {
     .option(...stateDirOption)
     .option('--iface <name>', 'TUN interface name', 'weft0')
     .option('--port <n>', 'UDP port for WireGuard (default: last used, else random)')
-    .action(async (raw: RawUpArgs) => {
+    .option('--no-accept-dns', 'serve MagicDNS but leave the OS resolver configuration alone')
+    .option('--no-magic-dns', 'do not run MagicDNS at all')
+    .action(async (raw: RawUpArgs & { acceptDns?: boolean; magicDns?: boolean }) => {
       try {
-        await runUp(raw);
+        const { acceptDns, magicDns, ...rest } = raw;
+        await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false });
       } catch (err) {
         fail(err);
       }
@@ -86,7 +89,7 @@ export function registerNodeCommands(program: Command): void {
     });
 }
 
-async function runUp(raw: RawUpArgs): Promise<void> {
+async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): Promise<void> {
   const args = parseUpArgs(raw, process.env);
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const agent = createAgent({
@@ -96,6 +99,7 @@ async function runUp(raw: RawUpArgs): Promise<void> {
     hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
     iface: args.iface,
     port: args.port,
+    magicDns,
     logger,
   });
   const onSignal = (sig: string) => {

@@ -7,6 +7,14 @@ import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, r
 import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
+import { registerPolicyCommands } from './policy-commands.js';
+
+/** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
+function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
+  const m = /^([^=\s]+)=(\S+)$/.exec(v);
+  if (!m) throw new WeftError('ERR_INVALID_ARGUMENT', `--dns-route wants DOMAIN=IP[,IP...], got ${JSON.stringify(v)}`);
+  return { ...acc, [m[1].toLowerCase().replace(/^\.|\.$/g, '')]: m[2].split(',').filter(Boolean) };
+}
 
 // The coordinator's commands (`weft server`, `keys`, `nodes`, `apikeys`). Admin commands
 // talk to the coordinator's unix socket in its state dir, or to `--server URL --api-key KEY`.
@@ -24,7 +32,9 @@ export function serverCommand(): Command {
     .option('--node-expiry <duration>', 'node key lifetime, 0 = never', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (o: Record<string, string | undefined>) => {
+    .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
+    .option('--no-magic-dns', 'do not have agents run MagicDNS')
+    .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       await runServer({
         listen: o.listen,
@@ -36,6 +46,8 @@ export function serverCommand(): Command {
         nodeExpiryMs: parseDuration(o.nodeExpiry!),
         ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
         logLevel: o.logLevel,
+        dnsRoutes: o.dnsRoute,
+        magicDns: o.magicDns !== false,
       });
     });
 }
@@ -77,12 +89,14 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     .option('--ephemeral', 'nodes registered with it are deleted when offline')
     .option('--expiry <duration>', 'key lifetime, 0 = never', '1h')
     .option('--tag <tag>', 'tag for nodes registered with it (repeatable)', (v: string, acc: string[]) => [...acc, v.startsWith('tag:') ? v : `tag:${v}`], [] as string[])
-    .action(async (o: TargetOptions & { reusable?: boolean; ephemeral?: boolean; expiry: string; tag: string[] }) => {
+    .option('--user <name>', 'the user its nodes belong to (and who must own its tags)')
+    .action(async (o: TargetOptions & { reusable?: boolean; ephemeral?: boolean; expiry: string; tag: string[]; user?: string }) => {
       const k = await client(o).request<AuthKeyView>('POST', '/api/v1/admin/authkeys', {
         reusable: Boolean(o.reusable),
         ephemeral: Boolean(o.ephemeral),
         expirySeconds: Math.ceil(parseDuration(o.expiry) / 1000),
         tags: o.tag,
+        ...(o.user ? { user: o.user } : {}),
       });
       out(`${k.key}\n`);
     });
@@ -109,7 +123,7 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     .action(async (o: TargetOptions & { json?: boolean }) => {
       const { nodes: list } = await client(o).request<{ nodes: NodeView[] }>('GET', '/api/v1/admin/nodes');
       if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
-      out(table([['ID', 'NAME', 'IPV4', 'IPV6', 'STATE', 'LAST SEEN', 'EXPIRES', 'TAGS'], ...list.map((n) => [String(n.id), n.name, n.ipv4, n.ipv6, n.expired ? 'expired' : n.online ? 'online' : 'offline', n.lastSeen ?? '-', n.expiresAt ?? 'never', [...n.tags, ...(n.ephemeral ? ['ephemeral'] : [])].join(',')])]));
+      out(table([['ID', 'NAME', 'IPV4', 'IPV6', 'STATE', 'LAST SEEN', 'EXPIRES', 'USER', 'TAGS'], ...list.map((n) => [String(n.id), n.name, n.ipv4, n.ipv6, n.expired ? 'expired' : n.online ? 'online' : 'offline', n.lastSeen ?? '-', n.expiresAt ?? 'never', n.user ?? '-', [...n.tags, ...(n.ephemeral ? ['ephemeral'] : [])].join(',')])]));
     });
   withTarget(nodes.command('rm'))
     .description('deregister a node (by name or address); its address is freed')
@@ -118,6 +132,18 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
       const r = await client(o).request<{ node: NodeView }>('DELETE', `/api/v1/admin/nodes/${encodeURIComponent(name)}`);
       out(`removed ${r.node.name} (${r.node.ipv4})\n`);
     });
+
+  registerPolicyCommands(
+    program,
+    (o) => ({
+      get: async () => (await client(o as unknown as TargetOptions).request<{ policy: string }>('GET', '/api/v1/admin/policy')).policy,
+      set: async (text) => {
+        await client(o as unknown as TargetOptions).request('PUT', '/api/v1/admin/policy', { policy: text });
+      },
+    }),
+    withTarget,
+    { out, err: (s) => void process.stderr.write(s) },
+  );
 
   const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
   const local = (c: Command): Command => c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR);

@@ -37,7 +37,9 @@ export class AdminClient {
           }
           if ((res.statusCode ?? 500) >= 400) {
             const e = (json as ErrorBody).error ?? { code: 'ERR_BAD_RESPONSE', message: 'error without body' };
-            return reject(new ControlError(res.statusCode ?? 0, e.code, e.message, e.field));
+            const ce = new ControlError(res.statusCode ?? 0, e.code, e.message, e.field);
+            if (typeof e.line === 'number') (ce.line = e.line), (ce.column = e.column);
+            return reject(ce);
           }
           resolve(json as T);
         });

@@ -9,6 +9,7 @@ import { parseEndpoints } from './endpoints.js';
 import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
 import type { NodeVerifier } from './node-verifier.js';
 import type { Registry } from './registry.js';
+import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, MIN_CONTROL_PROTOCOL_VERSION, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest } from './wire.js';
@@ -27,6 +28,7 @@ export interface ApiContext {
   store: Store;
   registry: Registry;
   hub: StreamHub;
+  policy: PolicyEngine;
   verifier: NodeVerifier;
   clock: Clock;
   serverPublicKey: string;
@@ -59,7 +61,11 @@ function fieldOf(v: ValidationIssue): string {
 }
 
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof ControlError) return { status: err.status, body: errorBody(err.code, err.message, err.field) };
+  if (err instanceof ControlError) {
+    const body = errorBody(err.code, err.message, err.field);
+    if (err.line !== undefined) Object.assign(body.error, { line: err.line, column: err.column });
+    return { status: err.status, body };
+  }
   const e = err as { validation?: ValidationIssue[]; validationContext?: string; statusCode?: number; code?: string; message?: string };
   if (e.validation && e.validation.length > 0) {
     const v = e.validation[0];
@@ -130,7 +136,15 @@ const createAuthKeySchema = {
     ephemeral: { type: 'boolean' },
     expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 },
     tags: { type: 'array', maxItems: 32, items: tagSchema },
+    user: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\s@:,]+(@[^\\s@:,]*)?$' },
   },
+} as const;
+
+const setPolicySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['policy'],
+  properties: { policy: { type: 'string', maxLength: 60 * 1024 } },
 } as const;
 
 const createApiKeySchema = {
@@ -219,7 +233,21 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
   });
 
-  app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => createAuthKey(ctx.store, req.body as CreateAuthKeyRequest, now()));
+  app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
+    const body = req.body as CreateAuthKeyRequest;
+    ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
+    return createAuthKey(ctx.store, body, now());
+  });
+
+  app.get('/api/v1/admin/policy', { schema: { querystring: noQuery } }, async () => ({
+    policy: ctx.policy.text,
+    updatedAt: ctx.policy.updatedAt === null ? null : new Date(ctx.policy.updatedAt).toISOString(),
+  }));
+  app.put('/api/v1/admin/policy', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => {
+    await ctx.policy.set((req.body as { policy: string }).policy, now());
+    ctx.hub.policyChanged();
+    return { ok: true };
+  });
   app.get('/api/v1/admin/authkeys', { schema: { querystring: noQuery } }, async () => ({ authKeys: (await ctx.store.listAuthKeys()).map((k) => authKeyView(k)) }));
   app.delete('/api/v1/admin/authkeys/:key', { schema: { querystring: noQuery, params: refParams('key') } }, async (req) => {
     const k = await findAuthKey(ctx.store, (req.params as { key: string }).key);

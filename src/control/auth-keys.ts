@@ -26,6 +26,7 @@ export function authKeyView(k: AuthKeyRecord, secret?: string): AuthKeyView {
     expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
     usedCount: k.usedCount,
     revoked: k.revoked,
+    user: k.user ?? null,
   };
 }
 
@@ -38,6 +39,7 @@ export async function createAuthKey(store: Store, req: CreateAuthKeyRequest, now
     reusable: req.reusable ?? false,
     ephemeral: req.ephemeral ?? false,
     tags: [...new Set(req.tags ?? [])],
+    user: req.user ?? null,
     createdAt: now,
     expiresAt: seconds === 0 ? null : now + seconds * 1000,
   });

@@ -5,6 +5,9 @@ import { WeftError } from '../errors.js';
 export class ControlError extends WeftError {
   readonly status: number;
   readonly field: string | undefined;
+  /** Position in a submitted document (policy errors). */
+  line?: number;
+  column?: number;
   constructor(status: number, code: string, message: string, field?: string) {
     super(code, message);
     this.status = status;

@@ -9,6 +9,8 @@ import { StoreConflictError, type NodeRecord, type Store, type StoreChange } fro
 import type { NodeView, RegisterRequest } from './wire.js';
 
 export const ONLINE_WINDOW_MS = 120_000;
+export const MAGIC_DNS_IPV4 = '100.100.100.100';
+export const MAGIC_DNS_IPV6 = 'fd7a:115c:a1e0::53';
 
 export interface RegistryOptions {
   store: Store;
@@ -58,6 +60,8 @@ export class Registry {
   private timer: TimerHandle | null = null;
   private lastHeartbeat = 0;
   listener: RegistryListener = { upsert: () => {}, remove: () => {} };
+  /** Another instance changed the access policy (PostgreSQL). */
+  onRemotePolicy: (() => Promise<void>) | undefined = undefined;
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -68,6 +72,8 @@ export class Registry {
   async start(): Promise<void> {
     const ula = await this.o.store.getOrCreateMeta('ipv6_ula48', generateUla48);
     this.ipam = new Ipam(this.o.ipv4Range, ula);
+    // MagicDNS answers on 100.100.100.100 on every node (as Tailscale's quad-100).
+    this.ipam.markUsed(MAGIC_DNS_IPV4);
     this.unsubscribe = this.o.store.subscribe((c) => {
       this.remoteQueue = this.remoteQueue.then(() => this.applyRemote(c)).catch((err) => this.o.log.error({ err: String(err) }, 'applying remote change failed'));
     });
@@ -97,6 +103,14 @@ export class Registry {
 
   nodes(): IterableIterator<NodeRecord> {
     return this.byId.values();
+  }
+
+  get(id: number): NodeRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  byPublicKey(publicKey: string): NodeRecord | undefined {
+    return this.byKey.get(publicKey);
   }
 
   get size(): number {
@@ -170,6 +184,8 @@ export class Registry {
             expiresAt: this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs,
             ephemeral: key.ephemeral,
             tags: key.tags,
+            // Tagged nodes lose their user identity (as in Tailscale).
+            user: key.tags.length ? null : (key.user ?? null),
             authKeyId: key.id,
           },
           key.id,
@@ -282,7 +298,11 @@ export class Registry {
       }
       return;
     }
-    if (c.kind === 'resync') return this.resync();
+    if (c.kind === 'policy') return this.onRemotePolicy?.();
+    if (c.kind === 'resync') {
+      await this.onRemotePolicy?.();
+      return this.resync();
+    }
     if (c.kind === 'node-remove') {
       if (!this.byId.has(c.node.id)) return;
       this.drop(c.node);

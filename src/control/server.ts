@@ -10,7 +10,9 @@ import { InvalidArgumentError } from '../errors.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
-import { Registry } from './registry.js';
+import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
+import { PolicyEngine } from './policy-engine.js';
+import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
@@ -41,6 +43,10 @@ export interface CoordinatorOptions {
   heartbeatMs?: number;
   /** Set false to not serve the local admin socket. */
   adminSocket?: boolean;
+  /** Split DNS: domain suffix -> resolvers, sent to every node (netmap `dns`). */
+  dnsRoutes?: Record<string, string[]>;
+  /** Set false to tell agents not to run MagicDNS. Default true. */
+  magicDns?: boolean;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -55,6 +61,7 @@ export interface Coordinator {
   readonly publicKey: string;
   readonly registry: Registry;
   readonly store: Store;
+  readonly policy: PolicyEngine;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -82,8 +89,14 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     sweepIntervalMs: opts.sweepIntervalMs ?? 5_000,
     heartbeatMs: opts.heartbeatMs ?? 30_000,
   });
-  const hub = new StreamHub(registry, log);
+  const policy = new PolicyEngine(store, () => registry.nodes(), log);
+  const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
+  const hub = new StreamHub(registry, log, policy, dns);
   registry.listener = hub;
+  registry.onRemotePolicy = async () => {
+    await policy.load();
+    hub.policyChanged();
+  };
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
   const socketPath = opts.adminSocket === false ? null : join(opts.stateDir, ADMIN_SOCKET_NAME);
   let url = '';
@@ -101,6 +114,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     adminSocketPath: socketPath,
     registry,
     store,
+    policy,
 
     async start() {
       await chmod(opts.stateDir, 0o700);
@@ -108,8 +122,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       publicKey = keyToBase64(publicKeyFromPrivate(serverKey));
       await store.init();
       await registry.start();
+      await policy.load();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
 
       const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
       const api = createHttp(log, https ? { https } : {});

@@ -4,7 +4,9 @@ import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
-import { CONTROL_PROTOCOL_VERSION, type NetMap, type ServerMessage } from './wire.js';
+import { filtersEqual } from '../policy/index.js';
+import type { PolicyEngine } from './policy-engine.js';
+import { CONTROL_PROTOCOL_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type ServerMessage } from './wire.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
@@ -18,11 +20,19 @@ export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
  */
 export class StreamHub implements RegistryListener {
   private readonly streams = new Map<number, Set<WebSocket>>();
+  /** Per connected node: the peers and filter its streams were last sent (policy v3). */
+  private readonly sent = new Map<number, { peers: Set<string>; filter: FilterRule[] }>();
   private seq = 0;
 
-  constructor(private readonly registry: Registry, private readonly log: Logger) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly log: Logger,
+    private readonly policy: PolicyEngine,
+    private readonly dns: DnsConfig,
+  ) {}
 
   attach(ws: WebSocket, node: NodeRecord): void {
+    if (this.policy.stale(node)) this.recompute(null);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
     set.add(ws);
@@ -32,14 +42,28 @@ export class StreamHub implements RegistryListener {
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
     ws.on('close', () => {
       set.delete(ws);
-      if (set.size === 0 && this.streams.get(node.id) === set) this.streams.delete(node.id);
+      if (set.size === 0 && this.streams.get(node.id) === set) {
+        this.streams.delete(node.id);
+        this.sent.delete(node.id);
+      }
       this.registry.streamClosed(node.id);
     });
   }
 
+  private visible(self: NodeRecord): { keys: string[]; filter: FilterRule[] } {
+    const c = this.policy.compiled;
+    if (!c.has(self.publicKey)) return { keys: [], filter: [] };
+    return { keys: c.peers(self.publicKey), filter: c.filter(self.publicKey) };
+  }
+
   private netmap(self: NodeRecord): NetMap {
-    const peers = [];
-    for (const n of this.registry.nodes()) if (n.id !== self.id) peers.push(this.registry.view(n));
+    const { keys, filter } = this.visible(self);
+    const peers: NodeView[] = [];
+    for (const k of keys) {
+      const n = this.registry.byPublicKey(k);
+      if (n) peers.push(this.registry.view(n));
+    }
+    this.sent.set(self.id, { peers: new Set(keys), filter });
     return {
       version: CONTROL_PROTOCOL_VERSION,
       seq: this.seq,
@@ -48,15 +72,55 @@ export class StreamHub implements RegistryListener {
       ipv6Range: this.registry.ipam.v6Text,
       self: this.registry.view(self),
       peers,
+      packetFilter: filter,
+      dns: this.dns,
     };
   }
 
+  /**
+   * After the policy or the node set changed: recompile, then send every connected node
+   * what changed for it (newly visible peers as upserts, invisible ones as removals, its
+   * filter when it differs). `changed` is also upserted to those that still see it.
+   */
+  recompute(changed: NodeRecord | null): void {
+    this.policy.recompile();
+    const seq = ++this.seq;
+    for (const [id, set] of this.streams) {
+      const n = this.registry.get(id);
+      if (!n) continue;
+      const { keys, filter } = this.visible(n);
+      const prev = this.sent.get(id) ?? { peers: new Set<string>(), filter: [] };
+      const next = new Set(keys);
+      const upserts: NodeView[] = [];
+      for (const k of keys) {
+        if (prev.peers.has(k) && k !== changed?.publicKey) continue;
+        const p = this.registry.byPublicKey(k);
+        if (p) upserts.push(this.registry.view(p));
+      }
+      const removals = [...prev.peers].filter((k) => !next.has(k));
+      const filterChanged = !filtersEqual(prev.filter, filter);
+      const isSelf = changed?.id === id;
+      this.sent.set(id, { peers: next, filter });
+      if (!upserts.length && !removals.length && !filterChanged && !isSelf) continue;
+      const msg: ServerMessage = { type: 'delta', seq, upserts, removals, ...(isSelf ? { self: this.registry.view(n) } : {}), ...(filterChanged ? { packetFilter: filter } : {}) };
+      const data = JSON.stringify(msg);
+      for (const ws of set) this.send(ws, data);
+      if (isSelf && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
+    }
+  }
+
+  /** The admin changed the access policy. */
+  policyChanged(): void {
+    this.recompute(null);
+  }
+
   upsert(node: NodeRecord): void {
+    if (this.policy.stale(node)) return this.recompute(node);
     const seq = ++this.seq;
     const view = this.registry.view(node);
     const forPeers = JSON.stringify({ type: 'delta', seq, upserts: [view], removals: [] } satisfies ServerMessage);
     for (const [id, set] of this.streams) {
-      if (id !== node.id) for (const ws of set) this.send(ws, forPeers);
+      if (id !== node.id && this.sent.get(id)?.peers.has(node.publicKey)) for (const ws of set) this.send(ws, forPeers);
     }
     const own = this.streams.get(node.id);
     if (!own) return;
@@ -66,11 +130,12 @@ export class StreamHub implements RegistryListener {
   }
 
   remove(node: NodeRecord): void {
-    const msg = JSON.stringify({ type: 'delta', seq: ++this.seq, upserts: [], removals: [node.publicKey] } satisfies ServerMessage);
-    for (const [id, set] of this.streams) {
-      if (id !== node.id) for (const ws of set) this.send(ws, msg);
-    }
     const own = this.streams.get(node.id);
+    this.streams.delete(node.id);
+    this.sent.delete(node.id);
+    // The node is gone from the registry: recompiling drops it from everyone's peers.
+    this.recompute(null);
+    if (own) this.streams.set(node.id, own);
     if (own) this.closeAll(own, 'ERR_NODE_REMOVED', 'node was deregistered');
   }
 
@@ -129,5 +194,6 @@ export class StreamHub implements RegistryListener {
   stop(): void {
     for (const set of this.streams.values()) for (const ws of set) ws.terminate();
     this.streams.clear();
+    this.sent.clear();
   }
 }

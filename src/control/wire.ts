@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 2;
+export const CONTROL_PROTOCOL_VERSION = 3;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 
@@ -63,7 +63,35 @@ export interface NetMap {
   ipv4Range: string;
   ipv6Range: string;
   self: NodeView;
+  /** Protocol v3: only peers the policy lets talk to this node in some direction. */
   peers: NodeView[];
+  /** Rules where this node is the destination (protocol v3). Absent from a v2 server: allow all. */
+  packetFilter?: FilterRule[];
+  /** MagicDNS settings (protocol v3). */
+  dns?: DnsConfig;
+}
+
+/**
+ * One packet-filter rule for the receiving node (src/policy/compile.ts WireFilterRule):
+ * packets from `srcs` to this node's own address (of `family`; absent = both) with
+ * protocol in `protos` (absent = TCP, UDP, ICMP, ICMPv6) and, for TCP/UDP/SCTP,
+ * destination port in `ports` are accepted. An empty list denies everything.
+ */
+export interface FilterRule {
+  srcs: string[];
+  ports: Array<[number, number]>;
+  protos?: number[];
+  family?: 4 | 6;
+}
+
+export interface DnsConfig {
+  /** Whether the agent runs MagicDNS and points the OS at it. */
+  magicDns: boolean;
+  /** Where the agent serves MagicDNS (it adds these to its TUN). */
+  resolverIPv4: string;
+  resolverIPv6?: string;
+  /** Split DNS: domain suffix -> resolvers ("ip", "ip:port", "[v6]:port"). */
+  routes: Record<string, string[]>;
 }
 
 /**
@@ -74,7 +102,17 @@ export interface NetMap {
  */
 export type ServerMessage =
   | { type: 'full'; netmap: NetMap }
-  | { type: 'delta'; seq: number; upserts: NodeView[]; removals: string[]; self?: NodeView }
+  | {
+      type: 'delta';
+      seq: number;
+      upserts: NodeView[];
+      removals: string[];
+      self?: NodeView;
+      /** Present only when this node's filter changed; replaces it whole (v3). */
+      packetFilter?: FilterRule[];
+      /** Present only when the DNS config changed (v3). */
+      dns?: DnsConfig;
+    }
   | { type: 'pong'; id: number }
   | { type: 'error'; code: string; message: string };
 
@@ -90,7 +128,18 @@ export interface LogoutResponse {
 
 /** Every 4xx/5xx body: `field` names the offending request field when there is one. */
 export interface ErrorBody {
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; line?: number; column?: number };
+}
+
+/** GET /api/v1/admin/policy (v3). */
+export interface PolicyResponse {
+  policy: string;
+  updatedAt: string | null;
+}
+
+/** PUT /api/v1/admin/policy (v3); refused with 400 and `line`/`column` when invalid. */
+export interface SetPolicyRequest {
+  policy: string;
 }
 
 // Admin API (unix socket in the server's state dir, or HTTPS with `Authorization: Bearer <api key>`).
@@ -101,6 +150,8 @@ export interface CreateAuthKeyRequest {
   /** Seconds until the key expires; absent = 1 hour, as Tailscale's default is short-lived. */
   expirySeconds?: number;
   tags?: string[];
+  /** v3: the user nodes registered with the key belong to (must own every tag). */
+  user?: string;
 }
 
 export interface AuthKeyView {
@@ -115,4 +166,6 @@ export interface AuthKeyView {
   expiresAt: string | null;
   usedCount: number;
   revoked: boolean;
+  /** v3 */
+  user: string | null;
 }

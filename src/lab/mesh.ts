@@ -1,7 +1,7 @@
 // A Weft mesh in network namespaces, driven only through the real `weft` CLI: a "LAN"
 // namespace with a bridge where the coordinator (`weft server`) runs, and one namespace
 // per node joined to the bridge by a veth. Shared by the demo and the e2e tests.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
@@ -34,6 +34,13 @@ export class NetnsMesh {
   authKey = '';
   /** Every long-lived weft process gets this environment (e.g. LOG_LEVEL). */
   env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.WEFT_MESH_LOG ?? 'warn' };
+  /**
+   * When set, each node namespace gets its own /etc/netns/<ns>/resolv.conf with this
+   * content before `weft up`, and the agents point it at MagicDNS. Unset, agents run with
+   * --no-accept-dns: a namespace without its own resolv.conf sees the host's file.
+   */
+  resolvConf: string | null = null;
+  private readonly etcDirs: string[] = [];
 
   /** Namespaces and links for the LAN and `names.length` nodes. */
   async build(names: string[]): Promise<void> {
@@ -76,19 +83,27 @@ export class NetnsMesh {
     this.server = null;
   }
 
-  async createAuthKey(): Promise<string> {
-    const r = await this.weft(this.lanNs, ['keys', 'create', '--reusable', '--state-dir', this.serverStateDir]);
+  async createAuthKey(extra: string[] = []): Promise<string> {
+    const r = await this.weft(this.lanNs, ['keys', 'create', '--reusable', '--state-dir', this.serverStateDir, ...extra]);
     if (r.code !== 0) throw new Error(`weft keys create failed: ${r.stderr}`);
     const key = r.stdout.trim().split(/\s+/).pop() ?? '';
-    this.authKey = key;
+    if (!extra.length) this.authKey = key;
     return key;
   }
 
   /** `weft up` in the node's namespace; resolves once it reports being up. */
-  async up(name: string, extra: string[] = []): Promise<MeshNode> {
+  async up(name: string, extra: string[] = [], authKey = this.authKey): Promise<MeshNode> {
     const n = this.node(name);
     const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, ...extra];
-    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
+    if (this.resolvConf === null) args.push('--no-accept-dns');
+    else if (!this.etcDirs.includes(`/etc/netns/${n.ns}`)) {
+      // Before the agent starts: `ip netns exec` bind-mounts it over /etc/resolv.conf.
+      const dir = `/etc/netns/${n.ns}`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/resolv.conf`, this.resolvConf);
+      this.etcDirs.push(dir);
+    }
+    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: authKey } });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];
     n.ipv6 = m[3];
@@ -132,6 +147,7 @@ export class NetnsMesh {
 
   async destroy(): Promise<void> {
     await this.lab.destroy();
+    for (const d of this.etcDirs.splice(0)) rmSync(d, { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

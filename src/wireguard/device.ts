@@ -108,6 +108,13 @@ export class Device implements UapiTarget {
   onInboundPacket: ((packet: Uint8Array) => boolean) | undefined = undefined;
 
   /**
+   * Outbound hook: sees every packet read from the TUN (or injected with sendPacket)
+   * that routes to a peer, before it is sealed (e.g. to record flows for a stateful
+   * filter). A view into a reused batch; unset, it costs one undefined check per batch.
+   */
+  onOutboundPacket: ((packet: Uint8Array) => void) | undefined = undefined;
+
+  /**
    * Sends an IP packet into the mesh as if the TUN had read it (routed by destination
    * through allowed IPs, handshaking first if needed), e.g. for in-engine pings.
    * Returns false when no peer routes the destination.

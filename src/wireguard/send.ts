@@ -53,9 +53,11 @@ export class OutboundPath {
       const peerOf = this.peerOf;
       const n = batch.count;
       let single: Peer | undefined | null = null; // the one peer of the whole batch, if so
+      const hook = dev.onOutboundPacket;
       for (let i = 0; i < n; i++) {
         const p = dev.allowedIps.lookupPacket(batch.data, batch.start(i), batch.lengths[i], 'dst');
         if (!p) dev.stats.noRoute++;
+        else if (hook !== undefined) hook(batch.data.subarray(batch.start(i), batch.start(i) + batch.lengths[i]));
         peerOf[i] = p;
         if (i === 0) single = p;
         else if (single !== p) single = undefined;

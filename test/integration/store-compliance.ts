@@ -20,7 +20,7 @@ const node = (over: Partial<NewNode> = {}): NewNode => {
     endpoints: [], createdAt: NOW, lastSeen: NOW, expiresAt: null, ephemeral: false, tags: [], authKeyId: null, ...over,
   };
 };
-const key = (over: Partial<{ reusable: boolean; expiresAt: number | null }> = {}) => ({
+const key = (over: Partial<{ reusable: boolean; expiresAt: number | null; user: string | null }> = {}) => ({
   prefix: `weftkey-${++seq}`, hash: `h${seq}`, reusable: false, ephemeral: false, tags: ['tag:x'], createdAt: NOW, expiresAt: null, ...over,
 });
 
@@ -47,6 +47,20 @@ export function storeCompliance(fixture: StoreFixture): void {
     const b = await s.getOrCreateMeta('ula', () => 'second');
     assert.equal(a, 'first');
     assert.equal(b, 'first');
+    await s.close();
+  });
+
+  test('policy text (migration 2): absent until set, then replaced whole; key user reaches its nodes', async () => {
+    await fresh();
+    assert.equal(await s.getPolicy(), null);
+    await s.setPolicy('// one\n{}', NOW);
+    await s.setPolicy('// two\n{ "acls": [] }', NOW + 1);
+    assert.deepEqual(await s.getPolicy(), { text: '// two\n{ "acls": [] }', updatedAt: NOW + 1 });
+    const k = await s.createAuthKey(key({ user: 'alice' }));
+    assert.equal(k.user, 'alice');
+    assert.equal((await s.listAuthKeys())[0].user, 'alice');
+    const n = await s.insertNode(node({ user: 'alice' }), null, NOW);
+    assert.equal(n.user, 'alice');
     await s.close();
   });
 

@@ -28,5 +28,14 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
           auth_key_id ${int} REFERENCES auth_keys(id) ON DELETE SET NULL, "user" TEXT)`,
       ],
     },
+    {
+      // Access policy (one row; absent = DEFAULT_POLICY_TEXT) and the user a pre-auth key
+      // registers its nodes as.
+      version: 2,
+      statements: [
+        `CREATE TABLE policy (id INTEGER PRIMARY KEY, text TEXT NOT NULL, updated_at ${int} NOT NULL)`,
+        `ALTER TABLE auth_keys ADD COLUMN "user" TEXT`,
+      ],
+    },
   ];
 }

@@ -1,6 +1,6 @@
 import { forbidden } from '../errors.js';
 import { migrations, type Dialect } from './schema.js';
-import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, Store, StoreChange } from './types.js';
+import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
 export interface Queryable {
@@ -59,6 +59,7 @@ function toAuthKey(r: Row): AuthKeyRecord {
     expiresAt: numOrNull(r.expires_at),
     usedCount: num(r.used_count),
     revoked: bool(r.revoked),
+    user: (r.user as string | null) ?? null,
   };
 }
 
@@ -101,8 +102,8 @@ export class SqlStore implements Store {
 
   async createAuthKey(k: NewAuthKey): Promise<AuthKeyRecord> {
     const [row] = await this.db.all(
-      'INSERT INTO auth_keys (prefix, hash, reusable, ephemeral, tags, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
-      [k.prefix, k.hash, b(k.reusable), b(k.ephemeral), JSON.stringify(k.tags), k.createdAt, k.expiresAt],
+      'INSERT INTO auth_keys (prefix, hash, reusable, ephemeral, tags, created_at, expires_at, "user") VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *',
+      [k.prefix, k.hash, b(k.reusable), b(k.ephemeral), JSON.stringify(k.tags), k.createdAt, k.expiresAt, k.user ?? null],
     );
     return toAuthKey(row);
   }
@@ -154,9 +155,9 @@ export class SqlStore implements Store {
     return this.db.tx(async (q) => {
       if (authKeyId !== null) await consumeAuthKey(q, authKeyId, now);
       const [row] = await q.all(
-        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId],
+        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id, "user")
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId, n.user ?? null],
       );
       const node = toNode(row);
       await this.db.announce(q, { kind: 'node-upsert', id: node.id });
@@ -198,6 +199,19 @@ export class SqlStore implements Store {
         await this.db.announce(q, { kind: 'seen', ids: chunk, at });
       });
     }
+  }
+
+  async getPolicy(): Promise<PolicyRecord | null> {
+    const [row] = await this.db.all('SELECT text, updated_at FROM policy WHERE id = 1');
+    return row ? { text: String(row.text), updatedAt: num(row.updated_at) } : null;
+  }
+
+  async setPolicy(text: string, now: number): Promise<PolicyRecord> {
+    return this.db.tx(async (q) => {
+      await q.run('INSERT INTO policy (id, text, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at', [text, now]);
+      await this.db.announce(q, { kind: 'policy' });
+      return { text, updatedAt: now };
+    });
   }
 
   subscribe(fn: (c: StoreChange) => void): () => void {

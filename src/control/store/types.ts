@@ -19,7 +19,7 @@ export interface NodeRecord {
   user: string | null;
 }
 
-export type NewNode = Omit<NodeRecord, 'id' | 'user'>;
+export type NewNode = Omit<NodeRecord, 'id' | 'user'> & { user?: string | null };
 
 export interface AuthKeyRecord {
   id: number;
@@ -32,9 +32,17 @@ export interface AuthKeyRecord {
   expiresAt: number | null;
   usedCount: number;
   revoked: boolean;
+  /** The user nodes registered with this key belong to (untagged keys only). */
+  user: string | null;
 }
 
-export type NewAuthKey = Omit<AuthKeyRecord, 'id' | 'usedCount' | 'revoked'>;
+export type NewAuthKey = Omit<AuthKeyRecord, 'id' | 'usedCount' | 'revoked' | 'user'> & { user?: string | null };
+
+/** The stored access policy text (HuJSON, comments kept). */
+export interface PolicyRecord {
+  text: string;
+  updatedAt: number;
+}
 
 export interface ApiKeyRecord {
   id: number;
@@ -52,6 +60,7 @@ export type StoreChange =
   | { kind: 'node-upsert'; id: number }
   | { kind: 'node-remove'; node: NodeRecord }
   | { kind: 'seen'; ids: number[]; at: number }
+  | { kind: 'policy' }
   /** Announcements may have been missed (listener reconnected): reload everything. */
   | { kind: 'resync' };
 
@@ -86,6 +95,10 @@ export interface Store {
   deleteNode(id: number): Promise<NodeRecord | null>;
   /** Batch "checked in at `at`" for nodes with a live stream. */
   touchNodes(ids: number[], at: number): Promise<void>;
+
+  /** The access policy; null until an admin sets one. */
+  getPolicy(): Promise<PolicyRecord | null>;
+  setPolicy(text: string, now: number): Promise<PolicyRecord>;
 
   /** Changes made by other instances; returns an unsubscribe function. */
   subscribe(fn: (c: StoreChange) => void): () => void;

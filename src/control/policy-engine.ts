@@ -1,0 +1,90 @@
+import type { Logger } from '../log.js';
+import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, mayUseTag, parsePolicy, PolicyError, type CompiledPolicy, type Policy, type PolicyNode } from '../policy/index.js';
+import { badRequest, ControlError, forbidden } from './errors.js';
+import type { NodeRecord, Store } from './store/index.js';
+
+// The coordinator's running access policy: the stored text, its parse and the
+// compilation against the current node set (recompiled when the policy or a node's
+// policy-relevant attributes change; endpoint/online changes do not recompile).
+
+export const toPolicyNode = (n: NodeRecord): PolicyNode => ({ id: n.publicKey, name: n.name, user: n.user, tags: n.tags, ipv4: n.ipv4, ipv6: n.ipv6 });
+
+/** What the compilation depends on, per node. */
+const membershipKey = (n: NodeRecord): string => `${n.name}|${n.user ?? ''}|${n.tags.join(',')}|${n.ipv4}|${n.ipv6}`;
+
+export function policyErrorToControl(err: unknown): ControlError {
+  if (err instanceof PolicyError) {
+    const e = badRequest(err.code, err.reason, 'policy');
+    e.line = err.line;
+    e.column = err.column;
+    return e;
+  }
+  throw err;
+}
+
+export class PolicyEngine {
+  text = DEFAULT_POLICY_TEXT;
+  updatedAt: number | null = null;
+  policy: Policy = parsePolicy(DEFAULT_POLICY_TEXT);
+  compiled: CompiledPolicy = compilePolicy(this.policy, []);
+  private readonly members = new Map<string, string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly nodes: () => Iterable<NodeRecord>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads the stored policy (a stored policy that no longer parses falls back to deny-all, loudly). */
+  async load(): Promise<void> {
+    const rec = await this.store.getPolicy();
+    if (rec) {
+      try {
+        this.policy = parsePolicy(rec.text);
+        this.text = rec.text;
+        this.updatedAt = rec.updatedAt;
+      } catch (err) {
+        this.log.error({ err: String(err) }, 'stored policy does not parse; denying all');
+        this.text = rec.text;
+        this.policy = parsePolicy('{}');
+      }
+    }
+    this.recompile();
+  }
+
+  /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
+  async set(text: string, now: number): Promise<void> {
+    let checked: { policy: Policy; compiled: CompiledPolicy };
+    try {
+      checked = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+    } catch (err) {
+      throw policyErrorToControl(err);
+    }
+    await this.store.setPolicy(text, now);
+    this.text = text;
+    this.updatedAt = now;
+    this.policy = checked.policy;
+    this.recompile();
+  }
+
+  /** Whether a node change needs a recompile (new node, or name/user/tags/addresses moved). */
+  stale(n: NodeRecord): boolean {
+    return this.members.get(n.publicKey) !== membershipKey(n);
+  }
+
+  recompile(): void {
+    const list = [...this.nodes()];
+    this.members.clear();
+    for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
+  }
+
+  /** Tag owners: a key for `user` may carry only tags that user owns; admin keys (no user) any tag. */
+  checkKeyTags(tags: readonly string[], user: string | null): void {
+    if (user === null) return;
+    for (const t of tags) {
+      if (!this.policy.tagOwners.has(t)) throw forbidden('ERR_TAG_NOT_OWNED', `${t} is not defined in the policy's tagOwners`, 'tags');
+      if (!mayUseTag(this.policy, t, { user })) throw forbidden('ERR_TAG_NOT_OWNED', `${user} does not own ${t}`, 'tags');
+    }
+  }
+}
