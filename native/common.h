@@ -23,6 +23,18 @@ bool ArgBytes(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_
 bool ArgU32Array(const Napi::CallbackInfo& info, size_t i, const char* name, uint32_t** data, size_t* len);
 bool ArgString(const Napi::CallbackInfo& info, size_t i, const char* name, std::string* out);
 
+// The (fd, buf, offsets, lengths, count) prefix shared by every batched write/send:
+// validated, with count within both arrays and every packet inside buf.
+struct WriteBatch {
+  int fd;
+  uint8_t* buf;
+  size_t buflen;
+  uint32_t* offsets;
+  uint32_t* lengths;
+  size_t count;
+};
+bool ArgWriteBatch(const Napi::CallbackInfo& info, WriteBatch* out);
+
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);

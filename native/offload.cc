@@ -314,20 +314,12 @@ static const uint8_t kAck = 0x10, kPsh = 0x08;
 
 static Napi::Value TunWriteV(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, count;
-  uint8_t* buf;
-  size_t buflen, nlen, noff;
-  uint32_t *lengths, *offsets;
-  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
-      !ArgU32Array(info, 2, "offsets", &offsets, &noff) || !ArgU32Array(info, 3, "lengths", &lengths, &nlen) ||
-      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count))
-    return env.Undefined();
-  const size_t max = static_cast<size_t>(count);
-  if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
-  for (size_t i = 0; i < max; i++) {
-    if (lengths[i] != 0 && (offsets[i] > buflen || lengths[i] > buflen - offsets[i]))
-      return ThrowType(env, "packet " + std::to_string(i) + " out of buffer bounds");
-  }
+  WriteBatch w;
+  if (!ArgWriteBatch(info, &w)) return env.Undefined();
+  uint8_t* buf = w.buf;
+  uint32_t *lengths = w.lengths, *offsets = w.offsets;
+  const int64_t fd = w.fd;
+  const size_t max = w.count;
   size_t written = 0;
   struct iovec iov[kMaxCoalesce + 1];
   uint8_t vh[kVnetHdr];

@@ -116,24 +116,19 @@ static Napi::Value TunRead(const Napi::CallbackInfo& info) {
 // skipped. Other errors throw if nothing was written yet, else end the batch early.
 static Napi::Value TunWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, count;
-  uint8_t* buf;
-  size_t buflen, nlen, noff;
-  uint32_t *lengths, *offsets;
-  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
-      !ArgU32Array(info, 2, "offsets", &offsets, &noff) || !ArgU32Array(info, 3, "lengths", &lengths, &nlen) ||
-      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count))
-    return env.Undefined();
-  size_t max = static_cast<size_t>(count);
-  if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
+  WriteBatch w;
+  if (!ArgWriteBatch(info, &w)) return env.Undefined();
+  uint8_t* buf = w.buf;
+  uint32_t *lengths = w.lengths, *offsets = w.offsets;
+  const int fd = w.fd;
+  const size_t max = w.count;
   size_t written = 0;
   for (size_t i = 0; i < max; i++) {
     size_t off = offsets[i], len = lengths[i];
     if (len == 0) continue;  // a slot the engine dropped
-    if (off > buflen || len > buflen - off) return ThrowType(env, "packet " + std::to_string(i) + " out of buffer bounds");
     ssize_t r;
     do {
-      r = ::write(static_cast<int>(fd), buf + off, len);
+      r = ::write(fd, buf + off, len);
     } while (r < 0 && errno == EINTR);
     if (r >= 0) {
       written++;

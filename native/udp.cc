@@ -192,23 +192,17 @@ static const size_t kMaxGsoBytes = 65000;
 
 static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd, count;
-  uint8_t *buf, *dest;
-  size_t buflen, nlen, noff, destlen;
-  uint32_t *offsets, *lengths;
-  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &buf, &buflen) ||
-      !ArgU32Array(info, 2, "offsets", &offsets, &noff) || !ArgU32Array(info, 3, "lengths", &lengths, &nlen) ||
-      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count) || !ArgBytes(info, 5, "dest", &dest, &destlen))
-    return env.Undefined();
+  WriteBatch w;
+  uint8_t* dest;
+  size_t destlen;
+  if (!ArgWriteBatch(info, &w) || !ArgBytes(info, 5, "dest", &dest, &destlen)) return env.Undefined();
+  uint8_t* buf = w.buf;
+  uint32_t *offsets = w.offsets, *lengths = w.lengths;
+  const int64_t fd = w.fd;
+  const size_t max = w.count;
   const bool gso = info.Length() > 6 && info[6].ToBoolean().Value();
   if (destlen < 18) return ThrowType(env, "dest must be an 18-byte endpoint");
-  size_t max = static_cast<size_t>(count);
-  if (max > nlen || max > noff) return ThrowType(env, "count exceeds offsets/lengths");
   if (max == 0) return Napi::Number::New(env, 0);
-  for (size_t i = 0; i < max; i++) {
-    size_t off = offsets[i], len = lengths[i];
-    if (off > buflen || len > buflen - off) return ThrowType(env, "packet " + std::to_string(i) + " out of buffer bounds");
-  }
 
   // Address the destination as AF_INET6 (dual-stack sockets take IPv4-mapped addresses);
   // an AF_INET socket rejects that with EAFNOSUPPORT, and we retry as AF_INET. This avoids

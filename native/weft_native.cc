@@ -38,6 +38,29 @@ Napi::Value ThrowType(Napi::Env env, const std::string& msg) {
   return env.Undefined();
 }
 
+bool ArgWriteBatch(const Napi::CallbackInfo& info, WriteBatch* out) {
+  int64_t fd, count;
+  size_t nlen, noff;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgBytes(info, 1, "buf", &out->buf, &out->buflen) ||
+      !ArgU32Array(info, 2, "offsets", &out->offsets, &noff) || !ArgU32Array(info, 3, "lengths", &out->lengths, &nlen) ||
+      !ArgInt(info, 4, "count", 0, UINT32_MAX, &count))
+    return false;
+  out->fd = static_cast<int>(fd);
+  out->count = static_cast<size_t>(count);
+  if (out->count > nlen || out->count > noff) {
+    ThrowType(info.Env(), "count exceeds offsets/lengths");
+    return false;
+  }
+  for (size_t i = 0; i < out->count; i++) {
+    size_t off = out->offsets[i], len = out->lengths[i];
+    if (len != 0 && (off > out->buflen || len > out->buflen - off)) {  // empty slots touch no memory
+      ThrowType(info.Env(), "packet " + std::to_string(i) + " out of buffer bounds");
+      return false;
+    }
+  }
+  return true;
+}
+
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi, int64_t* out) {
   if (info.Length() <= i || !info[i].IsNumber()) {
     ThrowType(info.Env(), std::string(name) + " must be a number");

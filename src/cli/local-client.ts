@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { AgentError } from '../agent/errors.js';
 import { WeftError } from '../errors.js';
+import { readJsonResponse } from '../http-json.js';
 
 // Client of the agent's local API (src/agent/local-api.ts) over its unix socket.
 
@@ -18,22 +19,14 @@ export async function callAgent<T>(socket: string, method: 'GET' | 'POST', path:
         headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            reject(new WeftError('ERR_LOCAL_API', `bad answer from the agent (${res.statusCode})`));
-            return;
-          }
-          if ((res.statusCode ?? 500) < 300) resolve(json as T);
+        readJsonResponse(res).then(({ status, json }) => {
+          if (json === undefined) reject(new WeftError('ERR_LOCAL_API', `bad answer from the agent (${status})`));
+          else if (status < 300) resolve(json as T);
           else {
             const e = (json as { error?: { code?: string; message?: string } }).error;
-            reject(new WeftError(e?.code ?? 'ERR_LOCAL_API', e?.message ?? `agent answered ${res.statusCode}`));
+            reject(new WeftError(e?.code ?? 'ERR_LOCAL_API', e?.message ?? `agent answered ${status}`));
           }
-        });
+        }, reject);
       },
     );
     req.on('timeout', () => req.destroy(new WeftError('ERR_LOCAL_API', 'the agent did not answer in time')));

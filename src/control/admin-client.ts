@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { ControlError } from './errors.js';
 import type { ErrorBody } from './wire.js';
+import { readJsonResponse } from '../http-json.js';
 
 /** Where admin commands reach the coordinator: its local socket, or a URL plus API key. */
 export type AdminTarget = { socketPath: string } | { server: string; apiKey: string };
@@ -26,23 +27,16 @@ export class AdminClient {
         reject(new ControlError(0, 'ERR_UNREACHABLE', `cannot reach the coordinator${'socketPath' in t ? ` at ${t.socketPath}` : ''}: ${err.code ?? err.message}`)),
       );
       req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            return reject(new ControlError(res.statusCode ?? 0, 'ERR_BAD_RESPONSE', `coordinator answered ${res.statusCode} without JSON`));
-          }
-          if ((res.statusCode ?? 500) >= 400) {
+        readJsonResponse(res).then(({ status, json }) => {
+          if (json === undefined) return reject(new ControlError(status, 'ERR_BAD_RESPONSE', `coordinator answered ${status} without JSON`));
+          if (status >= 400) {
             const e = (json as ErrorBody).error ?? { code: 'ERR_BAD_RESPONSE', message: 'error without body' };
-            const ce = new ControlError(res.statusCode ?? 0, e.code, e.message, e.field);
+            const ce = new ControlError(status, e.code, e.message, e.field);
             if (typeof e.line === 'number') (ce.line = e.line), (ce.column = e.column);
             return reject(ce);
           }
           resolve(json as T);
-        });
+        }, reject);
       });
       req.end(payload);
     });

@@ -91,25 +91,25 @@ describe('access policy in the coordinator', () => {
     const t0 = Date.now();
     await t.admin.request('PUT', '/api/v1/admin/policy', { policy: POLICY });
     // bob sees nobody now; alice and the server see only each other.
-    await b.map.waitFor(isRemovalOf(a.node.publicKey), 1000);
-    await b.map.waitFor(isRemovalOf(s.node.publicKey), 1000);
-    await a.map.waitFor(isRemovalOf(b.node.publicKey), 1000);
-    const sf = (await s.map.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined && m.packetFilter.length === 1, 1000)) as Extract<ServerMessage, { type: 'delta' }>;
+    await b.map.waitFor(isRemovalOf(a.node.publicKey), 5000);
+    await b.map.waitFor(isRemovalOf(s.node.publicKey), 5000);
+    await a.map.waitFor(isRemovalOf(b.node.publicKey), 5000);
+    const sf = (await s.map.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined && m.packetFilter.length === 1, 5000)) as Extract<ServerMessage, { type: 'delta' }>;
     assert.deepEqual(sf.packetFilter![0].ports, [[22, 22]]);
     assert.ok(Date.now() - t0 < 1000);
-    const af = (await a.map.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined, 1000)) as Extract<ServerMessage, { type: 'delta' }>;
+    const af = (await a.map.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined, 5000)) as Extract<ServerMessage, { type: 'delta' }>;
     assert.deepEqual(af.packetFilter, []);
 
     // A new alice node appears to the server (membership change), not to bob.
     const a2 = await joined(t, aliceKey, 'alice2');
-    await s.map.waitFor(isUpsertOf(a2.node.publicKey), 1000);
+    await s.map.waitFor(isUpsertOf(a2.node.publicKey), 5000);
     assert.deepEqual(fullOf(a2.map).peers.map((p) => p.name), ['srv1']);
     assert.ok(!b.map.messages.some(isUpsertOf(a2.node.publicKey)));
 
     // Back to allow-all: bob gets everyone back as upserts.
     await t.admin.request('PUT', '/api/v1/admin/policy', { policy: DEFAULT_POLICY_TEXT });
-    await b.map.waitFor(isUpsertOf(a.node.publicKey), 1000);
-    await b.map.waitFor(isUpsertOf(a2.node.publicKey), 1000);
+    await b.map.waitFor(isUpsertOf(a.node.publicKey), 5000);
+    await b.map.waitFor(isUpsertOf(a2.node.publicKey), 5000);
     for (const x of [a, b, s, a2]) await x.map.close();
   });
 

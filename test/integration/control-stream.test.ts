@@ -37,23 +37,23 @@ describe('netmap stream', () => {
     assert.equal(fullOf(a.map).domain, 'weft.internal');
     assert.ok(fullOf(b.map).peers.some((p) => p.publicKey === a.node.publicKey && p.online));
     // a learns about b (registration, then b's stream coming up).
-    await a.map.waitFor(isUpsertOf(b.node.publicKey), 1000);
+    await a.map.waitFor(isUpsertOf(b.node.publicKey), 5000);
 
     const c = t.node();
     await c.register({ hostname: 'gamma', authKey: key, endpoints: ['198.51.100.7:41641'] });
-    for (const m of [a.map, b.map]) await m.waitFor(isUpsertOf(c.publicKey, (v) => v.name === 'gamma'), 1000);
+    for (const m of [a.map, b.map]) await m.waitFor(isUpsertOf(c.publicKey, (v) => v.name === 'gamma'), 5000);
 
     a.map.send({ type: 'endpoints', endpoints: ['203.0.113.5:41641', '[2001:db8::5]:41641'] });
-    const seen = await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints.length === 2), 1000);
+    const seen = await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints.length === 2), 5000);
     assert.deepEqual((seen as Extract<ServerMessage, { type: 'delta' }>).upserts[0].endpoints, ['203.0.113.5:41641', '[2001:db8::5]:41641']);
-    await a.map.waitFor((m) => m.type === 'delta' && m.self?.endpoints.length === 2, 1000);
+    await a.map.waitFor((m) => m.type === 'delta' && m.self?.endpoints.length === 2, 5000);
 
     const before = b.map.messages.length;
     await a.map.close();
-    await b.map.waitFor((m) => b.map.messages.indexOf(m) >= before && isUpsertOf(a.node.publicKey)(m), 1000);
+    await b.map.waitFor((m) => b.map.messages.indexOf(m) >= before && isUpsertOf(a.node.publicKey)(m), 5000);
 
     await t.admin.request('DELETE', '/api/v1/admin/nodes/gamma');
-    await b.map.waitFor(isRemovalOf(c.publicKey), 1000);
+    await b.map.waitFor(isRemovalOf(c.publicKey), 5000);
     const seqs = b.map.messages.filter((m) => m.type === 'delta').map((m) => (m as { seq: number }).seq);
     assert.deepEqual([...seqs].sort((x, y) => x - y), seqs, 'seq increases');
     await b.map.close();
@@ -114,11 +114,11 @@ describe('netmap stream', () => {
     await t.c.registry.settled();
 
     t.clock.advance(125_000);
-    await watcher.map.waitFor(isUpsertOf(eph.node.publicKey, (v) => !v.online), 1000);
+    await watcher.map.waitFor(isUpsertOf(eph.node.publicKey, (v) => !v.online), 5000);
     assert.equal((await t.admin.request<{ online: boolean }>('GET', '/api/v1/admin/nodes/temp')).online, false);
 
     t.clock.advance(600_000);
-    await watcher.map.waitFor(isRemovalOf(eph.node.publicKey), 1000);
+    await watcher.map.waitFor(isRemovalOf(eph.node.publicKey), 5000);
     await t.c.registry.settled();
     await assert.rejects(t.admin.request('GET', '/api/v1/admin/nodes/temp'), (e: { code: string }) => e.code === 'ERR_NODE_NOT_FOUND');
     // The watcher keeps its stream, so stays online however long the clock runs.
@@ -133,11 +133,11 @@ describe('netmap stream', () => {
     const c = await joined(t, key, 'kicked');
     const closedB = new Promise((r) => b.map.ws.once('close', r));
     assert.equal((await b.node.logout()).status, 200);
-    await a.map.waitFor(isRemovalOf(b.node.publicKey), 1000);
+    await a.map.waitFor(isRemovalOf(b.node.publicKey), 5000);
     await b.map.waitFor(isError('ERR_NODE_REMOVED'));
     await closedB;
     await t.admin.request('DELETE', '/api/v1/admin/nodes/kicked');
-    await a.map.waitFor(isRemovalOf(c.node.publicKey), 1000);
+    await a.map.waitFor(isRemovalOf(c.node.publicKey), 5000);
     await c.map.waitFor(isError('ERR_NODE_REMOVED'));
     await a.map.close();
     await t.c.registry.settled();
@@ -150,8 +150,8 @@ describe('netmap stream', () => {
       const a = await joined(t2, k, 'a');
       const b = await joined(t2, k, 'b');
       t2.clock.advance(3_600_000 + 10_000);
-      await b.map.waitFor(isError('ERR_NODE_EXPIRED'), 1000);
-      await a.map.waitFor(isError('ERR_NODE_EXPIRED'), 1000);
+      await b.map.waitFor(isError('ERR_NODE_EXPIRED'), 5000);
+      await a.map.waitFor(isError('ERR_NODE_EXPIRED'), 5000);
       await t2.c.registry.settled();
     } finally {
       await t2.stop();
