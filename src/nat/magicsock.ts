@@ -1,0 +1,601 @@
+import { randomFillSync } from 'node:crypto';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { silentLogger, type Logger } from '../log.js';
+import { PacketBatch } from '../io/batch.js';
+import type { Bind, BindEvents } from '../io/bind.js';
+import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
+import { RelayClient } from '../relay/client.js';
+import { DiscoKeys, isDiscoPacket, openDisco, sealDisco, type DiscoMessage } from './disco.js';
+import { StunClient, stunSendOverBind } from './stun-client.js';
+import { isStunPacket } from './stun.js';
+
+// MagicBind (Tailscale's magicsock, simplified): the engine's Bind around the real UDP
+// socket. It gives every peer a synthetic endpoint (fd7a:7765:6674::<index>, port 1), so
+// WireGuard roaming never pins a raw address; on send it picks the peer's current best
+// path (a direct UDP endpoint confirmed by an authenticated disco pong, else the relay);
+// on receive it demultiplexes STUN (to the StunClient), disco (to the path manager) and
+// WireGuard (source rewritten to the sending peer's synthetic endpoint).
+//
+// Per peer: candidates (netmap endpoints, CallMeMaybe endpoints, sources of its pings);
+// every heartbeat the best path is pinged, a path without a pong for `trustMs` is
+// dropped (traffic falls back to the relay); without a direct path every candidate is
+// pinged and a CallMeMaybe sent through the relay, so the peer pings back at the same
+// time (hole punching): quickly a few times, then every `retryMs`.
+
+const SYNTH_PREFIX = [0xfd, 0x7a, 0x77, 0x65, 0x66, 0x74];
+const RELAY_PSEUDO = Endpoint.of('::', 0);
+const MAX_CANDIDATES = 64;
+const QUICK_ATTEMPTS = 5;
+
+export type RelayLike = Pick<RelayClient, 'send' | 'connect' | 'stop' | 'state'>;
+
+export interface MagicRelay {
+  id: string;
+  url: string;
+}
+
+export interface MagicPeer {
+  /** base64 WireGuard public key */
+  publicKey: string;
+  endpoints: string[];
+  homeRelay: string | null;
+}
+
+export interface PathInfo {
+  path: 'direct' | 'relay' | 'none';
+  endpoint: string | null;
+  relay: string | null;
+  rttMs: number | null;
+  reason: string | null;
+}
+
+export interface MagicBindOptions {
+  inner: Bind;
+  privateKey: PrivateKey;
+  clock?: Clock;
+  logger?: Logger;
+  heartbeatMs?: number;
+  /** A direct path without a pong for this long is dropped (default 4500 ms). */
+  trustMs?: number;
+  /** Direct retry interval once the quick attempts failed (default 30 s). */
+  retryMs?: number;
+  /** Our own candidate endpoints, sent in CallMeMaybe. */
+  ownEndpoints?: () => Endpoint[];
+  /** Facts from netcheck for the "why not direct" reason. */
+  natInfo?: () => { udp: boolean | null; hard: boolean | null };
+  createRelayClient?: (url: string, onPacket: (src: PublicKey, pkt: Uint8Array) => void) => RelayLike;
+}
+
+interface Confirmed {
+  ep: Endpoint;
+  lastPong: number;
+  rttMs: number;
+}
+
+interface PeerState {
+  key: Uint8Array;
+  b64: string;
+  synth: Endpoint;
+  netmapEndpoints: string[];
+  candidates: Map<string, Endpoint>;
+  best: Confirmed | null;
+  pending: Map<string, { ep: Endpoint; sentAt: number }>;
+  homeRelay: string | null;
+  lastFull: number;
+  attempts: number;
+  lastPingBack: number;
+  lostAt: number;
+  firstDirectAt: number | null;
+  /** The engine's latest handshake initiation to this peer, replayed on a new direct path. */
+  lastInit: { pkt: Uint8Array; at: number } | null;
+}
+
+export interface MagicStats {
+  stunRx: number;
+  discoRx: number;
+  discoTx: number;
+  discoBad: number;
+  wgUnknownSource: number;
+  malformed: number;
+  directTx: number;
+  relayTx: number;
+  relayRx: number;
+  relayDrops: number;
+  noPathDrops: number;
+}
+
+export function isSyntheticEndpoint(ep: Endpoint | Uint8Array, off = 0): boolean {
+  const b = ep instanceof Endpoint ? ep.bytes : ep;
+  for (let i = 0; i < SYNTH_PREFIX.length; i++) if (b[off + i] !== SYNTH_PREFIX[i]) return false;
+  return true;
+}
+
+function synthIndex(b: Uint8Array, off = 0): number {
+  return ((b[off + 12] << 24) | (b[off + 13] << 16) | (b[off + 14] << 8) | b[off + 15]) >>> 0;
+}
+
+function synthFor(index: number): Endpoint {
+  const b = new Uint8Array(ENDPOINT_BYTES);
+  b.set(SYNTH_PREFIX);
+  b[12] = index >>> 24;
+  b[13] = (index >>> 16) & 0xff;
+  b[14] = (index >>> 8) & 0xff;
+  b[15] = index & 0xff;
+  b[17] = 1;
+  return Endpoint.fromBytes(b);
+}
+
+export class MagicBind implements Bind {
+  readonly stun: StunClient;
+  readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0 };
+  readonly publicKey: PublicKey;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly keys: DiscoKeys;
+  private events: BindEvents | null = null;
+  private readonly peers = new Map<string, PeerState>();
+  private readonly byIndex = new Map<number, PeerState>();
+  private readonly byAddr = new Map<string, PeerState>();
+  private nextIndex = 1;
+  private relays = new Map<string, MagicRelay>();
+  private readonly relayClients = new Map<string, RelayLike>();
+  private home: string | null = null;
+  private timer: TimerHandle | null = null;
+  private readonly one = new PacketBatch(1, 2048);
+  private readonly relayIn = new PacketBatch(1, 65536 + 64);
+  private readonly relaySrc = new Uint8Array(ENDPOINT_BYTES);
+  private lastEp: Endpoint | null = null;
+  private lastPeer: PeerState | null = null;
+  private closed = false;
+  /** Fires when a peer's path changes (direct found or lost). */
+  onPathChange?: (peerKey: string, info: PathInfo) => void;
+
+  constructor(private readonly opts: MagicBindOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? silentLogger;
+    this.publicKey = publicKeyFromPrivate(opts.privateKey);
+    this.keys = new DiscoKeys(opts.privateKey, this.publicKey);
+    this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock: this.clock });
+  }
+
+  get port(): number {
+    return this.opts.inner.port;
+  }
+
+  get homeRelay(): string | null {
+    return this.home;
+  }
+
+  async open(port: number, events: BindEvents): Promise<number> {
+    this.events = events;
+    this.closed = false;
+    const bound = await this.opts.inner.open(port, {
+      onReceive: (batch, sources) => this.onInner(batch, sources),
+      onClose: (err) => events.onClose?.(err),
+    });
+    this.scheduleTick();
+    return bound;
+  }
+
+  setMark(mark: number): void {
+    this.opts.inner.setMark(mark);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    await this.opts.inner.close();
+  }
+
+  /** Stops relay connections and timers for good (the agent stopping). */
+  async shutdown(): Promise<void> {
+    this.stun.close();
+    await this.close();
+    await Promise.all([...this.relayClients.values()].map((c) => c.stop().catch(() => {})));
+    this.relayClients.clear();
+  }
+
+  // --- configuration --------------------------------------------------------------------
+
+  setRelays(relays: MagicRelay[], home: string | null): void {
+    this.relays = new Map(relays.map((r) => [r.id, r]));
+    for (const [id, c] of this.relayClients) {
+      if (!this.relays.has(id) || this.relays.get(id)!.url !== (c as { url?: string }).url) {
+        void c.stop().catch(() => {});
+        this.relayClients.delete(id);
+      }
+    }
+    this.home = home && this.relays.has(home) ? home : (relays[0]?.id ?? null);
+    if (this.home) this.relayClient(this.home);
+  }
+
+  /** Replaces the peer set; returns each peer's synthetic endpoint. */
+  setPeers(list: MagicPeer[]): Map<string, Endpoint> {
+    const seen = new Set<string>();
+    const out = new Map<string, Endpoint>();
+    for (const p of list) {
+      seen.add(p.publicKey);
+      let s = this.peers.get(p.publicKey);
+      if (!s) {
+        const index = this.nextIndex++;
+        s = {
+          key: keyFromBase64(p.publicKey),
+          b64: p.publicKey,
+          synth: synthFor(index),
+          netmapEndpoints: [],
+          candidates: new Map(),
+          best: null,
+          pending: new Map(),
+          homeRelay: null,
+          lastFull: -Infinity,
+          attempts: 0,
+          lastPingBack: -Infinity,
+          lostAt: -Infinity,
+          firstDirectAt: null,
+          lastInit: null,
+        };
+        this.peers.set(p.publicKey, s);
+        this.byIndex.set(index, s);
+      }
+      s.homeRelay = p.homeRelay;
+      const eps = p.endpoints.flatMap((e) => {
+        try {
+          return [Endpoint.parse(e)];
+        } catch {
+          return [];
+        }
+      });
+      const text = eps.map((e) => e.key).join(',');
+      if (text !== s.netmapEndpoints.join(',')) {
+        s.netmapEndpoints = eps.map((e) => e.key);
+        for (const e of eps) this.addCandidate(s, e);
+        s.attempts = 0;
+        s.lastFull = -Infinity;
+      }
+      out.set(p.publicKey, s.synth);
+    }
+    for (const [k, s] of this.peers) {
+      if (seen.has(k)) continue;
+      this.peers.delete(k);
+      this.byIndex.delete(synthIndex(s.synth.bytes));
+      for (const [a, ps] of this.byAddr) if (ps === s) this.byAddr.delete(a);
+      if (this.lastPeer === s) this.lastPeer = this.lastEp = null;
+    }
+    if (!this.closed && this.events) this.tick();
+    return out;
+  }
+
+  synthetic(peerKey: string): Endpoint | null {
+    return this.peers.get(peerKey)?.synth ?? null;
+  }
+
+  path(peerKey: string): PathInfo {
+    const s = this.peers.get(peerKey);
+    if (!s) return { path: 'none', endpoint: null, relay: null, rttMs: null, reason: 'unknown peer' };
+    const now = this.clock.now();
+    if (s.best && now - s.best.lastPong <= this.trustMs) return { path: 'direct', endpoint: s.best.ep.key, relay: null, rttMs: Math.round(s.best.rttMs * 100) / 100, reason: null };
+    const relay = this.relayIdFor(s);
+    const c = relay ? this.relayClients.get(relay) : undefined;
+    const reason = this.whyNotDirect(s);
+    if (!relay) return { path: 'none', endpoint: null, relay: null, rttMs: null, reason: `no relay; ${reason}` };
+    if (c && c.state !== 'connected') return { path: 'none', endpoint: null, relay, rttMs: null, reason: `relay ${relay} not connected; ${reason}` };
+    return { path: 'relay', endpoint: null, relay, rttMs: null, reason };
+  }
+
+  /** Time (clock ms) the first direct path to the peer was confirmed, or null. */
+  directSince(peerKey: string): number | null {
+    return this.peers.get(peerKey)?.firstDirectAt ?? null;
+  }
+
+  private whyNotDirect(s: PeerState): string {
+    const nat = this.opts.natInfo?.() ?? { udp: null, hard: null };
+    if (nat.udp === false) return 'UDP blocked here';
+    const n = s.candidates.size;
+    if (n === 0) return 'peer has no direct candidates';
+    if (s.best || this.clock.now() - s.lostAt < this.retryMs) return 'direct path stopped answering; retrying later';
+    if (s.attempts === 0) return 'probing candidates';
+    const hard = nat.hard ? ' (we are behind endpoint-dependent NAT; peer probably too)' : '';
+    return `no reply to probes of ${n} candidate${n === 1 ? '' : 's'}${hard}`;
+  }
+
+  private get trustMs(): number {
+    return this.opts.trustMs ?? 4500;
+  }
+
+  private get retryMs(): number {
+    return this.opts.retryMs ?? 30_000;
+  }
+
+  private addCandidate(s: PeerState, ep: Endpoint): void {
+    if (isSyntheticEndpoint(ep) || ep.port === 0 || s.candidates.has(ep.key)) return;
+    if (s.candidates.size >= MAX_CANDIDATES) {
+      const first = s.candidates.keys().next().value as string;
+      s.candidates.delete(first);
+    }
+    s.candidates.set(ep.key, ep);
+  }
+
+  // --- relays ---------------------------------------------------------------------------
+
+  private relayIdFor(s: PeerState): string | null {
+    if (s.homeRelay && this.relays.has(s.homeRelay)) return s.homeRelay;
+    return this.home;
+  }
+
+  private relayClient(id: string): RelayLike | null {
+    let c = this.relayClients.get(id);
+    if (c) return c;
+    const r = this.relays.get(id);
+    if (!r || this.closed) return null;
+    const onPacket = (src: PublicKey, pkt: Uint8Array): void => this.fromRelay(src, pkt);
+    const onStateChange = (st: string): void => {
+      if (st === 'connected') this.flushBacklog(id);
+    };
+    c = this.opts.createRelayClient
+      ? this.opts.createRelayClient(r.url, onPacket)
+      : new RelayClient({ url: r.url, privateKey: this.opts.privateKey, onPacket, onStateChange, clock: this.clock, logger: this.logger });
+    this.relayClients.set(id, c);
+    c.connect().catch((err: Error) => this.logger.debug({ relay: id, err: err.message }, 'relay connect failed'));
+    return c;
+  }
+
+  relayState(id: string): string | null {
+    return this.relayClients.get(id)?.state ?? null;
+  }
+
+  // Packets for a relay still connecting wait here (bounded), so the first handshake is
+  // not lost to a connection that is about to come up.
+  private backlog: { id: string; key: Uint8Array; pkt: Uint8Array; at: number }[] = [];
+
+  private flushBacklog(id: string): void {
+    const now = this.clock.now();
+    const items = this.backlog.filter((b) => b.id === id);
+    this.backlog = this.backlog.filter((b) => b.id !== id);
+    const c = this.relayClients.get(id);
+    for (const b of items) if (c && now - b.at < 5000 && c.send(b.key, b.pkt)) this.stats.relayTx++;
+  }
+
+  private sendRelay(s: PeerState, pkt: Uint8Array): boolean {
+    const id = this.relayIdFor(s);
+    const c = id ? this.relayClient(id) : null;
+    if (c && id && c.state === 'connecting' && this.backlog.length < 64) {
+      this.backlog.push({ id, key: s.key, pkt: Uint8Array.prototype.slice.call(pkt) as Uint8Array, at: this.clock.now() });
+      return true;
+    }
+    if (!c || !c.send(s.key, pkt)) {
+      this.stats.relayDrops++;
+      return false;
+    }
+    this.stats.relayTx++;
+    return true;
+  }
+
+  private fromRelay(src: PublicKey, pkt: Uint8Array): void {
+    this.stats.relayRx++;
+    const s = this.peers.get(keyToBase64(src));
+    if (!s) return;
+    if (isDiscoPacket(pkt)) return this.onDisco(pkt, RELAY_PSEUDO, s);
+    if (!this.events || this.closed || pkt.length === 0 || pkt[0] < 1 || pkt[0] > 4) {
+      this.stats.malformed++;
+      return;
+    }
+    const b = this.relayIn;
+    b.reset();
+    if (!b.push(pkt)) return;
+    this.relaySrc.set(s.synth.bytes);
+    try {
+      this.events.onReceive(b, this.relaySrc);
+    } finally {
+      b.reset();
+    }
+  }
+
+  // --- data path ------------------------------------------------------------------------
+
+  send(batch: PacketBatch, to: Endpoint): number {
+    if (!isSyntheticEndpoint(to)) return this.opts.inner.send(batch, to);
+    const s = this.byIndex.get(synthIndex(to.bytes));
+    if (!s) {
+      this.stats.noPathDrops += batch.count;
+      return 0;
+    }
+    if (batch.count === 1 && batch.lengths[0] === 148 && batch.data[batch.start(0)] === 1) {
+      s.lastInit = { pkt: Uint8Array.prototype.slice.call(batch.packet(0)) as Uint8Array, at: this.clock.now() };
+    }
+    if (s.best && this.clock.now() - s.best.lastPong <= this.trustMs) {
+      const n = this.opts.inner.send(batch, s.best.ep);
+      this.stats.directTx += n;
+      return n;
+    }
+    let n = 0;
+    for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
+    return n;
+  }
+
+  private onInner(batch: PacketBatch, sources: Uint8Array): void {
+    let w = 0;
+    const count = batch.count;
+    for (let i = 0; i < count; i++) {
+      const pkt = batch.packet(i);
+      const off = i * ENDPOINT_BYTES;
+      let keep = false;
+      if (pkt.length >= 32 && pkt[0] >= 1 && pkt[0] <= 4 && pkt[1] === 0 && pkt[2] === 0 && pkt[3] === 0) {
+        let s: PeerState | null | undefined = null;
+        if (this.lastEp && this.lastEp.equals(sources, off)) s = this.lastPeer;
+        else {
+          const ep = Endpoint.fromBytes(sources, off);
+          s = this.byAddr.get(ep.key);
+          if (s) {
+            this.lastEp = ep;
+            this.lastPeer = s;
+          }
+        }
+        if (s) {
+          sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
+          keep = true;
+        } else this.stats.wgUnknownSource++;
+      } else if (isStunPacket(pkt)) {
+        this.stats.stunRx++;
+        this.stun.handlePacket(pkt);
+      } else if (isDiscoPacket(pkt)) {
+        this.onDisco(pkt, Endpoint.fromBytes(sources, off), null);
+      } else this.stats.malformed++;
+      if (keep) {
+        if (w !== i) {
+          const from = batch.start(i);
+          batch.offsets[w] = batch.offsets[i];
+          batch.lengths[w] = batch.lengths[i];
+          batch.data.copyWithin(batch.start(w), from, from + batch.lengths[i]);
+        }
+        w++;
+      }
+    }
+    batch.count = w;
+    if (w > 0 && this.events) this.events.onReceive(batch, sources);
+  }
+
+  // --- disco ----------------------------------------------------------------------------
+
+  private sendDisco(s: PeerState, msg: DiscoMessage, to: Endpoint | null): void {
+    const pkt = sealDisco(this.keys, s.key, msg);
+    if (!pkt) return;
+    this.stats.discoTx++;
+    if (to === null) {
+      this.sendRelay(s, pkt);
+      return;
+    }
+    const b = this.one;
+    b.reset();
+    b.push(pkt);
+    try {
+      this.opts.inner.send(b, to);
+    } catch {
+      // unreachable family etc.: the probe is just lost
+    }
+  }
+
+  private ping(s: PeerState, ep: Endpoint): void {
+    const txid = randomFillSync(new Uint8Array(12));
+    const id = Buffer.from(txid).toString('hex');
+    if (s.pending.size > 256) s.pending.clear();
+    s.pending.set(id, { ep, sentAt: this.clock.now() });
+    this.sendDisco(s, { type: 'ping', txid }, ep);
+  }
+
+  private pingAll(s: PeerState, callMeMaybe: boolean): void {
+    s.lastFull = this.clock.now();
+    for (const ep of s.candidates.values()) this.ping(s, ep);
+    if (callMeMaybe) {
+      const own = this.opts.ownEndpoints?.() ?? [];
+      if (own.length > 0) this.sendDisco(s, { type: 'callMeMaybe', endpoints: own }, null);
+    }
+  }
+
+  private onDisco(pkt: Uint8Array, from: Endpoint, relayPeer: PeerState | null): void {
+    this.stats.discoRx++;
+    const opened = openDisco(this.keys, pkt);
+    const s = opened ? this.peers.get(keyToBase64(opened.sender)) : undefined;
+    if (!opened || !s || (relayPeer !== null && relayPeer !== s)) {
+      this.stats.discoBad++;
+      return;
+    }
+    const viaRelay = relayPeer !== null;
+    const m = opened.msg;
+    const now = this.clock.now();
+    switch (m.type) {
+      case 'ping': {
+        this.sendDisco(s, { type: 'pong', txid: m.txid, src: from }, viaRelay ? null : from);
+        if (viaRelay) return;
+        this.addCandidate(s, from);
+        this.byAddr.set(from.key, s);
+        // Ping back on a path we have not confirmed: this is the simultaneous send that
+        // opens our NAT's mapping towards the peer.
+        if ((!s.best || !s.best.ep.equals(from)) && now - s.lastPingBack > 500) {
+          s.lastPingBack = now;
+          this.ping(s, from);
+        }
+        return;
+      }
+      case 'pong': {
+        const id = Buffer.from(m.txid).toString('hex');
+        const p = s.pending.get(id);
+        if (!p || viaRelay || !p.ep.equals(from)) {
+          if (!p) this.stats.discoBad++;
+          return;
+        }
+        s.pending.delete(id);
+        const rtt = now - p.sentAt;
+        const valid = s.best && now - s.best.lastPong <= this.trustMs;
+        this.byAddr.set(from.key, s);
+        if (s.best && s.best.ep.equals(from)) {
+          s.best.lastPong = now;
+          s.best.rttMs = rtt;
+        } else if (!valid || rtt < s.best!.rttMs * 0.8 - 0.5) {
+          const was = valid ? s.best!.ep.key : null;
+          s.best = { ep: from, lastPong: now, rttMs: rtt };
+          s.firstDirectAt ??= now;
+          s.attempts = 0;
+          this.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, rttMs: Math.round(rtt * 100) / 100, was }, 'direct path confirmed');
+          this.onPathChange?.(s.b64, this.path(s.b64));
+          // A handshake initiation sent moments ago may have been lost on the way to a
+          // relay the peer had not joined yet: replay it on the new path (a duplicate is
+          // rejected by the responder's timestamp check, so this is harmless).
+          if (!valid && s.lastInit && now - s.lastInit.at < 5000) {
+            const b = this.one;
+            b.reset();
+            b.push(s.lastInit.pkt);
+            this.opts.inner.send(b, from);
+            s.lastInit = null;
+          }
+        }
+        return;
+      }
+      case 'callMeMaybe': {
+        if (!viaRelay) return; // only meaningful through the relay
+        for (const ep of m.endpoints) this.addCandidate(s, ep);
+        if (!s.best || now - s.best.lastPong > this.trustMs) this.pingAll(s, false);
+        return;
+      }
+    }
+  }
+
+  // --- periodic path maintenance --------------------------------------------------------
+
+  private scheduleTick(): void {
+    if (this.closed) return;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.tick();
+      this.scheduleTick();
+    }, this.opts.heartbeatMs ?? 2000);
+  }
+
+  private tick(): void {
+    const now = this.clock.now();
+    const hb = this.opts.heartbeatMs ?? 2000;
+    for (const s of this.peers.values()) {
+      if (s.best && now - s.best.lastPong > this.trustMs) {
+        this.logger.info({ peer: s.b64.slice(0, 8), endpoint: s.best.ep.key }, 'direct path lost: falling back to the relay');
+        s.best = null;
+        s.lostAt = now;
+        s.attempts = QUICK_ATTEMPTS - 1; // one immediate retry, then every retryMs
+        s.lastFull = -Infinity;
+        this.onPathChange?.(s.b64, this.path(s.b64));
+      }
+      for (const [id, p] of s.pending) if (now - p.sentAt > this.trustMs * 2) s.pending.delete(id);
+      if (s.best) {
+        this.ping(s, s.best.ep);
+        if (now - s.lastFull >= this.retryMs) this.pingAll(s, false);
+        continue;
+      }
+      const interval = s.attempts < QUICK_ATTEMPTS ? hb : this.retryMs;
+      if (now - s.lastFull >= interval) {
+        s.attempts++;
+        this.pingAll(s, true);
+      }
+    }
+  }
+}
