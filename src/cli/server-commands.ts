@@ -24,7 +24,11 @@ export function serverCommand(): Command {
     .option('--node-expiry <duration>', 'node key lifetime, 0 = never', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (o: Record<string, string | undefined>) => {
+    .option('--stun-port <port>', 'UDP port of the embedded STUN server (also port+1); 0 disables', '3478')
+    .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
+    .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
+    .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (o: Record<string, string | undefined> & { relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       await runServer({
         listen: o.listen,
@@ -36,6 +40,15 @@ export function serverCommand(): Command {
         nodeExpiryMs: parseDuration(o.nodeExpiry!),
         ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
         logLevel: o.logLevel,
+        nat: {
+          relay: o.embeddedRelay !== false,
+          stunPort: Number(o.stunPort ?? 3478),
+          relayUrl: o.relayUrl,
+          extraRelays: (o.relay ?? []).map((spec) => {
+            const [url, ...stun] = spec.split(',');
+            return { id: new URL(url).host, url, stun };
+          }),
+        },
       });
     });
 }

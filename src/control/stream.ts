@@ -4,7 +4,7 @@ import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
-import { CONTROL_PROTOCOL_VERSION, type NetMap, type ServerMessage } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, type NetMap, type RelayInfo, type ServerMessage } from './wire.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
@@ -19,6 +19,9 @@ export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
 export class StreamHub implements RegistryListener {
   private readonly streams = new Map<number, Set<WebSocket>>();
   private seq = 0;
+
+  /** The relay map (protocol v3), published in every full netmap. */
+  relays: RelayInfo[] = [];
 
   constructor(private readonly registry: Registry, private readonly log: Logger) {}
 
@@ -48,6 +51,7 @@ export class StreamHub implements RegistryListener {
       ipv6Range: this.registry.ipam.v6Text,
       self: this.registry.view(self),
       peers,
+      ...(this.relays.length > 0 ? { relays: this.relays } : {}),
     };
   }
 

@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 2;
+export const CONTROL_PROTOCOL_VERSION = 3;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 
@@ -22,7 +22,7 @@ export interface RegisterRequest {
   version: number;
   hostname?: string;
   authKey?: string;
-  /** Local endpoints `ip:port` / `[v6]:port` the node can be reached on. */
+  /** Endpoints `ip:port` / `[v6]:port` the node can be reached on (v3: plus at most one `relay:<id>`, its home relay). */
   endpoints?: string[];
 }
 
@@ -64,6 +64,18 @@ export interface NetMap {
   ipv6Range: string;
   self: NodeView;
   peers: NodeView[];
+  /** Protocol v3: the relays (with their STUN endpoints) nodes may use; absent from older servers. */
+  relays?: RelayInfo[];
+}
+
+/**
+ * A relay in the netmap (protocol v3). `id` is what a node's `relay:<id>` pseudo-endpoint
+ * names (its home relay); `stun` lists `ip:port` STUN servers next to the relay.
+ */
+export interface RelayInfo {
+  id: string;
+  url: string;
+  stun: string[];
 }
 
 /**
