@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
+import { CONTROL_PROTOCOL_VERSION } from '../../src/control/wire.js';
 import { http, type HttpResult } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
@@ -25,7 +26,7 @@ describe('coordinator HTTP API', () => {
 
   test('GET /api/v1/key publishes the server key', async () => {
     const r = await http(`${t.url}/api/v1/key`, 'GET');
-    assert.deepEqual(r.json, { version: 2, publicKey: t.c.publicKey });
+    assert.deepEqual(r.json, { version: CONTROL_PROTOCOL_VERSION, publicKey: t.c.publicKey });
   });
 
   test('register, idempotent re-registration, unique names, lookups', async () => {
