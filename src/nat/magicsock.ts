@@ -56,7 +56,7 @@ export interface MagicBindOptions {
   clock?: Clock;
   logger?: Logger;
   heartbeatMs?: number;
-  /** A direct path without a pong for this long is dropped (default 4500 ms). */
+  /** A direct path without a pong for this long is dropped (default 3500 ms). */
   trustMs?: number;
   /** Direct retry interval once the quick attempts failed (default 30 s). */
   retryMs?: number;
@@ -301,7 +301,7 @@ export class MagicBind implements Bind {
   }
 
   private get trustMs(): number {
-    return this.opts.trustMs ?? 4500;
+    return this.opts.trustMs ?? 3500;
   }
 
   private get retryMs(): number {
@@ -570,12 +570,12 @@ export class MagicBind implements Bind {
       this.timer = null;
       this.tick();
       this.scheduleTick();
-    }, this.opts.heartbeatMs ?? 2000);
+    }, this.opts.heartbeatMs ?? 1500);
   }
 
   private tick(): void {
     const now = this.clock.now();
-    const hb = this.opts.heartbeatMs ?? 2000;
+    const hb = this.opts.heartbeatMs ?? 1500;
     for (const s of this.peers.values()) {
       if (s.best && now - s.best.lastPong > this.trustMs) {
         this.logger.info({ peer: s.b64.slice(0, 8), endpoint: s.best.ep.key }, 'direct path lost: falling back to the relay');
