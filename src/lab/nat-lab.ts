@@ -104,6 +104,10 @@ export class NatLab {
       await runOk(['ip', '-n', router, 'link', 'set', 'br-lan', 'up']);
       const masq = ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE'];
       await this.ipt(router, spec.kind === 'edm' ? [...masq, '--random-fully'] : masq);
+      // Like a home router's firewall: unsolicited UDP to the router itself is dropped. It
+      // also keeps such packets from leaving a confirmed conntrack entry that would clash
+      // with the mapping the inside host is about to create (hole punching).
+      for (const r of [router, ...(cgnat ? [cgnat] : [])]) await this.ipt(r, ['-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP']);
       if (spec.kind === 'blocked') await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'udp', '-j', 'DROP']);
       const site: Site = { spec, index, router, cgnat, wanIp };
       this.sites.push(site);
