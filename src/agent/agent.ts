@@ -65,6 +65,11 @@ async function defaultBind(): Promise<Bind> {
   return new LinuxBind();
 }
 
+async function linuxBindFactory(): Promise<() => Bind> {
+  const { LinuxBind } = await import('../io/bind-linux.js');
+  return () => new LinuxBind({ batchSize: 8 });
+}
+
 function normalizeUrl(u: string): string {
   return new URL(u).toString();
 }
@@ -163,7 +168,7 @@ export class Agent {
   private async startDevice(port: number | undefined): Promise<Device> {
     const tun = await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU);
     let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
-    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind);
+    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await linuxBindFactory()));
     const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
     this.device = device;
     device.setPrivateKey(this.key);
@@ -184,11 +189,12 @@ export class Agent {
     return device;
   }
 
-  private startNat(inner: Bind): Bind {
+  private startNat(inner: Bind, createExtraBind: () => Bind): Bind {
     const tuning = typeof this.opts.nat === 'object' ? this.opts.nat : {};
     this.nat = new AgentNat({
       ...tuning,
       inner,
+      createExtraBind,
       privateKey: this.key!,
       clock: this.clock,
       logger: this.logger,

@@ -18,6 +18,10 @@ export const DEFAULT_NETCHECK_INTERVAL_MS = 60_000;
 
 export interface AgentNatOptions {
   inner: Bind;
+  /** Extra sockets for the birthday method (absent: off). */
+  createExtraBind?: () => Bind;
+  birthdaySockets?: number;
+  birthdayProbes?: number;
   privateKey: PrivateKey;
   clock?: Clock;
   logger?: Logger;
@@ -61,6 +65,9 @@ export class AgentNat {
     this.logger = o.logger ?? silentLogger;
     this.magic = new MagicBind({
       inner: o.inner,
+      createExtraBind: o.createExtraBind,
+      birthdaySockets: o.birthdaySockets,
+      birthdayProbes: o.birthdayProbes,
       privateKey: o.privateKey,
       clock: this.clock,
       logger: this.logger,

@@ -1,4 +1,5 @@
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, randomInt } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -65,10 +66,20 @@ export interface MagicBindOptions {
   /** Facts from netcheck for the "why not direct" reason. */
   natInfo?: () => { udp: boolean | null; hard: boolean | null };
   createRelayClient?: (url: string, onPacket: (src: PublicKey, pkt: Uint8Array) => void) => RelayLike;
+  /**
+   * Extra UDP sockets for the birthday-paradox method (we are behind an endpoint-dependent
+   * NAT, the peer is not): absent = the method is off.
+   */
+  createExtraBind?: () => Bind;
+  /** Birthday method: extra sockets (default 256) and the easy side's probes (default 2048). */
+  birthdaySockets?: number;
+  birthdayProbes?: number;
 }
 
 interface Confirmed {
   ep: Endpoint;
+  /** 0 = the main socket, k = extra socket k (birthday method). */
+  sock: number;
   lastPong: number;
   rttMs: number;
 }
@@ -80,7 +91,9 @@ interface PeerState {
   netmapEndpoints: string[];
   candidates: Map<string, Endpoint>;
   best: Confirmed | null;
-  pending: Map<string, { ep: Endpoint; sentAt: number }>;
+  pending: Map<string, { ep: Endpoint; sentAt: number; sock: number }>;
+  lastBirthday: number;
+  lastSpray: number;
   homeRelay: string | null;
   lastFull: number;
   attempts: number;
@@ -103,6 +116,8 @@ export interface MagicStats {
   relayRx: number;
   relayDrops: number;
   noPathDrops: number;
+  birthdayAttempts: number;
+  sprays: number;
 }
 
 export function isSyntheticEndpoint(ep: Endpoint | Uint8Array, off = 0): boolean {
@@ -128,7 +143,10 @@ function synthFor(index: number): Endpoint {
 
 export class MagicBind implements Bind {
   readonly stun: StunClient;
-  readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0 };
+  readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0, birthdayAttempts: 0, sprays: 0 };
+  /** Extra sockets of the birthday method, index k-1 for socket k. */
+  private extra: (Bind | null)[] = [];
+  private birthday: { peers: Set<PeerState>; until: number; ready: boolean } | null = null;
   readonly publicKey: PublicKey;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -186,6 +204,8 @@ export class MagicBind implements Bind {
     this.closed = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.birthday = null;
+    await this.closeExtras(new Set());
     await this.opts.inner.close();
   }
 
@@ -235,6 +255,8 @@ export class MagicBind implements Bind {
           lostAt: -Infinity,
           firstDirectAt: null,
           lastInit: null,
+          lastBirthday: -Infinity,
+          lastSpray: -Infinity,
         };
         this.peers.set(p.publicKey, s);
         this.byIndex.set(index, s);
@@ -405,7 +427,7 @@ export class MagicBind implements Bind {
       s.lastInit = { pkt: Uint8Array.prototype.slice.call(batch.packet(0)) as Uint8Array, at: this.clock.now() };
     }
     if (s.best && this.clock.now() - s.best.lastPong <= this.trustMs) {
-      const n = this.opts.inner.send(batch, s.best.ep);
+      const n = this.sock(s.best.sock)?.send(batch, s.best.ep) ?? 0;
       this.stats.directTx += n;
       return n;
     }
@@ -414,7 +436,15 @@ export class MagicBind implements Bind {
     return n;
   }
 
-  private onInner(batch: PacketBatch, sources: Uint8Array): void {
+  private sock(k: number): Bind | null {
+    return k === 0 ? this.opts.inner : (this.extra[k - 1] ?? null);
+  }
+
+  private addrKey(sock: number, ep: Endpoint): string {
+    return sock === 0 ? ep.key : `${sock}|${ep.key}`;
+  }
+
+  private onInner(batch: PacketBatch, sources: Uint8Array, sock = 0): void {
     let w = 0;
     const count = batch.count;
     for (let i = 0; i < count; i++) {
@@ -423,11 +453,11 @@ export class MagicBind implements Bind {
       let keep = false;
       if (pkt.length >= 32 && pkt[0] >= 1 && pkt[0] <= 4 && pkt[1] === 0 && pkt[2] === 0 && pkt[3] === 0) {
         let s: PeerState | null | undefined = null;
-        if (this.lastEp && this.lastEp.equals(sources, off)) s = this.lastPeer;
+        if (sock === 0 && this.lastEp && this.lastEp.equals(sources, off)) s = this.lastPeer;
         else {
           const ep = Endpoint.fromBytes(sources, off);
-          s = this.byAddr.get(ep.key);
-          if (s) {
+          s = this.byAddr.get(this.addrKey(sock, ep));
+          if (s && sock === 0) {
             this.lastEp = ep;
             this.lastPeer = s;
           }
@@ -440,7 +470,7 @@ export class MagicBind implements Bind {
         this.stats.stunRx++;
         this.stun.handlePacket(pkt);
       } else if (isDiscoPacket(pkt)) {
-        this.onDisco(pkt, Endpoint.fromBytes(sources, off), null);
+        this.onDisco(pkt, Endpoint.fromBytes(sources, off), null, sock);
       } else this.stats.malformed++;
       if (keep) {
         if (w !== i) {
@@ -458,7 +488,7 @@ export class MagicBind implements Bind {
 
   // --- disco ----------------------------------------------------------------------------
 
-  private sendDisco(s: PeerState, msg: DiscoMessage, to: Endpoint | null): void {
+  private sendDisco(s: PeerState, msg: DiscoMessage, to: Endpoint | null, sock = 0): void {
     const pkt = sealDisco(this.keys, s.key, msg);
     if (!pkt) return;
     this.stats.discoTx++;
@@ -470,18 +500,20 @@ export class MagicBind implements Bind {
     b.reset();
     b.push(pkt);
     try {
-      this.opts.inner.send(b, to);
+      this.sock(sock)?.send(b, to);
     } catch {
       // unreachable family etc.: the probe is just lost
     }
   }
 
-  private ping(s: PeerState, ep: Endpoint): void {
+  private ping(s: PeerState, ep: Endpoint, sock = 0, track = true): void {
     const txid = randomFillSync(new Uint8Array(12));
-    const id = Buffer.from(txid).toString('hex');
-    if (s.pending.size > 256) s.pending.clear();
-    s.pending.set(id, { ep, sentAt: this.clock.now() });
-    this.sendDisco(s, { type: 'ping', txid }, ep);
+    if (track) {
+      const id = Buffer.from(txid).toString('hex');
+      if (s.pending.size > 1024) s.pending.clear();
+      s.pending.set(id, { ep, sentAt: this.clock.now(), sock });
+    }
+    this.sendDisco(s, { type: 'ping', txid }, ep, sock);
   }
 
   private pingAll(s: PeerState, callMeMaybe: boolean): void {
@@ -493,7 +525,7 @@ export class MagicBind implements Bind {
     }
   }
 
-  private onDisco(pkt: Uint8Array, from: Endpoint, relayPeer: PeerState | null): void {
+  private onDisco(pkt: Uint8Array, from: Endpoint, relayPeer: PeerState | null, sock = 0): void {
     this.stats.discoRx++;
     const opened = openDisco(this.keys, pkt);
     const s = opened ? this.peers.get(keyToBase64(opened.sender)) : undefined;
@@ -506,38 +538,39 @@ export class MagicBind implements Bind {
     const now = this.clock.now();
     switch (m.type) {
       case 'ping': {
-        this.sendDisco(s, { type: 'pong', txid: m.txid, src: from }, viaRelay ? null : from);
+        this.sendDisco(s, { type: 'pong', txid: m.txid, src: from }, viaRelay ? null : from, sock);
         if (viaRelay) return;
-        this.addCandidate(s, from);
-        this.byAddr.set(from.key, s);
+        if (sock === 0) this.addCandidate(s, from);
+        this.byAddr.set(this.addrKey(sock, from), s);
         // Ping back on a path we have not confirmed: this is the simultaneous send that
         // opens our NAT's mapping towards the peer.
-        if ((!s.best || !s.best.ep.equals(from)) && now - s.lastPingBack > 500) {
+        if ((!s.best || !s.best.ep.equals(from) || s.best.sock !== sock) && now - s.lastPingBack > 500) {
           s.lastPingBack = now;
-          this.ping(s, from);
+          this.ping(s, from, sock);
         }
         return;
       }
       case 'pong': {
         const id = Buffer.from(m.txid).toString('hex');
         const p = s.pending.get(id);
-        if (!p || viaRelay || !p.ep.equals(from)) {
+        if (!p || viaRelay || !p.ep.equals(from) || p.sock !== sock) {
           if (!p) this.stats.discoBad++;
           return;
         }
         s.pending.delete(id);
         const rtt = now - p.sentAt;
         const valid = s.best && now - s.best.lastPong <= this.trustMs;
-        this.byAddr.set(from.key, s);
-        if (s.best && s.best.ep.equals(from)) {
+        this.byAddr.set(this.addrKey(sock, from), s);
+        if (s.best && s.best.ep.equals(from) && s.best.sock === sock) {
           s.best.lastPong = now;
           s.best.rttMs = rtt;
         } else if (!valid || rtt < s.best!.rttMs * 0.8 - 0.5) {
           const was = valid ? s.best!.ep.key : null;
-          s.best = { ep: from, lastPong: now, rttMs: rtt };
+          s.best = { ep: from, sock, lastPong: now, rttMs: rtt };
+
           s.firstDirectAt ??= now;
           s.attempts = 0;
-          this.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, rttMs: Math.round(rtt * 100) / 100, was }, 'direct path confirmed');
+          this.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, sock, rttMs: Math.round(rtt * 100) / 100, was }, 'direct path confirmed');
           this.onPathChange?.(s.b64, this.path(s.b64));
           // A handshake initiation sent moments ago may have been lost on the way to a
           // relay the peer had not joined yet: replay it on the new path (a duplicate is
@@ -546,7 +579,7 @@ export class MagicBind implements Bind {
             const b = this.one;
             b.reset();
             b.push(s.lastInit.pkt);
-            this.opts.inner.send(b, from);
+            this.sock(sock)?.send(b, from);
             s.lastInit = null;
           }
         }
@@ -554,6 +587,10 @@ export class MagicBind implements Bind {
       }
       case 'callMeMaybe': {
         if (!viaRelay) return; // only meaningful through the relay
+        if (m.endpoints.length === 0) {
+          this.spray(s); // an empty CallMeMaybe: the peer runs the birthday method, spray its public IPs
+          return;
+        }
         for (const ep of m.endpoints) this.addCandidate(s, ep);
         if (!s.best || now - s.best.lastPong > this.trustMs) this.pingAll(s, false);
         return;
@@ -587,7 +624,7 @@ export class MagicBind implements Bind {
       }
       for (const [id, p] of s.pending) if (now - p.sentAt > this.trustMs * 2) s.pending.delete(id);
       if (s.best) {
-        this.ping(s, s.best.ep);
+        this.ping(s, s.best.ep, s.best.sock);
         if (now - s.lastFull >= this.retryMs) this.pingAll(s, false);
         continue;
       }
@@ -596,6 +633,121 @@ export class MagicBind implements Bind {
         s.attempts++;
         this.pingAll(s, true);
       }
+      if (s.attempts >= 2 && now - s.lastBirthday >= this.retryMs) this.birthdayFor(s);
     }
+    const bd = this.birthday;
+    if (bd) {
+      const open = [...bd.peers].filter((p) => !p.best && this.peers.get(p.b64) === p);
+      if (now >= bd.until || (bd.ready && open.length === 0)) {
+        this.birthday = null;
+        void this.closeExtras(this.socksInUse());
+      } else if (bd.ready) for (const p of open) this.birthdayPings(p);
+    }
+  }
+
+  private socksInUse(): Set<number> {
+    const set = new Set<number>();
+    for (const p of this.peers.values()) if (p.best && p.best.sock !== 0) set.add(p.best.sock);
+    return set;
+  }
+
+  private birthdayFor(s: PeerState): void {
+    const nat = this.opts.natInfo?.();
+    if (!this.opts.createExtraBind || nat?.hard !== true || this.closed || this.publicCandidates(s).length === 0) return;
+    const now = this.clock.now();
+    s.lastBirthday = now;
+    if (this.birthday) {
+      if (this.birthday.peers.has(s)) return;
+      this.birthday.peers.add(s);
+      this.birthday.until = Math.max(this.birthday.until, now + 20_000);
+      if (this.birthday.ready) this.askSpray(s);
+      return;
+    }
+    this.birthday = { peers: new Set([s]), until: now + 20_000, ready: false };
+    void this.startBirthday();
+  }
+
+  private askSpray(s: PeerState): void {
+    this.stats.birthdayAttempts++;
+    this.birthdayPings(s);
+    this.sendDisco(s, { type: 'callMeMaybe', endpoints: [] }, null);
+  }
+
+  // --- birthday paradox (endpoint-dependent NAT here, endpoint-independent there) ---------
+
+  private publicCandidates(s: PeerState): Endpoint[] {
+    return [...s.candidates.values()].filter((e) => {
+      try {
+        const r = ipaddr.parse(e.ip).range();
+        return r !== 'private' && r !== 'carrierGradeNat' && r !== 'loopback' && r !== 'linkLocal' && r !== 'uniqueLocal';
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  private birthdayPings(s: PeerState): void {
+    const targets = this.publicCandidates(s);
+    this.extra.forEach((b, i) => {
+      if (b) for (const ep of targets) this.ping(s, ep, i + 1);
+    });
+  }
+
+  /**
+   * We are behind an endpoint-dependent NAT: open many sockets and ping the peer's public
+   * endpoint from each (many mappings towards it), then ask the peer (an empty
+   * CallMeMaybe via the relay) to spray random ports on our public IP. One hit opens a path.
+   */
+  private async startBirthday(): Promise<void> {
+    const n = this.opts.birthdaySockets ?? 256;
+    await this.closeExtras(this.socksInUse());
+    const opened: (Bind | null)[] = [...this.extra];
+    for (let i = 0; i < n && !this.closed; i++) {
+      if (opened[i]) continue; // an extra socket still carrying a direct path
+      const b = this.opts.createExtraBind!();
+      const k = i + 1;
+      try {
+        await b.open(0, { onReceive: (batch, sources) => this.onInner(batch, sources, k) });
+        opened[i] = b;
+      } catch {
+        opened[i] = null;
+      }
+    }
+    this.extra = opened;
+    const bd = this.birthday;
+    if (this.closed || !bd) return void this.closeExtras(this.socksInUse());
+    bd.ready = true;
+    this.logger.info({ peers: [...bd.peers].map((p) => p.b64.slice(0, 8)), sockets: opened.filter(Boolean).length }, 'birthday method: extra sockets open, asking the peers to spray');
+    for (const p of bd.peers) this.askSpray(p);
+  }
+
+  private async closeExtras(keep: Set<number>): Promise<void> {
+    const list = this.extra;
+    this.extra = list.map((b, i) => (keep.has(i + 1) ? b : null));
+    for (const a of [...this.byAddr.keys()]) {
+      const bar = a.indexOf('|');
+      if (bar > 0 && !keep.has(Number(a.slice(0, bar)))) this.byAddr.delete(a);
+    }
+    await Promise.all(list.map((b, i) => (b && !keep.has(i + 1) ? b.close().catch(() => {}) : undefined)));
+  }
+
+  /** The easy side of the birthday method: pings to random ports on the peer's public IPs (bounded). */
+  private spray(s: PeerState): void {
+    const nat = this.opts.natInfo?.();
+    const now = this.clock.now();
+    if (nat?.hard === true || now - s.lastSpray < 5000 || (s.best && now - s.best.lastPong <= this.trustMs)) return;
+    const ips = [...new Set(this.publicCandidates(s).map((e) => e.ip))];
+    if (ips.length === 0) return;
+    s.lastSpray = now;
+    this.stats.sprays++;
+    const total = this.opts.birthdayProbes ?? 2048;
+    const chunk = 256;
+    let sent = 0;
+    const burst = (): void => {
+      if (this.closed || (s.best && this.clock.now() - s.best.lastPong <= this.trustMs)) return;
+      for (let i = 0; i < chunk && sent < total; i++, sent++) this.ping(s, Endpoint.of(ips[sent % ips.length], randomInt(1024, 65536)), 0, false);
+      if (sent < total) this.clock.setTimeout(burst, 50);
+    };
+    burst();
   }
 }
