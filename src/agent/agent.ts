@@ -198,7 +198,11 @@ export class Agent {
       privateKey: this.key!,
       clock: this.clock,
       logger: this.logger,
-      localEndpoints: () => (this.device ? endpointsFor(this.local, this.device.listenPort) : []),
+      localEndpoints: () => {
+        if (!this.device) return [];
+        this.refreshLocal(this.state);
+        return endpointsFor(this.local, this.device.listenPort);
+      },
       onEndpointsChanged: () => this.reportEndpoints(false),
     });
     this.nat.start();

@@ -30,6 +30,8 @@ export interface AgentNatOptions {
   /** Called when what we should report changed (new mapped address or home relay). */
   onEndpointsChanged: () => void;
   netcheckIntervalMs?: number;
+  /** How often local addresses are checked for a change (default 1 s). */
+  linkPollMs?: number;
   heartbeatMs?: number;
   trustMs?: number;
   retryMs?: number;
@@ -136,6 +138,24 @@ export class AgentNat {
 
   start(): void {
     this.schedule();
+    this.pollLink();
+  }
+
+  private lastLocal: string | null = null;
+  private linkTimer: TimerHandle | null = null;
+
+  /** Watches the local addresses (1 s): a change means roaming, see MagicBind.linkChange. */
+  private pollLink(): void {
+    if (this.stopped) return;
+    const now = this.o.localEndpoints().join(',');
+    if (this.lastLocal !== null && now !== this.lastLocal && now !== '') {
+      this.logger.info({ from: this.lastLocal, to: now }, 'local addresses changed: rediscovering paths');
+      this.magic.linkChange();
+      this.o.onEndpointsChanged();
+      void this.runNetcheck().then(() => this.o.onEndpointsChanged());
+    }
+    if (now !== '') this.lastLocal = now;
+    this.linkTimer = this.clock.setTimeout(() => this.pollLink(), this.o.linkPollMs ?? 1000);
   }
 
   private schedule(): void {
@@ -180,7 +200,8 @@ export class AgentNat {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = null;
+    if (this.linkTimer) this.clock.clearTimeout(this.linkTimer);
+    this.timer = this.linkTimer = null;
     await this.magic.shutdown();
   }
 }

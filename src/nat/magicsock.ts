@@ -289,6 +289,25 @@ export class MagicBind implements Bind {
     return out;
   }
 
+  /**
+   * Our network changed (address added or removed): direct paths and relay connections
+   * may be dead without anything telling us, so drop them all and rediscover at once.
+   */
+  linkChange(): void {
+    for (const s of this.peers.values()) {
+      if (s.best) s.lostAt = this.clock.now();
+      s.best = null;
+      s.attempts = 0;
+      s.lastFull = -Infinity;
+    }
+    this.byAddr.clear();
+    this.lastEp = this.lastPeer = null;
+    for (const c of this.relayClients.values()) void c.stop().catch(() => {});
+    this.relayClients.clear();
+    if (this.home) this.relayClient(this.home);
+    if (!this.closed && this.events) this.tick();
+  }
+
   synthetic(peerKey: string): Endpoint | null {
     return this.peers.get(peerKey)?.synth ?? null;
   }
@@ -357,7 +376,7 @@ export class MagicBind implements Bind {
     };
     c = this.opts.createRelayClient
       ? this.opts.createRelayClient(r.url, onPacket)
-      : new RelayClient({ url: r.url, privateKey: this.opts.privateKey, onPacket, onStateChange, clock: this.clock, logger: this.logger });
+      : new RelayClient({ url: r.url, privateKey: this.opts.privateKey, onPacket, onStateChange, clock: this.clock, logger: this.logger, backoffMaxMs: 2000 });
     this.relayClients.set(id, c);
     c.connect().catch((err: Error) => this.logger.debug({ relay: id, err: err.message }, 'relay connect failed'));
     return c;
@@ -592,7 +611,7 @@ export class MagicBind implements Bind {
           return;
         }
         for (const ep of m.endpoints) this.addCandidate(s, ep);
-        if (!s.best || now - s.best.lastPong > this.trustMs) this.pingAll(s, false);
+        if (now - s.lastFull > 300) this.pingAll(s, false);
         return;
       }
     }
