@@ -120,6 +120,15 @@ export interface MagicStats {
   sprays: number;
 }
 
+function isLanAddress(ep: Endpoint): boolean {
+  try {
+    const r = ipaddr.parse(ep.ip).range();
+    return r === 'private' || r === 'uniqueLocal' || r === 'carrierGradeNat';
+  } catch {
+    return false;
+  }
+}
+
 export function isSyntheticEndpoint(ep: Endpoint | Uint8Array, off = 0): boolean {
   const b = ep instanceof Endpoint ? ep.bytes : ep;
   for (let i = 0; i < SYNTH_PREFIX.length; i++) if (b[off + i] !== SYNTH_PREFIX[i]) return false;
@@ -583,7 +592,8 @@ export class MagicBind implements Bind {
         if (s.best && s.best.ep.equals(from) && s.best.sock === sock) {
           s.best.lastPong = now;
           s.best.rttMs = rtt;
-        } else if (!valid || rtt < s.best!.rttMs * 0.8 - 0.5) {
+        } else if (!valid || rtt < s.best!.rttMs * 0.8 - 0.5 || (isLanAddress(from) && !isLanAddress(s.best!.ep) && rtt < s.best!.rttMs * 2 + 5)) {
+          // lower latency wins; a LAN address beats a public one of similar latency (same NAT)
           const was = valid ? s.best!.ep.key : null;
           s.best = { ep: from, sock, lastPong: now, rttMs: rtt };
 
