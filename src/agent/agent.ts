@@ -359,6 +359,7 @@ export class Agent {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
       coordinator: { url: s.serverUrl, connected: this.connected },
       peers,
+      ...(this.nat ? { nat: this.nat.summary() } : {}),
     };
   }
 

@@ -132,6 +132,20 @@ export class AgentNat {
     }
   }
 
+  summary(): Record<string, unknown> {
+    const r = this.report;
+    return {
+      homeRelay: this.magic.homeRelay,
+      relayState: this.magic.homeRelay ? this.magic.relayState(this.magic.homeRelay) : null,
+      udp: r?.udp ?? null,
+      publicV4: r?.globalV4 ?? null,
+      publicV6: r?.globalV6 ?? null,
+      mappingVariesByDestIP: r?.mappingVariesByDestIP ?? null,
+      relayLatency: r?.relayLatency ?? {},
+      stats: { ...this.magic.stats },
+    };
+  }
+
   path(publicKey: string): PathInfo {
     return this.magic.path(publicKey);
   }

@@ -30,6 +30,8 @@ export interface StatusJson {
   self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
   coordinator: { url: string; connected: boolean };
   peers: PeerStatus[];
+  /** NAT traversal: netcheck facts, home relay, counters (absent when off). */
+  nat?: Record<string, unknown>;
 }
 
 function nodeStatus(v: NodeView): NodeStatus {

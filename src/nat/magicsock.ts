@@ -102,6 +102,8 @@ interface PeerState {
   firstDirectAt: number | null;
   /** The engine's latest handshake initiation to this peer, replayed on a new direct path. */
   lastInit: { pkt: Uint8Array; at: number } | null;
+  /** When the peer's latest handshake initiation reached us (a replay then would cross it). */
+  lastInitRx: number;
 }
 
 export interface MagicStats {
@@ -264,6 +266,7 @@ export class MagicBind implements Bind {
           lostAt: -Infinity,
           firstDirectAt: null,
           lastInit: null,
+          lastInitRx: -Infinity,
           lastBirthday: -Infinity,
           lastSpray: -Infinity,
         };
@@ -431,6 +434,7 @@ export class MagicBind implements Bind {
       this.stats.malformed++;
       return;
     }
+    if (pkt[0] === 1) s.lastInitRx = this.clock.now();
     const b = this.relayIn;
     b.reset();
     if (!b.push(pkt)) return;
@@ -491,6 +495,7 @@ export class MagicBind implements Bind {
           }
         }
         if (s) {
+          if (pkt[0] === 1) s.lastInitRx = this.clock.now();
           sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
           keep = true;
         } else this.stats.wgUnknownSource++;
@@ -604,7 +609,7 @@ export class MagicBind implements Bind {
           // A handshake initiation sent moments ago may have been lost on the way to a
           // relay the peer had not joined yet: replay it on the new path (a duplicate is
           // rejected by the responder's timestamp check, so this is harmless).
-          if (!valid && s.lastInit && now - s.lastInit.at < 5000) {
+          if (!valid && s.lastInit && now - s.lastInit.at < 5000 && s.lastInitRx < s.lastInit.at) {
             const b = this.one;
             b.reset();
             b.push(s.lastInit.pkt);
