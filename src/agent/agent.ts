@@ -291,7 +291,17 @@ export class Agent {
     // holds a session we lost and would otherwise send into it until its 15 s timeout.
     for (const u of fresh) {
       const peer = device.lookupPeer(Buffer.from(u.publicKey, 'base64'));
-      if (peer?.endpoint && u.online) device.sendHandshakeInitiation(peer, false);
+      if (!peer?.endpoint || !u.online) continue;
+      // Two nodes that both just learned of each other would send crossing initiations,
+      // and WireGuard answers neither (each one's handshake state is overwritten by the
+      // other's): the higher key waits a moment and initiates only if nothing happened.
+      if (this.publicKey < u.publicKey) device.sendHandshakeInitiation(peer, false);
+      else {
+        const hs = peer.lastHandshakeWallMs;
+        this.clock.setTimeout(() => {
+          if (this.device === device && device.lookupPeer(peer.publicKey) === peer && peer.lastHandshakeWallMs === hs && peer.timers.handshakeAttempts === 0) device.sendHandshakeInitiation(peer, false);
+        }, 1000);
+      }
     }
     for (const k of change.removals) this.peers.delete(k);
     for (const u of change.upserts) this.peers.set(u.publicKey, u);
