@@ -294,13 +294,13 @@ export class Agent {
       if (!peer?.endpoint || !u.online) continue;
       // Two nodes that both just learned of each other would send crossing initiations,
       // and WireGuard answers neither (each one's handshake state is overwritten by the
-      // other's): the higher key waits a moment and initiates only if nothing happened.
+      // other's): the higher key waits 300 ms and initiates only if no handshake happened meanwhile.
       if (this.publicKey < u.publicKey) device.sendHandshakeInitiation(peer, false);
       else {
         const hs = peer.lastHandshakeWallMs;
         this.clock.setTimeout(() => {
-          if (this.device === device && device.lookupPeer(peer.publicKey) === peer && peer.lastHandshakeWallMs === hs && peer.timers.handshakeAttempts === 0) device.sendHandshakeInitiation(peer, false);
-        }, 1000);
+          if (this.device === device && device.lookupPeer(peer.publicKey) === peer && peer.lastHandshakeWallMs === hs && !peer.keypairs.next && peer.timers.handshakeAttempts === 0) device.sendHandshakeInitiation(peer, false);
+        }, 300);
       }
     }
     for (const k of change.removals) this.peers.delete(k);
