@@ -104,6 +104,8 @@ interface PeerState {
   lastInit: { pkt: Uint8Array; at: number } | null;
   /** When the peer's latest handshake initiation reached us (a replay then would cross it). */
   lastInitRx: number;
+  /** When a WireGuard packet other than an initiation (response, data) last came from the peer. */
+  lastWgRx: number;
 }
 
 export interface MagicStats {
@@ -267,6 +269,7 @@ export class MagicBind implements Bind {
           firstDirectAt: null,
           lastInit: null,
           lastInitRx: -Infinity,
+          lastWgRx: -Infinity,
           lastBirthday: -Infinity,
           lastSpray: -Infinity,
         };
@@ -435,6 +438,7 @@ export class MagicBind implements Bind {
       return;
     }
     if (pkt[0] === 1) s.lastInitRx = this.clock.now();
+    else s.lastWgRx = this.clock.now();
     const b = this.relayIn;
     b.reset();
     if (!b.push(pkt)) return;
@@ -496,6 +500,7 @@ export class MagicBind implements Bind {
         }
         if (s) {
           if (pkt[0] === 1) s.lastInitRx = this.clock.now();
+          else s.lastWgRx = this.clock.now();
           sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
           keep = true;
         } else this.stats.wgUnknownSource++;
@@ -607,9 +612,9 @@ export class MagicBind implements Bind {
           this.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, sock, rttMs: Math.round(rtt * 100) / 100, was }, 'direct path confirmed');
           this.onPathChange?.(s.b64, this.path(s.b64));
           // A handshake initiation sent moments ago may have been lost on the way to a
-          // relay the peer had not joined yet: replay it on the new path (a duplicate is
-          // rejected by the responder's timestamp check, so this is harmless).
-          if (!valid && s.lastInit && now - s.lastInit.at < 5000 && s.lastInitRx < s.lastInit.at) {
+          // relay the peer had not joined yet: replay it on the new path, unless the peer
+          // answered it (or sent its own) already: a replay would then replace the session.
+          if (!valid && s.lastInit && now - s.lastInit.at < 5000 && s.lastInitRx < s.lastInit.at && s.lastWgRx < s.lastInit.at) {
             const b = this.one;
             b.reset();
             b.push(s.lastInit.pkt);
