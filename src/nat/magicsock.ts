@@ -662,6 +662,18 @@ export class MagicBind implements Bind {
         this.onPathChange?.(s.b64, this.path(s.b64));
       }
       for (const [id, p] of s.pending) if (now - p.sentAt > this.trustMs * 2) s.pending.delete(id);
+      // An initiation that got no answer (e.g. sent to a relay the peer had not joined yet)
+      // is sent again on the current path instead of waiting for WireGuard's 5 s retry. A
+      // duplicate that did arrive is refused by the responder's timestamp check.
+      const li = s.lastInit;
+      if (li && now - li.at > 400 && now - li.at < 4500 && s.lastInitRx < li.at && s.lastWgRx < li.at) {
+        if (s.best && now - s.best.lastPong <= this.trustMs) {
+          const b = this.one;
+          b.reset();
+          b.push(li.pkt);
+          this.sock(s.best.sock)?.send(b, s.best.ep);
+        } else this.sendRelay(s, li.pkt);
+      }
       if (s.best) {
         this.ping(s, s.best.ep, s.best.sock);
         if (now - s.lastFull >= this.retryMs) this.pingAll(s, false);
