@@ -17,7 +17,8 @@ import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, socketPath, type PersistedState } from './state.js';
-import { peerStatus, selfStatus, type StatusJson } from './status.js';
+import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
+import { AgentNat, type AgentNatOptions } from './nat.js';
 
 // The node agent (tailscaled's job): owns the identity in the state dir, registers
 // with the coordinator once, runs the WireGuard engine on a TUN, keeps the engine's
@@ -56,6 +57,8 @@ export interface AgentOptions {
   clock?: Clock;
   logger?: Logger;
   random?: () => number;
+  /** NAT traversal (MagicBind, netcheck, relays); default on unless createBind is given. */
+  nat?: boolean | Pick<AgentNatOptions, 'heartbeatMs' | 'trustMs' | 'retryMs' | 'netcheckIntervalMs'>;
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -70,6 +73,11 @@ async function defaultTun(name: string, mtu: number): Promise<TunDevice> {
 async function defaultBind(): Promise<Bind> {
   const { LinuxBind } = await import('../io/bind-linux.js');
   return new LinuxBind();
+}
+
+async function linuxBindFactory(): Promise<() => Bind> {
+  const { LinuxBind } = await import('../io/bind-linux.js');
+  return () => new LinuxBind({ batchSize: 8 });
 }
 
 function normalizeUrl(u: string): string {
@@ -98,6 +106,7 @@ export class Agent {
   filter: PacketFilter | null = null;
   private magicDns: MagicDns | null = null;
   private dnsConfig: DnsConfig | null = null;
+  nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
@@ -178,7 +187,8 @@ export class Agent {
 
   private async startDevice(port: number | undefined): Promise<Device> {
     const tun = await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU);
-    const bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
+    let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
+    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await linuxBindFactory()));
     const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
     this.device = device;
     device.setPrivateKey(this.key);
@@ -197,6 +207,26 @@ export class Agent {
       await device.start();
     }
     return device;
+  }
+
+  private startNat(inner: Bind, createExtraBind: () => Bind): Bind {
+    const tuning = typeof this.opts.nat === 'object' ? this.opts.nat : {};
+    this.nat = new AgentNat({
+      ...tuning,
+      inner,
+      createExtraBind,
+      privateKey: this.key!,
+      clock: this.clock,
+      logger: this.logger,
+      localEndpoints: () => {
+        if (!this.device) return [];
+        this.refreshLocal(this.state);
+        return endpointsFor(this.local, this.device.listenPort);
+      },
+      onEndpointsChanged: () => this.reportEndpoints(false),
+    });
+    this.nat.start();
+    return this.nat.bind;
   }
 
   private newClient(state: Pick<PersistedState, 'serverUrl' | 'serverPublicKey'>): ControlClient {
@@ -241,6 +271,7 @@ export class Agent {
       case 'full': {
         const nm = msg.netmap;
         this.seq = nm.seq;
+        this.nat?.setRelays(nm.relays);
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
         this.setFilter(nm.packetFilter ?? ALLOW_ALL);
         if (nm.dns) this.dnsConfig = nm.dns;
@@ -275,11 +306,27 @@ export class Agent {
     const device = this.device;
     const fresh = change.upserts.filter((u) => !device.lookupPeer(Buffer.from(u.publicKey, 'base64')));
     applyChange({ device, local: () => this.local.prefixes, now: () => this.clock.now() }, change, previous);
+    if (this.nat) {
+      const next = new Map(this.peers);
+      for (const k of change.removals) next.delete(k);
+      for (const u of change.upserts) next.set(u.publicKey, u);
+      this.nat.syncPeers(device, next.values());
+    }
     // Handshake with peers new to this engine right away: if we restarted, the peer still
     // holds a session we lost and would otherwise send into it until its 15 s timeout.
     for (const u of fresh) {
       const peer = device.lookupPeer(Buffer.from(u.publicKey, 'base64'));
-      if (peer?.endpoint && u.online) device.sendHandshakeInitiation(peer, false);
+      if (!peer?.endpoint || !u.online) continue;
+      // Two nodes that both just learned of each other would send crossing initiations,
+      // and WireGuard answers neither (each one's handshake state is overwritten by the
+      // other's): the higher key waits 300 ms and initiates only if no handshake happened meanwhile.
+      if (this.publicKey < u.publicKey) device.sendHandshakeInitiation(peer, false);
+      else {
+        const hs = peer.lastHandshakeWallMs;
+        this.clock.setTimeout(() => {
+          if (this.device === device && device.lookupPeer(peer.publicKey) === peer && peer.lastHandshakeWallMs === hs && !peer.keypairs.next && peer.timers.handshakeAttempts === 0) device.sendHandshakeInitiation(peer, false);
+        }, 300);
+      }
     }
     for (const k of change.removals) this.peers.delete(k);
     for (const u of change.upserts) this.peers.set(u.publicKey, u);
@@ -328,6 +375,7 @@ export class Agent {
   }
 
   private currentEndpoints(port: number): string[] {
+    if (this.nat) return this.nat.endpoints();
     return endpointsFor(this.local, port);
   }
 
@@ -356,13 +404,14 @@ export class Agent {
     const s = this.state;
     if (!s || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
     const peers = [...this.peers.values()]
-      .map((v) => peerStatus(v, this.device!.lookupPeer(Buffer.from(v.publicKey, 'base64'))))
+      .map((v) => withPath(peerStatus(v, this.device!.lookupPeer(Buffer.from(v.publicKey, 'base64'))), this.nat?.path(v.publicKey)))
       .sort((a, b) => a.name.localeCompare(b.name));
     return {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
       coordinator: { url: s.serverUrl, connected: this.connected },
       peers,
       ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
+      ...(this.nat ? { nat: this.nat.summary() } : {}),
     };
   }
 
@@ -391,6 +440,8 @@ export class Agent {
     const ip = v6 ? peer.ipv6 : peer.ipv4;
     const ms = await this.pinger.ping(v6 ? self.ipv6 : self.ipv4, ip, timeoutMs);
     const endpoint = this.device.lookupPeer(Buffer.from(peer.publicKey, 'base64'))?.endpoint?.key ?? null;
+    const p = this.nat?.path(peer.publicKey);
+    if (p) return { name: peer.name, ip, endpoint: p.endpoint, ms: Math.round(ms * 100) / 100, path: p.path, relay: p.relay, pathReason: p.reason };
     return { name: peer.name, ip, endpoint, ms: Math.round(ms * 100) / 100 };
   }
 
@@ -418,6 +469,7 @@ export class Agent {
       await this.magicDns?.stop();
       await this.os.down();
       await this.device?.close().catch(() => {});
+      await this.nat?.stop().catch(() => {});
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
       this.logger.info({}, 'agent stopped');

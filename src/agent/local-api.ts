@@ -19,6 +19,10 @@ export interface PingReply {
   ip: string;
   endpoint: string | null;
   ms: number;
+  /** With NAT traversal: how the peer is reached (relay id when relayed) and why not direct. */
+  path?: 'direct' | 'relay' | 'none';
+  relay?: string | null;
+  pathReason?: string | null;
 }
 
 export interface LocalApiBackend {

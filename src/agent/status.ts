@@ -18,6 +18,8 @@ export interface PeerStatus extends NodeStatus {
   endpoint: string | null;
   path: 'direct' | 'relay' | 'none';
   pathReason: string | null;
+  /** The relay id when `path` is relay (NAT traversal). */
+  relay?: string | null;
   /** ISO time of the latest handshake, or null. */
   latestHandshake: string | null;
   rxBytes: number;
@@ -30,6 +32,8 @@ export interface StatusJson {
   peers: PeerStatus[];
   /** Ingress packet filter counters (denied packets are the dropped* ones). */
   filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
+  /** NAT traversal: netcheck facts, home relay, counters (absent when off). */
+  nat?: Record<string, unknown>;
 }
 
 function nodeStatus(v: NodeView): NodeStatus {
@@ -56,6 +60,12 @@ export function peerStatus(v: NodeView, peer: Peer | undefined): PeerStatus {
   };
 }
 
+/** Overrides the engine-derived path with the NAT traversal path manager's view. */
+export function withPath(s: PeerStatus, p: { path: 'direct' | 'relay' | 'none'; endpoint: string | null; relay: string | null; reason: string | null } | undefined): PeerStatus {
+  if (!p) return s;
+  return { ...s, path: p.path, endpoint: p.path === 'direct' ? p.endpoint : p.relay, relay: p.relay, pathReason: p.reason };
+}
+
 export function selfStatus(v: NodeView, connected: boolean, endpoints: string[], listenPort: number, iface: string): StatusJson['self'] {
   return { ...nodeStatus(v), online: connected, endpoints, listenPort, iface };
 }
@@ -64,7 +74,7 @@ export function selfStatus(v: NodeView, connected: boolean, endpoints: string[],
 export function formatStatus(s: StatusJson): string {
   const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', s.coordinator.connected ? 'coordinator connected' : 'coordinator unreachable']];
   for (const p of s.peers) {
-    const how = p.path === 'none' ? `- (${p.pathReason})` : `${p.path} ${p.endpoint}`;
+    const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
     rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

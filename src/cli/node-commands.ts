@@ -122,7 +122,8 @@ async function runPing(socket: string, peer: string, count: number, timeoutMs: n
     try {
       const r = await callAgent<PingReply>(socket, 'POST', '/v1/ping', { peer, timeoutMs });
       pongs++;
-      process.stdout.write(`pong from ${r.name} (${r.ip}) via ${r.endpoint ?? '?'} in ${r.ms} ms\n`);
+      const via = r.path === 'relay' ? `relay ${r.relay} (${r.pathReason})` : r.path === 'direct' ? `direct ${r.endpoint}` : (r.endpoint ?? '?');
+      process.stdout.write(`pong from ${r.name} (${r.ip}) via ${via} in ${r.ms} ms\n`);
     } catch (err) {
       if ((err as WeftError).code !== 'ERR_PING_TIMEOUT') throw err;
       process.stdout.write(`timeout waiting for pong from ${peer} (${timeoutMs} ms)\n`);

@@ -34,7 +34,11 @@ export function serverCommand(): Command {
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
     .option('--no-magic-dns', 'do not have agents run MagicDNS')
-    .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean }) => {
+    .option('--stun-port <port>', 'UDP port of the embedded STUN server (also port+1); 0 disables', '3478')
+    .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
+    .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
+    .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       await runServer({
         listen: o.listen,
@@ -48,6 +52,15 @@ export function serverCommand(): Command {
         logLevel: o.logLevel,
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
+        nat: {
+          relay: o.embeddedRelay !== false,
+          stunPort: Number(o.stunPort ?? 3478),
+          relayUrl: o.relayUrl,
+          extraRelays: (o.relay ?? []).map((spec) => {
+            const [url, ...stun] = spec.split(',');
+            return { id: new URL(url).host, url, stun };
+          }),
+        },
       });
     });
 }

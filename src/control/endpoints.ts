@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { badRequest } from './errors.js';
 
 export const MAX_ENDPOINTS = 32;
+export const RELAY_ENDPOINT = /^relay:[A-Za-z0-9._-]{1,64}$/;
 
 /** Canonical `ip:port` / `[v6]:port`, or null when `s` is not one. */
 export function canonicalEndpoint(s: string): string | null {
@@ -19,6 +20,11 @@ export function parseEndpoints(value: unknown, field = 'endpoints'): string[] {
   if (value.length > MAX_ENDPOINTS) throw badRequest('ERR_VALIDATION', `${field} must have at most ${MAX_ENDPOINTS} items`, field);
   const out: string[] = [];
   value.forEach((v, i) => {
+    // Protocol v3: one `relay:<id>` pseudo-endpoint names the node's home relay.
+    if (typeof v === 'string' && RELAY_ENDPOINT.test(v)) {
+      if (!out.some((e) => e.startsWith('relay:'))) out.push(v);
+      return;
+    }
     const c = typeof v === 'string' ? canonicalEndpoint(v) : null;
     if (c === null) throw badRequest('ERR_INVALID_ENDPOINT', `${field}[${i}] is not an ip:port endpoint`, `${field}[${i}]`);
     if (!out.includes(c)) out.push(c);

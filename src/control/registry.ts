@@ -152,6 +152,12 @@ export class Registry {
     return n;
   }
 
+  /** True when `publicKey` (base64) is a registered, unexpired node (relay admission). */
+  isActiveKey(publicKey: string): boolean {
+    const n = this.byKey.get(publicKey);
+    return n !== undefined && !this.isExpired(n);
+  }
+
   /** The registered, unexpired node holding `publicKey`, for node-authenticated calls. */
   activeNode(publicKey: string): NodeRecord {
     const n = this.byKey.get(publicKey);

@@ -16,6 +16,7 @@ import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
+import { embedRelay, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -47,6 +48,8 @@ export interface CoordinatorOptions {
   dnsRoutes?: Record<string, string[]>;
   /** Set false to tell agents not to run MagicDNS. Default true. */
   magicDns?: boolean;
+  /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
+  nat?: RelayEmbedOptions;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -102,6 +105,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let url = '';
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
+  let relay: EmbeddedRelay | null = null;
   let started = false;
 
   return {
@@ -130,11 +134,16 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const api = createHttp(log, https ? { https } : {});
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false });
-      api.server.on('upgrade', (req, socket, head) => handleMapUpgrade(ctx, req, socket, head));
+      api.server.on('upgrade', (req, socket, head) => {
+        if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
+        handleMapUpgrade(ctx, req, socket, head);
+      });
       await api.listen({ host, port });
       apps.push(api);
       const addr = api.server.address() as AddressInfo;
       url = `${https ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
+      hub.relays = relay.relays;
 
       if (socketPath) {
         // A stale socket from a killed process would make listen fail with EADDRINUSE.
@@ -149,6 +158,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
 
     async stop() {
+      await relay?.stop();
+      relay = null;
       hub.stop();
       for (const c of wss.clients) c.terminate();
       await Promise.all(apps.map((a) => a.close()));

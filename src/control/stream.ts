@@ -6,7 +6,7 @@ import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
 import type { PolicyEngine } from './policy-engine.js';
-import { CONTROL_PROTOCOL_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type ServerMessage } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from './wire.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
@@ -23,6 +23,9 @@ export class StreamHub implements RegistryListener {
   /** Per connected node: the peers and filter its streams were last sent (policy v3). */
   private readonly sent = new Map<number, { peers: Set<string>; filter: FilterRule[] }>();
   private seq = 0;
+
+  /** The relay map (protocol v3), published in every full netmap. */
+  relays: RelayInfo[] = [];
 
   constructor(
     private readonly registry: Registry,
@@ -74,6 +77,7 @@ export class StreamHub implements RegistryListener {
       peers,
       packetFilter: filter,
       dns: this.dns,
+      ...(this.relays.length > 0 ? { relays: this.relays } : {}),
     };
   }
 

@@ -22,7 +22,7 @@ export interface RegisterRequest {
   version: number;
   hostname?: string;
   authKey?: string;
-  /** Local endpoints `ip:port` / `[v6]:port` the node can be reached on. */
+  /** Endpoints `ip:port` / `[v6]:port` the node can be reached on (v3: plus at most one `relay:<id>`, its home relay). */
   endpoints?: string[];
 }
 
@@ -69,6 +69,8 @@ export interface NetMap {
   packetFilter?: FilterRule[];
   /** MagicDNS settings (protocol v3). */
   dns?: DnsConfig;
+  /** Protocol v3: the relays (with their STUN endpoints) nodes may use; absent from older servers. */
+  relays?: RelayInfo[];
 }
 
 /**
@@ -92,6 +94,16 @@ export interface DnsConfig {
   resolverIPv6?: string;
   /** Split DNS: domain suffix -> resolvers ("ip", "ip:port", "[v6]:port"). */
   routes: Record<string, string[]>;
+}
+
+/**
+ * A relay in the netmap (protocol v3). `id` is what a node's `relay:<id>` pseudo-endpoint
+ * names (its home relay); `stun` lists `ip:port` STUN servers next to the relay.
+ */
+export interface RelayInfo {
+  id: string;
+  url: string;
+  stun: string[];
 }
 
 /**

@@ -65,7 +65,7 @@ describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_
         if (a === b) continue;
         const r = await mesh.weft(mesh.node(a).ns, ['ping', b, '--count', '1', '--state-dir', mesh.node(a).stateDir]);
         assert.equal(r.code, 0, `${a} -> ${b}: ${r.stdout}${r.stderr}`);
-        assert.match(r.stdout, new RegExp(`^pong from ${b} \\(${mesh.node(b).ipv4.replace(/\./g, '\\.')}\\) via ${mesh.node(b).lanIp.replace(/\./g, '\\.')}:\\d+ in [\\d.]+ ms$`, 'm'));
+        assert.match(r.stdout, new RegExp(`^pong from ${b} \\(${mesh.node(b).ipv4.replace(/\./g, '\\.')}\\) via direct ${mesh.node(b).lanIp.replace(/\./g, '\\.')}:\\d+ in [\\d.]+ ms$`, 'm'));
       }
     const s = await mesh.status('alpha');
     for (const p of s.peers) {

@@ -1,0 +1,221 @@
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { keyFromBase64, type PrivateKey } from '../crypto/keys.js';
+import type { NodeView, RelayInfo } from '../control/wire.js';
+import type { Bind } from '../io/bind.js';
+import { Endpoint } from '../io/endpoint.js';
+import { silentLogger, type Logger } from '../log.js';
+import { MagicBind, type MagicPeer, type PathInfo } from '../nat/magicsock.js';
+import { netcheck, type NetcheckReport } from '../nat/netcheck.js';
+import type { Device } from '../wireguard/device.js';
+
+// The agent's NAT traversal: a MagicBind around the engine's socket, netcheck (STUN over
+// that same socket, so the mapped address is the one peers must use) at start, when the
+// relay map changes and every `netcheckIntervalMs`; the home relay (lowest latency) and
+// the endpoints to report (local, STUN-mapped, `relay:<home>`).
+
+const RELAY_PREFIX = 'relay:';
+export const DEFAULT_NETCHECK_INTERVAL_MS = 60_000;
+
+export interface AgentNatOptions {
+  inner: Bind;
+  /** Extra sockets for the birthday method (absent: off). */
+  createExtraBind?: () => Bind;
+  birthdaySockets?: number;
+  birthdayProbes?: number;
+  privateKey: PrivateKey;
+  clock?: Clock;
+  logger?: Logger;
+  /** Our local endpoints (interface addresses with the WireGuard port). */
+  localEndpoints: () => string[];
+  /** Called when what we should report changed (new mapped address or home relay). */
+  onEndpointsChanged: () => void;
+  netcheckIntervalMs?: number;
+  /** How often local addresses are checked for a change (default 1 s). */
+  linkPollMs?: number;
+  heartbeatMs?: number;
+  trustMs?: number;
+  retryMs?: number;
+}
+
+function validRelays(x: unknown): RelayInfo[] {
+  if (!Array.isArray(x)) return [];
+  return x.filter((r): r is RelayInfo => {
+    if (typeof r !== 'object' || r === null) return false;
+    const o = r as Record<string, unknown>;
+    return typeof o.id === 'string' && typeof o.url === 'string' && /^wss?:\/\//.test(o.url) && Array.isArray(o.stun) && o.stun.every((s) => typeof s === 'string');
+  });
+}
+
+export function homeRelayOf(v: NodeView): string | null {
+  const e = v.endpoints.find((x) => x.startsWith(RELAY_PREFIX));
+  return e ? e.slice(RELAY_PREFIX.length) : null;
+}
+
+export class AgentNat {
+  readonly magic: MagicBind;
+  report: NetcheckReport | null = null;
+  private relays: RelayInfo[] = [];
+  private relayText = '';
+  private timer: TimerHandle | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(private readonly o: AgentNatOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.logger = o.logger ?? silentLogger;
+    this.magic = new MagicBind({
+      inner: o.inner,
+      createExtraBind: o.createExtraBind,
+      birthdaySockets: o.birthdaySockets,
+      birthdayProbes: o.birthdayProbes,
+      privateKey: o.privateKey,
+      clock: this.clock,
+      logger: this.logger,
+      heartbeatMs: o.heartbeatMs,
+      trustMs: o.trustMs,
+      retryMs: o.retryMs,
+      ownEndpoints: () => this.directEndpoints().flatMap((e) => {
+        try {
+          return [Endpoint.parse(e)];
+        } catch {
+          return [];
+        }
+      }),
+      natInfo: () => ({ udp: this.report ? this.report.udp : null, hard: this.report?.mappingVariesByDestIP ?? null }),
+    });
+  }
+
+  get bind(): Bind {
+    return this.magic;
+  }
+
+  get homeRelay(): string | null {
+    return this.magic.homeRelay;
+  }
+
+  /** Local + STUN-mapped endpoints. */
+  directEndpoints(): string[] {
+    const out = [...this.o.localEndpoints()];
+    for (const g of [this.report?.globalV4, this.report?.globalV6]) if (g && !out.includes(g)) out.push(g);
+    return out;
+  }
+
+  /** What the agent reports to the coordinator. */
+  endpoints(): string[] {
+    const home = this.magic.homeRelay;
+    return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : [])];
+  }
+
+  /** The relay map from a full netmap (absent on older coordinators). */
+  setRelays(x: unknown): void {
+    const relays = validRelays(x);
+    const text = JSON.stringify(relays);
+    if (text === this.relayText) return;
+    this.relayText = text;
+    this.relays = relays;
+    this.magic.setRelays(relays, this.magic.homeRelay);
+    this.logger.info({ relays: relays.map((r) => r.id), home: this.magic.homeRelay }, 'relay map');
+    this.o.onEndpointsChanged();
+    void this.runNetcheck();
+  }
+
+  /** Gives the engine's peers their synthetic endpoints and the path manager their candidates. */
+  syncPeers(device: Device, peers: Iterable<NodeView>): void {
+    const list: MagicPeer[] = [];
+    for (const v of peers) list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
+    const synth = this.magic.setPeers(list);
+    for (const [k, ep] of synth) {
+      const peer = device.lookupPeer(keyFromBase64(k));
+      if (peer && (!peer.endpoint || !peer.endpoint.equals(ep))) peer.endpoint = ep;
+    }
+  }
+
+  summary(): Record<string, unknown> {
+    const r = this.report;
+    return {
+      homeRelay: this.magic.homeRelay,
+      relayState: this.magic.homeRelay ? this.magic.relayState(this.magic.homeRelay) : null,
+      udp: r?.udp ?? null,
+      publicV4: r?.globalV4 ?? null,
+      publicV6: r?.globalV6 ?? null,
+      mappingVariesByDestIP: r?.mappingVariesByDestIP ?? null,
+      relayLatency: r?.relayLatency ?? {},
+      stats: { ...this.magic.stats },
+    };
+  }
+
+  path(publicKey: string): PathInfo {
+    return this.magic.path(publicKey);
+  }
+
+  start(): void {
+    this.schedule();
+    this.pollLink();
+  }
+
+  private lastLocal: string | null = null;
+  private linkTimer: TimerHandle | null = null;
+
+  /** Watches the local addresses (1 s): a change means roaming, see MagicBind.linkChange. */
+  private pollLink(): void {
+    if (this.stopped) return;
+    const now = this.o.localEndpoints().join(',');
+    if (this.lastLocal !== null && now !== this.lastLocal && now !== '') {
+      this.logger.info({ from: this.lastLocal, to: now }, 'local addresses changed: rediscovering paths');
+      this.magic.linkChange();
+      this.o.onEndpointsChanged();
+      void this.runNetcheck().then(() => this.o.onEndpointsChanged());
+    }
+    if (now !== '') this.lastLocal = now;
+    this.linkTimer = this.clock.setTimeout(() => this.pollLink(), this.o.linkPollMs ?? 1000);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.clock.setTimeout(() => {
+      void this.runNetcheck().finally(() => this.schedule());
+    }, this.o.netcheckIntervalMs ?? DEFAULT_NETCHECK_INTERVAL_MS);
+  }
+
+  runNetcheck(): Promise<void> {
+    this.running ??= (async () => {
+      try {
+        if (this.relays.length === 0 || this.stopped) return;
+        const relays = this.relays.map((r) => ({
+          id: r.id,
+          url: r.url,
+          stun: r.stun.flatMap((s) => {
+            try {
+              return [Endpoint.parse(s)];
+            } catch {
+              return [];
+            }
+          }),
+        }));
+        const before = this.endpoints().join(',');
+        const report = await netcheck({ stun: this.magic.stun, relays, timeoutMs: 2000, previousPreferred: this.magic.homeRelay, clock: this.clock });
+        if (this.stopped) return;
+        this.report = report;
+        const home = report.preferredRelay ?? this.magic.homeRelay;
+        if (home !== this.magic.homeRelay) this.magic.setRelays(this.relays, home);
+        this.logger.info({ udp: report.udp, v4: report.globalV4, hard: report.mappingVariesByDestIP, home: this.magic.homeRelay }, 'netcheck');
+        if (this.endpoints().join(',') !== before) this.o.onEndpointsChanged();
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'netcheck failed');
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    if (this.linkTimer) this.clock.clearTimeout(this.linkTimer);
+    this.timer = this.linkTimer = null;
+    await this.magic.shutdown();
+  }
+}
