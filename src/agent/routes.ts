@@ -142,7 +142,7 @@ export class RouteController {
     for (const r of self.advertisedRoutes ?? []) subnetRoutes.delete(r);
     const wantExit = this.exit.exitNode !== null && (this.exitState === 'active' || this.exit.fallback === 'block');
     try {
-      await this.routing.apply({ iface: this.ctx.iface(), subnetRoutes: [...subnetRoutes].sort(), exit: wantExit, allowLan: this.exit.allowLanAccess, bypass: wantExit ? this.ctx.bypass() : [] });
+      await this.routing.apply({ iface: this.ctx.iface(), subnetRoutes: [...subnetRoutes].sort(), exit: wantExit, allowLan: this.exit.allowLanAccess, bypass: wantExit ? this.ctx.bypass() : [], src4: self.ipv4, src6: self.ipv6 });
     } catch (err) {
       this.ctx.logger.error({ err: (err as Error).message }, 'configuring routes failed');
     }

@@ -30,6 +30,12 @@ export interface RoutingState {
   allowLan: boolean;
   /** With exit: addresses that keep the main table (the coordinator, relays). */
   bypass: string[];
+  /**
+   * Our mesh addresses, the source of routed traffic (the interface also holds the
+   * MagicDNS address, which peers would drop: it is not in our allowed IPs).
+   */
+  src4?: string;
+  src6?: string;
 }
 
 export interface RoutingConfigurator {
@@ -45,7 +51,10 @@ export function routingCommands(s: RoutingState): string[][] {
   const cmds: string[][] = [];
   const routes = [...s.subnetRoutes, ...(s.exit ? ['0.0.0.0/0', '::/0'] : [])];
   if (routes.length === 0) return cmds;
-  for (const r of routes) cmds.push(['ip', fam(r), 'route', 'replace', r, 'dev', s.iface, 'table', String(ROUTE_TABLE)]);
+  for (const r of routes) {
+    const src = fam(r) === '-6' ? s.src6 : s.src4;
+    cmds.push(['ip', fam(r), 'route', 'replace', r, 'dev', s.iface, 'table', String(ROUTE_TABLE), ...(src ? ['src', src] : [])]);
+  }
   for (const f of ['-4', '-6'] as const) {
     if (s.exit) {
       for (const b of s.bypass.filter((x) => fam(x) === f)) cmds.push(['ip', f, 'rule', 'add', 'pref', String(PREF_BYPASS), 'to', b, 'lookup', 'main']);
