@@ -296,8 +296,10 @@ export class Agent {
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
         this.setFilter(nm.packetFilter ?? ALLOW_ALL);
         if (nm.dns) this.dnsConfig = nm.dns;
-        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range }).then(() => this.refreshDns());
-        this.refreshRoutes();
+        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range }).then(() => {
+          this.refreshDns();
+          this.refreshRoutes();
+        });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
         return;
       }
@@ -310,9 +312,15 @@ export class Agent {
         this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
         if (msg.packetFilter) this.setFilter(msg.packetFilter);
         if (msg.dns) this.dnsConfig = msg.dns;
-        if (msg.self) void this.updateSelf(msg.self, {}).then(() => this.refreshDns());
-        else this.refreshDns();
-        this.refreshRoutes();
+        if (msg.self)
+          void this.updateSelf(msg.self, {}).then(() => {
+            this.refreshDns();
+            this.refreshRoutes();
+          });
+        else {
+          this.refreshDns();
+          this.refreshRoutes();
+        }
         return;
       }
       case 'error':

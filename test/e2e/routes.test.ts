@@ -3,7 +3,8 @@
 // its own namespace, driven through the `weft` CLI.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
@@ -162,5 +163,43 @@ describe('exit node and subnet router', { timeout: 300_000 }, () => {
     assert.equal((await m().status('client')).exitNode, null);
     // The client still routes the approved subnet.
     assert.equal(await m().fetchText(cns, `http://${lan.ipv4}/`), lan.routerIpv4);
+  });
+
+  test('iptables backend; after a crash (SIGKILL) the next start removes the stale rules', async (t) => {
+    if (!pre(t) || missingTools(['iptables-save']).length) return;
+    const mesh = m();
+    const ens = mesh.node('exit').ns;
+    const cns = mesh.node('client').ns;
+    const iptSave = async () => (await mesh.lab.exec(ens, ['sh', '-c', 'iptables-save; ip6tables-save'])).stdout;
+    // The node was removed from the coordinator: register it afresh (same node key).
+    rmSync(join(mesh.node('exit').stateDir, 'state.json'), { force: true });
+    const baseEnv = mesh.env;
+    mesh.env = { ...baseEnv, WEFT_FIREWALL: 'iptables' };
+    try {
+      await mesh.up('exit', ['--advertise-exit-node']);
+    } finally {
+      mesh.env = baseEnv;
+    }
+    await until('exit re-advertised', async () => (await routes()).some((r) => r.node === 'exit' && r.exitNode));
+    await admin(['routes', 'approve', 'exit', 'exit']);
+    await until('iptables rules in place', async () => /WEFT-POSTROUTING.*MASQUERADE/.test(await iptSave()));
+    assert.doesNotMatch((await mesh.lab.exec(ens, ['nft', 'list', 'tables'])).stdout, /weft-exit/);
+    await mesh.waitPeers('client', ['exit', 'router']);
+    await set('client', ['--exit-node', 'exit', '--exit-node-fallback', 'block']);
+    const seen = await until('internet host via the iptables exit node', () => mesh.fetchText(cns, `http://${inet.ipv4}/`, 2), 20_000);
+    assert.equal(seen, inet.routerIpv4);
+    // Crash: rules and sysctls stay behind.
+    await mesh.node('exit').agent!.kill('SIGKILL', 1000);
+    mesh.node('exit').agent = null;
+    assert.match(await iptSave(), /weft/);
+    // Restart (nftables this time): stale iptables rules go, and the node works again.
+    await mesh.up('exit', ['--advertise-exit-node']);
+    await until('nft table back', async () => /weft-exit/.test((await mesh.lab.exec(ens, ['nft', 'list', 'tables'])).stdout));
+    assert.doesNotMatch(await iptSave(), /weft/i, 'stale iptables rules removed at start');
+    await until('internet host via the restarted exit node', async () => (await mesh.fetchText(cns, `http://${inet.ipv4}/`, 2)) === inet.routerIpv4, 30_000);
+    await mesh.down('exit');
+    assert.doesNotMatch((await mesh.lab.exec(ens, ['nft', 'list', 'ruleset'])).stdout, /weft/);
+    assert.doesNotMatch(await iptSave(), /weft/i);
+    assert.equal((await mesh.lab.exec(ens, ['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim(), '0', 'original sysctl restored after crash + restart + down');
   });
 });
