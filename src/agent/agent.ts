@@ -19,6 +19,10 @@ import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, socketPath, type PersistedState } from './state.js';
 import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
+import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
+import { ENGINE_FWMARK, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
+import { RouteController, type ExitFallback, type ExitPrefs } from './routes.js';
+import { allowedIpsFor, setAllowedIps } from './netmap.js';
 
 // The node agent (tailscaled's job): owns the identity in the state dir, registers
 // with the coordinator once, runs the WireGuard engine on a TUN, keeps the engine's
@@ -59,6 +63,23 @@ export interface AgentOptions {
   random?: () => number;
   /** NAT traversal (MagicBind, netcheck, relays); default on unless createBind is given. */
   nat?: boolean | Pick<AgentNatOptions, 'heartbeatMs' | 'trustMs' | 'retryMs' | 'netcheckIntervalMs'>;
+  /** Subnet routes to advertise (routes branch); served once approved. */
+  advertiseRoutes?: string[];
+  /** Advertise 0.0.0.0/0 and ::/0: offer to be an exit node. */
+  advertiseExitNode?: boolean;
+  /** Masquerade mesh traffic to our subnet routes (default true). */
+  snatSubnetRoutes?: boolean;
+  /** As exit node: allowed destination ports and blocked destination CIDRs. */
+  exitPolicy?: ExitPolicy;
+  /** Use this peer (name, fqdn or mesh IP) as exit node. */
+  exitNode?: string;
+  exitNodeAllowLanAccess?: boolean;
+  /** When the exit node is unavailable: `block` (default, kill switch) or `direct`. */
+  exitNodeFallback?: ExitFallback;
+  /** Policy routing into the mesh (default: ip rule/route with a real OS configurator, none when osConfig is injected). */
+  routing?: RoutingConfigurator;
+  /** Forwarding and NAT as router / exit node (default: nftables/iptables with a real OS configurator). */
+  forwarding?: ForwardingConfigurator;
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -108,6 +129,10 @@ export class Agent {
   private dnsConfig: DnsConfig | null = null;
   nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
+  /** Subnet routes and exit nodes, both as client and as router. */
+  readonly routes: RouteController;
+  private routesQueue: Promise<void> = Promise.resolve();
+  private bypass: string[] = [];
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -118,6 +143,20 @@ export class Agent {
     this.random = opts.random ?? Math.random;
     this.iface = opts.iface ?? DEFAULT_IFACE;
     this.os = opts.osConfig ?? new IpRouteConfigurator(this.logger);
+    const real = !opts.osConfig;
+    this.routes = new RouteController(
+      { routes: opts.advertiseRoutes ?? [], exitNode: opts.advertiseExitNode ?? false, snatSubnetRoutes: opts.snatSubnetRoutes ?? true, exitPolicy: opts.exitPolicy ?? { allowPorts: [], block: [] } },
+      { exitNode: opts.exitNode || null, allowLanAccess: opts.exitNodeAllowLanAccess ?? false, fallback: opts.exitNodeFallback ?? 'block' },
+      opts.routing ?? (real ? new PolicyRoutingConfigurator(this.logger) : noRouting),
+      opts.forwarding ?? (real ? new NetfilterForwarding(opts.stateDir, this.logger) : noForwarding),
+      {
+        iface: () => this.device?.tun.name ?? this.iface,
+        meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
+        bypass: () => this.bypass,
+        findPeer: (t) => this.findPeer(t),
+        logger: this.logger,
+      },
+    );
   }
 
   get publicKey(): string {
@@ -163,11 +202,23 @@ export class Agent {
     this.client ??= this.newClient(state);
 
     await this.os.up(this.interfaceConfig(state));
+    // Routes branch: the engine marks its own packets so policy routing into the mesh
+    // (exit node) leaves them on their normal path; stale rules/NAT from a crash go first.
+    if (!this.opts.osConfig) {
+      try {
+        device.setFwmark(ENGINE_FWMARK);
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'cannot mark engine packets (SO_MARK); exit node routing would loop');
+      }
+    }
+    await this.routes.down();
+    this.bypass = await coordinatorBypass(state.serverUrl);
     this.pinger = new Pinger(device, this.clock, false);
     const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
     const pinger = this.pinger;
     device.onOutboundPacket = (pkt) => filter.recordOutbound(pkt);
-    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || !filter.allowInbound(pkt);
+    const routes = this.routes;
+    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || (!routes.mayForward(pkt) && !filter.allowInbound(pkt));
     const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {
@@ -179,6 +230,7 @@ export class Agent {
       onConnectedChange: (c) => {
         this.logger.info({ connected: c }, c ? 'coordinator connected' : 'coordinator disconnected');
         if (c) this.reportEndpoints(true);
+        if (c) this.client?.send({ type: 'routes', routes: this.routes.advertisedRoutes() });
       },
     });
     this.scheduleEndpointPoll();
@@ -275,7 +327,10 @@ export class Agent {
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
         this.setFilter(nm.packetFilter ?? ALLOW_ALL);
         if (nm.dns) this.dnsConfig = nm.dns;
-        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range }).then(() => this.refreshDns());
+        void this.updateSelf(nm.self, { domain: nm.domain, ipv4Range: nm.ipv4Range, ipv6Range: nm.ipv6Range }).then(() => {
+          this.refreshDns();
+          this.refreshRoutes();
+        });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
         return;
       }
@@ -288,8 +343,15 @@ export class Agent {
         this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
         if (msg.packetFilter) this.setFilter(msg.packetFilter);
         if (msg.dns) this.dnsConfig = msg.dns;
-        if (msg.self) void this.updateSelf(msg.self, {}).then(() => this.refreshDns());
-        else this.refreshDns();
+        if (msg.self)
+          void this.updateSelf(msg.self, {}).then(() => {
+            this.refreshDns();
+            this.refreshRoutes();
+          });
+        else {
+          this.refreshDns();
+          this.refreshRoutes();
+        }
         return;
       }
       case 'error':
@@ -305,7 +367,7 @@ export class Agent {
     const previous = new Map(this.peers);
     const device = this.device;
     const fresh = change.upserts.filter((u) => !device.lookupPeer(Buffer.from(u.publicKey, 'base64')));
-    applyChange({ device, local: () => this.local.prefixes, now: () => this.clock.now() }, change, previous);
+    applyChange({ device, local: () => this.local.prefixes, now: () => this.clock.now(), routesFor: (v) => this.routes.routesFor(v) }, change, previous);
     if (this.nat) {
       const next = new Map(this.peers);
       for (const k of change.removals) next.delete(k);
@@ -350,6 +412,30 @@ export class Agent {
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'applying our own node change failed');
     }
+  }
+
+  /** Re-derives routes/forwarding from the netmap (serialized; the OS commands are slow). */
+  private refreshRoutes(): void {
+    this.routesQueue = this.routesQueue
+      .then(async () => {
+        const self = this.state?.node;
+        if (!self || !this.device || this.stopping) return;
+        const moved = await this.routes.refresh(self, this.peers);
+        for (const k of moved) {
+          const v = this.peers.get(k);
+          const peer = this.device.lookupPeer(Buffer.from(k, 'base64'));
+          if (v && peer) setAllowedIps(this.device, peer, allowedIpsFor(v, this.routes.routesFor(v)));
+        }
+      })
+      .catch((err) => this.logger.error({ err: (err as Error).message }, 'refreshing routes failed'));
+  }
+
+  /** `weft set` (local API): exit node preferences at runtime. */
+  async setPrefs(p: Partial<ExitPrefs>): Promise<StatusJson> {
+    this.routes.setExitPrefs(p);
+    this.refreshRoutes();
+    await this.routesQueue;
+    return this.status();
   }
 
   private setFilter(rules: FilterRule[]): void {
@@ -412,6 +498,8 @@ export class Agent {
       peers,
       ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
       ...(this.nat ? { nat: this.nat.summary() } : {}),
+      exitNode: this.routes.status(),
+      routes: this.routes.selfRoutes(),
     };
   }
 
@@ -467,6 +555,8 @@ export class Agent {
       this.pinger?.close();
       await this.client?.stop().catch(() => {});
       await this.magicDns?.stop();
+      await this.routesQueue;
+      await this.routes.down();
       await this.os.down();
       await this.device?.close().catch(() => {});
       await this.nat?.stop().catch(() => {});
@@ -476,5 +566,17 @@ export class Agent {
       this.resolveStopped();
     })();
     return this.stopping;
+  }
+}
+
+/** The coordinator's addresses as host routes (they keep the main table when an exit node is used). */
+async function coordinatorBypass(serverUrl: string): Promise<string[]> {
+  const host = new URL(serverUrl).hostname.replace(/^\[|\]$/g, '');
+  try {
+    if (ipaddr.isValid(host)) return [`${ipaddr.parse(host).toString()}/${host.includes(':') ? 128 : 32}`];
+    const { lookup } = await import('node:dns/promises');
+    return (await lookup(host, { all: true })).map((a) => `${a.address}/${a.family === 6 ? 128 : 32}`);
+  } catch {
+    return [];
   }
 }

@@ -13,6 +13,7 @@ import type { StatusJson } from './status.js';
 //   GET  /v1/status                          -> StatusJson
 //   POST /v1/ping  {peer, timeoutMs?}        -> PingReply | 404 ERR_PEER_NOT_FOUND | 504 ERR_PING_TIMEOUT
 //   POST /v1/down  {logout?}                 -> {ok: true}, then the agent stops
+//   POST /v1/prefs {exitNode?, allowLanAccess?, fallback?} -> StatusJson (`weft set`; exitNode '' clears)
 
 export interface PingReply {
   name: string;
@@ -30,6 +31,8 @@ export interface LocalApiBackend {
   ping(peer: string, timeoutMs: number): Promise<PingReply>;
   /** Logs out (optionally) and schedules the agent's stop after the reply is sent. */
   down(logout: boolean): Promise<void>;
+  /** `weft set`: exit node preferences (exitNode '' clears). */
+  setPrefs(p: { exitNode?: string; allowLanAccess?: boolean; fallback?: 'block' | 'direct' }): Promise<StatusJson>;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -79,6 +82,19 @@ export class LocalApi {
         await this.backend.down(req.body?.logout ?? false);
         return { ok: true };
       },
+    );
+    app.post<{ Body: { exitNode?: string; allowLanAccess?: boolean; fallback?: 'block' | 'direct' } }>(
+      '/v1/prefs',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { exitNode: { type: 'string', maxLength: 255 }, allowLanAccess: { type: 'boolean' }, fallback: { type: 'string', enum: ['block', 'direct'] } },
+          },
+        },
+      },
+      async (req) => this.backend.setPrefs(req.body ?? {}),
     );
     if (await answers(this.path)) throw new AgentError('ERR_ALREADY_RUNNING', `another agent is serving ${this.path}`);
     // A socket file left by a crashed agent would make listen() fail with EADDRINUSE.

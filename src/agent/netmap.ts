@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
 import type { DnsConfig, FilterRule, NetMap, NodeView, ServerMessage } from '../control/wire.js';
-import { parsePrefix } from '../wireguard/allowedips.js';
+import { formatPrefix, parsePrefix } from '../wireguard/allowedips.js';
 import { REJECT_AFTER_TIME } from '../wireguard/constants.js';
 import type { Device } from '../wireguard/device.js';
 import type { Peer } from '../wireguard/peer.js';
@@ -144,6 +144,23 @@ export interface ApplyContext {
   device: Device;
   local: () => readonly LocalPrefix[];
   now: () => number;
+  /** Extra allowed IPs of a peer beyond its /32 and /128 (approved subnet routes, exit routes). */
+  routesFor?: (v: NodeView) => string[];
+}
+
+/** A peer's allowed IPs: its mesh /32 and /128 plus `extra` (routes it serves for us). */
+export function allowedIpsFor(view: NodeView, extra: readonly string[]): string[] {
+  return [`${view.ipv4}/32`, `${view.ipv6}/128`, ...extra];
+}
+
+/** Replaces the peer's allowed IPs when they differ from `want`; true when changed. */
+export function setAllowedIps(device: Device, peer: Peer, want: readonly string[]): boolean {
+  const have = device.allowedIps.entriesFor(peer).map(formatPrefix).sort().join(',');
+  const next = want.map((w) => formatPrefix(parsePrefix(w)));
+  if (have === [...next].sort().join(',')) return false;
+  device.allowedIps.removeByValue(peer);
+  for (const p of next) device.allowedIps.insert(parsePrefix(p), peer);
+  return true;
 }
 
 /**
@@ -169,11 +186,7 @@ export function applyChange(ctx: ApplyContext, change: NetmapChange, previous: R
     const pub = publicKeyFromBytes(keyFromBase64(view.publicKey));
     const peer = device.addPeer(pub);
     const old = previous.get(view.publicKey);
-    if (!old || old.ipv4 !== view.ipv4 || old.ipv6 !== view.ipv6 || device.allowedIps.entriesFor(peer).length === 0) {
-      device.allowedIps.removeByValue(peer);
-      device.allowedIps.insert(parsePrefix(`${view.ipv4}/32`), peer);
-      device.allowedIps.insert(parsePrefix(`${view.ipv6}/128`), peer);
-    }
+    setAllowedIps(device, peer, allowedIpsFor(view, ctx.routesFor?.(view) ?? []));
     if (old && !engineRelevant(old, view) && peer.endpoint) continue;
     if (keepEndpoint(peer, view, ctx.now())) continue;
     const chosen = selectEndpoint(view.endpoints, ctx.local());

@@ -34,6 +34,10 @@ export interface StatusJson {
   filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
   /** NAT traversal: netcheck facts, home relay, counters (absent when off). */
   nat?: Record<string, unknown>;
+  /** Routes branch: the selected exit node and its state (null: none selected). */
+  exitNode?: import('./routes.js').ExitNodeStatus | null;
+  /** Routes this node advertises and which of them are approved. */
+  routes?: { advertised: string[]; approved: string[] };
 }
 
 function nodeStatus(v: NodeView): NodeStatus {
@@ -77,6 +81,8 @@ export function formatStatus(s: StatusJson): string {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
     rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
   }
+  const x = s.exitNode;
+  if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
 }

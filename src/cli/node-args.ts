@@ -1,6 +1,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_IFACE } from '../agent/agent.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
+import { validExitNodeArg } from '../agent/routes.js';
+import { canonicalRoute } from '../control/routes.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -12,9 +14,25 @@ export interface UpArgs {
   stateDir: string;
   iface: string;
   port?: number;
+  /** Routes branch. */
+  advertiseRoutes: string[];
+  advertiseExitNode: boolean;
+  snatSubnetRoutes: boolean;
+  exitPolicy: { allowPorts: string[]; block: string[] };
+  exitNode?: string;
+  exitNodeAllowLanAccess: boolean;
+  exitNodeFallback: 'block' | 'direct';
 }
 
 export interface RawUpArgs {
+  advertiseRoutes?: string;
+  advertiseExitNode?: boolean;
+  snatSubnetRoutes?: boolean;
+  exitPolicyAllowPorts?: string;
+  exitPolicyBlock?: string[];
+  exitNode?: string;
+  exitNodeAllowLanAccess?: boolean;
+  exitNodeFallback?: string;
   server?: string;
   authKey?: string;
   hostname?: string;
@@ -58,5 +76,46 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
     iface,
     port: raw.port === undefined ? undefined : parseIntArg('--port', raw.port, 0, 65535),
+    advertiseRoutes: parseCidrList('--advertise-routes', raw.advertiseRoutes),
+    advertiseExitNode: raw.advertiseExitNode === true,
+    snatSubnetRoutes: raw.snatSubnetRoutes !== false,
+    exitPolicy: { allowPorts: parsePortList(raw.exitPolicyAllowPorts), block: (raw.exitPolicyBlock ?? []).flatMap((b) => parseCidrList('--exit-policy-block', b)) },
+    exitNode: parseExitNode(raw.exitNode),
+    exitNodeAllowLanAccess: raw.exitNodeAllowLanAccess === true,
+    exitNodeFallback: parseFallback(raw.exitNodeFallback),
   };
+}
+
+/** `CIDR[,CIDR]` (host bits cleared, as the coordinator stores them). */
+export function parseCidrList(flag: string, v: string | undefined): string[] {
+  if (v === undefined || v.trim() === '') return [];
+  return v.split(',').map((c) => {
+    const t = c.trim();
+    const canon = t.includes('/') ? canonicalRoute(t) : null;
+    if (canon === null) throw new InvalidArgumentError(`${flag} takes CIDRs like 10.0.0.0/24, got ${JSON.stringify(t)}`);
+    return canon;
+  });
+}
+
+/** `80,443,8000-8100` for nftables/iptables (ports 1-65535). */
+export function parsePortList(v: string | undefined): string[] {
+  if (v === undefined || v.trim() === '') return [];
+  return v.split(',').map((p) => {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(p.trim());
+    const a = m ? Number(m[1]) : NaN, b = m?.[2] ? Number(m[2]) : a;
+    if (!m || a < 1 || b > 65535 || a > b) throw new InvalidArgumentError(`--exit-policy-allow-ports takes ports and ranges like 80,443,8000-8100, got ${JSON.stringify(p)}`);
+    return a === b ? String(a) : `${a}-${b}`;
+  });
+}
+
+export function parseExitNode(v: string | undefined): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!validExitNodeArg(v)) throw new InvalidArgumentError(`--exit-node takes a peer name or mesh IP, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function parseFallback(v: string | undefined): 'block' | 'direct' {
+  if (v === undefined || v === 'block') return 'block';
+  if (v === 'direct') return 'direct';
+  throw new InvalidArgumentError(`--exit-node-fallback is block or direct, got ${JSON.stringify(v)}`);
 }

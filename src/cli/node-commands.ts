@@ -6,7 +6,7 @@ import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import { formatStatus, type StatusJson } from '../agent/status.js';
 import { WeftError } from '../errors.js';
 import { callAgent } from './local-client.js';
-import { parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
+import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -33,6 +33,14 @@ export function registerNodeCommands(program: Command): void {
     .option('--port <n>', 'UDP port for WireGuard (default: last used, else random)')
     .option('--no-accept-dns', 'serve MagicDNS but leave the OS resolver configuration alone')
     .option('--no-magic-dns', 'do not run MagicDNS at all')
+    .option('--advertise-routes <cidrs>', 'offer to route these subnets (CIDR[,CIDR]) once approved')
+    .option('--advertise-exit-node', 'offer to be an exit node (0.0.0.0/0 and ::/0) once approved')
+    .option('--no-snat-subnet-routes', 'do not masquerade mesh traffic to advertised subnets')
+    .option('--exit-policy-allow-ports <ports>', 'as exit node: only these TCP/UDP destination ports (80,443,1000-2000)')
+    .option('--exit-policy-block <cidrs>', 'as exit node: never forward to these CIDRs (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
+    .option('--exit-node-allow-lan-access', 'with --exit-node: keep the local LAN direct')
+    .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
     .action(async (raw: RawUpArgs & { acceptDns?: boolean; magicDns?: boolean }) => {
       try {
         const { acceptDns, magicDns, ...rest } = raw;
@@ -51,6 +59,27 @@ export function registerNodeCommands(program: Command): void {
       try {
         const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'GET', '/v1/status');
         process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('set')
+    .description('change preferences of the running agent')
+    .option('--exit-node <name|ip>', 'use this peer as exit node ("" to stop using one)')
+    .option('--exit-node-allow-lan-access <bool>', 'keep the local LAN direct (true/false)')
+    .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block or direct')
+    .option(...stateDirOption)
+    .action(async (o: { exitNode?: string; exitNodeAllowLanAccess?: string; exitNodeFallback?: string; stateDir: string }) => {
+      try {
+        const body: Record<string, unknown> = {};
+        if (o.exitNode !== undefined) body.exitNode = o.exitNode === '' ? '' : parseExitNode(o.exitNode);
+        if (o.exitNodeAllowLanAccess !== undefined) body.allowLanAccess = o.exitNodeAllowLanAccess === 'true';
+        if (o.exitNodeFallback !== undefined) body.fallback = parseFallback(o.exitNodeFallback);
+        const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'POST', '/v1/prefs', body);
+        const x = s.exitNode;
+        process.stdout.write(x ? `weft: exit node ${x.name ?? x.selected} (${x.state})\n` : 'weft: no exit node\n');
       } catch (err) {
         fail(err);
       }
@@ -101,6 +130,13 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): 
     port: args.port,
     magicDns,
     logger,
+    advertiseRoutes: args.advertiseRoutes,
+    advertiseExitNode: args.advertiseExitNode,
+    snatSubnetRoutes: args.snatSubnetRoutes,
+    exitPolicy: args.exitPolicy,
+    exitNode: args.exitNode,
+    exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
+    exitNodeFallback: args.exitNodeFallback,
   });
   const onSignal = (sig: string) => {
     logger.info({ signal: sig }, 'stopping');

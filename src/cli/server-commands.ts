@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { join } from 'node:path';
 import { AdminClient, type AdminTarget } from '../control/admin-client.js';
+import type { RouteView } from '../control/wire.js';
 import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
 import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, runServer } from '../control/server.js';
@@ -145,6 +146,27 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
       const r = await client(o).request<{ node: NodeView }>('DELETE', `/api/v1/admin/nodes/${encodeURIComponent(name)}`);
       out(`removed ${r.node.name} (${r.node.ipv4})\n`);
     });
+
+  // v4: subnet routes and exit nodes (approval by an admin; see also autoApprovers).
+  const routes = program.command('routes').description('advertised subnet routes and exit nodes');
+  withTarget(routes.command('list'))
+    .description('list advertised and approved routes')
+    .option('--json', 'machine-readable output')
+    .action(async (o: TargetOptions & { json?: boolean }) => {
+      const { routes: list } = await client(o).request<{ routes: RouteView[] }>('GET', '/api/v1/admin/routes');
+      if (o.json) return out(JSON.stringify(list, null, 2) + '\n');
+      out(table([['NODE', 'IPV4', 'ROUTE', 'APPROVED', 'ADVERTISED', 'EXIT'], ...list.map((r) => [r.node, r.ipv4, r.route, r.approved ? 'yes' : 'no', r.advertised ? 'yes' : 'no', r.exitNode ? 'yes' : '-'])]));
+    });
+  for (const [name, approve] of [['approve', true], ['unapprove', false]] as const) {
+    withTarget(routes.command(name))
+      .description(`${approve ? 'approve' : 'withdraw approval of'} a node's route (a CIDR, or "exit" for 0.0.0.0/0 and ::/0)`)
+      .argument('<node>')
+      .argument('<route>')
+      .action(async (node: string, route: string, o: TargetOptions) => {
+        const n = await client(o).request<NodeView>('POST', `/api/v1/admin/routes/${name}`, { node, route });
+        out(`${n.name}: approved ${(n.approvedRoutes ?? []).join(', ') || '(none)'}\n`);
+      });
+  }
 
   registerPolicyCommands(
     program,

@@ -12,7 +12,9 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, MIN_CONTROL_PROTOCOL_VERSION, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, MIN_CONTROL_PROTOCOL_VERSION, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
+import { parseRouteArg } from './routes.js';
+import { isExitRoute } from '../policy/index.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const MAP_PATH = '/api/v1/map';
@@ -153,6 +155,23 @@ const createApiKeySchema = {
   properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 } },
 } as const;
 
+const approveRouteSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['node', 'route'],
+  properties: { node: { type: 'string', minLength: 1, maxLength: 128 }, route: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+function routeViews(ctx: ApiContext): RouteView[] {
+  const out: RouteView[] = [];
+  for (const n of ctx.registry.nodes()) {
+    for (const route of [...new Set([...n.advertisedRoutes, ...n.approvedRoutes])].sort()) {
+      out.push({ node: n.name, ipv4: n.ipv4, route, approved: n.approvedRoutes.includes(route), advertised: n.advertisedRoutes.includes(route), exitNode: isExitRoute(route) });
+    }
+  }
+  return out;
+}
+
 const refParams = (name: string) => ({ type: 'object', additionalProperties: false, required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } } }) as const;
 
 /** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
@@ -233,6 +252,16 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
   });
 
+  // v4: subnet routes and exit nodes.
+  app.get('/api/v1/admin/routes', { schema: { querystring: noQuery } }, async () => ({ routes: routeViews(ctx) }));
+  for (const [path, approve] of [['/api/v1/admin/routes/approve', true], ['/api/v1/admin/routes/unapprove', false]] as const) {
+    app.post(path, { schema: { querystring: noQuery, body: approveRouteSchema } }, async (req) => {
+      const body = req.body as ApproveRouteRequest;
+      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), parseRouteArg(body.route), approve);
+      return ctx.registry.view(n);
+    });
+  }
+
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
@@ -246,6 +275,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.put('/api/v1/admin/policy', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => {
     await ctx.policy.set((req.body as { policy: string }).policy, now());
     ctx.hub.policyChanged();
+    await ctx.registry.reapplyAutoApprovers();
     return { ok: true };
   });
   app.get('/api/v1/admin/authkeys', { schema: { querystring: noQuery } }, async () => ({ authKeys: (await ctx.store.listAuthKeys()).map((k) => authKeyView(k)) }));

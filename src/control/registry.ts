@@ -60,6 +60,8 @@ export class Registry {
   private timer: TimerHandle | null = null;
   private lastHeartbeat = 0;
   listener: RegistryListener = { upsert: () => {}, remove: () => {} };
+  /** Routes the access policy's autoApprovers approve for a node (set by the coordinator). */
+  autoApprove: (n: NodeRecord, routes: string[]) => string[] = () => [];
   /** Another instance changed the access policy (PostgreSQL). */
   onRemotePolicy: (() => Promise<void>) | undefined = undefined;
 
@@ -138,6 +140,8 @@ export class Registry {
       ephemeral: n.ephemeral,
       tags: n.tags,
       user: n.user,
+      advertisedRoutes: n.advertisedRoutes,
+      approvedRoutes: n.approvedRoutes.filter((r) => n.advertisedRoutes.includes(r)),
     };
     if (s) s.view = view;
     return view;
@@ -236,6 +240,42 @@ export class Registry {
     if (!updated) return;
     this.put(updated);
     this.listener.upsert(updated);
+  }
+
+  /** The node's advertised routes (canonical, sorted); autoApprovers may approve some at once. */
+  async setAdvertisedRoutes(id: number, routes: string[]): Promise<void> {
+    const n = this.byId.get(id);
+    if (!n) return;
+    const auto = this.autoApprove(n, routes).filter((r) => !n.approvedRoutes.includes(r));
+    if (n.advertisedRoutes.join(',') === routes.join(',') && auto.length === 0) return;
+    const approvedRoutes = auto.length ? [...n.approvedRoutes, ...auto].sort() : undefined;
+    const updated = await this.o.store.updateNode(id, { advertisedRoutes: routes, ...(approvedRoutes ? { approvedRoutes } : {}) });
+    if (!updated) return;
+    this.o.log.info({ node: n.name, routes, autoApproved: auto }, 'advertised routes changed');
+    this.put(updated);
+    this.listener.upsert(updated);
+  }
+
+  /** Approves (or withdraws approval of) routes of a node; returns the updated node. */
+  async setApproval(n: NodeRecord, routes: string[], approve: boolean): Promise<NodeRecord> {
+    const set = new Set(n.approvedRoutes);
+    for (const r of routes) approve ? set.add(r) : set.delete(r);
+    const approvedRoutes = [...set].sort();
+    if (approvedRoutes.join(',') === n.approvedRoutes.join(',')) return n;
+    const updated = await this.o.store.updateNode(n.id, { approvedRoutes });
+    if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'node');
+    this.o.log.info({ node: n.name, routes, approve }, 'route approval changed');
+    this.put(updated);
+    this.listener.upsert(updated);
+    return updated;
+  }
+
+  /** After a policy change: apply autoApprovers to every node's advertised routes. */
+  async reapplyAutoApprovers(): Promise<void> {
+    for (const n of [...this.byId.values()]) {
+      const auto = this.autoApprove(n, n.advertisedRoutes).filter((r) => !n.approvedRoutes.includes(r));
+      if (auto.length) await this.setApproval(n, auto, true);
+    }
   }
 
   async remove(n: NodeRecord, why: string): Promise<NodeRecord | null> {

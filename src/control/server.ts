@@ -11,7 +11,8 @@ import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type A
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
 import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
-import { PolicyEngine } from './policy-engine.js';
+import { PolicyEngine, toPolicyNode } from './policy-engine.js';
+import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
@@ -96,6 +97,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
   const hub = new StreamHub(registry, log, policy, dns);
   registry.listener = hub;
+  registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
     hub.policyChanged();

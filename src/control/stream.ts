@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
+import { parseRoutes } from './routes.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
@@ -184,6 +185,21 @@ export class StreamHub implements RegistryListener {
         this.registry.setEndpoints(nodeId, endpoints).catch((err) => {
           this.log.error({ err: String(err) }, 'storing endpoints failed');
           reply('ERR_INTERNAL', 'could not store endpoints');
+        });
+      } catch (err) {
+        if (err instanceof ControlError) return reply(err.code, err.message);
+        throw err;
+      }
+      return;
+    }
+    if (m.type === 'routes') {
+      // v4: the routes this node advertises (subnet router / exit node).
+      if (keys !== 'routes,type') return reply('ERR_BAD_MESSAGE', 'routes needs exactly a routes array');
+      try {
+        const routes = parseRoutes(m.routes);
+        this.registry.setAdvertisedRoutes(nodeId, routes).catch((err) => {
+          this.log.error({ err: String(err) }, 'storing routes failed');
+          reply('ERR_INTERNAL', 'could not store routes');
         });
       } catch (err) {
         if (err instanceof ControlError) return reply(err.code, err.message);

@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 3;
+export const CONTROL_PROTOCOL_VERSION = 4;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 
@@ -53,6 +53,28 @@ export interface NodeView {
   ephemeral: boolean;
   tags: string[];
   user: string | null;
+  /** v4: routes the node advertises (subnet CIDRs; 0.0.0.0/0 and ::/0 for an exit node). */
+  advertisedRoutes?: string[];
+  /** v4: the advertised routes that are approved; only these are routed to the node. */
+  approvedRoutes?: string[];
+}
+
+/** v4: `GET /api/v1/admin/routes`: one entry per node advertising or holding approved routes. */
+export interface RouteView {
+  node: string;
+  ipv4: string;
+  route: string;
+  approved: boolean;
+  /** The node advertises it (approved but no longer advertised routes are listed too). */
+  advertised: boolean;
+  exitNode: boolean;
+}
+
+/** v4: `POST /api/v1/admin/routes/approve` and `/unapprove`. */
+export interface ApproveRouteRequest {
+  node: string;
+  /** A CIDR, or `exit` for both 0.0.0.0/0 and ::/0. */
+  route: string;
 }
 
 export interface NetMap {
@@ -131,7 +153,9 @@ export type ServerMessage =
 /** Node to server on the map stream. */
 export type ClientMessage =
   | { type: 'endpoints'; endpoints: string[] }
-  | { type: 'ping'; id: number };
+  | { type: 'ping'; id: number }
+  /** v4: the routes this node advertises (replaces the set; at most 64 CIDRs). */
+  | { type: 'routes'; routes: string[] };
 
 /** POST /api/v1/logout (node-authenticated): deregisters the node and frees its addresses. */
 export interface LogoutResponse {

@@ -41,6 +41,7 @@ export class NetnsMesh {
    */
   resolvConf: string | null = null;
   private readonly etcDirs: string[] = [];
+  private hosts = 0;
 
   /** Namespaces and links for the LAN and `names.length` nodes. */
   async build(names: string[]): Promise<void> {
@@ -55,6 +56,32 @@ export class NetnsMesh {
       await runOk(['ip', '-n', this.lanNs, 'link', 'set', link.ifB, 'master', 'br0']);
       this.nodes.push({ name, ns, lanIp, stateDir: join(this.dir, name), agent: null, ipv4: '', ipv6: '' });
     }
+  }
+
+  /**
+   * A host with no agent in its own namespace, linked only to `behind`'s namespace
+   * (`<v4>.1/24` + `<v6>::1/64` there, `<v4>.2` + `<v6>::2` on the host). The host has no
+   * default route: it can answer only the router's own address, so a reply proves the
+   * router masqueraded. Used for the "internet" behind an exit node and a LAN behind a
+   * subnet router (routes branch).
+   */
+  async addHostBehind(behind: string, v4: string, v6: string): Promise<{ ns: string; ipv4: string; ipv6: string; routerIpv4: string; routerIpv6: string }> {
+    const ns = await this.lab.addNs();
+    const router = this.node(behind);
+    await this.lab.veth(router.ns, { v4: `${v4}.1/24`, v6: `${v6}::1/64` }, ns, { v4: `${v4}.2/24`, v6: `${v6}::2/64` }, { a: `h${this.hosts++}`, b: 'eth0' });
+    return { ns, ipv4: `${v4}.2`, ipv6: `${v6}::2`, routerIpv4: `${v4}.1`, routerIpv6: `${v6}::1` };
+  }
+
+  /** An HTTP server in `ns` on `port` answering every request with the client's address. */
+  serveRemoteAddress(ns: string, port: number): void {
+    const js = `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress.replace(/^::ffff:/,''))).listen(${port},'::')`;
+    this.lab.spawn(ns, [process.execPath, '-e', js], { env: this.env });
+  }
+
+  /** curl in `ns`: the body, or null when it failed (timeout, refused, unreachable). */
+  async fetchText(ns: string, url: string, timeoutS = 3): Promise<string | null> {
+    const r = await this.lab.exec(ns, ['curl', '-sS', '-g', '-m', String(timeoutS), url], { timeoutMs: (timeoutS + 5) * 1000 });
+    return r.code === 0 ? r.stdout : null;
   }
 
   node(name: string): MeshNode {

@@ -22,3 +22,4 @@ export function checkPolicy(text: string, nodes: readonly PolicyNode[] = []): { 
   assertPolicyTests(policy, nodes);
   return { policy, compiled: compilePolicy(policy, nodes) };
 }
+export { autoApproved, isExitRoute, selectorMatchesNode } from './auto-approvers.js';

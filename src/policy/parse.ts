@@ -12,6 +12,7 @@ import {
   PROTO_UDP,
   type AclDestination,
   type AclRule,
+  type AutoApprovers,
   type Policy,
   type PolicyTest,
   type PolicyTestCase,
@@ -38,7 +39,7 @@ const PROTO_NAMES: Record<string, number[]> = {
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const TAG_OR_GROUP_NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
-const TOP_KEYS = new Set(['groups', 'tagOwners', 'hosts', 'acls', 'tests']);
+const TOP_KEYS = new Set(['groups', 'tagOwners', 'hosts', 'acls', 'tests', 'autoApprovers']);
 
 class Parser {
   private readonly map: SourceMap;
@@ -71,6 +72,8 @@ class Parser {
     if (owners) this.parseTagOwners(owners.value);
     const acls = top.get('acls');
     if (acls) for (const a of this.array(acls.value, 'acls')) this.policy.acls.push(this.parseAcl(a));
+    const auto = top.get('autoApprovers');
+    if (auto) this.parseAutoApprovers(auto.value);
     const tests = top.get('tests');
     if (tests) for (const t of this.array(tests.value, 'tests')) this.policy.tests.push(this.parseTest(t));
     return this.policy;
@@ -151,6 +154,21 @@ class Parser {
       });
       this.policy.tagOwners.set(name, owners);
     }
+  }
+
+  parseAutoApprovers(n: JsonNode): void {
+    const o = this.object(n, 'autoApprovers');
+    this.onlyKeys(o, ['routes', 'exitNode'], 'autoApprovers');
+    const out: AutoApprovers = { routes: [], exitNode: [] };
+    const routes = o.get('routes');
+    if (routes) {
+      for (const [cidr, { key, value }] of this.object(routes.value, 'autoApprovers.routes')) {
+        out.routes.push({ prefix: this.prefix(cidr, key), srcs: this.strings(value, cidr).map(({ s, at }) => this.selector(s, at)) });
+      }
+    }
+    const exit = o.get('exitNode');
+    if (exit) out.exitNode = this.strings(exit.value, 'autoApprovers.exitNode').map(({ s, at }) => this.selector(s, at));
+    this.policy.autoApprovers = out;
   }
 
   checkPrefixedName(name: string, prefix: string, at: JsonNode): void {

@@ -56,6 +56,15 @@ export interface Policy {
   tagOwners: Map<string, string[]>;
   acls: AclRule[];
   tests: PolicyTest[];
+  /** `autoApprovers` (routes branch): who may have routes approved without an admin. */
+  autoApprovers?: AutoApprovers;
+}
+
+export interface AutoApprovers {
+  /** An advertised route inside `prefix` is approved when the node matches a selector. */
+  routes: Array<{ prefix: Prefix; srcs: Selector[] }>;
+  /** 0.0.0.0/0 and ::/0 (exit node) are approved when the node matches a selector. */
+  exitNode: Selector[];
 }
 
 /** A node as the policy sees it; `id` is the caller's key (the coordinator's public key). */

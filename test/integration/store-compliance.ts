@@ -127,6 +127,12 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.touchNodes([n.id], NOW + 9);
     assert.equal((await s.getNode(n.id))?.lastSeen, NOW + 9);
     assert.equal(await s.updateNode(12345, { lastSeen: 1 }), null);
+    // Migration 3: advertised and approved routes.
+    assert.deepEqual(n.advertisedRoutes, []);
+    assert.deepEqual(n.approvedRoutes, []);
+    const r = await s.updateNode(n.id, { advertisedRoutes: ['0.0.0.0/0', '10.0.0.0/8'], approvedRoutes: ['10.0.0.0/8'] });
+    assert.deepEqual(r?.advertisedRoutes, ['0.0.0.0/0', '10.0.0.0/8']);
+    assert.deepEqual((await s.getNode(n.id))?.approvedRoutes, ['10.0.0.0/8']);
     assert.equal((await s.deleteNode(n.id))?.id, n.id);
     assert.equal(await s.deleteNode(n.id), null);
     assert.equal(await s.getNode(n.id), null);

@@ -37,5 +37,14 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `ALTER TABLE auth_keys ADD COLUMN "user" TEXT`,
       ],
     },
+    {
+      // Subnet routes and exit nodes: what each node advertises and which of those an
+      // admin (or the policy's autoApprovers) approved; JSON arrays of canonical CIDRs.
+      version: 3,
+      statements: [
+        `ALTER TABLE nodes ADD COLUMN advertised_routes TEXT NOT NULL DEFAULT '[]'`,
+        `ALTER TABLE nodes ADD COLUMN approved_routes TEXT NOT NULL DEFAULT '[]'`,
+      ],
+    },
   ];
 }

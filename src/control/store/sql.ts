@@ -44,6 +44,8 @@ function toNode(r: Row): NodeRecord {
     tags: JSON.parse(String(r.tags)) as string[],
     authKeyId: numOrNull(r.auth_key_id),
     user: (r.user as string | null) ?? null,
+    advertisedRoutes: JSON.parse(String(r.advertised_routes ?? '[]')) as string[],
+    approvedRoutes: JSON.parse(String(r.approved_routes ?? '[]')) as string[],
   };
 }
 
@@ -155,9 +157,9 @@ export class SqlStore implements Store {
     return this.db.tx(async (q) => {
       if (authKeyId !== null) await consumeAuthKey(q, authKeyId, now);
       const [row] = await q.all(
-        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id, "user")
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId, n.user ?? null],
+        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id, "user", advertised_routes, approved_routes)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId, n.user ?? null, JSON.stringify(n.advertisedRoutes ?? []), JSON.stringify(n.approvedRoutes ?? [])],
       );
       const node = toNode(row);
       await this.db.announce(q, { kind: 'node-upsert', id: node.id });
@@ -165,12 +167,14 @@ export class SqlStore implements Store {
     });
   }
 
-  async updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt'>>): Promise<NodeRecord | null> {
+  async updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null> {
     const sets: string[] = [];
     const params: unknown[] = [];
     if (patch.endpoints !== undefined) sets.push('endpoints = ?') && params.push(JSON.stringify(patch.endpoints));
     if (patch.lastSeen !== undefined) sets.push('last_seen = ?') && params.push(patch.lastSeen);
     if (patch.expiresAt !== undefined) sets.push('expires_at = ?') && params.push(patch.expiresAt);
+    if (patch.advertisedRoutes !== undefined) sets.push('advertised_routes = ?') && params.push(JSON.stringify(patch.advertisedRoutes));
+    if (patch.approvedRoutes !== undefined) sets.push('approved_routes = ?') && params.push(JSON.stringify(patch.approvedRoutes));
     if (sets.length === 0) return this.getNode(id);
     return this.db.tx(async (q) => {
       const [row] = await q.all(`UPDATE nodes SET ${sets.join(', ')} WHERE id = ? RETURNING *`, [...params, id]);

@@ -17,9 +17,13 @@ export interface NodeRecord {
   tags: string[];
   authKeyId: number | null;
   user: string | null;
+  /** Subnet routes (and 0.0.0.0/0, ::/0 for an exit node) the node advertises (migration 3). */
+  advertisedRoutes: string[];
+  /** Routes an admin or autoApprovers approved; may hold routes no longer advertised. */
+  approvedRoutes: string[];
 }
 
-export type NewNode = Omit<NodeRecord, 'id' | 'user'> & { user?: string | null };
+export type NewNode = Omit<NodeRecord, 'id' | 'user' | 'advertisedRoutes' | 'approvedRoutes'> & { user?: string | null; advertisedRoutes?: string[]; approvedRoutes?: string[] };
 
 export interface AuthKeyRecord {
   id: number;
@@ -91,7 +95,7 @@ export interface Store {
    * StoreConflictError naming the unique column that collided.
    */
   insertNode(n: NewNode, authKeyId: number | null, now: number): Promise<NodeRecord>;
-  updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt'>>): Promise<NodeRecord | null>;
+  updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null>;
   deleteNode(id: number): Promise<NodeRecord | null>;
   /** Batch "checked in at `at`" for nodes with a live stream. */
   touchNodes(ids: number[], at: number): Promise<void>;
