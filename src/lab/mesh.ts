@@ -9,6 +9,18 @@ import { PACKAGE_ROOT } from './wg-pair.js';
 import type { StatusJson } from '../agent/status.js';
 
 export const WEFT_JS = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** Starts `weft server ARGS` inside `ns` and waits until `url` answers GET /api/v1/key. */
+export async function startWeftServer(lab: Lab, ns: string, args: string[], url: string, env: NodeJS.ProcessEnv): Promise<Child> {
+  const server = lab.spawn(ns, [process.execPath, WEFT_JS, 'server', ...args], { env });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const r = await lab.exec(ns, ['node', '-e', `fetch('${url}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
+    if (r.code === 0) return server;
+    if (!server.running || Date.now() > deadline) throw new Error(`weft server did not come up: ${server.stderr.slice(-2000)}`);
+    await sleep(150);
+  }
+}
 const LAN_PREFIX = '10.99.0';
 const SERVER_PORT = 8080;
 
@@ -95,14 +107,7 @@ export class NetnsMesh {
   }
 
   async startServer(): Promise<void> {
-    this.server = this.lab.spawn(this.lanNs, [process.execPath, WEFT_JS, 'server', '--listen', `${LAN_PREFIX}.1:${SERVER_PORT}`, '--state-dir', this.serverStateDir], { env: this.env });
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const r = await this.lab.exec(this.lanNs, ['node', '-e', `fetch('${this.serverUrl}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
-      if (r.code === 0) return;
-      if (!this.server.running || Date.now() > deadline) throw new Error(`weft server did not come up: ${this.server.stderr.slice(-2000)}`);
-      await sleep(200);
-    }
+    this.server = await startWeftServer(this.lab, this.lanNs, ['--listen', `${LAN_PREFIX}.1:${SERVER_PORT}`, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
   }
 
   async stopServer(): Promise<void> {

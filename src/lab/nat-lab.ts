@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusJson } from '../agent/status.js';
 import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
-import { WEFT_JS } from './mesh.js';
+import { WEFT_JS, startWeftServer } from './mesh.js';
 
 export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double';
 
@@ -140,14 +140,7 @@ export class NatLab {
   }
 
   async startServer(): Promise<void> {
-    this.server = this.lab.spawn(this.inet, [process.execPath, WEFT_JS, 'server', '--listen', `${SERVER_IP}:${SERVER_PORT}`, '--state-dir', this.serverStateDir, '--stun-port', '3478'], { env: this.env });
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const r = await this.lab.exec(this.inet, ['node', '-e', `fetch('${this.serverUrl}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
-      if (r.code === 0) return;
-      if (!this.server.running || Date.now() > deadline) throw new Error(`weft server did not come up: ${this.server.stderr.slice(-2000)}`);
-      await sleep(100);
-    }
+    this.server = await startWeftServer(this.lab, this.inet, ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--state-dir', this.serverStateDir, '--stun-port', '3478'], this.serverUrl, this.env);
   }
 
   async stopServer(): Promise<void> {
