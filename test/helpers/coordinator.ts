@@ -7,7 +7,8 @@ import { FakeClock } from '../../src/clock.js';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/control/server.js';
 import type { AuthKeyView, CreateAuthKeyRequest } from '../../src/control/wire.js';
-import { SimNode } from './control.js';
+import assert from 'node:assert/strict';
+import { SimNode, type MapClient } from './control.js';
 
 export interface TestCoordinator {
   c: Coordinator;
@@ -52,4 +53,14 @@ export async function startTestCoordinator(opts: Partial<CoordinatorOptions> = {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Registers a node with `key` and opens its map stream, past the first full netmap. */
+export async function joined(t: TestCoordinator, key: string, hostname: string): Promise<{ node: SimNode; map: MapClient }> {
+  const node = t.node();
+  const r = await node.register({ hostname, authKey: key });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const map = await node.openMap();
+  await map.waitFor((m) => m.type === 'full');
+  return { node, map };
 }

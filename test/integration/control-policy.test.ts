@@ -6,7 +6,7 @@ import { ControlError } from '../../src/control/errors.js';
 import type { NetMap, ServerMessage } from '../../src/control/wire.js';
 import { DEFAULT_POLICY_TEXT } from '../../src/policy/index.js';
 import { isRemovalOf, isUpsertOf, type MapClient, type SimNode } from '../helpers/control.js';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 const fullOf = (m: MapClient): NetMap => (m.messages.find((x) => x.type === 'full') as Extract<ServerMessage, { type: 'full' }>).netmap;
 
@@ -19,15 +19,6 @@ const POLICY = `{
   ],
   "tests": [ { "src": "alice@", "accept": ["tag:server:22"], "deny": ["tag:server:80"] } ],
 }`;
-
-async function joined(t: TestCoordinator, key: string, hostname: string): Promise<{ node: SimNode; map: MapClient }> {
-  const node = t.node();
-  const r = await node.register({ hostname, authKey: key });
-  assert.equal(r.status, 200, JSON.stringify(r.json));
-  const map = await node.openMap();
-  await map.waitFor((m) => m.type === 'full');
-  return { node, map };
-}
 
 async function rejects(p: Promise<unknown>, status: number, code: string): Promise<ControlError> {
   try {

@@ -6,18 +6,9 @@ import { ControlError } from '../../src/control/errors.js';
 import type { NetMap, NodeView, RouteView, ServerMessage } from '../../src/control/wire.js';
 import { DEFAULT_POLICY_TEXT } from '../../src/policy/index.js';
 import { isUpsertOf, type MapClient, type SimNode } from '../helpers/control.js';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 const fullOf = (m: MapClient): NetMap => (m.messages.find((x) => x.type === 'full') as Extract<ServerMessage, { type: 'full' }>).netmap;
-
-async function joined(t: TestCoordinator, key: string, hostname: string): Promise<{ node: SimNode; map: MapClient }> {
-  const node = t.node();
-  const r = await node.register({ hostname, authKey: key });
-  assert.equal(r.status, 200, JSON.stringify(r.json));
-  const map = await node.openMap();
-  await map.waitFor((m) => m.type === 'full');
-  return { node, map };
-}
 
 describe('subnet routes and exit nodes in the coordinator', () => {
   let t: TestCoordinator;

@@ -4,22 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import { createCoordinator } from '../../src/control/server.js';
 import type { NetMap, ServerMessage } from '../../src/control/wire.js';
 import { isRemovalOf, isUpsertOf, SimNode, type MapClient } from '../helpers/control.js';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const fullOf = (m: MapClient): NetMap => (m.messages[0] as Extract<ServerMessage, { type: 'full' }>).netmap;
 const isError = (code: string) => (m: ServerMessage): boolean => m.type === 'error' && m.code === code;
-
-async function joined(t: TestCoordinator, key: string, hostname: string): Promise<{ node: SimNode; map: MapClient }> {
-  const node = t.node();
-  const r = await node.register({ hostname, authKey: key });
-  assert.equal(r.status, 200, JSON.stringify(r.json));
-  const map = await node.openMap();
-  await map.waitFor((m) => m.type === 'full');
-  return { node, map };
-}
 
 describe('netmap stream', () => {
   let t: TestCoordinator;
