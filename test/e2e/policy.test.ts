@@ -16,6 +16,7 @@ e2eFile();
 const PROBE = fileURLToPath(new URL('../helpers/net-probe.js', import.meta.url));
 const NAMES = ['alice1', 'alice2', 'bob1', 'srv1'];
 const UPSTREAM = '10.99.0.1';
+const ALLOWED_MS = 8000;
 
 // alice's nodes reach each other on everything and the server on 8022/tcp + 5353/udp;
 // bob reaches the server on 8080/tcp only; the server initiates nothing.
@@ -88,11 +89,23 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
     return mesh;
   };
 
-  /** Exit 0 = the echo came back within the timeout. */
+  /**
+   * Exit 0 = the echo came back within the timeout. Denied probes use the short default;
+   * allowed ones get `ALLOWED_MS`, enough for a first handshake whose initiation was lost
+   * (WireGuard retries after 5 s and keeps the staged packet).
+   */
   async function probe(from: string, proto: 'tcp' | 'udp', to: string, port: number, timeoutMs = 1500): Promise<boolean> {
     const mesh = m();
     const r = await mesh.lab.exec(mesh.node(from).ns, [process.execPath, PROBE, proto, mesh.node(to).ipv4, String(port), String(timeoutMs)], { timeoutMs: timeoutMs + 10_000 });
     return r.code === 0;
+  }
+
+  /** An allowed connection must work; when it does not, say what both ends see. */
+  async function allowed(from: string, proto: 'tcp' | 'udp', to: string, port: number, what = `${from} -> ${to}:${port}/${proto}`): Promise<void> {
+    if (await probe(from, proto, to, port, ALLOWED_MS)) return;
+    const mesh = m();
+    const seen = await Promise.all([from, to].map(async (n) => `${n}: ${JSON.stringify(await mesh.status(n).catch((e: Error) => e.message))}`));
+    assert.fail(`${what} did not connect\n${seen.join('\n')}`);
   }
 
   async function getent(node: string, ...args: string[]): Promise<string> {
@@ -132,8 +145,8 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
 
   test('under allow-all everything connects', async (t) => {
     if (!pre(t)) return;
-    assert.ok(await probe('bob1', 'tcp', 'alice1', 9000));
-    assert.ok(await probe('srv1', 'udp', 'alice1', 9001));
+    await allowed('bob1', 'tcp', 'alice1', 9000);
+    await allowed('srv1', 'udp', 'alice1', 9001);
   });
 
   test('the policy: allowed connections work, denied ones time out, replies pass', async (t) => {
@@ -148,10 +161,10 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
     await mesh.waitPeers('alice1', ['alice2', 'srv1'], 5000);
     await mesh.waitPeers('srv1', ['alice1', 'alice2', 'bob1'], 5000);
 
-    assert.ok(await probe('alice1', 'tcp', 'srv1', 8022), 'alice -> server:8022/tcp');
-    assert.ok(await probe('alice1', 'udp', 'srv1', 5353), 'alice -> server:5353/udp, reply passes alice\'s filter (tracked flow)');
-    assert.ok(await probe('alice2', 'tcp', 'alice1', 9000), 'alice -> alice on any port');
-    assert.ok(await probe('bob1', 'tcp', 'srv1', 8080), 'bob -> server:8080');
+    await allowed('alice1', 'tcp', 'srv1', 8022, 'alice -> server:8022/tcp');
+    await allowed('alice1', 'udp', 'srv1', 5353, 'alice -> server:5353/udp, reply passes alice\'s filter (tracked flow)');
+    await allowed('alice2', 'tcp', 'alice1', 9000, 'alice -> alice on any port');
+    await allowed('bob1', 'tcp', 'srv1', 8080, 'bob -> server:8080');
     assert.equal(await probe('bob1', 'tcp', 'srv1', 8022), false, 'bob -> server:8022 denied');
     assert.equal(await probe('alice1', 'tcp', 'srv1', 8080), false, 'alice -> server:8080 denied');
     assert.equal(await probe('srv1', 'tcp', 'alice1', 9000), false, 'the server may not initiate to alice');
@@ -180,7 +193,7 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
     assert.equal(set.code, 0, set.stderr);
     const deadline = Date.now() + 5000;
     while (!(await probe('bob1', 'tcp', 'srv1', 8022, 1000)) && Date.now() < deadline);
-    assert.ok(await probe('bob1', 'tcp', 'srv1', 8022), 'bob -> server:8022 now allowed');
+    await allowed('bob1', 'tcp', 'srv1', 8022, 'bob -> server:8022 now allowed');
     assert.equal(await probe('bob1', 'tcp', 'alice1', 9000), false, 'the rest unchanged');
     assert.deepEqual(NAMES.map((n) => mesh.node(n).agent?.pid), pids, 'same agent processes');
   });
