@@ -5,6 +5,7 @@
 // Safety: everything here only ever creates namespaces named `weft-<pid>-<n>` and
 // links inside them; nothing touches the host's own interfaces or routes.
 import { spawn as nodeSpawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { pidAlive } from '../file-lock.js';
 
 export interface ExecOptions {
   /** Kill the command (SIGKILL to its process group) after this many ms. Default 30 s. */
@@ -109,14 +110,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive };
 
 const TAIL = 64 * 1024;
 

@@ -63,7 +63,7 @@ test('parsePcapUdp extracts UDP payloads from an Ethernet pcap', () => {
 
 test('lock: a second process waits until the holder releases it; a dead holder is stale', async () => {
   // This file already holds the lock (e2eFile); a child must wait for us.
-  assert.equal(readFileSync(lockPath(), 'utf8').trim(), String(process.pid));
+  assert.equal(Number.parseInt(readFileSync(lockPath(), 'utf8'), 10), process.pid);
   const lockJs = new URL('../../src/lab/lock.js', import.meta.url).href;
   const child = spawn(process.execPath, [
     '--input-type=module',
@@ -84,7 +84,7 @@ test('lock: a second process waits until the holder releases it; a dead holder i
   const { writeFileSync } = await import('node:fs');
   writeFileSync(lockPath('weft-e2e-selftest'), '999999999\n');
   const again = await acquireLock('weft-e2e-selftest', { timeoutMs: 2000 });
-  assert.equal(readFileSync(lockPath('weft-e2e-selftest'), 'utf8').trim(), String(process.pid));
+  assert.equal(Number.parseInt(readFileSync(lockPath('weft-e2e-selftest'), 'utf8'), 10), process.pid);
   again.release();
 });
 
