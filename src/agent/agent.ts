@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { DnsConfig, FilterRule, NodeView, ServerMessage } from '../control/wire.js';
+import type { DnsConfig, FilterRule, NodeView, RelayInfo, ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
@@ -20,7 +20,7 @@ import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, s
 import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
-import { ENGINE_FWMARK, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
+import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
 import { RouteController, type ExitFallback, type ExitPrefs } from './routes.js';
 import { allowedIpsFor, setAllowedIps } from './netmap.js';
 
@@ -132,7 +132,10 @@ export class Agent {
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
   private routesQueue: Promise<void> = Promise.resolve();
-  private bypass: string[] = [];
+  /** With an exit node: the coordinator's and the relays' addresses keep the main table. */
+  private coordinatorBypass: string[] = [];
+  private relayBypass: string[] = [];
+  private relayHosts = '';
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -152,7 +155,7 @@ export class Agent {
       {
         iface: () => this.device?.tun.name ?? this.iface,
         meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
-        bypass: () => this.bypass,
+        bypass: () => [...new Set([...this.coordinatorBypass, ...this.relayBypass])],
         findPeer: (t) => this.findPeer(t),
         logger: this.logger,
       },
@@ -212,7 +215,7 @@ export class Agent {
       }
     }
     await this.routes.down();
-    this.bypass = await coordinatorBypass(state.serverUrl);
+    this.coordinatorBypass = await hostRoutes([state.serverUrl]);
     this.pinger = new Pinger(device, this.clock, false);
     const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
     const pinger = this.pinger;
@@ -324,6 +327,7 @@ export class Agent {
         const nm = msg.netmap;
         this.seq = nm.seq;
         this.nat?.setRelays(nm.relays);
+        this.updateRelayBypass(nm.relays ?? []);
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
         this.setFilter(nm.packetFilter ?? ALLOW_ALL);
         if (nm.dns) this.dnsConfig = nm.dns;
@@ -415,6 +419,23 @@ export class Agent {
   }
 
   /** Re-derives routes/forwarding from the netmap (serialized; the OS commands are slow). */
+  /**
+   * Relay connections are TCP from this process, not the engine's marked UDP: with an
+   * exit node they would be routed into the tunnel they carry. Their addresses bypass it
+   * like the coordinator's.
+   */
+  private updateRelayBypass(relays: readonly RelayInfo[]): void {
+    const urls = [...new Set(relays.map((r) => r.url))].sort();
+    const key = urls.join(' ');
+    if (key === this.relayHosts) return;
+    this.relayHosts = key;
+    void hostRoutes(urls).then((routes) => {
+      if (this.relayHosts !== key) return; // a newer relay map won
+      this.relayBypass = routes;
+      this.refreshRoutes();
+    });
+  }
+
   private refreshRoutes(): void {
     this.routesQueue = this.routesQueue
       .then(async () => {
@@ -566,17 +587,5 @@ export class Agent {
       this.resolveStopped();
     })();
     return this.stopping;
-  }
-}
-
-/** The coordinator's addresses as host routes (they keep the main table when an exit node is used). */
-async function coordinatorBypass(serverUrl: string): Promise<string[]> {
-  const host = new URL(serverUrl).hostname.replace(/^\[|\]$/g, '');
-  try {
-    if (ipaddr.isValid(host)) return [`${ipaddr.parse(host).toString()}/${host.includes(':') ? 128 : 32}`];
-    const { lookup } = await import('node:dns/promises');
-    return (await lookup(host, { all: true })).map((a) => `${a.address}/${a.family === 6 ? 128 : 32}`);
-  } catch {
-    return [];
   }
 }

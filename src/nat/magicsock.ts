@@ -159,6 +159,8 @@ export class MagicBind implements Bind {
   readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0, birthdayAttempts: 0, sprays: 0 };
   /** Extra sockets of the birthday method, index k-1 for socket k. */
   private extra: (Bind | null)[] = [];
+  /** The engine's fwmark, also on the birthday sockets (an exit node must not route them into the tunnel). */
+  private mark = 0;
   private birthday: { peers: Set<PeerState>; until: number; ready: boolean } | null = null;
   readonly publicKey: PublicKey;
   private readonly clock: Clock;
@@ -210,7 +212,9 @@ export class MagicBind implements Bind {
   }
 
   setMark(mark: number): void {
+    this.mark = mark;
     this.opts.inner.setMark(mark);
+    for (const b of this.extra) b?.setMark(mark);
   }
 
   async close(): Promise<void> {
@@ -762,6 +766,12 @@ export class MagicBind implements Bind {
         opened[i] = b;
       } catch {
         opened[i] = null;
+        continue;
+      }
+      try {
+        if (this.mark) b.setMark(this.mark);
+      } catch {
+        // as on the main socket, where the agent already warned
       }
     }
     this.extra = opened;

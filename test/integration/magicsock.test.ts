@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../../src/crypto/keys.js';
-import { FakeNetwork } from '../../src/io/bind-fake.js';
+import { FakeNetwork, type FakeBind } from '../../src/io/bind-fake.js';
+import { ENGINE_FWMARK as ENGINE_MARK } from '../../src/agent/routing.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
@@ -30,6 +31,8 @@ interface Node {
   ip: string;
   mesh: string;
   mapped: Endpoint | null;
+  /** Birthday-method sockets opened so far. */
+  extras: FakeBind[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,14 +79,19 @@ async function world(t: { after(fn: () => unknown): void }, spec: { name: string
       inner: net.bind(ip),
       privateKey: key,
       ...TIMING,
-      createExtraBind: () => net.bind(ip),
+      createExtraBind: () => {
+        const b = net.bind(ip);
+        n.extras.push(b);
+        return b;
+      },
       natInfo: () => ({ udp: natKind !== 'blocked', hard: natKind === 'edm' }),
       ownEndpoints: () => [Endpoint.of(ip, 51820), ...(n.mapped ? [n.mapped] : [])] });
     const dev = new Device({ tun, bind: magic });
     dev.setPrivateKey(key);
     await dev.setListenPort(51820);
     await dev.start();
-    const n: Node = { name: s.name, key, pub: keyToBase64(publicKeyFromPrivate(key)), magic, dev, tun, ip, mesh: `100.64.0.${i + 1}`, mapped: null };
+    dev.setFwmark(ENGINE_MARK);
+    const n: Node = { name: s.name, key, pub: keyToBase64(publicKeyFromPrivate(key)), magic, dev, tun, ip, mesh: `100.64.0.${i + 1}`, mapped: null, extras: [] };
     magic.setRelays(relays, 'r1');
     try {
       n.mapped = (await magic.stun.binding(STUN, { rtoMs: 50, rc: 2, rm: 2 })).mapped;
@@ -177,6 +185,8 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
     const a = by(x), b = by(y);
     assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct' && b.magic.path(a.pub).path === 'direct', 5000), `${x}<->${y} direct: ${JSON.stringify([a.magic.path(b.pub), a.magic.stats, b.magic.stats])}`);
   }
+  const extras = by('edm1').extras;
+  assert.ok(extras.length > 0 && extras.every((b) => b.mark === ENGINE_MARK), 'birthday sockets carry the engine mark (kept out of an exit-node tunnel)');
   // A hairpinned public path may confirm first; the LAN path must win soon after.
   const lanEp = `${by('lan2').ip}:51820`;
   assert.ok(await waitFor(() => by('lan1').magic.path(by('lan2').pub).endpoint === lanEp, 5000), `same LAN uses the LAN address: ${JSON.stringify(by('lan1').magic.path(by('lan2').pub))}`);

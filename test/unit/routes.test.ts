@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { parseCidrList, parsePortList, parseUpArgs } from '../../src/cli/node-args.js';
 import { canonicalRoute, parseRouteArg, parseRoutes } from '../../src/control/routes.js';
 import { autoApproved, parsePolicy } from '../../src/policy/index.js';
-import { cleanupCommands, routingCommands } from '../../src/agent/routing.js';
+import { cleanupCommands, hostRoutes, routingCommands } from '../../src/agent/routing.js';
 import { iptablesCommands, nftRuleset, type ForwardingState } from '../../src/agent/forwarding.js';
 import { RouteController } from '../../src/agent/routes.js';
 import { silentLogger } from '../../src/log.js';
@@ -143,4 +143,20 @@ test('route controller: peers serve approved subnets; exit routes only for the s
   assert.throws(() => rc.setExitPrefs({ exitNode: 'nobody' }), { code: 'ERR_PEER_NOT_FOUND' });
   rc.setExitPrefs({ exitNode: '' });
   assert.equal(rc.status(), null);
+});
+
+test('exit bypass: coordinator and relay addresses as host routes, resolved, deduplicated', async () => {
+  const names: Record<string, { address: string; family: number }[]> = {
+    'relay.example': [{ address: '192.0.2.7', family: 4 }, { address: '2001:db8::7', family: 6 }],
+  };
+  const lookup = async (h: string) => {
+    const a = names[h];
+    if (!a) throw new Error(`ENOTFOUND ${h}`);
+    return a;
+  };
+  assert.deepEqual(
+    await hostRoutes(['https://10.99.0.1:8443', 'wss://relay.example/relay', 'http://[2001:db8:0:0::1]:80', 'https://10.99.0.1:9000', 'https://nowhere.example', 'not a url'], lookup),
+    ['10.99.0.1/32', '192.0.2.7/32', '2001:db8::7/128', '2001:db8::1/128'],
+  );
+  assert.deepEqual(await hostRoutes([], lookup), []);
 });
