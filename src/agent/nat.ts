@@ -5,7 +5,7 @@ import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MagicBind, type MagicPeer, type PathInfo } from '../nat/magicsock.js';
-import { netcheck, type NetcheckReport } from '../nat/netcheck.js';
+import { netcheck, type NetcheckRelay, type NetcheckReport } from '../nat/netcheck.js';
 import type { Device } from '../wireguard/device.js';
 
 // The agent's NAT traversal: a MagicBind around the engine's socket, netcheck (STUN over
@@ -37,7 +37,7 @@ export interface AgentNatOptions {
   retryMs?: number;
 }
 
-function validRelays(x: unknown): RelayInfo[] {
+export function validRelays(x: unknown): RelayInfo[] {
   if (!Array.isArray(x)) return [];
   return x.filter((r): r is RelayInfo => {
     if (typeof r !== 'object' || r === null) return false;
@@ -142,6 +142,7 @@ export class AgentNat {
       publicV6: r?.globalV6 ?? null,
       mappingVariesByDestIP: r?.mappingVariesByDestIP ?? null,
       relayLatency: r?.relayLatency ?? {},
+      relays: this.relays,
       stats: { ...this.magic.stats },
     };
   }
@@ -183,17 +184,7 @@ export class AgentNat {
     this.running ??= (async () => {
       try {
         if (this.relays.length === 0 || this.stopped) return;
-        const relays = this.relays.map((r) => ({
-          id: r.id,
-          url: r.url,
-          stun: r.stun.flatMap((s) => {
-            try {
-              return [Endpoint.parse(s)];
-            } catch {
-              return [];
-            }
-          }),
-        }));
+        const relays = netcheckRelays(this.relays);
         const before = this.endpoints().join(',');
         const report = await netcheck({ stun: this.magic.stun, relays, timeoutMs: 2000, previousPreferred: this.magic.homeRelay, clock: this.clock });
         if (this.stopped) return;
@@ -218,4 +209,19 @@ export class AgentNat {
     this.timer = this.linkTimer = null;
     await this.magic.shutdown();
   }
+}
+
+/** The relay map as netcheck targets (STUN entries that do not parse are skipped). */
+export function netcheckRelays(relays: readonly RelayInfo[]): NetcheckRelay[] {
+  return relays.map((r) => ({
+    id: r.id,
+    url: r.url,
+    stun: r.stun.flatMap((s) => {
+      try {
+        return [Endpoint.parse(s)];
+      } catch {
+        return [];
+      }
+    }),
+  }));
 }

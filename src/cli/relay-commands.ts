@@ -9,6 +9,10 @@ import { StunServer } from '../nat/stun-server.js';
 import { UdpStunClient } from '../nat/stun-client.js';
 import { STUN_DEFAULT_PORT } from '../nat/stun.js';
 import { netcheck, type NetcheckRelay, type NetcheckReport } from '../nat/netcheck.js';
+import { netcheckRelays, validRelays } from '../agent/nat.js';
+import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
+import type { StatusJson } from '../agent/status.js';
+import { callAgent } from './local-client.js';
 
 // `weft relay` and `weft netcheck`. main.ts calls registerRelayCommands(program).
 
@@ -73,6 +77,7 @@ interface NetcheckOpts {
   relay: string[];
   relayStunPort: number;
   timeout: number;
+  stateDir: string;
   json?: boolean;
 }
 
@@ -98,9 +103,21 @@ async function runRelay(o: RelayOpts): Promise<void> {
   await Promise.all([relay.stop(), stun?.stop()]);
 }
 
+/** The running agent's relay map (what `weft netcheck` probes without --stun/--relay). */
+async function agentRelays(stateDir: string): Promise<NetcheckRelay[]> {
+  let status: StatusJson;
+  try {
+    status = await callAgent<StatusJson>(socketPath(stateDir), 'GET', '/v1/status');
+  } catch (err) {
+    throw new CommanderArgError(`give --stun HOST:PORT or --relay URL, or run where \`weft up\` runs to probe its relay map (${(err as Error).message})`);
+  }
+  const relays = netcheckRelays(validRelays(status.nat?.relays));
+  if (relays.length === 0) throw new CommanderArgError('the agent has no relays in its map: give --stun HOST:PORT or --relay URL');
+  return relays;
+}
+
 async function runNetcheck(o: NetcheckOpts): Promise<void> {
-  if (o.stun.length === 0 && o.relay.length === 0) throw new CommanderArgError('give at least one --stun HOST:PORT or --relay URL');
-  const relays: NetcheckRelay[] = await Promise.all(
+  const relays: NetcheckRelay[] = o.stun.length === 0 && o.relay.length === 0 ? await agentRelays(o.stateDir) : await Promise.all(
     o.relay.map(async (url) => {
       if (!/^wss?:\/\//.test(url) || !URL.canParse(url)) throw new CommanderArgError(`relay URL must be ws:// or wss://, got ${JSON.stringify(url)}`);
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -143,6 +160,7 @@ export function registerRelayCommands(program: Command): void {
     .option('--relay <url>', 'relay URL (repeatable); its STUN server is expected on the same host', collect, [])
     .option('--relay-stun-port <n>', 'STUN port of the relays', parsePort, STUN_DEFAULT_PORT)
     .option('--timeout <ms>', 'per-probe deadline', parsePositive, 3000)
+    .option('--state-dir <dir>', 'without --stun/--relay: probe the relay map of the agent using this state directory', DEFAULT_STATE_DIR)
     .option('--json', 'print the report as JSON')
     .action(async (opts: NetcheckOpts) => {
       await runNetcheck(opts);

@@ -126,6 +126,21 @@ describe('NAT lab: real iptables NAT routers in namespaces', { timeout: 600_000 
     assert.ok(b && /UDP blocked/.test(b.via), JSON.stringify(b));
   });
 
+  test('weft netcheck without flags probes the running agent\'s relay map', async (t) => {
+    if (!pre(t)) return;
+    const lab = L();
+    const run = async (name: string): Promise<{ udp: boolean; globalV4: string | null; relayLatency: Record<string, unknown> }> => {
+      const r = await lab.weft(lab.node(name).ns, ['netcheck', '--json', '--timeout', '1500', '--state-dir', lab.node(name).stateDir], 20_000);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const eim = await run('eim1');
+    assert.equal(eim.udp, true);
+    assert.match(eim.globalV4 ?? '', /^203\.0\.113\.\d+:\d+$/, 'the NAT router\'s public address and port');
+    assert.ok('default' in eim.relayLatency, JSON.stringify(eim.relayLatency));
+    assert.equal((await run('blk')).udp, false, 'UDP blocked');
+  });
+
   test('mapping expiry (UDP conntrack timeouts of 2 s) does not break tunnels', async (t) => {
     if (!pre(t)) return;
     const lab = L();
