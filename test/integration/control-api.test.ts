@@ -201,6 +201,9 @@ describe('coordinator HTTP API', () => {
           const good = n.authHeader('POST', path, body);
           const badMac = good.replace(/mac=(.)/, (_m, ch: string) => `mac=${ch === 'A' ? 'B' : 'A'}`);
           assertError(await n.call('POST', path, body, { auth: badMac }), 401, 'ERR_AUTH_BAD_MAC');
+          const badNonce = good.replace(/nonce=(.)/, (_m, ch: string) => `nonce=${ch === 'A' ? 'B' : 'A'}`);
+          assertError(await n.call('POST', path, body, { auth: badNonce }), 401, 'ERR_AUTH_BAD_MAC');
+          assertError(await n.call('POST', path, body, { auth: good.replace(/ nonce=[^,]+,/, '') }), 401, 'ERR_AUTH_MALFORMED', 'authorization');
           assertError(await n.call('POST', path, body, { auth: n.authHeader('POST', path, '{"other":1}') }), 401, 'ERR_AUTH_BAD_MAC');
           assertError(await n.call('POST', path, body, { auth: n.authHeader('POST', '/api/v1/elsewhere', body) }), 401, 'ERR_AUTH_BAD_MAC');
           const stale = Math.floor(t.clock.wallNow() / 1000) - 600;
