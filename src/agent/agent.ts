@@ -134,6 +134,8 @@ export class Agent {
   private routesQueue: Promise<void> = Promise.resolve();
   /** With an exit node: the coordinator's and the relays' addresses keep the main table. */
   private coordinatorBypass: string[] = [];
+  /** The coordinator's last refusal or error message (shown by `weft status`), until the stream is up again. */
+  private coordinatorError: { code: string; message: string } | null = null;
   private relayBypass: string[] = [];
   private relayHosts = '';
   private resolveStopped!: () => void;
@@ -230,7 +232,11 @@ export class Agent {
     }
     this.client.startStream({
       onMessage: (m) => this.onServerMessage(m),
+      onRefused: (status, code, message) => {
+        this.coordinatorError = { code: code ?? `HTTP_${status}`, message: message ?? `the coordinator refused the map stream (HTTP ${status})` };
+      },
       onConnectedChange: (c) => {
+        if (c) this.coordinatorError = null;
         this.logger.info({ connected: c }, c ? 'coordinator connected' : 'coordinator disconnected');
         if (c) this.reportEndpoints(true);
         if (c) this.client?.send({ type: 'routes', routes: this.routes.advertisedRoutes() });
@@ -360,6 +366,7 @@ export class Agent {
       }
       case 'error':
         this.logger.warn({ code: msg.code, message: msg.message }, 'coordinator reported an error');
+        this.coordinatorError = { code: msg.code, message: msg.message };
         return;
       case 'pong':
         return;
@@ -515,7 +522,7 @@ export class Agent {
       .sort((a, b) => a.name.localeCompare(b.name));
     return {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
-      coordinator: { url: s.serverUrl, connected: this.connected },
+      coordinator: { url: s.serverUrl, connected: this.connected, ...(this.coordinatorError ? { error: this.coordinatorError } : {}) },
       peers,
       ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
       ...(this.nat ? { nat: this.nat.summary() } : {}),

@@ -59,6 +59,8 @@ async function request(url: URL, init: RequestInit): Promise<Response> {
 export interface StreamHandlers {
   onMessage(msg: ServerMessage): void;
   onConnectedChange(connected: boolean): void;
+  /** The coordinator refused the stream (e.g. 401: this node was deleted); retries go on with backoff. */
+  onRefused?(status: number, code: string | null, message: string | null): void;
 }
 
 export interface ControlClientOptions {
@@ -141,9 +143,19 @@ export class ControlClient {
       this.armHeartbeat();
     });
     ws.on('unexpected-response', (_req, res) => {
-      this.opts.logger.warn({ status: res.statusCode }, 'map stream refused');
-      res.resume();
-      ws.terminate();
+      const status = res.statusCode ?? 0;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        if (body.length < 4096) body += d;
+      });
+      res.on('end', () => {
+        const err = parseErrorBody(body);
+        this.opts.logger.warn({ status, code: err.code }, 'map stream refused');
+        this.handlers?.onRefused?.(status, err.code, err.message);
+        ws.terminate();
+      });
+      res.on('error', () => ws.terminate());
     });
     ws.on('pong', () => (this.awaitingPong = false));
     ws.on('message', (data) => {
@@ -216,5 +228,15 @@ export class ControlClient {
       await closed;
     }
     this.setConnected(false);
+  }
+}
+
+/** `{ error: { code, message } }` as the coordinator sends it; nulls for anything else. */
+function parseErrorBody(text: string): { code: string | null; message: string | null } {
+  try {
+    const e = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    return { code: typeof e?.code === 'string' ? e.code : null, message: typeof e?.message === 'string' ? e.message : null };
+  } catch {
+    return { code: null, message: null };
   }
 }

@@ -28,7 +28,7 @@ export interface PeerStatus extends NodeStatus {
 
 export interface StatusJson {
   self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
-  coordinator: { url: string; connected: boolean };
+  coordinator: { url: string; connected: boolean; error?: { code: string; message: string } };
   peers: PeerStatus[];
   /** Ingress packet filter counters (denied packets are the dropped* ones). */
   filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
@@ -76,7 +76,7 @@ export function selfStatus(v: NodeView, connected: boolean, endpoints: string[],
 
 /** The human-readable table `weft status` prints. */
 export function formatStatus(s: StatusJson): string {
-  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', s.coordinator.connected ? 'coordinator connected' : 'coordinator unreachable']];
+  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', coordinatorState(s.coordinator)]];
   for (const p of s.peers) {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
     rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
@@ -85,4 +85,9 @@ export function formatStatus(s: StatusJson): string {
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+function coordinatorState(c: StatusJson['coordinator']): string {
+  if (c.connected) return 'coordinator connected';
+  return c.error ? `coordinator refused: ${c.error.message} (${c.error.code})` : 'coordinator unreachable';
 }

@@ -82,6 +82,20 @@ describe('agents with the real coordinator', () => {
     assert.ok(ms <= 1000);
   });
 
+  test('a node the admin deletes says so in its status (stream error, then the 403 refusal)', async () => {
+    const e = await addNode('e');
+    await waitFor('e joined', () => e.agent.connected && e.agent.peers.size === nodes.length - 1, 2000);
+    const reg = coord.running.registry;
+    await reg.remove(reg.byPublicKey(e.agent.publicKey)!, 'test');
+    await waitFor('e sees the error', () => e.agent.status().coordinator.error?.code === 'ERR_NODE_REMOVED', 2000);
+    assert.equal(e.agent.status().coordinator.connected, false);
+    // The reconnect is refused (the node is unknown now) and the refusal replaces it.
+    await waitFor('e refused', () => (e.agent.status().coordinator.error?.code ?? 'ERR_NODE_REMOVED') !== 'ERR_NODE_REMOVED', 3000);
+    assert.deepEqual(e.agent.status().coordinator.error, { code: 'ERR_NODE_NOT_REGISTERED', message: 'this node key is not registered' });
+    await e.agent.stop();
+    nodes.splice(nodes.indexOf(e), 1);
+  });
+
   test('a changed local address is reported and reaches the peers', async () => {
     const a = byName('a');
     const b = byName('b');
