@@ -186,6 +186,15 @@ function micro(): void {
   const allow = benchFilter('allow-all', [{ srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]] }], self, nodes);
   const hundred = benchFilter('100-rule policy, 10k nodes', rules, self, nodes);
   console.log(`ratio 100-rule / allow-all: ${(hundred / allow).toFixed(2)}`);
+
+  // The receiver's filter in the data-plane part below, judging packets from the sender.
+  const lab: PolicyNode[] = [
+    { id: SENDER, name: SENDER, user: 'alice', tags: [], ipv4: '100.64.0.1', ipv6: 'fd7a:115c:a1e0::1' },
+    { id: RECEIVER, name: RECEIVER, user: 'alice', tags: [MESH_SHAPE.tag], ipv4: '100.64.0.2', ipv6: 'fd7a:115c:a1e0::2' },
+  ];
+  const meshRules = compilePolicy(parsePolicy(policyText(MESH_SHAPE)), lab).filter(RECEIVER);
+  const prefixes = meshRules.reduce((s, x) => s + x.srcs.length, 0);
+  benchFilter(`data-plane 100-rule policy on ${RECEIVER} (${meshRules.length} rules, ${prefixes} source prefixes), from ${SENDER}`, meshRules, lab[1], lab.slice(0, 1));
 }
 
 // ---- Data plane: two agents, allow-all vs the 100-rule policy ----
