@@ -7,12 +7,13 @@
 // Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w). Exit code
 // 1 when something could not be measured (including weft unavailable, unless
 // --only wireguard-go).
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Child, exec, sleep, sweepStale } from '../src/lab/netns.js';
+import { sleep, sweepStale } from '../src/lab/netns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
-import { createPair, implUnavailable, parsePing, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
+import { createPair, implUnavailable, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
+import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, processTree, quantile, startIperfServer, udpStats, type IperfJson } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -62,48 +63,6 @@ const METRICS: Array<{ key: Metric; label: string; better: 'higher' | 'lower' }>
 
 type Sample = Partial<Record<Metric, number>>;
 
-const CLK_TCK = 100; // Linux USER_HZ on every supported architecture
-
-/** The pid and all its descendants (an engine may use helper processes). */
-function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length && out.length < 256; i++) {
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean);
-        for (const c of kids) out.push(Number(c));
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  return out;
-}
-
-/** CPU seconds (user + system, all threads) of an engine and its descendants. */
-function cpuSeconds(pid: number): number {
-  return processTree(pid).reduce((sum, p) => {
-    try {
-      return sum + cpuSecondsOne(p);
-    } catch {
-      return sum;
-    }
-  }, 0);
-}
-
-function cpuSecondsOne(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); utime is field 14, stime field 15.
-  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-}
-
 /** Peak RSS (VmHWM) of an engine, summed over its process tree. */
 function vmHwmMb(pid: number): number {
   let kb = 0;
@@ -119,63 +78,8 @@ function vmHwmMb(pid: number): number {
   return kb / 1024;
 }
 
-function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i];
-}
-
-function median(xs: number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x));
-  if (!v.length) return NaN;
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-interface IperfJson {
-  error?: string;
-  end?: {
-    sum_received?: { bytes: number; bits_per_second: number; seconds: number };
-    sum?: { packets?: number; lost_packets?: number; lost_percent?: number; seconds?: number; bytes?: number };
-  };
-}
-
-async function iperf(p: WgPair, argv: string[], seconds: number, port = 5201): Promise<IperfJson> {
-  const r = await exec(p.a.ns, ['iperf3', '-c', p.b.tun4, '-p', String(port), '-J', '-t', String(seconds), ...argv], {
-    timeoutMs: (seconds + 25) * 1000,
-  });
-  let j: IperfJson;
-  try {
-    j = JSON.parse(r.stdout) as IperfJson;
-  } catch {
-    throw new Error(`iperf3 ${argv.join(' ')}: no JSON (code ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.slice(-500)}`);
-  }
-  if (j.error) throw new Error(`iperf3 ${argv.join(' ')}: ${j.error}`);
-  return j;
-}
-
-async function startIperfServer(p: WgPair, port: number): Promise<Child> {
-  const s = p.lab.spawn(p.b.ns, ['iperf3', '-s', '--forceflush', '-B', p.b.tun4, '-p', String(port)]);
-  await s.waitFor(/Server listening/, 10_000);
-  return s;
-}
-
-async function pingRtts(p: WgPair, count: number): Promise<number[]> {
-  const r = await exec(p.a.ns, ['ping', '-4', '-n', '-c', String(count), '-i', '0.01', '-W', '1', '-w', String(Math.ceil(count / 100) + 5), p.b.tun4], {
-    timeoutMs: (count / 100 + 15) * 1000,
-  });
-  const res = parsePing(r.stdout);
-  if (res.rttsMs.length < count / 2) throw new Error(`ping: only ${res.rttsMs.length}/${count} replies`);
-  return res.rttsMs;
-}
-
-function udpStats(j: IperfJson): { kpps: number; lossPct: number } {
-  const s = j.end?.sum;
-  if (!s?.packets || !s.seconds) throw new Error('iperf3 UDP: no sum');
-  const got = s.packets - (s.lost_packets ?? 0);
-  return { kpps: got / s.seconds / 1000, lossPct: s.lost_percent ?? NaN };
+function iperf(p: WgPair, argv: string[], seconds: number, port = 5201): Promise<IperfJson> {
+  return iperfClient(p.a.ns, p.b.tun4, argv, seconds, port);
 }
 
 async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> {
@@ -185,12 +89,10 @@ async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> 
     const warm = await p.ping('a', 4, 3);
     if (warm.received < 2) throw new Error(`tunnel not up: ${warm.output}`);
     const pids = [p.a.engine.child.pid, p.b.engine.child.pid];
-    const srv = await startIperfServer(p, 5201);
-    const srv2 = await startIperfServer(p, 5202);
-    void srv;
-    void srv2;
+    await startIperfServer(p.lab, p.b.ns, p.b.tun4, 5201);
+    await startIperfServer(p.lab, p.b.ns, p.b.tun4, 5202);
 
-    const rttIdle = await pingRtts(p, 200);
+    const rttIdle = await pingRtts(p.a.ns, p.b.tun4, 200);
     out.rtt_idle_p50_ms = quantile(rttIdle, 0.5);
     out.rtt_idle_p99_ms = quantile(rttIdle, 0.99);
 
@@ -222,7 +124,7 @@ async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> 
     // RTT under load: a TCP stream on the second server while pinging.
     const load = iperf(p, [], DUR, 5202);
     await sleep(1000);
-    const rttLoad = await pingRtts(p, Math.max(100, (DUR - 3) * 100));
+    const rttLoad = await pingRtts(p.a.ns, p.b.tun4, Math.max(100, (DUR - 3) * 100));
     await load;
     out.rtt_load_p50_ms = quantile(rttLoad, 0.5);
     out.rtt_load_p99_ms = quantile(rttLoad, 0.99);
@@ -235,13 +137,6 @@ async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> 
   } finally {
     await p.stop();
   }
-}
-
-function fmt(x: number | undefined): string {
-  if (x === undefined || !Number.isFinite(x)) return 'n/a';
-  if (Math.abs(x) >= 100) return x.toFixed(0);
-  if (Math.abs(x) >= 10) return x.toFixed(1);
-  return x.toFixed(3);
 }
 
 async function main(): Promise<number> {
@@ -294,13 +189,9 @@ async function main(): Promise<number> {
   const cell = (name: string, v: number): string =>
     unavailable[name] ? 'unavailable' : impls.some((i) => i.name === name) ? fmt(v) : 'not run';
   const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-  const line = (cells: string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   const outLines = [
     `Data plane, medians of ${ROUNDS} interleaved rounds (samples: weft ${samples.weft.length}, wireguard-go ${samples['wireguard-go'].length}); TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes.`,
-    line(header),
-    '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|',
-    ...table.map(line),
+    ...markdownTable(header, table),
   ];
   process.stdout.write(outLines.join('\n') + '\n');
   if (args.json) writeFileSync(args.json, JSON.stringify({ rounds: ROUNDS, duration: DUR, samples, rows, unavailable, failures }, null, 2));
