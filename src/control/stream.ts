@@ -122,11 +122,11 @@ export class StreamHub implements RegistryListener {
       if (!upserts.length && !removals.length && !filterChanged && !isSelf) continue;
       const msg: ServerMessage = { type: 'delta', seq, upserts, removals, ...(isSelf ? { self: this.registry.view(n) } : {}) };
       // Serialized once per filter variant (streams of one node may run different versions).
-      const data = new Map<FilterRule[], string>();
+      const data = new Map<boolean, string>();
       for (const ws of set) {
-        const f = this.filterFor(ws, filter);
-        let d = data.get(f);
-        if (d === undefined) data.set(f, (d = JSON.stringify(filterChanged ? { ...msg, packetFilter: f } : msg)));
+        const variant = this.forwardRules.get(ws) === true;
+        let d = data.get(variant);
+        if (d === undefined) data.set(variant, (d = JSON.stringify(filterChanged ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
         this.send(ws, d);
       }
       if (isSelf && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
