@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { DnsConfig, FilterRule, NodeView, RelayInfo, ServerMessage } from '../control/wire.js';
+import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
@@ -32,8 +32,11 @@ import { allowedIpsFor, setAllowedIps } from './netmap.js';
 
 export const DEFAULT_IFACE = 'weft0';
 const DEFAULT_ENDPOINT_POLL_MS = 5_000;
+const EVERYWHERE = ['0.0.0.0/0', '::/0'];
 /** What a v2 coordinator (no packetFilter in the netmap) means: allow all. */
-const ALLOW_ALL: FilterRule[] = [{ srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]] }];
+const ALLOW_ALL: FilterRule[] = [{ srcs: EVERYWHERE, ports: [[0, 65535]] }];
+/** A coordinator before v5 sends no forwarding rules: routing stays governed by peer visibility. */
+const FORWARD_ALL: FilterRule = { srcs: EVERYWHERE, dsts: EVERYWHERE, ports: [[0, 65535]] };
 
 export interface AgentOptions {
   stateDir: string;
@@ -120,6 +123,8 @@ export class Agent {
   private reportedEndpoints = '';
   private local: LocalAddresses = { prefixes: [] };
   private seq = -1;
+  /** The coordinator speaks v5: its filter holds the forwarding rules (else FORWARD_ALL). */
+  private serverForwardRules = false;
   /** The peers the engine runs, as the coordinator last described them. */
   readonly peers = new Map<string, NodeView>();
   device: Device | null = null;
@@ -223,7 +228,8 @@ export class Agent {
     const pinger = this.pinger;
     device.onOutboundPacket = (pkt) => filter.recordOutbound(pkt);
     const routes = this.routes;
-    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || (!routes.mayForward(pkt) && !filter.allowInbound(pkt));
+    // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
+    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || !(routes.mayForward(pkt) ? filter.allowForward(pkt) : filter.allowInbound(pkt));
     const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {
@@ -332,6 +338,7 @@ export class Agent {
       case 'full': {
         const nm = msg.netmap;
         this.seq = nm.seq;
+        this.serverForwardRules = nm.version >= FORWARD_RULES_VERSION;
         this.nat?.setRelays(nm.relays);
         this.updateRelayBypass(nm.relays ?? []);
         this.apply(diffPeers(this.peers, nm.peers.filter(isUsable), this.publicKey));
@@ -468,7 +475,7 @@ export class Agent {
 
   private setFilter(rules: FilterRule[]): void {
     try {
-      this.filter?.setRules(rules);
+      this.filter?.setRules(this.serverForwardRules ? rules : [...rules, FORWARD_ALL]);
       this.logger.debug({ rules: rules.length }, 'packet filter updated');
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'packet filter from the coordinator is invalid; keeping the previous one');

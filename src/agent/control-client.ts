@@ -5,6 +5,7 @@ import { keyFromBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/
 import { nodeAuthKey, signNodeRequest } from '../control/node-auth.js';
 import {
   CONTROL_PROTOCOL_VERSION,
+  VERSION_HEADER,
   type ClientMessage,
   type ErrorBody,
   type RegisterRequest,
@@ -133,7 +134,7 @@ export class ControlClient {
     const url = new URL('/api/v1/map', this.opts.serverUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url, {
-      headers: { authorization: this.authorization('GET', url.pathname, new Uint8Array(0)) },
+      headers: { authorization: this.authorization('GET', url.pathname, new Uint8Array(0)), [VERSION_HEADER]: String(CONTROL_PROTOCOL_VERSION) },
       handshakeTimeout: HTTP_TIMEOUT_MS,
     });
     this.ws = ws;

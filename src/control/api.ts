@@ -12,7 +12,7 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, MIN_CONTROL_PROTOCOL_VERSION, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
 import { parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 
@@ -201,6 +201,14 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
+/** The version a map-stream client announced (VERSION_HEADER); agents before v5 send none. */
+function streamVersion(header: string | string[] | undefined): number {
+  if (header === undefined) return FORWARD_RULES_VERSION - 1;
+  const v = typeof header === 'string' && /^\d{1,4}$/.test(header) ? Number(header) : NaN;
+  if (!(v >= MIN_CONTROL_PROTOCOL_VERSION)) throw badRequest('ERR_VALIDATION', `${VERSION_HEADER} must be a protocol version`, VERSION_HEADER);
+  return Math.min(v, CONTROL_PROTOCOL_VERSION);
+}
+
 /** Authenticates a map-stream upgrade request and hands the socket to the hub. */
 export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const fail = (err: unknown): void => {
@@ -212,7 +220,8 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
     if (req.method !== 'GET' || req.url !== MAP_PATH) throw notFound('ERR_NOT_FOUND', 'no WebSocket endpoint at this path');
     const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
     const node = ctx.registry.activeNode(key);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node));
+    const version = streamVersion(req.headers[VERSION_HEADER]);
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version));
   } catch (err) {
     fail(err);
   }

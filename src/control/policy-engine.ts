@@ -1,16 +1,26 @@
 import type { Logger } from '../log.js';
-import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, mayUseTag, parsePolicy, PolicyError, type CompiledPolicy, type Policy, type PolicyNode } from '../policy/index.js';
+import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, isExitRoute, mayUseTag, parsePolicy, PolicyError, type CompiledPolicy, type Policy, type PolicyNode } from '../policy/index.js';
 import { badRequest, ControlError, forbidden } from './errors.js';
+import { EXIT_ROUTES } from './routes.js';
 import type { NodeRecord, Store } from './store/index.js';
 
 // The coordinator's running access policy: the stored text, its parse and the
 // compilation against the current node set (recompiled when the policy or a node's
 // policy-relevant attributes change; endpoint/online changes do not recompile).
 
-export const toPolicyNode = (n: NodeRecord): PolicyNode => ({ id: n.publicKey, name: n.name, user: n.user, tags: n.tags, ipv4: n.ipv4, ipv6: n.ipv6 });
+/** Routes in effect are approved and still advertised (as NodeView.approvedRoutes). */
+function effectiveRoutes(n: NodeRecord): { routes: string[]; exit: boolean } {
+  const approved = n.approvedRoutes.filter((r) => n.advertisedRoutes.includes(r));
+  return { routes: approved.filter((r) => !isExitRoute(r)), exit: EXIT_ROUTES.every((r) => approved.includes(r)) };
+}
 
-/** What the compilation depends on, per node. */
-const membershipKey = (n: NodeRecord): string => `${n.name}|${n.user ?? ''}|${n.tags.join(',')}|${n.ipv4}|${n.ipv6}`;
+export const toPolicyNode = (n: NodeRecord): PolicyNode => ({ id: n.publicKey, name: n.name, user: n.user, tags: n.tags, ipv4: n.ipv4, ipv6: n.ipv6, ...effectiveRoutes(n) });
+
+/** What the compilation depends on, per node (routes: routers get forwarding rules). */
+const membershipKey = (n: NodeRecord): string => {
+  const { routes, exit } = effectiveRoutes(n);
+  return `${n.name}|${n.user ?? ''}|${n.tags.join(',')}|${n.ipv4}|${n.ipv6}|${routes.join(',')}|${exit}`;
+};
 
 export function policyErrorToControl(err: unknown): ControlError {
   if (err instanceof PolicyError) {

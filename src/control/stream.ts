@@ -7,7 +7,7 @@ import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
 import type { PolicyEngine } from './policy-engine.js';
-import { CONTROL_PROTOCOL_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from './wire.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
@@ -23,6 +23,8 @@ export class StreamHub implements RegistryListener {
   private readonly streams = new Map<number, Set<WebSocket>>();
   /** Per connected node: the peers and filter its streams were last sent (policy v3). */
   private readonly sent = new Map<number, { peers: Set<string>; filter: FilterRule[] }>();
+  /** Per stream: whether its agent understands forwarding (`dsts`) rules (v5). */
+  private readonly forwardRules = new WeakMap<WebSocket, boolean>();
   private seq = 0;
 
   /** The relay map (protocol v3), published in every full netmap. */
@@ -35,12 +37,14 @@ export class StreamHub implements RegistryListener {
     private readonly dns: DnsConfig,
   ) {}
 
-  attach(ws: WebSocket, node: NodeRecord): void {
+  /** `version`: what the agent announced on the upgrade request (VERSION_HEADER). */
+  attach(ws: WebSocket, node: NodeRecord, version = CONTROL_PROTOCOL_VERSION): void {
     if (this.policy.stale(node)) this.recompute(null);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
     set.add(ws);
-    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node) } satisfies ServerMessage));
+    this.forwardRules.set(ws, version >= FORWARD_RULES_VERSION);
+    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws) } satisfies ServerMessage));
     this.registry.streamOpened(node.id);
     ws.on('message', (data, isBinary) => this.onMessage(ws, node.id, isBinary ? null : String(data)));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
@@ -60,7 +64,16 @@ export class StreamHub implements RegistryListener {
     return { keys: c.peers(self.publicKey), filter: c.filter(self.publicKey) };
   }
 
-  private netmap(self: NodeRecord): NetMap {
+  /**
+   * The filter as `ws`'s agent may see it: an agent before v5 would read a forwarding
+   * rule as one about its own addresses, so it gets none (its forwarding stays governed
+   * by peer visibility alone, as before v5).
+   */
+  private filterFor(ws: WebSocket, filter: FilterRule[]): FilterRule[] {
+    return this.forwardRules.get(ws) || !filter.some((r) => r.dsts) ? filter : filter.filter((r) => !r.dsts);
+  }
+
+  private netmap(self: NodeRecord, ws: WebSocket): NetMap {
     const { keys, filter } = this.visible(self);
     const peers: NodeView[] = [];
     for (const k of keys) {
@@ -76,7 +89,7 @@ export class StreamHub implements RegistryListener {
       ipv6Range: this.registry.ipam.v6Text,
       self: this.registry.view(self),
       peers,
-      packetFilter: filter,
+      packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
       ...(this.relays.length > 0 ? { relays: this.relays } : {}),
     };
@@ -107,9 +120,15 @@ export class StreamHub implements RegistryListener {
       const isSelf = changed?.id === id;
       this.sent.set(id, { peers: next, filter });
       if (!upserts.length && !removals.length && !filterChanged && !isSelf) continue;
-      const msg: ServerMessage = { type: 'delta', seq, upserts, removals, ...(isSelf ? { self: this.registry.view(n) } : {}), ...(filterChanged ? { packetFilter: filter } : {}) };
-      const data = JSON.stringify(msg);
-      for (const ws of set) this.send(ws, data);
+      const msg: ServerMessage = { type: 'delta', seq, upserts, removals, ...(isSelf ? { self: this.registry.view(n) } : {}) };
+      // Serialized once per filter variant (streams of one node may run different versions).
+      const data = new Map<boolean, string>();
+      for (const ws of set) {
+        const variant = this.forwardRules.get(ws) === true;
+        let d = data.get(variant);
+        if (d === undefined) data.set(variant, (d = JSON.stringify(filterChanged ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
+        this.send(ws, d);
+      }
       if (isSelf && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
     }
   }

@@ -3,9 +3,17 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 4;
+export const CONTROL_PROTOCOL_VERSION = 5;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
+/**
+ * v5: the map-stream upgrade request carries the agent's protocol version in this
+ * header. Absent (agents up to v4) or below 5: the coordinator sends no forwarding
+ * (`dsts`) rules, which such an agent would take for rules about its own addresses.
+ */
+export const VERSION_HEADER = 'weft-protocol-version';
+/** The first version whose agents understand FilterRule.dsts. */
+export const FORWARD_RULES_VERSION = 5;
 
 /** The coordinator's static X25519 key, fetched with GET /api/v1/key. */
 export interface ServerKeyResponse {
@@ -100,12 +108,15 @@ export interface NetMap {
  * packets from `srcs` to this node's own address (of `family`; absent = both) with
  * protocol in `protos` (absent = TCP, UDP, ICMP, ICMPv6) and, for TCP/UDP/SCTP,
  * destination port in `ports` are accepted. An empty list denies everything.
+ * v5: with `dsts` the rule admits only packets the node forwards (subnet router, exit
+ * node) to those prefixes; sent only to agents that announced v5 (VERSION_HEADER).
  */
 export interface FilterRule {
   srcs: string[];
   ports: Array<[number, number]>;
   protos?: number[];
   family?: 4 | 6;
+  dsts?: string[];
 }
 
 export interface DnsConfig {

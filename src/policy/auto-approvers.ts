@@ -30,6 +30,8 @@ export function selectorMatchesNode(policy: Policy, sel: Selector, node: PolicyN
       return node.name.toLowerCase() === sel.name;
     case 'prefix':
       return contains(sel.prefix, parsePrefix(node.ipv4)) || contains(sel.prefix, parsePrefix(node.ipv6));
+    case 'internet':
+      return false;
   }
 }
 

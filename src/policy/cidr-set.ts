@@ -34,8 +34,6 @@ function info(p: Prefix): { start: bigint; end: bigint; text: string } {
 }
 
 function aggregateFamily(prefixes: Prefix[], family: 4 | 6): string[] {
-  const width = family === 4 ? 32 : 128;
-  const len = width / 8;
   const ranges = prefixes
     .filter((p) => p.family === family)
     .map(info)
@@ -49,9 +47,16 @@ function aggregateFamily(prefixes: Prefix[], family: 4 | 6): string[] {
       if (last.only !== r.text) last.only = null;
     } else merged.push({ lo: r.start, hi: r.end, only: r.text });
   }
+  return rangesToCidrs(merged, family);
+}
+
+/** The fewest CIDRs covering each [lo, hi] (ascending, disjoint); `only` is used as is. */
+function rangesToCidrs(ranges: Array<{ lo: bigint; hi: bigint; only?: string | null }>, family: 4 | 6): string[] {
+  const width = family === 4 ? 32 : 128;
+  const len = width / 8;
   const out: string[] = [];
-  for (const { lo, hi, only } of merged) {
-    if (only !== null) {
+  for (const { lo, hi, only } of ranges) {
+    if (only) {
       out.push(only);
       continue;
     }
@@ -74,4 +79,22 @@ function aggregateFamily(prefixes: Prefix[], family: 4 | 6): string[] {
 /** Minimal CIDR list (IPv4 first, each family ascending) covering exactly the union. */
 export function aggregate(prefixes: Prefix[]): string[] {
   return [...aggregateFamily(prefixes, 4), ...aggregateFamily(prefixes, 6)];
+}
+
+/**
+ * The whole address space of `family` minus `holes`, as the fewest CIDRs: what an exit
+ * node forwards for `autogroup:internet` when it also routes subnets of its own (those
+ * are governed by the rules naming them).
+ */
+export function complement(holes: readonly Prefix[], family: 4 | 6): string[] {
+  const max = (1n << BigInt(family === 4 ? 32 : 128)) - 1n;
+  const sorted = holes.filter((p) => p.family === family).map(info).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const gaps: Array<{ lo: bigint; hi: bigint }> = [];
+  let next = 0n;
+  for (const h of sorted) {
+    if (h.start > next) gaps.push({ lo: next, hi: h.start - 1n });
+    if (h.end + 1n > next) next = h.end + 1n;
+  }
+  if (next <= max) gaps.push({ lo: next, hi: max });
+  return rangesToCidrs(gaps, family);
 }

@@ -1,5 +1,5 @@
-import { parsePrefix, type Prefix } from '../wireguard/allowedips.js';
-import { aggregate } from './cidr-set.js';
+import { formatPrefix, parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { aggregate, complement } from './cidr-set.js';
 import { normalizeUser, type AclRule, type Policy, type PolicyNode, type Selector } from './types.js';
 
 // Policy -> per-node packet filters and peer visibility (Headscale's compileFilterRules
@@ -14,6 +14,8 @@ import { normalizeUser, type AclRule, type Policy, type PolicyNode, type Selecto
  * One packet-filter rule as sent to a node: packets from `srcs` to this node's own
  * address (of `family`, absent = both) with protocol in `protos` (absent = TCP, UDP,
  * ICMP, ICMPv6) and, for TCP/UDP/SCTP, destination port in `ports` are accepted.
+ * With `dsts` (protocol v5) the rule is a forwarding rule instead: it admits packets the
+ * node routes (subnet router, exit node) to those prefixes, never its own addresses.
  */
 export interface WireFilterRule {
   srcs: string[];
@@ -21,6 +23,7 @@ export interface WireFilterRule {
   ports: Array<[number, number]>;
   protos?: number[];
   family?: 4 | 6;
+  dsts?: string[];
 }
 
 const FAM4 = 1;
@@ -39,6 +42,15 @@ interface CompiledRule {
   dstUnion: Uint8Array;
   /** Every address of every node is a source: visibility shortcut. */
   srcAllNodes: boolean;
+  /** Per router node index: the forwarding rules this ACL gives it. */
+  forward: Map<number, WireFilterRule[]>;
+}
+
+/** A node's approved routes, parsed once per compile. */
+interface Router {
+  routes: Prefix[];
+  /** `autogroup:internet` on an approved exit node: everything but its own subnets. */
+  internet: string[];
 }
 
 function contains(p: Prefix, addr: Prefix): boolean {
@@ -49,6 +61,12 @@ function contains(p: Prefix, addr: Prefix): boolean {
     if ((p.bytes[i] & m) !== (addr.bytes[i] & m)) return false;
   }
   return true;
+}
+
+/** The part of `a` inside `b` (CIDRs either nest or are disjoint), or null. */
+function overlap(a: Prefix, b: Prefix): Prefix | null {
+  if (a.bits >= b.bits) return contains(b, a) ? a : null;
+  return contains(a, b) ? b : null;
 }
 
 function mergePorts(ranges: Array<[number, number]>): Array<[number, number]> {
@@ -82,6 +100,7 @@ function selectorKey(s: Selector): string {
     case 'tag': return s.tag;
     case 'node': return `n:${s.name}`;
     case 'prefix': return `p:${s.prefix.family}:${s.prefix.bytes.join('.')}/${s.prefix.bits}`;
+    case 'internet': return 'autogroup:internet';
   }
 }
 
@@ -101,6 +120,12 @@ export class CompiledPolicy {
     this.v4 = nodes.map((n) => parsePrefix(n.ipv4));
     this.v6 = nodes.map((n) => parsePrefix(n.ipv6));
     this.scratch = new Uint8Array(nodes.length);
+    const routers = new Map<number, Router>();
+    nodes.forEach((n, i) => {
+      if (!n.routes?.length && !n.exit) return;
+      const routes = (n.routes ?? []).map((r) => parsePrefix(r));
+      routers.set(i, { routes, internet: n.exit ? [...complement(routes, 4), ...complement(routes, 6)] : [] });
+    });
     const srcCache = new Map<string, string[]>();
     this.rules = policy.acls.map((acl) => {
       const srcMask = new Uint8Array(nodes.length);
@@ -114,6 +139,15 @@ export class CompiledPolicy {
       const dstMasks = acl.dsts.map((d) => this.mask(d.selector));
       const dstUnion = new Uint8Array(nodes.length);
       for (const m of dstMasks) for (let i = 0; i < m.length; i++) dstUnion[i] |= m[i];
+      const dstPorts = acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last] as [number, number])));
+      const forward = new Map<number, WireFilterRule[]>();
+      for (const [i, router] of routers) {
+        const rules = forwardRules(acl, srcs, dstPorts, router);
+        if (!rules.length) continue;
+        forward.set(i, rules);
+        // Sources allowed through the router see it (and it them), in any family.
+        dstUnion[i] = FAM4 | FAM6;
+      }
       const srcNodes = nodesOf(srcMask);
       return {
         acl,
@@ -121,10 +155,11 @@ export class CompiledPolicy {
         srcMask,
         srcNodes,
         dstMasks,
-        dstPorts: acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last]))),
+        dstPorts,
         dstNodes: nodesOf(dstUnion),
         dstUnion,
         srcAllNodes: srcMask.every((m) => m === (FAM4 | FAM6)),
+        forward,
       };
     });
   }
@@ -141,12 +176,13 @@ export class CompiledPolicy {
       // Ports per address family: a CIDR destination may cover only one of the two.
       const v4 = this.portsFor(r, i, FAM4);
       const v6 = this.portsFor(r, i, FAM6);
-      if (v4 && v6 && samePorts(v4, v6)) out.push(this.wire(r, v4));
+      if (v4 && v6 && samePorts(v4, v6)) out.push(wire(r.acl, r.srcs, v4));
       else {
-        if (v4) out.push(this.wire(r, v4, 4));
-        if (v6) out.push(this.wire(r, v6, 6));
+        if (v4) out.push(wire(r.acl, r.srcs, v4, 4));
+        if (v6) out.push(wire(r.acl, r.srcs, v6, 6));
       }
     }
+    for (const r of this.rules) out.push(...(r.forward.get(i) ?? []));
     return out;
   }
 
@@ -193,13 +229,6 @@ export class CompiledPolicy {
       else ports = mergePorts([...ports, ...r.dstPorts[d]]);
     }
     return ports;
-  }
-
-  private wire(r: CompiledRule, ports: Array<[number, number]>, family?: 4 | 6): WireFilterRule {
-    const rule: WireFilterRule = { srcs: r.srcs, ports };
-    if (r.acl.protos) rule.protos = r.acl.protos;
-    if (family) rule.family = family;
-    return rule;
   }
 
   private indexOf(id: string): number {
@@ -256,10 +285,48 @@ export class CompiledPolicy {
           if (contains(s.prefix, this.v6[i])) m[i] |= FAM6;
         }
         break;
+      case 'internet':
+        // Names no node: only routers' forwarding rules (forwardRules) see it.
+        break;
     }
     this.masks.set(key, m);
     return m;
   }
+}
+
+function wire(acl: AclRule, srcs: string[], ports: Array<[number, number]>, family?: 4 | 6, dsts?: string[]): WireFilterRule {
+  const rule: WireFilterRule = { srcs, ports };
+  if (acl.protos) rule.protos = acl.protos;
+  if (family) rule.family = family;
+  if (dsts) rule.dsts = dsts;
+  return rule;
+}
+
+/**
+ * What `acl` lets its sources reach through `router`: each destination clipped to the
+ * router's approved subnets (`*` = all of them plus, on an exit node, the internet;
+ * `autogroup:internet` = the internet on an exit node). Destinations with equal ports
+ * share one rule.
+ */
+function forwardRules(acl: AclRule, srcs: string[], dstPorts: Array<Array<[number, number]>>, router: Router): WireFilterRule[] {
+  const out: WireFilterRule[] = [];
+  acl.dsts.forEach((d, k) => {
+    const sel = d.selector;
+    let dsts: string[] = [];
+    if (sel.kind === 'all') dsts = [...router.routes.map(formatPrefix), ...router.internet];
+    else if (sel.kind === 'internet') dsts = router.internet;
+    else if (sel.kind === 'prefix') {
+      for (const r of router.routes) {
+        const o = overlap(sel.prefix, r);
+        if (o) dsts.push(formatPrefix(o));
+      }
+    }
+    if (!dsts.length) return;
+    const same = out.find((r) => samePorts(r.ports, dstPorts[k]));
+    if (same) same.dsts = [...new Set([...same.dsts!, ...dsts])];
+    else out.push(wire(acl, srcs, dstPorts[k], undefined, dsts));
+  });
+  return out;
 }
 
 /** Compiles `policy` against the current node list. Cheap to redo on any change. */
@@ -274,6 +341,7 @@ const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined, e
 export function filtersEqual(a: readonly WireFilterRule[], b: readonly WireFilterRule[]): boolean {
   return sameList(a, b, (x, y) =>
     x.family === y.family &&
+    sameList(x.dsts, y.dsts, (s, t) => s === t) &&
     sameList(x.protos, y.protos, (p, q) => p === q) &&
     sameList(x.ports, y.ports, (p, q) => p[0] === q[0] && p[1] === q[1]) &&
     sameList(x.srcs, y.srcs, (s, t) => s === t),

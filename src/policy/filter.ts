@@ -40,6 +40,8 @@ export interface FilterStats {
   droppedNoRule: number;
   droppedNotLocal: number;
   droppedMalformed: number;
+  /** Routed packets (subnet router, exit node) no forwarding rule admits. */
+  droppedForward: number;
 }
 
 export interface PacketFilterOptions {
@@ -112,14 +114,17 @@ function containsPrefix(outer: Prefix, inner: Prefix): boolean {
   return prefixStart(outer) >> shift === prefixStart(inner) >> shift;
 }
 
-/** Builds the source trie: each prefix maps to the class of all rules containing it. */
-function buildIndex(rules: WireFilterRule[]): AllowedIPs<RuleClass> {
-  const trie = new AllowedIPs<RuleClass>();
+/**
+ * Builds a trie over the prefixes `prefixesOf` gives each rule: each prefix maps to the
+ * value made (once per distinct set) from all rules whose prefixes contain it.
+ */
+function buildIndex<T>(rules: WireFilterRule[], prefixesOf: (r: WireFilterRule) => string[], make: (rules: WireFilterRule[]) => T): AllowedIPs<T> {
+  const trie = new AllowedIPs<T>();
   for (const family of [4, 6] as const) {
     const own = new Map<string, { prefix: Prefix; rules: Set<number> }>();
     rules.forEach((r, i) => {
       if (r.family && r.family !== family) return;
-      for (const s of r.srcs) {
+      for (const s of prefixesOf(r)) {
         const prefix = parsePrefix(s);
         if (prefix.family !== family) continue;
         const key = `${prefix.bytes.join('.')}/${prefix.bits}`;
@@ -134,7 +139,7 @@ function buildIndex(rules: WireFilterRule[]): AllowedIPs<RuleClass> {
       .map((e) => ({ ...e, start: prefixStart(e.prefix) }))
       .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.prefix.bits - b.prefix.bits));
     const stack: Array<{ prefix: Prefix; all: Set<number> }> = [];
-    const classes = new Map<string, RuleClass>();
+    const classes = new Map<string, T>();
     for (const e of sorted) {
       while (stack.length && !containsPrefix(stack[stack.length - 1].prefix, e.prefix)) stack.pop();
       const all = new Set([...(stack[stack.length - 1]?.all ?? []), ...e.rules]);
@@ -142,11 +147,21 @@ function buildIndex(rules: WireFilterRule[]): AllowedIPs<RuleClass> {
       const ids = [...all].sort((a, b) => a - b);
       const key = ids.join(',');
       let cls = classes.get(key);
-      if (!cls) classes.set(key, (cls = new RuleClass(ids.map((i) => rules[i]))));
+      if (cls === undefined) classes.set(key, (cls = make(ids.map((i) => rules[i]))));
       trie.insert(e.prefix, cls);
     }
   }
   return trie;
+}
+
+const bySource = (rules: WireFilterRule[]): AllowedIPs<RuleClass> => buildIndex(rules, (r) => r.srcs, (rs) => new RuleClass(rs));
+
+/** Local rules by source; forwarding rules by destination, then by source. */
+function buildIndexes(rules: WireFilterRule[]): { local: AllowedIPs<RuleClass>; forward: AllowedIPs<AllowedIPs<RuleClass>> } {
+  return {
+    local: bySource(rules.filter((r) => !r.dsts)),
+    forward: buildIndex(rules.filter((r) => r.dsts), (r) => r.dsts!, bySource),
+  };
 }
 
 export class PacketFilter {
@@ -158,8 +173,10 @@ export class PacketFilter {
     droppedNoRule: 0,
     droppedNotLocal: 0,
     droppedMalformed: 0,
+    droppedForward: 0,
   };
   private index: AllowedIPs<RuleClass>;
+  private forwardIndex: AllowedIPs<AllowedIPs<RuleClass>>;
   private local4: Uint8Array[] = [];
   private local6: Uint8Array[] = [];
   private readonly flows: FlowTable;
@@ -167,13 +184,13 @@ export class PacketFilter {
 
   constructor(opts: PacketFilterOptions) {
     this.flows = new FlowTable(opts.maxFlows ?? 4096, opts.flowIdleMs ?? 120_000, opts.clock ?? systemClock);
-    this.index = buildIndex(opts.rules);
+    ({ local: this.index, forward: this.forwardIndex } = buildIndexes(opts.rules));
     this.setLocalAddresses(opts.localAddresses);
   }
 
   /** Replaces the rules (netmap delta); tracked flows are kept. Throws (keeping the old rules) on an invalid prefix. */
   setRules(rules: WireFilterRule[]): void {
-    this.index = buildIndex(rules);
+    ({ local: this.index, forward: this.forwardIndex } = buildIndexes(rules));
   }
 
   setLocalAddresses(addrs: string[]): void {
@@ -188,13 +205,27 @@ export class PacketFilter {
 
   /** Judges a decrypted packet from the tunnel: true = deliver, false = drop (counted). */
   allowInbound(buf: Uint8Array, off = 0, len = buf.length - off): boolean {
+    return this.judge(buf, off, len, false);
+  }
+
+  /**
+   * Judges a decrypted packet this node routes on (subnet router, exit node): as
+   * allowInbound, with the rules whose `dsts` hold its destination. The caller decided
+   * it is to be forwarded (not local).
+   */
+  allowForward(buf: Uint8Array, off = 0, len = buf.length - off): boolean {
+    return this.judge(buf, off, len, true);
+  }
+
+  // One body for both directions, so allowInbound costs a single call as before.
+  private judge(buf: Uint8Array, off: number, len: number, forward: boolean): boolean {
     const p = this.pkt;
     const st = p.parse(buf, off, len);
     if (st === PARSE_MALFORMED) {
       this.stats.droppedMalformed++;
       return false;
     }
-    if (!this.isLocal(buf, p.dstOff, p.family)) {
+    if (!forward && !this.isLocal(buf, p.dstOff, p.family)) {
       this.stats.droppedNotLocal++;
       return false;
     }
@@ -203,7 +234,7 @@ export class PacketFilter {
       return this.accept();
     }
     const proto = p.proto;
-    const cls = this.index.lookupPacket(buf, off, len, 'src');
+    const cls = forward ? this.forwardIndex.lookupPacket(buf, off, len, 'dst')?.lookupPacket(buf, off, len, 'src') : this.index.lookupPacket(buf, off, len, 'src');
     if (proto === PROTO_TCP) {
       if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) {
         this.stats.acceptedNonSyn++;
@@ -229,7 +260,8 @@ export class PacketFilter {
       // "ICMP allowed when any port is open": a class exists only for sources with rules.
       return this.accept();
     }
-    this.stats.droppedNoRule++;
+    if (forward) this.stats.droppedForward++;
+    else this.stats.droppedNoRule++;
     return false;
   }
 

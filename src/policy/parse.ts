@@ -39,6 +39,7 @@ const PROTO_NAMES: Record<string, number[]> = {
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const TAG_OR_GROUP_NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
+const INTERNET = 'autogroup:internet';
 const TOP_KEYS = new Set(['groups', 'tagOwners', 'hosts', 'acls', 'tests', 'autoApprovers']);
 
 class Parser {
@@ -195,7 +196,7 @@ class Parser {
       if (protos && !protos.some(hasPorts) && !(parsed.length === 1 && parsed[0].first === 0 && parsed[0].last === 65535)) {
         this.fail('ERR_POLICY_BAD_PORTS', at, `ports must be * for protocols without ports`);
       }
-      return { selector: this.selector(host, at), ports: parsed, line: this.line(at) };
+      return { selector: this.selector(host, at, true), ports: parsed, line: this.line(at) };
     });
     return { line: this.line(n), srcs, dsts, protos };
   }
@@ -235,8 +236,13 @@ class Parser {
     return sel;
   }
 
-  selector(s: string, at: JsonNode): Selector {
+  /** `asDst`: an ACL destination, the only place `autogroup:internet` means something. */
+  selector(s: string, at: JsonNode, asDst = false): Selector {
     if (s === '*') return { kind: 'all' };
+    if (s === INTERNET) {
+      if (!asDst) this.fail('ERR_POLICY_BAD_SELECTOR', at, `${INTERNET} is only valid as an ACL destination`);
+      return { kind: 'internet' };
+    }
     if (s.startsWith('group:')) {
       if (!this.policy.groups.has(s)) this.fail('ERR_POLICY_UNKNOWN_GROUP', at, `unknown group ${JSON.stringify(s)}`);
       return { kind: 'group', group: s };
@@ -249,7 +255,7 @@ class Parser {
       if (s.length < 2 || /\s/.test(s)) this.fail('ERR_POLICY_BAD_SELECTOR', at, `bad user ${JSON.stringify(s)}`);
       return { kind: 'user', user: normalizeUser(s) };
     }
-    if (s.startsWith('autogroup:')) this.fail('ERR_POLICY_BAD_SELECTOR', at, `${JSON.stringify(s)}: autogroups are not supported`);
+    if (s.startsWith('autogroup:')) this.fail('ERR_POLICY_BAD_SELECTOR', at, `${JSON.stringify(s)}: autogroups other than ${INTERNET} (as a destination) are not supported`);
     const host = this.hosts.get(s);
     if (host) return { kind: 'prefix', prefix: host };
     if (/[.:/]/.test(s)) return { kind: 'prefix', prefix: this.prefix(s, at) };

@@ -53,6 +53,8 @@ function probes(sel: Selector, text: string, policy: Policy, nodes: readonly Pol
     }
     case 'all':
       return [{ error: '* is not one identity' }];
+    case 'internet':
+      return [{ error: 'autogroup:internet is not one identity' }];
   }
 }
 

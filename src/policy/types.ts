@@ -10,7 +10,9 @@ export type Selector =
   | { kind: 'group'; group: string }
   | { kind: 'tag'; tag: string }
   | { kind: 'node'; name: string }
-  | { kind: 'prefix'; prefix: Prefix };
+  | { kind: 'prefix'; prefix: Prefix }
+  /** `autogroup:internet` (destinations only): what approved exit nodes reach outside the mesh. */
+  | { kind: 'internet' };
 
 /** Inclusive port range. */
 export interface PortRange {
@@ -76,6 +78,10 @@ export interface PolicyNode {
   tags: readonly string[];
   ipv4: string;
   ipv6: string;
+  /** Approved (and advertised) subnet routes, canonical CIDRs without the exit routes. */
+  routes?: readonly string[];
+  /** Approved exit node (0.0.0.0/0 and ::/0 both approved and advertised). */
+  exit?: boolean;
 }
 
 export const PROTO_ICMP = 1;

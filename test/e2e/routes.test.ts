@@ -3,7 +3,7 @@
 // its own namespace, driven through the `weft` CLI.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
 import { sleep } from '../../src/lab/netns.js';
@@ -47,6 +47,7 @@ describe('exit node and subnet router', { timeout: 300_000 }, () => {
     mesh.serveRemoteAddress(inet.ns, 80);
     mesh.serveRemoteAddress(inet.ns, 8080);
     mesh.serveRemoteAddress(lan.ns, 80);
+    mesh.serveRemoteAddress(lan.ns, 8081);
     await mesh.startServer();
     await mesh.createAuthKey();
     await mesh.up('exit', ['--advertise-exit-node', '--exit-policy-allow-ports', '80', '--exit-policy-block', '203.0.113.9/32']);
@@ -131,6 +132,39 @@ describe('exit node and subnet router', { timeout: 300_000 }, () => {
     // Unmarked traffic goes into the tunnel; the engine's own (marked) keeps main.
     assert.match((await m().lab.exec(cns, ['ip', 'route', 'get', '198.51.100.1'])).stdout, /dev weft0/);
     assert.doesNotMatch((await m().lab.exec(cns, ['ip', 'route', 'get', '198.51.100.1', 'mark', '0x5746'])).stdout, /dev weft0/);
+  });
+
+  test('v5: ACL destinations govern the subnet route (LANHOST/32:80 only) and the exit node', async (t) => {
+    if (!pre(t)) return;
+    const cns = m().node('client').ns;
+    const setPolicy = async (text: string): Promise<void> => {
+      const file = join(m().dir, 'policy.hujson');
+      writeFileSync(file, text);
+      await admin(['policy', 'set', file]);
+    };
+    // Allow-all so far: the other LAN port is reachable through the router.
+    assert.equal(await m().fetchText(cns, `http://${lan.ipv4}:8081/`), lan.routerIpv4);
+    await setPolicy(JSON.stringify({
+      hosts: { lanhost: `${lan.ipv4}/32` },
+      acls: [
+        // The nodes keep talking to each other; only the client may use the exit node.
+        { action: 'accept', src: ['*'], dst: NAMES.map((n) => `${n}:*`) },
+        { action: 'accept', src: ['client'], dst: ['lanhost:80', 'autogroup:internet:*'] },
+      ],
+    }));
+    await until('LAN port 8081 closed through the router', async () => (await m().fetchText(cns, `http://${lan.ipv4}:8081/`, 2)) === null, 20_000);
+    assert.equal(await m().fetchText(cns, `http://${lan.ipv4}/`), lan.routerIpv4, 'lanhost:80 still allowed');
+    assert.ok((await m().ping('client', lan.ipv4, 1)).received >= 1, 'ICMP echo: a rule admits the client to the LAN host');
+    assert.equal(await m().fetchText(m().node('exit').ns, `http://${lan.ipv4}/`, 2), null, 'the exit node has no rule for the LAN');
+    assert.ok(((await m().status('router')).filter?.droppedForward ?? 0) > 0, 'drops counted on the router');
+    // autogroup:internet keeps the exit node usable for the client.
+    assert.equal(await m().fetchText(cns, `http://${inet.ipv4}/`), inet.routerIpv4);
+    // No internet rule: the exit node refuses the client's traffic.
+    await setPolicy(JSON.stringify({ acls: [{ action: 'accept', src: ['*'], dst: NAMES.map((n) => `${n}:*`) }] }));
+    await until('exit node closed', async () => (await m().fetchText(cns, `http://${inet.ipv4}/`, 2)) === null, 20_000);
+    await setPolicy('{ "acls": [ { "action": "accept", "src": ["*"], "dst": ["*:*"] } ] }');
+    await until('LAN port 8081 open again', () => m().fetchText(cns, `http://${lan.ipv4}:8081/`, 2), 20_000);
+    await until('internet via the exit node again', () => m().fetchText(cns, `http://${inet.ipv4}/`, 2), 20_000);
   });
 
   test('the exit node leaves no rules, routes or sysctls behind after weft down; the client does not leak', async (t) => {

@@ -3,7 +3,7 @@
 import WebSocket from 'ws';
 import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../../src/crypto/keys.js';
 import { nodeAuthKey, signNodeRequest } from '../../src/control/node-auth.js';
-import type { ServerMessage } from '../../src/control/wire.js';
+import { VERSION_HEADER, type ServerMessage } from '../../src/control/wire.js';
 
 export interface HttpResult {
   status: number;
@@ -58,8 +58,9 @@ export class SimNode {
     return this.call('POST', '/api/v1/logout', {});
   }
 
-  openMap(): Promise<MapClient> {
-    return MapClient.open(this.baseUrl.replace(/^http/, 'ws') + '/api/v1/map', this.authHeader('GET', '/api/v1/map'));
+  /** `version`: announced in VERSION_HEADER (v5 agents); absent = an older agent. */
+  openMap(version?: number): Promise<MapClient> {
+    return MapClient.open(this.baseUrl.replace(/^http/, 'ws') + '/api/v1/map', this.authHeader('GET', '/api/v1/map'), version === undefined ? {} : { [VERSION_HEADER]: String(version) });
   }
 }
 
@@ -79,9 +80,9 @@ export class MapClient {
     });
   }
 
-  static open(url: string, authorization: string): Promise<MapClient> {
+  static open(url: string, authorization: string, headers: Record<string, string> = {}): Promise<MapClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { authorization } });
+      const ws = new WebSocket(url, { headers: { authorization, ...headers } });
       const client = new MapClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {

@@ -5,9 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
 import type { NetMap, NodeView, RouteView, ServerMessage } from '../../src/control/wire.js';
 import { DEFAULT_POLICY_TEXT } from '../../src/policy/index.js';
-import { isUpsertOf, type MapClient, type SimNode } from '../helpers/control.js';
+import { isUpsertOf, MapClient, type SimNode } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
+const waitFull = async (m: MapClient): Promise<MapClient> => (await m.waitFor((x) => x.type === 'full'), m);
 const fullOf = (m: MapClient): NetMap => (m.messages.find((x) => x.type === 'full') as Extract<ServerMessage, { type: 'full' }>).netmap;
 
 describe('subnet routes and exit nodes in the coordinator', () => {
@@ -54,6 +55,52 @@ describe('subnet routes and exit nodes in the coordinator', () => {
     await assert.rejects(t.admin.request('POST', '/api/v1/admin/routes/approve', { node: 'router', route: 'x' }), (e: unknown) => e instanceof ControlError && e.code === 'ERR_INVALID_ROUTE');
     await assert.rejects(t.admin.request('POST', '/api/v1/admin/routes/approve', { node: 'nobody', route: 'exit' }), (e: unknown) => e instanceof ControlError && e.code === 'ERR_NODE_NOT_FOUND');
     for (const n of [router, client, late]) await n.map.close();
+  });
+
+  test('v5: ACL destinations reach the router as forwarding (dsts) rules, only on streams that announced v5', async () => {
+    const key = await t.authKey({ reusable: true });
+    const router = await joined(t, key, 'fw-router');
+    const client = await joined(t, key, 'fw-client');
+    const other = await joined(t, key, 'fw-other');
+    const rk = router.node.publicKey;
+    router.map.send({ type: 'routes', routes: ['10.78.0.0/24'] });
+    await client.map.waitFor(isUpsertOf(rk, (v: NodeView) => (v.advertisedRoutes ?? []).length === 1));
+    await t.admin.request('POST', '/api/v1/admin/routes/approve', { node: 'fw-router', route: '10.78.0.0/24' });
+    // Allow-all: the whole subnet, for everyone; the older stream (no version header) never gets dsts rules.
+    t.clock.advance(1000); // a new signature timestamp (replay protection)
+    const v5 = await router.node.openMap(5);
+    assert.deepEqual(fullOf(await waitFull(v5)).packetFilter, [
+      { srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]] },
+      { srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]], dsts: ['10.78.0.0/24'] },
+    ]);
+    t.clock.advance(1000); // a new signature timestamp (replay protection)
+    const v4 = await router.node.openMap(4);
+    assert.deepEqual(fullOf(await waitFull(v4)).packetFilter, [{ srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]] }]);
+    // Restrict the subnet to one host and port for fw-client: a delta with the new dsts rule.
+    await t.admin.request('PUT', '/api/v1/admin/policy', {
+      policy: '{"hosts": {"lanhost": "10.78.0.5"}, "acls": [{"action": "accept", "src": ["fw-client"], "dst": ["lanhost:80"]}]}',
+    });
+    const c = (await client.map.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined)) as Extract<ServerMessage, { type: 'delta' }>;
+    const self = fullOf(client.map).self;
+    const delta = (await v5.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined && m.packetFilter.length === 1)) as Extract<ServerMessage, { type: 'delta' }>;
+    assert.equal(delta.packetFilter![0].dsts?.join(), '10.78.0.5/32');
+    assert.deepEqual(delta.packetFilter![0].ports, [[80, 80]]);
+    assert.deepEqual(delta.packetFilter![0].srcs, [`${self.ipv4}/32`, `${self.ipv6}/128`]);
+    assert.ok(!delta.removals.includes(self.publicKey), 'the router still sees the client');
+    const old = (await v4.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined)) as Extract<ServerMessage, { type: 'delta' }>;
+    assert.deepEqual(old.packetFilter, []);
+    // The client keeps the router (it may use its route); fw-other loses it.
+    assert.ok(!c.removals.includes(rk));
+    await other.map.waitFor((m) => m.type === 'delta' && m.removals.includes(rk));
+    // Unapproving the route recompiles: the forwarding rule goes.
+    await t.admin.request('POST', '/api/v1/admin/routes/unapprove', { node: 'fw-router', route: '10.78.0.0/24' });
+    await v5.waitFor((m) => m.type === 'delta' && m.packetFilter !== undefined && m.packetFilter.length === 0);
+    await client.map.waitFor((m) => m.type === 'delta' && m.removals.includes(rk));
+    // A malformed version header is refused.
+    t.clock.advance(1000);
+    await assert.rejects(MapClient.open(t.url.replace(/^http/, 'ws') + '/api/v1/map', router.node.authHeader('GET', '/api/v1/map'), { 'weft-protocol-version': 'x' }), (e: { status?: number }) => e.status === 400);
+    await t.admin.request('PUT', '/api/v1/admin/policy', { policy: DEFAULT_POLICY_TEXT });
+    for (const m of [router.map, client.map, other.map, v5, v4]) await m.close();
   });
 
   test('autoApprovers approve matching routes when advertised and when the policy changes', async () => {

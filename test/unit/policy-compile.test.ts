@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPolicy, compilePolicy, filtersEqual, mayUseTag, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
-import { aggregate } from '../../src/policy/cidr-set.js';
+import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, filtersEqual, mayUseTag, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
+import { aggregate, complement } from '../../src/policy/cidr-set.js';
 import { parsePrefix } from '../../src/wireguard/allowedips.js';
 
 const node = (i: number, name: string, user: string | null, tags: string[] = []): PolicyNode => ({
@@ -142,4 +142,89 @@ test('mayUseTag: users, groups and owning tags; unknown tags and cycles are refu
   assert.ok(mayUseTag(p, 'tag:db', { tags: ['tag:web'] }), 'a node carrying an owning tag');
   assert.equal(mayUseTag(p, 'tag:nope', { user: 'alice' }), false);
   assert.equal(mayUseTag(p, 'tag:a', { user: 'alice' }), false);
+});
+
+// Routers: k6 routes two IPv4 subnets and one IPv6 subnet; k7 is an exit node that also routes a subnet.
+const ROUTED: PolicyNode[] = [
+  node(1, 'alpha', 'alice'),
+  node(2, 'beta', 'bob'),
+  { ...node(6, 'router', null, ['tag:router']), routes: ['10.1.0.0/24', '10.2.0.0/16', 'fd00:1::/64'] },
+  { ...node(7, 'exit', null, ['tag:exit']), routes: ['192.168.9.0/24'], exit: true },
+];
+const ALICE = ['100.64.0.1/32', 'fd7a:115c:a1e0::1/128'];
+const forwarding = (c: ReturnType<typeof compilePolicy>, id: string) => c.filter(id).filter((r) => r.dsts);
+const routed = (acls: string): ReturnType<typeof compilePolicy> =>
+  compilePolicy(parsePolicy(`{"tagOwners": {"tag:router": [], "tag:exit": []}, "hosts": {"lan": "10.1.0.0/24"}, "acls": [${acls}]}`), ROUTED);
+
+test('routers: CIDR destinations give forwarding rules for the overlap with approved routes only', () => {
+  const c = routed(`
+    {"action": "accept", "src": ["alice@"], "dst": ["10.1.0.5:22,80", "10.0.0.0/8:443", "172.16.0.0/12:*", "lan:53"]},
+    {"action": "accept", "src": ["bob@"], "dst": ["fd00:1::/56:*"], "proto": "udp"}`);
+  assert.deepEqual(forwarding(c, 'k6'), [
+    { srcs: ALICE, ports: [[22, 22], [80, 80]], dsts: ['10.1.0.5/32'] },
+    // A destination larger than the route is clipped to the route.
+    { srcs: ALICE, ports: [[443, 443]], dsts: ['10.1.0.0/24', '10.2.0.0/16'] },
+    { srcs: ALICE, ports: [[53, 53]], dsts: ['10.1.0.0/24'] },
+    { srcs: ['100.64.0.2/32', 'fd7a:115c:a1e0::2/128'], ports: [[0, 65535]], protos: [17], dsts: ['fd00:1::/64'] },
+  ]);
+  // No local rules from CIDR destinations outside the mesh; no forwarding outside routes.
+  assert.deepEqual(c.filter('k6').filter((r) => !r.dsts), []);
+  assert.deepEqual(forwarding(c, 'k7'), []);
+  // Plain nodes never get forwarding rules.
+  assert.deepEqual(c.filter('k1'), []);
+  // Visibility: alice and bob see the router (and it them); nobody sees the exit node.
+  assert.deepEqual(c.peers('k6'), ['k1', 'k2']);
+  assert.deepEqual(c.peers('k1'), ['k6']);
+  assert.equal(c.canSee('k2', 'k6'), true);
+  assert.deepEqual(c.peers('k7'), []);
+  assert.equal(c.canSee('k1', 'k2'), false);
+});
+
+test('routers: "*" covers every approved route (and the internet on an exit node); same ports share a rule', () => {
+  const c = routed(`{"action": "accept", "src": ["alice@"], "dst": ["*:80", "10.1.0.0/24:80"]}`);
+  assert.deepEqual(forwarding(c, 'k6'), [{ srcs: ALICE, ports: [[80, 80]], dsts: ['10.1.0.0/24', '10.2.0.0/16', 'fd00:1::/64'] }]);
+  const exit = forwarding(c, 'k7');
+  assert.equal(exit.length, 1);
+  assert.equal(exit[0].dsts![0], '192.168.9.0/24');
+  assert.ok(exit[0].dsts!.includes('::/0'));
+  assert.ok(!exit[0].dsts!.includes('0.0.0.0/0'), 'the exit node subnet is cut out of the internet');
+  // The default policy keeps everything usable.
+  const all = compilePolicy(parsePolicy(DEFAULT_POLICY_TEXT), ROUTED);
+  assert.deepEqual(forwarding(all, 'k6'), [{ srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]], dsts: ['10.1.0.0/24', '10.2.0.0/16', 'fd00:1::/64'] }]);
+});
+
+test('routers: autogroup:internet only on approved exit nodes, without their own subnets', () => {
+  const c = routed(`{"action": "accept", "src": ["bob@"], "dst": ["autogroup:internet:443"], "proto": "tcp"}`);
+  assert.deepEqual(forwarding(c, 'k6'), []);
+  const [rule, ...rest] = forwarding(c, 'k7');
+  assert.deepEqual(rest, []);
+  assert.deepEqual({ ...rule, dsts: undefined }, { srcs: ['100.64.0.2/32', 'fd7a:115c:a1e0::2/128'], ports: [[443, 443]], protos: [6], dsts: undefined });
+  // 0.0.0.0/0 minus 192.168.9.0/24, then ::/0.
+  assert.equal(rule.dsts!.length, 25);
+  assert.ok(rule.dsts!.includes('192.168.8.0/24') && rule.dsts!.includes('192.168.10.0/23') && rule.dsts!.includes('0.0.0.0/1'));
+  assert.equal(rule.dsts!.at(-1), '::/0');
+  for (const d of rule.dsts!) assert.ok(!d.startsWith('192.168.9.'), d);
+  assert.deepEqual(c.peers('k2'), ['k7']);
+  assert.deepEqual(c.peers('k7'), ['k2']);
+  // Not an exit node any more: nothing.
+  const noExit = compilePolicy(parsePolicy(`{"tagOwners": {"tag:exit": []}, "acls": [{"action": "accept", "src": ["bob@"], "dst": ["autogroup:internet:*"]}]}`), ROUTED.map((n) => ({ ...n, exit: false })));
+  assert.deepEqual(forwarding(noExit, 'k7'), []);
+  assert.deepEqual(noExit.peers('k2'), []);
+});
+
+test('complement: the address space minus holes, in the fewest CIDRs', () => {
+  assert.deepEqual(complement([], 4), ['0.0.0.0/0']);
+  assert.deepEqual(complement([parsePrefix('0.0.0.0/1')], 4), ['128.0.0.0/1']);
+  assert.deepEqual(complement([parsePrefix('128.0.0.0/1'), parsePrefix('0.0.0.0/1')], 4), []);
+  assert.deepEqual(complement([parsePrefix('10.0.0.0/8'), parsePrefix('10.1.0.0/16'), parsePrefix('fd00::/8')], 4), [
+    '0.0.0.0/5', '8.0.0.0/7', '11.0.0.0/8', '12.0.0.0/6', '16.0.0.0/4', '32.0.0.0/3', '64.0.0.0/2', '128.0.0.0/1',
+  ]);
+  assert.deepEqual(complement([parsePrefix('8000::/1')], 6), ['::/1']);
+});
+
+test('filtersEqual compares forwarding destinations', () => {
+  const a = [{ srcs: ['0.0.0.0/0'], ports: [[0, 65535]] as Array<[number, number]>, dsts: ['10.0.0.0/8'] }];
+  assert.equal(filtersEqual(a, [{ ...a[0], dsts: ['10.0.0.0/8'] }]), true);
+  assert.equal(filtersEqual(a, [{ ...a[0], dsts: ['10.0.0.0/9'] }]), false);
+  assert.equal(filtersEqual(a, [{ ...a[0], dsts: undefined }]), false);
 });

@@ -190,3 +190,83 @@ test('FlowTable agrees with a simple LRU model', () => {
     { numRuns: 500 },
   );
 });
+
+// A subnet router (ME) for 10.1.0.0/24 and fd00:1::/64; PEER may reach LAN host 10.1.0.5 on TCP 80 and UDP 53, and the v6 subnet on anything.
+const LAN4 = '10.1.0.5';
+const LAN6 = 'fd00:1::5';
+const ROUTER_RULES: WireFilterRule[] = [
+  { srcs: [`${PEER4}/32`, `${PEER6}/128`], ports: [[80, 80]], protos: [6], dsts: [`${LAN4}/32`] },
+  { srcs: [`${PEER4}/32`, `${PEER6}/128`], ports: [[53, 53]], protos: [17], dsts: ['10.1.0.0/24'] },
+  { srcs: [`${PEER6}/128`], ports: [[0, 65535]], dsts: ['fd00:1::/64'] },
+  // A local rule never admits forwarded packets, and a forwarding rule never local ones.
+  { srcs: ['0.0.0.0/0', '::/0'], ports: [[0, 65535]], protos: [6], family: 4 },
+];
+
+test('allowForward: destination and source prefixes, ports and protocols', () => {
+  const f = filter(ROUTER_RULES);
+  const fwd = (src: string, dst: string, proto: number, dstPort: number, extra: Partial<Parameters<typeof buildProbe>[0]> = {}): boolean =>
+    f.allowForward(buildProbe({ src, dst, proto, dstPort, ...extra }));
+  assert.equal(fwd(PEER4, LAN4, 6, 80), true);
+  assert.equal(fwd(PEER4, LAN4, 6, 22), false, 'other port');
+  assert.equal(fwd(PEER4, '10.1.0.6', 6, 80), false, 'other LAN host');
+  assert.equal(fwd('100.64.0.3', LAN4, 6, 80), false, 'other source');
+  assert.equal(fwd(PEER4, LAN4, 17, 80), false, 'TCP-only rule');
+  assert.equal(fwd(PEER4, '10.1.0.77', 17, 53), true, 'the whole subnet on UDP 53');
+  assert.equal(fwd(PEER4, '10.1.0.77', 6, 53), false);
+  assert.equal(fwd(PEER6, LAN6, 6, 4242), true);
+  assert.equal(fwd(PEER6, LAN6, 58, 0), true, 'default protocols include ICMPv6');
+  assert.equal(fwd(PEER6, 'fd00:2::5', 6, 4242), false, 'outside the routes');
+  assert.equal(fwd(PEER4, ME4, 6, 80), false, 'the router itself is not a forwarding destination');
+  assert.equal(f.stats.droppedForward, 7);
+  // The local rule (TCP from anyone, v4) does not open the LAN; forwarding rules do not open us.
+  assert.equal(f.allowInbound(buildProbe({ src: PEER4, dst: ME4, proto: 6, dstPort: 9 })), true);
+  assert.equal(f.allowInbound(buildProbe({ src: PEER4, dst: ME4, proto: 17, dstPort: 53 })), false);
+  assert.equal(f.stats.droppedForward, 7);
+  // New rules replace both indexes.
+  f.setRules([]);
+  assert.equal(fwd(PEER4, LAN4, 6, 80), false);
+});
+
+test('allowForward: stateful like allowInbound (TCP non-SYN, tracked UDP, ICMP), fragments, malformed', () => {
+  const clock = new FakeClock();
+  const f = filter(ROUTER_RULES, clock);
+  assert.equal(f.allowForward(buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 6, dstPort: 22, tcpFlags: 0x10 })), true, 'TCP non-SYN');
+  assert.equal(f.allowForward(buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 6, dstPort: 22, tcpFlags: 0x12 })), true, 'SYN-ACK');
+  assert.equal(f.stats.acceptedNonSyn, 2);
+  // UDP: the reverse of a flow the LAN host opened towards the mesh through us (no SNAT) passes.
+  const reply = buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 17, srcPort: 5000, dstPort: 6000 });
+  assert.equal(f.allowForward(reply), false);
+  f.recordOutbound(buildProbe({ src: LAN4, dst: '100.64.0.3', proto: 17, srcPort: 6000, dstPort: 5000 }));
+  assert.equal(f.allowForward(reply), true);
+  assert.equal(f.stats.acceptedTracked, 1);
+  clock.advance(2000);
+  assert.equal(f.allowForward(reply), false, 'flow forgotten when idle');
+  // ICMP: echo when a rule admits the source to that destination; replies need a tracked echo.
+  assert.equal(f.allowForward(buildProbe({ src: PEER4, dst: LAN4, proto: 1 })), true);
+  assert.equal(f.allowForward(buildProbe({ src: PEER4, dst: '10.1.0.9', proto: 1 })), true, 'UDP 53 rule covers the subnet');
+  assert.equal(f.allowForward(buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 1 })), false);
+  assert.equal(f.allowForward(buildProbe({ src: PEER4, dst: LAN4, proto: 1, icmpType: 13 })), false, 'timestamp needs an ICMP rule');
+  const echoReply = buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 1, icmpType: 0, icmpId: 9 });
+  assert.equal(f.allowForward(echoReply), false);
+  f.recordOutbound(buildProbe({ src: LAN4, dst: '100.64.0.3', proto: 1, icmpId: 9 }));
+  assert.equal(f.allowForward(echoReply), true);
+  // Later fragments pass (the first was judged); a first fragment is judged.
+  const later = buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 17, dstPort: 9 });
+  later[7] = 10;
+  assert.equal(f.allowForward(later), true);
+  const first = buildProbe({ src: '100.64.0.3', dst: LAN4, proto: 17, dstPort: 9 });
+  first[6] = 0x20;
+  assert.equal(f.allowForward(first), false);
+  assert.equal(f.stats.acceptedFragments, 1);
+  // Malformed: dropped, counted, never thrown.
+  const good = buildProbe({ src: PEER4, dst: LAN4, proto: 6, dstPort: 80 });
+  for (const c of [new Uint8Array(0), good.subarray(0, 30), Uint8Array.of(0x75, ...new Uint8Array(30))]) assert.equal(f.allowForward(c), false);
+  assert.equal(f.stats.droppedMalformed, 3);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 120 }), fc.nat(130), (bytes, cut) => {
+      f.allowForward(bytes);
+      f.allowForward(good.subarray(0, Math.min(cut, good.length)));
+    }),
+    { numRuns: 5000 },
+  );
+});

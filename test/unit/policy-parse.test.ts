@@ -150,3 +150,18 @@ test('fuzz: any text either parses or throws a PolicyError with a position', asy
     { numRuns: 5000 },
   );
 });
+
+test('autogroup:internet: a destination only, with ports; other autogroups stay rejected', () => {
+  const p = parsePolicy('{"acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:internet:*", "autogroup:internet:443,80-90"]}]}');
+  assert.deepEqual(p.acls[0].dsts.map((d) => [d.selector, d.ports]), [
+    [{ kind: 'internet' }, [{ first: 0, last: 65535 }]],
+    [{ kind: 'internet' }, [{ first: 443, last: 443 }, { first: 80, last: 90 }]],
+  ]);
+  const asSrc = '{\n"acls": [{"action": "accept",\n "src": ["autogroup:internet"], "dst": ["*:*"]}]}';
+  rejects(asSrc, 'ERR_POLICY_BAD_SELECTOR', 3);
+  assert.throws(() => parsePolicy(asSrc), /only valid as an ACL destination/);
+  rejects('{"autoApprovers": {"exitNode": ["autogroup:internet"]}}', 'ERR_POLICY_BAD_SELECTOR');
+  rejects('{"tests": [{"src": "alice@", "accept": ["autogroup:internet:443"]}]}', 'ERR_POLICY_BAD_SELECTOR');
+  rejects('{"acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:member:*"]}]}', 'ERR_POLICY_BAD_SELECTOR');
+  rejects('{"acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:internet"]}]}', 'ERR_POLICY_BAD_PORTS');
+});
