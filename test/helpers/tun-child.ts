@@ -62,8 +62,14 @@ const rx4: { msg: Buffer; from: string; port: number }[] = [];
 const rx6: { msg: Buffer; from: string; port: number }[] = [];
 s4.on('message', (msg, r) => rx4.push({ msg, from: r.address, port: r.port }));
 s6.on('message', (msg, r) => rx6.push({ msg, from: r.address, port: r.port }));
-s4.send('ping4', 7777, '10.9.0.2');
-s6.send('ping6', 7777, 'fd00::2');
+// Resent until seen: right after the link comes up the kernel may still drop (the qdisc
+// is attached by linkwatch, up to a second later on a busy machine).
+const probe = (): void => {
+  s4.send('ping4', 7777, '10.9.0.2');
+  s6.send('ping6', 7777, 'fd00::2');
+};
+probe();
+const resend = setInterval(probe, 100);
 
 const p4 = await until('IPv4 packet on TUN', () => seen.find((u) => u.version === 4 && u.dport === 7777));
 assert.equal(p4.src, '10.9.0.1');
@@ -74,6 +80,7 @@ const p6 = await until('IPv6 packet on TUN', () => seen.find((u) => u.version ==
 assert.equal(p6.src, 'fd00:0:0:0:0:0:0:1');
 assert.equal(p6.dst, 'fd00:0:0:0:0:0:0:2');
 assert.equal(Buffer.from(p6.payload).toString(), 'ping6');
+clearInterval(resend);
 assert.equal(badOffsets, 0, 'packets start after the headroom');
 result.read = { v4: p4.dst, v6: p6.dst, packetsSeen: seen.length };
 
