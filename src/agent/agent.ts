@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
+import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
@@ -16,7 +16,7 @@ import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, t
 import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
-import { clearIdentity, ensureStateDir, loadOrCreateKey, loadState, saveState, socketPath, type PersistedState } from './state.js';
+import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
 import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
@@ -32,6 +32,7 @@ import { allowedIpsFor, setAllowedIps } from './netmap.js';
 
 export const DEFAULT_IFACE = 'weft0';
 const DEFAULT_ENDPOINT_POLL_MS = 5_000;
+const NETMAP_SAVE_DELAY_MS = 1_000;
 const EVERYWHERE = ['0.0.0.0/0', '::/0'];
 /** What a v2 coordinator (no packetFilter in the netmap) means: allow all. */
 const ALLOW_ALL: FilterRule[] = [{ srcs: EVERYWHERE, ports: [[0, 65535]] }];
@@ -143,6 +144,13 @@ export class Agent {
   private coordinatorError: { code: string; message: string } | null = null;
   private relayBypass: string[] = [];
   private relayHosts = '';
+  /** What the last netmap said, for the cache (netmap.json). */
+  private filterRules: FilterRule[] = [];
+  private relayMap: RelayInfo[] | undefined;
+  private netmapVersion = 0;
+  private netmapSave: TimerHandle | null = null;
+  /** Peers came from netmap.json and the coordinator has not answered since. */
+  private fromCache = false;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -235,6 +243,13 @@ export class Agent {
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
       await this.api.start();
+    }
+    // A restart while the coordinator is away: the last netmap brings the tunnels back.
+    const cached = await loadNetmapCache(stateDir, state.serverUrl, this.publicKey);
+    if (cached) {
+      this.onServerMessage({ type: 'full', netmap: cached });
+      this.fromCache = true;
+      this.logger.info({ peers: this.peers.size, seq: cached.seq }, 'peers from the cached netmap until the coordinator answers');
     }
     this.client.startStream({
       onMessage: (m) => this.onServerMessage(m),
@@ -338,6 +353,10 @@ export class Agent {
       case 'full': {
         const nm = msg.netmap;
         this.seq = nm.seq;
+        this.fromCache = false;
+        this.netmapVersion = nm.version;
+        this.relayMap = nm.relays;
+        this.scheduleNetmapSave();
         this.serverForwardRules = nm.version >= FORWARD_RULES_VERSION;
         this.nat?.setRelays(nm.relays);
         this.updateRelayBypass(nm.relays ?? []);
@@ -354,6 +373,7 @@ export class Agent {
       case 'delta': {
         if (msg.seq <= this.seq) return; // already reflected in a newer full netmap
         this.seq = msg.seq;
+        this.scheduleNetmapSave();
         const self = this.publicKey;
         const upserts = msg.upserts.filter((u) => u.publicKey !== self);
         const expired = upserts.filter((u) => !isUsable(u)).map((u) => u.publicKey);
@@ -474,12 +494,40 @@ export class Agent {
   }
 
   private setFilter(rules: FilterRule[]): void {
+    this.filterRules = rules;
     try {
       this.filter?.setRules(this.serverForwardRules ? rules : [...rules, FORWARD_ALL]);
       this.logger.debug({ rules: rules.length }, 'packet filter updated');
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'packet filter from the coordinator is invalid; keeping the previous one');
     }
+  }
+
+  /** Writes netmap.json a moment after a change (bursts of deltas write once). */
+  private scheduleNetmapSave(): void {
+    if (this.netmapSave || this.stopping) return;
+    this.netmapSave = this.clock.setTimeout(() => {
+      this.netmapSave = null;
+      void this.saveNetmap();
+    }, NETMAP_SAVE_DELAY_MS);
+  }
+
+  private async saveNetmap(): Promise<void> {
+    const s = this.state;
+    if (!s || this.fromCache) return;
+    const netmap: NetMap = {
+      version: this.netmapVersion,
+      seq: this.seq,
+      domain: s.domain,
+      ipv4Range: s.ipv4Range,
+      ipv6Range: s.ipv6Range,
+      self: s.node,
+      peers: [...this.peers.values()],
+      packetFilter: this.filterRules,
+      ...(this.dnsConfig ? { dns: this.dnsConfig } : {}),
+      ...(this.relayMap ? { relays: this.relayMap } : {}),
+    };
+    await saveNetmapCache(this.opts.stateDir, s.serverUrl, netmap).catch((err: Error) => this.logger.warn({ err: err.message }, 'saving the netmap cache failed'));
   }
 
   private refreshDns(): void {
@@ -529,7 +577,7 @@ export class Agent {
       .sort((a, b) => a.name.localeCompare(b.name));
     return {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
-      coordinator: { url: s.serverUrl, connected: this.connected, ...(this.coordinatorError ? { error: this.coordinatorError } : {}) },
+      coordinator: { url: s.serverUrl, connected: this.connected, ...(this.coordinatorError ? { error: this.coordinatorError } : {}), ...(this.fromCache ? { cachedNetmap: true } : {}) },
       peers,
       ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
       ...(this.nat ? { nat: this.nat.summary() } : {}),
@@ -587,6 +635,11 @@ export class Agent {
     this.stopping ??= (async () => {
       if (this.endpointTimer) this.clock.clearTimeout(this.endpointTimer);
       this.endpointTimer = null;
+      if (this.netmapSave) {
+        this.clock.clearTimeout(this.netmapSave);
+        this.netmapSave = null;
+        await this.saveNetmap();
+      }
       this.pinger?.close();
       await this.client?.stop().catch(() => {});
       await this.magicDns?.stop();

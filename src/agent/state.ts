@@ -1,12 +1,15 @@
 import { mkdir, open, readFile, rename, rm, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView } from '../control/wire.js';
+import type { NetMap, NodeView, ServerMessage } from '../control/wire.js';
 import { AgentError } from './errors.js';
+import { parseServerMessage } from './netmap.js';
 
 // The agent's persistent state in its state dir (0700):
 //   node.key    the WireGuard private key, base64 (0600)
 //   state.json  the coordinator's answer: server URL and key, our node view, ranges (0600)
+//   netmap.json the last netmap (peers, filter, DNS, relays), used at start until the
+//               coordinator answers (0600)
 //   weft.sock   the local API socket (0600, see local-api.ts)
 // Files are replaced atomically (temp + fsync + rename + fsync dir) so a crash never
 // leaves a half-written identity behind.
@@ -14,6 +17,7 @@ import { AgentError } from './errors.js';
 export const DEFAULT_STATE_DIR = '/var/lib/weft';
 const KEY_FILE = 'node.key';
 const STATE_FILE = 'state.json';
+const NETMAP_FILE = 'netmap.json';
 const SOCKET_FILE = 'weft.sock';
 
 export interface PersistedState {
@@ -106,8 +110,31 @@ export async function saveState(dir: string, state: PersistedState): Promise<voi
   await writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
 }
 
+/**
+ * The last netmap, so a restart while the coordinator is away brings the tunnels back:
+ * stored as the `full` message it would be, and validated like one when read.
+ */
+export async function saveNetmapCache(dir: string, serverUrl: string, netmap: NetMap): Promise<void> {
+  const msg: ServerMessage = { type: 'full', netmap };
+  await writeFileAtomic(join(dir, NETMAP_FILE), JSON.stringify({ serverUrl, message: msg }) + '\n');
+}
+
+/** The cached netmap of this node at this coordinator; null when missing, foreign or unreadable. */
+export async function loadNetmapCache(dir: string, serverUrl: string, publicKey: string): Promise<NetMap | null> {
+  const text = await readOptional(join(dir, NETMAP_FILE)).catch(() => null);
+  if (text === null) return null;
+  try {
+    const c = JSON.parse(text) as { serverUrl?: unknown; message?: unknown };
+    const msg = c.serverUrl === serverUrl ? parseServerMessage(JSON.stringify(c.message)) : null;
+    return msg?.type === 'full' && msg.netmap.self.publicKey === publicKey ? msg.netmap : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Forgets the identity (after logout): the next `weft up` registers as a new node. */
 export async function clearIdentity(dir: string): Promise<void> {
+  await rm(join(dir, NETMAP_FILE), { force: true });
   await rm(join(dir, STATE_FILE), { force: true });
   await rm(join(dir, KEY_FILE), { force: true });
 }

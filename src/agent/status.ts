@@ -28,7 +28,8 @@ export interface PeerStatus extends NodeStatus {
 
 export interface StatusJson {
   self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
-  coordinator: { url: string; connected: boolean; error?: { code: string; message: string } };
+  /** cachedNetmap: the peers are from netmap.json (the coordinator has not answered since the start). */
+  coordinator: { url: string; connected: boolean; error?: { code: string; message: string }; cachedNetmap?: boolean };
   peers: PeerStatus[];
   /** Ingress packet filter counters (denied packets are the dropped* ones). */
   filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
@@ -89,5 +90,6 @@ export function formatStatus(s: StatusJson): string {
 
 function coordinatorState(c: StatusJson['coordinator']): string {
   if (c.connected) return 'coordinator connected';
-  return c.error ? `coordinator refused: ${c.error.message} (${c.error.code})` : 'coordinator unreachable';
+  if (c.error) return `coordinator refused: ${c.error.message} (${c.error.code})`;
+  return c.cachedNetmap ? 'coordinator unreachable (peers from the cached netmap)' : 'coordinator unreachable';
 }

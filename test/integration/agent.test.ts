@@ -30,8 +30,8 @@ describe('agents with the real coordinator', () => {
   let seq = 0;
 
   // Backoff jitter at its maximum keeps reconnect timing predictable (250, 500, 1000 ms...).
-  const addNode = async (name: string) => {
-    const n = createInProcessNode(net, `10.7.0.${++seq}`, {
+  const addNode = async (name: string, lanIp = `10.7.0.${++seq}`) => {
+    const n = createInProcessNode(net, lanIp, {
       stateDir: join(dir, name), serverUrl: coord.url, authKey: coord.authKey, hostname: name, localApi: false, random: () => 0.999, endpointPollMs: 200,
     });
     await n.agent.start();
@@ -132,5 +132,26 @@ describe('agents with the real coordinator', () => {
     assert.equal(a.agent.device!.lookupPeer(Buffer.from(b.agent.publicKey, 'base64')), engineB, 'b untouched in the engine');
     assert.equal(engineB.keypairs.current, sessionB, 'b keeps its session');
     await pingAll();
+  });
+
+  test('restarted while the coordinator is down: peers come back from the cached netmap', async () => {
+    const a = byName('a');
+    const b = byName('b');
+    const aIp = a.lanIp;
+    await sleep(1200); // the cache is written a moment after the last netmap change
+    await coord.stop();
+    await waitFor('agents notice', () => nodes.every((n) => !n.agent.connected), 2000);
+    await a.agent.stop();
+    nodes.splice(nodes.indexOf(a), 1);
+    const a2 = await addNode('a', aIp);
+    assert.equal(a2.agent.connected, false);
+    assert.deepEqual(peerNames(a2), ['b'], 'peers from netmap.json');
+    assert.equal(a2.agent.status().coordinator.cachedNetmap, true);
+    await a2.agent.ping(b.agent.self!.ipv4, 2000);
+    await b.agent.ping(a2.agent.self!.ipv4, 2000);
+    await coord.start();
+    await waitFor('a reconnects', () => a2.agent.connected, 5000);
+    assert.equal(a2.agent.status().coordinator.cachedNetmap, undefined);
+    assert.deepEqual(peerNames(a2), ['b']);
   });
 });
