@@ -235,7 +235,7 @@ async function endToEnd(): Promise<{ rounds: Round[]; failures: string[]; skippe
           rounds.push(x);
           log(
             `    ${impl.name}: ${x.hsPerS.toFixed(0)} handshakes/s, p50 ${fmt(x.latP50Ms)} ms, engine ${fmt(x.engineCpuPer1k)} CPU s/1000 (${fmt(x.engineCores)} cores), ` +
-              `generator ${x.genCorePct.toFixed(0)}% of a core, ${x.cookieReplies} cookie replies, ${x.timeouts} timeouts`,
+              `generator ${x.genCorePct.toFixed(0)}% of a core, ${x.cookieReplies} cookie replies, ${x.timeouts} timeouts (${x.load.timeoutsMeasured} in the measured window)`,
           );
         } catch (err) {
           failures.push(`${impl.name} round ${r + 1}: ${(err as Error).message}`);

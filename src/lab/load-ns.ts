@@ -22,5 +22,12 @@ export async function addLoadNamespace(lab: Lab, targetNs: string, sources: numb
   for (let i = 0; i < n; i++) list.push(`10.201.${1 + (i >> 8)}.${i & 255}`);
   // One `ip -batch` instead of one process per address (a thousand would take seconds).
   if (list.length) await runOk(['ip', '-n', ns, '-batch', '-'], { input: list.map((ip) => `addr add ${ip}/16 dev ${names.a}\n`).join(''), timeoutMs: 30_000 });
+  // The ARP table's gc_thresh3 (1024 by default) is host-wide: a thousand dynamic
+  // entries in the target overflow it and drop replies. Permanent entries do not count.
+  if (list.length) {
+    const [link] = JSON.parse(await runOk(['ip', '-n', ns, '-j', 'link', 'show', names.a])) as Array<{ address: string }>;
+    const neigh = list.map((ip) => `neigh replace ${ip} lladdr ${link.address} dev ${names.b} nud permanent\n`).join('');
+    await runOk(['ip', '-n', targetNs, '-batch', '-'], { input: neigh, timeoutMs: 30_000 });
+  }
   return { ns, target: '10.201.0.1', sources: list };
 }

@@ -51,6 +51,8 @@ export interface HandshakeLoadResult {
   cookieReplies: number;
   otherReplies: number;
   timeouts: number;
+  /** Of those, in the measured window. */
+  timeoutsMeasured: number;
   exhaustedPeers: number;
   measureMs: number;
   latencyP50Ms: number;
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
   let cookieReplies = 0;
   let otherReplies = 0;
   let timeouts = 0;
+  let timeoutsMeasured = 0;
   let exhausted = 0;
   let timer: NodeJS.Timeout | null = null;
   const start = performance.now();
@@ -228,6 +231,7 @@ async function main(): Promise<void> {
     for (let p = 0; p < P; p++) {
       if (inflight[p] >= 0 && now - sentAt[p] > timeoutMs) {
         timeouts++;
+        if (now >= measureFrom) timeoutsMeasured++;
         release(p, now);
       }
     }
@@ -244,6 +248,7 @@ async function main(): Promise<void> {
         cookieReplies,
         otherReplies,
         timeouts,
+        timeoutsMeasured,
         exhaustedPeers: exhausted,
         measureMs: now - measureFrom,
         latencyP50Ms: quantile(lat, 0.5),
