@@ -46,12 +46,7 @@ function cpuSecondsOne(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
-export function quantile(xs: number[], q: number): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i];
-}
+export { quantile } from '../src/lab/stats.js';
 
 /** Median of the finite values (mean of the middle two for an even count); NaN if none. */
 export function median(xs: number[]): number {

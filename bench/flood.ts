@@ -14,7 +14,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Lab, exec, execOk, sleep, sweepStale } from '../src/lab/netns.js';
+import { Lab, exec, sleep, sweepStale } from '../src/lab/netns.js';
+import { addLoadNamespace } from '../src/lab/load-ns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
 import { createPair, implUnavailable, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
@@ -57,14 +58,7 @@ async function round(impl: WgImpl, log: (s: string) => void): Promise<Round> {
     try {
       const warm = await p.ping('a', 4, 3);
       if (warm.received < 2) throw new Error(`tunnel not up: ${warm.output}`);
-      const nsC = await lab.addNs();
-      await lab.veth(nsC, { v4: '198.51.100.3/24' }, p.b.ns, { v4: '198.51.100.2/24' }, { a: 'atk', b: 'atkb' });
-      const srcs: string[] = [];
-      for (let i = 0; i < SOURCES; i++) {
-        const ip = `198.51.100.${10 + i}`;
-        await execOk(nsC, ['ip', 'addr', 'add', `${ip}/24`, 'dev', 'atk'], { timeoutMs: 5000 });
-        srcs.push(ip);
-      }
+      const load = await addLoadNamespace(lab, p.b.ns, SOURCES, { a: 'atk', b: 'atkb' });
       const srv = p.lab.spawn(p.b.ns, ['iperf3', '-s', '--forceflush', '-B', p.b.tun4, '-p', '5201']);
       await srv.waitFor(/Server listening/, 10_000);
 
@@ -72,8 +66,8 @@ async function round(impl: WgImpl, log: (s: string) => void): Promise<Round> {
       log(`    ${impl.name}: without flood ${baselineMbps.toFixed(0)} Mbit/s`);
       const floodMs = (DUR + 2) * 1000;
       const flood = exec(
-        nsC,
-        [process.execPath, join(AGENTS, 'handshake-flood.js'), '198.51.100.2', String(p.b.port), p.b.keys.publicKey, '20000000', String(floodMs), srcs.join(',')],
+        load.ns,
+        [process.execPath, join(AGENTS, 'handshake-flood.js'), load.target, String(p.b.port), p.b.keys.publicKey, '20000000', String(floodMs), load.sources.join(',')],
         { timeoutMs: floodMs + 20_000 },
       );
       await sleep(1000);

@@ -264,7 +264,8 @@ export class WgPair {
   }
 }
 
-function writeSecret(dir: string, name: string, value: string): string {
+/** Writes `value` to DIR/NAME, mode 0600 (keys go to `wg` as files, never argv). */
+export function writeSecret(dir: string, name: string, value: string): string {
   const p = join(dir, name);
   writeFileSync(p, value + '\n', { mode: 0o600 });
   return p;
