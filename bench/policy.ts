@@ -224,19 +224,7 @@ const DP_METRICS: Array<{ key: DpMetric; label: string }> = [
 
 const DROPPED: Array<keyof FilterStats> = ['droppedNoRule', 'droppedNotLocal', 'droppedMalformed'];
 
-/** Rule count of the filter `name`'s agent installed last (its debug log line), or null. */
-function installedRules(mesh: NetnsMesh, name: string): number | null {
-  const lines = (mesh.node(name).agent?.stderr ?? '').split('\n').filter((l) => l.includes('"packet filter updated"'));
-  const last = lines[lines.length - 1];
-  if (!last) return null;
-  try {
-    return (JSON.parse(last) as { rules?: number }).rules ?? null;
-  } catch {
-    return null;
-  }
-}
-
-async function filterStats(mesh: NetnsMesh, name: string): Promise<FilterStats> {
+async function filterStats(mesh: NetnsMesh, name: string): Promise<FilterStats & { rules: number }> {
   const f = (await mesh.status(name)).filter;
   if (!f) throw new Error(`${name}: weft status --json has no filter counters`);
   return f;
@@ -248,10 +236,7 @@ class PolicyDataPlane {
   /** Rules in the receiver's filter under each policy, as its agent reported them. */
   readonly rules: Partial<Record<PolicyKind, number>> = {};
 
-  constructor(private readonly log: (s: string) => void) {
-    // The agents log each filter they install (with its rule count) at debug level only.
-    this.mesh.env = { ...this.mesh.env, LOG_LEVEL: 'debug' };
-  }
+  constructor(private readonly log: (s: string) => void) {}
 
   private texts: Record<PolicyKind, string> = { 'allow-all': DEFAULT_POLICY_TEXT, '100-rule': policyText(MESH_SHAPE) };
 
@@ -282,13 +267,15 @@ class PolicyDataPlane {
     if (r.code !== 0) throw new Error(`weft policy set ${kind}: ${r.stderr}`);
     this.current = kind;
     if (!wait) return;
-    const ok = (n: number | null): boolean => n !== null && (kind === 'allow-all' ? n === 1 : n >= 100);
+    const ok = (n: number): boolean => (kind === 'allow-all' ? n === 1 : n >= 100);
     const deadline = Date.now() + 10_000;
-    while (!ok(installedRules(mesh, RECEIVER))) {
-      if (Date.now() > deadline) throw new Error(`${RECEIVER} did not install the ${kind} filter (last: ${installedRules(mesh, RECEIVER)} rules)`);
+    let n = (await filterStats(mesh, RECEIVER)).rules;
+    while (!ok(n)) {
+      if (Date.now() > deadline) throw new Error(`${RECEIVER} did not install the ${kind} filter (last: ${n} rules)`);
       await sleep(100);
+      n = (await filterStats(mesh, RECEIVER)).rules;
     }
-    this.rules[kind] = installedRules(mesh, RECEIVER) ?? NaN;
+    this.rules[kind] = n;
     if (kind === '100-rule') await this.checkDenies();
   }
 

@@ -579,7 +579,7 @@ export class Agent {
       self: selfStatus(s.node, this.connected, this.currentEndpoints(this.device.listenPort), this.device.listenPort, this.device.tun.name),
       coordinator: { url: s.serverUrl, connected: this.connected, ...(this.coordinatorError ? { error: this.coordinatorError } : {}), ...(this.fromCache ? { cachedNetmap: true } : {}) },
       peers,
-      ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows } } : {}),
+      ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows, rules: this.filterRules.length } } : {}),
       ...(this.nat ? { nat: this.nat.summary() } : {}),
       exitNode: this.routes.status(),
       routes: this.routes.selfRoutes(),

@@ -32,7 +32,8 @@ export interface StatusJson {
   coordinator: { url: string; connected: boolean; error?: { code: string; message: string }; cachedNetmap?: boolean };
   peers: PeerStatus[];
   /** Ingress packet filter counters (denied packets are the dropped* ones). */
-  filter?: import('../policy/index.js').FilterStats & { trackedFlows: number };
+  /** `rules`: how many rules the coordinator's filter for this node has. */
+  filter?: import('../policy/index.js').FilterStats & { trackedFlows: number; rules: number };
   /** NAT traversal: netcheck facts, home relay, counters (absent when off). */
   nat?: Record<string, unknown>;
   /** Routes branch: the selected exit node and its state (null: none selected). */

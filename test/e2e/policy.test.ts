@@ -173,6 +173,7 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
 
     const s = await mesh.status('srv1');
     assert.ok(s.filter && s.filter.droppedNoRule > 0, `denied packets are counted: ${JSON.stringify(s.filter)}`);
+    assert.ok(s.filter.rules >= 3, `the server's filter has the policy's rules: ${JSON.stringify(s.filter)}`);
 
     const bad = join(mesh.dir, 'bad.hujson');
     writeFileSync(bad, '{\n  "acls": [\n    { "action": "accept", "src": ["group:nope"], "dst": ["*:*"] },\n  ],\n}\n');
