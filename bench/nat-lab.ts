@@ -5,22 +5,13 @@
 //     peer (null when the pair stays relayed, as expected for EDM<->EDM and UDP-blocked).
 // Median of --runs runs. Every wait is bounded.
 import { parseArgs } from 'node:util';
-import { NatLab, type SiteSpec } from '../src/lab/nat-lab.js';
+import { NAT_LAB_SITES as SITES, NatLab } from '../src/lab/nat-lab.js';
 import { sleep } from '../src/lab/netns.js';
 import { acquireLock } from '../src/lab/lock.js';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
 
-const SITES: SiteSpec[] = [
-  { name: 'eimA', kind: 'eim', nodes: ['eim1'] },
-  { name: 'eimB', kind: 'eim', nodes: ['eim2'] },
-  { name: 'edmA', kind: 'edm', nodes: ['edm1'] },
-  { name: 'edmB', kind: 'edm', nodes: ['edm2'] },
-  { name: 'dbl', kind: 'double', nodes: ['dbl'] },
-  { name: 'blk', kind: 'blocked', nodes: ['blk'] },
-  { name: 'home', kind: 'eim', nodes: ['lan1', 'lan2'] },
-];
 const PAIRS: [string, string, string][] = [
   ['eim1', 'eim2', 'EIM <-> EIM'],
   ['eim1', 'edm1', 'EIM <-> EDM (birthday)'],

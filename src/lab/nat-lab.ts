@@ -28,6 +28,17 @@ export interface SiteSpec {
   nodes: string[];
 }
 
+/** The lab the e2e test and `npm run bench:nat` use: every NAT kind, and two nodes on one LAN. */
+export const NAT_LAB_SITES: SiteSpec[] = [
+  { name: 'eimA', kind: 'eim', nodes: ['eim1'] },
+  { name: 'eimB', kind: 'eim', nodes: ['eim2'] },
+  { name: 'edmA', kind: 'edm', nodes: ['edm1'] },
+  { name: 'edmB', kind: 'edm', nodes: ['edm2'] },
+  { name: 'dbl', kind: 'double', nodes: ['dbl'] },
+  { name: 'blk', kind: 'blocked', nodes: ['blk'] },
+  { name: 'home', kind: 'eim', nodes: ['lan1', 'lan2'] },
+];
+
 export interface LabNode {
   name: string;
   site: string;

@@ -1,5 +1,7 @@
+import { PacketBatch } from '../io/batch.js';
 import type { FakeBind, FakeNetwork } from '../io/bind-fake.js';
-import { Endpoint } from '../io/endpoint.js';
+import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
+import { answerStun } from './stun-server.js';
 
 // A NAT simulator for the FakeNetwork `translate` hook (tests only). Each site has an
 // inside address prefix and a public IP:
@@ -93,4 +95,23 @@ export function installNat(net: FakeNetwork, sites: FakeNatSite[]): void {
     if (!src) return from; // a public host
     return src.translate(from, to, sender);
   };
+}
+
+/** A STUN server on the FakeNetwork at ip:port (the public host tests probe). */
+export async function fakeStunServer(net: FakeNetwork, ip: string, port: number): Promise<FakeBind> {
+  const server = net.bind(ip);
+  const reply = new PacketBatch(1, 256);
+  await server.open(port, {
+    onReceive(batch, sources) {
+      for (let i = 0; i < batch.count; i++) {
+        const from = Endpoint.fromBytes(sources, i * ENDPOINT_BYTES);
+        const ans = answerStun(batch.packet(i), from);
+        if (ans.kind !== 'response') continue;
+        reply.reset();
+        reply.push(ans.bytes);
+        server.send(reply, from);
+      }
+    },
+  });
+  return server;
 }

@@ -6,22 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { WEFT_JS } from '../../src/lab/mesh.js';
-import { NatLab, type SiteSpec } from '../../src/lab/nat-lab.js';
+import { NAT_LAB_SITES as SITES, NatLab } from '../../src/lab/nat-lab.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile } from './helpers.js';
 
 e2eFile();
 
-const SITES: SiteSpec[] = [
-  { name: 'eimA', kind: 'eim', nodes: ['eim1'] },
-  { name: 'eimB', kind: 'eim', nodes: ['eim2'] },
-  { name: 'edmA', kind: 'edm', nodes: ['edm1'] },
-  { name: 'edmB', kind: 'edm', nodes: ['edm2'] },
-  { name: 'dbl', kind: 'double', nodes: ['dbl'] },
-  { name: 'blk', kind: 'blocked', nodes: ['blk'] },
-  { name: 'home', kind: 'eim', nodes: ['lan1', 'lan2'] },
-];
 const NAMES = SITES.flatMap((s) => s.nodes);
 const kindOf = (n: string) => SITES.find((s) => s.nodes.includes(n))!.kind;
 

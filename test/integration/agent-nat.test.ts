@@ -6,26 +6,15 @@ import { join } from 'node:path';
 import { createAuthKey } from '../../src/control/auth-keys.js';
 import { createCoordinator, type Coordinator } from '../../src/control/server.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
-import { PacketBatch } from '../../src/io/batch.js';
-import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
 import { createInProcessNode, type InProcessNode } from '../../src/lab/in-process.js';
-import { FakeNatSite, installNat } from '../../src/nat/fake-nat.js';
-import { answerStun } from '../../src/nat/stun-server.js';
+import { fakeStunServer, FakeNatSite, installNat } from '../../src/nat/fake-nat.js';
+import { waitFor } from '../helpers/wait.js';
 import { formatStatus } from '../../src/agent/status.js';
 
 // Agents with NAT traversal against the real coordinator (embedded relay on loopback,
 // relay map in the netmap) over the in-memory network with simulated NATs and two
 // STUN servers: the path each pair settles on, `status`/`ping` reporting, traffic on all.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await sleep(25);
-  }
-  return fn();
-}
 
 describe('agents behind simulated NATs with the coordinator relay', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-agent-nat-'));
@@ -42,22 +31,7 @@ describe('agents behind simulated NATs with the coordinator relay', () => {
   const nodes = new Map<string, InProcessNode>();
 
   before(async () => {
-    for (const ip of ['192.0.2.1', '192.0.2.2']) {
-      const b = net.bind(ip);
-      const reply = new PacketBatch(1, 256);
-      await b.open(3478, {
-        onReceive(batch, sources) {
-          for (let i = 0; i < batch.count; i++) {
-            const from = Endpoint.fromBytes(sources, i * ENDPOINT_BYTES);
-            const ans = answerStun(batch.packet(i), from);
-            if (ans.kind !== 'response') continue;
-            reply.reset();
-            reply.push(ans.bytes);
-            b.send(reply, from);
-          }
-        },
-      });
-    }
+    for (const ip of ['192.0.2.1', '192.0.2.2']) await fakeStunServer(net, ip, 3478);
     mkdirSync(join(dir, 'server'), { recursive: true, mode: 0o700 });
     coord = createCoordinator({ stateDir: join(dir, 'server'), listen: '127.0.0.1:0', adminSocket: false, nat: { stunAdvertise: ['192.0.2.1:3478', '192.0.2.2:3478'] } });
     await coord.start();

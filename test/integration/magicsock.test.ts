@@ -5,14 +5,14 @@ import { FakeNetwork, type FakeBind } from '../../src/io/bind-fake.js';
 import { ENGINE_FWMARK as ENGINE_MARK } from '../../src/agent/routing.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { PacketBatch } from '../../src/io/batch.js';
-import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
+import { Endpoint } from '../../src/io/endpoint.js';
 import { Device } from '../../src/wireguard/device.js';
 import { parsePrefix } from '../../src/wireguard/allowedips.js';
 import { MagicBind } from '../../src/nat/magicsock.js';
-import { FakeNatSite, installNat, type FakeNatKind } from '../../src/nat/fake-nat.js';
-import { answerStun } from '../../src/nat/stun-server.js';
+import { fakeStunServer, FakeNatSite, installNat, type FakeNatKind } from '../../src/nat/fake-nat.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { udp4 } from '../helpers/packets.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // MagicBind over the in-memory network with simulated NATs (src/nat/fake-nat.ts) and a
 // real relay on loopback: the path each pair reaches, traffic on every pair, the
@@ -35,35 +35,12 @@ interface Node {
   extras: FakeBind[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await sleep(20);
-  }
-  return fn();
-}
 
 async function world(t: { after(fn: () => unknown): void }, spec: { name: string; site: string }[], sites: { id: string; kind: FakeNatKind; prefix: string; pub: string }[]) {
   const net = new FakeNetwork();
   const natSites = new Map(sites.map((s) => [s.id, new FakeNatSite(net, s.kind, s.prefix, s.pub)]));
   installNat(net, [...natSites.values()]);
-  const stunBind = net.bind(STUN.ip);
-  const reply = new PacketBatch(1, 256);
-  await stunBind.open(STUN.port, {
-    onReceive(batch, sources) {
-      for (let i = 0; i < batch.count; i++) {
-        const from = Endpoint.fromBytes(sources, i * ENDPOINT_BYTES);
-        const ans = answerStun(batch.packet(i), from);
-        if (ans.kind !== 'response') continue;
-        reply.reset();
-        reply.push(ans.bytes);
-        stunBind.send(reply, from);
-      }
-    },
-  });
+  await fakeStunServer(net, STUN.ip, STUN.port);
   const relay = new RelayServer();
   const port = await relay.listen('127.0.0.1', 0);
   const relays = [{ id: 'r1', url: `ws://127.0.0.1:${port}/relay` }];
@@ -203,8 +180,9 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
   assert.ok(by('eim1').magic.stats.directTx > directTx, 'eim1 sends directly');
 });
 
-test('fallback: the direct path dies -> relay within 5 s, traffic continues, direct again later', async (t) => {
-  const { net, nodes } = await world(
+/** Nodes a and b, each behind its own endpoint-independent NAT. */
+const twoEimSites = (t: { after(fn: () => unknown): void }) =>
+  world(
     t,
     [
       { name: 'a', site: 's1' },
@@ -215,6 +193,9 @@ test('fallback: the direct path dies -> relay within 5 s, traffic continues, dir
       { id: 's2', kind: 'eim', prefix: '10.2.0.', pub: '198.51.100.2' },
     ],
   );
+
+test('fallback: the direct path dies -> relay within 5 s, traffic continues, direct again later', async (t) => {
+  const { net, nodes } = await twoEimSites(t);
   const [a, b] = nodes;
   assert.ok(await traffic(a, b, 'first'), JSON.stringify({ a: a.magic.stats, b: b.magic.stats, pa: a.magic.path(b.pub), r: a.magic.relayState('r1') }));
   assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct', 5000));
@@ -232,17 +213,7 @@ test('fallback: the direct path dies -> relay within 5 s, traffic continues, dir
 });
 
 test('roaming: a node whose address changes is reachable again within 5 s', async (t) => {
-  const { net, nodes } = await world(
-    t,
-    [
-      { name: 'a', site: 's1' },
-      { name: 'b', site: 's2' },
-    ],
-    [
-      { id: 's1', kind: 'eim', prefix: '10.1.0.', pub: '198.51.100.1' },
-      { id: 's2', kind: 'eim', prefix: '10.2.0.', pub: '198.51.100.2' },
-    ],
-  );
+  const { net, nodes } = await twoEimSites(t);
   const [a, b] = nodes;
   assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct', 5000));
   assert.ok(await traffic(a, b, 'before'));

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
-import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
+import { Endpoint } from '../../src/io/endpoint.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import type { BindEvents } from '../../src/io/bind.js';
 import { StunClient, stunSendOverBind } from '../../src/nat/stun-client.js';
-import { answerStun } from '../../src/nat/stun-server.js';
 import { isStunPacket } from '../../src/nat/stun.js';
 import { netcheck } from '../../src/nat/netcheck.js';
+import { fakeStunServer } from '../../src/nat/fake-nat.js';
 
 // STUN over the engine's Bind seam on the in-memory network, behind a simulated NAT:
 // endpoint-independent mapping (one public port for every destination) and
@@ -38,22 +38,7 @@ async function world(mapping: 'eim' | 'edm') {
   const publicPort = new Map(SERVERS.map((s, i) => [s.key, mapping === 'eim' ? nodePort : 40000 + i]));
   for (const port of new Set(publicPort.values())) await net.bind(PUBLIC_IP).open(port, events);
   net.translate = (from, to) => (from.ip === LAN_IP ? Endpoint.of(PUBLIC_IP, publicPort.get(to.key) ?? from.port) : from);
-  for (const s of SERVERS) {
-    const server = net.bind(s.ip);
-    const reply = new PacketBatch(1, 256);
-    await server.open(s.port, {
-      onReceive(batch, sources) {
-        for (let i = 0; i < batch.count; i++) {
-          const from = Endpoint.fromBytes(sources, i * ENDPOINT_BYTES);
-          const ans = answerStun(batch.packet(i), from);
-          if (ans.kind !== 'response') continue;
-          reply.reset();
-          reply.push(ans.bytes);
-          server.send(reply, from);
-        }
-      },
-    });
-  }
+  for (const s of SERVERS) await fakeStunServer(net, s.ip, s.port);
   return { net, stun, wireguard, nodePort };
 }
 
