@@ -1,5 +1,7 @@
 // Shared glue for e2e test files: the lock, the stale-namespace sweep, preconditions.
 import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { NetnsMesh } from '../../src/lab/mesh.js';
 import { acquireLock, type LockHandle } from '../../src/lab/lock.js';
 import { sweepStale } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
@@ -20,6 +22,28 @@ export function e2eFile(): void {
     }
   });
   after(() => lock?.release());
+}
+
+/**
+ * One NetnsMesh for a describe(): `create()` it in before(), `ready()` once built, `get()`
+ * it in tests (fails while not set up); it is destroyed after the suite.
+ */
+export function suiteMesh(): { create(): NetnsMesh; ready(): void; get(): NetnsMesh } {
+  let mesh: NetnsMesh | null = null;
+  let built = false;
+  after(async () => {
+    await mesh?.destroy();
+  });
+  return {
+    create: () => (mesh = new NetnsMesh()),
+    ready: () => {
+      built = true;
+    },
+    get: () => {
+      assert.ok(mesh && built, 'mesh set up');
+      return mesh;
+    },
+  };
 }
 
 /** Root, tools, and each implementation built/installed. Skips or (when required) throws. */

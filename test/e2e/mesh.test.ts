@@ -4,9 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
+import { WEFT_JS } from '../../src/lab/mesh.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { e2eFile } from './helpers.js';
+import { e2eFile, suiteMesh } from './helpers.js';
 
 e2eFile();
 
@@ -17,28 +17,20 @@ function pre(t: SkipContext): boolean {
 }
 
 describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_000 }, () => {
-  let mesh: NetnsMesh | null = null;
-  let ready = false;
+  const fx = suiteMesh();
 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'ping']).length) return;
-    mesh = new NetnsMesh();
+    const mesh = fx.create();
     await mesh.build(NAMES);
     await mesh.startServer();
     await mesh.createAuthKey();
     for (const n of NAMES) await mesh.up(n);
     for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n));
-    ready = true;
+    fx.ready();
   });
 
-  after(async () => {
-    await mesh?.destroy();
-  });
-
-  const m = (): NetnsMesh => {
-    assert.ok(mesh && ready, 'mesh set up');
-    return mesh;
-  };
+  const m = fx.get;
 
   async function assertAllPairs(label: string): Promise<void> {
     const mesh = m();

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
+import { WEFT_JS } from '../../src/lab/mesh.js';
 import type { Child } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { e2eFile } from './helpers.js';
+import { e2eFile, suiteMesh } from './helpers.js';
 
 e2eFile();
 
@@ -43,13 +43,12 @@ function pre(t: SkipContext): boolean {
 }
 
 describe('access policy and MagicDNS: four agents, two users and a tag', { timeout: 300_000 }, () => {
-  let mesh: NetnsMesh | null = null;
-  let ready = false;
+  const fx = suiteMesh();
   const servers: Child[] = [];
 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'getent']).length) return;
-    mesh = new NetnsMesh();
+    const mesh = fx.create();
     mesh.resolvConf = `# lab\nnameserver ${UPSTREAM}\n`;
     await mesh.build(NAMES);
     await mesh.startServer();
@@ -77,17 +76,10 @@ describe('access policy and MagicDNS: four agents, two users and a tag', { timeo
       await s.waitFor(/serving/, 10_000);
       servers.push(s);
     }
-    ready = true;
+    fx.ready();
   });
 
-  after(async () => {
-    await mesh?.destroy();
-  });
-
-  const m = (): NetnsMesh => {
-    assert.ok(mesh && ready, 'mesh set up');
-    return mesh;
-  };
+  const m = fx.get;
 
   /**
    * Exit 0 = the echo came back within the timeout. Denied probes use the short default;

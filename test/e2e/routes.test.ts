@@ -9,7 +9,7 @@ import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import type { RouteView } from '../../src/control/wire.js';
-import { e2eFile } from './helpers.js';
+import { e2eFile, suiteMesh } from './helpers.js';
 
 e2eFile();
 
@@ -31,14 +31,13 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 }
 
 describe('exit node and subnet router', { timeout: 300_000 }, () => {
-  let mesh: NetnsMesh | null = null;
-  let ready = false;
+  const fx = suiteMesh();
   let inet: Awaited<ReturnType<NetnsMesh['addHostBehind']>>;
   let lan: Awaited<ReturnType<NetnsMesh['addHostBehind']>>;
 
   before(async () => {
     if (rootReason() !== null || missingTools(TOOLS).length) return;
-    mesh = new NetnsMesh();
+    const mesh = fx.create();
     await mesh.build(NAMES);
     inet = await mesh.addHostBehind('exit', '203.0.113', '2001:db8:113');
     lan = await mesh.addHostBehind('router', '10.77.0', 'fd77:77');
@@ -54,17 +53,10 @@ describe('exit node and subnet router', { timeout: 300_000 }, () => {
     await mesh.up('router', ['--advertise-routes', '10.77.0.0/24']);
     await mesh.up('client');
     for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n));
-    ready = true;
+    fx.ready();
   });
 
-  after(async () => {
-    await mesh?.destroy();
-  });
-
-  const m = (): NetnsMesh => {
-    assert.ok(mesh && ready, 'mesh set up');
-    return mesh;
-  };
+  const m = fx.get;
   const admin = async (args: string[]): Promise<string> => {
     const r = await m().weft(m().lanNs, [...args, '--state-dir', m().serverStateDir]);
     assert.equal(r.code, 0, `weft ${args.join(' ')}: ${r.stderr}`);
