@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from '../log.js';
 import { runCommand, type CommandRunner } from './os-config.js';
@@ -122,12 +123,12 @@ export class PolicyRoutingConfigurator implements RoutingConfigurator {
 export const noRouting: RoutingConfigurator = { apply: async () => {}, down: async () => {} };
 
 /** The addresses of servers (coordinator, relays) as host routes, deduplicated; a URL that does not resolve adds none. */
-export async function hostRoutes(urls: readonly string[], lookup: (host: string) => Promise<{ address: string; family: number }[]> = lookupAll): Promise<string[]> {
+export async function hostRoutes(urls: readonly string[], resolve: (host: string) => Promise<{ address: string; family: number }[]> = lookupAll): Promise<string[]> {
   const out = new Set<string>();
   for (const url of urls) {
     try {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-      const addrs = ipaddr.isValid(host) ? [{ address: host, family: host.includes(':') ? 6 : 4 }] : await lookup(host);
+      const addrs = ipaddr.isValid(host) ? [{ address: host, family: host.includes(':') ? 6 : 4 }] : await resolve(host);
       for (const a of addrs) out.add(`${ipaddr.parse(a.address).toString()}/${a.family === 6 ? 128 : 32}`);
     } catch {
       // unresolvable or not a URL: nothing to keep out of the tunnel
@@ -136,4 +137,4 @@ export async function hostRoutes(urls: readonly string[], lookup: (host: string)
   return [...out];
 }
 
-const lookupAll = async (host: string): Promise<{ address: string; family: number }[]> => (await import('node:dns/promises')).lookup(host, { all: true });
+const lookupAll = (host: string): Promise<{ address: string; family: number }[]> => lookup(host, { all: true });

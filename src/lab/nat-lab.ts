@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusJson } from '../agent/status.js';
 import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
-import { WEFT_JS, startWeftServer } from './mesh.js';
+import { WEFT_JS, startWeftServer, type MeshNode } from './mesh.js';
 
 export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double';
 
@@ -39,15 +39,8 @@ export const NAT_LAB_SITES: SiteSpec[] = [
   { name: 'home', kind: 'eim', nodes: ['lan1', 'lan2'] },
 ];
 
-export interface LabNode {
-  name: string;
+export interface LabNode extends MeshNode {
   site: string;
-  ns: string;
-  lanIp: string;
-  stateDir: string;
-  agent: Child | null;
-  ipv4: string;
-  ipv6: string;
   upAt: number;
 }
 
