@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
@@ -17,6 +18,7 @@ import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
+import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
@@ -35,6 +37,8 @@ export interface CoordinatorOptions {
   listen?: string;
   /** PEM file paths; when given the API is HTTPS/WSS. */
   tls?: { cert: string; key: string };
+  /** Obtain and renew the HTTPS certificate from an ACME CA instead (acme.ts). */
+  acme?: AcmeOptions;
   domain?: string;
   ipv4Range?: string;
   /** Node key lifetime; 0 = never expires. Default 180 days. */
@@ -108,6 +112,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
   let relay: EmbeddedRelay | null = null;
+  let acme: AcmeManager | null = null;
   let started = false;
 
   return {
@@ -132,8 +137,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       started = true;
       const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
 
-      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
+      if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
+      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
       const api = createHttp(log, https ? { https } : {});
+      if (acme) acme.onRenew = (pair) => (api.server as unknown as TlsServer).setSecureContext(pair);
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false });
       api.server.on('upgrade', (req, socket, head) => {
@@ -160,6 +167,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
 
     async stop() {
+      await acme?.stop();
       await relay?.stop();
       relay = null;
       hub.stop();

@@ -1,0 +1,154 @@
+// ACME against a real CA: Let's Encrypt's test server pebble (Debian package) on
+// loopback, validating HTTP-01 against the AcmeManager, with a fake clock for renewal.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { Agent, createServer as createHttpsServer, get as httpsGet } from 'node:https';
+import { get as httpGet } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import acme from 'acme-client';
+import { FakeClock } from '../../src/clock.js';
+import { AcmeManager, checkAcmeDomain, renewAt, type TlsPair } from '../../src/control/acme.js';
+import { silentLogger } from '../../src/log.js';
+import { run, spawnHost, type Child } from '../../src/lab/netns.js';
+import { PEBBLE_TOOLS, startPebble, type Pebble } from '../../src/lab/pebble.js';
+import { missingTools, requireOrSkip, type SkipContext } from '../../src/lab/require.js';
+import { waitFor } from '../helpers/wait.js';
+
+const DOMAIN = 'coord.weft.test';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function pre(t: SkipContext): boolean {
+  return requireOrSkip(t, missingTools(PEBBLE_TOOLS));
+}
+
+/** GET https://DOMAIN/ from a server using `pair`, trusting only `root`: the peer certificate's serial. */
+async function serveAndFetch(pair: TlsPair, root: string): Promise<string> {
+  const server = createHttpsServer(pair, (_q, s) => s.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    return await new Promise<string>((resolve, reject) => {
+      httpsGet({ host: '127.0.0.1', port, servername: DOMAIN, ca: root, path: '/', agent: false }, (res) => {
+        const serial = res.socket && 'getPeerCertificate' in res.socket ? (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber : '';
+        res.resume().on('end', () => resolve(serial));
+      }).on('error', reject);
+    });
+  } finally {
+    server.close();
+  }
+}
+
+function serial(pair: TlsPair): string {
+  return new X509Certificate(pair.cert).serialNumber;
+}
+
+describe('ACME (RFC 8555) against pebble', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-acme-'));
+  const stateDir = join(dir, 'state');
+  const children: Child[] = [];
+  let pebble: Pebble;
+  let root = '';
+  let httpPort = 0;
+  const clock = new FakeClock(1_000_000, Date.now());
+  let manager: AcmeManager | null = null;
+
+  before(async () => {
+    if (missingTools(PEBBLE_TOOLS).length) return;
+    httpPort = await freePort();
+    const ports = { acme: await freePort(), management: await freePort(), dns: await freePort() };
+    pebble = await startPebble({
+      dir: join(dir, 'pebble'),
+      ip: '127.0.0.1',
+      targetIp: '127.0.0.1',
+      httpPort,
+      ports,
+      spawn: (argv, env) => {
+        const c = spawnHost(argv, { env });
+        children.push(c);
+        return c;
+      },
+      exec: (argv) => run(argv),
+    });
+    root = await pebble.rootPem();
+    // In this process only: trust pebble's own HTTPS API. `weft server` uses NODE_EXTRA_CA_CERTS (e2e).
+    acme.axios.defaults.httpsAgent = new Agent({ ca: (await import('node:fs')).readFileSync(pebble.apiCertFile) });
+  });
+
+  after(async () => {
+    await manager?.stop();
+    await Promise.all(children.map((c) => c.kill('SIGTERM', 2000)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const newManager = (directoryUrl = pebble.directoryUrl, c = clock): AcmeManager =>
+    (manager = new AcmeManager({ domain: DOMAIN, email: 'ops@weft.test', directoryUrl, http: { host: '127.0.0.1', port: httpPort } }, stateDir, c, silentLogger));
+
+  test('obtains a certificate by HTTP-01 that clients trusting the CA accept; secrets are 0600', async (t) => {
+    if (!pre(t)) return;
+    const pair = await newManager().start();
+    const cert = new X509Certificate(pair.cert);
+    assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:${DOMAIN.replace(/\./g, '\\.')}`));
+    assert.equal(await serveAndFetch(pair, root), cert.serialNumber);
+    assert.equal(statSync(join(stateDir, 'acme')).mode & 0o777, 0o700);
+    for (const f of ['account.key', `${DOMAIN}.key`, `${DOMAIN}.crt`]) assert.equal(statSync(join(stateDir, 'acme', f)).mode & 0o777, 0o600, f);
+    // The HTTP-01 responder answers only pending tokens of ours.
+    const status = await new Promise<number>((resolve, reject) => {
+      httpGet({ host: '127.0.0.1', port: httpPort, path: '/.well-known/acme-challenge/nope' }, (r) => resolve(r.resume().statusCode ?? 0)).on('error', reject);
+    });
+    assert.equal(status, 404);
+  });
+
+  test('renews once less than a third of the lifetime is left, not before', async (t) => {
+    if (!pre(t)) return;
+    const m = manager!;
+    const first = m.certificate!;
+    const renewed: TlsPair[] = [];
+    m.onRenew = (p) => renewed.push(p);
+    clock.advance(renewAt(first.cert) - clock.wallNow() - 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(renewed.length, 0, 'not renewed two thirds minus a minute into the lifetime');
+    clock.advance(120_000);
+    assert.ok(await waitFor(() => renewed.length === 1, 30_000), 'renewed after two thirds of the lifetime');
+    assert.notEqual(serial(renewed[0]), serial(first));
+    assert.equal(serial(m.certificate!), serial(renewed[0]));
+    assert.equal(await serveAndFetch(renewed[0], root), serial(renewed[0]));
+    await m.stop();
+  });
+
+  test('a restart reuses the stored certificate instead of ordering a new one', async (t) => {
+    if (!pre(t)) return;
+    const before = manager!.certificate!;
+    // Today again (the renewal test moved its clock years ahead).
+    const pair = await newManager(pebble.directoryUrl, new FakeClock(1_000_000, Date.now())).start();
+    assert.equal(serial(pair), serial(before));
+    await manager!.stop();
+  });
+
+  test('an unreachable CA fails start with ERR_ACME and frees the HTTP-01 port', async (t) => {
+    if (!pre(t)) return;
+    rmSync(join(stateDir, 'acme', `${DOMAIN}.crt`));
+    await assert.rejects(newManager(`https://127.0.0.1:${await freePort()}/dir`).start(), { code: 'ERR_ACME' });
+    const again = createNetServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(httpPort, '127.0.0.1', resolve));
+    again.close();
+  });
+});
+
+test('--acme-domain must be a DNS name a CA can issue for', () => {
+  assert.equal(checkAcmeDomain('Weft.Example.com.'), 'weft.example.com');
+  for (const bad of ['192.0.2.1', 'localhost', '*.example.com', 'a..b', '-x.example.com', '']) {
+    assert.throws(() => checkAcmeDomain(bad), { code: 'ERR_INVALID_ARGUMENT' }, bad);
+  }
+});
