@@ -63,8 +63,8 @@ export function renewAt(certPem: string | Buffer): number {
 export class AcmeManager {
   /** Called with each renewed certificate (the HTTPS server swaps its context). */
   onRenew: ((pair: TlsPair) => void) | null = null;
+  readonly domain: string;
   private readonly dir: string;
-  private readonly domain: string;
   /** token -> key authorization, only while a challenge of ours is pending. */
   private readonly tokens = new Map<string, string>();
   private http: Server | null = null;

@@ -150,7 +150,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await api.listen({ host, port });
       apps.push(api);
       const addr = api.server.address() as AddressInfo;
-      url = `${https ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      // With ACME the certificate names the domain, so that is what nodes and relay clients must dial.
+      const urlHost = acme ? acme.domain : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `${https ? 'https' : 'http'}://${urlHost}:${addr.port}`;
       relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
       hub.relays = relay.relays;
 
