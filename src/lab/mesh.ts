@@ -133,18 +133,27 @@ export class NetnsMesh {
     const n = this.node(name);
     const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, ...extra];
     if (this.resolvConf === null) args.push('--no-accept-dns');
-    else if (!this.etcDirs.includes(`/etc/netns/${n.ns}`)) {
-      // Before the agent starts: `ip netns exec` bind-mounts it over /etc/resolv.conf.
-      const dir = `/etc/netns/${n.ns}`;
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(`${dir}/resolv.conf`, this.resolvConf);
-      this.etcDirs.push(dir);
-    }
-    n.agent = this.lab.spawn(n.ns, [...this.cli, ...args], { env: { ...this.env, WEFT_AUTH_KEY: authKey } });
+    else this.nsResolvConf(n);
+    return this.startAgent(n, [...this.cli, ...args], { ...this.env, WEFT_AUTH_KEY: authKey });
+  }
+
+  /** Runs an agent command line (`weft up ...`, maybe wrapped) in `n`'s namespace; resolves once it reports being up. */
+  async startAgent(n: MeshNode, argv: string[], env: NodeJS.ProcessEnv): Promise<MeshNode> {
+    n.agent = this.lab.spawn(n.ns, argv, { env });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];
     n.ipv6 = m[3];
     return n;
+  }
+
+  /** Gives `n`'s namespace its own resolv.conf (this.resolvConf) before its agent starts. */
+  nsResolvConf(n: MeshNode): void {
+    const dir = `/etc/netns/${n.ns}`;
+    if (this.resolvConf === null || this.etcDirs.includes(dir)) return;
+    // Before the agent starts: `ip netns exec` bind-mounts it over /etc/resolv.conf.
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/resolv.conf`, this.resolvConf);
+    this.etcDirs.push(dir);
   }
 
   async status(name: string): Promise<StatusJson> {
