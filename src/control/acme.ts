@@ -60,6 +60,10 @@ export function renewAt(certPem: string | Buffer): number {
   return to - (to - from) / 3;
 }
 
+function expiry(certPem: Buffer): number {
+  return Date.parse(new X509Certificate(certPem).validTo);
+}
+
 export class AcmeManager {
   /** Called with each renewed certificate (the HTTPS server swaps its context). */
   onRenew: ((pair: TlsPair) => void) | null = null;
@@ -97,9 +101,15 @@ export class AcmeManager {
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject).listen(this.opts.http.port, this.opts.http.host, () => resolve());
     });
+    const stored = await this.stored();
+    if (stored && expiry(stored.cert) > this.clock.wallNow()) {
+      // Still valid: serve it now; if it is due, the renewal runs (and retries) in the background.
+      this.pair = stored;
+      this.schedule(renewAt(stored.cert));
+      return stored;
+    }
     try {
-      this.pair = await this.stored();
-      if (!this.pair || renewAt(this.pair.cert) <= this.clock.wallNow()) this.pair = await this.issue();
+      this.pair = await this.issue();
     } catch (err) {
       await this.stop();
       throw err;

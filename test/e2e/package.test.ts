@@ -37,7 +37,8 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
   before(async () => {
     if (missingTools(['npm']).length) return;
     // --ignore-scripts: `prepare` (tsc) already ran as the suite's build; rebuilding dist
-    // here would rewrite files other test processes are reading.
+    // here would rewrite files other test processes are reading. (Installing the tarball
+    // does not run `prepare`: tsc is a devDependency and absent there.)
     const packed = await run(['npm', 'pack', '--ignore-scripts', '--json', '--pack-destination', dir], { timeoutMs: 120_000, env: npmEnv(), check: true });
     const info = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0];
     files = info.files.map((f) => f.path);
@@ -67,6 +68,7 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
     assert.equal(r.stdout.trim(), pkg.version);
     const wg = await run([join(prefix, 'bin', 'weft-wg'), '--version'], { timeoutMs: 30_000 });
     assert.equal(wg.code, 0, wg.stderr);
+    assert.equal(wg.stdout, `weft-wg v${pkg.version}\n`);
   });
 
   test('the installed weft runs a coordinator and two agents that ping each other', async (t) => {
