@@ -56,7 +56,8 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
     for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
-    const extra = files.filter((f) => /^(dist\/(test|bench)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$/.test(f));
+    // Tests, benches, the labs and the demo (checkout-only, `npm run demo`), sources, build output.
+    const extra = files.filter((f) => /^(dist\/(test|bench|src\/lab|src\/demo)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$/.test(f));
     assert.deepEqual(extra, []);
   });
 
