@@ -98,8 +98,12 @@ export class AcmeManager {
       const auth = req.method === 'GET' && url.startsWith(CHALLENGE_PATH) ? this.tokens.get(url.slice(CHALLENGE_PATH.length)) : undefined;
       res.writeHead(auth ? 200 : 404, { 'content-type': 'text/plain' }).end(auth ?? 'not found\n');
     });
+    const { host, port } = this.opts.http;
     await new Promise<void>((resolve, reject) => {
-      this.http!.once('error', reject).listen(this.opts.http.port, this.opts.http.host, () => resolve());
+      this.http!.once('error', reject).listen(port, host, () => resolve());
+    }).catch((err: NodeJS.ErrnoException) => {
+      this.http = null;
+      throw new AcmeError(`cannot answer HTTP-01 on ${host}:${port} (${err.code ?? err.message}); ports below 1024 need root or CAP_NET_BIND_SERVICE, or pass --acme-http-listen`, { cause: err });
     });
     const stored = await this.stored();
     if (stored && expiry(stored.cert) > this.clock.wallNow()) {

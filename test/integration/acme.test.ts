@@ -165,6 +165,8 @@ describe('ACME (RFC 8555) against pebble', { timeout: 120_000 }, () => {
     }
     const again = createNetServer();
     await new Promise<void>((resolve, reject) => again.once('error', reject).listen(httpPort, '127.0.0.1', resolve));
+    // And a taken HTTP-01 port is a clear ERR_ACME too.
+    await assert.rejects(newManager().start(), (err: Error & { code?: string }) => err.code === 'ERR_ACME' && /HTTP-01 on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/.test(err.message));
     again.close();
   });
 });
