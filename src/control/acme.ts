@@ -156,7 +156,12 @@ export class AcmeManager {
     const directoryUrl = this.opts.directoryUrl ?? LETS_ENCRYPT_DIRECTORY;
     try {
       const client = new acme.Client({ directoryUrl, accountKey: await this.accountKey() });
-      await client.createAccount({ termsOfServiceAgreed: true, ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}) });
+      // Look the key's account up first: "creating" an existing one is an update, and an
+      // update without changes is refused (RFC 8555 7.3.2 wants POST-as-GET for that).
+      const contact = this.opts.email ? [`mailto:${this.opts.email}`] : undefined;
+      const existing = await client.createAccount({ onlyReturnExisting: true }).catch(() => null);
+      if (!existing) await client.createAccount({ termsOfServiceAgreed: true, ...(contact ? { contact } : {}) });
+      else if (contact && existing.contact?.join() !== contact.join()) await client.updateAccount({ contact });
       const order = await client.createOrder({ identifiers: [{ type: 'dns', value: this.domain }] });
       for (const authz of await client.getAuthorizations(order)) {
         if (authz.status === 'valid') continue;

@@ -3,15 +3,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, createServer as createHttpsServer, get as httpsGet } from 'node:https';
 import { get as httpGet } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import acme from 'acme-client';
 import { FakeClock } from '../../src/clock.js';
 import { AcmeManager, checkAcmeDomain, renewAt, type TlsPair } from '../../src/control/acme.js';
+import { createCoordinator } from '../../src/control/server.js';
 import { silentLogger } from '../../src/log.js';
 import { run, spawnHost, type Child } from '../../src/lab/netns.js';
 import { PEBBLE_TOOLS, startPebble, type Pebble } from '../../src/lab/pebble.js';
@@ -33,18 +35,22 @@ function pre(t: SkipContext): boolean {
   return requireOrSkip(t, missingTools(PEBBLE_TOOLS));
 }
 
-/** GET https://DOMAIN/ from a server using `pair`, trusting only `root`: the peer certificate's serial. */
+/** GET https://DOMAIN:port`path` at 127.0.0.1 trusting only `root`: the status and the peer certificate's serial. */
+function fetchSerial(port: number, root: string, path = '/'): Promise<{ status: number; serial: string }> {
+  return new Promise((resolve, reject) => {
+    httpsGet({ host: '127.0.0.1', port, servername: DOMAIN, ca: root, path, agent: false }, (res) => {
+      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+      res.resume().on('end', () => resolve({ status: res.statusCode ?? 0, serial }));
+    }).on('error', reject);
+  });
+}
+
+/** fetchSerial against a server using `pair`. */
 async function serveAndFetch(pair: TlsPair, root: string): Promise<string> {
   const server = createHttpsServer(pair, (_q, s) => s.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const port = (server.address() as AddressInfo).port;
-    return await new Promise<string>((resolve, reject) => {
-      httpsGet({ host: '127.0.0.1', port, servername: DOMAIN, ca: root, path: '/', agent: false }, (res) => {
-        const serial = res.socket && 'getPeerCertificate' in res.socket ? (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber : '';
-        res.resume().on('end', () => resolve(serial));
-      }).on('error', reject);
-    });
+    return (await fetchSerial((server.address() as AddressInfo).port, root)).serial;
   } finally {
     server.close();
   }
@@ -83,7 +89,7 @@ describe('ACME (RFC 8555) against pebble', { timeout: 120_000 }, () => {
     });
     root = await pebble.rootPem();
     // In this process only: trust pebble's own HTTPS API. `weft server` uses NODE_EXTRA_CA_CERTS (e2e).
-    acme.axios.defaults.httpsAgent = new Agent({ ca: (await import('node:fs')).readFileSync(pebble.apiCertFile) });
+    acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(pebble.apiCertFile) });
   });
 
   after(async () => {
@@ -168,6 +174,33 @@ describe('ACME (RFC 8555) against pebble', { timeout: 120_000 }, () => {
     // And a taken HTTP-01 port is a clear ERR_ACME too.
     await assert.rejects(newManager().start(), (err: Error & { code?: string }) => err.code === 'ERR_ACME' && /HTTP-01 on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/.test(err.message));
     again.close();
+  });
+
+  test('the coordinator serves its API with the ACME certificate and swaps in the renewed one', async (t) => {
+    if (!pre(t)) return;
+    const c = new FakeClock(1_000_000, Date.now());
+    const coord = createCoordinator({
+      stateDir: join(dir, 'coordinator'),
+      listen: '127.0.0.1:0',
+      adminSocket: false,
+      nat: { relay: false, stunPort: 0 },
+      acme: { domain: DOMAIN, directoryUrl: pebble.directoryUrl, http: { host: '127.0.0.1', port: httpPort } },
+      clock: c,
+    });
+    await coord.start();
+    try {
+      const url = new URL(coord.url);
+      assert.equal(url.hostname, DOMAIN, 'the announced URL names the domain of the certificate');
+      const first = await fetchSerial(Number(url.port), root, '/api/v1/key');
+      assert.equal(first.status, 200);
+      const crt = join(dir, 'coordinator', 'acme', `${DOMAIN}.crt`);
+      c.advance(renewAt(readFileSync(crt)) - c.wallNow() + 1000);
+      assert.ok(await waitFor(() => new X509Certificate(readFileSync(crt)).serialNumber !== first.serial, 30_000), 'renewed');
+      const next = await fetchSerial(Number(url.port), root, '/api/v1/key');
+      assert.equal(next.serial, new X509Certificate(readFileSync(crt)).serialNumber, 'the running server uses the renewed certificate');
+    } finally {
+      await coord.stop();
+    }
   });
 });
 
