@@ -13,7 +13,7 @@ import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
-import { parseRouteArg } from './routes.js';
+import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -162,11 +162,14 @@ const approveRouteSchema = {
   properties: { node: { type: 'string', minLength: 1, maxLength: 128 }, route: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
+// An exit node is one row (route "exit"): both default routes are approved together.
 function routeViews(ctx: ApiContext): RouteView[] {
   const out: RouteView[] = [];
   for (const n of ctx.registry.nodes()) {
-    for (const route of [...new Set([...n.advertisedRoutes, ...n.approvedRoutes])].sort()) {
-      out.push({ node: n.name, ipv4: n.ipv4, route, approved: n.approvedRoutes.includes(route), advertised: n.advertisedRoutes.includes(route), exitNode: isExitRoute(route) });
+    const routes = [...new Set([...n.advertisedRoutes, ...n.approvedRoutes].map((r) => (isExitRoute(r) ? EXIT_ROW : r)))].sort();
+    const has = (list: string[], route: string): boolean => (route === EXIT_ROW ? list.some(isExitRoute) : list.includes(route));
+    for (const route of routes) {
+      out.push({ node: n.name, ipv4: n.ipv4, route, approved: has(n.approvedRoutes, route), advertised: has(n.advertisedRoutes, route), exitNode: route === EXIT_ROW });
     }
   }
   return out;

@@ -5,6 +5,7 @@ import { resolveAuthKey } from './auth-keys.js';
 import { forbidden, notFound, unauthorized } from './errors.js';
 import { generateUla48, Ipam } from './ipam.js';
 import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
+import { withExitPair } from './routes.js';
 import { StoreConflictError, type NodeRecord, type Store, type StoreChange } from './store/index.js';
 import type { NodeView, RegisterRequest } from './wire.js';
 
@@ -246,7 +247,7 @@ export class Registry {
   async setAdvertisedRoutes(id: number, routes: string[]): Promise<void> {
     const n = this.byId.get(id);
     if (!n) return;
-    const auto = this.autoApprove(n, routes).filter((r) => !n.approvedRoutes.includes(r));
+    const auto = withExitPair(this.autoApprove(n, routes)).filter((r) => !n.approvedRoutes.includes(r));
     if (n.advertisedRoutes.join(',') === routes.join(',') && auto.length === 0) return;
     const approvedRoutes = auto.length ? [...n.approvedRoutes, ...auto].sort() : undefined;
     const updated = await this.o.store.updateNode(id, { advertisedRoutes: routes, ...(approvedRoutes ? { approvedRoutes } : {}) });
@@ -259,7 +260,7 @@ export class Registry {
   /** Approves (or withdraws approval of) routes of a node; returns the updated node. */
   async setApproval(n: NodeRecord, routes: string[], approve: boolean): Promise<NodeRecord> {
     const set = new Set(n.approvedRoutes);
-    for (const r of routes) approve ? set.add(r) : set.delete(r);
+    for (const r of withExitPair(routes)) approve ? set.add(r) : set.delete(r);
     const approvedRoutes = [...set].sort();
     if (approvedRoutes.join(',') === n.approvedRoutes.join(',')) return n;
     const updated = await this.o.store.updateNode(n.id, { approvedRoutes });
@@ -273,7 +274,7 @@ export class Registry {
   /** After a policy change: apply autoApprovers to every node's advertised routes. */
   async reapplyAutoApprovers(): Promise<void> {
     for (const n of [...this.byId.values()]) {
-      const auto = this.autoApprove(n, n.advertisedRoutes).filter((r) => !n.approvedRoutes.includes(r));
+      const auto = withExitPair(this.autoApprove(n, n.advertisedRoutes)).filter((r) => !n.approvedRoutes.includes(r));
       if (auto.length) await this.setApproval(n, auto, true);
     }
   }

@@ -71,6 +71,7 @@ export interface NodeView {
 export interface RouteView {
   node: string;
   ipv4: string;
+  /** A CIDR, or `exit` for an exit node (0.0.0.0/0 and ::/0, approved together). */
   route: string;
   approved: boolean;
   /** The node advertises it (approved but no longer advertised routes are listed too). */

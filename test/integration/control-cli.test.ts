@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerServerCommands } from '../../src/cli/server-commands.js';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function weft(...args: string[]): Promise<string> {
   const program = new Command().exitOverride();
@@ -58,6 +59,20 @@ describe('admin commands', () => {
     await assert.rejects(weft('keys', 'list', '--server', t.url, '--api-key', 'weftapi-nope'), (e: { code: string }) => e.code === 'ERR_API_KEY_INVALID');
     await assert.rejects(weft('keys', 'list', '--server', t.url), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
     await assert.rejects(weft('nodes', 'list', '--state-dir', join(t.dir, 'nowhere')), (e: { code: string }) => e.code === 'ERR_UNREACHABLE');
+  });
+
+  test('routes approve 0.0.0.0/0 approves the whole exit node; routes list shows it as one row', async () => {
+    const exit = await joined(t, await t.authKey(), 'cli-exit');
+    exit.map.send({ type: 'routes', routes: ['0.0.0.0/0', '::/0', '10.9.0.0/24'] });
+    assert.ok(await waitFor(() => t.c.registry.find('cli-exit').advertisedRoutes.length === 3, 5000));
+    await weft('routes', 'approve', 'cli-exit', '0.0.0.0/0', '--state-dir', stateDir);
+    const rows = (await weft('routes', 'list', '--state-dir', stateDir)).split('\n').filter((l) => l.startsWith('cli-exit'));
+    assert.equal(rows.length, 2, rows.join('\n'));
+    assert.match(rows[0], /^cli-exit\s+100\.64\.\d+\.\d+\s+10\.9\.0\.0\/24\s+no\s+yes\s+-$/);
+    assert.match(rows[1], /^cli-exit\s+100\.64\.\d+\.\d+\s+exit\s+yes\s+yes\s+yes$/);
+    await weft('routes', 'unapprove', 'cli-exit', '::/0', '--state-dir', stateDir);
+    assert.match(await weft('routes', 'list', '--state-dir', stateDir), /cli-exit\s+\S+\s+exit\s+no\s+yes\s+yes/);
+    await exit.map.close();
   });
 });
 

@@ -1,6 +1,6 @@
 import { forbidden } from '../errors.js';
-import { migrations, type Dialect } from './schema.js';
-import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
+import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
+import { SchemaTooNewError, type ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
 export interface Queryable {
@@ -81,6 +81,8 @@ export class SqlStore implements Store {
       await this.db.migrationLock(q);
       const [row] = await q.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
       const current = numOrNull(row?.v) ?? 0;
+      // Written by a newer Weft: its columns may mean things this code would corrupt.
+      if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION);
       for (const m of migrations(this.db.dialect)) {
         if (m.version <= current) continue;
         for (const s of m.statements) await q.run(s);
@@ -88,6 +90,11 @@ export class SqlStore implements Store {
       }
     });
     await this.db.start();
+  }
+
+  async schemaVersion(): Promise<number> {
+    const [row] = await this.db.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
+    return numOrNull(row?.v) ?? 0;
   }
 
   close(): Promise<void> {
