@@ -24,6 +24,7 @@ export function serverCommand(): Command {
   return new Command('server')
     .description('run the coordination server')
     .option('--listen <host:port>', 'address for the HTTP(S) API', DEFAULT_LISTEN)
+    .option('--public-url <url>', 'http(s)://HOST[:PORT] devices reach this server at; the relay and STUN addresses in the netmap come from it (default: the --listen address, or on 0.0.0.0/:: what each device dialled)')
     .option('--state-dir <dir>', 'state directory (server key, admin socket, default database)', DEFAULT_STATE_DIR)
     .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
@@ -55,6 +56,7 @@ export function serverCommand(): Command {
         magicDns: o.magicDns !== false,
         nat: {
           relay: o.embeddedRelay !== false,
+          publicUrl: o.publicUrl,
           stunPort: Number(o.stunPort ?? 3478),
           relayUrl: o.relayUrl,
           extraRelays: (o.relay ?? []).map((spec) => {

@@ -12,7 +12,7 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 
@@ -35,6 +35,8 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
+  relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
 
 const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
@@ -224,7 +226,7 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
     const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
     const node = ctx.registry.activeNode(key);
     const version = streamVersion(req.headers[VERSION_HEADER]);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version));
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version, ctx.relaysFor(req)));
   } catch (err) {
     fail(err);
   }

@@ -143,8 +143,9 @@ export class NatLab {
     return this.lab.exec(ns, [process.execPath, WEFT_JS, ...args], { timeoutMs, env: this.env });
   }
 
-  async startServer(): Promise<void> {
-    this.server = await startWeftServer(this.lab, this.inet, ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--state-dir', this.serverStateDir, '--stun-port', '3478'], this.serverUrl, this.env);
+  /** `weft server`, by default on the lab's public address; `listen` replaces the --listen argument. */
+  async startServer(listen: string[] = ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--stun-port', '3478']): Promise<void> {
+    this.server = await startWeftServer(this.lab, this.inet, [...listen, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
   }
 
   async stopServer(): Promise<void> {
