@@ -129,7 +129,14 @@ const registerSchema = {
     hostname: { type: 'string', maxLength: 255 },
     authKey: { type: 'string', minLength: 1, maxLength: 256 },
     endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+    reauth: { type: 'boolean' },
   },
+} as const;
+
+const extendSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { bySeconds: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86400 } },
 } as const;
 
 const createAuthKeySchema = {
@@ -264,6 +271,14 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
+  });
+
+  // v6: node key expiry.
+  const nodeRef = (req: FastifyRequest) => ctx.registry.find((req.params as { node: string }).node);
+  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => ctx.registry.view(await ctx.registry.expire(nodeRef(req))));
+  app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
+    const by = (req.body as { bySeconds?: number }).bySeconds;
+    return ctx.registry.view(await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000));
   });
 
   // v4: subnet routes and exit nodes.

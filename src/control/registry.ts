@@ -40,6 +40,7 @@ interface Shown {
 }
 
 const MAX_ALLOCATION_ATTEMPTS = 32;
+const DEFAULT_EXTEND_MS = 180 * 86_400_000;
 
 /**
  * The coordinator's in-memory view of all nodes (loaded once, then kept current from
@@ -173,7 +174,7 @@ export class Registry {
 
   async register(publicKey: string, req: RegisterRequest, endpoints: string[] | undefined): Promise<NodeRecord> {
     const known = this.byKey.get(publicKey) ?? (await this.o.store.getNodeByKey(publicKey));
-    if (known) return this.reregister(known, endpoints);
+    if (known) return req.reauth ? this.reauth(known, req.authKey, endpoints) : this.reregister(known, endpoints);
     if (!req.authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 'a pre-auth key is required to register a new node', 'authKey');
     const now = this.now();
     const key = await resolveAuthKey(this.o.store, req.authKey, now);
@@ -192,7 +193,7 @@ export class Registry {
             endpoints: endpoints ?? [],
             createdAt: now,
             lastSeen: now,
-            expiresAt: this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs,
+            expiresAt: this.expiryFrom(now),
             ephemeral: key.ephemeral,
             tags: key.tags,
             // Tagged nodes lose their user identity (as in Tailscale).
@@ -229,6 +230,48 @@ export class Registry {
     if (this.isExpired(known)) throw forbidden('ERR_NODE_EXPIRED', 'node key has expired; register with a new key', 'authorization');
     const updated = await this.o.store.updateNode(known.id, { lastSeen: this.now(), ...(endpoints ? { endpoints } : {}) });
     if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'authorization');
+    this.put(updated);
+    this.listener.upsert(updated);
+    return updated;
+  }
+
+  // A known key with a new pre-auth key (also once expired): same name and addresses, a fresh expiry.
+  private async reauth(known: NodeRecord, authKey: string | undefined, endpoints: string[] | undefined): Promise<NodeRecord> {
+    if (!authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 're-authentication needs a pre-auth key', 'authKey');
+    const now = this.now();
+    const key = await resolveAuthKey(this.o.store, authKey, now);
+    const renewed = await this.o.store.reauthNode(known.id, key.id, this.expiryFrom(now), now);
+    if (!renewed) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'authorization');
+    this.o.log.info({ node: renewed.name, expiresAt: renewed.expiresAt }, 'node re-authenticated');
+    this.put(renewed);
+    if (endpoints) return this.reregister(renewed, endpoints);
+    this.listener.upsert(renewed);
+    return renewed;
+  }
+
+  private expiryFrom(now: number): number | null {
+    return this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs;
+  }
+
+  /** `weft nodes expire`: the key stops being accepted now; its streams are closed. */
+  expire(n: NodeRecord): Promise<NodeRecord> {
+    return this.setExpiry(n, this.now());
+  }
+
+  /**
+   * `weft nodes extend`: `byMs` (default: the configured key lifetime, or 180 days when
+   * keys never expire) past the current expiry, or past now once expired. A node whose
+   * key never expires keeps it so.
+   */
+  extend(n: NodeRecord, byMs = this.o.nodeExpiryMs || DEFAULT_EXTEND_MS): Promise<NodeRecord> {
+    if (n.expiresAt === null) return Promise.resolve(n);
+    return this.setExpiry(n, Math.max(n.expiresAt, this.now()) + byMs);
+  }
+
+  private async setExpiry(n: NodeRecord, expiresAt: number): Promise<NodeRecord> {
+    const updated = await this.o.store.updateNode(n.id, { expiresAt });
+    if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'node');
+    this.o.log.info({ node: n.name, expiresAt: new Date(expiresAt).toISOString() }, 'node key expiry changed');
     this.put(updated);
     this.listener.upsert(updated);
     return updated;

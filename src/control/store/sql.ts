@@ -174,6 +174,16 @@ export class SqlStore implements Store {
     });
   }
 
+  async reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null> {
+    return this.db.tx(async (q) => {
+      await consumeAuthKey(q, authKeyId, now);
+      const [row] = await q.all('UPDATE nodes SET expires_at = ?, last_seen = ?, auth_key_id = ? WHERE id = ? RETURNING *', [expiresAt, now, authKeyId, id]);
+      if (!row) return null;
+      await this.db.announce(q, { kind: 'node-upsert', id });
+      return toNode(row);
+    });
+  }
+
   async updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null> {
     const sets: string[] = [];
     const params: unknown[] = [];

@@ -99,6 +99,11 @@ export interface Store {
    * StoreConflictError naming the unique column that collided.
    */
   insertNode(n: NewNode, authKeyId: number | null, now: number): Promise<NodeRecord>;
+  /**
+   * Re-authentication of a known node key (`weft up --force-reauth`): consumes one use of
+   * `authKeyId` (same errors as insertNode) and sets the node's expiry, in one transaction.
+   */
+  reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null>;
   updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null>;
   deleteNode(id: number): Promise<NodeRecord | null>;
   /** Batch "checked in at `at`" for nodes with a live stream. */
