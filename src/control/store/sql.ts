@@ -176,9 +176,10 @@ export class SqlStore implements Store {
 
   async reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null> {
     return this.db.tx(async (q) => {
-      await consumeAuthKey(q, authKeyId, now);
       const [row] = await q.all('UPDATE nodes SET expires_at = ?, last_seen = ?, auth_key_id = ? WHERE id = ? RETURNING *', [expiresAt, now, authKeyId, id]);
       if (!row) return null;
+      // After the update, so a missing node uses no key; a refused key rolls the update back.
+      await consumeAuthKey(q, authKeyId, now);
       await this.db.announce(q, { kind: 'node-upsert', id });
       return toNode(row);
     });
