@@ -64,7 +64,7 @@ export function parsePublicUrl(s: string): URL {
   return u;
 }
 
-const isWildcard = (host: string): boolean => ipaddr.isValid(host) && ipaddr.parse(host).range() === 'unspecified';
+const isWildcard = (host: string): boolean => ipaddr.isValid(host) && ipaddr.parse(unmapped(host)).range() === 'unspecified';
 const bare = (host: string): string => host.replace(/^\[|\]$/g, '');
 // Host header: a DNS name or IP literal, optional port; anything else is ignored.
 const HOST_HEADER = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
@@ -72,6 +72,23 @@ const HOST_HEADER = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/
 function unmapped(addr: string): string {
   const a = ipaddr.parse(addr);
   return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address().toString() : a.toString();
+}
+
+/** The API URL as a device that sent this Host header reached it; null when absent, malformed or the wildcard. */
+function dialledHost(header: string | undefined, api: URL): URL | null {
+  if (!header || !HOST_HEADER.test(header)) return null;
+  try {
+    const u = new URL(`${api.protocol}//${header}`);
+    return isWildcard(bare(u.hostname)) ? null : u;
+  } catch {
+    return null; // e.g. a port above 65535
+  }
+}
+
+function withHost(api: URL, ip: string): URL {
+  const u = new URL(api.href);
+  u.hostname = ip.includes(':') ? `[${ip}]` : ip;
+  return u;
 }
 
 const hostPort = (ip: string, port: number): string => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
@@ -127,12 +144,11 @@ export async function embedRelay(
     } else {
       relaysFor = (d) => {
         const local = d.localAddress && ipaddr.isValid(d.localAddress) ? unmapped(d.localAddress) : null;
-        const named = d.host && HOST_HEADER.test(d.host) ? d.host : null;
-        const host = named && !isWildcard(bare(named.replace(/:\d+$/, ''))) ? named : local ? hostPort(local, Number(api.port || (api.protocol === 'https:' ? 443 : 80))) : null;
-        if (!host) return extra;
-        const name = bare(host.replace(/:\d+$/, ''));
+        const u = dialledHost(d.host, api) ?? (local ? withHost(api, local) : null);
+        if (!u) return extra;
+        const name = bare(u.hostname);
         const stunIp = ipaddr.isValid(name) ? unmapped(name) : local;
-        return [{ id, url: `${ws(new URL(`${api.protocol}//${host}`))}/relay`, stun: o.stunAdvertise ?? (stunIp ? stunPorts.map((p) => hostPort(stunIp, p)) : []) }, ...extra];
+        return [{ id, url: `${ws(u)}/relay`, stun: o.stunAdvertise ?? (stunIp ? stunPorts.map((p) => hostPort(stunIp, p)) : []) }, ...extra];
       };
       log.info({ listen: listenHost }, 'embedded relay and STUN: wildcard listen address, advertising what each device dialled (set --public-url to fix one)');
     }

@@ -47,10 +47,10 @@ test('wildcard listen address: each node gets the relay and STUN at the host it 
     const stunAt = (ip: string) => [`${ip}:${stun}`, `${ip}:${stun + 1}`];
     assert.deepEqual(await relaysSeen(t), [{ id: 'default', url: `ws://127.0.0.1:${port}/relay`, stun: stunAt('127.0.0.1') }]);
     // A name: the relay by that name; STUN (which needs an address) at the address the connection reached.
-    assert.deepEqual(await relaysSeen(t, `weft.example.com:${port}`), [{ id: 'default', url: `ws://weft.example.com:${port}/relay`, stun: stunAt('127.0.0.1') }]);
+    assert.deepEqual(await relaysSeen(t, `Weft.Example.com:${port}`), [{ id: 'default', url: `ws://weft.example.com:${port}/relay`, stun: stunAt('127.0.0.1') }]);
     assert.deepEqual(await relaysSeen(t, `[::1]:${port}`), [{ id: 'default', url: `ws://[::1]:${port}/relay`, stun: [`[::1]:${stun}`, `[::1]:${stun + 1}`] }]);
     // A Host that is no host, or the wildcard itself: the connection's local address.
-    for (const bad of ['bad/host', `0.0.0.0:${port}`]) {
+    for (const bad of ['bad/host', `0.0.0.0:${port}`, 'weft.example.com:99999', '[::ffff:0.0.0.0]:1']) {
       assert.deepEqual(await relaysSeen(t, bad), [{ id: 'default', url: `ws://127.0.0.1:${port}/relay`, stun: stunAt('127.0.0.1') }], bad);
     }
   } finally {
