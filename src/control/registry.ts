@@ -40,7 +40,8 @@ interface Shown {
 }
 
 const MAX_ALLOCATION_ATTEMPTS = 32;
-const DEFAULT_EXTEND_MS = 180 * 86_400_000;
+/** Node key lifetime unless configured; also how far `extend` goes when keys never expire. */
+export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
 
 /**
  * The coordinator's in-memory view of all nodes (loaded once, then kept current from
@@ -263,7 +264,7 @@ export class Registry {
    * keys never expire) past the current expiry, or past now once expired. A node whose
    * key never expires keeps it so.
    */
-  extend(n: NodeRecord, byMs = this.o.nodeExpiryMs || DEFAULT_EXTEND_MS): Promise<NodeRecord> {
+  extend(n: NodeRecord, byMs = this.o.nodeExpiryMs || DEFAULT_NODE_EXPIRY_MS): Promise<NodeRecord> {
     if (n.expiresAt === null) return Promise.resolve(n);
     return this.setExpiry(n, Math.max(n.expiresAt, this.now()) + byMs);
   }

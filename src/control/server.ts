@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
-import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
+import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from './wire.js';
@@ -22,7 +22,6 @@ import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
 export const DEFAULT_DOMAIN = 'weft.internal';
-export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
 export const DEFAULT_EPHEMERAL_TIMEOUT_MS = 10 * 60_000;
 export const ADMIN_SOCKET_NAME = 'admin.sock';
 

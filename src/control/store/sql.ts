@@ -1,6 +1,7 @@
 import { forbidden } from '../errors.js';
 import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
-import { SchemaTooNewError, type ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
+import { SchemaTooNewError } from './types.js';
+import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
 export interface Queryable {
@@ -71,6 +72,11 @@ function toApiKey(r: Row): ApiKeyRecord {
 
 const b = (v: boolean): number => (v ? 1 : 0);
 
+async function appliedVersion(q: Queryable): Promise<number> {
+  const [row] = await q.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
+  return numOrNull(row?.v) ?? 0;
+}
+
 /** The Store over any SqlDriver: every query is written once for both dialects. */
 export class SqlStore implements Store {
   constructor(private readonly db: SqlDriver) {}
@@ -79,8 +85,7 @@ export class SqlStore implements Store {
     await this.db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at ${this.db.dialect === 'sqlite' ? 'INTEGER' : 'BIGINT'} NOT NULL)`);
     await this.db.tx(async (q) => {
       await this.db.migrationLock(q);
-      const [row] = await q.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
-      const current = numOrNull(row?.v) ?? 0;
+      const current = await appliedVersion(q);
       // Written by a newer Weft: its columns may mean things this code would corrupt.
       if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION);
       for (const m of migrations(this.db.dialect)) {
@@ -92,9 +97,8 @@ export class SqlStore implements Store {
     await this.db.start();
   }
 
-  async schemaVersion(): Promise<number> {
-    const [row] = await this.db.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
-    return numOrNull(row?.v) ?? 0;
+  schemaVersion(): Promise<number> {
+    return appliedVersion(this.db);
   }
 
   close(): Promise<void> {
