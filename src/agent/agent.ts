@@ -17,7 +17,7 @@ import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
-import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
+import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
 import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
@@ -373,6 +373,9 @@ export class Agent {
           this.refreshRoutes();
         });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
+        // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
+        const expiry = expiryWarning(nm.self.expiresAt, nm.self.name, this.clock.wallNow());
+        if (expiry) this.logger.warn({ expiresAt: nm.self.expiresAt }, expiry);
         return;
       }
       case 'delta': {

@@ -86,7 +86,7 @@ export function expiryWarning(expiresAt: string | null, name: string, now: numbe
   if (!(at - now < EXPIRY_WARNING_MS)) return null;
   const fix = `re-authenticate with 'weft up --force-reauth --auth-key KEY', or have an admin run 'weft nodes extend ${name}'`;
   if (at <= now) return `warning: this node's key expired at ${expiresAt}; ${fix}`;
-  const hours = Math.floor((at - now) / 3_600_000);
+  const hours = Math.round((at - now) / 3_600_000);
   const left = hours >= 48 ? `${Math.floor(hours / 24)} days` : hours >= 1 ? `${hours} hours` : 'less than an hour';
   return `warning: this node's key expires in ${left} (${expiresAt}); ${fix}`;
 }

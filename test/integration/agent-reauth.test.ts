@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthKey } from '../../src/control/auth-keys.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode, type InProcessNode } from '../../src/lab/in-process.js';
 import { RestartableCoordinator } from '../helpers/agent-coordinator.js';
@@ -21,7 +22,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function up(name: string, lanIp: string, extra: { authKey?: string; forceReauth?: boolean } = { authKey: coord.authKey }): Promise<InProcessNode> {
+async function up(name: string, lanIp: string, extra: { authKey?: string; forceReauth?: boolean; logger?: Logger } = { authKey: coord.authKey }): Promise<InProcessNode> {
   const n = createInProcessNode(net, lanIp, { stateDir: join(dir, name), serverUrl: coord.url, hostname: name, localApi: false, random: () => 0.999, endpointPollMs: 200, ...extra });
   await n.agent.start();
   running.push(n);
@@ -54,10 +55,19 @@ test('an expired node comes back with --force-reauth: same key, name and address
   await assert.rejects(noKey.agent.start(), (e: { code?: string }) => e.code === 'ERR_NEEDS_LOGIN');
 
   const fresh = (await createAuthKey(coord.running.store, { reusable: false, expirySeconds: 3600 }, Date.now())).key!;
-  r = await up('roamer', '10.9.0.1', { authKey: fresh, forceReauth: true });
+  const warnings: string[] = [];
+  const logger = { ...silentLogger, warn: (_o: object | string, msg?: string) => void (msg && warnings.push(msg)) };
+  r = await up('roamer', '10.9.0.1', { authKey: fresh, forceReauth: true, logger });
   const after = r.agent.status().self;
   assert.deepEqual([after.publicKey, after.name, after.ipv4, after.ipv6], [before.publicKey, before.name, before.ipv4, before.ipv6]);
   assert.ok(Date.parse(after.expiresAt!) > Date.now() + 179 * 86_400_000, after.expiresAt!);
   assert.ok(await waitFor(() => peer.agent.peers.has(before.publicKey) && r.agent.connected, 5000), 'back in the mesh');
   await r.agent.ping(peer.agent.self!.ipv4, 3000);
+  assert.deepEqual(warnings.filter((w) => /key expire/.test(w)), [], 'a fresh key: no warning');
+
+  // Two days left: the agent hears it from its netmap and says so.
+  await registry.expire(registry.find('roamer'));
+  await registry.extend(registry.find('roamer'), 2 * 86_400_000);
+  assert.ok(await waitFor(() => warnings.some((w) => /^warning: this node's key expires in 2 days/.test(w)), 10_000), warnings.join('\n'));
+  assert.match(r.agent.status().self.expiresAt!, /^\d{4}-/);
 });

@@ -17,7 +17,7 @@ function status(expiresAt: string | null): StatusJson {
 test('weft status warns from 7 days before the node key expires, and after', () => {
   assert.equal(expiryWarning(null, 'laptop', NOW), null, 'never expires');
   assert.equal(expiryWarning(iso(NOW + 7 * DAY + 1000), 'laptop', NOW), null, 'more than a week left');
-  assert.match(expiryWarning(iso(NOW + 7 * DAY - 1000), 'laptop', NOW)!, /^warning: this node's key expires in 6 days \(2026-12-12T11:59:59\.000Z\); .*weft up --force-reauth --auth-key KEY.*weft nodes extend laptop/);
+  assert.match(expiryWarning(iso(NOW + 7 * DAY - 1000), 'laptop', NOW)!, /^warning: this node's key expires in 7 days \(2026-12-12T11:59:59\.000Z\); .*weft up --force-reauth --auth-key KEY.*weft nodes extend laptop/);
   assert.match(expiryWarning(iso(NOW + 5 * 3_600_000), 'laptop', NOW)!, /expires in 5 hours/);
   assert.match(expiryWarning(iso(NOW + 60_000), 'laptop', NOW)!, /expires in less than an hour/);
   assert.match(expiryWarning(iso(NOW - DAY), 'laptop', NOW)!, /^warning: this node's key expired at 2026-12-04T12:00:00\.000Z; /);
