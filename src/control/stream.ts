@@ -148,9 +148,10 @@ export class StreamHub implements RegistryListener {
     }
     const own = this.streams.get(node.id);
     if (!own) return;
-    if (view.expired) return this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
     const forSelf = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], self: view } satisfies ServerMessage);
     for (const ws of own) this.send(ws, forSelf);
+    // After the self delta, so the agent knows when its key expired (weft status says so).
+    if (view.expired) this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
   }
 
   remove(node: NodeRecord): void {

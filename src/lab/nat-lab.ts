@@ -160,11 +160,12 @@ export class NatLab {
     return this.authKey;
   }
 
-  async up(name: string): Promise<LabNode> {
+  /** `weft up` for `name` (first start or restart); `extra` arguments go after the lab's own. */
+  async up(name: string, extra: string[] = []): Promise<LabNode> {
     const n = this.node(name);
     // --no-accept-dns: these namespaces have no /etc/netns/<ns>/resolv.conf, so the agent
     // would rewrite (and on exit restore) the host's own /etc/resolv.conf.
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--no-accept-dns'];
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--no-accept-dns', ...extra];
     n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];

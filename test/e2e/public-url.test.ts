@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { WEFT_JS } from '../../src/lab/mesh.js';
 import { NatLab, type SiteSpec } from '../../src/lab/nat-lab.js';
 import { missingTools, requireOrSkip, rootReason } from '../../src/lab/require.js';
+import { waitForAsync } from '../helpers/wait.js';
 import { e2eFile } from './helpers.js';
 
 e2eFile();
@@ -59,5 +60,26 @@ describe('weft server --listen 0.0.0.0:8080 behind NATs', { timeout: 180_000 }, 
     assert.deepEqual(failures, []);
     const blk = await lab.weftPing('blk', 'edm1');
     assert.ok(blk && /^relay default/.test(blk.via), `blk reaches edm1 over the relay: ${JSON.stringify(blk)}`);
+  });
+
+  test('weft nodes expire cuts a node off; weft up --force-reauth brings it back with the same name and addresses', async (t) => {
+    if (!requireOrSkip(t, [rootReason(), ...missingTools(TOOLS)])) return;
+    assert.ok(lab);
+    const admin = async (args: string[]): Promise<string> => {
+      const r = await lab!.weft(lab!.inet, [...args, '--state-dir', lab!.serverStateDir]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const n = lab.node('edm1');
+    const before = { ipv4: n.ipv4, ipv6: n.ipv6 };
+    assert.match(await admin(['nodes', 'expire', 'edm1']), /^edm1: key expired at /);
+    assert.ok(await waitForAsync(async () => /refused: .*ERR_NODE_EXPIRED/.test((await lab!.weft(n.ns, ['status', '--state-dir', n.stateDir])).stdout), 10_000), 'status says the key expired');
+    assert.match((await lab.weft(n.ns, ['status', '--state-dir', n.stateDir])).stdout, /^warning: this node's key expired at /);
+    await lab.down('edm1');
+    await lab.createAuthKey();
+    await lab.up('edm1', ['--force-reauth', '--auth-key', lab.authKey]);
+    assert.deepEqual({ ipv4: n.ipv4, ipv6: n.ipv6 }, before);
+    assert.doesNotMatch((await lab.weft(n.ns, ['status', '--state-dir', n.stateDir])).stdout, /warning/);
+    assert.ok(await waitForAsync(async () => (await lab!.ping('edm1', lab!.node('blk').ipv4, 1, 0.2)).received > 0, 15_000), 'edm1 reaches blk again');
   });
 });

@@ -168,6 +168,8 @@ describe('coordinator HTTP API', () => {
     assert.equal(expired.expired, true);
     assert.equal(Date.parse(expired.expiresAt!), t.clock.wallNow());
     await map.waitFor((m) => m.type === 'error' && m.code === 'ERR_NODE_EXPIRED');
+    const selfIdx = map.messages.findIndex((m) => m.type === 'delta' && m.self?.expired === true);
+    assert.ok(selfIdx >= 0 && selfIdx < map.messages.findIndex((m) => m.type === 'error'), 'the node hears its own expiry before the stream closes');
     assertError(await a.register({}), 403, 'ERR_NODE_EXPIRED');
     t.clock.advance(5000);
     const revived = await t.admin.request<NodeView>('POST', '/api/v1/admin/nodes/extendme/extend', {});
