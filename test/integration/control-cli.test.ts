@@ -67,17 +67,17 @@ describe('admin commands', () => {
   });
 
   test('nodes expire and extend', async () => {
-    const n = await joined(t, await t.authKey(), 'cli-expiry');
-    const node = () => t.c.registry.find('cli-expiry');
+    const n = await joined(t, await t.authKey(), 'laptop');
+    const node = () => t.c.registry.find('laptop');
     const before = node().expiresAt!;
-    assert.match(await weft('nodes', 'extend', 'cli-expiry', '--by', '2d', '--state-dir', stateDir), /^cli-expiry: key expires \d{4}-\d\d-\d\dT.*Z\n$/);
-    assert.equal(node().expiresAt, before + 2 * 86_400_000);
-    assert.match(await weft('nodes', 'expire', 'cli-expiry', '--state-dir', stateDir), /^cli-expiry: key expired at /);
+    assert.match(await weft('nodes', 'extend', 'laptop', '--by', '90d', '--state-dir', stateDir), /^laptop: key expires \d{4}-\d\d-\d\dT.*Z\n$/);
+    assert.equal(node().expiresAt, before + 90 * 86_400_000);
+    assert.match(await weft('nodes', 'expire', 'laptop', '--state-dir', stateDir), /^laptop: key expired at /);
     await n.map.waitFor((m) => m.type === 'error' && m.code === 'ERR_NODE_EXPIRED');
-    assert.match(await weft('nodes', 'list', '--state-dir', stateDir), /cli-expiry\s+\S+\s+\S+\s+expired/);
-    await weft('nodes', 'extend', 'cli-expiry', '--state-dir', stateDir);
+    assert.match(await weft('nodes', 'list', '--state-dir', stateDir), /laptop\s+\S+\s+\S+\s+expired/);
+    await weft('nodes', 'extend', 'laptop', '--state-dir', stateDir);
     assert.equal(node().expiresAt, t.clock.wallNow() + 180 * 86_400_000, "default: the server's key lifetime from now");
-    await assert.rejects(weft('nodes', 'extend', 'cli-expiry', '--by', '0', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
+    await assert.rejects(weft('nodes', 'extend', 'laptop', '--by', '0', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
     await assert.rejects(weft('nodes', 'expire', 'ghost', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_NODE_NOT_FOUND');
     await n.map.close();
   });
