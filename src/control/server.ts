@@ -11,7 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
-import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
+import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from './wire.js';
@@ -19,12 +19,11 @@ import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
-import { embedRelay, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
+import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
 export const DEFAULT_DOMAIN = 'weft.internal';
-export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
 export const DEFAULT_EPHEMERAL_TIMEOUT_MS = 10 * 60_000;
 export const ADMIN_SOCKET_NAME = 'admin.sock';
 
@@ -83,6 +82,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: 'silent' });
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  if (opts.nat?.publicUrl) parsePublicUrl(opts.nat.publicUrl);
   // Before the store: the default SQLite file lives in the state dir.
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const store = openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log);
@@ -135,7 +135,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await registry.start();
       await policy.load();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
@@ -153,8 +153,11 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       // With ACME the certificate names the domain, so that is what nodes and relay clients must dial.
       const urlHost = acme ? acme.domain : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       url = `${https ? 'https' : 'http'}://${urlHost}:${addr.port}`;
-      relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
-      hub.relays = relay.relays;
+      // With ACME and no --public-url, the domain is where devices find the relay and STUN too.
+      const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
+      relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
+      const embedded = relay;
+      ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
 
       if (socketPath) {
         // A stale socket from a killed process would make listen fail with EADDRINUSE.
