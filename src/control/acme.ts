@@ -13,19 +13,14 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { readOrCreateFile, writeFileAtomic } from '../atomic-file.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { InvalidArgumentError, WeftError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { AcmeError } from './errors.js';
 
 export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 const RETRY_MS = 3_600_000;
 // Timers re-check at least daily: a 90-day certificate's renewal is beyond setTimeout's 24.8 days.
 const MAX_WAIT_MS = 86_400_000;
-
-export class AcmeError extends WeftError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_ACME', message, options);
-  }
-}
 
 export interface AcmeOptions {
   /** The name the certificate is for; must resolve to this server. */
