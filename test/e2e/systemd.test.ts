@@ -4,7 +4,7 @@
 // (nftables) still work.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsMesh, WEFT_CLI, type MeshNode } from '../../src/lab/mesh.js';
@@ -45,6 +45,13 @@ test('systemd-analyze verify accepts both units, without a warning', async (t) =
 
 describe("agents under weft.service's sandbox", { timeout: 300_000 }, () => {
   const fx = suiteMesh();
+  // The sandbox binds each agent's state dir at /var/lib/weft, created on the host if
+  // missing; removed again after the agents are gone (this hook runs after fx's).
+  const stateMount = '/var/lib/weft';
+  const hadStateMount = existsSync(stateMount);
+  after(() => {
+    if (!hadStateMount && existsSync(stateMount)) rmdirSync(stateMount);
+  });
   let inet: Awaited<ReturnType<NetnsMesh['addHostBehind']>>;
 
   /** `weft up` exactly as the unit's ExecStart says (program: this checkout), in its sandbox. */
