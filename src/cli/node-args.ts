@@ -10,6 +10,8 @@ import { canonicalRoute } from '../control/routes.js';
 export interface UpArgs {
   server?: string;
   authKey?: string;
+  insecureHttp: boolean;
+  resetServerKey: boolean;
   hostname?: string;
   stateDir: string;
   iface: string;
@@ -35,6 +37,8 @@ export interface RawUpArgs {
   exitNodeFallback?: string;
   server?: string;
   authKey?: string;
+  insecureHttp?: boolean;
+  resetServerKey?: boolean;
   hostname?: string;
   stateDir?: string;
   iface?: string;
@@ -72,6 +76,8 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
   return {
     server: raw.server === undefined ? undefined : parseServerUrl(raw.server),
     authKey: authKey?.trim(),
+    insecureHttp: raw.insecureHttp === true,
+    resetServerKey: raw.resetServerKey === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
     iface,
