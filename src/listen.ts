@@ -42,9 +42,10 @@ export function applyHttpLimits(server: HttpServer | HttpsServer, limits: Partia
 }
 
 /**
- * Listens on a unix socket that is created 0600-equivalent (umask 077 around bind), never
- * world-accessible for an instant. Worker threads cannot set the umask: there the socket
- * is narrowed right after bind, inside the caller's 0700 directory.
+ * Listens on a unix socket that is created with mode 0600 (umask 0177 around bind(2),
+ * which runs synchronously inside listen(), so nothing else in this thread is created
+ * under that umask). Worker threads cannot set the umask: there the socket is narrowed
+ * right after bind, inside the caller's 0700 directory.
  */
 export async function listenPrivateSocket(server: NetServer, path: string): Promise<void> {
   let narrowAfter = false;
@@ -56,12 +57,11 @@ export async function listenPrivateSocket(server: NetServer, path: string): Prom
     };
     let old: number | undefined;
     try {
-      old = process.umask(0o077);
+      old = process.umask(0o177);
     } catch {
       narrowAfter = true;
     }
     try {
-      // bind(2) runs synchronously inside listen(): the umask covers exactly the socket.
       server.listen(path, done);
     } finally {
       if (old !== undefined) process.umask(old);
