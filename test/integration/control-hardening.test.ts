@@ -123,7 +123,7 @@ describe('finding 5: slow clients', () => {
   });
 });
 
-describe('finding 6: insider floods', () => {
+describe('finding 6: insider floods; finding 7: authenticated answers and streams', () => {
   let t: TestCoordinator;
   let key: string;
   before(async () => {
@@ -176,17 +176,8 @@ describe('finding 6: insider floods', () => {
     await b.map.close();
     await t.c.registry.settled();
   });
-});
 
-describe('finding 7: v6 answers and streams are authenticated', () => {
-  let t: TestCoordinator;
-  let key: string;
-  before(async () => {
-    t = await startTestCoordinator();
-    key = await t.authKey();
-  });
-  after(() => t.stop());
-
+  // Finding 7: v6 answers and streams are authenticated.
   test('the agent client registers and streams sealed frames with the real coordinator', async () => {
     const peer = await joined(t, key, 'peer');
     const client = new ControlClient({ serverUrl: t.url, serverPublicKey: t.c.publicKey, privateKey: generatePrivateKey(), clock: systemClock, logger: silentLogger, random: Math.random });
