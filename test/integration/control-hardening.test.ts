@@ -16,6 +16,7 @@ import { LocalApi } from '../../src/agent/local-api.js';
 import { createAgent } from '../../src/agent/agent.js';
 import { nodeAuthKey, sealFrame, sessionKeys, signNodeRequest } from '../../src/control/node-auth.js';
 import { MAX_STREAMS_PER_NODE } from '../../src/control/stream.js';
+import { UPDATE_BURST } from '../../src/control/coalesce.js';
 import type { ServerMessage } from '../../src/control/wire.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
@@ -152,26 +153,26 @@ describe('finding 6: insider floods; finding 7: authenticated answers and stream
     await t.c.registry.settled();
   });
 
-  test('endpoint updates are coalesced: the first is written at once, then the latest once per interval', async () => {
+  test(`endpoint updates are coalesced: a burst of ${UPDATE_BURST} is written at once, then the latest once per interval`, async () => {
     const a = await joined(t, key, 'chatty');
     const b = await joined(t, key, 'watcher');
     const ep = (i: number): string => `198.51.100.${1 + (i % 200)}:${1000 + i}`;
     const flood = 2_000;
-    a.map.send({ type: 'endpoints', endpoints: [ep(0)] });
-    await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints[0] === ep(0)));
-    for (let i = 1; i <= flood; i++) a.map.send({ type: 'endpoints', endpoints: [ep(i)] });
+    const endpointsOf = async (): Promise<string> => (await t.admin.request<{ endpoints: string[] }>('GET', '/api/v1/admin/nodes/chatty')).endpoints[0];
+    for (let i = 0; i < flood; i++) a.map.send({ type: 'endpoints', endpoints: [ep(i)] });
     a.map.send({ type: 'ping', id: 9 });
     await a.map.waitFor((m) => m.type === 'pong' && m.id === 9);
+    await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints[0] === ep(UPDATE_BURST - 1)));
     await t.c.registry.settled();
-    const upsertsOfA = (): string[][] => b.map.messages.filter(isUpsertOf(a.node.publicKey)).map((m) => (m as Extract<ServerMessage, { type: 'delta' }>).upserts.find((u) => u.publicKey === a.node.publicKey)!.endpoints);
-    const before = upsertsOfA().length;
-    assert.equal(t.c.hub.stats.coalesced, flood - 1, 'all but one update waited and were replaced');
-    assert.equal((await t.admin.request<{ endpoints: string[] }>('GET', '/api/v1/admin/nodes/chatty')).endpoints[0], ep(0), 'nothing more written before the interval');
+    const upsertsOfA = (): number => b.map.messages.filter(isUpsertOf(a.node.publicKey, (v) => v.endpoints[0]?.startsWith('198.51.100.'))).length;
+    assert.equal(upsertsOfA(), UPDATE_BURST, 'the burst was written and fanned out, nothing more');
+    assert.equal(t.c.hub.stats.coalesced, flood - UPDATE_BURST - 1, 'the rest waited and were replaced');
+    assert.equal(await endpointsOf(), ep(UPDATE_BURST - 1), 'nothing more written before the interval');
     t.clock.advance(1_000);
-    await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints[0] === ep(flood)));
+    await b.map.waitFor(isUpsertOf(a.node.publicKey, (v) => v.endpoints[0] === ep(flood - 1)));
     await t.c.registry.settled();
-    assert.equal(upsertsOfA().length, before + 1, 'one write and one fan-out for the whole flood');
-    assert.equal((await t.admin.request<{ endpoints: string[] }>('GET', '/api/v1/admin/nodes/chatty')).endpoints[0], ep(flood), 'the latest won');
+    assert.equal(upsertsOfA(), UPDATE_BURST + 1, 'one more write and fan-out for the whole rest of the flood');
+    assert.equal(await endpointsOf(), ep(flood - 1), 'the latest won');
     await a.map.close();
     await b.map.close();
     await t.c.registry.settled();

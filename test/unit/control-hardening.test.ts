@@ -109,20 +109,26 @@ test('rate limiter: IPv4 per address, IPv6 per /64, and a global bucket over all
   assert.equal(l.allow('198.51.100.9'), true);
 });
 
-test('coalescer: first at once, then only the latest, at most once per interval', async () => {
+test('coalescer: a burst at once, then only the latest, at most once per interval', async () => {
   const clock = new FakeClock();
   const ran: number[] = [];
-  const c = new Coalescer(clock, 1_000, (err) => assert.fail(String(err)));
+  const c = new Coalescer(clock, 1_000, (err) => assert.fail(String(err)), 3);
   for (let i = 0; i < 1_000; i++) c.submit('n1', async () => void ran.push(i));
   c.submit('n2', async () => void ran.push(-1));
-  assert.deepEqual(ran, [0, -1]);
-  assert.equal(c.coalesced, 998);
+  assert.deepEqual(ran, [0, 1, 2, -1]);
+  assert.equal(c.coalesced, 996);
   clock.advance(999);
-  assert.deepEqual(ran, [0, -1]);
+  assert.deepEqual(ran, [0, 1, 2, -1]);
   clock.advance(1);
-  assert.deepEqual(ran, [0, -1, 999]);
+  assert.deepEqual(ran, [0, 1, 2, -1, 999]);
   c.submit('n1', async () => void ran.push(1000));
-  assert.equal(clock.pending, 1, 'waits for the interval after the last write');
+  assert.equal(clock.pending, 1, 'the bucket is empty: waits a full interval');
+  clock.advance(1_000);
+  assert.deepEqual(ran.slice(-1), [1000]);
+  clock.advance(10_000);
+  for (let i = 0; i < 3; i++) c.submit('n1', async () => void ran.push(2000 + i));
+  assert.deepEqual(ran.slice(-3), [2000, 2001, 2002], 'an idle key has its burst back');
+  c.submit('n1', async () => {});
   c.stop();
   assert.equal(clock.pending, 0);
 });
