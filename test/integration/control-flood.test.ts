@@ -25,7 +25,7 @@ const DEADLINE_MS = 90_000;
 class Pipeline {
   private readonly sock: Socket;
   private buf = '';
-  private waiting: { n: number; resolve: () => void } | null = null;
+  private waiting: { n: number; resolve: () => void; reject: (err: Error) => void } | null = null;
   answered = 0;
   readonly statuses = new Map<number, number>();
 
@@ -42,6 +42,7 @@ class Pipeline {
       }
       if (this.waiting && this.answered >= this.waiting.n) this.waiting.resolve();
     });
+    this.sock.on('close', () => this.waiting?.reject(new Error(`connection closed after ${this.answered} answers`)));
   }
 
   ready(): Promise<void> {
@@ -52,8 +53,7 @@ class Pipeline {
   send(requests: string[]): Promise<void> {
     const n = this.answered + requests.length;
     return new Promise((resolve, reject) => {
-      this.waiting = { n, resolve };
-      this.sock.once('close', () => reject(new Error(`connection closed after ${this.answered} answers`)));
+      this.waiting = { n, resolve, reject };
       this.sock.write(requests.join(''));
     });
   }
