@@ -6,7 +6,8 @@ import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
-import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
+import { badRequest, ControlError, forbidden, notFound, tooManyRequests, unauthorized } from './errors.js';
+import type { SourceRateLimiter } from './rate-limit.js';
 import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifier.js';
 import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
 import type { Registry } from './registry.js';
@@ -250,6 +251,8 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
 export interface AdminAccess {
   /** Over the unix socket, file permissions are the credential; over TCP, an API key. */
   local: boolean;
+  /** Over TCP: failed API-key checks per source (each is a database read); absent = unlimited. */
+  failures?: SourceRateLimiter;
 }
 
 /**
@@ -268,7 +271,13 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     app.addHook('onRequest', async (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
-      if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      const source = req.socket.remoteAddress;
+      // A source that keeps guessing is refused before the lookup costs anything.
+      if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
+      if (!(await verifyApiKey(ctx.store, m[1], now()))) {
+        access.failures?.allow(source);
+        throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      }
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }

@@ -15,6 +15,9 @@ export interface RateLimit {
 export const DEFAULT_REGISTER_LIMIT: RateLimit = { perSecond: 10, burst: 100 };
 /** All sources together. */
 export const DEFAULT_REGISTER_GLOBAL_LIMIT: RateLimit = { perSecond: 200, burst: 1000 };
+/** Failed admin API-key checks per source: each costs a database read. */
+export const ADMIN_FAILURE_LIMIT: RateLimit = { perSecond: 1, burst: 20 };
+export const ADMIN_FAILURE_GLOBAL_LIMIT: RateLimit = { perSecond: 50, burst: 200 };
 const MAX_SOURCES = 1 << 16;
 
 interface Bucket {
@@ -50,22 +53,34 @@ export class SourceRateLimiter {
 
   /** Takes a token for `address`; false (and nothing taken) when either bucket is empty. */
   allow(address: string | undefined): boolean {
-    const now = this.clock.now();
     const key = sourceKey(address);
-    let b = this.sources.get(key);
-    if (b) refill(b, this.perSource, now);
-    else {
-      if (this.sources.size >= MAX_SOURCES) this.collect(now);
-      // A table still full of busy sources refuses new ones rather than growing.
-      if (this.sources.size >= MAX_SOURCES) return this.refuse();
-      b = { tokens: this.perSource.burst, at: now };
-    }
-    refill(this.global, this.overall, now);
+    const b = this.current(key);
+    if (!b) return this.refuse();
     if (b.tokens < 1 || this.global.tokens < 1) return this.refuse();
     b.tokens -= 1;
     this.global.tokens -= 1;
     this.sources.set(key, b);
     return true;
+  }
+
+  /** Whether `allow` would pass now, taking nothing (to check before work that costs). */
+  wouldAllow(address: string | undefined): boolean {
+    const b = this.current(sourceKey(address));
+    return b !== null && b.tokens >= 1 && this.global.tokens >= 1;
+  }
+
+  // Both buckets refilled to now; a new source gets a full bucket (not stored until it
+  // spends), or null when the table is still full of busy sources after collecting.
+  private current(key: string): Bucket | null {
+    const now = this.clock.now();
+    refill(this.global, this.overall, now);
+    const b = this.sources.get(key);
+    if (b) {
+      refill(b, this.perSource, now);
+      return b;
+    }
+    if (this.sources.size >= MAX_SOURCES) this.collect(now);
+    return this.sources.size >= MAX_SOURCES ? null : { tokens: this.perSource.burst, at: now };
   }
 
   private refuse(): false {

@@ -12,7 +12,7 @@ import { applyHttpLimits, listenPrivateSocket, type HttpLimits } from '../listen
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
-import { DEFAULT_REGISTER_GLOBAL_LIMIT, DEFAULT_REGISTER_LIMIT, SourceRateLimiter, type RateLimit } from './rate-limit.js';
+import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT, DEFAULT_REGISTER_LIMIT, SourceRateLimiter, type RateLimit } from './rate-limit.js';
 import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
@@ -156,7 +156,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const api = createHttp(log, https ? { https } : {});
       applyHttpLimits(api.server, limits);
       nodeRoutes(api, ctx);
-      adminRoutes(api, ctx, { local: false });
+      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);

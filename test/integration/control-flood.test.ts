@@ -2,7 +2,8 @@
 // made up. Before the fix every validly signed request went into one shared replay
 // cache; 200k of them filled it and every real node got 401 ERR_AUTH_BUSY. Now an
 // unknown key is refused after one lookup, before the MAC or any state, and a
-// registration of a new key is rate-limited per source address.
+// registration of a new key is rate-limited per source address (as are failed admin
+// API-key checks, the other request a stranger can make cost a database read).
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -10,8 +11,8 @@ import { request as httpRequest } from 'node:http';
 import { generatePrivateKey, keyFromBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { readJsonResponse } from '../../src/http-json.js';
 import { nodeAuthKey, signNodeRequest } from '../../src/control/node-auth.js';
-import { DEFAULT_REGISTER_LIMIT } from '../../src/control/rate-limit.js';
-import { SimNode } from '../helpers/control.js';
+import { ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_LIMIT } from '../../src/control/rate-limit.js';
+import { http, SimNode } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 const FLOOD = 200_000;
@@ -173,6 +174,17 @@ describe('finding 1: requests signed with unknown keys', () => {
     // The bucket refills with time (the coordinator's clock).
     t.clock.advance(1000 / DEFAULT_REGISTER_LIMIT.perSecond + 1);
     assert.equal((await fresh.register({ hostname: 'late', authKey })).status, 200);
+  });
+
+  test('guessing admin API keys is rate-limited per source before the lookup', async () => {
+    const u = `${t.url}/api/v1/admin/nodes`;
+    const guess = { authorization: `Bearer weftapi-${'A'.repeat(43)}` };
+    for (let i = 0; i < ADMIN_FAILURE_LIMIT.burst; i++) assert.equal((await http(u, 'GET', undefined, guess)).json.error.code, 'ERR_API_KEY_INVALID');
+    const limited = await http(u, 'GET', undefined, guess);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.json.error.code, 'ERR_RATE_LIMITED');
+    t.clock.advance(1000 / ADMIN_FAILURE_LIMIT.perSecond);
+    assert.equal((await http(u, 'GET', undefined, guess)).json.error.code, 'ERR_API_KEY_INVALID', 'one more guess per second');
   });
 });
 
