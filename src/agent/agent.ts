@@ -17,7 +17,7 @@ import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, pinServerKey, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
-import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
+import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
 import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
@@ -48,6 +48,8 @@ export interface AgentOptions {
   insecureHttp?: boolean;
   /** Forget the server key pinned for this coordinator and pin the one it presents now. */
   resetServerKey?: boolean;
+  /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
+  forceReauth?: boolean;
   hostname?: string;
   iface?: string;
   /** UDP port; default: the one used last time, else random. */
@@ -216,12 +218,13 @@ export class Agent {
     const serverUrl = this.opts.serverUrl ?? state?.serverUrl;
     if (state && this.opts.resetServerKey) state = null; // registers again, pinning the key it presents now
     if (!serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
+    if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
     checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
     this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
 
     const device = await this.startDevice(this.opts.port ?? state?.listenPort);
     this.refreshLocal(state);
-    if (!state) state = await this.register(device.listenPort, serverUrl);
+    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, serverUrl);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
     this.client ??= this.newClient(state);
@@ -329,6 +332,7 @@ export class Agent {
     });
   }
 
+  /** Registers (or with forceReauth re-authenticates) at `url`: --server, else the saved one. */
   private async register(listenPort: number, url: string): Promise<PersistedState> {
     const serverUrl = normalizeUrl(url);
     const serverPublicKey = await fetchServerKey(serverUrl);
@@ -338,6 +342,7 @@ export class Agent {
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
       endpoints: this.currentEndpoints(listenPort),
+      ...(this.opts.forceReauth ? { reauth: true } : {}),
     });
     const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
     await this.persist(state);
@@ -376,6 +381,9 @@ export class Agent {
           this.refreshRoutes();
         });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
+        // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
+        const expiry = expiryWarning(nm.self.expiresAt, nm.self.name, this.clock.wallNow());
+        if (expiry) this.logger.warn({ expiresAt: nm.self.expiresAt }, expiry);
         return;
       }
       case 'delta': {

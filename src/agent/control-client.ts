@@ -95,7 +95,7 @@ export class ControlClient {
   private readonly authKey: Uint8Array;
   private readonly publicKey: Uint8Array;
   private ws: WebSocket | null = null;
-  /** The open stream's keys and frame counters (v6: every frame is sealed). */
+  /** The open stream's keys and frame counters (v7: every frame is sealed). */
   private stream: { keys: SessionKeys; sent: number; received: number } | null = null;
   private handlers: StreamHandlers | null = null;
   private retryTimer: TimerHandle | null = null;
@@ -112,7 +112,7 @@ export class ControlClient {
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
   }
 
-  /** The signed header (v6: with our version) and the keys the answer must be authenticated with. */
+  /** The signed header (v7: with our version) and the keys the answer must be authenticated with. */
   private authorization(method: string, path: string, body: Uint8Array): { header: string; keys: SessionKeys } {
     const nonce = randomBytes(12).toString('base64');
     const header = signNodeRequest(this.authKey, this.publicKey, method, path, body, Math.floor(this.opts.clock.wallNow() / 1000), { nonce, version: CONTROL_PROTOCOL_VERSION });

@@ -12,6 +12,7 @@ export interface UpArgs {
   authKey?: string;
   insecureHttp: boolean;
   resetServerKey: boolean;
+  forceReauth: boolean;
   hostname?: string;
   stateDir: string;
   iface: string;
@@ -39,6 +40,7 @@ export interface RawUpArgs {
   authKey?: string;
   insecureHttp?: boolean;
   resetServerKey?: boolean;
+  forceReauth?: boolean;
   hostname?: string;
   stateDir?: string;
   iface?: string;
@@ -70,6 +72,7 @@ export function parseServerUrl(s: string): string {
 export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs {
   const authKey = raw.authKey ?? env.WEFT_AUTH_KEY;
   if (authKey !== undefined && authKey.trim() === '') throw new InvalidArgumentError('--auth-key is empty');
+  if (raw.forceReauth && authKey === undefined) throw new InvalidArgumentError('--force-reauth needs --auth-key (or WEFT_AUTH_KEY)');
   if (raw.hostname !== undefined && !HOSTNAME.test(raw.hostname)) throw new InvalidArgumentError(`--hostname must be a DNS label (letters, digits, '-'), got ${JSON.stringify(raw.hostname)}`);
   const iface = raw.iface ?? DEFAULT_IFACE;
   if (!IFNAME.test(iface)) throw new InvalidArgumentError(`--iface must be a Linux interface name (1-15 characters), got ${JSON.stringify(iface)}`);
@@ -78,6 +81,7 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
     authKey: authKey?.trim(),
     insecureHttp: raw.insecureHttp === true,
     resetServerKey: raw.resetServerKey === true,
+    forceReauth: raw.forceReauth === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
     iface,

@@ -14,8 +14,8 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
-import { parseRouteArg } from './routes.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
+import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -39,6 +39,8 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
+  relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
 
 const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
@@ -132,7 +134,14 @@ const registerSchema = {
     hostname: { type: 'string', maxLength: 255 },
     authKey: { type: 'string', minLength: 1, maxLength: 256 },
     endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+    reauth: { type: 'boolean' },
   },
+} as const;
+
+const extendSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { bySeconds: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86400 } },
 } as const;
 
 const createAuthKeySchema = {
@@ -167,11 +176,14 @@ const approveRouteSchema = {
   properties: { node: { type: 'string', minLength: 1, maxLength: 128 }, route: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
+// An exit node is one row (route "exit"): both default routes are approved together.
 function routeViews(ctx: ApiContext): RouteView[] {
   const out: RouteView[] = [];
   for (const n of ctx.registry.nodes()) {
-    for (const route of [...new Set([...n.advertisedRoutes, ...n.approvedRoutes])].sort()) {
-      out.push({ node: n.name, ipv4: n.ipv4, route, approved: n.approvedRoutes.includes(route), advertised: n.advertisedRoutes.includes(route), exitNode: isExitRoute(route) });
+    const routes = [...new Set([...n.advertisedRoutes, ...n.approvedRoutes].map((r) => (isExitRoute(r) ? EXIT_ROW : r)))].sort();
+    const has = (list: string[], route: string): boolean => (route === EXIT_ROW ? list.some(isExitRoute) : list.includes(route));
+    for (const route of routes) {
+      out.push({ node: n.name, ipv4: n.ipv4, route, approved: has(n.approvedRoutes, route), advertised: has(n.advertisedRoutes, route), exitNode: route === EXIT_ROW });
     }
   }
   return out;
@@ -193,7 +205,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     req.nodeSession = v;
     req.nodeKey = v.publicKey;
   };
-  // v6: a 2xx answer to a node carries a MAC under the request's session keys.
+  // v7: a 2xx answer to a node carries a MAC under the request's session keys.
   const seal = async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const keys = req.nodeSession?.keys;
     if (keys && reply.statusCode < 300 && typeof payload === 'string') void reply.header(RESPONSE_MAC_HEADER, responseMac(keys, reply.statusCode, payload));
@@ -240,9 +252,9 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
     if (req.method !== 'GET' || req.url !== MAP_PATH) throw notFound('ERR_NOT_FOUND', 'no WebSocket endpoint at this path');
     const v = ctx.verifier.check(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
     const node = ctx.registry.activeNode(v.publicKey);
-    // v6 signs its version in the Authorization header; older agents announce it unsigned.
+    // v7 signs its version in the Authorization header; older agents announce it unsigned.
     const version = v.version === undefined ? streamVersion(req.headers[VERSION_HEADER]) : Math.min(v.version, CONTROL_PROTOCOL_VERSION);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }));
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }, ctx.relaysFor(req)));
   } catch (err) {
     fail(err);
   }
@@ -288,6 +300,14 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
+  });
+
+  // v6: node key expiry.
+  const nodeRef = (req: FastifyRequest) => ctx.registry.find((req.params as { node: string }).node);
+  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => ctx.registry.view(await ctx.registry.expire(nodeRef(req))));
+  app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
+    const by = (req.body as { bySeconds?: number }).bySeconds;
+    return ctx.registry.view(await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000));
   });
 
   // v4: subnet routes and exit nodes.

@@ -12,14 +12,14 @@ import { keyFromBase64, keyToBase64, x25519, type PrivateKey } from '../crypto/k
 //
 //   Authorization: Weft-Node key=<node public key b64>, ts=<unix seconds>, nonce=<16 b64 chars>[, v=<protocol>], mac=<b64>
 //
-// v6: `v` (the agent's protocol version) is signed, and the server answers under keys
+// v7: `v` (the agent's protocol version) is signed, and the server answers under keys
 // derived from k and the request's nonce (fresh per request): a MAC header on 2xx
 // responses and a MAC on every map-stream frame in each direction (sealFrame).
 
 export const NODE_AUTH_SCHEME = 'Weft-Node';
 export const NODE_AUTH_MAX_SKEW_SECONDS = 120;
 /** The first version that signs `v` and authenticates responses and stream frames. */
-export const SEALED_VERSION = 6;
+export const SEALED_VERSION = 7;
 export const RESPONSE_MAC_HEADER = 'weft-response-mac';
 export const FRAME_MAC_BYTES = 32;
 const LABEL = new TextEncoder().encode('weft-node-auth-v1');
@@ -54,7 +54,7 @@ export interface ParsedNodeAuth {
   publicKey: Uint8Array;
   ts: number;
   nonce: string;
-  /** The signed protocol version (v6 agents); undefined for older agents. */
+  /** The signed protocol version (v7 agents); undefined for older agents. */
   version: number | undefined;
   mac: Uint8Array;
 }
@@ -83,7 +83,7 @@ const mac256 = (key: Uint8Array, ...parts: (Uint8Array | string)[]): Buffer => {
   return h.digest();
 };
 
-/** The keys of one v6 exchange, bound to the request that opened it (its nonce). */
+/** The keys of one v7 exchange, bound to the request that opened it (its nonce). */
 export interface SessionKeys {
   /** Server to node: response MACs and map-stream frames. */
   down: Uint8Array;

@@ -27,9 +27,9 @@ export interface AdmittedAuth extends ParsedNodeAuth {
 
 export interface VerifiedRequest {
   publicKey: string;
-  /** The signed protocol version; undefined for agents before v6. */
+  /** The signed protocol version; undefined for agents before v7. */
   version: number | undefined;
-  /** v6: the keys the answer is authenticated with. */
+  /** v7: the keys the answer is authenticated with. */
   keys: SessionKeys | null;
 }
 

@@ -22,7 +22,7 @@ export const MAX_STREAMS_PER_NODE = 4;
 /** What the agent proved on the upgrade request. */
 export interface StreamSession {
   version: number;
-  /** v6: every frame is sealed (node-auth.ts sealFrame) under these keys, counted per direction. */
+  /** v7: every frame is sealed (node-auth.ts sealFrame) under these keys, counted per direction. */
   keys: SessionKeys | null;
 }
 
@@ -57,9 +57,6 @@ export class StreamHub implements RegistryListener {
   readonly stats: StreamStats;
   private seq = 0;
 
-  /** The relay map (protocol v3), published in every full netmap. */
-  relays: RelayInfo[] = [];
-
   constructor(
     private readonly registry: Registry,
     private readonly log: Logger,
@@ -78,7 +75,11 @@ export class StreamHub implements RegistryListener {
     };
   }
 
-  attach(ws: WebSocket, node: NodeRecord, session: StreamSession = { version: CONTROL_PROTOCOL_VERSION, keys: null }): void {
+  /**
+   * `session`: the version the agent announced and, from v7, the keys its frames are sealed with;
+   * `relays`: the relay map (protocol v3) for this stream's full netmap, as this device can reach it.
+   */
+  attach(ws: WebSocket, node: NodeRecord, session: StreamSession = { version: CONTROL_PROTOCOL_VERSION, keys: null }, relays: RelayInfo[] = []): void {
     if (this.policy.stale(node)) this.recompute(null);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
@@ -92,7 +93,7 @@ export class StreamHub implements RegistryListener {
     set.add(ws);
     this.forwardRules.set(ws, session.version >= FORWARD_RULES_VERSION);
     if (session.keys) this.sealing.set(ws, { keys: session.keys, sent: 0, received: 0 });
-    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws) } satisfies ServerMessage));
+    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
     this.registry.streamOpened(node.id);
     ws.on('message', (data, isBinary) => this.onFrame(ws, node.id, data as Buffer, isBinary));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
@@ -121,7 +122,7 @@ export class StreamHub implements RegistryListener {
     return this.forwardRules.get(ws) || !filter.some((r) => r.dsts) ? filter : filter.filter((r) => !r.dsts);
   }
 
-  private netmap(self: NodeRecord, ws: WebSocket): NetMap {
+  private netmap(self: NodeRecord, ws: WebSocket, relays: RelayInfo[]): NetMap {
     const { keys, filter } = this.visible(self);
     const peers: NodeView[] = [];
     for (const k of keys) {
@@ -139,7 +140,7 @@ export class StreamHub implements RegistryListener {
       peers,
       packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
-      ...(this.relays.length > 0 ? { relays: this.relays } : {}),
+      ...(relays.length > 0 ? { relays } : {}),
     };
   }
 
@@ -196,9 +197,10 @@ export class StreamHub implements RegistryListener {
     }
     const own = this.streams.get(node.id);
     if (!own) return;
-    if (view.expired) return this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
     const forSelf = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], self: view } satisfies ServerMessage);
     for (const ws of own) this.send(ws, forSelf);
+    // After the self delta, so the agent knows when its key expired (weft status says so).
+    if (view.expired) this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
   }
 
   remove(node: NodeRecord): void {

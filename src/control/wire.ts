@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 6;
+export const CONTROL_PROTOCOL_VERSION = 7;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 /**
@@ -13,10 +13,10 @@ export const MIN_CONTROL_PROTOCOL_VERSION = 1;
  */
 export const VERSION_HEADER = 'weft-protocol-version';
 /*
- * v6: the agent signs its version into the Authorization header (`v=6`, node-auth.ts);
+ * v7: the agent signs its version into the Authorization header (`v=7`, node-auth.ts);
  * the coordinator then MACs 2xx answers (RESPONSE_MAC_HEADER) and every map-stream frame
  * (binary: 32-byte MAC || JSON) under keys derived from the node-auth key and the
- * request's nonce. Agents before v6 (no `v`) keep the plain JSON text stream.
+ * request's nonce. Agents before v7 (no `v`) keep the plain JSON text stream.
  */
 /** The first version whose agents understand FilterRule.dsts. */
 export const FORWARD_RULES_VERSION = 5;
@@ -38,6 +38,8 @@ export interface RegisterRequest {
   authKey?: string;
   /** Endpoints `ip:port` / `[v6]:port` the node can be reached on (v3: plus at most one `relay:<id>`, its home relay). */
   endpoints?: string[];
+  /** v6: a known (even expired) node key re-authenticates with `authKey`: same name and addresses, new expiry. */
+  reauth?: boolean;
 }
 
 export interface RegisterResponse {
@@ -77,6 +79,7 @@ export interface NodeView {
 export interface RouteView {
   node: string;
   ipv4: string;
+  /** A CIDR, or `exit` for an exit node (0.0.0.0/0 and ::/0, approved together). */
   route: string;
   approved: boolean;
   /** The node advertises it (approved but no longer advertised routes are listed too). */

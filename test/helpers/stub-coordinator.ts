@@ -1,12 +1,12 @@
 // A scripted stand-in for the coordinator, for the tests that need the server to
 // misbehave (malformed stream messages, forged frames), which the real one never does.
-// It speaks src/control/wire.ts (v6: sealed frames, response MACs) and checks node auth
+// It speaks src/control/wire.ts (v7: sealed frames, response MACs) and checks node auth
 // like the real one.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import { nodeAuthKey, openFrame, parseNodeAuth, RESPONSE_MAC_HEADER, responseMac, sealFrame, sessionKeys, verifyNodeRequest, type SessionKeys } from '../../src/control/node-auth.js';
+import { nodeAuthKey, openFrame, parseNodeAuth, RESPONSE_MAC_HEADER, responseMac, sealFrame, SEALED_VERSION, sessionKeys, verifyNodeRequest, type SessionKeys } from '../../src/control/node-auth.js';
 import type { NetMap, NodeView, RegisterRequest, RegisterResponse } from '../../src/control/wire.js';
 
 export class StubCoordinator {
@@ -94,7 +94,7 @@ export class StubCoordinator {
     const k = nodeAuthKey(this.key, auth.publicKey);
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (!k || !verifyNodeRequest(k, auth, req.method ?? 'GET', path, body)) return null;
-    return { pub: keyToBase64(auth.publicKey), keys: (auth.version ?? 0) >= 6 ? sessionKeys(k, auth.nonce) : null };
+    return { pub: keyToBase64(auth.publicKey), keys: (auth.version ?? 0) >= SEALED_VERSION ? sessionKeys(k, auth.nonce) : null };
   }
 
   private async handle(req: IncomingMessage, reply: (status: number, b: unknown, keys?: SessionKeys | null) => void): Promise<void> {

@@ -11,6 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { generatePrivateKey, keyFromBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { readJsonResponse } from '../../src/http-json.js';
 import { nodeAuthKey, signNodeRequest } from '../../src/control/node-auth.js';
+import { CONTROL_PROTOCOL_VERSION } from '../../src/control/wire.js';
 import { ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_LIMIT } from '../../src/control/rate-limit.js';
 import { http, SimNode } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
@@ -106,7 +107,7 @@ describe('finding 1: requests signed with unknown keys', () => {
       return { pub: publicKeyFromPrivate(priv), k: nodeAuthKey(priv, serverKey)! };
     });
     // Validly signed, as the original attack: logout (known-key only) and register (new keys).
-    const registerBody = JSON.stringify({ version: 6, authKey: 'weftkey-' + 'A'.repeat(43) });
+    const registerBody = JSON.stringify({ version: CONTROL_PROTOCOL_VERSION, authKey: 'weftkey-' + 'A'.repeat(43) });
     const forged = (i: number): string => {
       const { pub, k } = keys[i % KEYS];
       const register = i % 2 === 0;
@@ -192,7 +193,7 @@ describe('finding 1: requests signed with unknown keys', () => {
 async function registerFrom(localAddress: string, t: TestCoordinator, authKey: string): Promise<{ status: number; json: any }> {
   const priv = generatePrivateKey();
   const pub = publicKeyFromPrivate(priv);
-  const body = JSON.stringify({ version: 6, hostname: 'elsewhere', authKey });
+  const body = JSON.stringify({ version: CONTROL_PROTOCOL_VERSION, hostname: 'elsewhere', authKey });
   const auth = signNodeRequest(nodeAuthKey(priv, keyFromBase64(t.c.publicKey))!, pub, 'POST', '/api/v1/register', Buffer.from(body), Math.floor(t.clock.wallNow() / 1000));
   const u = new URL(t.url);
   return new Promise((resolve, reject) => {

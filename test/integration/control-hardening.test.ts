@@ -1,6 +1,6 @@
 // Issue 10, findings 5, 6 and 7 (control side), against a real coordinator on 127.0.0.1:
 // slow clients are cut at the HTTP timeouts, one node cannot hold unbounded streams or
-// write endpoints at its own pace, and v6 answers and streams are authenticated.
+// write endpoints at its own pace, and v7 answers and streams are authenticated.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -14,7 +14,7 @@ import { keyFromBase64, generatePrivateKey } from '../../src/crypto/keys.js';
 import { ControlClient } from '../../src/agent/control-client.js';
 import { LocalApi } from '../../src/agent/local-api.js';
 import { createAgent } from '../../src/agent/agent.js';
-import { nodeAuthKey, sealFrame, sessionKeys, signNodeRequest } from '../../src/control/node-auth.js';
+import { nodeAuthKey, sealFrame, SEALED_VERSION, sessionKeys, signNodeRequest } from '../../src/control/node-auth.js';
 import { MAX_STREAMS_PER_NODE } from '../../src/control/stream.js';
 import { UPDATE_BURST } from '../../src/control/coalesce.js';
 import type { ServerMessage } from '../../src/control/wire.js';
@@ -178,7 +178,7 @@ describe('finding 6: insider floods; finding 7: authenticated answers and stream
     await t.c.registry.settled();
   });
 
-  // Finding 7: v6 answers and streams are authenticated.
+  // Finding 7: v7 answers and streams are authenticated.
   test('the agent client registers and streams sealed frames with the real coordinator', async () => {
     const peer = await joined(t, key, 'peer');
     const client = new ControlClient({ serverUrl: t.url, serverPublicKey: t.c.publicKey, privateKey: generatePrivateKey(), clock: systemClock, logger: silentLogger, random: Math.random });
@@ -197,17 +197,17 @@ describe('finding 6: insider floods; finding 7: authenticated answers and stream
     }
   });
 
-  test('a v6 stream closes on a frame that fails its MAC (4401), and the version header cannot override the signed one', async () => {
+  test('a v7 stream closes on a frame that fails its MAC (4401), and the version header cannot override the signed one', async () => {
     const n = t.node();
     await n.register({ hostname: 'framed', authKey: key });
     const nonce = 'AAAAAAAAAAAAAAAA';
     const k = nodeAuthKey(n.priv, keyFromBase64(t.c.publicKey))!;
-    const auth = signNodeRequest(k, keyFromBase64(n.publicKey), 'GET', '/api/v1/map', new Uint8Array(0), Math.floor(t.clock.wallNow() / 1000), { nonce, version: 6 });
+    const auth = signNodeRequest(k, keyFromBase64(n.publicKey), 'GET', '/api/v1/map', new Uint8Array(0), Math.floor(t.clock.wallNow() / 1000), { nonce, version: SEALED_VERSION });
     // An on-path rewrite of the unsigned header to an old version is ignored.
     const ws = new WebSocket(t.url.replace('http', 'ws') + '/api/v1/map', { headers: { authorization: auth, 'weft-protocol-version': '4' } });
     const frames: Buffer[] = [];
     ws.on('message', (d, isBinary) => {
-      assert.ok(isBinary, 'v6 frames are binary');
+      assert.ok(isBinary, 'v7 frames are binary');
       frames.push(d as Buffer);
     });
     await new Promise((r) => ws.once('open', r));

@@ -1,5 +1,5 @@
 // Issue 10 (control side), the pure parts: the node verifier's admission order and
-// per-key replay state, the registration rate limit, update coalescing, v6 sealing,
+// per-key replay state, the registration rate limit, update coalescing, v7 sealing,
 // the agent's URL check and server-key pin, and concurrent first starts agreeing on
 // one server.key.
 import assert from 'node:assert/strict';
@@ -133,7 +133,7 @@ test('coalescer: a burst at once, then only the latest, at most once per interva
   assert.equal(clock.pending, 0);
 });
 
-test('v6 sealing: frames bind direction, counter and bytes; answers bind status and body', () => {
+test('v7 sealing: frames bind direction, counter and bytes; answers bind status and body', () => {
   const k = new Uint8Array(32).fill(7);
   const keys = sessionKeys(k, 'AAAAAAAAAAAAAAAA');
   const other = sessionKeys(k, 'BBBBBBBBBBBBBBBB');
