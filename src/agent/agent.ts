@@ -220,6 +220,8 @@ export class Agent {
     if (!serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
     if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
     checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
+    // An identity from before pinning existed: pin the key it registered with.
+    if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
     this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
 
     const device = await this.startDevice(this.opts.port ?? state?.listenPort);
