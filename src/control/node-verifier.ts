@@ -49,6 +49,8 @@ export class NodeVerifier {
   private readonly derived = new Map<string, Uint8Array>();
   private readonly replay = new Map<string, ReplayState>();
   private generation = 0;
+  /** Requests naming a key that is not registered: refused, or a registration of a new key. */
+  unknownKeys = 0;
 
   constructor(private readonly o: NodeVerifierOptions) {}
 
@@ -60,6 +62,7 @@ export class NodeVerifier {
     if (Math.abs(this.nowS() - auth.ts) > NODE_AUTH_MAX_SKEW_SECONDS) throw unauthorized('ERR_AUTH_STALE', 'request timestamp outside the allowed clock skew', 'authorization');
     const publicKeyB64 = keyToBase64(auth.publicKey);
     if (!this.o.isKnown(publicKeyB64)) {
+      this.unknownKeys++;
       if (!newKeyFrom) throw forbidden('ERR_NODE_NOT_REGISTERED', 'this node key is not registered', 'authorization');
       if (this.o.registerLimiter && !this.o.registerLimiter.allow(newKeyFrom.source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many registrations of new node keys from this address; retry later');
     }

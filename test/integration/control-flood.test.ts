@@ -147,6 +147,7 @@ describe('finding 1: requests signed with unknown keys', () => {
     assert.equal((statuses.get(401) ?? 0) + (statuses.get(429) ?? 0), FLOOD / 2, seen);
     assert.equal(upgrades.length, UPGRADES);
     assert.ok(upgrades.every((s) => s === 403), `upgrades refused: ${[...new Set(upgrades)]}`);
+    assert.equal(t.c.verifier!.unknownKeys, FLOOD + UPGRADES + 1, 'every stranger request was counted (and the member registering)');
     // Strangers left replay state only for the registrations that got past the rate limit.
     assert.ok(t.c.verifier!.trackedKeys <= 1 + (statuses.get(401) ?? 0), `tracked keys: ${t.c.verifier!.trackedKeys}`);
 
