@@ -9,14 +9,14 @@ import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { Device } from '../wireguard/device.js';
-import { ControlClient, fetchServerKey } from './control-client.js';
+import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
 import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
 import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
-import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
+import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, pinServerKey, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
 import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
@@ -44,6 +44,10 @@ export interface AgentOptions {
   /** Needed on first start (and to move to another coordinator); later starts reuse the saved one. */
   serverUrl?: string;
   authKey?: string;
+  /** Allow plain http:// to a coordinator that is not on loopback (labs, trusted LANs). */
+  insecureHttp?: boolean;
+  /** Forget the server key pinned for this coordinator and pin the one it presents now. */
+  resetServerKey?: boolean;
   /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
   forceReauth?: boolean;
   hostname?: string;
@@ -211,13 +215,18 @@ export class Agent {
       this.logger.info({ from: state.serverUrl, to: this.opts.serverUrl }, 'moving to another coordinator: registering again');
       state = null;
     }
-    if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
+    const serverUrl = this.opts.serverUrl ?? state?.serverUrl;
+    if (state && this.opts.resetServerKey) state = null; // registers again, pinning the key it presents now
+    if (!serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
     if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
+    checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
+    // An identity from before pinning existed: pin the key it registered with.
+    if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
     this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
 
     const device = await this.startDevice(this.opts.port ?? state?.listenPort);
     this.refreshLocal(state);
-    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, state?.serverUrl);
+    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, serverUrl);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
     this.client ??= this.newClient(state);
@@ -325,10 +334,11 @@ export class Agent {
     });
   }
 
-  /** Registers (or with forceReauth re-authenticates) at --server, else at `savedUrl`. */
-  private async register(listenPort: number, savedUrl?: string): Promise<PersistedState> {
-    const serverUrl = normalizeUrl(this.opts.serverUrl ?? savedUrl!);
+  /** Registers (or with forceReauth re-authenticates) at `url`: --server, else the saved one. */
+  private async register(listenPort: number, url: string): Promise<PersistedState> {
+    const serverUrl = normalizeUrl(url);
     const serverPublicKey = await fetchServerKey(serverUrl);
+    await pinServerKey(this.opts.stateDir, serverUrl, serverPublicKey, this.opts.resetServerKey);
     this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,

@@ -14,6 +14,8 @@ export { writeFileAtomic };
 //   netmap.json the last netmap (peers, filter, DNS, relays), used at start until the
 //               coordinator answers (0600)
 //   weft.sock   the local API socket (0600, see local-api.ts)
+//   server-keys.json  coordinator origin -> its public key, pinned at first registration
+//               (kept across logout; `weft up --reset-server-key` forgets the entry)
 // Files are replaced atomically (temp + fsync + rename + fsync dir) so a crash never
 // leaves a half-written identity behind.
 
@@ -22,6 +24,7 @@ const KEY_FILE = 'node.key';
 const STATE_FILE = 'state.json';
 const NETMAP_FILE = 'netmap.json';
 const SOCKET_FILE = 'weft.sock';
+export const PIN_FILE = 'server-keys.json';
 
 export interface PersistedState {
   serverUrl: string;
@@ -106,6 +109,33 @@ export async function loadNetmapCache(dir: string, serverUrl: string, publicKey:
   } catch {
     return null;
   }
+}
+
+/**
+ * Trust on first use, like SSH's known_hosts: the first key a coordinator (by origin)
+ * presents is pinned, and a later registration with it refuses any other key.
+ * `reset` forgets the pin first (the coordinator was reinstalled on purpose).
+ */
+export async function pinServerKey(dir: string, serverUrl: string, publicKey: string, reset = false): Promise<void> {
+  const path = join(dir, PIN_FILE);
+  const origin = new URL(serverUrl).origin;
+  const text = await readOptional(path);
+  let pins: Record<string, string>;
+  try {
+    pins = text === null ? {} : (JSON.parse(text) as Record<string, string>);
+    if (typeof pins !== 'object' || pins === null || Array.isArray(pins)) throw new Error('not an object');
+  } catch (err) {
+    throw new AgentError('ERR_STATE_CORRUPT', `${path} is not a valid pin file`, { cause: err });
+  }
+  const pinned = reset ? undefined : pins[origin];
+  if (pinned === publicKey) return;
+  if (pinned !== undefined) {
+    throw new AgentError(
+      'ERR_SERVER_KEY_CHANGED',
+      `the coordinator at ${origin} presents key ${publicKey}, but ${pinned} was pinned at registration; if it was reinstalled on purpose, run weft up --reset-server-key (or remove its entry from ${path})`,
+    );
+  }
+  await writeFileAtomic(path, JSON.stringify({ ...pins, [origin]: publicKey }, null, 2) + '\n');
 }
 
 /** Forgets the identity (after logout): the next `weft up` registers as a new node. */

@@ -10,6 +10,8 @@ import { canonicalRoute } from '../control/routes.js';
 export interface UpArgs {
   server?: string;
   authKey?: string;
+  insecureHttp: boolean;
+  resetServerKey: boolean;
   forceReauth: boolean;
   hostname?: string;
   stateDir: string;
@@ -36,6 +38,8 @@ export interface RawUpArgs {
   exitNodeFallback?: string;
   server?: string;
   authKey?: string;
+  insecureHttp?: boolean;
+  resetServerKey?: boolean;
   forceReauth?: boolean;
   hostname?: string;
   stateDir?: string;
@@ -75,6 +79,8 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
   return {
     server: raw.server === undefined ? undefined : parseServerUrl(raw.server),
     authKey: authKey?.trim(),
+    insecureHttp: raw.insecureHttp === true,
+    resetServerKey: raw.resetServerKey === true,
     forceReauth: raw.forceReauth === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,

@@ -27,6 +27,8 @@ export function registerNodeCommands(program: Command): void {
     .description('join the mesh and run the agent in the foreground')
     .option('--server <url>', 'coordinator URL (first start, or to change coordinator)')
     .option('--auth-key <key>', 'pre-auth key (or WEFT_AUTH_KEY in the environment)')
+    .option('--insecure-http', 'allow a plain http:// coordinator that is not on loopback (labs, trusted LANs)')
+    .option('--reset-server-key', 'forget the server key pinned for this coordinator and register again')
     .option('--force-reauth', 're-register this node key with --auth-key (after it expired, or before): same name and addresses')
     .option('--hostname <name>', 'name to request for this node (default: the host name)')
     .option(...stateDirOption)
@@ -126,6 +128,8 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): 
     stateDir: args.stateDir,
     serverUrl: args.server,
     authKey: args.authKey,
+    insecureHttp: args.insecureHttp,
+    resetServerKey: args.resetServerKey,
     forceReauth: args.forceReauth,
     hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
     iface: args.iface,

@@ -7,6 +7,8 @@ import { parseDuration } from '../control/durations.js';
 import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, parseListen, runServer } from '../control/server.js';
 import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
 import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
+import type { RateLimit } from '../control/rate-limit.js';
+import { DEFAULT_HTTP_LIMITS } from '../listen.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
 import { registerPolicyCommands } from './policy-commands.js';
@@ -16,6 +18,17 @@ function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string,
   const m = /^([^=\s]+)=(\S+)$/.exec(v);
   if (!m) throw new WeftError('ERR_INVALID_ARGUMENT', `--dns-route wants DOMAIN=IP[,IP...], got ${JSON.stringify(v)}`);
   return { ...acc, [m[1].toLowerCase().replace(/^\.|\.$/g, '')]: m[2].split(',').filter(Boolean) };
+}
+
+function positiveInt(flag: string, v: string, min = 1): number {
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min) throw new WeftError('ERR_INVALID_ARGUMENT', `${flag} wants an integer of at least ${min}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** `--register-rate N`: N per second with a burst of 10 N; 0 turns the limit off (benchmarks). */
+function registerRate(v: string): RateLimit | null {
+  const n = positiveInt('--register-rate', v, 0);
+  return n === 0 ? null : { perSecond: n, burst: 10 * n };
 }
 
 // The coordinator's commands (`weft server`, `keys`, `nodes`, `apikeys`). Admin commands
@@ -39,6 +52,8 @@ export function serverCommand(): Command {
     .option('--node-key-expiry <duration>', 'node key lifetime, 0 = never expire', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--register-rate <n>', 'registrations of new node keys per second per source address (burst 10x); 0 = unlimited', '10')
+    .option('--max-connections <n>', 'open HTTP connections (map streams and relay clients included)', String(DEFAULT_HTTP_LIMITS.maxConnections))
     .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
     .option('--no-magic-dns', 'do not have agents run MagicDNS')
     .option('--stun-port <port>', 'UDP port of the embedded STUN server (also port+1); 0 disables', '3478')
@@ -61,6 +76,8 @@ export function serverCommand(): Command {
         nodeExpiryMs: parseDuration(o.nodeKeyExpiry!),
         ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
         logLevel: o.logLevel,
+        registerRateLimit: registerRate(o.registerRate!),
+        httpLimits: { maxConnections: positiveInt('--max-connections', o.maxConnections!) },
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
         nat: {

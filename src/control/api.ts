@@ -6,8 +6,10 @@ import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
-import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
-import type { NodeVerifier } from './node-verifier.js';
+import { badRequest, ControlError, forbidden, notFound, tooManyRequests, unauthorized } from './errors.js';
+import type { SourceRateLimiter } from './rate-limit.js';
+import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifier.js';
+import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
@@ -23,6 +25,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: Buffer;
     nodeKey?: string;
+    nodeAuth?: AdmittedAuth;
+    nodeSession?: VerifiedRequest;
   }
 }
 
@@ -110,6 +114,7 @@ export function createHttp(log: PinoLogger, extra: Partial<FastifyServerOptions>
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorResponse(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 429) void reply.header('retry-after', '1');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => void reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
@@ -188,20 +193,35 @@ const refParams = (name: string) => ({ type: 'object', additionalProperties: fal
 
 /** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
 export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  // Before the body is read: a stranger's request costs a header parse and a lookup.
+  const admit = async (req: FastifyRequest): Promise<void> => {
+    req.nodeAuth = ctx.verifier.admit(req.headers.authorization);
+  };
+  const admitNew = async (req: FastifyRequest): Promise<void> => {
+    req.nodeAuth = ctx.verifier.admit(req.headers.authorization, { source: req.socket.remoteAddress });
+  };
   const nodeAuth = async (req: FastifyRequest): Promise<void> => {
-    req.nodeKey = ctx.verifier.verify(req.headers.authorization, req.method, req.url, req.rawBody ?? new Uint8Array(0));
+    const v = ctx.verifier.verify(req.nodeAuth!, req.method, req.url, req.rawBody ?? new Uint8Array(0));
+    req.nodeSession = v;
+    req.nodeKey = v.publicKey;
+  };
+  // v7: a 2xx answer to a node carries a MAC under the request's session keys.
+  const seal = async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    const keys = req.nodeSession?.keys;
+    if (keys && reply.statusCode < 300 && typeof payload === 'string') void reply.header(RESPONSE_MAC_HEADER, responseMac(keys, reply.statusCode, payload));
+    return payload;
   };
 
   app.get('/api/v1/key', { schema: { querystring: noQuery } }, async () => ({ version: CONTROL_PROTOCOL_VERSION, publicKey: ctx.serverPublicKey }));
 
-  app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, preValidation: nodeAuth }, async (req) => {
+  app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, onRequest: admitNew, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const body = req.body as RegisterRequest;
     const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
     const node = await ctx.registry.register(req.nodeKey!, body, endpoints);
     return { node: ctx.registry.view(node), domain: ctx.registry.domain, ipv4Range: ctx.registry.ipam.v4.text, ipv6Range: ctx.registry.ipam.v6Text };
   });
 
-  app.post('/api/v1/logout', { schema: { querystring: noQuery, body: emptyBody }, preValidation: nodeAuth }, async (req) => {
+  app.post('/api/v1/logout', { schema: { querystring: noQuery, body: emptyBody }, onRequest: admit, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const node = ctx.registry.activeNode(req.nodeKey!);
     await ctx.registry.remove(node, 'logout');
     return { ok: true };
@@ -226,14 +246,15 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
   const fail = (err: unknown): void => {
     const { status, body } = toErrorResponse(err);
     const json = JSON.stringify(body);
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 429 ? 'Too Many Requests' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
   };
   try {
     if (req.method !== 'GET' || req.url !== MAP_PATH) throw notFound('ERR_NOT_FOUND', 'no WebSocket endpoint at this path');
-    const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
-    const node = ctx.registry.activeNode(key);
-    const version = streamVersion(req.headers[VERSION_HEADER]);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version, ctx.relaysFor(req)));
+    const v = ctx.verifier.check(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
+    const node = ctx.registry.activeNode(v.publicKey);
+    // v7 signs its version in the Authorization header; older agents announce it unsigned.
+    const version = v.version === undefined ? streamVersion(req.headers[VERSION_HEADER]) : Math.min(v.version, CONTROL_PROTOCOL_VERSION);
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }, ctx.relaysFor(req)));
   } catch (err) {
     fail(err);
   }
@@ -242,6 +263,8 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
 export interface AdminAccess {
   /** Over the unix socket, file permissions are the credential; over TCP, an API key. */
   local: boolean;
+  /** Over TCP: failed API-key checks per source (each is a database read); absent = unlimited. */
+  failures?: SourceRateLimiter;
 }
 
 /**
@@ -260,7 +283,13 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     app.addHook('onRequest', async (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
-      if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      const source = req.socket.remoteAddress;
+      // A source that keeps guessing is refused before the lookup costs anything.
+      if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
+      if (!(await verifyApiKey(ctx.store, m[1], now()))) {
+        access.failures?.allow(source);
+        throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      }
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }

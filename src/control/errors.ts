@@ -26,3 +26,4 @@ export class AcmeError extends WeftError {
     super('ERR_ACME', message, options);
   }
 }
+export const tooManyRequests = (code: string, message: string, field?: string): ControlError => new ControlError(429, code, message, field);

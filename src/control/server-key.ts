@@ -5,7 +5,10 @@ import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, ty
 
 /**
  * The coordinator's static X25519 key, in `<stateDir>/server.key` (mode 0600, base64).
- * Created on first start with O_EXCL so two processes racing on a fresh dir agree.
+ * On first start the key is written whole to a temp file (created 0600) and hard-linked
+ * into place: link(2) fails if the name exists, so of two processes racing on a fresh
+ * dir exactly one key wins, and nobody ever sees a half-written file. Both then read
+ * back the file that won.
  */
 export async function loadOrCreateServerKey(stateDir: string): Promise<PrivateKey> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });

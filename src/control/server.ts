@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -8,9 +9,11 @@ import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { keyToBase64, publicKeyFromPrivate } from '../crypto/keys.js';
 import { InvalidArgumentError } from '../errors.js';
+import { applyHttpLimits, listenPrivateSocket, type HttpLimits } from '../listen.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
+import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT, DEFAULT_REGISTER_LIMIT, SourceRateLimiter, type RateLimit } from './rate-limit.js';
 import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
@@ -52,6 +55,12 @@ export interface CoordinatorOptions {
   dnsRoutes?: Record<string, string[]>;
   /** Set false to tell agents not to run MagicDNS. Default true. */
   magicDns?: boolean;
+  /** Timeouts and connection cap of the API and admin socket (src/listen.ts). */
+  httpLimits?: Partial<HttpLimits>;
+  /** Registrations of new node keys per source address; null = unlimited (benchmarks). */
+  registerRateLimit?: RateLimit | null;
+  /** Spacing of a node's endpoint and route writes (latest wins); default 1 s. */
+  updateIntervalMs?: number;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
   clock?: Clock;
@@ -69,6 +78,9 @@ export interface Coordinator {
   readonly registry: Registry;
   readonly store: Store;
   readonly policy: PolicyEngine;
+  readonly hub: StreamHub;
+  /** Set once started. */
+  readonly verifier: NodeVerifier | null;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -99,7 +111,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   });
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
-  const hub = new StreamHub(registry, log, policy, dns);
+  const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
   registry.listener = hub;
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
@@ -113,7 +125,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let apps: { close(): Promise<unknown> }[] = [];
   let relay: EmbeddedRelay | null = null;
   let acme: AcmeManager | null = null;
+  let verifier: NodeVerifier | null = null;
   let started = false;
+  const registerLimiter = opts.registerRateLimit === null ? null : new SourceRateLimiter(clock, opts.registerRateLimit ?? DEFAULT_REGISTER_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT);
 
   return {
     get url() {
@@ -126,6 +140,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     registry,
     store,
     policy,
+    hub,
+    get verifier() {
+      return verifier;
+    },
 
     async start() {
       await chmod(opts.stateDir, 0o700);
@@ -135,14 +153,18 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await registry.start();
       await policy.load();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
+      verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
-      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
+      const limits = { ...opts.httpLimits };
+      const pair = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
+      const https = pair ? { ...pair, handshakeTimeout: limits.headersTimeoutMs ?? 10_000 } : undefined;
       const api = createHttp(log, https ? { https } : {});
-      if (acme) acme.onRenew = (pair) => (api.server as unknown as TlsServer).setSecureContext(pair);
+      applyHttpLimits(api.server, limits);
+      if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
-      adminRoutes(api, ctx, { local: false });
+      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);
@@ -164,8 +186,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         await rm(socketPath, { force: true });
         const admin = createHttp(log);
         adminRoutes(admin, ctx, { local: true });
-        await admin.listen({ path: socketPath });
-        await chmod(socketPath, 0o600);
+        applyHttpLimits(admin.server, limits);
+        await admin.ready();
+        await listenPrivateSocket(admin.server as HttpServer, socketPath);
         apps.push(admin);
       }
       log.info({ url, adminSocket: socketPath, nodes: registry.size, map: MAP_PATH }, 'coordinator listening');

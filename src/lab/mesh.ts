@@ -131,7 +131,8 @@ export class NetnsMesh {
   /** `weft up` in the node's namespace; resolves once it reports being up. */
   async up(name: string, extra: string[] = [], authKey = this.authKey): Promise<MeshNode> {
     const n = this.node(name);
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, ...extra];
+    // The lab coordinator speaks plain HTTP on namespace addresses (not loopback).
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', ...extra];
     if (this.resolvConf === null) args.push('--no-accept-dns');
     else this.nsResolvConf(n);
     return this.startAgent(n, [...this.cli, ...args], { ...this.env, WEFT_AUTH_KEY: authKey });

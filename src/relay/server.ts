@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { WeftError } from '../errors.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CHALLENGE_LEN,
@@ -137,7 +138,8 @@ export class RelayServer {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
     };
-    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, handshakeTimeout: DEFAULT_HTTP_LIMITS.headersTimeoutMs }, onRequest) : http.createServer(onRequest);
+    applyHttpLimits(server);
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -38,6 +38,12 @@ describe('admin commands', () => {
     assert.equal(statSync(join(stateDir, 'weft.db')).mode & 0o777, 0o600);
   });
 
+  test('weft server refuses bad --register-rate and --max-connections before starting', async () => {
+    for (const args of [['--register-rate', 'fast'], ['--register-rate', '-1'], ['--max-connections', '0'], ['--max-connections', '1e9']]) {
+      await assert.rejects(weft('server', '--state-dir', join(t.dir, 'never'), ...args), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT', args.join(' '));
+    }
+  });
+
   test('keys create/list/revoke and nodes list/rm over the local socket', async () => {
     const key = (await weft('keys', 'create', '--state-dir', stateDir, '--reusable', '--tag', 'ci', '--expiry', '2h')).trim();
     assert.match(key, /^weftkey-[A-Za-z0-9_-]{43}$/);
