@@ -9,6 +9,7 @@ import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -39,6 +40,7 @@ export function serverCommand(): Command {
     .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
     .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       await runServer({
@@ -53,6 +55,7 @@ export function serverCommand(): Command {
         logLevel: o.logLevel,
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
+        metricsListen: o.metricsListen,
         nat: {
           relay: o.embeddedRelay !== false,
           stunPort: Number(o.stunPort ?? 3478),
@@ -179,6 +182,8 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     withTarget,
     { out, err: (s) => void process.stderr.write(s) },
   );
+
+  registerAuditCommands(program, { withTarget, client, table, out });
 
   const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
   const local = (c: Command): Command => c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR);

@@ -1,11 +1,14 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { Logger as PinoLogger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
+import { auditView, parseAuditQuery, recordAudit, type AuditActor } from './audit.js';
 import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
 import type { NodeVerifier } from './node-verifier.js';
 import type { Registry } from './registry.js';
@@ -23,6 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: Buffer;
     nodeKey?: string;
+    /** The admin API key that authenticated this request (audit log). */
+    apiKeyId?: number;
   }
 }
 
@@ -35,6 +40,7 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  metrics: MetricsRegistry;
 }
 
 const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
@@ -172,6 +178,12 @@ function routeViews(ctx: ApiContext): RouteView[] {
   return out;
 }
 
+const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { since: { type: 'string', maxLength: 40 }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+} as const;
+
 const refParams = (name: string) => ({ type: 'object', additionalProperties: false, required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } } }) as const;
 
 /** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
@@ -248,16 +260,22 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     app.addHook('onRequest', async (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
-      if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      const k = await verifyApiKey(ctx.store, m[1], now());
+      if (!k) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }
+
+  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: 'local', source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
+  const audit = (req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>) => recordAudit(ctx.store, who(req), now(), action, target, detail);
 
   app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));
   app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.registry.view(ctx.registry.find((req.params as { node: string }).node)));
   app.delete('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => {
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
+    await audit(req, 'node.delete', removed.name, { id: removed.id, ipv4: removed.ipv4, ipv6: removed.ipv6 });
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
   });
 
@@ -266,7 +284,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   for (const [path, approve] of [['/api/v1/admin/routes/approve', true], ['/api/v1/admin/routes/unapprove', false]] as const) {
     app.post(path, { schema: { querystring: noQuery, body: approveRouteSchema } }, async (req) => {
       const body = req.body as ApproveRouteRequest;
-      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), parseRouteArg(body.route), approve);
+      const routes = parseRouteArg(body.route);
+      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), routes, approve);
+      await audit(req, approve ? 'route.approve' : 'route.unapprove', n.name, { routes });
       return ctx.registry.view(n);
     });
   }
@@ -274,7 +294,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
-    return createAuthKey(ctx.store, body, now());
+    const k = await createAuthKey(ctx.store, body, now());
+    await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
+    return k;
   });
 
   app.get('/api/v1/admin/policy', { schema: { querystring: noQuery } }, async () => ({
@@ -282,8 +304,10 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     updatedAt: ctx.policy.updatedAt === null ? null : new Date(ctx.policy.updatedAt).toISOString(),
   }));
   app.put('/api/v1/admin/policy', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => {
-    await ctx.policy.set((req.body as { policy: string }).policy, now());
+    const text = (req.body as { policy: string }).policy;
+    await ctx.policy.set(text, now());
     ctx.hub.policyChanged();
+    await audit(req, 'policy.set', 'policy', { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
     await ctx.registry.reapplyAutoApprovers();
     return { ok: true };
   });
@@ -291,18 +315,30 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.delete('/api/v1/admin/authkeys/:key', { schema: { querystring: noQuery, params: refParams('key') } }, async (req) => {
     const k = await findAuthKey(ctx.store, (req.params as { key: string }).key);
     await ctx.store.revokeAuthKey(k.id);
+    await audit(req, 'authkey.revoke', `authkey:${k.id}`);
     return authKeyView({ ...k, revoked: true });
   });
 
   const localOnly = { localOnly: true };
-  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
-    createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now()),
-  );
+  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) => {
+    const k = await createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now());
+    await audit(req, 'apikey.create', `apikey:${k.id}`, { expiresAt: k.expiresAt });
+    return k;
+  });
   app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
   app.delete('/api/v1/admin/apikeys/:id', { config: localOnly, schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
     const id = Number((req.params as { id: string }).id);
     if (!(await ctx.store.revokeApiKey(id))) throw notFound('ERR_API_KEY_NOT_FOUND', 'no such API key', 'id');
     const k = (await ctx.store.listApiKeys()).find((x) => x.id === id)!;
+    await audit(req, 'apikey.revoke', `apikey:${k.id}`);
     return apiKeyView(k);
   });
+
+  app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
+    const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });
+    return { entries: (await ctx.store.listAudit(since, limit)).map(auditView) };
+  });
+
+  // The same series as --metrics-listen, behind the admin credential.
+  app.get('/api/v1/admin/metrics', { schema: { querystring: noQuery } }, async (_req, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics()));
 }

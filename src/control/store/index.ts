@@ -3,7 +3,7 @@ import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, StoreChange, NewNode } from './types.js';
+export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, StoreChange, NewNode, AuditRecord, NewAuditRecord } from './types.js';
 export { StoreConflictError } from './types.js';
 
 /** `postgres://...` / `postgresql://...` selects PostgreSQL; anything else is a SQLite file. */
