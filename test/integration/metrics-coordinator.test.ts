@@ -3,6 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import { http } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { scrape } from '../helpers/prom-text.js';
+import { exited, startServerProcess } from '../helpers/server-process.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('coordinator /metrics', () => {
   let t: TestCoordinator;
@@ -72,4 +76,19 @@ describe('coordinator /metrics', () => {
       await plain.stop();
     }
   });
+});
+
+test('weft server --metrics-listen (the real command in a process) serves /metrics', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-metrics-srv-'));
+  const server = await startServerProcess(['--state-dir', dir, '--stun-port', '0', '--metrics-listen', '127.0.0.1:0']);
+  try {
+    assert.match(server.metrics ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    const m = await scrape(`${server.metrics}/metrics`);
+    assert.equal(m.value('weft_coordinator_nodes'), 0);
+    assert.ok(m.value('weft_coordinator_db_query_seconds_count', { op: 'listNodes' })! >= 1, 'startup read the nodes');
+  } finally {
+    server.proc.kill('SIGTERM');
+    await exited(server.proc);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
