@@ -16,30 +16,16 @@ interface Spec {
   labelNames?: readonly string[];
 }
 
+const config = (reg: Registry, spec: Spec) => ({ ...spec, labelNames: spec.labelNames ?? [], registers: [reg] });
+
 /** A counter whose values are copied from existing counters at scrape time. */
 export function counterFrom(reg: Registry, spec: Spec, read: Reader): void {
-  new Counter({
-    ...spec,
-    labelNames: spec.labelNames ?? [],
-    registers: [reg],
-    collect(this: Counter) {
-      this.reset();
-      read((v, labels) => (labels ? this.inc(labels, v) : this.inc(v)));
-    },
-  });
+  const c: Counter = new Counter({ ...config(reg, spec), collect: () => (c.reset(), read((v, l) => (l ? c.inc(l, v) : c.inc(v)))) });
 }
 
 /** A gauge whose values are computed at scrape time. */
 export function gaugeFrom(reg: Registry, spec: Spec, read: Reader): void {
-  new Gauge({
-    ...spec,
-    labelNames: spec.labelNames ?? [],
-    registers: [reg],
-    collect(this: Gauge) {
-      this.reset();
-      read((v, labels) => (labels ? this.set(labels, v) : this.set(v)));
-    },
-  });
+  const g: Gauge = new Gauge({ ...config(reg, spec), collect: () => (g.reset(), read((v, l) => (l ? g.set(l, v) : g.set(v)))) });
 }
 
 /** `droppedQueueFull` -> `queue_full` (with `prefix` "dropped"): stats field names as label values. */

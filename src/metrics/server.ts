@@ -1,7 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { WeftError } from '../errors.js';
+import { listenOn } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 
 // `--metrics-listen HOST:PORT`: Prometheus text on GET /metrics and nothing else, on an
@@ -18,17 +17,8 @@ export class MetricsServer {
   async listen(host: string, port: number): Promise<string> {
     const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => void this.handle(req, res));
     server.maxConnections = MAX_CONNECTIONS;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
-      throw new WeftError('ERR_METRICS_LISTEN', `metrics cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
-    });
+    const a = await listenOn(server, host, port, 'ERR_METRICS_LISTEN', 'metrics');
     this.server = server;
-    const a = server.address() as AddressInfo;
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Command } from 'commander';
-import { registerServerCommands } from '../../src/cli/server-commands.js';
+import { weftAdmin } from '../helpers/weft-cli.js';
 import type { AuditEntryView } from '../../src/control/audit.js';
 import { http } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
@@ -11,13 +10,7 @@ import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/c
 // Every admin mutation leaves exactly one audit entry (who, what, when, from where) and
 // nothing secret; `weft audit list` shows them; bad queries change nothing.
 
-async function weft(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  let out = '';
-  registerServerCommands(program, (s) => (out += s));
-  await program.parseAsync(['node', 'weft', ...args]);
-  return out;
-}
+const weft = weftAdmin;
 
 describe('audit log', () => {
   let t: TestCoordinator;

@@ -4,17 +4,10 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Command } from 'commander';
-import { registerServerCommands } from '../../src/cli/server-commands.js';
+import { weftAdmin } from '../helpers/weft-cli.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
-async function weft(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  let out = '';
-  registerServerCommands(program, (s) => (out += s));
-  await program.parseAsync(['node', 'weft', ...args]);
-  return out;
-}
+const weft = weftAdmin;
 
 describe('admin commands', () => {
   let t: TestCoordinator;
