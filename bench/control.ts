@@ -77,11 +77,12 @@ async function run(size: number, started: number): Promise<Row> {
     const regPerSec = size / ((performance.now() - t0) / 1000);
 
     t0 = performance.now();
-    const maps: MapClient[] = [];
-    await pool(nodes, CONCURRENCY, async (n) => {
+    // maps[i] is nodes[i]'s stream (streams finish connecting in any order).
+    const maps: MapClient[] = new Array(size);
+    await pool(nodes.map((n, i) => ({ n, i })), CONCURRENCY, async ({ n, i }) => {
       const m = await n.openMap();
       await m.waitFor((x) => x.type === 'full', 60_000);
-      maps.push(m);
+      maps[i] = m;
     });
     const connectSec = (performance.now() - t0) / 1000;
     // Let the online flips of the connect phase drain before measuring.
