@@ -8,7 +8,7 @@ import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
-import { auditView, parseAuditQuery, recordAudit, type AuditActor } from './audit.js';
+import { auditView, localActor, parseAuditQuery, recordAudit, type AuditActor } from './audit.js';
 import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
 import type { NodeVerifier } from './node-verifier.js';
 import type { Registry } from './registry.js';
@@ -267,7 +267,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     });
   }
 
-  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: 'local', source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
+  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: localActor(req.socket), source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
   const audit = (req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>) => recordAudit(ctx.store, who(req), now(), action, target, detail);
 
   app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));

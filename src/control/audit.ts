@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import { loadNative } from '../io/native.js';
 import { badRequest } from './errors.js';
 import type { AuditRecord, Store } from './store/index.js';
 
@@ -22,6 +24,21 @@ export interface AuditEntryView {
 export interface AuditActor {
   actor: string;
   source: string;
+}
+
+/**
+ * The admin-socket user, `local:<user>` (SO_PEERCRED, so the kernel vouches for it). The
+ * socket is 0600, so it is the server's user or root; `local` when the addon cannot say.
+ */
+export function localActor(socket: Socket): string {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return 'local';
+  try {
+    const c = loadNative().peerCred(fd);
+    return `local:${c.user ?? `uid=${c.uid}`}`;
+  } catch {
+    return 'local';
+  }
 }
 
 export const auditView = (r: AuditRecord): AuditEntryView => ({ id: String(r.id), time: new Date(r.at).toISOString(), actor: r.actor, action: r.action, target: r.target, detail: r.detail, source: r.source });

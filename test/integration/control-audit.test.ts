@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { weftAdmin } from '../helpers/weft-cli.js';
@@ -38,13 +39,13 @@ describe('audit log', () => {
     return e;
   }
 
-  test('every admin mutation over the local socket: one entry each, actor local', async () => {
+  test('every admin mutation over the local socket: one entry each, actor the socket user', async () => {
     const key = (await weft('keys', 'create', '--state-dir', stateDir, '--reusable', '--tag', 'ci')).trim();
     secrets.push(key);
     const created = (await entries()).at(-1)!;
     assert.equal(created.action, 'authkey.create');
     assert.deepEqual(created.detail, { reusable: true, ephemeral: false, tags: ['tag:ci'], user: null, expiresAt: created.detail.expiresAt });
-    assert.deepEqual([created.actor, created.source], ['local', 'local socket']);
+    assert.deepEqual([created.actor, created.source], [`local:${userInfo().username}`, 'local socket'], 'the socket peer, as the kernel reports it');
 
     const { map } = await joined(t, key, 'audited');
     await oneEntry(() => weft('routes', 'approve', 'audited', '10.1.0.0/24', '--state-dir', stateDir), 'route.approve', 'audited');

@@ -63,7 +63,7 @@ export type NewApiKey = Omit<ApiKeyRecord, 'id' | 'revoked'>;
 export interface AuditRecord {
   id: number;
   at: number;
-  /** `apikey:<id>` or `local` (the admin socket). */
+  /** `apikey:<id>`, or `local:<user>` for the admin socket. */
   actor: string;
   /** e.g. `authkey.create`, `node.delete`, `policy.set`. */
   action: string;
