@@ -11,6 +11,7 @@ import { parseListen } from '../control/server.js';
 export interface UpArgs {
   server?: string;
   authKey?: string;
+  forceReauth: boolean;
   hostname?: string;
   stateDir: string;
   iface: string;
@@ -37,6 +38,7 @@ export interface RawUpArgs {
   exitNodeFallback?: string;
   server?: string;
   authKey?: string;
+  forceReauth?: boolean;
   hostname?: string;
   stateDir?: string;
   iface?: string;
@@ -69,12 +71,14 @@ export function parseServerUrl(s: string): string {
 export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs {
   const authKey = raw.authKey ?? env.WEFT_AUTH_KEY;
   if (authKey !== undefined && authKey.trim() === '') throw new InvalidArgumentError('--auth-key is empty');
+  if (raw.forceReauth && authKey === undefined) throw new InvalidArgumentError('--force-reauth needs --auth-key (or WEFT_AUTH_KEY)');
   if (raw.hostname !== undefined && !HOSTNAME.test(raw.hostname)) throw new InvalidArgumentError(`--hostname must be a DNS label (letters, digits, '-'), got ${JSON.stringify(raw.hostname)}`);
   const iface = raw.iface ?? DEFAULT_IFACE;
   if (!IFNAME.test(iface)) throw new InvalidArgumentError(`--iface must be a Linux interface name (1-15 characters), got ${JSON.stringify(iface)}`);
   return {
     server: raw.server === undefined ? undefined : parseServerUrl(raw.server),
     authKey: authKey?.trim(),
+    forceReauth: raw.forceReauth === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
     iface,

@@ -25,13 +25,14 @@ export function serverCommand(): Command {
   return new Command('server')
     .description('run the coordination server')
     .option('--listen <host:port>', 'address for the HTTP(S) API', DEFAULT_LISTEN)
+    .option('--public-url <url>', 'http(s)://HOST[:PORT] devices reach this server at; the relay and STUN addresses in the netmap come from it (default: the --listen address, or on 0.0.0.0/:: what each device dialled)')
     .option('--state-dir <dir>', 'state directory (server key, admin socket, default database)', DEFAULT_STATE_DIR)
     .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--domain <domain>', 'DNS domain of node names', DEFAULT_DOMAIN)
     .option('--ipv4-range <cidr>', 'IPv4 range nodes get addresses from', DEFAULT_IPV4_RANGE)
-    .option('--node-expiry <duration>', 'node key lifetime, 0 = never', '180d')
+    .option('--node-key-expiry <duration>', 'node key lifetime, 0 = never expire', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
@@ -50,7 +51,7 @@ export function serverCommand(): Command {
         tls: o.tlsCert && o.tlsKey ? { cert: o.tlsCert, key: o.tlsKey } : undefined,
         domain: o.domain,
         ipv4Range: o.ipv4Range,
-        nodeExpiryMs: parseDuration(o.nodeExpiry!),
+        nodeExpiryMs: parseDuration(o.nodeKeyExpiry!),
         ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
         logLevel: o.logLevel,
         dnsRoutes: o.dnsRoute,
@@ -58,6 +59,7 @@ export function serverCommand(): Command {
         metricsListen: o.metricsListen,
         nat: {
           relay: o.embeddedRelay !== false,
+          publicUrl: o.publicUrl,
           stunPort: Number(o.stunPort ?? 3478),
           relayUrl: o.relayUrl,
           extraRelays: (o.relay ?? []).map((spec) => {
@@ -148,6 +150,24 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     .action(async (name: string, o: TargetOptions) => {
       const r = await client(o).request<{ node: NodeView }>('DELETE', `/api/v1/admin/nodes/${encodeURIComponent(name)}`);
       out(`removed ${r.node.name} (${r.node.ipv4})\n`);
+    });
+
+  withTarget(nodes.command('expire'))
+    .description('expire a node key now: the node is cut off until extended or re-authenticated (weft up --force-reauth)')
+    .argument('<name>')
+    .action(async (name: string, o: TargetOptions) => {
+      const n = await client(o).request<NodeView>('POST', `/api/v1/admin/nodes/${encodeURIComponent(name)}/expire`, {});
+      out(`${n.name}: key expired at ${n.expiresAt}\n`);
+    });
+  withTarget(nodes.command('extend'))
+    .description("push a node key's expiry back (from now if it has expired)")
+    .argument('<name>')
+    .option('--by <duration>', "how far (default: the server's --node-key-expiry)")
+    .action(async (name: string, o: TargetOptions & { by?: string }) => {
+      const bySeconds = o.by === undefined ? undefined : Math.ceil(parseDuration(o.by) / 1000);
+      if (bySeconds === 0) throw new WeftError('ERR_INVALID_ARGUMENT', '--by must be longer than 0');
+      const n = await client(o).request<NodeView>('POST', `/api/v1/admin/nodes/${encodeURIComponent(name)}/extend`, bySeconds === undefined ? {} : { bySeconds });
+      out(`${n.name}: key expires ${n.expiresAt ?? 'never'}\n`);
     });
 
   // v4: subnet routes and exit nodes (approval by an admin; see also autoApprovers).

@@ -56,6 +56,10 @@ describe('audit log', () => {
     const p = await oneEntry(() => weft('policy', 'set', join(t.dir, 'acl.hujson'), '--state-dir', stateDir), 'policy.set', 'policy');
     assert.equal(p.detail.bytes, policy.length);
     assert.match(String(p.detail.sha256), /^[0-9a-f]{64}$/);
+    const ext = await oneEntry(() => weft('nodes', 'extend', 'audited', '--by', '30d', '--state-dir', stateDir), 'node.extend', 'audited');
+    assert.equal(ext.detail.expiresAt, (await t.admin.request<{ expiresAt: string }>('GET', '/api/v1/admin/nodes/audited')).expiresAt);
+    const exp = await oneEntry(() => weft('nodes', 'expire', 'audited', '--state-dir', stateDir), 'node.expire', 'audited');
+    assert.ok(Date.parse(String(exp.detail.expiresAt)) <= t.clock.wallNow());
     const del = await oneEntry(() => weft('nodes', 'rm', 'audited', '--state-dir', stateDir), 'node.delete', 'audited');
     assert.match(String(del.detail.ipv4), /^100\.64\./);
     await map.close();
@@ -87,7 +91,7 @@ describe('audit log', () => {
   test('no entry holds a key or token, not even its listed prefix', async () => {
     const rows = (JSON.parse(t.snapshot()) as [string, unknown[]][]).find(([table]) => table === 'audit_log')![1];
     const text = JSON.stringify(await entries()) + JSON.stringify(rows);
-    assert.ok(secrets.length >= 4 && rows.length >= 9);
+    assert.ok(secrets.length >= 4 && rows.length >= 11);
     for (const secret of secrets) {
       const random = secret.slice(secret.indexOf('-') + 1);
       assert.ok(!text.includes(random.slice(0, 8)), 'no part of a secret in the audit log');
@@ -110,7 +114,7 @@ describe('audit log', () => {
     const table = await weft('audit', 'list', '--state-dir', stateDir);
     const lines = table.trim().split('\n');
     assert.match(lines[0], /^TIME\s+ACTOR\s+SOURCE\s+ACTION\s+TARGET\s+DETAIL$/);
-    for (const action of ['authkey.create', 'route.approve', 'route.unapprove', 'policy.set', 'node.delete', 'authkey.revoke', 'apikey.create', 'apikey.revoke']) assert.ok(lines.some((l) => l.includes(` ${action} `)), action);
+    for (const action of ['authkey.create', 'route.approve', 'route.unapprove', 'policy.set', 'node.extend', 'node.expire', 'node.delete', 'authkey.revoke', 'apikey.create', 'apikey.revoke']) assert.ok(lines.some((l) => l.includes(` ${action} `)), action);
     const json = JSON.parse(await weft('audit', 'list', '--state-dir', stateDir, '--json')) as AuditEntryView[];
     assert.equal(json.length, lines.length - 1);
     assert.equal(JSON.parse(await weft('audit', 'list', '--since', '24h', '--state-dir', stateDir, '--json')).length, json.length);
