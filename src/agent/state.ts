@@ -1,9 +1,12 @@
-import { mkdir, open, readFile, rename, rm, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rm, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
 import type { NetMap, NodeView, ServerMessage } from '../control/wire.js';
 import { AgentError } from './errors.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { parseServerMessage } from './netmap.js';
+
+export { writeFileAtomic };
 
 // The agent's persistent state in its state dir (0700):
 //   node.key    the WireGuard private key, base64 (0600)
@@ -40,33 +43,6 @@ export async function ensureStateDir(dir: string): Promise<void> {
   await chmod(dir, 0o700);
 }
 
-/** Writes `data` to `path` so that readers see either the old or the new content. */
-export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  // The rename itself is durable only once the directory entry is synced.
-  const dir = await open(join(path, '..'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 async function readOptional(path: string): Promise<string | null> {
   try {

@@ -4,7 +4,8 @@ import { AdminClient, type AdminTarget } from '../control/admin-client.js';
 import type { RouteView } from '../control/wire.js';
 import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
-import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, runServer } from '../control/server.js';
+import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, parseListen, runServer } from '../control/server.js';
+import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
 import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
@@ -30,6 +31,10 @@ export function serverCommand(): Command {
     .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--acme-domain <name>', 'obtain and renew the HTTPS certificate for NAME from an ACME CA (HTTP-01 on port 80)')
+    .option('--acme-email <email>', 'contact address for the ACME account')
+    .option('--acme-directory <url>', 'ACME directory URL', LETS_ENCRYPT_DIRECTORY)
+    .option('--acme-http-listen <host:port>', 'where to answer HTTP-01 challenges (default: --listen host, port 80)')
     .option('--domain <domain>', 'DNS domain of node names', DEFAULT_DOMAIN)
     .option('--ipv4-range <cidr>', 'IPv4 range nodes get addresses from', DEFAULT_IPV4_RANGE)
     .option('--node-key-expiry <duration>', 'node key lifetime, 0 = never expire', '180d')
@@ -44,11 +49,15 @@ export function serverCommand(): Command {
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+      if (o.acmeDomain && o.tlsCert) throw new WeftError('ERR_INVALID_ARGUMENT', '--acme-domain and --tls-cert exclude each other');
       await runServer({
         listen: o.listen,
         stateDir: o.stateDir!,
         db: o.db,
         tls: o.tlsCert && o.tlsKey ? { cert: o.tlsCert, key: o.tlsKey } : undefined,
+        acme: o.acmeDomain
+          ? { domain: checkAcmeDomain(o.acmeDomain), email: o.acmeEmail, directoryUrl: o.acmeDirectory, http: o.acmeHttpListen ? parseListen(o.acmeHttpListen) : undefined }
+          : undefined,
         domain: o.domain,
         ipv4Range: o.ipv4Range,
         nodeExpiryMs: parseDuration(o.nodeKeyExpiry!),

@@ -1,5 +1,6 @@
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readOrCreateFile } from '../atomic-file.js';
 import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
 
 /**
@@ -9,16 +10,6 @@ import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, ty
 export async function loadOrCreateServerKey(stateDir: string): Promise<PrivateKey> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, 'server.key');
-  try {
-    const fh = await open(file, 'wx', 0o600);
-    try {
-      await fh.writeFile(keyToBase64(generatePrivateKey()) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  return privateKeyFromBytes(keyFromBase64((await readFile(file, 'utf8')).trim()));
+  const text = await readOrCreateFile(file, () => keyToBase64(generatePrivateKey()) + '\n');
+  return privateKeyFromBytes(keyFromBase64(text.toString('utf8').trim()));
 }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
@@ -17,6 +18,7 @@ import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
+import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
@@ -36,6 +38,8 @@ export interface CoordinatorOptions {
   listen?: string;
   /** PEM file paths; when given the API is HTTPS/WSS. */
   tls?: { cert: string; key: string };
+  /** Obtain and renew the HTTPS certificate from an ACME CA instead (acme.ts). */
+  acme?: AcmeOptions;
   domain?: string;
   ipv4Range?: string;
   /** Node key lifetime; 0 = never expires. Default 180 days. */
@@ -121,6 +125,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   metrics.watch(registry, hub, () => relay?.server ?? null);
   const metricsServer = new MetricsServer(metrics.registry, log);
   let metricsUrl: string | null = null;
+  let acme: AcmeManager | null = null;
   let started = false;
 
   return {
@@ -148,8 +153,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       started = true;
       const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
 
-      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
+      if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
+      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
       const api = createHttp(log, https ? { https } : {});
+      if (acme) acme.onRenew = (pair) => (api.server as unknown as TlsServer).setSecureContext(pair);
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false });
       api.server.on('upgrade', (req, socket, head) => {
@@ -159,8 +166,12 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await api.listen({ host, port });
       apps.push(api);
       const addr = api.server.address() as AddressInfo;
-      url = `${https ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-      relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
+      // With ACME the certificate names the domain, so that is what nodes and relay clients must dial.
+      const urlHost = acme ? acme.domain : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `${https ? 'https' : 'http'}://${urlHost}:${addr.port}`;
+      // With ACME and no --public-url, the domain is where devices find the relay and STUN too.
+      const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
+      relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
 
@@ -180,6 +191,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     async stop() {
       await metricsServer.stop();
       metricsUrl = null;
+      await acme?.stop();
       await relay?.stop();
       relay = null;
       hub.stop();
