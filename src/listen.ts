@@ -1,7 +1,8 @@
 import { chmod } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Server as NetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { WeftError } from './errors.js';
 
 // Listening safely. What every HTTP server Weft runs (coordinator API and admin socket, standalone relay,
 // agent local API) gets, so slow or idle clients cannot hold sockets forever: Node's
@@ -68,4 +69,18 @@ export async function listenPrivateSocket(server: NetServer, path: string): Prom
     }
   });
   if (narrowAfter) await chmod(path, 0o600);
+}
+
+/** Starts `server` listening on host:port; a failure becomes WeftError `code` naming `what`. */
+export async function listenOn(server: NetServer, host: string, port: number, code: string, what: string): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((err: Error) => {
+    throw new WeftError(code, `${what} cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
+  });
+  return server.address() as AddressInfo;
 }

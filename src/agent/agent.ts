@@ -23,6 +23,8 @@ import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConf
 import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
 import { RouteController, type ExitFallback, type ExitPrefs } from './routes.js';
 import { allowedIpsFor, setAllowedIps } from './netmap.js';
+import { agentMetrics } from './metrics.js';
+import { MetricsServer } from '../metrics/server.js';
 
 // The node agent (tailscaled's job): owns the identity in the state dir, registers
 // with the coordinator once, runs the WireGuard engine on a TUN, keeps the engine's
@@ -90,6 +92,8 @@ export interface AgentOptions {
   routing?: RoutingConfigurator;
   /** Forwarding and NAT as router / exit node (default: nftables/iptables with a real OS configurator). */
   forwarding?: ForwardingConfigurator;
+  /** Serve Prometheus /metrics here (`--metrics-listen`); absent = off. Port 0 picks one. */
+  metricsListen?: { host: string; port: number };
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -125,6 +129,9 @@ export class Agent {
   private state: PersistedState | null = null;
   private client: ControlClient | null = null;
   private api: LocalApi | null = null;
+  private metrics: MetricsServer | null = null;
+  /** `http://host:port` of the metrics listener while it runs. */
+  metricsUrl: string | null = null;
   private pinger: Pinger | null = null;
   private endpointTimer: TimerHandle | null = null;
   private reportedEndpoints = '';
@@ -255,6 +262,11 @@ export class Agent {
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
       await this.api.start();
+    }
+    if (this.opts.metricsListen) {
+      this.metrics = new MetricsServer(agentMetrics(this), this.logger);
+      this.metricsUrl = await this.metrics.listen(this.opts.metricsListen.host, this.opts.metricsListen.port);
+      this.logger.info({ url: this.metricsUrl }, 'metrics listening');
     }
     // A restart while the coordinator is away: the last netmap brings the tunnels back.
     const cached = await loadNetmapCache(stateDir, state.serverUrl, this.publicKey);
@@ -666,6 +678,8 @@ export class Agent {
       await this.os.down();
       await this.device?.close().catch(() => {});
       await this.nat?.stop().catch(() => {});
+      await this.metrics?.stop();
+      this.metricsUrl = null;
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
       this.logger.info({}, 'agent stopped');

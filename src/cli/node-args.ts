@@ -3,6 +3,7 @@ import { DEFAULT_IFACE } from '../agent/agent.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
+import { parseListen } from '../control/server.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -25,6 +26,7 @@ export interface UpArgs {
   exitNode?: string;
   exitNodeAllowLanAccess: boolean;
   exitNodeFallback: 'block' | 'direct';
+  metricsListen?: { host: string; port: number };
 }
 
 export interface RawUpArgs {
@@ -45,6 +47,7 @@ export interface RawUpArgs {
   stateDir?: string;
   iface?: string;
   port?: string;
+  metricsListen?: string;
 }
 
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -93,6 +96,7 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
     exitNode: parseExitNode(raw.exitNode),
     exitNodeAllowLanAccess: raw.exitNodeAllowLanAccess === true,
     exitNodeFallback: parseFallback(raw.exitNodeFallback),
+    metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
   };
 }
 

@@ -44,6 +44,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
     .option('--exit-node-allow-lan-access', 'with --exit-node: keep the local LAN direct')
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
     .action(async (raw: RawUpArgs & { acceptDns?: boolean; magicDns?: boolean }) => {
       try {
         const { acceptDns, magicDns, ...rest } = raw;
@@ -143,6 +144,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): 
     exitNode: args.exitNode,
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
     exitNodeFallback: args.exitNodeFallback,
+    metricsListen: args.metricsListen,
   });
   const onSignal = (sig: string) => {
     logger.info({ signal: sig }, 'stopping');

@@ -4,6 +4,9 @@ import { InvalidArgumentError as CommanderArgError, type Command } from 'command
 import { Endpoint } from '../io/endpoint.js';
 import { consoleLogger } from '../log.js';
 import { RelayServer } from '../relay/server.js';
+import { registerRelayMetrics } from '../relay/metrics.js';
+import { Registry } from '../metrics/index.js';
+import { MetricsServer } from '../metrics/server.js';
 import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
 import { StunServer } from '../nat/stun-server.js';
 import { UdpStunClient } from '../nat/stun-client.js';
@@ -70,6 +73,7 @@ interface RelayOpts {
   path: string;
   tlsCert?: string;
   tlsKey?: string;
+  metricsListen?: string;
 }
 
 interface NetcheckOpts {
@@ -88,19 +92,25 @@ async function runRelay(o: RelayOpts): Promise<void> {
   const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
   const relay = new RelayServer({ path: o.path, logger });
   const stun = o.stun ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
+  const metricsAt = o.metricsListen === undefined ? null : parseHostPort(o.metricsListen);
+  const reg = new Registry();
+  registerRelayMetrics(reg, () => relay);
+  const metrics = new MetricsServer(reg, logger);
   const httpPort = await relay.listen(host, port, tls);
+  let metricsUrl: string | null = null;
   try {
     await stun?.start();
+    if (metricsAt) metricsUrl = await metrics.listen(metricsAt.host, metricsAt.port);
   } catch (err) {
-    await relay.stop();
+    await Promise.all([relay.stop(), stun?.stop()]);
     throw err;
   }
-  logger.info({ url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null }, 'relay running');
+  logger.info({ url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null, metrics: metricsUrl }, 'relay running');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await Promise.all([relay.stop(), stun?.stop()]);
+  await Promise.all([relay.stop(), stun?.stop(), metrics.stop()]);
 }
 
 /** The running agent's relay map (what `weft netcheck` probes without --stun/--relay). */
@@ -149,6 +159,7 @@ export function registerRelayCommands(program: Command): void {
     .option('--path <path>', 'URL path of the relay endpoint', RELAY_DEFAULT_PATH)
     .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (e.g. on port 443)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (opts: RelayOpts) => {
       await runRelay(opts);
     });

@@ -12,6 +12,7 @@ import { DEFAULT_HTTP_LIMITS } from '../listen.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerAuditCommands } from './audit-commands.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -60,6 +61,7 @@ export function serverCommand(): Command {
     .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
     .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       if (o.acmeDomain && o.tlsCert) throw new WeftError('ERR_INVALID_ARGUMENT', '--acme-domain and --tls-cert exclude each other');
@@ -80,6 +82,7 @@ export function serverCommand(): Command {
         httpLimits: { maxConnections: positiveInt('--max-connections', o.maxConnections!) },
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
+        metricsListen: o.metricsListen,
         nat: {
           relay: o.embeddedRelay !== false,
           publicUrl: o.publicUrl,
@@ -225,6 +228,8 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     withTarget,
     { out, err: (s) => void process.stderr.write(s) },
   );
+
+  registerAuditCommands(program, { withTarget, client, table, out });
 
   const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
   const local = (c: Command): Command => c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR);

@@ -1,18 +1,21 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { Logger as PinoLogger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
+import { auditView, localActor, parseAuditQuery, recordAudit, type AuditActor } from './audit.js';
 import { badRequest, ControlError, forbidden, notFound, tooManyRequests, unauthorized } from './errors.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifier.js';
 import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
-import type { Store } from './store/index.js';
+import type { NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
@@ -27,6 +30,8 @@ declare module 'fastify' {
     nodeKey?: string;
     nodeAuth?: AdmittedAuth;
     nodeSession?: VerifiedRequest;
+    /** The admin API key that authenticated this request (audit log). */
+    apiKeyId?: number;
   }
 }
 
@@ -39,6 +44,7 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  metrics: MetricsRegistry;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
   relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
@@ -189,6 +195,12 @@ function routeViews(ctx: ApiContext): RouteView[] {
   return out;
 }
 
+const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { since: { type: 'string', maxLength: 40 }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+} as const;
+
 const refParams = (name: string) => ({ type: 'object', additionalProperties: false, required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } } }) as const;
 
 /** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
@@ -286,28 +298,41 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
       const source = req.socket.remoteAddress;
       // A source that keeps guessing is refused before the lookup costs anything.
       if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
-      if (!(await verifyApiKey(ctx.store, m[1], now()))) {
+      const k = await verifyApiKey(ctx.store, m[1], now());
+      if (!k) {
         access.failures?.allow(source);
         throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
       }
+      req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }
+
+  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: localActor(req.socket), source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
+  const audit = (req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>) => recordAudit(ctx.store, who(req), now(), action, target, detail);
 
   app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));
   app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.registry.view(ctx.registry.find((req.params as { node: string }).node)));
   app.delete('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => {
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
+    await audit(req, 'node.delete', removed.name, { id: removed.id, ipv4: removed.ipv4, ipv6: removed.ipv6 });
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
   });
 
   // v6: node key expiry.
   const nodeRef = (req: FastifyRequest) => ctx.registry.find((req.params as { node: string }).node);
-  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => ctx.registry.view(await ctx.registry.expire(nodeRef(req))));
+  const expiry = (n: NodeRecord) => ({ expiresAt: n.expiresAt === null ? null : new Date(n.expiresAt).toISOString() });
+  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => {
+    const n = await ctx.registry.expire(nodeRef(req));
+    await audit(req, 'node.expire', n.name, expiry(n));
+    return ctx.registry.view(n);
+  });
   app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
     const by = (req.body as { bySeconds?: number }).bySeconds;
-    return ctx.registry.view(await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000));
+    const n = await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000);
+    await audit(req, 'node.extend', n.name, expiry(n));
+    return ctx.registry.view(n);
   });
 
   // v4: subnet routes and exit nodes.
@@ -315,7 +340,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   for (const [path, approve] of [['/api/v1/admin/routes/approve', true], ['/api/v1/admin/routes/unapprove', false]] as const) {
     app.post(path, { schema: { querystring: noQuery, body: approveRouteSchema } }, async (req) => {
       const body = req.body as ApproveRouteRequest;
-      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), parseRouteArg(body.route), approve);
+      const routes = parseRouteArg(body.route);
+      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), routes, approve);
+      await audit(req, approve ? 'route.approve' : 'route.unapprove', n.name, { routes });
       return ctx.registry.view(n);
     });
   }
@@ -323,7 +350,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
-    return createAuthKey(ctx.store, body, now());
+    const k = await createAuthKey(ctx.store, body, now());
+    await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
+    return k;
   });
 
   app.get('/api/v1/admin/policy', { schema: { querystring: noQuery } }, async () => ({
@@ -331,8 +360,10 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     updatedAt: ctx.policy.updatedAt === null ? null : new Date(ctx.policy.updatedAt).toISOString(),
   }));
   app.put('/api/v1/admin/policy', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => {
-    await ctx.policy.set((req.body as { policy: string }).policy, now());
+    const text = (req.body as { policy: string }).policy;
+    await ctx.policy.set(text, now());
     ctx.hub.policyChanged();
+    await audit(req, 'policy.set', 'policy', { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
     await ctx.registry.reapplyAutoApprovers();
     return { ok: true };
   });
@@ -340,18 +371,30 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.delete('/api/v1/admin/authkeys/:key', { schema: { querystring: noQuery, params: refParams('key') } }, async (req) => {
     const k = await findAuthKey(ctx.store, (req.params as { key: string }).key);
     await ctx.store.revokeAuthKey(k.id);
+    await audit(req, 'authkey.revoke', `authkey:${k.id}`);
     return authKeyView({ ...k, revoked: true });
   });
 
   const localOnly = { localOnly: true };
-  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
-    createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now()),
-  );
+  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) => {
+    const k = await createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now());
+    await audit(req, 'apikey.create', `apikey:${k.id}`, { expiresAt: k.expiresAt });
+    return k;
+  });
   app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
   app.delete('/api/v1/admin/apikeys/:id', { config: localOnly, schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
     const id = Number((req.params as { id: string }).id);
     if (!(await ctx.store.revokeApiKey(id))) throw notFound('ERR_API_KEY_NOT_FOUND', 'no such API key', 'id');
     const k = (await ctx.store.listApiKeys()).find((x) => x.id === id)!;
+    await audit(req, 'apikey.revoke', `apikey:${k.id}`);
     return apiKeyView(k);
   });
+
+  app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
+    const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });
+    return { entries: (await ctx.store.listAudit(since, limit)).map(auditView) };
+  });
+
+  // The same series as --metrics-listen, behind the admin credential.
+  app.get('/api/v1/admin/metrics', { schema: { querystring: noQuery } }, async (_req, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics()));
 }

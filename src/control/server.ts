@@ -23,6 +23,8 @@ import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
+import { CoordinatorMetrics, instrumentStore } from './metrics.js';
+import { MetricsServer } from '../metrics/server.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -63,6 +65,8 @@ export interface CoordinatorOptions {
   updateIntervalMs?: number;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
+  /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
+  metricsListen?: string;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -81,6 +85,8 @@ export interface Coordinator {
   readonly hub: StreamHub;
   /** Set once started. */
   readonly verifier: NodeVerifier | null;
+  /** `http://host:port` of the --metrics-listen listener once started, else null. */
+  readonly metricsUrl: string | null;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -94,10 +100,12 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: 'silent' });
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  const metricsAt = opts.metricsListen === undefined ? null : parseListen(opts.metricsListen);
+  const metrics = new CoordinatorMetrics();
   if (opts.nat?.publicUrl) parsePublicUrl(opts.nat.publicUrl);
   // Before the store: the default SQLite file lives in the state dir.
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-  const store = openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log);
+  const store = instrumentStore(openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log), metrics.dbQuery);
   const registry = new Registry({
     store,
     clock,
@@ -110,8 +118,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     heartbeatMs: opts.heartbeatMs ?? 30_000,
   });
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
+  policy.compileTimer = metrics.compileTimer;
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
   const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
+  hub.fanoutTimer = metrics.fanoutTimer;
   registry.listener = hub;
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
@@ -124,6 +134,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
   let relay: EmbeddedRelay | null = null;
+  metrics.watch(registry, hub, () => relay?.server ?? null);
+  const metricsServer = new MetricsServer(metrics.registry, log);
+  let metricsUrl: string | null = null;
   let acme: AcmeManager | null = null;
   let verifier: NodeVerifier | null = null;
   let started = false;
@@ -135,6 +148,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
     get publicKey() {
       return publicKey;
+    },
+    get metricsUrl() {
+      return metricsUrl;
     },
     adminSocketPath: socketPath,
     registry,
@@ -154,7 +170,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await policy.load();
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };
@@ -191,10 +207,13 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         await listenPrivateSocket(admin.server as HttpServer, socketPath);
         apps.push(admin);
       }
-      log.info({ url, adminSocket: socketPath, nodes: registry.size, map: MAP_PATH }, 'coordinator listening');
+      if (metricsAt) metricsUrl = await metricsServer.listen(metricsAt.host, metricsAt.port);
+      log.info({ url, adminSocket: socketPath, nodes: registry.size, map: MAP_PATH, metrics: metricsUrl }, 'coordinator listening');
     },
 
     async stop() {
+      await metricsServer.stop();
+      metricsUrl = null;
       await acme?.stop();
       await relay?.stop();
       relay = null;
@@ -216,7 +235,7 @@ export async function runServer(opts: CoordinatorOptions & { logLevel?: string }
   const coordinator = createCoordinator({ ...opts, logger });
   await coordinator.start();
   // Printed on stdout for scripts and tests that start the server on port 0.
-  process.stdout.write(JSON.stringify({ msg: 'listening', url: coordinator.url, adminSocket: coordinator.adminSocketPath }) + '\n');
+  process.stdout.write(JSON.stringify({ msg: 'listening', url: coordinator.url, adminSocket: coordinator.adminSocketPath, metrics: coordinator.metricsUrl }) + '\n');
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string): void => {
       logger.info({ sig }, 'shutting down');

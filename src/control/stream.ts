@@ -57,6 +57,9 @@ export class StreamHub implements RegistryListener {
   readonly stats: StreamStats;
   private seq = 0;
 
+  /** Times each change's fan-out to the streams (metrics); returns the stop function. */
+  fanoutTimer: (() => () => void) | null = null;
+
   constructor(
     private readonly registry: Registry,
     private readonly log: Logger,
@@ -182,12 +185,32 @@ export class StreamHub implements RegistryListener {
     }
   }
 
+  /** Open streams on this instance. */
+  get streamCount(): number {
+    let n = 0;
+    for (const set of this.streams.values()) n += set.size;
+    return n;
+  }
+
+  private timed(fn: () => void): void {
+    const done = this.fanoutTimer?.();
+    try {
+      fn();
+    } finally {
+      done?.();
+    }
+  }
+
   /** The admin changed the access policy. */
   policyChanged(): void {
-    this.recompute(null);
+    this.timed(() => this.recompute(null));
   }
 
   upsert(node: NodeRecord): void {
+    this.timed(() => this.fanUpsert(node));
+  }
+
+  private fanUpsert(node: NodeRecord): void {
     if (this.policy.stale(node)) return this.recompute(node);
     const seq = ++this.seq;
     const view = this.registry.view(node);
@@ -204,6 +227,10 @@ export class StreamHub implements RegistryListener {
   }
 
   remove(node: NodeRecord): void {
+    this.timed(() => this.fanRemove(node));
+  }
+
+  private fanRemove(node: NodeRecord): void {
     const own = this.streams.get(node.id);
     this.streams.delete(node.id);
     this.sent.delete(node.id);

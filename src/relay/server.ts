@@ -5,8 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
-import { WeftError } from '../errors.js';
-import { applyHttpLimits, DEFAULT_HTTP_LIMITS } from '../listen.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CHALLENGE_LEN,
@@ -141,18 +140,9 @@ export class RelayServer {
     const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, handshakeTimeout: DEFAULT_HTTP_LIMITS.headersTimeoutMs }, onRequest) : http.createServer(onRequest);
     applyHttpLimits(server);
     this.attach(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
-      throw new WeftError('ERR_RELAY_LISTEN', `relay cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
-    });
+    const addr = await listenOn(server, host, port, 'ERR_RELAY_LISTEN', 'relay');
     this.ownServer = server;
-    const addr = server.address();
-    return typeof addr === 'object' && addr ? addr.port : port;
+    return addr.port;
   }
 
   async stop(): Promise<void> {

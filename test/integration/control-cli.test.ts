@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Command } from 'commander';
-import { registerServerCommands } from '../../src/cli/server-commands.js';
+import { weftAdmin } from '../helpers/weft-cli.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { waitFor } from '../helpers/wait.js';
 import { exited, startServerProcess } from '../helpers/server-process.js';
@@ -14,13 +13,7 @@ import { SimNode } from '../helpers/control.js';
 import { AdminClient } from '../../src/control/admin-client.js';
 import type { AuthKeyView } from '../../src/control/wire.js';
 
-async function weft(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  let out = '';
-  registerServerCommands(program, (s) => (out += s));
-  await program.parseAsync(['node', 'weft', ...args]);
-  return out;
-}
+const weft = weftAdmin;
 
 describe('admin commands', () => {
   let t: TestCoordinator;
