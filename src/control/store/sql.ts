@@ -1,5 +1,5 @@
 import { forbidden } from '../errors.js';
-import { migrations, SCHEMA_VERSION, unversionedTables, type Dialect } from './schema.js';
+import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
 import { SchemaTooNewError } from './types.js';
 import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
@@ -97,7 +97,6 @@ export class SqlStore implements Store {
         for (const s of m.statements) await q.run(s);
         await q.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [m.version, Date.now()]);
       }
-      for (const s of unversionedTables(this.db.dialect)) await q.run(s);
     });
     await this.db.start();
   }
