@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
+import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
@@ -8,6 +9,7 @@ import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
+import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
 import { ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
@@ -90,9 +92,18 @@ export function createAgent(opts: AgentOptions): Agent {
   return new Agent(opts);
 }
 
+const NEEDS_ROOT = 'creating the TUN device needs root or CAP_NET_ADMIN';
+
 async function defaultTun(name: string, mtu: number): Promise<TunDevice> {
   const { LinuxTun } = await import('../io/tun-linux.js');
-  return LinuxTun.create(name, { mtu, up: true });
+  try {
+    return await LinuxTun.create(name, { mtu, up: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'EACCES') throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT, { cause: err });
+    if (code === 'ENOENT' || code === 'ENODEV') throw new AgentError('ERR_NO_TUN', 'no TUN support: /dev/net/tun is missing', { cause: err });
+    throw err;
+  }
 }
 
 async function defaultBind(): Promise<Bind> {
@@ -135,6 +146,7 @@ export class Agent {
   private dnsConfig: DnsConfig | null = null;
   nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
+  private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
   private routesQueue: Promise<void> = Promise.resolve();
@@ -191,6 +203,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // Before anything that stop() would undo: a second agent must not touch the first's
+    // interface, routes or socket.
+    await ensureStateDir(this.opts.stateDir);
+    this.lock = lockStateDir(this.opts.stateDir, 'weft up');
     try {
       await this.startInner();
     } catch (err) {
@@ -201,7 +217,6 @@ export class Agent {
 
   private async startInner(): Promise<void> {
     const { stateDir } = this.opts;
-    await ensureStateDir(stateDir);
     const { key, created } = await loadOrCreateKey(stateDir);
     this.key = key;
     let state = await loadState(stateDir);
@@ -211,10 +226,13 @@ export class Agent {
     }
     if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
     this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
+    if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
-    const device = await this.startDevice(this.opts.port ?? state?.listenPort);
+    // A new node registers before the interface exists, so a wrong server or auth key
+    // fails without touching the OS; its endpoints follow once the stream is up.
     this.refreshLocal(state);
-    if (!state) state = await this.register(device.listenPort);
+    if (!state) state = await this.register(this.opts.port);
+    const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
     this.client ??= this.newClient(state);
@@ -322,14 +340,14 @@ export class Agent {
     });
   }
 
-  private async register(listenPort: number): Promise<PersistedState> {
+  private async register(listenPort: number | undefined): Promise<PersistedState> {
     const serverUrl = normalizeUrl(this.opts.serverUrl!);
     const serverPublicKey = await fetchServerKey(serverUrl);
     this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
-      endpoints: this.currentEndpoints(listenPort),
+      endpoints: listenPort ? endpointsFor(this.local, listenPort) : [],
     });
     const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
     await this.persist(state);
@@ -650,6 +668,7 @@ export class Agent {
       await this.nat?.stop().catch(() => {});
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
+      this.lock?.release();
       this.logger.info({}, 'agent stopped');
       this.resolveStopped();
     })();
