@@ -225,7 +225,8 @@ export class Agent {
       state = null;
     }
     if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
-    this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
+    // Debug: a start refused for a bad argument or key prints only its one-line error.
+    this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
     if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
     // A new node registers before the interface exists, so a wrong server or auth key
@@ -669,7 +670,7 @@ export class Agent {
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
       this.lock?.release();
-      this.logger.info({}, 'agent stopped');
+      if (this.device) this.logger.info({}, 'agent stopped');
       this.resolveStopped();
     })();
     return this.stopping;

@@ -37,6 +37,7 @@ const HINTS: Record<string, string> = {
   ERR_NEEDS_LOGIN: 'pass --server URL and --auth-key KEY (or WEFT_SERVER and WEFT_AUTH_KEY)',
   ERR_NEEDS_ROOT: 'run it as root, or grant CAP_NET_ADMIN (the systemd unit does)',
   ERR_NO_TUN: 'load the tun module (modprobe tun), or give the container /dev/net/tun',
+  ERR_SERVER: 'check --server, and --auth-key on a first start',
   ERR_SERVER_UNREACHABLE: 'check --server and that the coordinator is running',
   ERR_PEER_NOT_FOUND: 'see `weft status` for peer names',
   ERR_PING_TIMEOUT: 'see `weft status` for the path to it and its last handshake',
@@ -92,7 +93,9 @@ const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_U
 /** `weft: what went wrong (CODE); what to do` for `err`, raised by command `cmd`. */
 export function describeError(err: unknown, cmd = 'weft'): Described {
   const { code, message } = codeAndMessage(err);
-  const hint = (HINTS[code] ?? DEFAULT_HINT).replace('CMD', cmd);
+  // The agent reports a coordinator's refusal as ERR_SERVER with the server's code inside.
+  const inner = code === 'ERR_SERVER' ? /\b(ERR_[A-Z_]+):/.exec(message)?.[1] : undefined;
+  const hint = ((inner && HINTS[inner]) ?? HINTS[code] ?? DEFAULT_HINT).replace('CMD', cmd);
   const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
   return { line: `weft: ${oneLine} (${code}); ${hint}`, exitCode: USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILURE };
 }

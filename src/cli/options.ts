@@ -21,29 +21,30 @@ const TRUE = /^(1|true|yes|on)$/i;
 const FALSE = /^(0|false|no|off|)$/i;
 
 /**
- * Gives each option of `cmd` (or those named in `only`) its WEFT_* variable. Valued
- * options use commander's env support; switches are set by WEFT_X=1/true and left
- * alone by 0/false (commander would count any value, "0" too, as set).
+ * Gives each option of `cmd` (or those named in `only`) its WEFT_* variable, applied
+ * before the action when the command line did not set the option. (Commander's own
+ * env support binds at addOption time, and counts any value of a switch, "0" too, as set.)
+ * Switches take 1/true/yes/on or 0/false/no/off.
  */
 export function envOptions(cmd: Command, only?: readonly string[]): Command {
   const picked = cmd.options.filter((o) => o.long && !NO_ENV.has(o.long) && (!only || only.includes(o.long)));
-  const switches = new Map<Option, string>();
-  for (const o of picked) {
-    const name = o.negate ? `WEFT_NO_${envName(o).slice(5)}` : envName(o);
-    if (o.required || o.optional) o.env(name);
-    else {
-      switches.set(o, name);
-      o.description += ` (or ${name}=1)`;
-    }
-  }
-  if (switches.size === 0) return cmd;
+  for (const o of picked) o.envVar = o.negate ? `WEFT_NO_${envName(o).slice(5)}` : envName(o); // shown by --help
   return cmd.hook('preAction', (_, action) => {
     if (action !== cmd) return;
-    for (const [o, name] of switches) {
+    for (const o of picked) {
+      const name = o.envVar!;
       const v = process.env[name];
       const attr = o.attributeName();
       if (v === undefined || !['default', undefined].includes(cmd.getOptionValueSource(attr))) continue;
-      if (TRUE.test(v)) cmd.setOptionValueWithSource(attr, !o.negate, 'env');
+      if (o.required || o.optional) {
+        let value: unknown = v;
+        try {
+          if (o.parseArg) value = o.parseArg(v, o.defaultValue as never);
+        } catch (err) {
+          throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+        }
+        cmd.setOptionValueWithSource(attr, value, 'env');
+      } else if (TRUE.test(v)) cmd.setOptionValueWithSource(attr, !o.negate, 'env');
       else if (!FALSE.test(v)) throw new InvalidArgumentError(`${name} must be 1 or 0 (true or false), got ${JSON.stringify(v)}`);
     }
   });
