@@ -6,15 +6,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerServerCommands } from '../../src/cli/server-commands.js';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import type { NodeView } from '../../src/control/wire.js';
+import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { waitFor } from '../helpers/wait.js';
 
-async function weft(...args: string[]): Promise<string> {
+async function weftIO(...args: string[]): Promise<{ out: string; err: string }> {
   const program = new Command().exitOverride();
   let out = '';
-  registerServerCommands(program, (s) => (out += s));
+  let err = '';
+  registerServerCommands(program, (s) => (out += s), (s) => (err += s));
   await program.parseAsync(['node', 'weft', ...args]);
-  return out;
+  return { out, err };
 }
+
+const weft = async (...args: string[]): Promise<string> => (await weftIO(...args)).out;
 
 describe('admin commands', () => {
   let t: TestCoordinator;
@@ -59,6 +64,35 @@ describe('admin commands', () => {
     await assert.rejects(weft('keys', 'list', '--server', t.url), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
     await assert.rejects(weft('nodes', 'list', '--state-dir', join(t.dir, 'nowhere')), (e: { code: string }) => e.code === 'ERR_UNREACHABLE');
   });
+});
+
+test('routes approve/unapprove say what changed, warn on pre-approval, refuse what means nothing', async () => {
+  const t = await startTestCoordinator();
+  try {
+    const sd = ['--state-dir', join(t.dir, 'state')];
+    const key = await t.authKey();
+    const { map } = await joined(t, key, 'router');
+    await joined(t, key, 'laptop');
+    map.send({ type: 'routes', routes: ['10.77.0.0/24'] });
+    assert.ok(await waitFor(async () => (await t.admin.request<NodeView>('GET', '/api/v1/admin/nodes/router')).advertisedRoutes?.length === 1, 10_000));
+
+    assert.deepEqual(await weftIO('routes', 'approve', 'router', '10.77.0.0/24', ...sd), { out: 'router: approved 10.77.0.0/24\n', err: '' });
+    assert.deepEqual(await weftIO('routes', 'approve', 'router', '10.77.0.0/24', ...sd), { out: 'router: 10.77.0.0/24 was already approved; nothing changed\n', err: '' });
+    const pre = await weftIO('routes', 'approve', 'router', '10.99.0.0/24', ...sd);
+    assert.equal(pre.out, 'router: approved 10.99.0.0/24\n');
+    assert.match(pre.err, /^weft: warning: router does not advertise 10\.99\.0\.0\/24; .*--advertise-routes/);
+    const exit = await weftIO('routes', 'approve', 'laptop', 'exit', ...sd);
+    assert.equal(exit.out, 'laptop: approved exit node (0.0.0.0/0, ::/0)\n');
+    assert.match(exit.err, /laptop does not advertise exit node .*--advertise-exit-node/);
+    assert.equal(await weft('routes', 'unapprove', 'router', '10.99.0.0/24', ...sd), 'router: withdrew approval of 10.99.0.0/24\n');
+    await assert.rejects(weft('routes', 'unapprove', 'router', '10.99.0.0/24', ...sd), (e: { code: string }) => e.code === 'ERR_ROUTE_NOT_APPROVED');
+    const before = t.snapshot();
+    await assert.rejects(weft('routes', 'approve', 'router', '10.77.0.9/24', ...sd), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
+    assert.equal(t.snapshot(), before, 'a refused approval changes nothing');
+    await map.close();
+  } finally {
+    await t.stop();
+  }
 });
 
 test('HTTPS when given a certificate and key', async () => {

@@ -11,6 +11,7 @@ import { ADMIN_SOCKET_NAME } from '../../src/control/server.js';
 import type { NodeView } from '../../src/control/wire.js';
 import { SimNode } from '../helpers/control.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The README's admin examples, run in order as written (through sh, with `weft` on the
 // PATH) against a fresh `weft server` started by the README's own line. Substituted:
@@ -89,7 +90,7 @@ test("the README's admin examples run in order on a fresh server", async () => {
           if (routes.length) {
             const map = await n.openMap();
             map.send({ type: 'routes', routes });
-            await waitFor(async () => (await admin.request<NodeView>('GET', `/api/v1/admin/nodes/${hostname}`)).advertisedRoutes?.length === routes.length);
+            assert.ok(await waitFor(async () => (await admin.request<NodeView>('GET', `/api/v1/admin/nodes/${hostname}`)).advertisedRoutes?.length === routes.length, 10_000));
             await map.close();
           }
         }
@@ -109,11 +110,3 @@ test("the README's admin examples run in order on a fresh server", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-async function waitFor(pred: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
