@@ -14,7 +14,7 @@ import { Device } from '../wireguard/device.js';
 import { ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
-import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
+import { endpointsFor, localAddresses, pickUdpPort, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
 import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
@@ -230,9 +230,9 @@ export class Agent {
     if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
     // A new node registers before the interface exists, so a wrong server or auth key
-    // fails without touching the OS; its endpoints follow once the stream is up.
+    // fails without touching the OS; it picks its port first so its endpoints go along.
     this.refreshLocal(state);
-    if (!state) state = await this.register(this.opts.port);
+    if (!state) state = await this.register(this.opts.port || (await pickUdpPort()));
     const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
@@ -341,14 +341,14 @@ export class Agent {
     });
   }
 
-  private async register(listenPort: number | undefined): Promise<PersistedState> {
+  private async register(listenPort: number): Promise<PersistedState> {
     const serverUrl = normalizeUrl(this.opts.serverUrl!);
     const serverPublicKey = await fetchServerKey(serverUrl);
     this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
-      endpoints: listenPort ? endpointsFor(this.local, listenPort) : [],
+      endpoints: endpointsFor(this.local, listenPort),
     });
     const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
     await this.persist(state);
