@@ -91,13 +91,13 @@ function codeAndMessage(err: unknown): { code: string; message: string } {
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_URL']);
 
 /** `weft: what went wrong (CODE); what to do` for `err`, raised by command `cmd`. */
-export function describeError(err: unknown, cmd = 'weft'): Described {
+export function describeError(err: unknown, cmd = 'weft'): Described & { code: string } {
   const { code, message } = codeAndMessage(err);
   // The agent reports a coordinator's refusal as ERR_SERVER with the server's code inside.
   const inner = code === 'ERR_SERVER' ? /\b(ERR_[A-Z_]+):/.exec(message)?.[1] : undefined;
   const hint = ((inner && HINTS[inner]) ?? HINTS[code] ?? DEFAULT_HINT).replace('CMD', cmd);
   const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
-  return { line: `weft: ${oneLine} (${code}); ${hint}`, exitCode: USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILURE };
+  return { line: `weft: ${oneLine} (${code}); ${hint}`, exitCode: USAGE_CODES.has(code) ? EXIT_USAGE : EXIT_FAILURE, code };
 }
 
 /** `weft keys create` for argv `[keys, create, --expiry, 5x]`: the deepest command named. */
@@ -126,10 +126,14 @@ function traceOf(err: unknown): string {
   return parts.join('\ncaused by: ') + '\n';
 }
 
-/** Writes the line (and with --debug/WEFT_DEBUG the trace) and sets the exit code. */
-export function reportError(err: unknown, cmd: string, argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env): void {
-  const { line, exitCode } = describeError(err, cmd);
-  process.stderr.write(`${line}\n${debugRequested(argv, env) ? traceOf(err) : ''}`);
+/**
+ * Writes the line (and with --debug/WEFT_DEBUG the trace) and sets the exit code. A
+ * daemon's crash (`crash`) that is a bug always shows its trace: it may not happen twice.
+ */
+export function reportError(err: unknown, cmd: string, argv: readonly string[] = process.argv, env: NodeJS.ProcessEnv = process.env, crash = false): void {
+  const { line, exitCode, code } = describeError(err, cmd);
+  const trace = debugRequested(argv, env) || (crash && code === 'ERR_INTERNAL');
+  process.stderr.write(`${line}\n${trace ? traceOf(err) : ''}`);
   process.exitCode = exitCode;
 }
 
@@ -147,16 +151,17 @@ export function routeErrors(cmd: Command): void {
 /** Parses and runs `program`; any failure becomes one line and a non-zero exit code. */
 export async function runCli(program: Command, argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   routeErrors(program);
+  const cmd = (): string => commandPath(program, argv.slice(2));
   const report = (err: unknown): void => {
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.help' || err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) {
       process.exitCode = err.exitCode;
       return;
     }
-    reportError(err, commandPath(program, argv.slice(2)), argv, env);
+    reportError(err, cmd(), argv, env);
   };
-  // Daemons fail after their command resolved too (a socket error, a bug): same line, then exit.
+  // Daemons fail outside their action too (a socket error, a bug): the same line, then exit.
   const fatal = (err: unknown): void => {
-    report(err);
+    reportError(err, cmd(), argv, env, true);
     process.exit();
   };
   process.on('uncaughtException', fatal);

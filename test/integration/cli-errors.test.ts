@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -34,6 +34,8 @@ describe('bad inputs to every command', () => {
     // The real clock: spawned agents sign their requests with it.
     t = await startTestCoordinator({ clock: systemClock });
     dir = mkdtempSync(join(tmpdir(), 'weft-cli-'));
+    writeFileSync(join(dir, 'ok.hujson'), '{ "acls": [ { "action": "accept", "src": ["*"], "dst": ["*:*"] }, ] }');
+    writeFileSync(join(dir, 'object.json'), '{}');
     sd = ['--state-dir', join(t.dir, 'state')];
     port = new URL(t.url).port;
     const key = await t.authKey();
@@ -80,6 +82,10 @@ describe('bad inputs to every command', () => {
       [['policy', 'check', join(dir, 'missing.hujson')], 'ENOENT'],
       [['policy', 'set', join(dir, 'missing.hujson'), ...sd], 'ENOENT'],
       [['policy', 'get', '--state-dir', nowhere], 'ERR_UNREACHABLE'],
+      [['policy', 'set', join(dir, 'ok.hujson'), '--state-dir', nowhere], 'ERR_UNREACHABLE'],
+      [['policy', 'check', join(dir, 'ok.hujson'), '--nodes', join(dir, 'missing.json')], 'ENOENT'],
+      [['policy', 'check', join(dir, 'ok.hujson'), '--nodes', join(dir, 'ok.hujson')], 'ERR_INVALID_ARGUMENT'],
+      [['policy', 'check', join(dir, 'ok.hujson'), '--nodes', join(dir, 'object.json')], 'ERR_INVALID_ARGUMENT'],
       // weft server
       [['server', '--listen', '127.0.0.1', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--listen', 'localhost:99999', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],

@@ -73,12 +73,12 @@ test('WEFT_* variables: valued options and switches, the command line wins', asy
 
 test('errors: one line with code and hint; unknown errors are internal', () => {
   const enoent = Object.assign(new Error("ENOENT: no such file or directory, open 'x.hujson'"), { code: 'ENOENT', path: 'x.hujson', syscall: 'open' });
-  assert.deepEqual(describeError(enoent, 'weft policy check'), { line: 'weft: x.hujson: no such file or directory (ENOENT); check the path', exitCode: 1 });
+  assert.deepEqual(describeError(enoent, 'weft policy check'), { line: 'weft: x.hujson: no such file or directory (ENOENT); check the path', exitCode: 1, code: 'ENOENT' });
   assert.match(describeError(new TypeError('x is undefined\nsecond line')).line, /^weft: x is undefined second line \(ERR_INTERNAL\); this is a bug/);
   // A coordinator's refusal relayed by the agent: the hint is the one for the server's code.
   const refused = new WeftError('ERR_SERVER', 'POST /api/v1/register: ERR_AUTHKEY_EXPIRED: pre-auth key expired');
   assert.match(describeError(refused, 'weft up').line, /\(ERR_SERVER\); create a new key on the server with `weft keys create`$/);
-  assert.deepEqual(describeError(new InvalidArgumentError('--port must be ...'), 'weft up'), { line: 'weft: --port must be ... (ERR_INVALID_ARGUMENT); see `weft up --help`', exitCode: 2 });
+  assert.deepEqual(describeError(new InvalidArgumentError('--port must be ...'), 'weft up'), { line: 'weft: --port must be ... (ERR_INVALID_ARGUMENT); see `weft up --help`', exitCode: 2, code: 'ERR_INVALID_ARGUMENT' });
 });
 
 test('approval routes: exit, network addresses only', () => {
