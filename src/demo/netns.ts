@@ -4,6 +4,19 @@ import { NetnsMesh } from '../lab/mesh.js';
 import { formatStatus } from '../agent/status.js';
 
 const NAMES = ['alpha', 'beta', 'gamma'];
+const PING_DEADLINE_S = 10;
+
+/** What `a`'s agent says about its path to `b`: the reason a ping failed. */
+async function whyNot(mesh: NetnsMesh, a: string, b: string): Promise<string> {
+  try {
+    const p = (await mesh.status(a)).peers.find((x) => x.name === b);
+    if (!p) return `${a} has no peer ${b} in its netmap`;
+    const path = p.path === 'none' ? 'no path' : `${p.path} ${p.endpoint ?? ''}`.trim();
+    return `${a} sees ${b} ${p.online ? 'online' : 'offline'}, ${path}${p.pathReason ? ` (${p.pathReason})` : ''}, last handshake ${p.latestHandshake ?? 'never'}, rx ${p.rxBytes} tx ${p.txBytes} bytes`;
+  } catch (err) {
+    return `weft status on ${a} failed: ${(err as Error).message}`;
+  }
+}
 
 export async function netnsDemo(print: (line: string) => void): Promise<boolean> {
   const mesh = new NetnsMesh();
@@ -40,12 +53,16 @@ export async function netnsDemo(print: (line: string) => void): Promise<boolean>
       for (const b of NAMES) {
         if (a === b) continue;
         const cells: string[] = [];
+        let failed = false;
         for (const ip of [mesh.node(b).ipv4, mesh.node(b).ipv6]) {
-          const r = await mesh.ping(a, ip, 2);
-          ok &&= r.received > 0;
+          // Up to 10 s, as a user would wait, for the first of two replies.
+          const r = await mesh.ping(a, ip, 2, PING_DEADLINE_S);
+          failed ||= r.received === 0;
           cells.push(`${ip} ${r.received > 0 ? 'ok' : 'FAIL'}`);
         }
+        ok &&= !failed;
         say(`  ${a.padEnd(5)} -> ${b.padEnd(5)}  ${cells.join('   ')}`);
+        if (failed) say(`        why: ${await whyNot(mesh, a, b)}`);
       }
     say('\nweft ping (echo built and matched inside the engine):');
     for (const a of NAMES)

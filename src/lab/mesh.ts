@@ -162,9 +162,14 @@ export class NetnsMesh {
     }
   }
 
-  /** System ping inside `from`'s namespace; returns the number of replies. */
-  async ping(from: string, ip: string, count = 2): Promise<{ received: number; output: string }> {
-    const r = await this.lab.exec(this.node(from).ns, ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', '2', ip], { timeoutMs: 15_000 });
+  /**
+   * System ping inside `from`'s namespace; returns the number of replies. By default
+   * `count` probes 0.2 s apart, each waiting 2 s; with `deadlineS`, probes go on until
+   * `count` replies came or the deadline passed (how long a user would keep trying).
+   */
+  async ping(from: string, ip: string, count = 2, deadlineS?: number): Promise<{ received: number; output: string }> {
+    const wait = deadlineS === undefined ? ['-W', '2'] : ['-w', String(deadlineS)];
+    const r = await this.lab.exec(this.node(from).ns, ['ping', '-n', '-q', '-c', String(count), '-i', '0.2', ...wait, ip], { timeoutMs: 15_000 + (deadlineS ?? 0) * 1000 });
     const m = /(\d+) received/.exec(r.stdout);
     return { received: m ? Number(m[1]) : 0, output: r.stdout + r.stderr };
   }

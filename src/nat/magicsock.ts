@@ -28,6 +28,9 @@ const SYNTH_PREFIX = [0xfd, 0x7a, 0x77, 0x65, 0x66, 0x74];
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 const MAX_CANDIDATES = 64;
 const QUICK_ATTEMPTS = 5;
+/** Initiations relayed from keys not (yet) in the netmap are held this long, this many at most. */
+const EARLY_INIT_MS = 5000;
+const MAX_EARLY_INITS = 16;
 
 export type RelayLike = Pick<RelayClient, 'send' | 'connect' | 'stop' | 'state'>;
 
@@ -100,8 +103,11 @@ interface PeerState {
   lastPingBack: number;
   lostAt: number;
   firstDirectAt: number | null;
-  /** The engine's latest handshake initiation to this peer, replayed on a new direct path. */
-  lastInit: { pkt: Uint8Array; at: number } | null;
+  /**
+   * The engine's latest handshake message to this peer (an initiation, or a response to
+   * the peer's initiation) while no answer has come: sent again when a path appears.
+   */
+  lastHandshake: { pkt: Uint8Array; at: number; type: 1 | 2 } | null;
   /** When the peer's latest handshake initiation reached us (a replay then would cross it). */
   lastInitRx: number;
   /** When a WireGuard packet other than an initiation (response, data) last came from the peer. */
@@ -170,6 +176,11 @@ export class MagicBind implements Bind {
   private readonly peers = new Map<string, PeerState>();
   private readonly byIndex = new Map<number, PeerState>();
   private readonly byAddr = new Map<string, PeerState>();
+  /**
+   * A peer may learn of us (and initiate) before our netmap names it: its initiation,
+   * relayed (so its key is proven to the relay), waits here and is answered when it does.
+   */
+  private readonly earlyInits = new Map<string, { pkt: Uint8Array; at: number }>();
   private nextIndex = 1;
   private relays = new Map<string, MagicRelay>();
   private readonly relayClients = new Map<string, RelayLike>();
@@ -251,6 +262,7 @@ export class MagicBind implements Bind {
   /** Replaces the peer set; returns each peer's synthetic endpoint. */
   setPeers(list: MagicPeer[]): Map<string, Endpoint> {
     const seen = new Set<string>();
+    const added: PeerState[] = [];
     const out = new Map<string, Endpoint>();
     for (const p of list) {
       seen.add(p.publicKey);
@@ -271,7 +283,7 @@ export class MagicBind implements Bind {
           lastPingBack: -Infinity,
           lostAt: -Infinity,
           firstDirectAt: null,
-          lastInit: null,
+          lastHandshake: null,
           lastInitRx: -Infinity,
           lastWgRx: -Infinity,
           lastBirthday: -Infinity,
@@ -279,6 +291,7 @@ export class MagicBind implements Bind {
         };
         this.peers.set(p.publicKey, s);
         this.byIndex.set(index, s);
+        added.push(s);
       }
       s.homeRelay = p.homeRelay;
       const eps = p.endpoints.flatMap((e) => {
@@ -303,6 +316,13 @@ export class MagicBind implements Bind {
       this.byIndex.delete(synthIndex(s.synth.bytes));
       for (const [a, ps] of this.byAddr) if (ps === s) this.byAddr.delete(a);
       if (this.lastPeer === s) this.lastPeer = this.lastEp = null;
+    }
+    const now = this.clock.now();
+    for (const s of added) {
+      const early = this.earlyInits.get(s.b64);
+      this.earlyInits.delete(s.b64);
+      // After the caller has finished configuring the engine for the new peers.
+      if (early && now - early.at < EARLY_INIT_MS) this.clock.setTimeout(() => this.peers.get(s.b64) === s && this.relayPacket(s, early.pkt), 0);
     }
     if (!this.closed && this.events) this.tick();
     return out;
@@ -435,7 +455,11 @@ export class MagicBind implements Bind {
   private fromRelay(src: PublicKey, pkt: Uint8Array): void {
     this.stats.relayRx++;
     const s = this.peers.get(keyToBase64(src));
-    if (!s) return;
+    if (!s) return this.holdEarlyInit(src, pkt);
+    this.relayPacket(s, pkt);
+  }
+
+  private relayPacket(s: PeerState, pkt: Uint8Array): void {
     if (isDiscoPacket(pkt)) return this.onDisco(pkt, RELAY_PSEUDO, s);
     if (!this.events || this.closed || pkt.length === 0 || pkt[0] < 1 || pkt[0] > 4) {
       this.stats.malformed++;
@@ -454,6 +478,16 @@ export class MagicBind implements Bind {
     }
   }
 
+  private holdEarlyInit(src: PublicKey, pkt: Uint8Array): void {
+    if (pkt.length !== 148 || pkt[0] !== 1) return;
+    const now = this.clock.now();
+    for (const [k, e] of this.earlyInits) if (now - e.at >= EARLY_INIT_MS) this.earlyInits.delete(k);
+    const key = keyToBase64(src);
+    this.earlyInits.delete(key);
+    if (this.earlyInits.size >= MAX_EARLY_INITS) this.earlyInits.delete(this.earlyInits.keys().next().value as string);
+    this.earlyInits.set(key, { pkt: Uint8Array.prototype.slice.call(pkt) as Uint8Array, at: now });
+  }
+
   // --- data path ------------------------------------------------------------------------
 
   send(batch: PacketBatch, to: Endpoint): number {
@@ -463,9 +497,7 @@ export class MagicBind implements Bind {
       this.stats.noPathDrops += batch.count;
       return 0;
     }
-    if (batch.count === 1 && batch.lengths[0] === 148 && batch.data[batch.start(0)] === 1) {
-      s.lastInit = { pkt: Uint8Array.prototype.slice.call(batch.packet(0)) as Uint8Array, at: this.clock.now() };
-    }
+    if (batch.count === 1) this.noteHandshake(s, batch);
     if (s.best && this.clock.now() - s.best.lastPong <= this.trustMs) {
       const n = this.sock(s.best.sock)?.send(batch, s.best.ep) ?? 0;
       this.stats.directTx += n;
@@ -526,6 +558,39 @@ export class MagicBind implements Bind {
     }
     batch.count = w;
     if (w > 0 && this.events) this.events.onReceive(batch, sources);
+  }
+
+  /** Remembers the engine's handshake initiation (type 1) or response (type 2) to `s`. */
+  private noteHandshake(s: PeerState, batch: PacketBatch): void {
+    const len = batch.lengths[0];
+    const type = batch.data[batch.start(0)];
+    if ((type === 1 && len === 148) || (type === 2 && len === 92)) {
+      s.lastHandshake = { pkt: Uint8Array.prototype.slice.call(batch.packet(0)) as Uint8Array, at: this.clock.now(), type };
+    }
+  }
+
+  /**
+   * Sends the remembered handshake message again on the best path while it is unanswered,
+   * for at most 4.5 s (then WireGuard's own retransmission takes over with a fresh one).
+   * Unanswered: nothing but initiations came from the peer since. An initiation of the
+   * peer's also ends our initiation (the engine answered it instead), but not our response:
+   * that may be the peer resending the very initiation we answered (a newer one would
+   * have replaced the response).
+   */
+  private replayHandshake(s: PeerState, now: number): void {
+    const h = s.lastHandshake;
+    if (!h) return;
+    const answered = s.lastWgRx >= h.at || (h.type === 1 && s.lastInitRx >= h.at);
+    if (answered || now - h.at >= 4500) {
+      s.lastHandshake = null;
+      return;
+    }
+    if (s.best && now - s.best.lastPong <= this.trustMs) {
+      const b = this.one;
+      b.reset();
+      b.push(h.pkt);
+      this.sock(s.best.sock)?.send(b, s.best.ep);
+    } else this.sendRelay(s, h.pkt);
   }
 
   // --- disco ----------------------------------------------------------------------------
@@ -615,16 +680,9 @@ export class MagicBind implements Bind {
           s.attempts = 0;
           this.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, sock, rttMs: Math.round(rtt * 100) / 100, was }, 'direct path confirmed');
           this.onPathChange?.(s.b64, this.path(s.b64));
-          // A handshake initiation sent moments ago may have been lost on the way to a
-          // relay the peer had not joined yet: replay it on the new path, unless the peer
-          // answered it (or sent its own) already: a replay would then replace the session.
-          if (!valid && s.lastInit && now - s.lastInit.at < 5000 && s.lastInitRx < s.lastInit.at && s.lastWgRx < s.lastInit.at) {
-            const b = this.one;
-            b.reset();
-            b.push(s.lastInit.pkt);
-            this.sock(sock)?.send(b, from);
-            s.lastInit = null;
-          }
+          // A handshake message sent moments ago may have been lost on the way to a relay
+          // the peer had not joined yet: send it again on the new path at once.
+          if (!valid) this.replayHandshake(s, now);
         }
         return;
       }
@@ -666,18 +724,11 @@ export class MagicBind implements Bind {
         this.onPathChange?.(s.b64, this.path(s.b64));
       }
       for (const [id, p] of s.pending) if (now - p.sentAt > this.trustMs * 2) s.pending.delete(id);
-      // An initiation that got no answer (e.g. sent to a relay the peer had not joined yet)
-      // is sent again on the current path instead of waiting for WireGuard's 5 s retry. A
-      // duplicate that did arrive is refused by the responder's timestamp check.
-      const li = s.lastInit;
-      if (li && now - li.at > 400 && now - li.at < 4500 && s.lastInitRx < li.at && s.lastWgRx < li.at) {
-        if (s.best && now - s.best.lastPong <= this.trustMs) {
-          const b = this.one;
-          b.reset();
-          b.push(li.pkt);
-          this.sock(s.best.sock)?.send(b, s.best.ep);
-        } else this.sendRelay(s, li.pkt);
-      }
+      // A handshake message that got no answer (e.g. sent to a relay the peer had not
+      // joined yet) goes again on the current path instead of waiting for WireGuard's 5 s
+      // retry. A duplicate that did arrive is harmless: the responder's timestamp check
+      // refuses a second initiation, and a consumed handshake ignores a second response.
+      if (s.lastHandshake && now - s.lastHandshake.at > 400) this.replayHandshake(s, now);
       if (s.best) {
         this.ping(s, s.best.ep, s.best.sock);
         if (now - s.lastFull >= this.retryMs) this.pingAll(s, false);

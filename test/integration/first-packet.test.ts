@@ -1,0 +1,147 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../src/clock.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../../src/crypto/keys.js';
+import { FakeNetwork } from '../../src/io/bind-fake.js';
+import { FakeTun } from '../../src/io/tun-fake.js';
+import { Device } from '../../src/wireguard/device.js';
+import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { MagicBind, type RelayLike } from '../../src/nat/magicsock.js';
+import { DiscoKeys, isDiscoPacket, openDisco } from '../../src/nat/disco.js';
+import { udp4 } from '../helpers/packets.js';
+
+// The first packets to a peer that just appeared (deployments issue): handshake messages
+// sent before either path works are lost to a relay the peer has not joined yet. The
+// answer must come within one handshake round trip once a path works, not after
+// WireGuard's 5 s retransmission. Fake clock, in-memory network, an in-memory relay hub
+// that drops packets for clients that have not joined.
+
+const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
+
+class RelayHub {
+  readonly clients = new Map<string, { onPacket: (src: PublicKey, pkt: Uint8Array) => void; joined: boolean }>();
+  dropped = 0;
+
+  client(own: PublicKey, onPacket: (src: PublicKey, pkt: Uint8Array) => void, joined: boolean): RelayLike {
+    this.clients.set(keyToBase64(own), { onPacket, joined });
+    return {
+      state: 'connected',
+      connect: async () => {},
+      stop: async () => {},
+      send: (dst: Uint8Array, pkt: Uint8Array) => {
+        const c = this.clients.get(Buffer.from(dst).toString('base64'));
+        if (!c?.joined) {
+          this.dropped++;
+          return true; // the sender cannot tell: the relay server drops it
+        }
+        const copy = Uint8Array.prototype.slice.call(pkt) as Uint8Array;
+        setImmediate(() => c.onPacket(own, copy));
+        return true;
+      },
+    };
+  }
+
+  join(key: PublicKey): void {
+    this.clients.get(keyToBase64(key))!.joined = true;
+  }
+}
+
+interface Node {
+  key: PrivateKey;
+  pub: PublicKey;
+  ip: string;
+  mesh: string;
+  magic: MagicBind;
+  dev: Device;
+  tun: FakeTun;
+}
+
+async function node(t: { after(fn: () => unknown): void }, net: FakeNetwork, clock: FakeClock, hub: RelayHub, ip: string, mesh: string, joined: boolean): Promise<Node> {
+  const key = generatePrivateKey();
+  const pub = publicKeyFromPrivate(key);
+  const tun = new FakeTun({ name: `fp${ip.split('.').pop()}` });
+  const magic = new MagicBind({ inner: net.bind(ip), privateKey: key, clock, ...TIMING, createRelayClient: (_url, onPacket) => hub.client(pub, onPacket, joined) });
+  const dev = new Device({ tun, bind: magic, clock });
+  dev.setPrivateKey(key);
+  await dev.setListenPort(51820);
+  await dev.start();
+  magic.setRelays([{ id: 'r1', url: 'ws://relay.invalid/relay' }], 'r1');
+  t.after(async () => {
+    await dev.close().catch(() => {});
+    await magic.shutdown();
+  });
+  return { key, pub, ip, mesh, magic, dev, tun };
+}
+
+/** `a` learns of `b` from its netmap: engine peer first, then the path manager (as the agent does). */
+function learn(a: Node, b: Node): void {
+  const p = a.dev.addPeer(b.pub);
+  a.dev.allowedIps.insert(parsePrefix(`${b.mesh}/32`), p);
+  p.endpoint = a.magic.setPeers([{ publicKey: keyToBase64(b.pub), endpoints: [`${b.ip}:51820`], homeRelay: 'r1' }]).get(keyToBase64(b.pub))!;
+}
+
+/** Advances fake time in 10 ms steps, delivering the network between steps, until `done` or `ms` pass. */
+async function run(clock: FakeClock, net: FakeNetwork, ms: number, done: () => boolean = () => false): Promise<number> {
+  const start = clock.now();
+  while (clock.now() - start < ms && !done()) {
+    clock.advance(10);
+    await net.flush();
+    await new Promise((r) => setImmediate(r));
+    await net.flush();
+  }
+  return clock.now() - start;
+}
+
+function got(n: Node, payload: string): boolean {
+  return n.tun.written.some((p) => Buffer.from(p.subarray(28)).toString() === payload);
+}
+
+test('a handshake response lost to the relay is sent again as soon as the direct path is confirmed', async (t) => {
+  const clock = new FakeClock();
+  const net = new FakeNetwork();
+  const hub = new RelayHub();
+  const alpha = await node(t, net, clock, hub, '10.0.0.2', '100.64.0.1', true);
+  const beta = await node(t, net, clock, hub, '10.0.0.3', '100.64.0.2', false); // its relay connection is still coming up
+  // Beta confirms the direct path first: its pongs to alpha are lost for now.
+  const alphaDisco = new DiscoKeys(alpha.key, alpha.pub);
+  let blockPongs = true;
+  net.filter = (pkt, from, to) => {
+    if (!blockPongs || from.ip !== beta.ip || to.ip !== alpha.ip || !isDiscoPacket(pkt)) return 'pass';
+    return openDisco(alphaDisco, pkt)?.msg.type === 'pong' ? 'drop' : 'pass';
+  };
+  learn(alpha, beta);
+  learn(beta, alpha);
+  await run(clock, net, 3000, () => beta.magic.path(keyToBase64(alpha.pub)).path === 'direct');
+  assert.equal(beta.magic.path(keyToBase64(alpha.pub)).path, 'direct');
+  assert.notEqual(alpha.magic.path(keyToBase64(beta.pub)).path, 'direct');
+
+  // Beta's first packet: its initiation goes direct, alpha's response to the relay, where beta is not yet.
+  beta.tun.inject(udp4(beta.mesh, 1000, alpha.mesh, 2000, Buffer.from('first')));
+  await run(clock, net, 100, () => hub.dropped > 0);
+  assert.ok(hub.dropped > 0, 'the response was lost to the relay');
+
+  blockPongs = false;
+  const took = await run(clock, net, 4000, () => got(alpha, 'first'));
+  assert.ok(got(alpha, 'first'), "beta's first packet arrives");
+  // Alpha's next heartbeat confirms the path (<= 1.5 s); the response follows at once.
+  assert.ok(took <= TIMING.heartbeatMs + 100, `arrived ${took} ms after the path opened, not after WireGuard's 5 s retry`);
+  alpha.tun.inject(udp4(alpha.mesh, 2000, beta.mesh, 1000, Buffer.from('reply')));
+  assert.ok((await run(clock, net, 200, () => got(beta, 'reply'))) < 200, 'and the reply goes back on the session at once');
+});
+
+test("an initiation relayed before our netmap names its sender is answered when the netmap does", async (t) => {
+  const clock = new FakeClock();
+  const net = new FakeNetwork();
+  const hub = new RelayHub();
+  const alpha = await node(t, net, clock, hub, '10.0.0.2', '100.64.0.1', true);
+  const beta = await node(t, net, clock, hub, '10.0.0.3', '100.64.0.2', true);
+  net.filter = () => 'drop'; // no direct path at all: only the relay
+  learn(beta, alpha);
+  beta.tun.inject(udp4(beta.mesh, 1000, alpha.mesh, 2000, Buffer.from('early')));
+  await run(clock, net, 300);
+  assert.equal(got(alpha, 'early'), false);
+  learn(alpha, beta); // alpha's netmap catches up
+  const took = await run(clock, net, 1000, () => got(alpha, 'early'));
+  assert.ok(got(alpha, 'early'), "beta's packet arrives");
+  assert.ok(took < TIMING.heartbeatMs / 2, `answered ${took} ms after alpha learned beta, not at beta's next retry`);
+});
