@@ -58,6 +58,7 @@ const COMMANDER_CODES: Record<string, string> = { 'commander.invalidArgument': '
 export interface Described {
   line: string;
   exitCode: number;
+  code: string;
 }
 
 /** The code and one-line message of anything thrown, as the user should see it. */
@@ -91,7 +92,7 @@ function codeAndMessage(err: unknown): { code: string; message: string } {
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_URL']);
 
 /** `weft: what went wrong (CODE); what to do` for `err`, raised by command `cmd`. */
-export function describeError(err: unknown, cmd = 'weft'): Described & { code: string } {
+export function describeError(err: unknown, cmd = 'weft'): Described {
   const { code, message } = codeAndMessage(err);
   // The agent reports a coordinator's refusal as ERR_SERVER with the server's code inside.
   const inner = code === 'ERR_SERVER' ? /\b(ERR_[A-Z_]+):/.exec(message)?.[1] : undefined;

@@ -11,7 +11,7 @@ export function logOptions(cmd: Command): Command {
     .option('--log-format <format>', 'text (default on a terminal) or json (default otherwise) (or WEFT_LOG_FORMAT)');
 }
 
-export function envName(o: Option): string {
+function envName(o: Option): string {
   return `WEFT_${o.attributeName().replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
