@@ -83,7 +83,7 @@ function codeAndMessage(err: unknown): { code: string; message: string } {
       case 'ERR_INVALID_URL':
         return { code: e.code, message: `invalid URL ${JSON.stringify(e.input ?? '')}` };
       default:
-        if (/^E[A-Z]+$/.test(e.code)) return { code: e.code, message: e.message };
+        if (/^(E[A-Z]+|SQLITE_[A-Z_]+)$/.test(e.code)) return { code: e.code, message: e.message };
     }
   }
   return { code: 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) };

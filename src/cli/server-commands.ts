@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { accessSync, constants } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AdminClient, type AdminTarget } from '../control/admin-client.js';
 import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
@@ -54,6 +54,7 @@ export function serverCommand(): Command {
     // Everything is checked before the server touches its state dir or a port.
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
     for (const f of [o.tlsCert, o.tlsKey]) if (f) accessSync(f, constants.R_OK);
+    if (o.db && !/^postgres(ql)?:\/\//.test(o.db)) accessSync(dirname(o.db)); // SQLite creates the file, not its folder
     parseListen(o.listen!);
     parseIpv4Range(o.ipv4Range!);
     const stunPort = parseIntArg('--stun-port', o.stunPort!, 0, 65534);

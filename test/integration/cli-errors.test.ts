@@ -94,6 +94,7 @@ describe('bad inputs to every command', () => {
       [['server', '--tls-key', join(dir, 'key.pem'), ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'), ...fresh('s1')], 'ENOENT'],
       [['server', '--ipv4-range', '10.0.0.0/40', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
+      [['server', '--db', join(dir, 'no-such-dir', 'weft.db'), ...fresh('s1')], 'ENOENT'],
       [['server', '--ipv4-range', '10.0.0.0/31', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--stun-port', '70000', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--stun-port', 'x', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
