@@ -1,4 +1,3 @@
-import { writeSync } from 'node:fs';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { InvalidArgumentError } from '../errors.js';
 import { pad2 } from './format.js';
@@ -62,7 +61,7 @@ export function daemonLogger(o: LogOptions, defaultLevel: string, env: NodeJS.Pr
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: ['req.headers.authorization'],
   };
-  // Synchronous writes: the last lines before a crash or exit are not lost.
-  if (format === 'text') return pino(options, { write: (line: string) => void writeSync(fd, formatLogLine(line)) });
-  return pino(options, pino.destination({ fd, sync: true }));
+  // Synchronous writes (sonic-boom retries a full pipe): the last lines before an exit are not lost.
+  const dest = pino.destination({ fd, sync: true });
+  return pino(options, format === 'text' ? { write: (line: string) => void dest.write(formatLogLine(line)) } : dest);
 }
