@@ -95,7 +95,7 @@ export function registerNodeCommands(program: Command): void {
 }
 
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
-  const args = parseUpArgs(raw, process.env);
+  const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
   const agent = createAgent({
     stateDir: args.stateDir,

@@ -177,8 +177,12 @@ describe('bad inputs to every command', () => {
   test('a wrong auth key is refused by the server before the interface exists', async () => {
     const r = await runWeft(['up', '--server', t.url, '--auth-key', 'weftkey-wrong', '--iface', 'weftbad1', '--state-dir', join(dir, 'a4')]);
     assertOneLine(r, 'ERR_SERVER', 'up with a wrong key');
-    assert.match(r.stderr, /auth/i);
+    assert.match(r.stderr, /ERR_AUTHKEY_INVALID/);
     assert.doesNotMatch(r.stderr, /TUN|EPERM/);
+    // The same key from the environment (the systemd unit's way) reaches the server too.
+    const fromEnv = await runWeft(['up', '--iface', 'weftbad1', '--state-dir', join(dir, 'a6')], { env: { WEFT_SERVER: t.url, WEFT_AUTH_KEY: 'weftkey-wrong' } });
+    assertOneLine(fromEnv, 'ERR_SERVER', 'up with a wrong key from WEFT_AUTH_KEY');
+    assert.match(fromEnv.stderr, /ERR_AUTHKEY_INVALID/);
   });
 
   test('without CAP_NET_ADMIN `weft up` says so, before it uses the auth key', async (ctx) => {
