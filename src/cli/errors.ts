@@ -64,7 +64,7 @@ export interface Described {
 /** The code and one-line message of anything thrown, as the user should see it. */
 function codeAndMessage(err: unknown): { code: string; message: string } {
   if (err instanceof CommanderError) return { code: COMMANDER_CODES[err.code] ?? 'ERR_USAGE', message: err.message.replace(/^error: /, '') };
-  if (err instanceof WeftError) return { code: err.code, message: err.message };
+  if (err instanceof WeftError) return { code: err.code, message: withCause(err.message, err) };
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string; input?: string };
   if (e instanceof Error && typeof e.code === 'string') {
     switch (e.code) {
@@ -87,6 +87,17 @@ function codeAndMessage(err: unknown): { code: string; message: string } {
     }
   }
   return { code: 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** fetch() says only "fetch failed": name the system error underneath (ECONNREFUSED ...). */
+function withCause(message: string, err: Error): string {
+  if (!message.endsWith('fetch failed')) return message;
+  let c: unknown = err.cause;
+  for (let depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${message.slice(0, -'fetch failed'.length)}${code}`;
+  }
+  return message;
 }
 
 const USAGE_CODES = new Set(['ERR_USAGE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_URL']);

@@ -78,6 +78,8 @@ test('errors: one line with code and hint; unknown errors are internal', () => {
   // A coordinator's refusal relayed by the agent: the hint is the one for the server's code.
   const refused = new WeftError('ERR_SERVER', 'POST /api/v1/register: ERR_AUTHKEY_EXPIRED: pre-auth key expired');
   assert.match(describeError(refused, 'weft up').line, /\(ERR_SERVER\); create a new key on the server with `weft keys create`$/);
+  const refusedConn = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
+  assert.match(describeError(new WeftError('ERR_SERVER_UNREACHABLE', 'cannot reach http://x: fetch failed', { cause: refusedConn })).line, /^weft: cannot reach http:\/\/x: ECONNREFUSED \(ERR_SERVER_UNREACHABLE\); /);
   assert.deepEqual(describeError(new InvalidArgumentError('--port must be ...'), 'weft up'), { line: 'weft: --port must be ... (ERR_INVALID_ARGUMENT); see `weft up --help`', exitCode: 2, code: 'ERR_INVALID_ARGUMENT' });
 });
 
