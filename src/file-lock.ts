@@ -35,6 +35,9 @@ const HALF_WRITTEN_MS = 1000;
  * was left by an earlier process whose pid we reuse (pid 1 in a container) and is stale.
  */
 const heldHere = new Set<string>();
+/** Released when the process exits: one listener for all of them (many agents in one test process). */
+const releaseOnExit = new Set<() => void>();
+let exitHooked = false;
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -132,14 +135,20 @@ function handle(path: string, text: string): LockHandle {
     if (released) return;
     released = true;
     heldHere.delete(text);
-    process.removeListener('exit', release);
+    releaseOnExit.delete(release);
     try {
       if (readFileSync(path, 'utf8') === text) unlinkSync(path);
     } catch {
       /* gone */
     }
   };
-  process.once('exit', release);
+  releaseOnExit.add(release);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => {
+      for (const r of [...releaseOnExit]) r();
+    });
+  }
   return { path, release };
 }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { Command } from 'commander';
 import { describeError } from '../../src/cli/errors.js';
@@ -110,11 +111,17 @@ test('CAP_NET_ADMIN from /proc/self/status', () => {
 
 test('state dir locks: one holder, stale ones taken over', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-lock-'));
+  mkdirSync(join(dir, 'sub'));
   try {
     const a = lockStateDir(dir, 'test');
     assert.throws(() => lockStateDir(dir, 'weft up'), (e: Error & { code?: string }) => e.code === 'ERR_STATE_DIR_IN_USE' && e.message.includes(`in use by pid ${process.pid} (another weft up)`));
     a.release();
     assert.ok(!existsSync(join(dir, STATE_LOCK_FILE)));
+    // A process that exits without releasing still leaves none behind (one exit hook for all).
+    const mod = new URL('../../src/file-lock.js', import.meta.url).href;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(mod)}); m.lockStateDir(${JSON.stringify(dir)}, 'x'); m.lockStateDir(${JSON.stringify(join(dir, 'sub'))}, 'y'); process.exit(3)`]);
+    assert.equal(child.status, 3, child.stderr.toString());
+    assert.ok(!existsSync(join(dir, STATE_LOCK_FILE)) && !existsSync(join(dir, 'sub', STATE_LOCK_FILE)), 'released at exit');
     // A dead pid, and our own pid left by an earlier process (pid reuse, pid 1 in containers).
     for (const pid of [2 ** 22 + 1, process.pid]) {
       writeFileSync(join(dir, STATE_LOCK_FILE), `${pid} old\n`);
