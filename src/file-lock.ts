@@ -31,8 +31,8 @@ export interface FileLockOptions {
 const HALF_WRITTEN_MS = 1000;
 
 /**
- * The lock texts this process holds. A lock naming our own pid that is not among them
- * was left by an earlier process whose pid we reuse (pid 1 in a container) and is stale.
+ * The lock texts this process holds. A state-dir lock naming our own pid that is not
+ * among them was left by an earlier process whose pid we reuse (pid 1 in a container).
  */
 const heldHere = new Set<string>();
 /** Released when the process exits: one listener for all of them (many agents in one test process). */
@@ -110,20 +110,21 @@ function breakStale(path: string, seen: string): void {
   }
 }
 
-function isStale(held: Held, opts: FileLockOptions): boolean {
+/** `ownPid`: a lock naming our pid that we do not hold is stale (state dirs; see heldHere). */
+function isStale(held: Held, opts: FileLockOptions, ownPid: boolean): boolean {
   if (held.pid === null) return held.ageMs > HALF_WRITTEN_MS;
-  if (held.pid === process.pid) return !heldHere.has(held.text);
+  if (ownPid && held.pid === process.pid) return !heldHere.has(held.text);
   return !pidAlive(held.pid) || (opts.staleMs !== undefined && held.ageMs > opts.staleMs);
 }
 
 /** One attempt: our lock text once taken, else the live holder (pid null while half-written). */
-function attempt(path: string, text: string, opts: FileLockOptions): { text: string } | { holder: number | null } {
+function attempt(path: string, text: string, opts: FileLockOptions, ownPid = false): { text: string } | { holder: number | null } {
   for (;;) {
     if (tryCreate(path, text)) return { text };
     const held = readHeld(path);
     if (held === null) continue; // released meanwhile
-    if (opts.reentrant && held.pid === process.pid && heldHere.has(held.text)) return { text: held.text };
-    if (!isStale(held, opts)) return { holder: held.pid };
+    if (opts.reentrant && held.pid === process.pid) return { text: held.text };
+    if (!isStale(held, opts, ownPid)) return { holder: held.pid };
     breakStale(path, held.text);
   }
 }
@@ -173,7 +174,7 @@ export async function acquireFileLock(path: string, opts: FileLockOptions = {}):
 
 /** Takes the lock at once or returns the pid holding it (null: being written right now). */
 export function tryFileLock(path: string): LockHandle | { holder: number | null } {
-  const r = attempt(path, newText(), {});
+  const r = attempt(path, newText(), {}, true);
   return 'text' in r ? handle(path, r.text) : r;
 }
 
