@@ -19,7 +19,7 @@ import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
 import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
-import { peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
+import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
 import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
@@ -46,6 +46,8 @@ export interface AgentOptions {
   /** Needed on first start (and to move to another coordinator); later starts reuse the saved one. */
   serverUrl?: string;
   authKey?: string;
+  /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
+  forceReauth?: boolean;
   hostname?: string;
   iface?: string;
   /** UDP port; default: the one used last time, else random. */
@@ -225,6 +227,7 @@ export class Agent {
       state = null;
     }
     if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
+    if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
     // Debug: a start refused for a bad argument or key prints only its one-line error.
     this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
     if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
@@ -232,7 +235,7 @@ export class Agent {
     // A new node registers before the interface exists, so a wrong server or auth key
     // fails without touching the OS; it picks its port first so its endpoints go along.
     this.refreshLocal(state);
-    if (!state) state = await this.register(this.opts.port || (await pickUdpPort()));
+    if (!state || this.opts.forceReauth) state = await this.register(this.opts.port || state?.listenPort || (await pickUdpPort()), state?.serverUrl);
     const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
@@ -341,14 +344,16 @@ export class Agent {
     });
   }
 
-  private async register(listenPort: number): Promise<PersistedState> {
-    const serverUrl = normalizeUrl(this.opts.serverUrl!);
+  /** Registers (or with forceReauth re-authenticates) at --server, else at `savedUrl`. */
+  private async register(listenPort: number, savedUrl?: string): Promise<PersistedState> {
+    const serverUrl = normalizeUrl(this.opts.serverUrl ?? savedUrl!);
     const serverPublicKey = await fetchServerKey(serverUrl);
     this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
       endpoints: endpointsFor(this.local, listenPort),
+      ...(this.opts.forceReauth ? { reauth: true } : {}),
     });
     const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
     await this.persist(state);
@@ -387,6 +392,9 @@ export class Agent {
           this.refreshRoutes();
         });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
+        // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
+        const expiry = expiryWarning(nm.self.expiresAt, nm.self.name, this.clock.wallNow());
+        if (expiry) this.logger.warn({ expiresAt: nm.self.expiresAt }, expiry);
         return;
       }
       case 'delta': {

@@ -27,7 +27,8 @@ export interface PeerStatus extends NodeStatus {
 }
 
 export interface StatusJson {
-  self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string };
+  /** `expiresAt`: when the coordinator stops accepting this node's key (ISO), null for never. */
+  self: NodeStatus & { endpoints: string[]; listenPort: number; iface: string; expiresAt: string | null };
   /** cachedNetmap: the peers are from netmap.json (the coordinator has not answered since the start). */
   coordinator: { url: string; connected: boolean; error?: { code: string; message: string }; cachedNetmap?: boolean };
   peers: PeerStatus[];
@@ -73,11 +74,25 @@ export function withPath(s: PeerStatus, p: { path: 'direct' | 'relay' | 'none'; 
 }
 
 export function selfStatus(v: NodeView, connected: boolean, endpoints: string[], listenPort: number, iface: string): StatusJson['self'] {
-  return { ...nodeStatus(v), online: connected, endpoints, listenPort, iface };
+  return { ...nodeStatus(v), online: connected, endpoints, listenPort, iface, expiresAt: v.expiresAt };
 }
 
-/** The human-readable table `weft status` prints. */
-export function formatStatus(s: StatusJson): string {
+/** How long before its key expires `weft status` starts warning. */
+export const EXPIRY_WARNING_MS = 7 * 86_400_000;
+
+/** The warning `weft status` prints when this node's key expires within a week (or has expired). */
+export function expiryWarning(expiresAt: string | null, name: string, now: number): string | null {
+  const at = expiresAt === null ? NaN : Date.parse(expiresAt);
+  if (!(at - now < EXPIRY_WARNING_MS)) return null;
+  const fix = `re-authenticate with 'weft up --force-reauth --auth-key KEY', or have an admin run 'weft nodes extend ${name}'`;
+  if (at <= now) return `warning: this node's key expired at ${expiresAt}; ${fix}`;
+  const hours = Math.round((at - now) / 3_600_000);
+  const left = hours >= 48 ? `${Math.floor(hours / 24)} days` : hours >= 1 ? `${hours} hours` : 'less than an hour';
+  return `warning: this node's key expires in ${left} (${expiresAt}); ${fix}`;
+}
+
+/** The human-readable table `weft status` prints, after an expiry warning when one is due. */
+export function formatStatus(s: StatusJson, now = Date.now()): string {
   const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', coordinatorState(s.coordinator)]];
   for (const p of s.peers) {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
@@ -86,7 +101,8 @@ export function formatStatus(s: StatusJson): string {
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+  const warning = expiryWarning(s.self.expiresAt, s.self.name, now);
+  return [...(warning ? [warning] : []), ...rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))].join('\n');
 }
 
 function coordinatorState(c: StatusJson['coordinator']): string {

@@ -10,6 +10,7 @@ import { canonicalRoute } from '../control/routes.js';
 export interface UpArgs {
   server?: string;
   authKey?: string;
+  forceReauth: boolean;
   hostname?: string;
   stateDir: string;
   iface: string;
@@ -35,6 +36,7 @@ export interface RawUpArgs {
   exitNodeFallback?: string;
   server?: string;
   authKey?: string;
+  forceReauth?: boolean;
   hostname?: string;
   stateDir?: string;
   iface?: string;
@@ -66,12 +68,14 @@ export function parseServerUrl(s: string): string {
 export function parseUpArgs(raw: RawUpArgs): UpArgs {
   const authKey = raw.authKey;
   if (authKey !== undefined && authKey.trim() === '') throw new InvalidArgumentError('--auth-key is empty');
+  if (raw.forceReauth && authKey === undefined) throw new InvalidArgumentError('--force-reauth needs --auth-key (or WEFT_AUTH_KEY)');
   if (raw.hostname !== undefined && !HOSTNAME.test(raw.hostname)) throw new InvalidArgumentError(`--hostname must be a DNS label (letters, digits, '-'), got ${JSON.stringify(raw.hostname)}`);
   const iface = raw.iface ?? DEFAULT_IFACE;
   if (!IFNAME.test(iface)) throw new InvalidArgumentError(`--iface must be a Linux interface name (1-15 characters), got ${JSON.stringify(iface)}`);
   return {
     server: raw.server === undefined ? undefined : parseServerUrl(raw.server),
     authKey: authKey?.trim(),
+    forceReauth: raw.forceReauth === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
     iface,

@@ -30,6 +30,7 @@ export function registerNodeCommands(program: Command): void {
     .description('join the mesh and run the agent in the foreground')
     .option('--server <url>', 'coordinator URL (first start, or to change coordinator)')
     .option('--auth-key <key>', 'pre-auth key')
+    .option('--force-reauth', 're-register this node key with --auth-key (after it expired, or before): same name and addresses')
     .option('--hostname <name>', 'name to request for this node (default: the host name)')
     .option(...stateDirOption)
     .option('--iface <name>', 'TUN interface name', 'weft0')
@@ -101,6 +102,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     stateDir: args.stateDir,
     serverUrl: args.server,
     authKey: args.authKey,
+    forceReauth: args.forceReauth,
     hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
     iface: args.iface,
     port: args.port,

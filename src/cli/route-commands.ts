@@ -36,7 +36,8 @@ function describe(routes: string[]): string {
 
 async function approvedOf(c: AdminClient, node: string): Promise<string[]> {
   const { routes } = await c.request<{ routes: RouteView[] }>('GET', '/api/v1/admin/routes');
-  return routes.filter((r) => r.node === node && r.approved).map((r) => r.route);
+  // An exit node is one row, `exit`, for both default routes.
+  return routes.filter((r) => r.node === node && r.approved).flatMap((r) => (r.exitNode ? [...EXIT_ROUTES] : [r.route]));
 }
 
 export function registerRouteCommands(

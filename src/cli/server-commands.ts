@@ -36,13 +36,14 @@ export function serverCommand(): Command {
   const cmd = new Command('server')
     .description('run the coordination server')
     .option('--listen <host:port>', 'address for the HTTP(S) API', DEFAULT_LISTEN)
+    .option('--public-url <url>', 'http(s)://HOST[:PORT] devices reach this server at; the relay and STUN addresses in the netmap come from it (default: the --listen address, or on 0.0.0.0/:: what each device dialled)')
     .option('--state-dir <dir>', 'state directory (server key, admin socket, default database)', DEFAULT_STATE_DIR)
     .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--domain <domain>', 'DNS domain of node names', DEFAULT_DOMAIN)
     .option('--ipv4-range <cidr>', 'IPv4 range nodes get addresses from', DEFAULT_IPV4_RANGE)
-    .option('--node-expiry <duration>', 'node key lifetime, 0 = never', '180d')
+    .option('--node-key-expiry <duration>', 'node key lifetime, 0 = never expire', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
     .option('--no-magic-dns', 'do not have agents run MagicDNS')
@@ -60,7 +61,7 @@ export function serverCommand(): Command {
     const stunPort = parseIntArg('--stun-port', o.stunPort!, 0, 65534);
     const extraRelays = (o.relay ?? []).map(parseRelaySpec);
     if (o.relayUrl !== undefined && (!/^wss?:\/\//.test(o.relayUrl) || !URL.canParse(o.relayUrl))) throw new InvalidArgumentError(`--relay-url must be a ws:// or wss:// URL, got ${JSON.stringify(o.relayUrl)}`);
-    const nodeExpiryMs = parseDuration(o.nodeExpiry!);
+    const nodeExpiryMs = parseDuration(o.nodeKeyExpiry!);
     const ephemeralTimeoutMs = parseDuration(o.ephemeralTimeout!);
     await runServer({
       listen: o.listen,
@@ -74,7 +75,7 @@ export function serverCommand(): Command {
       logger: daemonLogger(o, 'info'),
       dnsRoutes: o.dnsRoute,
       magicDns: o.magicDns !== false,
-      nat: { relay: o.embeddedRelay !== false, stunPort, relayUrl: o.relayUrl, extraRelays },
+      nat: { relay: o.embeddedRelay !== false, publicUrl: o.publicUrl, stunPort, relayUrl: o.relayUrl, extraRelays },
     });
   });
 }
@@ -160,6 +161,24 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     .action(async (name: string, o: TargetOptions) => {
       const r = await client(o).request<{ node: NodeView }>('DELETE', `/api/v1/admin/nodes/${encodeURIComponent(name)}`);
       out(`removed ${r.node.name} (${r.node.ipv4})\n`);
+    });
+
+  withTarget(nodes.command('expire'))
+    .description('expire a node key now: the node is cut off until extended or re-authenticated (weft up --force-reauth)')
+    .argument('<name>')
+    .action(async (name: string, o: TargetOptions) => {
+      const n = await client(o).request<NodeView>('POST', `/api/v1/admin/nodes/${encodeURIComponent(name)}/expire`, {});
+      out(`${n.name}: key expired at ${localTime(n.expiresAt)}\n`);
+    });
+  withTarget(nodes.command('extend'))
+    .description("push a node key's expiry back (from now if it has expired)")
+    .argument('<name>')
+    .option('--by <duration>', "how far (default: the server's --node-key-expiry)")
+    .action(async (name: string, o: TargetOptions & { by?: string }) => {
+      const bySeconds = o.by === undefined ? undefined : Math.ceil(parseDuration(o.by) / 1000);
+      if (bySeconds === 0) throw new InvalidArgumentError('--by must be longer than 0');
+      const n = await client(o).request<NodeView>('POST', `/api/v1/admin/nodes/${encodeURIComponent(name)}/extend`, bySeconds === undefined ? {} : { bySeconds });
+      out(`${n.name}: key expires ${localTime(n.expiresAt, 'never')}\n`);
     });
 
   registerRouteCommands(program, withTarget, client, out, err);

@@ -12,8 +12,8 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RouteView } from './wire.js';
-import { parseRouteArg } from './routes.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
+import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -35,6 +35,8 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
+  relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
 
 const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
@@ -127,7 +129,14 @@ const registerSchema = {
     hostname: { type: 'string', maxLength: 255 },
     authKey: { type: 'string', minLength: 1, maxLength: 256 },
     endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+    reauth: { type: 'boolean' },
   },
+} as const;
+
+const extendSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { bySeconds: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86400 } },
 } as const;
 
 const createAuthKeySchema = {
@@ -162,11 +171,14 @@ const approveRouteSchema = {
   properties: { node: { type: 'string', minLength: 1, maxLength: 128 }, route: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
+// An exit node is one row (route "exit"): both default routes are approved together.
 function routeViews(ctx: ApiContext): RouteView[] {
   const out: RouteView[] = [];
   for (const n of ctx.registry.nodes()) {
-    for (const route of [...new Set([...n.advertisedRoutes, ...n.approvedRoutes])].sort()) {
-      out.push({ node: n.name, ipv4: n.ipv4, route, approved: n.approvedRoutes.includes(route), advertised: n.advertisedRoutes.includes(route), exitNode: isExitRoute(route) });
+    const routes = [...new Set([...n.advertisedRoutes, ...n.approvedRoutes].map((r) => (isExitRoute(r) ? EXIT_ROW : r)))].sort();
+    const has = (list: string[], route: string): boolean => (route === EXIT_ROW ? list.some(isExitRoute) : list.includes(route));
+    for (const route of routes) {
+      out.push({ node: n.name, ipv4: n.ipv4, route, approved: has(n.approvedRoutes, route), advertised: has(n.advertisedRoutes, route), exitNode: route === EXIT_ROW });
     }
   }
   return out;
@@ -221,7 +233,7 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
     const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
     const node = ctx.registry.activeNode(key);
     const version = streamVersion(req.headers[VERSION_HEADER]);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version));
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version, ctx.relaysFor(req)));
   } catch (err) {
     fail(err);
   }
@@ -259,6 +271,14 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
+  });
+
+  // v6: node key expiry.
+  const nodeRef = (req: FastifyRequest) => ctx.registry.find((req.params as { node: string }).node);
+  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => ctx.registry.view(await ctx.registry.expire(nodeRef(req))));
+  app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
+    const by = (req.body as { bySeconds?: number }).bySeconds;
+    return ctx.registry.view(await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000));
   });
 
   // v4: subnet routes and exit nodes.

@@ -5,6 +5,7 @@ import { resolveAuthKey } from './auth-keys.js';
 import { forbidden, notFound, unauthorized } from './errors.js';
 import { generateUla48, Ipam } from './ipam.js';
 import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
+import { withExitPair } from './routes.js';
 import { StoreConflictError, type NodeRecord, type Store, type StoreChange } from './store/index.js';
 import type { NodeView, RegisterRequest } from './wire.js';
 
@@ -39,6 +40,8 @@ interface Shown {
 }
 
 const MAX_ALLOCATION_ATTEMPTS = 32;
+/** Node key lifetime unless configured; also how far `extend` goes when keys never expire. */
+export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
 
 /**
  * The coordinator's in-memory view of all nodes (loaded once, then kept current from
@@ -172,7 +175,7 @@ export class Registry {
 
   async register(publicKey: string, req: RegisterRequest, endpoints: string[] | undefined): Promise<NodeRecord> {
     const known = this.byKey.get(publicKey) ?? (await this.o.store.getNodeByKey(publicKey));
-    if (known) return this.reregister(known, endpoints);
+    if (known) return req.reauth ? this.reauth(known, req.authKey, endpoints) : this.reregister(known, endpoints);
     if (!req.authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 'a pre-auth key is required to register a new node', 'authKey');
     const now = this.now();
     const key = await resolveAuthKey(this.o.store, req.authKey, now);
@@ -191,7 +194,7 @@ export class Registry {
             endpoints: endpoints ?? [],
             createdAt: now,
             lastSeen: now,
-            expiresAt: this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs,
+            expiresAt: this.expiryFrom(now),
             ephemeral: key.ephemeral,
             tags: key.tags,
             // Tagged nodes lose their user identity (as in Tailscale).
@@ -233,6 +236,48 @@ export class Registry {
     return updated;
   }
 
+  // A known key with a new pre-auth key (also once expired): same name and addresses, a fresh expiry.
+  private async reauth(known: NodeRecord, authKey: string | undefined, endpoints: string[] | undefined): Promise<NodeRecord> {
+    if (!authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 're-authentication needs a pre-auth key', 'authKey');
+    const now = this.now();
+    const key = await resolveAuthKey(this.o.store, authKey, now);
+    const renewed = await this.o.store.reauthNode(known.id, key.id, this.expiryFrom(now), now);
+    if (!renewed) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'authorization');
+    this.o.log.info({ node: renewed.name, expiresAt: renewed.expiresAt }, 'node re-authenticated');
+    this.put(renewed);
+    if (endpoints) return this.reregister(renewed, endpoints);
+    this.listener.upsert(renewed);
+    return renewed;
+  }
+
+  private expiryFrom(now: number): number | null {
+    return this.o.nodeExpiryMs === 0 ? null : now + this.o.nodeExpiryMs;
+  }
+
+  /** `weft nodes expire`: the key stops being accepted now; its streams are closed. */
+  expire(n: NodeRecord): Promise<NodeRecord> {
+    return this.setExpiry(n, this.now());
+  }
+
+  /**
+   * `weft nodes extend`: `byMs` (default: the configured key lifetime, or 180 days when
+   * keys never expire) past the current expiry, or past now once expired. A node whose
+   * key never expires keeps it so.
+   */
+  extend(n: NodeRecord, byMs = this.o.nodeExpiryMs || DEFAULT_NODE_EXPIRY_MS): Promise<NodeRecord> {
+    if (n.expiresAt === null) return Promise.resolve(n);
+    return this.setExpiry(n, Math.max(n.expiresAt, this.now()) + byMs);
+  }
+
+  private async setExpiry(n: NodeRecord, expiresAt: number): Promise<NodeRecord> {
+    const updated = await this.o.store.updateNode(n.id, { expiresAt });
+    if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'node');
+    this.o.log.info({ node: n.name, expiresAt: new Date(expiresAt).toISOString() }, 'node key expiry changed');
+    this.put(updated);
+    this.listener.upsert(updated);
+    return updated;
+  }
+
   async setEndpoints(id: number, endpoints: string[]): Promise<void> {
     const n = this.byId.get(id);
     if (!n || (n.endpoints.length === endpoints.length && n.endpoints.every((e, i) => e === endpoints[i]))) return;
@@ -246,7 +291,7 @@ export class Registry {
   async setAdvertisedRoutes(id: number, routes: string[]): Promise<void> {
     const n = this.byId.get(id);
     if (!n) return;
-    const auto = this.autoApprove(n, routes).filter((r) => !n.approvedRoutes.includes(r));
+    const auto = withExitPair(this.autoApprove(n, routes)).filter((r) => !n.approvedRoutes.includes(r));
     if (n.advertisedRoutes.join(',') === routes.join(',') && auto.length === 0) return;
     const approvedRoutes = auto.length ? [...n.approvedRoutes, ...auto].sort() : undefined;
     const updated = await this.o.store.updateNode(id, { advertisedRoutes: routes, ...(approvedRoutes ? { approvedRoutes } : {}) });
@@ -259,7 +304,7 @@ export class Registry {
   /** Approves (or withdraws approval of) routes of a node; returns the updated node. */
   async setApproval(n: NodeRecord, routes: string[], approve: boolean): Promise<NodeRecord> {
     const set = new Set(n.approvedRoutes);
-    for (const r of routes) approve ? set.add(r) : set.delete(r);
+    for (const r of withExitPair(routes)) approve ? set.add(r) : set.delete(r);
     const approvedRoutes = [...set].sort();
     if (approvedRoutes.join(',') === n.approvedRoutes.join(',')) return n;
     const updated = await this.o.store.updateNode(n.id, { approvedRoutes });
@@ -273,7 +318,7 @@ export class Registry {
   /** After a policy change: apply autoApprovers to every node's advertised routes. */
   async reapplyAutoApprovers(): Promise<void> {
     for (const n of [...this.byId.values()]) {
-      const auto = this.autoApprove(n, n.advertisedRoutes).filter((r) => !n.approvedRoutes.includes(r));
+      const auto = withExitPair(this.autoApprove(n, n.advertisedRoutes)).filter((r) => !n.approvedRoutes.includes(r));
       if (auto.length) await this.setApproval(n, auto, true);
     }
   }

@@ -5,6 +5,8 @@ import { badRequest } from './errors.js';
 
 export const MAX_ROUTES = 64;
 export const EXIT_ROUTES = ['0.0.0.0/0', '::/0'] as const;
+/** How route listings name an exit node (both default routes). */
+export const EXIT_ROW = 'exit';
 
 /** Canonical CIDR (host bits cleared, IPv6 compressed), or null when `s` is not one. */
 export function canonicalRoute(s: string): string | null {
@@ -27,6 +29,11 @@ export function parseRoutes(value: unknown, field = 'routes'): string[] {
     out.add(c);
   });
   return [...out].sort();
+}
+
+/** An exit node is one approval for both families (as Headscale): either default route means both. */
+export function withExitPair(routes: string[]): string[] {
+  return routes.some((r) => (EXIT_ROUTES as readonly string[]).includes(r)) ? [...new Set([...routes, ...EXIT_ROUTES])].sort() : routes;
 }
 
 /** `exit` means both default routes; anything else must be a CIDR. */

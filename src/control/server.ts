@@ -11,19 +11,18 @@ import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
-import { MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
+import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
-import { embedRelay, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
+import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
 export const DEFAULT_DOMAIN = 'weft.internal';
-export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
 export const DEFAULT_EPHEMERAL_TIMEOUT_MS = 10 * 60_000;
 export const ADMIN_SOCKET_NAME = 'admin.sock';
 
@@ -80,6 +79,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: 'silent' });
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  if (opts.nat?.publicUrl) parsePublicUrl(opts.nat.publicUrl);
   // Before the store: the default SQLite file lives in the state dir.
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const store = openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log);
@@ -134,7 +134,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await registry.start();
       await policy.load();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
 
       const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
       const api = createHttp(log, https ? { https } : {});
@@ -149,7 +149,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const addr = api.server.address() as AddressInfo;
       url = `${https ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
       relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
-      hub.relays = relay.relays;
+      const embedded = relay;
+      ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
 
       if (socketPath) {
         // A stale socket from a killed process would make listen fail with EADDRINUSE.

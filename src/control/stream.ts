@@ -27,9 +27,6 @@ export class StreamHub implements RegistryListener {
   private readonly forwardRules = new WeakMap<WebSocket, boolean>();
   private seq = 0;
 
-  /** The relay map (protocol v3), published in every full netmap. */
-  relays: RelayInfo[] = [];
-
   constructor(
     private readonly registry: Registry,
     private readonly log: Logger,
@@ -37,14 +34,17 @@ export class StreamHub implements RegistryListener {
     private readonly dns: DnsConfig,
   ) {}
 
-  /** `version`: what the agent announced on the upgrade request (VERSION_HEADER). */
-  attach(ws: WebSocket, node: NodeRecord, version = CONTROL_PROTOCOL_VERSION): void {
+  /**
+   * `version`: what the agent announced on the upgrade request (VERSION_HEADER);
+   * `relays`: the relay map (protocol v3) for this stream's full netmap, as this device can reach it.
+   */
+  attach(ws: WebSocket, node: NodeRecord, version = CONTROL_PROTOCOL_VERSION, relays: RelayInfo[] = []): void {
     if (this.policy.stale(node)) this.recompute(null);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
     set.add(ws);
     this.forwardRules.set(ws, version >= FORWARD_RULES_VERSION);
-    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws) } satisfies ServerMessage));
+    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
     this.registry.streamOpened(node.id);
     ws.on('message', (data, isBinary) => this.onMessage(ws, node.id, isBinary ? null : String(data)));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
@@ -73,7 +73,7 @@ export class StreamHub implements RegistryListener {
     return this.forwardRules.get(ws) || !filter.some((r) => r.dsts) ? filter : filter.filter((r) => !r.dsts);
   }
 
-  private netmap(self: NodeRecord, ws: WebSocket): NetMap {
+  private netmap(self: NodeRecord, ws: WebSocket, relays: RelayInfo[]): NetMap {
     const { keys, filter } = this.visible(self);
     const peers: NodeView[] = [];
     for (const k of keys) {
@@ -91,7 +91,7 @@ export class StreamHub implements RegistryListener {
       peers,
       packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
-      ...(this.relays.length > 0 ? { relays: this.relays } : {}),
+      ...(relays.length > 0 ? { relays } : {}),
     };
   }
 
@@ -148,9 +148,10 @@ export class StreamHub implements RegistryListener {
     }
     const own = this.streams.get(node.id);
     if (!own) return;
-    if (view.expired) return this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
     const forSelf = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], self: view } satisfies ServerMessage);
     for (const ws of own) this.send(ws, forSelf);
+    // After the self delta, so the agent knows when its key expired (weft status says so).
+    if (view.expired) this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
   }
 
   remove(node: NodeRecord): void {

@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 5;
+export const CONTROL_PROTOCOL_VERSION = 6;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 /**
@@ -32,6 +32,8 @@ export interface RegisterRequest {
   authKey?: string;
   /** Endpoints `ip:port` / `[v6]:port` the node can be reached on (v3: plus at most one `relay:<id>`, its home relay). */
   endpoints?: string[];
+  /** v6: a known (even expired) node key re-authenticates with `authKey`: same name and addresses, new expiry. */
+  reauth?: boolean;
 }
 
 export interface RegisterResponse {
@@ -71,6 +73,7 @@ export interface NodeView {
 export interface RouteView {
   node: string;
   ipv4: string;
+  /** A CIDR, or `exit` for an exit node (0.0.0.0/0 and ::/0, approved together). */
   route: string;
   approved: boolean;
   /** The node advertises it (approved but no longer advertised routes are listed too). */

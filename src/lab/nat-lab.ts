@@ -143,8 +143,9 @@ export class NatLab {
     return this.lab.exec(ns, [process.execPath, WEFT_JS, ...args], { timeoutMs, env: this.env });
   }
 
-  async startServer(): Promise<void> {
-    this.server = await startWeftServer(this.lab, this.inet, ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--state-dir', this.serverStateDir, '--stun-port', '3478'], this.serverUrl, this.env);
+  /** `weft server`, by default on the lab's public address; `listen` replaces the --listen argument. */
+  async startServer(listen: string[] = ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--stun-port', '3478']): Promise<void> {
+    this.server = await startWeftServer(this.lab, this.inet, [...listen, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
   }
 
   async stopServer(): Promise<void> {
@@ -159,11 +160,12 @@ export class NatLab {
     return this.authKey;
   }
 
-  async up(name: string): Promise<LabNode> {
+  /** `weft up` for `name` (first start or restart); `extra` arguments go after the lab's own. */
+  async up(name: string, extra: string[] = []): Promise<LabNode> {
     const n = this.node(name);
     // --no-accept-dns: these namespaces have no /etc/netns/<ns>/resolv.conf, so the agent
     // would rewrite (and on exit restore) the host's own /etc/resolv.conf.
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--no-accept-dns'];
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--no-accept-dns', ...extra];
     n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];

@@ -11,3 +11,13 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, 
   }
   return fn();
 }
+
+/** As waitFor, for a check that has to ask something (a CLI, a socket). */
+export async function waitForAsync(fn: () => Promise<boolean>, ms: number, stepMs = 200): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await sleep(stepMs);
+  }
+  return fn();
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
-import { CONTROL_PROTOCOL_VERSION } from '../../src/control/wire.js';
+import { CONTROL_PROTOCOL_VERSION, type NodeView } from '../../src/control/wire.js';
 import { http, type HttpResult } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
@@ -129,6 +129,63 @@ describe('coordinator HTTP API', () => {
     });
     const v = await t.admin.request<{ expired: boolean }>('GET', '/api/v1/admin/nodes/shortlived');
     assert.equal(v.expired, true);
+  });
+
+  test('re-authentication (weft up --force-reauth): same key, name and addresses, new expiry; refused keys change nothing', async () => {
+    const key = await t.authKey({ reusable: true, expirySeconds: 0 });
+    const a = t.node();
+    const first = (await a.register({ hostname: 'reauth', authKey: key })).json.node;
+    t.clock.advance(3_600_001);
+    assertError(await a.register({}), 403, 'ERR_NODE_EXPIRED');
+    const snap = t.snapshot();
+    assertError(await a.register({ reauth: true }), 401, 'ERR_AUTHKEY_REQUIRED', 'authKey');
+    assertError(await a.register({ reauth: true, authKey: 'weftkey-nope' }), 401, 'ERR_AUTHKEY_INVALID', 'authKey');
+    const oneOff = await t.authKey({ reusable: false });
+    await t.node().register({ authKey: oneOff });
+    const snapUsed = t.snapshot();
+    assertError(await a.register({ reauth: true, authKey: oneOff }), 403, 'ERR_AUTHKEY_USED', 'authKey');
+    assert.equal(t.snapshot(), snapUsed, 'a refused re-authentication changes nothing');
+    assert.notEqual(snap, snapUsed);
+    assertError(await a.register({ reauth: 'yes', authKey: key }), 400, 'ERR_VALIDATION', 'reauth');
+    const fresh = await t.authKey({ reusable: false });
+    const r = await a.register({ reauth: true, authKey: fresh, endpoints: ['192.0.2.9:41641'] });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const n = r.json.node;
+    assert.deepEqual([n.id, n.name, n.ipv4, n.ipv6, n.publicKey], [first.id, first.name, first.ipv4, first.ipv6, first.publicKey]);
+    assert.equal(n.expired, false);
+    assert.equal(Date.parse(n.expiresAt), t.clock.wallNow() + 3_600_000);
+    assert.deepEqual(n.endpoints, ['192.0.2.9:41641']);
+    assertError(await a.register({ reauth: true, authKey: fresh }), 403, 'ERR_AUTHKEY_USED', 'authKey');
+    (await a.openMap()).ws.terminate();
+  });
+
+  test('admin expire and extend (v6): cut off now, revived from now, pushed back from the current expiry', async () => {
+    const key = await t.authKey({ reusable: true, expirySeconds: 0 });
+    const a = t.node();
+    await a.register({ hostname: 'extendme', authKey: key });
+    const map = await a.openMap();
+    const expired = await t.admin.request<NodeView>('POST', '/api/v1/admin/nodes/extendme/expire', {});
+    assert.equal(expired.expired, true);
+    assert.equal(Date.parse(expired.expiresAt!), t.clock.wallNow());
+    await map.waitFor((m) => m.type === 'error' && m.code === 'ERR_NODE_EXPIRED');
+    const selfIdx = map.messages.findIndex((m) => m.type === 'delta' && m.self?.expired === true);
+    assert.ok(selfIdx >= 0 && selfIdx < map.messages.findIndex((m) => m.type === 'error'), 'the node hears its own expiry before the stream closes');
+    assertError(await a.register({}), 403, 'ERR_NODE_EXPIRED');
+    t.clock.advance(5000);
+    const revived = await t.admin.request<NodeView>('POST', '/api/v1/admin/nodes/extendme/extend', {});
+    assert.equal(Date.parse(revived.expiresAt!), t.clock.wallNow() + 3_600_000, 'default: the server key lifetime, from now');
+    assert.equal((await a.register({})).status, 200);
+    const pushed = await t.admin.request<NodeView>('POST', `/api/v1/admin/nodes/${revived.ipv4}/extend`, { bySeconds: 86_400 });
+    assert.equal(Date.parse(pushed.expiresAt!), Date.parse(revived.expiresAt!) + 86_400_000, 'from the current expiry');
+    await map.close();
+    await t.c.registry.settled();
+    const snap = t.snapshot();
+    await adminRejects(t.admin.request('POST', '/api/v1/admin/nodes/extendme/extend', { bySeconds: 0 }), 400, 'ERR_VALIDATION');
+    await adminRejects(t.admin.request('POST', '/api/v1/admin/nodes/extendme/extend', { by: 1 }), 400, 'ERR_VALIDATION');
+    await adminRejects(t.admin.request('POST', '/api/v1/admin/nodes/extendme/expire', { now: true }), 400, 'ERR_VALIDATION');
+    await adminRejects(t.admin.request('POST', '/api/v1/admin/nodes/ghost/expire', {}), 404, 'ERR_NODE_NOT_FOUND');
+    await adminRejects(t.admin.request('POST', '/api/v1/admin/nodes/ghost/extend', {}), 404, 'ERR_NODE_NOT_FOUND');
+    assert.equal(t.snapshot(), snap, 'refused admin requests change nothing');
   });
 
   test('admin API over TCP needs an API key; API keys are managed only locally', async () => {

@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerServerCommands } from '../../src/cli/server-commands.js';
-import type { NodeView } from '../../src/control/wire.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { waitFor } from '../helpers/wait.js';
+import { exited, startServerProcess } from '../helpers/server-process.js';
+import { SimNode } from '../helpers/control.js';
+import { AdminClient } from '../../src/control/admin-client.js';
+import type { AuthKeyView, NodeView } from '../../src/control/wire.js';
 
 async function weftIO(...args: string[]): Promise<{ out: string; err: string }> {
   const program = new Command().exitOverride();
@@ -64,6 +68,36 @@ describe('admin commands', () => {
     await assert.rejects(weft('keys', 'list', '--server', t.url), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
     await assert.rejects(weft('nodes', 'list', '--state-dir', join(t.dir, 'nowhere')), (e: { code: string }) => e.code === 'ERR_UNREACHABLE');
   });
+
+  test('nodes expire and extend', async () => {
+    const n = await joined(t, await t.authKey(), 'laptop');
+    const node = () => t.c.registry.find('laptop');
+    const before = node().expiresAt!;
+    assert.match(await weft('nodes', 'extend', 'laptop', '--by', '90d', '--state-dir', stateDir), /^laptop: key expires \d{4}-\d\d-\d\d \d\d:\d\d\n$/);
+    assert.equal(node().expiresAt, before + 90 * 86_400_000);
+    assert.match(await weft('nodes', 'expire', 'laptop', '--state-dir', stateDir), /^laptop: key expired at /);
+    await n.map.waitFor((m) => m.type === 'error' && m.code === 'ERR_NODE_EXPIRED');
+    assert.match(await weft('nodes', 'list', '--state-dir', stateDir), /laptop\s+\S+\s+\S+\s+expired/);
+    await weft('nodes', 'extend', 'laptop', '--state-dir', stateDir);
+    assert.equal(node().expiresAt, t.clock.wallNow() + 180 * 86_400_000, "default: the server's key lifetime from now");
+    await assert.rejects(weft('nodes', 'extend', 'laptop', '--by', '0', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
+    await assert.rejects(weft('nodes', 'expire', 'ghost', '--state-dir', stateDir), (e: { code: string }) => e.code === 'ERR_NODE_NOT_FOUND');
+    await n.map.close();
+  });
+
+  test('routes approve 0.0.0.0/0 approves the whole exit node; routes list shows it as one row', async () => {
+    const exit = await joined(t, await t.authKey(), 'cli-exit');
+    exit.map.send({ type: 'routes', routes: ['0.0.0.0/0', '::/0', '10.9.0.0/24'] });
+    assert.ok(await waitFor(() => t.c.registry.find('cli-exit').advertisedRoutes.length === 3, 5000));
+    await weft('routes', 'approve', 'cli-exit', '0.0.0.0/0', '--state-dir', stateDir);
+    const rows = (await weft('routes', 'list', '--state-dir', stateDir)).split('\n').filter((l) => l.startsWith('cli-exit'));
+    assert.equal(rows.length, 2, rows.join('\n'));
+    assert.match(rows[0], /^cli-exit\s+100\.64\.\d+\.\d+\s+10\.9\.0\.0\/24\s+no\s+yes\s+-$/);
+    assert.match(rows[1], /^cli-exit\s+100\.64\.\d+\.\d+\s+exit\s+yes\s+yes\s+yes$/);
+    await weft('routes', 'unapprove', 'cli-exit', '::/0', '--state-dir', stateDir);
+    assert.match(await weft('routes', 'list', '--state-dir', stateDir), /cli-exit\s+\S+\s+exit\s+no\s+yes\s+yes/);
+    await exit.map.close();
+  });
 });
 
 test('routes approve/unapprove say what changed, warn on pre-approval, refuse what means nothing', async () => {
@@ -114,5 +148,26 @@ test('HTTPS when given a certificate and key', async () => {
   } finally {
     await t.stop();
     rmSync(certDir, { recursive: true, force: true });
+  }
+});
+
+test('weft server --node-key-expiry: 0 never expires, a duration sets the lifetime', async () => {
+  for (const [flag, lifetime] of [['0', null], ['7d', 7 * 86_400_000]] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-expiry-'));
+    const { proc, url } = await startServerProcess(['--node-key-expiry', flag, '--state-dir', dir, '--stun-port', '0']);
+    try {
+      const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
+      const { key } = await admin.request<AuthKeyView>('POST', '/api/v1/admin/authkeys', {});
+      const node = new SimNode(url, ((await (await fetch(`${url}/api/v1/key`)).json()) as { publicKey: string }).publicKey);
+      const t0 = Date.now();
+      const r = await node.register({ authKey: key });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      if (lifetime === null) assert.equal(r.json.node.expiresAt, null);
+      else assert.ok(Math.abs(Date.parse(r.json.node.expiresAt) - (t0 + lifetime)) < 60_000, r.json.node.expiresAt);
+    } finally {
+      proc.kill('SIGTERM');
+      await exited(proc);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });

@@ -30,9 +30,8 @@ describe('subnet routes and exit nodes in the coordinator', () => {
     assert.deepEqual(v.approvedRoutes, []);
     const list = (await t.admin.request<{ routes: RouteView[] }>('GET', '/api/v1/admin/routes')).routes;
     assert.deepEqual(list.map((r) => [r.node, r.route, r.approved, r.exitNode]), [
-      ['router', '0.0.0.0/0', false, true],
       ['router', '10.77.0.0/24', false, false],
-      ['router', '::/0', false, true],
+      ['router', 'exit', false, true],
     ]);
     const approved = await t.admin.request<NodeView>('POST', '/api/v1/admin/routes/approve', { node: 'router', route: '10.77.0.0/24' });
     assert.deepEqual(approved.approvedRoutes, ['10.77.0.0/24']);
@@ -55,6 +54,28 @@ describe('subnet routes and exit nodes in the coordinator', () => {
     await assert.rejects(t.admin.request('POST', '/api/v1/admin/routes/approve', { node: 'router', route: 'x' }), (e: unknown) => e instanceof ControlError && e.code === 'ERR_INVALID_ROUTE');
     await assert.rejects(t.admin.request('POST', '/api/v1/admin/routes/approve', { node: 'nobody', route: 'exit' }), (e: unknown) => e instanceof ControlError && e.code === 'ERR_NODE_NOT_FOUND');
     for (const n of [router, client, late]) await n.map.close();
+  });
+
+  test('half an exit node: either default route approves (and unapproves) both; listed as one row', async () => {
+    const key = await t.authKey({ reusable: true });
+    const exit = await joined(t, key, 'half-exit');
+    const viewer = await joined(t, key, 'half-viewer');
+    const ek = exit.node.publicKey;
+    exit.map.send({ type: 'routes', routes: ['0.0.0.0/0', '::/0'] });
+    await viewer.map.waitFor(isUpsertOf(ek, (v: NodeView) => (v.advertisedRoutes ?? []).length === 2));
+    const rows = async (): Promise<unknown[]> =>
+      (await t.admin.request<{ routes: RouteView[] }>('GET', '/api/v1/admin/routes')).routes.filter((r) => r.node === 'half-exit').map((r) => [r.route, r.approved, r.advertised, r.exitNode]);
+    assert.deepEqual(await rows(), [['exit', false, true, true]]);
+    for (const [approve, unapprove] of [['0.0.0.0/0', '::/0'], ['::/0', '0.0.0.0/0']]) {
+      const n = await t.admin.request<NodeView>('POST', '/api/v1/admin/routes/approve', { node: 'half-exit', route: approve });
+      assert.deepEqual(n.approvedRoutes, ['0.0.0.0/0', '::/0'], `approving ${approve} approves both`);
+      await viewer.map.waitFor(isUpsertOf(ek, (v: NodeView) => (v.approvedRoutes ?? []).length === 2));
+      assert.deepEqual(await rows(), [['exit', true, true, true]]);
+      const u = await t.admin.request<NodeView>('POST', '/api/v1/admin/routes/unapprove', { node: 'half-exit', route: unapprove });
+      assert.deepEqual(u.approvedRoutes, [], `unapproving ${unapprove} removes both`);
+      assert.deepEqual(await rows(), [['exit', false, true, true]]);
+    }
+    for (const n of [exit, viewer]) await n.map.close();
   });
 
   test('v5: ACL destinations reach the router as forwarding (dsts) rules, only on streams that announced v5', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
-import { StoreConflictError, type NewNode, type Store, type StoreChange } from '../../src/control/store/index.js';
+import { SCHEMA_VERSION, StoreConflictError, type NewNode, type Store, type StoreChange } from '../../src/control/store/index.js';
 
 export interface StoreFixture {
   /** A fresh, empty store (not yet initialised). */
@@ -39,6 +39,22 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.init();
     return s;
   };
+
+  test('reauthNode consumes the key and sets the expiry in one transaction', async () => {
+    await fresh();
+    const k = await s.createAuthKey(key());
+    const n = await s.insertNode(node({ expiresAt: NOW }), null, NOW);
+    const renewed = await s.reauthNode(n.id, k.id, NOW + 1000, NOW + 1);
+    assert.deepEqual([renewed?.name, renewed?.ipv4, renewed?.expiresAt, renewed?.lastSeen, renewed?.authKeyId], [n.name, n.ipv4, NOW + 1000, NOW + 1, k.id]);
+    // The one-off key is used up: the node keeps the expiry it had.
+    await rejectsCode(s.reauthNode(n.id, k.id, null, NOW + 2), 'ERR_AUTHKEY_USED');
+    assert.equal((await s.getNode(n.id))?.expiresAt, NOW + 1000);
+    const k2 = await s.createAuthKey(key({ reusable: true }));
+    assert.equal(await s.reauthNode(424242, k2.id, null, NOW), null);
+    assert.equal((await s.listAuthKeys()).find((x) => x.id === k2.id)?.usedCount, 0, 'no node, no key used');
+    assert.equal(await s.schemaVersion(), SCHEMA_VERSION);
+    await s.close();
+  });
 
   test('init is idempotent and meta values are created once', async () => {
     await fresh();

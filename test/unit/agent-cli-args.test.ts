@@ -7,9 +7,10 @@ import { ipCommands } from '../../src/agent/os-config.js';
 
 test('weft up arguments are validated with stable codes', () => {
   const ok = parseUpArgs({ server: 'https://c.example:8443', authKey: 'k', hostname: 'laptop-1', port: '41641' });
-  assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
+  assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', forceReauth: false, hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
     advertiseRoutes: [], advertiseExitNode: false, snatSubnetRoutes: true, exitPolicy: { allowPorts: [], block: [] },
     exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block' });
+  assert.equal(parseUpArgs({ forceReauth: true, authKey: 'k' }).forceReauth, true);
   for (const bad of [
     { server: 'not a url' },
     { server: 'ftp://x' },
@@ -19,6 +20,7 @@ test('weft up arguments are validated with stable codes', () => {
     { iface: 'this-name-is-too-long' },
     { port: '70000' },
     { port: '12ab' },
+    { forceReauth: true },
   ]) {
     assert.throws(() => parseUpArgs(bad), { code: 'ERR_INVALID_ARGUMENT' }, JSON.stringify(bad));
   }

@@ -4,7 +4,8 @@ import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, StoreChange, NewNode } from './types.js';
-export { StoreConflictError } from './types.js';
+export { SchemaTooNewError, StoreConflictError } from './types.js';
+export { SCHEMA_VERSION } from './schema.js';
 
 /** `postgres://...` / `postgresql://...` selects PostgreSQL; anything else is a SQLite file. */
 export function openStore(db: string, log: Logger): Store {

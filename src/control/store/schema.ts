@@ -46,5 +46,25 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `ALTER TABLE nodes ADD COLUMN approved_routes TEXT NOT NULL DEFAULT '[]'`,
       ],
     },
+    {
+      // An exit node is approved for both families or neither (as Headscale): a node
+      // approved for only one of 0.0.0.0/0 and ::/0 before this gets the other too.
+      version: 4,
+      statements: [d === 'sqlite' ? completeExitSqlite : completeExitPostgres],
+    },
   ];
 }
+
+// Approved routes stay a sorted JSON array (byte order, as JavaScript's sort).
+const HALF_EXIT = `approved_routes LIKE '%"0.0.0.0/0"%' OR approved_routes LIKE '%"::/0"%'`;
+const completeExitSqlite = `UPDATE nodes SET approved_routes = (
+    SELECT json_group_array(r) FROM (
+      SELECT value AS r FROM json_each(nodes.approved_routes) UNION SELECT '0.0.0.0/0' UNION SELECT '::/0' ORDER BY r))
+  WHERE ${HALF_EXIT}`;
+const completeExitPostgres = `UPDATE nodes SET approved_routes = (
+    SELECT json_agg(r ORDER BY r COLLATE "C")::text FROM (
+      SELECT json_array_elements_text(nodes.approved_routes::json) AS r UNION SELECT '0.0.0.0/0' UNION SELECT '::/0') s)
+  WHERE ${HALF_EXIT}`;
+
+/** The schema version this code writes; a database at a higher one is refused. */
+export const SCHEMA_VERSION = 4;

@@ -1,5 +1,6 @@
 import { forbidden } from '../errors.js';
-import { migrations, type Dialect } from './schema.js';
+import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
+import { SchemaTooNewError } from './types.js';
 import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
@@ -71,6 +72,11 @@ function toApiKey(r: Row): ApiKeyRecord {
 
 const b = (v: boolean): number => (v ? 1 : 0);
 
+async function appliedVersion(q: Queryable): Promise<number> {
+  const [row] = await q.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
+  return numOrNull(row?.v) ?? 0;
+}
+
 /** The Store over any SqlDriver: every query is written once for both dialects. */
 export class SqlStore implements Store {
   constructor(private readonly db: SqlDriver) {}
@@ -79,8 +85,9 @@ export class SqlStore implements Store {
     await this.db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at ${this.db.dialect === 'sqlite' ? 'INTEGER' : 'BIGINT'} NOT NULL)`);
     await this.db.tx(async (q) => {
       await this.db.migrationLock(q);
-      const [row] = await q.all<{ v: unknown }>('SELECT MAX(version) AS v FROM schema_migrations');
-      const current = numOrNull(row?.v) ?? 0;
+      const current = await appliedVersion(q);
+      // Written by a newer Weft: its columns may mean things this code would corrupt.
+      if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current, SCHEMA_VERSION);
       for (const m of migrations(this.db.dialect)) {
         if (m.version <= current) continue;
         for (const s of m.statements) await q.run(s);
@@ -88,6 +95,10 @@ export class SqlStore implements Store {
       }
     });
     await this.db.start();
+  }
+
+  schemaVersion(): Promise<number> {
+    return appliedVersion(this.db);
   }
 
   close(): Promise<void> {
@@ -164,6 +175,17 @@ export class SqlStore implements Store {
       const node = toNode(row);
       await this.db.announce(q, { kind: 'node-upsert', id: node.id });
       return node;
+    });
+  }
+
+  async reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null> {
+    return this.db.tx(async (q) => {
+      const [row] = await q.all('UPDATE nodes SET expires_at = ?, last_seen = ?, auth_key_id = ? WHERE id = ? RETURNING *', [expiresAt, now, authKeyId, id]);
+      if (!row) return null;
+      // After the update, so a missing node uses no key; a refused key rolls the update back.
+      await consumeAuthKey(q, authKeyId, now);
+      await this.db.announce(q, { kind: 'node-upsert', id });
+      return toNode(row);
     });
   }
 

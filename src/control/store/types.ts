@@ -1,3 +1,5 @@
+import { WeftError } from '../../errors.js';
+
 // The coordinator's persistent state behind one small interface; SQLite (embedded) and
 // PostgreSQL (several coordinators sharing a database) implement it and pass the same
 // compliance suite (test/integration/store-compliance.ts). Times are Unix milliseconds.
@@ -72,6 +74,8 @@ export interface Store {
   /** Creates or migrates the schema; safe to run from several instances at once. */
   init(): Promise<void>;
   close(): Promise<void>;
+  /** The highest migration applied (schema_migrations). */
+  schemaVersion(): Promise<number>;
 
   /** Returns the stored value for `key`, storing `make()` first if there is none. */
   getOrCreateMeta(key: string, make: () => string): Promise<string>;
@@ -95,6 +99,11 @@ export interface Store {
    * StoreConflictError naming the unique column that collided.
    */
   insertNode(n: NewNode, authKeyId: number | null, now: number): Promise<NodeRecord>;
+  /**
+   * Re-authentication of a known node key (`weft up --force-reauth`): consumes one use of
+   * `authKeyId` (same errors as insertNode) and sets the node's expiry, in one transaction.
+   */
+  reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null>;
   updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null>;
   deleteNode(id: number): Promise<NodeRecord | null>;
   /** Batch "checked in at `at`" for nodes with a live stream. */
@@ -112,5 +121,12 @@ export class StoreConflictError extends Error {
   readonly code = 'ERR_STORE_CONFLICT';
   constructor(readonly column: string) {
     super(`unique constraint on ${column}`);
+  }
+}
+
+/** The database was migrated by a newer Weft than this one; nothing is changed. */
+export class SchemaTooNewError extends WeftError {
+  constructor(readonly found: number, readonly supported: number) {
+    super('ERR_SCHEMA_TOO_NEW', `database schema version ${found} is newer than this weft supports (${supported}); run the newer weft or restore a backup`);
   }
 }

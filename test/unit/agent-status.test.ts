@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expiryWarning, formatStatus, type StatusJson } from '../../src/agent/status.js';
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-12-05T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function status(expiresAt: string | null): StatusJson {
+  return {
+    self: { name: 'laptop', fqdn: 'laptop.weft.internal', ipv4: '100.64.0.1', ipv6: 'fd00::1', publicKey: 'k', online: true, endpoints: [], listenPort: 1, iface: 'weft0', expiresAt },
+    coordinator: { url: 'http://c', connected: true },
+    peers: [],
+  };
+}
+
+test('weft status warns from 7 days before the node key expires, and after', () => {
+  assert.equal(expiryWarning(null, 'laptop', NOW), null, 'never expires');
+  assert.equal(expiryWarning(iso(NOW + 7 * DAY + 1000), 'laptop', NOW), null, 'more than a week left');
+  assert.match(expiryWarning(iso(NOW + 7 * DAY - 1000), 'laptop', NOW)!, /^warning: this node's key expires in 7 days \(2026-12-12T11:59:59\.000Z\); .*weft up --force-reauth --auth-key KEY.*weft nodes extend laptop/);
+  assert.match(expiryWarning(iso(NOW + 5 * 3_600_000), 'laptop', NOW)!, /expires in 5 hours/);
+  assert.match(expiryWarning(iso(NOW + 60_000), 'laptop', NOW)!, /expires in less than an hour/);
+  assert.match(expiryWarning(iso(NOW - DAY), 'laptop', NOW)!, /^warning: this node's key expired at 2026-12-04T12:00:00\.000Z; /);
+  const text = formatStatus(status(iso(NOW + 2 * DAY)), NOW).split('\n');
+  assert.match(text[0], /^warning: this node's key expires in 2 days/);
+  assert.match(text[1], /^100\.64\.0\.1\s+laptop\s+self/);
+  assert.doesNotMatch(formatStatus(status(iso(NOW + 30 * DAY)), NOW), /warning/);
+});
