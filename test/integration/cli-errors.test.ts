@@ -98,7 +98,7 @@ describe('bad inputs to every command', () => {
       [['server', '--ipv4-range', '10.0.0.0/31', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--stun-port', '70000', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--stun-port', 'x', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
-      [['server', '--node-expiry', 'soon', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
+      [['server', '--node-key-expiry', 'soon', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--ephemeral-timeout', '10', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--relay', 'http://relay.example.com', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
       [['server', '--relay-url', 'nonsense', ...fresh('s1')], 'ERR_INVALID_ARGUMENT'],
