@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { StunServer } from '../../src/nat/stun-server.js';
@@ -62,10 +63,11 @@ test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', as
   }
 });
 
-test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against it', async () => {
-  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--stun-port', '0']);
+/** Starts `weft relay ARGS` and resolves with its 'relay running' log line. */
+async function startRelay(args: string[]): Promise<{ relay: ReturnType<typeof weft>; ready: { url: string; stunPort: number | null } }> {
+  const relay = weft(['relay', '--listen', '127.0.0.1:0', ...args]);
   let err = '';
-  const ready = await new Promise<{ url: string; stunPort: number }>((resolve, reject) => {
+  const ready = await new Promise<{ url: string; stunPort: number | null }>((resolve, reject) => {
     relay.stderr.on('data', (d) => {
       err += d;
       const line = err.split('\n').find((l) => l.includes('relay running'));
@@ -73,6 +75,30 @@ test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against i
     });
     relay.on('close', () => reject(new Error(`relay exited: ${err}`)));
   });
+  return { relay, ready };
+}
+
+async function stopRelay(relay: ReturnType<typeof weft>): Promise<void> {
+  relay.kill('SIGTERM');
+  await new Promise((r) => relay.on('close', r));
+}
+
+function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  }));
+}
+
+test('`weft relay --stun-port 0` runs no STUN server, as `weft server --stun-port 0`', async () => {
+  const { relay, ready } = await startRelay(['--stun-port', '0']);
+  await stopRelay(relay);
+  assert.equal(ready.stunPort, null);
+});
+
+test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against it', async () => {
+  const { relay, ready } = await startRelay(['--stun-port', String(await freeUdpPort())]);
   try {
     const nc = await collect(weft(['netcheck', '--relay', ready.url, '--relay-stun-port', String(ready.stunPort), '--stun', `127.0.0.1:${ready.stunPort}`, '--timeout', '2000', '--json']));
     assert.equal(nc.code, 0, nc.err);
@@ -88,7 +114,6 @@ test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against i
     const bad = await collect(weft(['netcheck', '--stun', 'nonsense']));
     assert.notEqual(bad.code, 0);
   } finally {
-    relay.kill('SIGTERM');
-    await new Promise((r) => relay.on('close', r));
+    await stopRelay(relay);
   }
 });
