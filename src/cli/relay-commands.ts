@@ -4,6 +4,7 @@ import { InvalidArgumentError as CommanderArgError, type Command } from 'command
 import { Endpoint } from '../io/endpoint.js';
 import { consoleLogger } from '../log.js';
 import { RelayServer } from '../relay/server.js';
+import { CoordinatorAdmission, readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
 import { StunServer } from '../nat/stun-server.js';
 import { UdpStunClient } from '../nat/stun-client.js';
@@ -70,6 +71,9 @@ interface RelayOpts {
   path: string;
   tlsCert?: string;
   tlsKey?: string;
+  coordinator?: string;
+  relaySecretFile?: string;
+  allowAnyKey?: boolean;
 }
 
 interface NetcheckOpts {
@@ -86,12 +90,19 @@ async function runRelay(o: RelayOpts): Promise<void> {
   const { host, port } = parseHostPort(o.listen);
   if (!o.tlsCert !== !o.tlsKey) throw new CommanderArgError('--tls-cert and --tls-key go together');
   const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
-  const relay = new RelayServer({ path: o.path, logger });
+  if (!o.coordinator && !o.allowAnyKey) throw new CommanderArgError('give --coordinator URL (the relay admits only its nodes) or, for a lab, --allow-any-key');
+  if (o.coordinator && o.allowAnyKey) throw new CommanderArgError('--coordinator and --allow-any-key exclude each other');
+  const secret = o.coordinator ? await readRelaySecret(o.relaySecretFile) : undefined;
+  if (o.coordinator && !secret) throw new CommanderArgError(`--coordinator needs the relay secret: --relay-secret-file FILE or ${RELAY_SECRET_ENV}`);
+  const admission = o.coordinator && secret ? new CoordinatorAdmission({ coordinator: o.coordinator, secret, logger }) : undefined;
+  const relay = new RelayServer({ path: o.path, logger, ...(admission ? { authorize: admission.authorize } : {}) });
+  admission?.start(relay);
   const stun = o.stun ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
   const httpPort = await relay.listen(host, port, tls);
   try {
     await stun?.start();
   } catch (err) {
+    admission?.stop();
     await relay.stop();
     throw err;
   }
@@ -100,6 +111,7 @@ async function runRelay(o: RelayOpts): Promise<void> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  admission?.stop();
   await Promise.all([relay.stop(), stun?.stop()]);
 }
 
@@ -149,6 +161,9 @@ export function registerRelayCommands(program: Command): void {
     .option('--path <path>', 'URL path of the relay endpoint', RELAY_DEFAULT_PATH)
     .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (e.g. on port 443)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--coordinator <url>', 'admit only keys this coordinator vouches for (needs the relay secret)')
+    .option('--relay-secret-file <file>', `the secret shared with the coordinator's --relay-secret-file (or ${RELAY_SECRET_ENV})`)
+    .option('--allow-any-key', 'admit any key that proves it holds its private key (labs only: an open relay)')
     .action(async (opts: RelayOpts) => {
       await runRelay(opts);
     });

@@ -9,6 +9,7 @@ import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -40,6 +41,7 @@ export function serverCommand(): Command {
     .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
     .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--relay-secret-file <file>', `secret standalone relays present to ask which keys are nodes (or ${RELAY_SECRET_ENV})`)
     .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
       await runServer({
@@ -54,6 +56,7 @@ export function serverCommand(): Command {
         logLevel: o.logLevel,
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
+        relaySecret: await readRelaySecret(o.relaySecretFile),
         nat: {
           relay: o.embeddedRelay !== false,
           publicUrl: o.publicUrl,

@@ -18,6 +18,7 @@ import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
+import { relayCheckRoutes } from './relay-check.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -50,6 +51,8 @@ export interface CoordinatorOptions {
   magicDns?: boolean;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
+  /** Shared with standalone relays (`weft relay --coordinator`): enables POST /api/v1/relay/check. */
+  relaySecret?: string;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -96,7 +99,18 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
   const hub = new StreamHub(registry, log, policy, dns);
-  registry.listener = hub;
+  let relay: EmbeddedRelay | null = null;
+  // The embedded relay hears of deletions and expiries too: their connections close.
+  registry.listener = {
+    upsert: (n) => {
+      hub.upsert(n);
+      relay?.nodeChanged(n.publicKey, registry.isActiveKey(n.publicKey));
+    },
+    remove: (n) => {
+      hub.remove(n);
+      relay?.nodeChanged(n.publicKey, false);
+    },
+  };
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
@@ -107,7 +121,6 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let url = '';
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
-  let relay: EmbeddedRelay | null = null;
   let started = false;
 
   return {
@@ -136,6 +149,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const api = createHttp(log, https ? { https } : {});
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false });
+      if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);

@@ -153,7 +153,7 @@ export class RelayClient {
       this.stats.droppedNotConnected++;
       return false;
     }
-    if (ws.bufferedAmount > (this.opts.maxQueueBytes ?? 1 << 20)) {
+    if (this.queueFull(ws)) {
       this.stats.droppedQueueFull++;
       return false;
     }
@@ -162,10 +162,16 @@ export class RelayClient {
     return true;
   }
 
-  /** Measures one round trip to the relay (ms). Rejects with ERR_RELAY_PING_TIMEOUT, ERR_NOT_CONNECTED or ERR_ABORTED. */
+  /** Every send path (packets, pings, pongs) respects the same bound on unsent bytes. */
+  private queueFull(ws: WebSocket): boolean {
+    return ws.bufferedAmount > (this.opts.maxQueueBytes ?? 1 << 20);
+  }
+
+  /** Measures one round trip to the relay (ms). Rejects with ERR_RELAY_PING_TIMEOUT, ERR_NOT_CONNECTED, ERR_RELAY_QUEUE_FULL or ERR_ABORTED. */
   ping(signal?: AbortSignal): Promise<number> {
     const ws = this.ws;
     if (!ws || !this.authed) return Promise.reject(new WeftError('ERR_NOT_CONNECTED', 'relay client not connected'));
+    if (this.queueFull(ws)) return Promise.reject(new WeftError('ERR_RELAY_QUEUE_FULL', 'relay send queue is full'));
     const data = randomFillSync(new Uint8Array(PING_DATA_LEN));
     const id = Buffer.from(data).toString('hex');
     return new Promise<number>((resolve, reject) => {
@@ -258,7 +264,8 @@ export class RelayClient {
         this.opts.onPeerGone?.(new Uint8Array(f.key) as PublicKey, f.reason);
         return;
       case 'ping':
-        ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        if (this.queueFull(ws)) this.stats.droppedQueueFull++;
+        else ws.send(encodeFrame({ type: 'pong', data: f.data }));
         return;
       case 'pong': {
         const p = this.pings.get(Buffer.from(f.data).toString('hex'));
@@ -285,7 +292,9 @@ export class RelayClient {
       this.ping().then(
         () => this.ws === ws && this.schedulePing(),
         (err: WeftError) => {
-          if (this.ws === ws && err.code === 'ERR_RELAY_PING_TIMEOUT') ws?.terminate();
+          if (this.ws !== ws) return;
+          if (err.code === 'ERR_RELAY_PING_TIMEOUT') ws?.terminate();
+          else if (err.code === 'ERR_RELAY_QUEUE_FULL') this.schedulePing(); // busy, not dead: the queue drains or the TCP connection fails
         },
       );
     }, this.opts.pingIntervalMs ?? 15_000);

@@ -11,6 +11,7 @@ import {
   CHALLENGE_LEN,
   CLOSE_AUTH_FAILED,
   CLOSE_REPLACED,
+  CLOSE_REVOKED,
   MAX_FRAME_SIZE,
   MAX_PACKET_SIZE,
   PEER_GONE_DISCONNECTED,
@@ -26,8 +27,12 @@ import {
 
 // The relay: authenticated clients keyed by WireGuard public key; packets are forwarded
 // as opaque bytes. Each client's queue is the WebSocket's send buffer, bounded by
-// maxQueueBytes: beyond it packets to that client are dropped (and counted) rather than
-// buffered without limit, as WireGuard and TCP above it recover from loss.
+// maxQueueBytes: beyond it every frame to that client (packets, pongs, keepalives) is
+// dropped and counted rather than buffered without limit, as WireGuard and TCP above it
+// recover from loss — so a client that stops reading and floods pings costs the relay at
+// most maxQueueBytes. Sockets not yet authenticated are capped (maxPending) and closed
+// after authTimeoutMs; the standalone HTTP server has header/request/idle timeouts and a
+// connection cap.
 
 export interface RelayServerOptions {
   /** The relay's X25519 key; generated when absent (clients learn it from ServerHello). */
@@ -36,7 +41,13 @@ export interface RelayServerOptions {
   path?: string;
   /** Per-client send-buffer bound in bytes (default 1 MiB). */
   maxQueueBytes?: number;
+  /** Sockets still authenticating; more are answered 503 (default 256). */
+  maxPending?: number;
   authTimeoutMs?: number;
+  /** listen(): cap on TCP connections (default 10,000). */
+  maxConnections?: number;
+  /** listen(): HTTP timeouts, default RELAY_HTTP_TIMEOUTS. */
+  httpTimeouts?: Partial<typeof RELAY_HTTP_TIMEOUTS>;
   keepaliveMs?: number;
   /** Admission hook after the key proof, e.g. "is this key in the netmap". */
   authorize?: (key: PublicKey) => boolean | Promise<boolean>;
@@ -51,7 +62,13 @@ export interface RelayServerStats {
   packetsForwarded: number;
   bytesForwarded: number;
   droppedQueueFull: number;
+  /** Pongs, keepalives and peer-gone notices dropped because the client's queue was full. */
+  droppedControl: number;
   droppedNoPeer: number;
+  /** Upgrades answered 503 because maxPending sockets were authenticating. */
+  refusedBusy: number;
+  /** Connections closed because the admission hook withdrew the key (node deleted or expired). */
+  revoked: number;
   malformedFrames: number;
   /** Connections closed for a frame over MAX_FRAME_SIZE. */
   oversizeFrames: number;
@@ -67,6 +84,9 @@ interface Client {
 
 const MAX_SENT_TO = 1024;
 
+/** Timeouts of the standalone relay's HTTP server: slow or silent clients cannot hold sockets. */
+export const RELAY_HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5_000 };
+
 export class RelayServer {
   readonly publicKey: PublicKey;
   readonly path: string;
@@ -77,7 +97,10 @@ export class RelayServer {
     packetsForwarded: 0,
     bytesForwarded: 0,
     droppedQueueFull: 0,
+    droppedControl: 0,
     droppedNoPeer: 0,
+    refusedBusy: 0,
+    revoked: 0,
     malformedFrames: 0,
     oversizeFrames: 0,
   };
@@ -88,6 +111,8 @@ export class RelayServer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly maxQueueBytes: number;
+  private readonly maxPending: number;
+  private pending = 0;
   private readonly keepaliveMs: number;
   private keepaliveTimer: TimerHandle | undefined;
   private readonly attached: Array<{ server: http.Server | https.Server; fn: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
@@ -101,6 +126,7 @@ export class RelayServer {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.maxQueueBytes = opts.maxQueueBytes ?? 1 << 20;
+    this.maxPending = opts.maxPending ?? 256;
     this.keepaliveMs = opts.keepaliveMs ?? 60_000;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false });
     this.scheduleKeepalive();
@@ -108,6 +134,27 @@ export class RelayServer {
 
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** Sockets connected but not (yet) authenticated. */
+  get pendingCount(): number {
+    return this.pending;
+  }
+
+  /** Keys of the authenticated clients (for admission re-checks). */
+  connectedKeys(): PublicKey[] {
+    return [...this.clients.values()].map((c) => c.key);
+  }
+
+  /** Closes the connection of `key`, whose admission was withdrawn (node deleted or expired). */
+  revoke(key: Uint8Array): boolean {
+    const c = this.clients.get(keyToHex(key));
+    if (!c) return false;
+    this.stats.revoked++;
+    this.logger.info({ key: keyToBase64(c.key).slice(0, 8) }, 'relay client revoked');
+    c.ws.close(CLOSE_REVOKED, 'node no longer admitted');
+    this.onGone(c);
+    return true;
   }
 
   /** Takes over WebSocket upgrades on `path` of an existing HTTP server (e.g. fastify's `app.server`). */
@@ -125,7 +172,19 @@ export class RelayServer {
       socket.destroy();
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    if (this.pending >= this.maxPending) {
+      this.stats.refusedBusy++;
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.pending++;
+    let pending = true;
+    const settle = (): void => {
+      if (pending) this.pending--;
+      pending = false;
+    };
+    socket.once('close', settle);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, settle));
   }
 
   /**
@@ -137,7 +196,11 @@ export class RelayServer {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
     };
-    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, onRequest) : http.createServer(onRequest);
+    const t = { ...RELAY_HTTP_TIMEOUTS, ...this.opts.httpTimeouts };
+    // Node checks the header and request deadlines every connectionsCheckingInterval.
+    const o = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, keepAliveTimeout: t.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, t.headersTimeoutMs / 2) };
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, ...o }, onRequest) : http.createServer(o, onRequest);
+    server.maxConnections = this.opts.maxConnections ?? 10_000;
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -172,12 +235,12 @@ export class RelayServer {
   private scheduleKeepalive(): void {
     this.keepaliveTimer = this.clock.setTimeout(() => {
       const ka = encodeFrame({ type: 'keepalive' });
-      for (const c of this.clients.values()) c.ws.send(ka);
+      for (const c of this.clients.values()) this.sendControl(c, ka);
       this.scheduleKeepalive();
     }, this.keepaliveMs);
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, authenticated: () => void): void {
     this.sockets.add(ws);
     const challenge = randomFillSync(new Uint8Array(CHALLENGE_LEN));
     let client: Client | undefined;
@@ -211,6 +274,7 @@ export class RelayServer {
         this.clock.clearTimeout(authTimer);
         if (!key) return this.refuse(ws, 'bad proof or not authorized');
         if (ws.readyState !== ws.OPEN) return;
+        authenticated();
         client = this.register(ws, key);
       });
     });
@@ -242,7 +306,7 @@ export class RelayServer {
       // The newest connection wins: the old one is usually a dead TCP path after roaming.
       this.stats.replaced++;
       this.clients.delete(hex);
-      old.ws.send(encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
+      this.sendControl(old, encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
       old.ws.close(CLOSE_REPLACED, 'replaced');
     }
     const c: Client = { ws, key, hex, sentTo: new Set() };
@@ -258,7 +322,7 @@ export class RelayServer {
       case 'sendPacket':
         return this.forward(c, f.key, f.packet);
       case 'ping':
-        c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        if (this.roomFor(c)) c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
         return;
       case 'keepalive':
       case 'pong':
@@ -287,7 +351,18 @@ export class RelayServer {
   }
 
   private sendPeerGone(to: Client, key: Uint8Array, reason: PeerGoneReason): void {
-    if (to.ws.bufferedAmount <= this.maxQueueBytes) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+    if (this.roomFor(to)) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+  }
+
+  private sendControl(to: Client, frame: Uint8Array): void {
+    if (this.roomFor(to)) to.ws.send(frame);
+  }
+
+  /** Every non-data frame to a client is bounded like packets: checked before it is even encoded. */
+  private roomFor(to: Client): boolean {
+    if (to.ws.bufferedAmount <= this.maxQueueBytes) return true;
+    this.stats.droppedControl++;
+    return false;
   }
 
   private onGone(c: Client): void {

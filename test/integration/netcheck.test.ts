@@ -1,32 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { StunServer } from '../../src/nat/stun-server.js';
 import { UdpStunClient } from '../../src/nat/stun-client.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { netcheck, type NetcheckReport } from '../../src/nat/netcheck.js';
+import { collect, relayRunning, stopChild, weftRelayCli as weft } from '../helpers/relay-cli.js';
 
 // netcheck over real loopback sockets, and the `weft relay` / `weft netcheck` commands.
-
-const commands = fileURLToPath(new URL('../../src/cli/relay-commands.js', import.meta.url));
-
-/** Runs registerRelayCommands on a fresh commander program in a child process. */
-function weft(args: string[]) {
-  const script = `import { Command } from 'commander'; const { registerRelayCommands } = await import(${JSON.stringify(commands)});
-    const p = new Command('weft'); registerRelayCommands(p); await p.parseAsync(process.argv.slice(1), { from: 'user' });`;
-  return spawn(process.execPath, ['--input-type=module', '-e', script, ...args], { cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
-}
-
-async function collect(child: ReturnType<typeof weft>): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  return { code, out, err };
-}
 
 test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', async () => {
   const s1 = new StunServer({ host: '127.0.0.1', port: 0 });
@@ -63,16 +44,8 @@ test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', as
 });
 
 test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against it', async () => {
-  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--stun-port', '0']);
-  let err = '';
-  const ready = await new Promise<{ url: string; stunPort: number }>((resolve, reject) => {
-    relay.stderr.on('data', (d) => {
-      err += d;
-      const line = err.split('\n').find((l) => l.includes('relay running'));
-      if (line) resolve(JSON.parse(line));
-    });
-    relay.on('close', () => reject(new Error(`relay exited: ${err}`)));
-  });
+  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--stun-port', '0', '--allow-any-key']);
+  const ready = (await relayRunning(relay)) as { url: string; stunPort: number };
   try {
     const nc = await collect(weft(['netcheck', '--relay', ready.url, '--relay-stun-port', String(ready.stunPort), '--stun', `127.0.0.1:${ready.stunPort}`, '--timeout', '2000', '--json']));
     assert.equal(nc.code, 0, nc.err);
@@ -88,7 +61,15 @@ test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against i
     const bad = await collect(weft(['netcheck', '--stun', 'nonsense']));
     assert.notEqual(bad.code, 0);
   } finally {
-    relay.kill('SIGTERM');
-    await new Promise((r) => relay.on('close', r));
+    await stopChild(relay);
   }
+});
+
+test('`weft relay` refuses to run as an open relay unless asked: --coordinator or --allow-any-key', async () => {
+  const r = await collect(weft(['relay', '--listen', '127.0.0.1:0', '--no-stun']));
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /--coordinator URL/);
+  const noSecret = await collect(weft(['relay', '--listen', '127.0.0.1:0', '--no-stun', '--coordinator', 'http://127.0.0.1:9'], { ...process.env, WEFT_RELAY_SECRET: '' }));
+  assert.notEqual(noSecret.code, 0);
+  assert.match(noSecret.err, /relay secret/);
 });
