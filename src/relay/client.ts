@@ -6,6 +6,7 @@ import { WeftError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CLOSE_AUTH_FAILED,
+  CLOSE_REVOKED,
   MAX_FRAME_SIZE,
   MAX_PACKET_SIZE,
   PING_DATA_LEN,
@@ -57,6 +58,8 @@ export interface RelayClientStats {
   connects: number;
   disconnects: number;
   authFailures: number;
+  /** Closed by the relay because our node was deleted or expired (CLOSE_REVOKED). */
+  revoked: number;
   packetsSent: number;
   packetsReceived: number;
   droppedNotConnected: number;
@@ -77,6 +80,7 @@ export class RelayClient {
     connects: 0,
     disconnects: 0,
     authFailures: 0,
+    revoked: 0,
     packetsSent: 0,
     packetsReceived: 0,
     droppedNotConnected: 0,
@@ -312,6 +316,7 @@ export class RelayClient {
     if (this.ws !== ws) return;
     const wasConnected = this.authed;
     if (code === CLOSE_AUTH_FAILED) this.stats.authFailures++;
+    if (code === CLOSE_REVOKED) this.stats.revoked++;
     if (wasConnected) this.stats.disconnects++;
     this.teardown(new WeftError('ERR_NOT_CONNECTED', 'relay connection lost'));
     if (this.stateValue === 'stopped') return;
