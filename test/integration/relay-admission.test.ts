@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { keyToBase64, publicKeyFromPrivate, generatePrivateKey, type PrivateKey } from '../../src/crypto/keys.js';
 import { RelayClient } from '../../src/relay/client.js';
 import { RelayServer } from '../../src/relay/server.js';
-import { CoordinatorAdmission, RELAY_CHECK_PATH } from '../../src/relay/admission.js';
+import { CoordinatorAdmission, RELAY_CHECK_PATH, type CoordinatorAdmissionOptions } from '../../src/relay/admission.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { http } from '../helpers/control.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,6 +29,18 @@ function client(url: string, priv: PrivateKey, ctx: { after(fn: () => unknown): 
   return c;
 }
 
+/** A standalone relay on 127.0.0.1 that asks `coord`; returns its URL. */
+async function standaloneRelay(coord: TestCoordinator, ctx: { after(fn: () => unknown): void }, o: Partial<CoordinatorAdmissionOptions>): Promise<{ url: string; relay: RelayServer; admission: CoordinatorAdmission }> {
+  const admission = new CoordinatorAdmission({ coordinator: coord.url, secret: SECRET, recheckMs: 100, ...o });
+  const relay = new RelayServer({ authorize: admission.authorize });
+  admission.start(relay);
+  ctx.after(async () => {
+    admission.stop();
+    await relay.stop();
+  });
+  return { url: `ws://127.0.0.1:${await relay.listen('127.0.0.1', 0)}/relay`, relay, admission };
+}
+
 async function refusedOnce(url: string, priv: PrivateKey): Promise<boolean> {
   const c = new RelayClient({ url, privateKey: priv, backoffInitialMs: 50, backoffMaxMs: 200 });
   void c.connect().catch(() => {});
@@ -41,14 +53,7 @@ async function refusedOnce(url: string, priv: PrivateKey): Promise<boolean> {
 test('standalone relay: only keys the coordinator vouches for; deleted and expired nodes lose their connection', async (t) => {
   const coord = await startTestCoordinator({ relaySecret: SECRET, nodeExpiryMs: HOUR, sweepIntervalMs: 1000 });
   t.after(() => coord.stop());
-  const admission = new CoordinatorAdmission({ coordinator: coord.url, secret: SECRET, recheckMs: 100, cacheMs: 60_000 });
-  const relay = new RelayServer({ authorize: admission.authorize });
-  admission.start(relay);
-  t.after(async () => {
-    admission.stop();
-    await relay.stop();
-  });
-  const url = `ws://127.0.0.1:${await relay.listen('127.0.0.1', 0)}/relay`;
+  const { url, relay, admission } = await standaloneRelay(coord, t, { cacheMs: 60_000 });
 
   const a = await registered(coord, 'alpha');
   const b = await registered(coord, 'beta');
@@ -76,14 +81,7 @@ test('standalone relay: only keys the coordinator vouches for; deleted and expir
 
 test('standalone relay: a coordinator that is down keeps connected nodes and refuses strangers', async (t) => {
   const coord = await startTestCoordinator({ relaySecret: SECRET });
-  const admission = new CoordinatorAdmission({ coordinator: coord.url, secret: SECRET, recheckMs: 100, cacheMs: 50, timeoutMs: 500 });
-  const relay = new RelayServer({ authorize: admission.authorize });
-  admission.start(relay);
-  t.after(async () => {
-    admission.stop();
-    await relay.stop();
-  });
-  const url = `ws://127.0.0.1:${await relay.listen('127.0.0.1', 0)}/relay`;
+  const { url, relay, admission } = await standaloneRelay(coord, t, { cacheMs: 50, timeoutMs: 500 });
   const a = await registered(coord, 'alpha');
   const ca = client(url, a.priv, t);
   await ca.connect();
