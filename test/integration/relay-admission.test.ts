@@ -8,6 +8,7 @@ import { CoordinatorAdmission, RELAY_CHECK_PATH, type CoordinatorAdmissionOption
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { http } from '../helpers/control.js';
 import { waitFor } from '../helpers/wait.js';
+import { relayRunning, stopChild, weftRelayCli } from '../helpers/relay-cli.js';
 
 // Issue 10: a relay admits only keys the coordinator vouches for and drops a node's
 // connection when the node is deleted or expires. A real coordinator on 127.0.0.1 (fake
@@ -155,4 +156,15 @@ test('revoke() closes the client with CLOSE_REVOKED, which the client counts', a
   assert.equal(relay.revoke(publicKeyFromPrivate(priv)), false, 'once');
   assert.ok(await waitFor(() => c.stats.revoked === 1, 2000));
   assert.equal(c.stats.authFailures, 0);
+});
+
+test('`weft relay --coordinator URL` with WEFT_RELAY_SECRET admits the coordinator\'s nodes only', async (t) => {
+  const coord = await startTestCoordinator({ relaySecret: SECRET });
+  t.after(() => coord.stop());
+  const relay = weftRelayCli(['relay', '--listen', '127.0.0.1:0', '--no-stun', '--coordinator', coord.url], { ...process.env, WEFT_RELAY_SECRET: SECRET });
+  t.after(() => stopChild(relay));
+  const { url } = await relayRunning(relay);
+  const a = await registered(coord, 'alpha');
+  await client(url, a.priv, t).connect();
+  assert.ok(await refusedOnce(url, generatePrivateKey()), 'an unknown key is refused');
 });
