@@ -85,7 +85,7 @@ interface Client {
 const MAX_SENT_TO = 1024;
 
 /** Timeouts of the standalone relay's HTTP server: slow or silent clients cannot hold sockets. */
-export const RELAY_HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5_000 };
+export const RELAY_HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 30_000 };
 
 export class RelayServer {
   readonly publicKey: PublicKey;
@@ -201,6 +201,9 @@ export class RelayServer {
     const o = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, keepAliveTimeout: t.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, t.headersTimeoutMs / 2) };
     const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, ...o }, onRequest) : http.createServer(o, onRequest);
     server.maxConnections = this.opts.maxConnections ?? 10_000;
+    // A socket that sends nothing at all (no header to time out) is closed when idle; ws
+    // turns the timeout off once the socket is a WebSocket.
+    server.timeout = t.idleTimeoutMs;
     this.attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

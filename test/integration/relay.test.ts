@@ -56,7 +56,11 @@ async function rawClient(url: string, key: PrivateKey | null, wrongProof = false
   const ws = new WebSocket(url);
   const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
   let onAuthed = (): void => {};
-  const authed = new Promise<void>((res) => (onAuthed = res));
+  const authed = new Promise<void>((res, rej) => {
+    onAuthed = res;
+    ws.on('close', (code) => rej(new Error(`closed (${code}) before ServerInfo`)));
+  });
+  authed.catch(() => {}); // only some callers wait for it
   ws.on('error', () => {});
   ws.on('message', (d: Buffer) => {
     const f = parseFrame(d);
@@ -310,7 +314,7 @@ function drainOr(socket: net.Socket, ms: number): Promise<void> {
 /** Resident set of a process, from /proc (Linux). */
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-test('a client that never reads and floods pings leaves the relay (`weft relay`, its own process) under 200 MB RSS', async (t) => {
+test('a client that never reads and floods pings leaves the relay (`weft relay`, its own process) under 200 MB RSS', { timeout: 60_000 }, async (t) => {
   const relay = weftRelayCli(['relay', '--listen', '127.0.0.1:0', '--no-stun', '--allow-any-key']);
   t.after(() => stopChild(relay));
   const { url } = await relayRunning(relay);
@@ -346,7 +350,7 @@ test('a client that never reads and floods pings leaves the relay (`weft relay`,
   flooder.ws.terminate();
 });
 
-test('unauthenticated sockets are capped (503 past maxPending) and closed after the auth timeout', async (t) => {
+test('unauthenticated sockets are capped (503 past maxPending) and closed after the auth timeout', { timeout: 30_000 }, async (t) => {
   const server = new RelayServer({ maxPending: 3, authTimeoutMs: 300 });
   t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
@@ -368,8 +372,8 @@ test('unauthenticated sockets are capped (503 past maxPending) and closed after 
   ok.ws.terminate();
 });
 
-test('standalone HTTP server: a slowloris client is closed within the header timeout; connections are capped', async (t) => {
-  const server = new RelayServer({ maxConnections: 4, httpTimeouts: { headersTimeoutMs: 500, requestTimeoutMs: 1000 } });
+test('standalone HTTP server: slowloris and silent clients are closed within the timeouts; connections are capped', { timeout: 30_000 }, async (t) => {
+  const server = new RelayServer({ maxConnections: 4, httpTimeouts: { headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 700 } });
   t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const slow = net.connect(port, '127.0.0.1');
@@ -382,6 +386,20 @@ test('standalone HTTP server: a slowloris client is closed within the header tim
   clearInterval(dripper);
   const took = Date.now() - t0;
   assert.ok(took < 3000, `closed after ${took} ms`);
+
+  const silent = net.connect(port, '127.0.0.1');
+  await once(silent, 'connect');
+  const t1 = Date.now();
+  await once(silent, 'close');
+  assert.ok(Date.now() - t1 < 3000, `silent socket closed after ${Date.now() - t1} ms`);
+
+  // An upgraded (authenticated) socket outlives the idle timeout.
+  const ok = await rawClient(`ws://127.0.0.1:${port}/relay`, generatePrivateKey());
+  await ok.authed;
+  await sleep(1200);
+  assert.equal(ok.ws.readyState, WebSocket.OPEN);
+  ok.ws.terminate();
+  await until(() => server.clientCount === 0);
 
   const socks = await Promise.all([0, 1, 2, 3, 4, 5].map(async () => {
     const s = net.connect(port, '127.0.0.1');
