@@ -24,10 +24,8 @@ export const DEFAULT_MTU = 1420;
 export const QUEUE_STAGED_SIZE = 128;
 export const HANDSHAKE_QUEUE_SIZE = 1024;
 // wg-go is under load when its handshake queue is 1/8 full; Weft's queue is the burst
-// of handshake messages delivered in one event-loop turn, or the handshakes of the last
-// second would take this share of its one thread (see load.ts).
+// of handshake messages delivered in one event-loop turn (see load.ts).
 export const UNDER_LOAD_QUEUE_LEN = HANDSHAKE_QUEUE_SIZE / 8;
-export const UNDER_LOAD_CPU_SHARE = 0.5;
 
 // Ratelimiter: 20 handshakes/s per source address, burst 5.
 export const RATELIMIT_PACKETS_PER_SECOND = 20;

@@ -20,11 +20,6 @@ import type { Peer } from './peer.js';
 import { ReplayFilter } from './replay.js';
 
 const TAG = 16;
-
-function processCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
 const TWO_32 = 0x1_0000_0000;
 
 // The inbound path: datagrams from the bind are demultiplexed by message type.
@@ -49,8 +44,6 @@ export class InboundPath {
   constructor(
     private readonly device: Device,
     private readonly load = new HandshakeLoad(),
-    /** CPU time in ms (the process's), to price handshakes for the load signal. */
-    private readonly cpuMs: () => number = processCpuMs,
   ) {}
 
   fromBind(batch: PacketBatch, sources: Uint8Array): void {
@@ -222,10 +215,8 @@ export class InboundPath {
         return false;
       }
     }
-    const t0 = this.cpuMs();
     if (type === MessageType.Initiation) this.initiation(msg, src);
     else this.response(msg, src);
-    this.load.spent(this.cpuMs() - t0);
     return false;
   }
 
