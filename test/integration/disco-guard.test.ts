@@ -66,16 +66,21 @@ test('10k disco packets from random keys cost < 10 µs each and leave no state',
     return pkt;
   });
   // Batches of 64 as the UDP bind delivers them, built before the clock starts.
-  const batches = Array.from({ length: junk.length / 64 + 1 }, (_, i) => toBatch(junk.slice(i * 64, i * 64 + 64), [Endpoint.of('203.0.113.9', 40000)]));
+  // (The receive path compacts a batch in place, so each pass gets its own.)
+  const build = () => Array.from({ length: junk.length / 64 + 1 }, (_, i) => toBatch(junk.slice(i * 64, i * 64 + 64), [Endpoint.of('203.0.113.9', 40000)]));
+  const [warm, batches] = [build(), build()];
   const before = magic.stateSizes();
-  // CPU time, not wall time: the machine is shared, and cost is what the finding is about.
+  // A first pass warms the JIT up (a flood's cost is the steady state); then the
+  // measured pass. CPU time, not wall time: the machine is shared, and cost is what the
+  // finding is about.
+  for (const { batch, sources } of warm) inner.events!.onReceive(batch, sources);
   const t0 = process.cpuUsage();
   for (const { batch, sources } of batches) inner.events!.onReceive(batch, sources);
   const used = process.cpuUsage(t0);
   const perPacketUs = (used.user + used.system) / junk.length;
   t.diagnostic(`${perPacketUs.toFixed(2)} µs CPU per packet`);
   assert.ok(perPacketUs < 10, `${perPacketUs.toFixed(2)} µs per packet`);
-  assert.equal(magic.stats.discoBad, 10_000);
+  assert.equal(magic.stats.discoBad, 20_000);
   assert.deepEqual(magic.stateSizes(), before, 'no key cached, no address learnt');
   assert.equal(inner.sent.length, 0, 'nothing answered');
   await magic.close();
