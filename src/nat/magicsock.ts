@@ -27,8 +27,12 @@ import { isStunPacket } from './stun.js';
 const SYNTH_PREFIX = [0xfd, 0x7a, 0x77, 0x65, 0x66, 0x74];
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 const MAX_CANDIDATES = 64;
-/** Source addresses (per socket) mapped to one peer; past it the oldest is forgotten. */
-const MAX_ADDRS_PER_PEER = 64;
+/**
+ * Source addresses (per socket) mapped to one peer; past it the oldest that is not the
+ * best path is forgotten. Above the birthday method's 256 sockets, each with its own
+ * mapping at the peer's NAT.
+ */
+const MAX_ADDRS_PER_PEER = 512;
 const QUICK_ATTEMPTS = 5;
 /** Initiations relayed from keys not (yet) in the netmap are held this long, this many at most. */
 const EARLY_INIT_MS = 5000;
