@@ -1,7 +1,8 @@
 // Coordinator benchmark: simulated agents (real HTTP registrations and WebSocket map
 // streams, no TUN) against one coordinator process on 127.0.0.1. Measures registrations
 // per second, the time from one node's endpoint change to its arrival at every peer
-// (p50/p99 over all peer deliveries), and the coordinator's RSS.
+// (p50/p99 over all peer deliveries), the coordinator's RSS, and the time and size of a
+// Prometheus scrape of its --metrics-listen address with every node connected.
 // There is no reference implementation to interleave with here; numbers are absolute.
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +11,13 @@ import { AdminClient } from '../src/control/admin-client.js';
 import type { ServerMessage } from '../src/control/wire.js';
 import { http, SimNode, type MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
+import { parseExposition } from '../test/helpers/prom-text.js';
 
 const SIZES = [100, 1000];
 const CHANGES = 20;
 const CONCURRENCY = 50;
 const DEADLINE_MS = 240_000;
+const SCRAPES = 30;
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -36,11 +39,31 @@ interface Row {
   deliveries: number;
   rssIdle: number;
   rssPeak: number;
+  scrapeP50: number;
+  scrapeMax: number;
+  scrapeBytes: number;
+}
+
+/** Scrapes `url` SCRAPES times in a row: median and max wall time, and the body size (checked once). */
+async function measureScrapes(url: string): Promise<{ p50: number; max: number; bytes: number }> {
+  const times: number[] = [];
+  let body = '';
+  for (let i = 0; i < SCRAPES; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url);
+    body = await res.text();
+    times.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`scrape: HTTP ${res.status}`);
+  }
+  parseExposition(body);
+  times.sort((a, b) => a - b);
+  return { p50: pct(times, 50), max: times.at(-1)!, bytes: Buffer.byteLength(body) };
 }
 
 async function run(size: number, started: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
-  const server = await startServerProcess(['--state-dir', dir]);
+  // The bench registers every node from 127.0.0.1 as fast as it can: no per-source limit.
+  const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
   try {
     const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
     const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
@@ -55,11 +78,12 @@ async function run(size: number, started: number): Promise<Row> {
     const regPerSec = size / ((performance.now() - t0) / 1000);
 
     t0 = performance.now();
-    const maps: MapClient[] = [];
-    await pool(nodes, CONCURRENCY, async (n) => {
+    // maps[i] is nodes[i]'s stream (streams finish connecting in any order).
+    const maps: MapClient[] = new Array(size);
+    await pool(nodes.map((n, i) => ({ n, i })), CONCURRENCY, async ({ n, i }) => {
       const m = await n.openMap();
       await m.waitFor((x) => x.type === 'full', 60_000);
-      maps.push(m);
+      maps[i] = m;
     });
     const connectSec = (performance.now() - t0) / 1000;
     // Let the online flips of the connect phase drain before measuring.
@@ -96,8 +120,9 @@ async function run(size: number, started: number): Promise<Row> {
       for (const m of maps) m.messages.length = 0;
     }
     latencies.sort((a, b) => a - b);
+    const scrape = await measureScrapes(`${server.metrics}/metrics`);
     await Promise.all(maps.map((m) => m.close()));
-    return { nodes: size, regPerSec, connectSec, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies.at(-1)!, deliveries: latencies.length, rssIdle, rssPeak };
+    return { nodes: size, regPerSec, connectSec, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies.at(-1)!, deliveries: latencies.length, rssIdle, rssPeak, scrapeP50: scrape.p50, scrapeMax: scrape.max, scrapeBytes: scrape.bytes };
   } finally {
     server.proc.kill('SIGTERM');
     await exited(server.proc);
@@ -111,7 +136,7 @@ for (const size of SIZES) rows.push(await run(size, started));
 
 console.log('\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in one client process)');
 console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
-const header = ['nodes', 'registrations/s', 'connect all streams', 'change->all peers p50', 'p99', 'max', 'deliveries', 'coord RSS idle', 'peak'];
-const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), `${r.connectSec.toFixed(2)} s`, `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`]);
+const header = ['nodes', 'registrations/s', 'connect all streams', 'change->all peers p50', 'p99', 'max', 'deliveries', 'coord RSS idle', 'peak', `/metrics p50 (${SCRAPES})`, 'max', 'size'];
+const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), `${r.connectSec.toFixed(2)} s`, `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${r.scrapeMax.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
 const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 for (const line of [header, widths.map((w) => '-'.repeat(w)), ...body]) console.log(line.map((c, i) => c.padStart(widths[i])).join('  '));

@@ -1,8 +1,12 @@
 // weft_native: entry point and shared helpers (see common.h).
 #include "common.h"
 
+#include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include <vector>
 
 namespace weft {
 
@@ -118,8 +122,33 @@ static Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef __linux__
+// peerCred(fd): the uid, gid and pid of the process at the other end of a connected unix
+// socket (SO_PEERCRED, fixed at connect time), and the uid's user name when it has one.
+static Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd)) return env.Undefined();
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return ThrowErrno(env, errno, "getsockopt");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, cred.pid));
+  out.Set("uid", Napi::Number::New(env, cred.uid));
+  out.Set("gid", Napi::Number::New(env, cred.gid));
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  out.Set("user", getpwuid_r(cred.uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr ? Napi::Value(Napi::String::New(env, pw.pw_name)) : env.Null());
+  return out;
+}
+#endif
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+#ifdef __linux__
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+#endif
   InitPoll(env, exports);
   InitAead(env, exports);
 #ifdef __linux__

@@ -9,20 +9,22 @@ import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { Device } from '../wireguard/device.js';
-import { ControlClient, fetchServerKey } from './control-client.js';
+import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
 import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
 import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
-import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
+import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, pinServerKey, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
 import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
 import { AgentNat, type AgentNatOptions } from './nat.js';
 import { NetfilterForwarding, noForwarding, type ExitPolicy, type ForwardingConfigurator } from './forwarding.js';
 import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator, type RoutingConfigurator } from './routing.js';
 import { RouteController, type ExitFallback, type ExitPrefs } from './routes.js';
 import { allowedIpsFor, setAllowedIps } from './netmap.js';
+import { agentMetrics } from './metrics.js';
+import { MetricsServer } from '../metrics/server.js';
 
 // The node agent (tailscaled's job): owns the identity in the state dir, registers
 // with the coordinator once, runs the WireGuard engine on a TUN, keeps the engine's
@@ -44,6 +46,10 @@ export interface AgentOptions {
   /** Needed on first start (and to move to another coordinator); later starts reuse the saved one. */
   serverUrl?: string;
   authKey?: string;
+  /** Allow plain http:// to a coordinator that is not on loopback (labs, trusted LANs). */
+  insecureHttp?: boolean;
+  /** Forget the server key pinned for this coordinator and pin the one it presents now. */
+  resetServerKey?: boolean;
   /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
   forceReauth?: boolean;
   hostname?: string;
@@ -86,6 +92,8 @@ export interface AgentOptions {
   routing?: RoutingConfigurator;
   /** Forwarding and NAT as router / exit node (default: nftables/iptables with a real OS configurator). */
   forwarding?: ForwardingConfigurator;
+  /** Serve Prometheus /metrics here (`--metrics-listen`); absent = off. Port 0 picks one. */
+  metricsListen?: { host: string; port: number };
 }
 
 export function createAgent(opts: AgentOptions): Agent {
@@ -121,6 +129,9 @@ export class Agent {
   private state: PersistedState | null = null;
   private client: ControlClient | null = null;
   private api: LocalApi | null = null;
+  private metrics: MetricsServer | null = null;
+  /** `http://host:port` of the metrics listener while it runs. */
+  metricsUrl: string | null = null;
   private pinger: Pinger | null = null;
   private endpointTimer: TimerHandle | null = null;
   private reportedEndpoints = '';
@@ -211,13 +222,18 @@ export class Agent {
       this.logger.info({ from: state.serverUrl, to: this.opts.serverUrl }, 'moving to another coordinator: registering again');
       state = null;
     }
-    if (!state && !this.opts.serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
+    const serverUrl = this.opts.serverUrl ?? state?.serverUrl;
+    if (state && this.opts.resetServerKey) state = null; // registers again, pinning the key it presents now
+    if (!serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
     if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
+    checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
+    // An identity from before pinning existed: pin the key it registered with.
+    if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
     this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
 
     const device = await this.startDevice(this.opts.port ?? state?.listenPort);
     this.refreshLocal(state);
-    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, state?.serverUrl);
+    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, serverUrl);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
     this.client ??= this.newClient(state);
@@ -246,6 +262,11 @@ export class Agent {
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
       await this.api.start();
+    }
+    if (this.opts.metricsListen) {
+      this.metrics = new MetricsServer(agentMetrics(this), this.logger);
+      this.metricsUrl = await this.metrics.listen(this.opts.metricsListen.host, this.opts.metricsListen.port);
+      this.logger.info({ url: this.metricsUrl }, 'metrics listening');
     }
     // A restart while the coordinator is away: the last netmap brings the tunnels back.
     const cached = await loadNetmapCache(stateDir, state.serverUrl, this.publicKey);
@@ -325,10 +346,11 @@ export class Agent {
     });
   }
 
-  /** Registers (or with forceReauth re-authenticates) at --server, else at `savedUrl`. */
-  private async register(listenPort: number, savedUrl?: string): Promise<PersistedState> {
-    const serverUrl = normalizeUrl(this.opts.serverUrl ?? savedUrl!);
+  /** Registers (or with forceReauth re-authenticates) at `url`: --server, else the saved one. */
+  private async register(listenPort: number, url: string): Promise<PersistedState> {
+    const serverUrl = normalizeUrl(url);
     const serverPublicKey = await fetchServerKey(serverUrl);
+    await pinServerKey(this.opts.stateDir, serverUrl, serverPublicKey, this.opts.resetServerKey);
     this.client = this.newClient({ serverUrl, serverPublicKey });
     const res = await this.client.register({
       hostname: this.opts.hostname,
@@ -656,6 +678,8 @@ export class Agent {
       await this.os.down();
       await this.device?.close().catch(() => {});
       await this.nat?.stop().catch(() => {});
+      await this.metrics?.stop();
+      this.metricsUrl = null;
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
       this.logger.info({}, 'agent stopped');

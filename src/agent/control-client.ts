@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { keyFromBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import { nodeAuthKey, signNodeRequest } from '../control/node-auth.js';
+import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFrame, sessionKeys, signNodeRequest, type SessionKeys } from '../control/node-auth.js';
 import {
   CONTROL_PROTOCOL_VERSION,
-  VERSION_HEADER,
   type ClientMessage,
   type ErrorBody,
   type RegisterRequest,
@@ -29,6 +30,23 @@ const HEARTBEAT_MS = 15_000;
 export function backoffDelay(attempt: number, random: () => number): number {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+/** True for URLs whose host is a loopback address or `localhost`. */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
+
+/**
+ * Plain HTTP to a coordinator anywhere but loopback lets anyone on the path swap the
+ * server key we are about to pin; only `--insecure-http` (a lab, a trusted LAN) allows it.
+ */
+export function checkServerUrl(serverUrl: string, insecureHttp: boolean): void {
+  const url = new URL(serverUrl);
+  if (url.protocol === 'https:' || insecureHttp || isLoopbackUrl(url)) return;
+  throw new AgentError('ERR_INSECURE_SERVER_URL', `refusing plain http:// to ${url.host}: use https://, or pass --insecure-http on a network you trust`);
 }
 
 export async function fetchServerKey(serverUrl: string): Promise<string> {
@@ -77,6 +95,8 @@ export class ControlClient {
   private readonly authKey: Uint8Array;
   private readonly publicKey: Uint8Array;
   private ws: WebSocket | null = null;
+  /** The open stream's keys and frame counters (v7: every frame is sealed). */
+  private stream: { keys: SessionKeys; sent: number; received: number } | null = null;
   private handlers: StreamHandlers | null = null;
   private retryTimer: TimerHandle | null = null;
   private heartbeat: TimerHandle | null = null;
@@ -92,19 +112,28 @@ export class ControlClient {
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
   }
 
-  private authorization(method: string, path: string, body: Uint8Array): string {
-    return signNodeRequest(this.authKey, this.publicKey, method, path, body, Math.floor(this.opts.clock.wallNow() / 1000));
+  /** The signed header (v7: with our version) and the keys the answer must be authenticated with. */
+  private authorization(method: string, path: string, body: Uint8Array): { header: string; keys: SessionKeys } {
+    const nonce = randomBytes(12).toString('base64');
+    const header = signNodeRequest(this.authKey, this.publicKey, method, path, body, Math.floor(this.opts.clock.wallNow() / 1000), { nonce, version: CONTROL_PROTOCOL_VERSION });
+    return { header, keys: sessionKeys(this.authKey, nonce) };
   }
 
   private async post<T>(path: string, payload: unknown): Promise<T> {
     const url = new URL(path, this.opts.serverUrl);
     const body = Buffer.from(JSON.stringify(payload));
+    const auth = this.authorization('POST', url.pathname, body);
     const res = await request(url, {
       method: 'POST',
       body,
-      headers: { 'content-type': 'application/json', authorization: this.authorization('POST', url.pathname, body) },
+      headers: { 'content-type': 'application/json', authorization: auth.header },
     });
-    return (await res.json()) as T;
+    const text = await res.text();
+    // Only the coordinator holding the pinned key can produce this: an on-path rewrite fails here.
+    if (!checkResponseMac(auth.keys, res.status, text, res.headers.get(RESPONSE_MAC_HEADER))) {
+      throw new AgentError('ERR_SERVER_UNAUTHENTICATED', `${path}: the answer is not authenticated by the pinned server key`);
+    }
+    return JSON.parse(text) as T;
   }
 
   register(req: Omit<RegisterRequest, 'version'>): Promise<RegisterResponse> {
@@ -123,8 +152,9 @@ export class ControlClient {
   }
 
   send(msg: ClientMessage): boolean {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(msg));
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.stream) return false;
+    ws.send(sealFrame(this.stream.keys.up, this.stream.sent++, JSON.stringify(msg)));
     return true;
   }
 
@@ -133,11 +163,10 @@ export class ControlClient {
     if (this.stopped) return;
     const url = new URL('/api/v1/map', this.opts.serverUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(url, {
-      headers: { authorization: this.authorization('GET', url.pathname, new Uint8Array(0)), [VERSION_HEADER]: String(CONTROL_PROTOCOL_VERSION) },
-      handshakeTimeout: HTTP_TIMEOUT_MS,
-    });
+    const auth = this.authorization('GET', url.pathname, new Uint8Array(0));
+    const ws = new WebSocket(url, { headers: { authorization: auth.header }, handshakeTimeout: HTTP_TIMEOUT_MS });
     this.ws = ws;
+    const stream = (this.stream = { keys: auth.keys, sent: 0, received: 0 });
     ws.on('open', () => {
       this.awaitingPong = false;
       this.setConnected(true);
@@ -159,10 +188,17 @@ export class ControlClient {
       res.on('error', () => ws.terminate());
     });
     ws.on('pong', () => (this.awaitingPong = false));
-    ws.on('message', (data) => {
-      const msg = parseServerMessage(data.toString());
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary ? openFrame(stream.keys.down, stream.received++, data as Buffer) : null;
+      if (text === null) {
+        // Not from the coordinator we pinned, or replayed/reordered: drop the stream, reconnect.
+        this.opts.logger.warn({ binary: isBinary }, 'map stream frame failed authentication; reconnecting');
+        ws.terminate();
+        return;
+      }
+      const msg = parseServerMessage(text);
       if (!msg) {
-        this.opts.logger.warn({ bytes: data.toString().length }, 'ignoring malformed message from the coordinator');
+        this.opts.logger.warn({ bytes: text.length }, 'ignoring malformed message from the coordinator');
         return;
       }
       if (msg.type === 'full') this.attempt = 0; // a healthy stream resets the backoff
@@ -176,6 +212,7 @@ export class ControlClient {
     ws.on('close', () => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.stream = null;
       this.disarmHeartbeat();
       this.setConnected(false);
       this.scheduleReconnect();
@@ -223,6 +260,7 @@ export class ControlClient {
     this.disarmHeartbeat();
     const ws = this.ws;
     this.ws = null;
+    this.stream = null;
     if (ws) {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       ws.terminate();

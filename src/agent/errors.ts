@@ -6,6 +6,9 @@ export type AgentErrorCode =
   | 'ERR_STATE_CORRUPT'
   | 'ERR_SERVER' // the coordinator answered with an error
   | 'ERR_SERVER_UNREACHABLE'
+  | 'ERR_INSECURE_SERVER_URL' // plain http:// to a non-loopback coordinator without --insecure-http
+  | 'ERR_SERVER_UNAUTHENTICATED' // an answer or stream frame without a valid MAC under the pinned key
+  | 'ERR_SERVER_KEY_CHANGED' // the coordinator presents another key than the one pinned at registration
   | 'ERR_PEER_NOT_FOUND'
   | 'ERR_PING_TIMEOUT'
   | 'ERR_NO_ROUTE'

@@ -1,8 +1,9 @@
-import { chmod, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import { connect } from 'node:net';
 import { WeftError } from '../errors.js';
+import { applyHttpLimits, listenPrivateSocket } from '../listen.js';
 import { AgentError } from './errors.js';
 import type { StatusJson } from './status.js';
 
@@ -99,8 +100,10 @@ export class LocalApi {
     if (await answers(this.path)) throw new AgentError('ERR_ALREADY_RUNNING', `another agent is serving ${this.path}`);
     // A socket file left by a crashed agent would make listen() fail with EADDRINUSE.
     await rm(this.path, { force: true });
-    await app.listen({ path: this.path });
-    await chmod(this.path, 0o600);
+    // Idle longer than the longest ping a request may wait for (60 s).
+    applyHttpLimits(app.server, { idleTimeoutMs: 120_000 });
+    await app.ready();
+    await listenPrivateSocket(app.server, this.path);
     this.app = app;
   }
 

@@ -54,6 +54,8 @@ export function homeRelayOf(v: NodeView): string | null {
 export class AgentNat {
   readonly magic: MagicBind;
   report: NetcheckReport | null = null;
+  /** Path changes by the path a peer moved to (metrics). */
+  readonly pathChanges = { direct: 0, relay: 0, none: 0 };
   private relays: RelayInfo[] = [];
   private relayText = '';
   private timer: TimerHandle | null = null;
@@ -85,6 +87,7 @@ export class AgentNat {
       }),
       natInfo: () => ({ udp: this.report ? this.report.udp : null, hard: this.report?.mappingVariesByDestIP ?? null }),
     });
+    this.magic.onPathChange = (_peer, info) => void this.pathChanges[info.path]++;
   }
 
   get bind(): Bind {

@@ -1,9 +1,12 @@
-import { mkdir, open, readFile, rename, rm, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rm, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
 import type { NetMap, NodeView, ServerMessage } from '../control/wire.js';
 import { AgentError } from './errors.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { parseServerMessage } from './netmap.js';
+
+export { writeFileAtomic };
 
 // The agent's persistent state in its state dir (0700):
 //   node.key    the WireGuard private key, base64 (0600)
@@ -11,6 +14,8 @@ import { parseServerMessage } from './netmap.js';
 //   netmap.json the last netmap (peers, filter, DNS, relays), used at start until the
 //               coordinator answers (0600)
 //   weft.sock   the local API socket (0600, see local-api.ts)
+//   server-keys.json  coordinator origin -> its public key, pinned at first registration
+//               (kept across logout; `weft up --reset-server-key` forgets the entry)
 // Files are replaced atomically (temp + fsync + rename + fsync dir) so a crash never
 // leaves a half-written identity behind.
 
@@ -19,6 +24,7 @@ const KEY_FILE = 'node.key';
 const STATE_FILE = 'state.json';
 const NETMAP_FILE = 'netmap.json';
 const SOCKET_FILE = 'weft.sock';
+export const PIN_FILE = 'server-keys.json';
 
 export interface PersistedState {
   serverUrl: string;
@@ -40,33 +46,6 @@ export async function ensureStateDir(dir: string): Promise<void> {
   await chmod(dir, 0o700);
 }
 
-/** Writes `data` to `path` so that readers see either the old or the new content. */
-export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  // The rename itself is durable only once the directory entry is synced.
-  const dir = await open(join(path, '..'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 async function readOptional(path: string): Promise<string | null> {
   try {
@@ -130,6 +109,33 @@ export async function loadNetmapCache(dir: string, serverUrl: string, publicKey:
   } catch {
     return null;
   }
+}
+
+/**
+ * Trust on first use, like SSH's known_hosts: the first key a coordinator (by origin)
+ * presents is pinned, and a later registration with it refuses any other key.
+ * `reset` forgets the pin first (the coordinator was reinstalled on purpose).
+ */
+export async function pinServerKey(dir: string, serverUrl: string, publicKey: string, reset = false): Promise<void> {
+  const path = join(dir, PIN_FILE);
+  const origin = new URL(serverUrl).origin;
+  const text = await readOptional(path);
+  let pins: Record<string, string>;
+  try {
+    pins = text === null ? {} : (JSON.parse(text) as Record<string, string>);
+    if (typeof pins !== 'object' || pins === null || Array.isArray(pins)) throw new Error('not an object');
+  } catch (err) {
+    throw new AgentError('ERR_STATE_CORRUPT', `${path} is not a valid pin file`, { cause: err });
+  }
+  const pinned = reset ? undefined : pins[origin];
+  if (pinned === publicKey) return;
+  if (pinned !== undefined) {
+    throw new AgentError(
+      'ERR_SERVER_KEY_CHANGED',
+      `the coordinator at ${origin} presents key ${publicKey}, but ${pinned} was pinned at registration; if it was reinstalled on purpose, run weft up --reset-server-key (or remove its entry from ${path})`,
+    );
+  }
+  await writeFileAtomic(path, JSON.stringify({ ...pins, [origin]: publicKey }, null, 2) + '\n');
 }
 
 /** Forgets the identity (after logout): the next `weft up` registers as a new node. */

@@ -3,12 +3,13 @@ import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
+import { VERSION } from '../version.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
 
 const program = new Command();
-program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version('0.1.0');
+program.name('weft').description('Weft: a self-hosted mesh VPN that speaks WireGuard').version(VERSION);
 
 program
   .command('wg')

@@ -3,6 +3,7 @@ import { DEFAULT_IFACE } from '../agent/agent.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
+import { parseListen } from '../control/server.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -10,6 +11,8 @@ import { canonicalRoute } from '../control/routes.js';
 export interface UpArgs {
   server?: string;
   authKey?: string;
+  insecureHttp: boolean;
+  resetServerKey: boolean;
   forceReauth: boolean;
   hostname?: string;
   stateDir: string;
@@ -23,6 +26,7 @@ export interface UpArgs {
   exitNode?: string;
   exitNodeAllowLanAccess: boolean;
   exitNodeFallback: 'block' | 'direct';
+  metricsListen?: { host: string; port: number };
 }
 
 export interface RawUpArgs {
@@ -36,11 +40,14 @@ export interface RawUpArgs {
   exitNodeFallback?: string;
   server?: string;
   authKey?: string;
+  insecureHttp?: boolean;
+  resetServerKey?: boolean;
   forceReauth?: boolean;
   hostname?: string;
   stateDir?: string;
   iface?: string;
   port?: string;
+  metricsListen?: string;
 }
 
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -75,6 +82,8 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
   return {
     server: raw.server === undefined ? undefined : parseServerUrl(raw.server),
     authKey: authKey?.trim(),
+    insecureHttp: raw.insecureHttp === true,
+    resetServerKey: raw.resetServerKey === true,
     forceReauth: raw.forceReauth === true,
     hostname: raw.hostname,
     stateDir: raw.stateDir ?? DEFAULT_STATE_DIR,
@@ -87,6 +96,7 @@ export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs
     exitNode: parseExitNode(raw.exitNode),
     exitNodeAllowLanAccess: raw.exitNodeAllowLanAccess === true,
     exitNodeFallback: parseFallback(raw.exitNodeFallback),
+    metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
   };
 }
 

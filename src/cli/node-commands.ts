@@ -27,6 +27,8 @@ export function registerNodeCommands(program: Command): void {
     .description('join the mesh and run the agent in the foreground')
     .option('--server <url>', 'coordinator URL (first start, or to change coordinator)')
     .option('--auth-key <key>', 'pre-auth key (or WEFT_AUTH_KEY in the environment)')
+    .option('--insecure-http', 'allow a plain http:// coordinator that is not on loopback (labs, trusted LANs)')
+    .option('--reset-server-key', 'forget the server key pinned for this coordinator and register again')
     .option('--force-reauth', 're-register this node key with --auth-key (after it expired, or before): same name and addresses')
     .option('--hostname <name>', 'name to request for this node (default: the host name)')
     .option(...stateDirOption)
@@ -42,6 +44,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
     .option('--exit-node-allow-lan-access', 'with --exit-node: keep the local LAN direct')
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
     .action(async (raw: RawUpArgs & { acceptDns?: boolean; magicDns?: boolean }) => {
       try {
         const { acceptDns, magicDns, ...rest } = raw;
@@ -126,6 +129,8 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): 
     stateDir: args.stateDir,
     serverUrl: args.server,
     authKey: args.authKey,
+    insecureHttp: args.insecureHttp,
+    resetServerKey: args.resetServerKey,
     forceReauth: args.forceReauth,
     hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
     iface: args.iface,
@@ -139,6 +144,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): 
     exitNode: args.exitNode,
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
     exitNodeFallback: args.exitNodeFallback,
+    metricsListen: args.metricsListen,
   });
   const onSignal = (sig: string) => {
     logger.info({ signal: sig }, 'stopping');

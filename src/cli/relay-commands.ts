@@ -5,6 +5,9 @@ import { Endpoint } from '../io/endpoint.js';
 import { consoleLogger } from '../log.js';
 import { RelayServer } from '../relay/server.js';
 import { CoordinatorAdmission, readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
+import { registerRelayMetrics } from '../relay/metrics.js';
+import { Registry } from '../metrics/index.js';
+import { MetricsServer } from '../metrics/server.js';
 import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
 import { StunServer } from '../nat/stun-server.js';
 import { UdpStunClient } from '../nat/stun-client.js';
@@ -74,6 +77,7 @@ interface RelayOpts {
   coordinator?: string;
   relaySecretFile?: string;
   allowAnyKey?: boolean;
+  metricsListen?: string;
 }
 
 interface NetcheckOpts {
@@ -98,21 +102,27 @@ async function runRelay(o: RelayOpts): Promise<void> {
   const relay = new RelayServer({ path: o.path, logger, ...(admission ? { authorize: admission.authorize } : {}) });
   admission?.start(relay);
   const stun = o.stun ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
+  const metricsAt = o.metricsListen === undefined ? null : parseHostPort(o.metricsListen);
+  const reg = new Registry();
+  registerRelayMetrics(reg, () => relay);
+  const metrics = new MetricsServer(reg, logger);
   const httpPort = await relay.listen(host, port, tls);
+  let metricsUrl: string | null = null;
   try {
     await stun?.start();
+    if (metricsAt) metricsUrl = await metrics.listen(metricsAt.host, metricsAt.port);
   } catch (err) {
     admission?.stop();
-    await relay.stop();
+    await Promise.all([relay.stop(), stun?.stop()]);
     throw err;
   }
-  logger.info({ url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null }, 'relay running');
+  logger.info({ url: `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${httpPort}${o.path}`, stunPort: stun?.port ?? null, metrics: metricsUrl }, 'relay running');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   admission?.stop();
-  await Promise.all([relay.stop(), stun?.stop()]);
+  await Promise.all([relay.stop(), stun?.stop(), metrics.stop()]);
 }
 
 /** The running agent's relay map (what `weft netcheck` probes without --stun/--relay). */
@@ -164,6 +174,7 @@ export function registerRelayCommands(program: Command): void {
     .option('--coordinator <url>', 'admit only keys this coordinator vouches for (needs the relay secret)')
     .option('--relay-secret-file <file>', `the secret shared with the coordinator's --relay-secret-file (or ${RELAY_SECRET_ENV})`)
     .option('--allow-any-key', 'admit any key that proves it holds its private key (labs only: an open relay)')
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (opts: RelayOpts) => {
       await runRelay(opts);
     });

@@ -4,18 +4,33 @@ import { AdminClient, type AdminTarget } from '../control/admin-client.js';
 import type { RouteView } from '../control/wire.js';
 import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
-import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, runServer } from '../control/server.js';
+import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, parseListen, runServer } from '../control/server.js';
+import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
 import { DEFAULT_IPV4_RANGE } from '../control/ipam.js';
+import type { RateLimit } from '../control/rate-limit.js';
+import { DEFAULT_HTTP_LIMITS } from '../listen.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { WeftError } from '../errors.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
+import { registerAuditCommands } from './audit-commands.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
   const m = /^([^=\s]+)=(\S+)$/.exec(v);
   if (!m) throw new WeftError('ERR_INVALID_ARGUMENT', `--dns-route wants DOMAIN=IP[,IP...], got ${JSON.stringify(v)}`);
   return { ...acc, [m[1].toLowerCase().replace(/^\.|\.$/g, '')]: m[2].split(',').filter(Boolean) };
+}
+
+function positiveInt(flag: string, v: string, min = 1): number {
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min) throw new WeftError('ERR_INVALID_ARGUMENT', `${flag} wants an integer of at least ${min}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** `--register-rate N`: N per second with a burst of 10 N; 0 turns the limit off (benchmarks). */
+function registerRate(v: string): RateLimit | null {
+  const n = positiveInt('--register-rate', v, 0);
+  return n === 0 ? null : { perSecond: n, burst: 10 * n };
 }
 
 // The coordinator's commands (`weft server`, `keys`, `nodes`, `apikeys`). Admin commands
@@ -30,11 +45,17 @@ export function serverCommand(): Command {
     .option('--db <file|url>', 'SQLite file or postgres:// URL (default <state-dir>/weft.db)')
     .option('--tls-cert <file>', 'PEM certificate: serve HTTPS')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--acme-domain <name>', 'obtain and renew the HTTPS certificate for NAME from an ACME CA (HTTP-01 on port 80)')
+    .option('--acme-email <email>', 'contact address for the ACME account')
+    .option('--acme-directory <url>', 'ACME directory URL', LETS_ENCRYPT_DIRECTORY)
+    .option('--acme-http-listen <host:port>', 'where to answer HTTP-01 challenges (default: --listen host, port 80)')
     .option('--domain <domain>', 'DNS domain of node names', DEFAULT_DOMAIN)
     .option('--ipv4-range <cidr>', 'IPv4 range nodes get addresses from', DEFAULT_IPV4_RANGE)
     .option('--node-key-expiry <duration>', 'node key lifetime, 0 = never expire', '180d')
     .option('--ephemeral-timeout <duration>', 'delete ephemeral nodes offline this long', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--register-rate <n>', 'registrations of new node keys per second per source address (burst 10x); 0 = unlimited', '10')
+    .option('--max-connections <n>', 'open HTTP connections (map streams and relay clients included)', String(DEFAULT_HTTP_LIMITS.maxConnections))
     .option('--dns-route <domain=ips>', 'split DNS: send DOMAIN to these resolvers (repeatable)', parseDnsRoute, {} as Record<string, string[]>)
     .option('--no-magic-dns', 'do not have agents run MagicDNS')
     .option('--stun-port <port>', 'UDP port of the embedded STUN server (also port+1); 0 disables', '3478')
@@ -42,21 +63,29 @@ export function serverCommand(): Command {
     .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--relay-secret-file <file>', `secret standalone relays present to ask which keys are nodes (or ${RELAY_SECRET_ENV})`)
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
     .action(async (o: Record<string, string | undefined> & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new WeftError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+      if (o.acmeDomain && o.tlsCert) throw new WeftError('ERR_INVALID_ARGUMENT', '--acme-domain and --tls-cert exclude each other');
       await runServer({
         listen: o.listen,
         stateDir: o.stateDir!,
         db: o.db,
         tls: o.tlsCert && o.tlsKey ? { cert: o.tlsCert, key: o.tlsKey } : undefined,
+        acme: o.acmeDomain
+          ? { domain: checkAcmeDomain(o.acmeDomain), email: o.acmeEmail, directoryUrl: o.acmeDirectory, http: o.acmeHttpListen ? parseListen(o.acmeHttpListen) : undefined }
+          : undefined,
         domain: o.domain,
         ipv4Range: o.ipv4Range,
         nodeExpiryMs: parseDuration(o.nodeKeyExpiry!),
         ephemeralTimeoutMs: parseDuration(o.ephemeralTimeout!),
         logLevel: o.logLevel,
+        registerRateLimit: registerRate(o.registerRate!),
+        httpLimits: { maxConnections: positiveInt('--max-connections', o.maxConnections!) },
         dnsRoutes: o.dnsRoute,
         magicDns: o.magicDns !== false,
         relaySecret: await readRelaySecret(o.relaySecretFile),
+        metricsListen: o.metricsListen,
         nat: {
           relay: o.embeddedRelay !== false,
           publicUrl: o.publicUrl,
@@ -202,6 +231,8 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     withTarget,
     { out, err: (s) => void process.stderr.write(s) },
   );
+
+  registerAuditCommands(program, { withTarget, client, table, out });
 
   const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
   const local = (c: Command): Command => c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR);

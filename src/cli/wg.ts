@@ -7,6 +7,7 @@ import { warmUpDataPath } from '../wireguard/warmup.js';
 import { Device } from '../wireguard/device.js';
 import { UapiServer } from '../wireguard/uapi-server.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
+import { VERSION } from '../version.js';
 
 // `weft wg IFNAME` / `weft-wg IFNAME`: a drop-in for `wireguard-go IFNAME`. It creates
 // the TUN and the UAPI socket, then (unless -f) detaches into the background once both
@@ -28,7 +29,8 @@ export function parseWgArgs(argv: string[]): WgOptions | string {
     if (a === '-f' || a === '--foreground') foreground = true;
     else rest.push(a);
   }
-  if (rest.length !== 1) return 'Usage: weft-wg [-f/--foreground] INTERFACE-NAME';
+  // An unknown option must not become an interface name (and a TUN device of that name).
+  if (rest.length !== 1 || rest[0].startsWith('-')) return 'Usage: weft-wg [-f/--foreground] INTERFACE-NAME | --version';
   const iface = rest[0];
   if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(iface)) return `invalid interface name ${JSON.stringify(iface)}`;
   return { foreground, iface };
@@ -49,6 +51,11 @@ function loggerFromEnv(): Logger {
 /** Runs the userspace WireGuard interface; resolves with the process exit code. */
 /** `script` is the entry file that re-runs this in the foreground when daemonizing. */
 export async function runWg(argv: string[], script: string): Promise<number> {
+  // As `wireguard-go --version`.
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(`weft-wg v${VERSION}\n`);
+    return 0;
+  }
   const opts = parseWgArgs(argv);
   if (typeof opts === 'string') {
     process.stderr.write(opts + '\n');

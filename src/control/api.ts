@@ -1,16 +1,21 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { Logger as PinoLogger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import { apiKeyView, authKeyView, createApiKey, createAuthKey, findAuthKey, verifyApiKey } from './auth-keys.js';
 import { parseEndpoints } from './endpoints.js';
-import { badRequest, ControlError, forbidden, notFound, unauthorized } from './errors.js';
-import type { NodeVerifier } from './node-verifier.js';
+import { auditView, localActor, parseAuditQuery, recordAudit, type AuditActor } from './audit.js';
+import { badRequest, ControlError, forbidden, notFound, tooManyRequests, unauthorized } from './errors.js';
+import type { SourceRateLimiter } from './rate-limit.js';
+import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifier.js';
+import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
-import type { Store } from './store/index.js';
+import type { NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
@@ -23,6 +28,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody?: Buffer;
     nodeKey?: string;
+    nodeAuth?: AdmittedAuth;
+    nodeSession?: VerifiedRequest;
+    /** The admin API key that authenticated this request (audit log). */
+    apiKeyId?: number;
   }
 }
 
@@ -35,6 +44,7 @@ export interface ApiContext {
   clock: Clock;
   serverPublicKey: string;
   wss: WebSocketServer;
+  metrics: MetricsRegistry;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
   relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
@@ -110,6 +120,7 @@ export function createHttp(log: PinoLogger, extra: Partial<FastifyServerOptions>
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorResponse(err);
     if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status === 429) void reply.header('retry-after', '1');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => void reply.status(404).send(errorBody('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
@@ -184,24 +195,45 @@ function routeViews(ctx: ApiContext): RouteView[] {
   return out;
 }
 
+const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { since: { type: 'string', maxLength: 40 }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
+} as const;
+
 const refParams = (name: string) => ({ type: 'object', additionalProperties: false, required: [name], properties: { [name]: { type: 'string', minLength: 1, maxLength: 128 } } }) as const;
 
 /** Routes nodes call: server key, register, logout, and the map stream (via `upgrade`). */
 export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  // Before the body is read: a stranger's request costs a header parse and a lookup.
+  const admit = async (req: FastifyRequest): Promise<void> => {
+    req.nodeAuth = ctx.verifier.admit(req.headers.authorization);
+  };
+  const admitNew = async (req: FastifyRequest): Promise<void> => {
+    req.nodeAuth = ctx.verifier.admit(req.headers.authorization, { source: req.socket.remoteAddress });
+  };
   const nodeAuth = async (req: FastifyRequest): Promise<void> => {
-    req.nodeKey = ctx.verifier.verify(req.headers.authorization, req.method, req.url, req.rawBody ?? new Uint8Array(0));
+    const v = ctx.verifier.verify(req.nodeAuth!, req.method, req.url, req.rawBody ?? new Uint8Array(0));
+    req.nodeSession = v;
+    req.nodeKey = v.publicKey;
+  };
+  // v7: a 2xx answer to a node carries a MAC under the request's session keys.
+  const seal = async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    const keys = req.nodeSession?.keys;
+    if (keys && reply.statusCode < 300 && typeof payload === 'string') void reply.header(RESPONSE_MAC_HEADER, responseMac(keys, reply.statusCode, payload));
+    return payload;
   };
 
   app.get('/api/v1/key', { schema: { querystring: noQuery } }, async () => ({ version: CONTROL_PROTOCOL_VERSION, publicKey: ctx.serverPublicKey }));
 
-  app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, preValidation: nodeAuth }, async (req) => {
+  app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, onRequest: admitNew, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const body = req.body as RegisterRequest;
     const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
     const node = await ctx.registry.register(req.nodeKey!, body, endpoints);
     return { node: ctx.registry.view(node), domain: ctx.registry.domain, ipv4Range: ctx.registry.ipam.v4.text, ipv6Range: ctx.registry.ipam.v6Text };
   });
 
-  app.post('/api/v1/logout', { schema: { querystring: noQuery, body: emptyBody }, preValidation: nodeAuth }, async (req) => {
+  app.post('/api/v1/logout', { schema: { querystring: noQuery, body: emptyBody }, onRequest: admit, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const node = ctx.registry.activeNode(req.nodeKey!);
     await ctx.registry.remove(node, 'logout');
     return { ok: true };
@@ -226,14 +258,15 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
   const fail = (err: unknown): void => {
     const { status, body } = toErrorResponse(err);
     const json = JSON.stringify(body);
-    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 429 ? 'Too Many Requests' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
   };
   try {
     if (req.method !== 'GET' || req.url !== MAP_PATH) throw notFound('ERR_NOT_FOUND', 'no WebSocket endpoint at this path');
-    const key = ctx.verifier.verify(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
-    const node = ctx.registry.activeNode(key);
-    const version = streamVersion(req.headers[VERSION_HEADER]);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, version, ctx.relaysFor(req)));
+    const v = ctx.verifier.check(req.headers.authorization, 'GET', MAP_PATH, new Uint8Array(0));
+    const node = ctx.registry.activeNode(v.publicKey);
+    // v7 signs its version in the Authorization header; older agents announce it unsigned.
+    const version = v.version === undefined ? streamVersion(req.headers[VERSION_HEADER]) : Math.min(v.version, CONTROL_PROTOCOL_VERSION);
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }, ctx.relaysFor(req)));
   } catch (err) {
     fail(err);
   }
@@ -242,6 +275,8 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
 export interface AdminAccess {
   /** Over the unix socket, file permissions are the credential; over TCP, an API key. */
   local: boolean;
+  /** Over TCP: failed API-key checks per source (each is a database read); absent = unlimited. */
+  failures?: SourceRateLimiter;
 }
 
 /**
@@ -260,25 +295,44 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     app.addHook('onRequest', async (req) => {
       const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
       if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
-      if (!(await verifyApiKey(ctx.store, m[1], now()))) throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      const source = req.socket.remoteAddress;
+      // A source that keeps guessing is refused before the lookup costs anything.
+      if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
+      const k = await verifyApiKey(ctx.store, m[1], now());
+      if (!k) {
+        access.failures?.allow(source);
+        throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      }
+      req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
     });
   }
+
+  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: localActor(req.socket), source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
+  const audit = (req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>) => recordAudit(ctx.store, who(req), now(), action, target, detail);
 
   app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));
   app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.registry.view(ctx.registry.find((req.params as { node: string }).node)));
   app.delete('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => {
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
+    await audit(req, 'node.delete', removed.name, { id: removed.id, ipv4: removed.ipv4, ipv6: removed.ipv6 });
     return { ok: true, node: { ...ctx.registry.view(removed), online: false } };
   });
 
   // v6: node key expiry.
   const nodeRef = (req: FastifyRequest) => ctx.registry.find((req.params as { node: string }).node);
-  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => ctx.registry.view(await ctx.registry.expire(nodeRef(req))));
+  const expiry = (n: NodeRecord) => ({ expiresAt: n.expiresAt === null ? null : new Date(n.expiresAt).toISOString() });
+  app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => {
+    const n = await ctx.registry.expire(nodeRef(req));
+    await audit(req, 'node.expire', n.name, expiry(n));
+    return ctx.registry.view(n);
+  });
   app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
     const by = (req.body as { bySeconds?: number }).bySeconds;
-    return ctx.registry.view(await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000));
+    const n = await ctx.registry.extend(nodeRef(req), by === undefined ? undefined : by * 1000);
+    await audit(req, 'node.extend', n.name, expiry(n));
+    return ctx.registry.view(n);
   });
 
   // v4: subnet routes and exit nodes.
@@ -286,7 +340,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   for (const [path, approve] of [['/api/v1/admin/routes/approve', true], ['/api/v1/admin/routes/unapprove', false]] as const) {
     app.post(path, { schema: { querystring: noQuery, body: approveRouteSchema } }, async (req) => {
       const body = req.body as ApproveRouteRequest;
-      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), parseRouteArg(body.route), approve);
+      const routes = parseRouteArg(body.route);
+      const n = await ctx.registry.setApproval(ctx.registry.find(body.node), routes, approve);
+      await audit(req, approve ? 'route.approve' : 'route.unapprove', n.name, { routes });
       return ctx.registry.view(n);
     });
   }
@@ -294,7 +350,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
-    return createAuthKey(ctx.store, body, now());
+    const k = await createAuthKey(ctx.store, body, now());
+    await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
+    return k;
   });
 
   app.get('/api/v1/admin/policy', { schema: { querystring: noQuery } }, async () => ({
@@ -302,8 +360,10 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     updatedAt: ctx.policy.updatedAt === null ? null : new Date(ctx.policy.updatedAt).toISOString(),
   }));
   app.put('/api/v1/admin/policy', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => {
-    await ctx.policy.set((req.body as { policy: string }).policy, now());
+    const text = (req.body as { policy: string }).policy;
+    await ctx.policy.set(text, now());
     ctx.hub.policyChanged();
+    await audit(req, 'policy.set', 'policy', { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
     await ctx.registry.reapplyAutoApprovers();
     return { ok: true };
   });
@@ -311,18 +371,30 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.delete('/api/v1/admin/authkeys/:key', { schema: { querystring: noQuery, params: refParams('key') } }, async (req) => {
     const k = await findAuthKey(ctx.store, (req.params as { key: string }).key);
     await ctx.store.revokeAuthKey(k.id);
+    await audit(req, 'authkey.revoke', `authkey:${k.id}`);
     return authKeyView({ ...k, revoked: true });
   });
 
   const localOnly = { localOnly: true };
-  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) =>
-    createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now()),
-  );
+  app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) => {
+    const k = await createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now());
+    await audit(req, 'apikey.create', `apikey:${k.id}`, { expiresAt: k.expiresAt });
+    return k;
+  });
   app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
   app.delete('/api/v1/admin/apikeys/:id', { config: localOnly, schema: { querystring: noQuery, params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9]{1,15}$' } } } } }, async (req) => {
     const id = Number((req.params as { id: string }).id);
     if (!(await ctx.store.revokeApiKey(id))) throw notFound('ERR_API_KEY_NOT_FOUND', 'no such API key', 'id');
     const k = (await ctx.store.listApiKeys()).find((x) => x.id === id)!;
+    await audit(req, 'apikey.revoke', `apikey:${k.id}`);
     return apiKeyView(k);
   });
+
+  app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
+    const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });
+    return { entries: (await ctx.store.listAudit(since, limit)).map(auditView) };
+  });
+
+  // The same series as --metrics-listen, behind the admin credential.
+  app.get('/api/v1/admin/metrics', { schema: { querystring: noQuery } }, async (_req, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.metrics()));
 }

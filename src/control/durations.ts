@@ -15,3 +15,15 @@ export function parseDuration(text: string): number {
   if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`duration ${JSON.stringify(text)} is too large`);
   return ms;
 }
+
+/**
+ * `--since`: a duration back from `now` (`30m`, `7d`) or a time (`2026-01-31`,
+ * `2026-01-31T12:00:00Z`); returns Unix ms.
+ */
+export function parseSince(text: string, now: number): number {
+  const s = text.trim();
+  if (/^(\d+[smhdw])+$/.test(s)) return now - parseDuration(s);
+  const t = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(s) ? Date.parse(s) : NaN;
+  if (!Number.isFinite(t)) throw new InvalidArgumentError(`--since wants a duration like 1h or 7d, or a time like 2026-01-31T12:00:00Z; got ${JSON.stringify(text)}`);
+  return t;
+}

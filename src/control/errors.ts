@@ -19,3 +19,11 @@ export const badRequest = (code: string, message: string, field?: string): Contr
 export const unauthorized = (code: string, message: string, field?: string): ControlError => new ControlError(401, code, message, field);
 export const forbidden = (code: string, message: string, field?: string): ControlError => new ControlError(403, code, message, field);
 export const notFound = (code: string, message: string, field?: string): ControlError => new ControlError(404, code, message, field);
+
+/** Getting or renewing the HTTPS certificate from an ACME CA failed (acme.ts). */
+export class AcmeError extends WeftError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ACME', message, options);
+  }
+}
+export const tooManyRequests = (code: string, message: string, field?: string): ControlError => new ControlError(429, code, message, field);

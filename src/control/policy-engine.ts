@@ -38,6 +38,8 @@ export class PolicyEngine {
   policy: Policy = parsePolicy(DEFAULT_POLICY_TEXT);
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
   private readonly members = new Map<string, string>();
+  /** Times each compilation (metrics); returns the stop function. */
+  compileTimer: (() => () => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -83,10 +85,12 @@ export class PolicyEngine {
   }
 
   recompile(): void {
+    const done = this.compileTimer?.();
     const list = [...this.nodes()];
     this.members.clear();
     for (const n of list) this.members.set(n.publicKey, membershipKey(n));
     this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
+    done?.();
   }
 
   /** Tag owners: a key for `user` may carry only tags that user owns; admin keys (no user) any tag. */

@@ -63,6 +63,8 @@ export class Registry {
   private timer: TimerHandle | null = null;
   private lastHeartbeat = 0;
   listener: RegistryListener = { upsert: () => {}, remove: () => {} };
+  /** Read by /metrics. */
+  readonly stats = { registrations: 0 };
   /** Routes the access policy's autoApprovers approve for a node (set by the coordinator). */
   autoApprove: (n: NodeRecord, routes: string[]) => string[] = () => [];
   /** Another instance changed the access policy (PostgreSQL). */
@@ -205,6 +207,7 @@ export class Registry {
           now,
         );
         keepName = keepAddr = true;
+        this.stats.registrations++;
         this.put(node);
         this.o.log.info({ node: node.name, ipv4: node.ipv4 }, 'node registered');
         this.listener.upsert(node);

@@ -1,15 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { keyToBase64, publicKeyFromPrivate } from '../crypto/keys.js';
 import { InvalidArgumentError } from '../errors.js';
+import { applyHttpLimits, listenPrivateSocket, type HttpLimits } from '../listen.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
+import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT, DEFAULT_REGISTER_LIMIT, SourceRateLimiter, type RateLimit } from './rate-limit.js';
 import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
@@ -17,8 +21,11 @@ import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
+import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 import { relayCheckRoutes } from './relay-check.js';
+import { CoordinatorMetrics, instrumentStore } from './metrics.js';
+import { MetricsServer } from '../metrics/server.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -35,6 +42,8 @@ export interface CoordinatorOptions {
   listen?: string;
   /** PEM file paths; when given the API is HTTPS/WSS. */
   tls?: { cert: string; key: string };
+  /** Obtain and renew the HTTPS certificate from an ACME CA instead (acme.ts). */
+  acme?: AcmeOptions;
   domain?: string;
   ipv4Range?: string;
   /** Node key lifetime; 0 = never expires. Default 180 days. */
@@ -49,10 +58,18 @@ export interface CoordinatorOptions {
   dnsRoutes?: Record<string, string[]>;
   /** Set false to tell agents not to run MagicDNS. Default true. */
   magicDns?: boolean;
+  /** Timeouts and connection cap of the API and admin socket (src/listen.ts). */
+  httpLimits?: Partial<HttpLimits>;
+  /** Registrations of new node keys per source address; null = unlimited (benchmarks). */
+  registerRateLimit?: RateLimit | null;
+  /** Spacing of a node's endpoint and route writes (latest wins); default 1 s. */
+  updateIntervalMs?: number;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
   /** Shared with standalone relays (`weft relay --coordinator`): enables POST /api/v1/relay/check. */
   relaySecret?: string;
+  /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
+  metricsListen?: string;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -68,6 +85,11 @@ export interface Coordinator {
   readonly registry: Registry;
   readonly store: Store;
   readonly policy: PolicyEngine;
+  readonly hub: StreamHub;
+  /** Set once started. */
+  readonly verifier: NodeVerifier | null;
+  /** `http://host:port` of the --metrics-listen listener once started, else null. */
+  readonly metricsUrl: string | null;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
@@ -81,10 +103,12 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? pino({ level: 'silent' });
   const { host, port } = parseListen(opts.listen ?? DEFAULT_LISTEN);
+  const metricsAt = opts.metricsListen === undefined ? null : parseListen(opts.metricsListen);
+  const metrics = new CoordinatorMetrics();
   if (opts.nat?.publicUrl) parsePublicUrl(opts.nat.publicUrl);
   // Before the store: the default SQLite file lives in the state dir.
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-  const store = openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log);
+  const store = instrumentStore(openStore(opts.db ?? join(opts.stateDir, 'weft.db'), log), metrics.dbQuery);
   const registry = new Registry({
     store,
     clock,
@@ -97,8 +121,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     heartbeatMs: opts.heartbeatMs ?? 30_000,
   });
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
+  policy.compileTimer = metrics.compileTimer;
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
-  const hub = new StreamHub(registry, log, policy, dns);
+  const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
+  hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
   // The embedded relay hears of deletions and expiries too: their connections close.
   registry.listener = {
@@ -121,7 +147,13 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let url = '';
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
+  metrics.watch(registry, hub, () => relay?.server ?? null);
+  const metricsServer = new MetricsServer(metrics.registry, log);
+  let metricsUrl: string | null = null;
+  let acme: AcmeManager | null = null;
+  let verifier: NodeVerifier | null = null;
   let started = false;
+  const registerLimiter = opts.registerRateLimit === null ? null : new SourceRateLimiter(clock, opts.registerRateLimit ?? DEFAULT_REGISTER_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT);
 
   return {
     get url() {
@@ -130,10 +162,17 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     get publicKey() {
       return publicKey;
     },
+    get metricsUrl() {
+      return metricsUrl;
+    },
     adminSocketPath: socketPath,
     registry,
     store,
     policy,
+    hub,
+    get verifier() {
+      return verifier;
+    },
 
     async start() {
       await chmod(opts.stateDir, 0o700);
@@ -143,12 +182,18 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await registry.start();
       await policy.load();
       started = true;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier: new NodeVerifier(serverKey, clock), clock, serverPublicKey: publicKey, wss, relaysFor: () => [] };
+      verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
 
-      const https = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : undefined;
+      if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
+      const limits = { ...opts.httpLimits };
+      const pair = opts.tls ? { cert: await readFile(opts.tls.cert), key: await readFile(opts.tls.key) } : await acme?.start();
+      const https = pair ? { ...pair, handshakeTimeout: limits.headersTimeoutMs ?? 10_000 } : undefined;
       const api = createHttp(log, https ? { https } : {});
+      applyHttpLimits(api.server, limits);
+      if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
-      adminRoutes(api, ctx, { local: false });
+      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
@@ -157,8 +202,12 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await api.listen({ host, port });
       apps.push(api);
       const addr = api.server.address() as AddressInfo;
-      url = `${https ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-      relay = await embedRelay(api.server, url, host, opts.nat ?? {}, (k) => registry.isActiveKey(k), log);
+      // With ACME the certificate names the domain, so that is what nodes and relay clients must dial.
+      const urlHost = acme ? acme.domain : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `${https ? 'https' : 'http'}://${urlHost}:${addr.port}`;
+      // With ACME and no --public-url, the domain is where devices find the relay and STUN too.
+      const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
+      relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
 
@@ -167,14 +216,19 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         await rm(socketPath, { force: true });
         const admin = createHttp(log);
         adminRoutes(admin, ctx, { local: true });
-        await admin.listen({ path: socketPath });
-        await chmod(socketPath, 0o600);
+        applyHttpLimits(admin.server, limits);
+        await admin.ready();
+        await listenPrivateSocket(admin.server as HttpServer, socketPath);
         apps.push(admin);
       }
-      log.info({ url, adminSocket: socketPath, nodes: registry.size, map: MAP_PATH }, 'coordinator listening');
+      if (metricsAt) metricsUrl = await metricsServer.listen(metricsAt.host, metricsAt.port);
+      log.info({ url, adminSocket: socketPath, nodes: registry.size, map: MAP_PATH, metrics: metricsUrl }, 'coordinator listening');
     },
 
     async stop() {
+      await metricsServer.stop();
+      metricsUrl = null;
+      await acme?.stop();
       await relay?.stop();
       relay = null;
       hub.stop();
@@ -195,7 +249,7 @@ export async function runServer(opts: CoordinatorOptions & { logLevel?: string }
   const coordinator = createCoordinator({ ...opts, logger });
   await coordinator.start();
   // Printed on stdout for scripts and tests that start the server on port 0.
-  process.stdout.write(JSON.stringify({ msg: 'listening', url: coordinator.url, adminSocket: coordinator.adminSocketPath }) + '\n');
+  process.stdout.write(JSON.stringify({ msg: 'listening', url: coordinator.url, adminSocket: coordinator.adminSocketPath, metrics: coordinator.metricsUrl }) + '\n');
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string): void => {
       logger.info({ sig }, 'shutting down');

@@ -1,5 +1,7 @@
 import type { WebSocket } from 'ws';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { Coalescer, UPDATE_INTERVAL_MS } from './coalesce.js';
 import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
 import { parseRoutes } from './routes.js';
@@ -7,12 +9,37 @@ import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
 import type { PolicyEngine } from './policy-engine.js';
+import { openFrame, sealFrame, type SessionKeys } from './node-auth.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from './wire.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
 const MAX_BUFFERED_BYTES = 4 << 20;
 export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
+/** Map streams one node may hold; a new one closes its oldest (a reconnect whose old TCP path died). */
+export const MAX_STREAMS_PER_NODE = 4;
+
+/** What the agent proved on the upgrade request. */
+export interface StreamSession {
+  version: number;
+  /** v7: every frame is sealed (node-auth.ts sealFrame) under these keys, counted per direction. */
+  keys: SessionKeys | null;
+}
+
+interface Sealing {
+  keys: SessionKeys;
+  sent: number;
+  received: number;
+}
+
+export interface StreamStats {
+  /** Streams closed because their node opened more than MAX_STREAMS_PER_NODE. */
+  evicted: number;
+  /** Client frames whose MAC failed (the stream is closed). */
+  badFrames: number;
+  /** Endpoint and route updates replaced by a newer one before they were written. */
+  readonly coalesced: number;
+}
 
 /**
  * The live map streams of this instance, indexed by node. A change is serialized once
@@ -25,28 +52,53 @@ export class StreamHub implements RegistryListener {
   private readonly sent = new Map<number, { peers: Set<string>; filter: FilterRule[] }>();
   /** Per stream: whether its agent understands forwarding (`dsts`) rules (v5). */
   private readonly forwardRules = new WeakMap<WebSocket, boolean>();
+  private readonly sealing = new WeakMap<WebSocket, Sealing>();
+  private readonly updates: Coalescer;
+  readonly stats: StreamStats;
   private seq = 0;
+
+  /** Times each change's fan-out to the streams (metrics); returns the stop function. */
+  fanoutTimer: (() => () => void) | null = null;
 
   constructor(
     private readonly registry: Registry,
     private readonly log: Logger,
     private readonly policy: PolicyEngine,
     private readonly dns: DnsConfig,
-  ) {}
+    clock: Clock,
+    updateIntervalMs = UPDATE_INTERVAL_MS,
+  ) {
+    const updates = (this.updates = new Coalescer(clock, updateIntervalMs, (err) => this.log.error({ err: String(err) }, 'storing a node update failed')));
+    this.stats = {
+      evicted: 0,
+      badFrames: 0,
+      get coalesced() {
+        return updates.coalesced;
+      },
+    };
+  }
 
   /**
-   * `version`: what the agent announced on the upgrade request (VERSION_HEADER);
+   * `session`: the version the agent announced and, from v7, the keys its frames are sealed with;
    * `relays`: the relay map (protocol v3) for this stream's full netmap, as this device can reach it.
    */
-  attach(ws: WebSocket, node: NodeRecord, version = CONTROL_PROTOCOL_VERSION, relays: RelayInfo[] = []): void {
+  attach(ws: WebSocket, node: NodeRecord, session: StreamSession = { version: CONTROL_PROTOCOL_VERSION, keys: null }, relays: RelayInfo[] = []): void {
     if (this.policy.stale(node)) this.recompute(null);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
+    if (set.size >= MAX_STREAMS_PER_NODE) {
+      const oldest = set.values().next().value!;
+      set.delete(oldest);
+      this.stats.evicted++;
+      this.log.warn({ node: node.name, max: MAX_STREAMS_PER_NODE }, 'too many map streams for one node; closing its oldest');
+      this.closeAll(new Set([oldest]), 'ERR_TOO_MANY_STREAMS', `at most ${MAX_STREAMS_PER_NODE} map streams per node`);
+    }
     set.add(ws);
-    this.forwardRules.set(ws, version >= FORWARD_RULES_VERSION);
+    this.forwardRules.set(ws, session.version >= FORWARD_RULES_VERSION);
+    if (session.keys) this.sealing.set(ws, { keys: session.keys, sent: 0, received: 0 });
     this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
     this.registry.streamOpened(node.id);
-    ws.on('message', (data, isBinary) => this.onMessage(ws, node.id, isBinary ? null : String(data)));
+    ws.on('message', (data, isBinary) => this.onFrame(ws, node.id, data as Buffer, isBinary));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
     ws.on('close', () => {
       set.delete(ws);
@@ -133,12 +185,32 @@ export class StreamHub implements RegistryListener {
     }
   }
 
+  /** Open streams on this instance. */
+  get streamCount(): number {
+    let n = 0;
+    for (const set of this.streams.values()) n += set.size;
+    return n;
+  }
+
+  private timed(fn: () => void): void {
+    const done = this.fanoutTimer?.();
+    try {
+      fn();
+    } finally {
+      done?.();
+    }
+  }
+
   /** The admin changed the access policy. */
   policyChanged(): void {
-    this.recompute(null);
+    this.timed(() => this.recompute(null));
   }
 
   upsert(node: NodeRecord): void {
+    this.timed(() => this.fanUpsert(node));
+  }
+
+  private fanUpsert(node: NodeRecord): void {
     if (this.policy.stale(node)) return this.recompute(node);
     const seq = ++this.seq;
     const view = this.registry.view(node);
@@ -155,6 +227,10 @@ export class StreamHub implements RegistryListener {
   }
 
   remove(node: NodeRecord): void {
+    this.timed(() => this.fanRemove(node));
+  }
+
+  private fanRemove(node: NodeRecord): void {
     const own = this.streams.get(node.id);
     this.streams.delete(node.id);
     this.sent.delete(node.id);
@@ -178,7 +254,22 @@ export class StreamHub implements RegistryListener {
       ws.terminate();
       return;
     }
-    ws.send(data);
+    const sealing = this.sealing.get(ws);
+    ws.send(sealing ? sealFrame(sealing.keys.down, sealing.sent++, data) : data);
+  }
+
+  private onFrame(ws: WebSocket, nodeId: number, data: Buffer, isBinary: boolean): void {
+    const sealing = this.sealing.get(ws);
+    if (!sealing) return this.onMessage(ws, nodeId, isBinary ? null : String(data));
+    const text = isBinary ? openFrame(sealing.keys.up, sealing.received++, data) : null;
+    if (text === null) {
+      // Forged, replayed or reordered: nothing on this stream can be trusted any more.
+      this.stats.badFrames++;
+      this.send(ws, JSON.stringify({ type: 'error', code: 'ERR_BAD_FRAME_MAC', message: 'a frame failed authentication' } satisfies ServerMessage));
+      ws.close(4401, 'ERR_BAD_FRAME_MAC');
+      return;
+    }
+    this.onMessage(ws, nodeId, text);
   }
 
   // Untrusted input: every failure becomes an `error` message on the stream, never a throw.
@@ -202,10 +293,7 @@ export class StreamHub implements RegistryListener {
       if (keys !== 'endpoints,type') return reply('ERR_BAD_MESSAGE', 'endpoints needs exactly an endpoints array');
       try {
         const endpoints = parseEndpoints(m.endpoints);
-        this.registry.setEndpoints(nodeId, endpoints).catch((err) => {
-          this.log.error({ err: String(err) }, 'storing endpoints failed');
-          reply('ERR_INTERNAL', 'could not store endpoints');
-        });
+        this.updates.submit(`endpoints:${nodeId}`, () => this.registry.setEndpoints(nodeId, endpoints));
       } catch (err) {
         if (err instanceof ControlError) return reply(err.code, err.message);
         throw err;
@@ -217,10 +305,7 @@ export class StreamHub implements RegistryListener {
       if (keys !== 'routes,type') return reply('ERR_BAD_MESSAGE', 'routes needs exactly a routes array');
       try {
         const routes = parseRoutes(m.routes);
-        this.registry.setAdvertisedRoutes(nodeId, routes).catch((err) => {
-          this.log.error({ err: String(err) }, 'storing routes failed');
-          reply('ERR_INTERNAL', 'could not store routes');
-        });
+        this.updates.submit(`routes:${nodeId}`, () => this.registry.setAdvertisedRoutes(nodeId, routes));
       } catch (err) {
         if (err instanceof ControlError) return reply(err.code, err.message);
         throw err;
@@ -232,6 +317,7 @@ export class StreamHub implements RegistryListener {
 
   /** Closes every stream (coordinator shutdown). */
   stop(): void {
+    this.updates.stop();
     for (const set of this.streams.values()) for (const ws of set) ws.terminate();
     this.streams.clear();
     this.sent.clear();

@@ -46,9 +46,10 @@ function udpExchange(server: Upstream, query: Uint8Array, timeoutMs: number): Pr
     };
     const timer = setTimeout(() => done(timeout(server)), timeoutMs);
     sock.on('error', (err) => done(err));
+    const from = ipaddr.process(server.host).toString();
     sock.on('message', (msg, rinfo) => {
-      // Only the server we asked, with our query's ID, may answer (anti-spoofing).
-      if (rinfo.port !== server.port || msg.length < 2 || msg[0] !== query[0] || msg[1] !== query[1]) return;
+      // Only the server we asked (address and port), with our query's ID, may answer (anti-spoofing).
+      if (rinfo.port !== server.port || ipaddr.process(rinfo.address).toString() !== from || msg.length < 2 || msg[0] !== query[0] || msg[1] !== query[1]) return;
       done(null, msg);
     });
     sock.send(query, server.port, server.host, (err) => err && done(err));

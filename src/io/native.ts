@@ -32,6 +32,8 @@ export interface NativePollerConstructor {
 export interface WeftNative {
   Poller: NativePollerConstructor;
   close(fd: number): void;
+  /** SO_PEERCRED of a connected unix socket: who is on the other end (user null when the uid has no passwd entry). */
+  peerCred(fd: number): { pid: number; uid: number; gid: number; user: string | null };
 
   /**
    * Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE][|IFF_VNET_HDR]. `name` may

@@ -9,10 +9,12 @@ import { PACKAGE_ROOT } from './wg-pair.js';
 import type { StatusJson } from '../agent/status.js';
 
 export const WEFT_JS = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+/** The `weft` command of this checkout; an installed one is `[PREFIX/bin/weft]`. */
+export const WEFT_CLI: readonly string[] = [process.execPath, WEFT_JS];
 
 /** Starts `weft server ARGS` inside `ns` and waits until `url` answers GET /api/v1/key. */
-export async function startWeftServer(lab: Lab, ns: string, args: string[], url: string, env: NodeJS.ProcessEnv): Promise<Child> {
-  const server = lab.spawn(ns, [process.execPath, WEFT_JS, 'server', ...args], { env });
+export async function startWeftServer(lab: Lab, ns: string, args: string[], url: string, env: NodeJS.ProcessEnv, cli = WEFT_CLI): Promise<Child> {
+  const server = lab.spawn(ns, [...cli, 'server', ...args], { env });
   const deadline = Date.now() + 15_000;
   for (;;) {
     const r = await lab.exec(ns, ['node', '-e', `fetch('${url}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
@@ -54,6 +56,9 @@ export class NetnsMesh {
   resolvConf: string | null = null;
   private readonly etcDirs: string[] = [];
   private hosts = 0;
+
+  /** `cli` runs every weft command (e.g. the `weft` bin of an installed package). */
+  constructor(readonly cli: readonly string[] = WEFT_CLI) {}
 
   /** Namespaces and links for the LAN and `names.length` nodes. */
   async build(names: string[]): Promise<void> {
@@ -103,11 +108,11 @@ export class NetnsMesh {
   }
 
   weft(ns: string, args: string[], timeoutMs = 30_000): Promise<ExecResult> {
-    return this.lab.exec(ns, [process.execPath, WEFT_JS, ...args], { timeoutMs, env: this.env });
+    return this.lab.exec(ns, [...this.cli, ...args], { timeoutMs, env: this.env });
   }
 
   async startServer(): Promise<void> {
-    this.server = await startWeftServer(this.lab, this.lanNs, ['--listen', `${LAN_PREFIX}.1:${SERVER_PORT}`, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
+    this.server = await startWeftServer(this.lab, this.lanNs, ['--listen', `${LAN_PREFIX}.1:${SERVER_PORT}`, '--state-dir', this.serverStateDir], this.serverUrl, this.env, this.cli);
   }
 
   async stopServer(): Promise<void> {
@@ -126,20 +131,30 @@ export class NetnsMesh {
   /** `weft up` in the node's namespace; resolves once it reports being up. */
   async up(name: string, extra: string[] = [], authKey = this.authKey): Promise<MeshNode> {
     const n = this.node(name);
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, ...extra];
+    // The lab coordinator speaks plain HTTP on namespace addresses (not loopback).
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', ...extra];
     if (this.resolvConf === null) args.push('--no-accept-dns');
-    else if (!this.etcDirs.includes(`/etc/netns/${n.ns}`)) {
-      // Before the agent starts: `ip netns exec` bind-mounts it over /etc/resolv.conf.
-      const dir = `/etc/netns/${n.ns}`;
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(`${dir}/resolv.conf`, this.resolvConf);
-      this.etcDirs.push(dir);
-    }
-    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: authKey } });
+    else this.nsResolvConf(n);
+    return this.startAgent(n, [...this.cli, ...args], { ...this.env, WEFT_AUTH_KEY: authKey });
+  }
+
+  /** Runs an agent command line (`weft up ...`, maybe wrapped) in `n`'s namespace; resolves once it reports being up. */
+  async startAgent(n: MeshNode, argv: string[], env: NodeJS.ProcessEnv): Promise<MeshNode> {
+    n.agent = this.lab.spawn(n.ns, argv, { env });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];
     n.ipv6 = m[3];
     return n;
+  }
+
+  /** Gives `n`'s namespace its own resolv.conf (this.resolvConf) before its agent starts. */
+  nsResolvConf(n: MeshNode): void {
+    const dir = `/etc/netns/${n.ns}`;
+    if (this.resolvConf === null || this.etcDirs.includes(dir)) return;
+    // Before the agent starts: `ip netns exec` bind-mounts it over /etc/resolv.conf.
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/resolv.conf`, this.resolvConf);
+    this.etcDirs.push(dir);
   }
 
   async status(name: string): Promise<StatusJson> {

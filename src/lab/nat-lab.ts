@@ -165,7 +165,8 @@ export class NatLab {
     const n = this.node(name);
     // --no-accept-dns: these namespaces have no /etc/netns/<ns>/resolv.conf, so the agent
     // would rewrite (and on exit restore) the host's own /etc/resolv.conf.
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--no-accept-dns', ...extra];
+    // The lab coordinator speaks plain HTTP on namespace addresses (not loopback).
+    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', '--no-accept-dns', ...extra];
     n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];

@@ -5,7 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
-import { WeftError } from '../errors.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn, type HttpLimits } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CHALLENGE_LEN,
@@ -44,10 +44,8 @@ export interface RelayServerOptions {
   /** Sockets still authenticating; more are answered 503 (default 256). */
   maxPending?: number;
   authTimeoutMs?: number;
-  /** listen(): cap on TCP connections (default 10,000). */
-  maxConnections?: number;
-  /** listen(): HTTP timeouts, default RELAY_HTTP_TIMEOUTS. */
-  httpTimeouts?: Partial<typeof RELAY_HTTP_TIMEOUTS>;
+  /** listen(): timeouts and connection cap of the standalone server (default DEFAULT_HTTP_LIMITS). */
+  httpLimits?: Partial<HttpLimits>;
   keepaliveMs?: number;
   /** Admission hook after the key proof, e.g. "is this key in the netmap". */
   authorize?: (key: PublicKey) => boolean | Promise<boolean>;
@@ -83,9 +81,6 @@ interface Client {
 }
 
 const MAX_SENT_TO = 1024;
-
-/** Timeouts of the standalone relay's HTTP server: slow or silent clients cannot hold sockets. */
-export const RELAY_HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5_000, idleTimeoutMs: 30_000 };
 
 export class RelayServer {
   readonly publicKey: PublicKey;
@@ -196,27 +191,12 @@ export class RelayServer {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
     };
-    const t = { ...RELAY_HTTP_TIMEOUTS, ...this.opts.httpTimeouts };
-    // Node checks the header and request deadlines every connectionsCheckingInterval.
-    const o = { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, keepAliveTimeout: t.keepAliveTimeoutMs, connectionsCheckingInterval: Math.min(1000, t.headersTimeoutMs / 2) };
-    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, ...o }, onRequest) : http.createServer(o, onRequest);
-    server.maxConnections = this.opts.maxConnections ?? 10_000;
-    // A socket that sends nothing at all (no header to time out) is closed when idle; ws
-    // turns the timeout off once the socket is a WebSocket.
-    server.timeout = t.idleTimeoutMs;
+    const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, handshakeTimeout: DEFAULT_HTTP_LIMITS.headersTimeoutMs }, onRequest) : http.createServer(onRequest);
+    applyHttpLimits(server, this.opts.httpLimits);
     this.attach(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
-      throw new WeftError('ERR_RELAY_LISTEN', `relay cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
-    });
+    const addr = await listenOn(server, host, port, 'ERR_RELAY_LISTEN', 'relay');
     this.ownServer = server;
-    const addr = server.address();
-    return typeof addr === 'object' && addr ? addr.port : port;
+    return addr.port;
   }
 
   async stop(): Promise<void> {

@@ -333,6 +333,7 @@ export class Device implements UapiTarget {
     }
     this.sendTo(peer.endpoint, msg);
     peer.txBytes += msg.length;
+    peer.txPackets++;
   }
 
   sendTo(to: Endpoint, msg: Uint8Array): void {

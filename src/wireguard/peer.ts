@@ -18,6 +18,11 @@ export class Peer {
   persistentKeepalive = 0; // seconds, 0 = off
   rxBytes = 0;
   txBytes = 0;
+  /** Authenticated messages (transport, keepalive, handshake) in and out; read by metrics. */
+  rxPackets = 0;
+  txPackets = 0;
+  /** Completed handshakes (sessions confirmed), as initiator or responder. */
+  handshakes = 0;
   lastHandshakeWallMs = 0;
   lastSentHandshake = -Infinity;
   /** Set once the initiator rekeys on receive near REJECT_AFTER_TIME; cleared on the next session. */

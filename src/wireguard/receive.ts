@@ -122,6 +122,7 @@ export class InboundPath {
     this.aead.openBatch(d, this.runOff, this.runLen, n, kp.recvKey, ok);
     let lastGood = -1;
     let bytes = 0;
+    let packets = 0;
     for (let k = 0; k < n; k++) {
       if (ok[k] === 0) {
         dev.stats.decryptFailed++;
@@ -148,6 +149,7 @@ export class InboundPath {
       const len = this.runLen[k];
       lastGood = k;
       bytes += len;
+      packets++;
       const plainLen = len - MESSAGE_TRANSPORT_HEADER_SIZE - TAG;
       if (plainLen === 0) continue; // keepalive
       const body = start + MESSAGE_TRANSPORT_HEADER_SIZE;
@@ -171,7 +173,7 @@ export class InboundPath {
     if (lastGood < 0) return;
     // Roaming follows the newest authentic packet; counters and timers once per run.
     const srcOff = this.runIdx[lastGood] * ENDPOINT_BYTES;
-    this.authenticated(peer, sources.subarray(srcOff, srcOff + ENDPOINT_BYTES), bytes);
+    this.authenticated(peer, sources.subarray(srcOff, srcOff + ENDPOINT_BYTES), bytes, packets);
     this.keepKeyFreshReceiving(peer, kp, dev.clock.now());
   }
 
@@ -229,7 +231,7 @@ export class InboundPath {
       dev.stats.handshakeFailed++;
       return;
     }
-    this.authenticated(peer, src, msg.length);
+    this.authenticated(peer, src, msg.length, 1);
     // Any initiation of ours in flight is superseded by answering theirs.
     if (hs.localIndex) dev.indexTable.delete(hs.localIndex);
     const idx = dev.indexTable.newIndex(peer);
@@ -260,7 +262,7 @@ export class InboundPath {
       dev.stats.handshakeFailed++;
       return;
     }
-    this.authenticated(peer, src, msg.length);
+    this.authenticated(peer, src, msg.length, 1);
     this.install(peer, keys);
     peer.timers.handshakeComplete();
     // Key confirmation: the responder switches to this session on our first packet.
@@ -276,9 +278,10 @@ export class InboundPath {
   }
 
   /** Bookkeeping for any authenticated packet: roaming, counters, timers. */
-  private authenticated(peer: Peer, src: Uint8Array, bytes: number): void {
+  private authenticated(peer: Peer, src: Uint8Array, bytes: number, packets: number): void {
     if (!peer.endpoint || !peer.endpoint.equals(src)) peer.endpoint = Endpoint.fromBytes(src);
     peer.rxBytes += bytes;
+    peer.rxPackets += packets;
     peer.timers.anyAuthenticatedPacketTraversal();
     peer.timers.anyAuthenticatedPacketReceived();
   }

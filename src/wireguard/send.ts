@@ -181,6 +181,7 @@ export class OutboundPath {
     if (w > 0 && peer.endpoint) {
       dev.bind.send(out, peer.endpoint);
       peer.txBytes += bytes;
+      peer.txPackets += w;
       peer.timers.anyAuthenticatedPacketTraversal();
       peer.timers.anyAuthenticatedPacketSent();
       if (hadData) peer.timers.dataSent();

@@ -102,6 +102,7 @@ export class PeerTimers {
     this.handshakeAttempts = 0;
     this.peer.sentLastMinuteHandshake = false;
     this.peer.lastHandshakeWallMs = this.peer.device.clock.wallNow();
+    this.peer.handshakes++;
   }
 
   sessionDerived(): void {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { WeftError, InvalidArgumentError } from '../errors.js';
+import { listenPrivateSocket } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import { UapiError, formatGet, parseSet, type UapiTarget } from './uapi.js';
 
@@ -59,29 +60,13 @@ export class UapiServer {
 
     const server = net.createServer({ allowHalfOpen: true }, (c) => this.onConnection(c));
     // The socket is created with mode 0600: only root may configure the interface.
-    // Worker threads cannot change the umask; the chmod below then still narrows it.
-    let oldMask: number | null = null;
     try {
-      oldMask = process.umask(0o077);
-    } catch {
-      this.log.debug('cannot set umask in this thread');
-    }
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listenPrivateSocket(server, this.path);
     } catch (e) {
       throw new WeftError('ERR_UAPI_LISTEN', `cannot listen on ${this.path}: ${(e as Error).message}`, { cause: e });
-    } finally {
-      if (oldMask !== null) process.umask(oldMask);
     }
     server.on('error', (e) => this.log.error({ err: e.message }, 'uapi server error'));
     this.server = server;
-    await fsp.chmod(this.path, 0o600);
     this.ino = (await fsp.stat(this.path)).ino;
     this.watch();
     this.log.debug({ path: this.path }, 'uapi listening');

@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import { WEFT_JS } from '../../src/lab/mesh.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile, suiteMesh } from './helpers.js';
+import { parseExposition } from '../helpers/prom-text.js';
 
 e2eFile();
 
 const NAMES = ['alpha', 'beta', 'gamma'];
+const METRICS_LISTEN = '127.0.0.1:9101';
 
 function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'ping']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
@@ -25,7 +27,8 @@ describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_
     await mesh.build(NAMES);
     await mesh.startServer();
     await mesh.createAuthKey();
-    for (const n of NAMES) await mesh.up(n);
+    // alpha as the README shows it: Prometheus metrics on its loopback.
+    for (const n of NAMES) await mesh.up(n, n === 'alpha' ? ['--metrics-listen', METRICS_LISTEN] : []);
     for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n));
     fx.ready();
   });
@@ -68,6 +71,26 @@ describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_
     const bad = await mesh.weft(mesh.node('alpha').ns, ['ping', 'nobody', '--count', '1', '--state-dir', mesh.node('alpha').stateDir]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /ERR_PEER_NOT_FOUND/);
+  });
+
+  test('weft up --metrics-listen: the agent serves its series inside its namespace', async (t) => {
+    if (!pre(t)) return;
+    const mesh = m();
+    const fetchJs = `fetch('http://${METRICS_LISTEN}/metrics').then(async (r) => process.stdout.write(r.status + ' ' + r.headers.get('content-type') + '\\n' + (await r.text())))`;
+    const r = await mesh.lab.exec(mesh.node('alpha').ns, [process.execPath, '-e', fetchJs], { timeoutMs: 10_000 });
+    const [head, ...body] = r.stdout.split('\n');
+    assert.match(head, /^200 text\/plain; version=0\.0\.4/, r.stderr);
+    const e = parseExposition(body.join('\n'));
+    assert.equal(e.value('weft_agent_peers'), 2);
+    assert.equal(e.value('weft_agent_coordinator_connected'), 1);
+    for (const peer of ['beta', 'gamma']) {
+      assert.ok(e.value('weft_agent_peer_handshakes_total', { peer })! >= 1, peer);
+      assert.ok(e.value('weft_agent_peer_received_packets_total', { peer })! >= 1, peer);
+      assert.equal(e.value('weft_agent_peer_path', { peer, path: 'direct' }), 1, peer);
+    }
+    // Not reachable from another namespace: it listens on alpha's loopback only.
+    const other = await mesh.lab.exec(mesh.node('beta').ns, [process.execPath, '-e', `fetch('http://${METRICS_LISTEN}/metrics').then(() => process.exit(0), () => process.exit(3))`], { timeoutMs: 10_000 });
+    assert.equal(other.code, 3);
   });
 
   test('a restarted node keeps its key, addresses and name', async (t) => {

@@ -85,7 +85,7 @@ function seeds(): Record<string, Uint8Array[]> {
       text('{"type":"keepalive"}'),
       text('[]'),
     ],
-    'node-auth': [text(signNodeRequest(new Uint8Array(32), ia.publicKey, 'POST', '/api/v1/register', text('{}'), 1_767_225_600, 'AAAAAAAAAAAAAAAA'))],
+    'node-auth': [text(signNodeRequest(new Uint8Array(32), ia.publicKey, 'POST', '/api/v1/register', text('{}'), 1_767_225_600, { nonce: 'AAAAAAAAAAAAAAAA' }))],
     'uapi-set': [
       text(`private_key=${keyToHex(a)}\nlisten_port=51820\nfwmark=0\nreplace_peers=true\npublic_key=${keyToHex(ib.publicKey)}\nendpoint=192.0.2.2:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::2/128\n`),
       text(`public_key=${keyToHex(ib.publicKey)}\nremove=true\n`),

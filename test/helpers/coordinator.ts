@@ -27,7 +27,8 @@ export async function startTestCoordinator(opts: Partial<CoordinatorOptions> = {
   const dir = mkdtempSync(join(tmpdir(), 'weft-coord-'));
   // The wall clock starts at real time so node-auth timestamps are comparable.
   const clock = new FakeClock(1_000_000, Date.now());
-  const c = createCoordinator({ stateDir: join(dir, 'state'), listen: '127.0.0.1:0', clock, ...opts });
+  // Tests register hundreds of keys from 127.0.0.1; the rate limit has its own tests.
+  const c = createCoordinator({ stateDir: join(dir, 'state'), listen: '127.0.0.1:0', clock, registerRateLimit: null, ...opts });
   await c.start();
   const admin = new AdminClient({ socketPath: c.adminSocketPath! });
   const dbFile = opts.db ?? join(dir, 'state', 'weft.db');

@@ -8,6 +8,8 @@ export const SERVER_ENTRY = fileURLToPath(new URL('../../src/control/server-main
 export interface ServerProcess {
   proc: ChildProcess;
   url: string;
+  /** `http://host:port` of --metrics-listen, when given. */
+  metrics: string | null;
 }
 
 export function startServerProcess(args: string[]): Promise<ServerProcess> {
@@ -17,10 +19,10 @@ export function startServerProcess(args: string[]): Promise<ServerProcess> {
     proc.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       try {
-        const m = JSON.parse(line) as { msg?: string; url?: string };
+        const m = JSON.parse(line) as { msg?: string; url?: string; metrics?: string | null };
         if (m.msg === 'listening' && m.url) {
           clearTimeout(timer);
-          resolve({ proc, url: m.url });
+          resolve({ proc, url: m.url, metrics: m.metrics ?? null });
         }
       } catch {
         // not a JSON line

@@ -1,11 +1,12 @@
 // A scripted stand-in for the coordinator, for the tests that need the server to
-// misbehave (malformed stream messages), which the real one never does. It speaks
-// src/control/wire.ts and checks node auth like the real one.
+// misbehave (malformed stream messages, forged frames), which the real one never does.
+// It speaks src/control/wire.ts (v7: sealed frames, response MACs) and checks node auth
+// like the real one.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import { nodeAuthKey, parseNodeAuth, verifyNodeRequest } from '../../src/control/node-auth.js';
+import { nodeAuthKey, openFrame, parseNodeAuth, RESPONSE_MAC_HEADER, responseMac, sealFrame, SEALED_VERSION, sessionKeys, verifyNodeRequest, type SessionKeys } from '../../src/control/node-auth.js';
 import type { NetMap, NodeView, RegisterRequest, RegisterResponse } from '../../src/control/wire.js';
 
 export class StubCoordinator {
@@ -14,24 +15,36 @@ export class StubCoordinator {
   private readonly wss = new WebSocketServer({ noServer: true });
   readonly nodes = new Map<string, NodeView>();
   readonly sockets = new Set<WebSocket>();
+  private readonly sealing = new Map<WebSocket, { keys: SessionKeys; sent: number; received: number }>();
   readonly received: unknown[] = [];
   seq = 1;
   registrations = 0;
   url = '';
 
   constructor() {
-    this.http = createServer((req, res) => void this.handle(req, (status, b) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(b))));
+    this.http = createServer((req, res) =>
+      void this.handle(req, (status, b, keys) => {
+        const text = JSON.stringify(b);
+        res.writeHead(status, { 'content-type': 'application/json', ...(keys ? { [RESPONSE_MAC_HEADER]: responseMac(keys, status, text) } : {}) }).end(text);
+      }),
+    );
     this.http.on('upgrade', (req, socket, head) => {
-      const pub = this.verify(req, Buffer.alloc(0));
-      if (!pub || !this.nodes.has(pub)) {
+      const v = this.verify(req, Buffer.alloc(0));
+      if (!v || !this.nodes.has(v.pub) || !v.keys) {
         socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
         return;
       }
+      const keys = v.keys;
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         this.sockets.add(ws);
-        ws.on('close', () => this.sockets.delete(ws));
-        ws.on('message', (d) => this.received.push(JSON.parse(d.toString())));
-        ws.send(JSON.stringify({ type: 'full', netmap: this.netmapFor(pub) }));
+        const sealing = { keys, sent: 0, received: 0 };
+        this.sealing.set(ws, sealing);
+        ws.on('close', () => {
+          this.sockets.delete(ws);
+          this.sealing.delete(ws);
+        });
+        ws.on('message', (d) => this.received.push(JSON.parse(openFrame(keys.up, sealing.received++, d as Buffer) ?? 'null')));
+        this.sendTo(ws, JSON.stringify({ type: 'full', netmap: this.netmapFor(v.pub) }));
       });
     });
   }
@@ -48,9 +61,19 @@ export class StubCoordinator {
     await new Promise<void>((r) => this.http.close(() => r()));
   }
 
-  /** Sends raw text to every connected node. */
+  /** Sends raw text, sealed as the real coordinator would, to every connected node. */
   broadcastRaw(text: string): void {
-    for (const ws of this.sockets) ws.send(text);
+    for (const ws of this.sockets) this.sendTo(ws, text);
+  }
+
+  /** Sends frames that are not sealed under the node's keys (an on-path forger's). */
+  broadcastForged(frame: string | Buffer): void {
+    for (const ws of this.sockets) ws.send(frame);
+  }
+
+  private sendTo(ws: WebSocket, text: string): void {
+    const s = this.sealing.get(ws)!;
+    ws.send(sealFrame(s.keys.down, s.sent++, text));
   }
 
   netmapFor(pub: string): NetMap {
@@ -65,21 +88,23 @@ export class StubCoordinator {
     };
   }
 
-  private verify(req: IncomingMessage, body: Buffer): string | null {
+  private verify(req: IncomingMessage, body: Buffer): { pub: string; keys: SessionKeys | null } | null {
     const auth = parseNodeAuth(req.headers.authorization);
     if (!auth) return null;
     const k = nodeAuthKey(this.key, auth.publicKey);
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    return k && verifyNodeRequest(k, auth, req.method ?? 'GET', path, body) ? keyToBase64(auth.publicKey) : null;
+    if (!k || !verifyNodeRequest(k, auth, req.method ?? 'GET', path, body)) return null;
+    return { pub: keyToBase64(auth.publicKey), keys: (auth.version ?? 0) >= SEALED_VERSION ? sessionKeys(k, auth.nonce) : null };
   }
 
-  private async handle(req: IncomingMessage, reply: (status: number, b: unknown) => void): Promise<void> {
+  private async handle(req: IncomingMessage, reply: (status: number, b: unknown, keys?: SessionKeys | null) => void): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     if (req.url === '/api/v1/key') return reply(200, { version: 1, publicKey: keyToBase64(publicKeyFromPrivate(this.key)) });
-    const pub = this.verify(req, body);
-    if (!pub) return reply(401, { error: { code: 'unauthorized', message: 'bad node auth' } });
+    const v = this.verify(req, body);
+    if (!v) return reply(401, { error: { code: 'unauthorized', message: 'bad node auth' } });
+    const pub = v.pub;
     if (req.url === '/api/v1/register') {
       this.registrations++;
       const r = JSON.parse(body.toString()) as RegisterRequest;
@@ -94,7 +119,7 @@ export class StubCoordinator {
         this.broadcastRaw(JSON.stringify({ type: 'delta', seq: this.seq, upserts: [node], removals: [] }));
       }
       const res: RegisterResponse = { node, domain: 'mesh.test', ipv4Range: '100.64.0.0/10', ipv6Range: 'fd7a:115c:a1e0::/48' };
-      return reply(200, res);
+      return reply(200, res, v.keys);
     }
     return reply(404, { error: { code: 'not_found', message: req.url ?? '' } });
   }

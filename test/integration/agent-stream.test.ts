@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode } from '../../src/lab/in-process.js';
 import { StubCoordinator } from '../helpers/stub-coordinator.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
-test('malformed stream messages from the server do not crash the agent', async () => {
+test('malformed or forged stream messages from the server do not crash the agent or apply', async () => {
   const resourcesBefore = process.getActiveResourcesInfo();
   const dir = mkdtempSync(join(tmpdir(), 'weft-agent-stream-'));
   const coord = new StubCoordinator();
@@ -36,6 +37,19 @@ test('malformed stream messages from the server do not crash the agent', async (
     await new Promise((r) => setTimeout(r, 100));
     const r = await a.agent.ping('b', 2000);
     assert.equal(r.name, 'b');
+
+    // Issue 10, finding 7: frames the pinned coordinator did not seal (plain JSON, or a
+    // wrong MAC) are not applied, and the streams are dropped and opened again.
+    assert.ok(await waitFor(() => coord.sockets.size === 2, 3000));
+    const evil = { ...good, publicKey: 'x'.repeat(43) + '=', name: 'evil' };
+    const old = new Set(coord.sockets);
+    coord.broadcastForged(JSON.stringify({ type: 'delta', seq: 500, upserts: [evil], removals: [] }));
+    coord.broadcastForged(Buffer.concat([Buffer.alloc(32), Buffer.from(JSON.stringify({ type: 'delta', seq: 501, upserts: [evil], removals: [] }))]));
+    await sleep(300);
+    assert.ok(![...a.agent.peers.values()].some((p) => p.name === 'evil'), 'the forged peer was not applied');
+    const fresh = (): boolean => coord.sockets.size === 2 && [...coord.sockets].every((x) => !old.has(x));
+    assert.ok(await waitFor(() => a.agent.connected && fresh(), 10_000), 'both streams were dropped and opened again');
+    assert.equal(a.agent.peers.size, 1);
   } finally {
     for (const n of nodes) await n.agent.stop();
     await coord.stop();

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Command } from 'commander';
-import { registerServerCommands } from '../../src/cli/server-commands.js';
+import { weftAdmin } from '../helpers/weft-cli.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { waitFor } from '../helpers/wait.js';
 import { exited, startServerProcess } from '../helpers/server-process.js';
@@ -14,13 +13,7 @@ import { SimNode } from '../helpers/control.js';
 import { AdminClient } from '../../src/control/admin-client.js';
 import type { AuthKeyView } from '../../src/control/wire.js';
 
-async function weft(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  let out = '';
-  registerServerCommands(program, (s) => (out += s));
-  await program.parseAsync(['node', 'weft', ...args]);
-  return out;
-}
+const weft = weftAdmin;
 
 describe('admin commands', () => {
   let t: TestCoordinator;
@@ -36,6 +29,12 @@ describe('admin commands', () => {
     assert.equal(statSync(join(stateDir, 'admin.sock')).mode & 0o777, 0o600);
     assert.equal(statSync(join(stateDir, 'server.key')).mode & 0o777, 0o600);
     assert.equal(statSync(join(stateDir, 'weft.db')).mode & 0o777, 0o600);
+  });
+
+  test('weft server refuses bad --register-rate and --max-connections before starting', async () => {
+    for (const args of [['--register-rate', 'fast'], ['--register-rate', '-1'], ['--max-connections', '0'], ['--max-connections', '1e9']]) {
+      await assert.rejects(weft('server', '--state-dir', join(t.dir, 'never'), ...args), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT', args.join(' '));
+    }
   });
 
   test('keys create/list/revoke and nodes list/rm over the local socket', async () => {

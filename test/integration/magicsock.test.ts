@@ -140,11 +140,13 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
   const by = (n: string) => nodes.find((x) => x.name === n)!;
   assert.equal(by('blocked').mapped, null);
   assert.equal(by('eim1').mapped?.ip, '198.51.100.1');
-  // every pair reachable (relay at once)
+  // every pair reachable (relay at once). A liveness check, not a latency one (that is
+  // first-packet.test.ts, on a fake clock): the birthday sprays share this one event loop
+  // with the real relay, so a loaded machine gets a generous deadline.
   for (const a of nodes)
     for (const b of nodes) {
       if (a === b) continue;
-      assert.ok(await traffic(a, b, `${a.name}>${b.name}`), `${a.name} -> ${b.name} delivers`);
+      assert.ok(await traffic(a, b, `${a.name}>${b.name}`, 10_000), `${a.name} -> ${b.name} delivers: ${JSON.stringify({ path: a.magic.path(b.pub), a: a.magic.stats, b: b.magic.stats })}`);
     }
   const expectDirect: [string, string][] = [
     ['eim1', 'eim2'],

@@ -373,7 +373,7 @@ test('unauthenticated sockets are capped (503 past maxPending) and closed after 
 });
 
 test('standalone HTTP server: slowloris and silent clients are closed within the timeouts; connections are capped', { timeout: 30_000 }, async (t) => {
-  const server = new RelayServer({ maxConnections: 4, httpTimeouts: { headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 700 } });
+  const server = new RelayServer({ httpLimits: { maxConnections: 4, headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 700 } });
   t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
   const slow = net.connect(port, '127.0.0.1');

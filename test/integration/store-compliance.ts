@@ -166,6 +166,20 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.close();
   });
 
+  test('audit log: append, list since a time with a limit (newest kept, oldest first); init twice keeps it', async () => {
+    await fresh();
+    const added = [];
+    for (let i = 0; i < 5; i++) added.push(await s.appendAudit({ at: NOW + i * 1000, actor: 'apikey:7', action: 'node.delete', target: `n${i}`, detail: { i, tags: ['tag:x'] }, source: '127.0.0.1' }));
+    assert.deepEqual(added[0], { id: added[0].id, at: NOW, actor: 'apikey:7', action: 'node.delete', target: 'n0', detail: { i: 0, tags: ['tag:x'] }, source: '127.0.0.1' });
+    assert.deepEqual((await s.listAudit(0, 100)).map((e) => e.target), ['n0', 'n1', 'n2', 'n3', 'n4']);
+    assert.deepEqual((await s.listAudit(NOW + 2000, 100)).map((e) => e.target), ['n2', 'n3', 'n4']);
+    assert.deepEqual((await s.listAudit(0, 2)).map((e) => e.target), ['n3', 'n4']);
+    assert.deepEqual(await s.listAudit(NOW + 10_000, 100), []);
+    await s.init();
+    assert.equal((await s.listAudit(0, 100)).length, 5);
+    await s.close();
+  });
+
   if (fixture.openShared) {
     test('changes made through one instance are announced to another', async () => {
       await fresh();

@@ -7,11 +7,12 @@ import { ipCommands } from '../../src/agent/os-config.js';
 
 test('weft up arguments are validated with stable codes', () => {
   const ok = parseUpArgs({ server: 'https://c.example:8443', authKey: 'k', hostname: 'laptop-1', port: '41641' });
-  assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', forceReauth: false, hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
+  assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', insecureHttp: false, resetServerKey: false, forceReauth: false, hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
     advertiseRoutes: [], advertiseExitNode: false, snatSubnetRoutes: true, exitPolicy: { allowPorts: [], block: [] },
-    exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block' });
+    exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block', metricsListen: undefined });
   assert.equal(parseUpArgs({}, { WEFT_AUTH_KEY: 'fromenv' }).authKey, 'fromenv');
   assert.equal(parseUpArgs({ forceReauth: true }, { WEFT_AUTH_KEY: 'fromenv' }).forceReauth, true);
+  assert.deepEqual([parseUpArgs({ insecureHttp: true, resetServerKey: true })].map((a) => [a.insecureHttp, a.resetServerKey]), [[true, true]]);
   for (const bad of [
     { server: 'not a url' },
     { server: 'ftp://x' },
@@ -64,4 +65,10 @@ test('os config: addresses, link up and one route per mesh range, each undoable'
     'ip -6 route replace fd7a::/48 dev weft0',
   ]);
   assert.deepEqual(cmds[3].del, ['ip', '-4', 'route', 'del', '100.64.0.0/10', 'dev', 'weft0']);
+});
+
+test('weft up --metrics-listen takes HOST:PORT', () => {
+  assert.deepEqual(parseUpArgs({ metricsListen: '127.0.0.1:9101' }).metricsListen, { host: '127.0.0.1', port: 9101 });
+  assert.deepEqual(parseUpArgs({ metricsListen: '[::1]:0' }).metricsListen, { host: '::1', port: 0 });
+  for (const bad of ['9101', '127.0.0.1:70000', 'localhost:']) assert.throws(() => parseUpArgs({ metricsListen: bad }), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT', bad);
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dnsPacket from 'dns-packet';
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,5 +154,30 @@ test('systemd-resolved: per-link DNS and routing domains, reverted on restore', 
     assert.equal(detectDnsConfigurator({ resolvedRunning: () => false }).kind, 'resolv.conf');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an upstream answer is only taken from the address and port asked (a spoofed one with the right id is ignored)', async () => {
+  const bind = (host: string, port: number): Promise<dgram.Socket> =>
+    new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(port, host, () => resolve(s));
+    });
+  const upstream = await bind('127.0.0.1', 0);
+  const port = upstream.address().port;
+  const spoofer = await bind('127.0.0.2', port);
+  const answer = (query: Buffer, ip: string): Buffer =>
+    dnsPacket.encode({ type: 'response', id: dnsPacket.decode(query).id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'x.test' }], answers: [{ type: 'A', name: 'x.test', data: ip }] });
+  upstream.on('message', (query, rinfo) => {
+    // The forgery (same port, same id, another address) arrives first.
+    spoofer.send(answer(query, '203.0.113.66'), rinfo.port, rinfo.address);
+    setTimeout(() => upstream.send(answer(query, '192.0.2.1'), rinfo.port, rinfo.address), 100);
+  });
+  try {
+    const res = await networkExchange({ host: '127.0.0.1', port }, q('x.test', 4242), 'udp', 2000);
+    assert.deepEqual(dnsPacket.decode(Buffer.from(res)).answers!.map((a) => (a as { data: string }).data), ['192.0.2.1']);
+  } finally {
+    upstream.close();
+    spoofer.close();
   }
 });

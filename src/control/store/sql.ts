@@ -1,7 +1,7 @@
 import { forbidden } from '../errors.js';
 import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
 import { SchemaTooNewError } from './types.js';
-import type { ApiKeyRecord, AuthKeyRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
+import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
 export interface Queryable {
@@ -68,6 +68,10 @@ function toAuthKey(r: Row): AuthKeyRecord {
 
 function toApiKey(r: Row): ApiKeyRecord {
   return { id: num(r.id), prefix: String(r.prefix), hash: String(r.hash), createdAt: num(r.created_at), expiresAt: numOrNull(r.expires_at), revoked: bool(r.revoked) };
+}
+
+function toAudit(r: Row): AuditRecord {
+  return { id: num(r.id), at: num(r.at), actor: String(r.actor), action: String(r.action), target: String(r.target), detail: JSON.parse(String(r.detail)) as Record<string, unknown>, source: String(r.source) };
 }
 
 const b = (v: boolean): number => (v ? 1 : 0);
@@ -238,6 +242,16 @@ export class SqlStore implements Store {
       await this.db.announce(q, { kind: 'policy' });
       return { text, updatedAt: now };
     });
+  }
+
+  async appendAudit(e: NewAuditRecord): Promise<AuditRecord> {
+    const [row] = await this.db.all('INSERT INTO audit_log (at, actor, action, target, detail, source) VALUES (?, ?, ?, ?, ?, ?) RETURNING *', [e.at, e.actor, e.action, e.target, JSON.stringify(e.detail), e.source]);
+    return toAudit(row);
+  }
+
+  async listAudit(since: number, limit: number): Promise<AuditRecord[]> {
+    const rows = await this.db.all('SELECT * FROM audit_log WHERE at >= ? ORDER BY id DESC LIMIT ?', [since, limit]);
+    return rows.map(toAudit).reverse();
   }
 
   subscribe(fn: (c: StoreChange) => void): () => void {

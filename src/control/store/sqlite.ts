@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { chmodSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { SqlStore, type Queryable, type Row, type SqlDriver } from './sql.js';
 import { StoreConflictError, type Store, type StoreChange } from './types.js';
 
@@ -23,9 +23,10 @@ class SqliteDriver implements SqlDriver {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(file: string) {
-    this.db = new Database(file);
+    // Created 0600 before SQLite opens it (never readable by others for an instant);
     // SQLite gives the -wal and -shm files the database file's mode.
-    if (file !== ':memory:') chmodSync(file, 0o600);
+    if (file !== ':memory:') closeSync(openSync(file, 'a', 0o600));
+    this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit acknowledged to a client survives power loss, not just a crash.
     this.db.pragma('synchronous = FULL');

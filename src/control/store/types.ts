@@ -61,6 +61,22 @@ export interface ApiKeyRecord {
 
 export type NewApiKey = Omit<ApiKeyRecord, 'id' | 'revoked'>;
 
+/** One admin change (audit log). `detail` is a summary without secrets. */
+export interface AuditRecord {
+  id: number;
+  at: number;
+  /** `apikey:<id>`, or `local:<user>` for the admin socket. */
+  actor: string;
+  /** e.g. `authkey.create`, `node.delete`, `policy.set`. */
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+  /** The remote address, or `local socket`. */
+  source: string;
+}
+
+export type NewAuditRecord = Omit<AuditRecord, 'id'>;
+
 /** What other coordinator instances sharing the database announce (PostgreSQL only). */
 export type StoreChange =
   | { kind: 'node-upsert'; id: number }
@@ -112,6 +128,10 @@ export interface Store {
   /** The access policy; null until an admin sets one. */
   getPolicy(): Promise<PolicyRecord | null>;
   setPolicy(text: string, now: number): Promise<PolicyRecord>;
+
+  appendAudit(e: NewAuditRecord): Promise<AuditRecord>;
+  /** The newest `limit` entries at or after `since`, oldest first. */
+  listAudit(since: number, limit: number): Promise<AuditRecord[]>;
 
   /** Changes made by other instances; returns an unsubscribe function. */
   subscribe(fn: (c: StoreChange) => void): () => void;
