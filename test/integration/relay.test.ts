@@ -372,7 +372,7 @@ test('unauthenticated sockets are capped (503 past maxPending) and closed after 
   ok.ws.terminate();
 });
 
-test('standalone HTTP server: slowloris and silent clients are closed within the timeouts; connections are capped', { timeout: 30_000 }, async (t) => {
+test('standalone HTTP server: a slowloris client is closed within the header timeout; connections are capped', { timeout: 30_000 }, async (t) => {
   const server = new RelayServer({ httpLimits: { maxConnections: 4, headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 700 } });
   t.after(() => server.stop());
   const port = await server.listen('127.0.0.1', 0);
@@ -386,12 +386,6 @@ test('standalone HTTP server: slowloris and silent clients are closed within the
   clearInterval(dripper);
   const took = Date.now() - t0;
   assert.ok(took < 3000, `closed after ${took} ms`);
-
-  const silent = net.connect(port, '127.0.0.1');
-  await once(silent, 'connect');
-  const t1 = Date.now();
-  await once(silent, 'close');
-  assert.ok(Date.now() - t1 < 3000, `silent socket closed after ${Date.now() - t1} ms`);
 
   // An upgraded (authenticated) socket outlives the idle timeout.
   const ok = await rawClient(`ws://127.0.0.1:${port}/relay`, generatePrivateKey());
