@@ -2,10 +2,13 @@
 // holding "<pid> <token>". A lock whose pid is dead — or, with `staleMs`, that is older
 // than that — is stale and is taken over: it is renamed aside and removed only if it is
 // still the one judged stale, so two waiters never both break a fresh lock. Used by the
-// e2e lab (one e2e file at a time) and around resolv.conf updates (several agents).
+// e2e lab (one e2e file at a time), around resolv.conf updates (several agents) and,
+// without waiting (tryFileLock), for the state dirs of servers and agents.
 import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WeftError } from './errors.js';
 
 export interface LockHandle {
   path: string;
@@ -26,6 +29,15 @@ export interface FileLockOptions {
 
 /** How long an unreadable (half-written) lock file is given before it counts as stale. */
 const HALF_WRITTEN_MS = 1000;
+
+/**
+ * The lock texts this process holds. A state-dir lock naming our own pid that is not
+ * among them was left by an earlier process whose pid we reuse (pid 1 in a container).
+ */
+const heldHere = new Set<string>();
+/** Released when the process exits: one listener for all of them (many agents in one test process). */
+const releaseOnExit = new Set<() => void>();
+let exitHooked = false;
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -98,42 +110,82 @@ function breakStale(path: string, seen: string): void {
   }
 }
 
-export async function acquireFileLock(path: string, opts: FileLockOptions = {}): Promise<LockHandle> {
-  const deadline = Date.now() + (opts.timeoutMs ?? Infinity);
-  const poll = opts.pollMs ?? 250;
-  let text = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
-  let warned = false;
+/** `ownPid`: a lock naming our pid that we do not hold is stale (state dirs; see heldHere). */
+function isStale(held: Held, opts: FileLockOptions, ownPid: boolean): boolean {
+  if (held.pid === null) return held.ageMs > HALF_WRITTEN_MS;
+  if (ownPid && held.pid === process.pid) return !heldHere.has(held.text);
+  return !pidAlive(held.pid) || (opts.staleMs !== undefined && held.ageMs > opts.staleMs);
+}
+
+/** One attempt: our lock text once taken, else the live holder (pid null while half-written). */
+function attempt(path: string, text: string, opts: FileLockOptions, ownPid = false): { text: string } | { holder: number | null } {
   for (;;) {
-    if (tryCreate(path, text)) break;
+    if (tryCreate(path, text)) return { text };
     const held = readHeld(path);
     if (held === null) continue; // released meanwhile
-    if (opts.reentrant && held.pid === process.pid) {
-      text = held.text;
-      break;
-    }
-    const dead = held.pid === null ? held.ageMs > HALF_WRITTEN_MS : !pidAlive(held.pid);
-    if (dead || (opts.staleMs !== undefined && held.ageMs > opts.staleMs)) {
-      breakStale(path, held.text);
-      continue;
-    }
-    if (!warned && held.pid !== null) {
-      warned = true;
-      opts.onWait?.(held.pid);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} held by pid ${held.pid ?? '?'}`);
-    await sleep(poll * (0.5 + Math.random()));
+    if (opts.reentrant && held.pid === process.pid) return { text: held.text };
+    if (!isStale(held, opts, ownPid)) return { holder: held.pid };
+    breakStale(path, held.text);
   }
+}
+
+function handle(path: string, text: string): LockHandle {
+  heldHere.add(text);
   let released = false;
   const release = (): void => {
     if (released) return;
     released = true;
-    process.removeListener('exit', release);
+    heldHere.delete(text);
+    releaseOnExit.delete(release);
     try {
       if (readFileSync(path, 'utf8') === text) unlinkSync(path);
     } catch {
       /* gone */
     }
   };
-  process.once('exit', release);
+  releaseOnExit.add(release);
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => {
+      for (const r of [...releaseOnExit]) r();
+    });
+  }
   return { path, release };
+}
+
+const newText = (): string => `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+
+export async function acquireFileLock(path: string, opts: FileLockOptions = {}): Promise<LockHandle> {
+  const deadline = Date.now() + (opts.timeoutMs ?? Infinity);
+  const poll = opts.pollMs ?? 250;
+  const text = newText();
+  let warned = false;
+  for (;;) {
+    const r = attempt(path, text, opts);
+    if ('text' in r) return handle(path, r.text);
+    if (!warned && r.holder !== null) {
+      warned = true;
+      opts.onWait?.(r.holder);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${path} held by pid ${r.holder ?? '?'}`);
+    await sleep(poll * (0.5 + Math.random()));
+  }
+}
+
+/** Takes the lock at once or returns the pid holding it (null: being written right now). */
+export function tryFileLock(path: string): LockHandle | { holder: number | null } {
+  const r = attempt(path, newText(), {}, true);
+  return 'text' in r ? handle(path, r.text) : r;
+}
+
+export const STATE_LOCK_FILE = 'weft.lock';
+
+/**
+ * Locks a server's or agent's state dir for this process, refusing a second instance
+ * (which would take over its socket and share its files) with ERR_STATE_DIR_IN_USE.
+ */
+export function lockStateDir(dir: string, what: string): LockHandle {
+  const r = tryFileLock(join(dir, STATE_LOCK_FILE));
+  if ('release' in r) return r;
+  throw new WeftError('ERR_STATE_DIR_IN_USE', `state dir ${dir} is in use by ${r.holder === null ? 'another process' : `pid ${r.holder}`} (another ${what})`);
 }

@@ -9,14 +9,3 @@ export interface Logger {
 
 const noop = (): void => {};
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
-
-export function consoleLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'info'): Logger {
-  const order = ['debug', 'info', 'warn', 'error'];
-  const min = order.indexOf(level);
-  const emit = (lvl: string) => (obj: object | string, msg?: string) => {
-    if (order.indexOf(lvl) < min) return;
-    const line = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
-    process.stderr.write(JSON.stringify({ level: lvl, time: Date.now(), ...line }) + '\n');
-  };
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
-}

@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
+import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
@@ -8,11 +9,12 @@ import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
+import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
 import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
-import { endpointsFor, localAddresses, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
+import { endpointsFor, localAddresses, pickUdpPort, systemInterfaces, type InterfaceLister, type LocalAddresses } from './local-endpoints.js';
 import { applyChange, diffPeers, isUsable, type NetmapChange } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
@@ -100,9 +102,18 @@ export function createAgent(opts: AgentOptions): Agent {
   return new Agent(opts);
 }
 
+const NEEDS_ROOT = 'creating the TUN device needs root or CAP_NET_ADMIN';
+
 async function defaultTun(name: string, mtu: number): Promise<TunDevice> {
   const { LinuxTun } = await import('../io/tun-linux.js');
-  return LinuxTun.create(name, { mtu, up: true });
+  try {
+    return await LinuxTun.create(name, { mtu, up: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'EACCES') throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT, { cause: err });
+    if (code === 'ENOENT' || code === 'ENODEV') throw new AgentError('ERR_NO_TUN', 'no TUN support: /dev/net/tun is missing', { cause: err });
+    throw err;
+  }
 }
 
 async function defaultBind(): Promise<Bind> {
@@ -148,6 +159,7 @@ export class Agent {
   private dnsConfig: DnsConfig | null = null;
   nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
+  private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
   private routesQueue: Promise<void> = Promise.resolve();
@@ -204,6 +216,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // Before anything that stop() would undo: a second agent must not touch the first's
+    // interface, routes or socket.
+    await ensureStateDir(this.opts.stateDir);
+    this.lock = lockStateDir(this.opts.stateDir, 'weft up');
     try {
       await this.startInner();
     } catch (err) {
@@ -214,7 +230,6 @@ export class Agent {
 
   private async startInner(): Promise<void> {
     const { stateDir } = this.opts;
-    await ensureStateDir(stateDir);
     const { key, created } = await loadOrCreateKey(stateDir);
     this.key = key;
     let state = await loadState(stateDir);
@@ -229,11 +244,15 @@ export class Agent {
     checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
     // An identity from before pinning existed: pin the key it registered with.
     if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
-    this.logger.info({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
+    // Debug: a start refused for a bad argument or key prints only its one-line error.
+    this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
+    if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
-    const device = await this.startDevice(this.opts.port ?? state?.listenPort);
+    // A new node registers before the interface exists, so a wrong server or auth key
+    // fails without touching the OS; it picks its port first so its endpoints go along.
     this.refreshLocal(state);
-    if (!state || this.opts.forceReauth) state = await this.register(device.listenPort, serverUrl);
+    if (!state || this.opts.forceReauth) state = await this.register(this.opts.port || state?.listenPort || (await pickUdpPort()), serverUrl);
+    const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
     this.client ??= this.newClient(state);
@@ -355,7 +374,7 @@ export class Agent {
     const res = await this.client.register({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
-      endpoints: this.currentEndpoints(listenPort),
+      endpoints: endpointsFor(this.local, listenPort),
       ...(this.opts.forceReauth ? { reauth: true } : {}),
     });
     const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
@@ -682,7 +701,8 @@ export class Agent {
       this.metricsUrl = null;
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
-      this.logger.info({}, 'agent stopped');
+      this.lock?.release();
+      if (this.device) this.logger.info({}, 'agent stopped');
       this.resolveStopped();
     })();
     return this.stopping;

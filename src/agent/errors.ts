@@ -13,6 +13,8 @@ export type AgentErrorCode =
   | 'ERR_PING_TIMEOUT'
   | 'ERR_NO_ROUTE'
   | 'ERR_OS_CONFIG'
+  | 'ERR_NEEDS_ROOT' // no CAP_NET_ADMIN for the TUN device, addresses and routes
+  | 'ERR_NO_TUN' // no /dev/net/tun
   | 'ERR_AGENT_NOT_RUNNING'
   | 'ERR_ALREADY_RUNNING'
   | 'ERR_STOPPED';

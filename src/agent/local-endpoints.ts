@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { LocalPrefix } from './netmap.js';
@@ -49,3 +50,18 @@ export function endpointsFor(local: LocalAddresses, port: number): string[] {
 }
 
 export const systemInterfaces: InterfaceLister = () => networkInterfaces();
+
+/**
+ * A UDP port free right now, for a node's first registration: its endpoints go with it,
+ * and the engine binds the port right after (falling back to any port if it was taken).
+ */
+export function pickUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -32,7 +32,7 @@ export async function callAgent<T>(socket: string, method: 'GET' | 'POST', path:
     req.on('timeout', () => req.destroy(new WeftError('ERR_LOCAL_API', 'the agent did not answer in time')));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        reject(new AgentError('ERR_AGENT_NOT_RUNNING', `no agent is running (no socket at ${socket}); start one with \`weft up\``));
+        reject(new AgentError('ERR_AGENT_NOT_RUNNING', `no agent is running (no socket at ${socket})`));
       } else reject(err);
     });
     req.end(payload);

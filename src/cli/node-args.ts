@@ -71,9 +71,9 @@ export function parseServerUrl(s: string): string {
   return u.toString();
 }
 
-/** `env` supplies WEFT_AUTH_KEY so the key need not appear in argv (and `ps`). */
-export function parseUpArgs(raw: RawUpArgs, env: NodeJS.ProcessEnv = {}): UpArgs {
-  const authKey = raw.authKey ?? env.WEFT_AUTH_KEY;
+/** The auth key may come from WEFT_AUTH_KEY (options.ts), so it need not appear in argv (and `ps`). */
+export function parseUpArgs(raw: RawUpArgs): UpArgs {
+  const authKey = raw.authKey;
   if (authKey !== undefined && authKey.trim() === '') throw new InvalidArgumentError('--auth-key is empty');
   if (raw.forceReauth && authKey === undefined) throw new InvalidArgumentError('--force-reauth needs --auth-key (or WEFT_AUTH_KEY)');
   if (raw.hostname !== undefined && !HOSTNAME.test(raw.hostname)) throw new InvalidArgumentError(`--hostname must be a DNS label (letters, digits, '-'), got ${JSON.stringify(raw.hostname)}`);

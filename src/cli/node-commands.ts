@@ -1,28 +1,31 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
 import { createAgent } from '../agent/agent.js';
 import type { PingReply } from '../agent/local-api.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import { formatStatus, type StatusJson } from '../agent/status.js';
-import { WeftError } from '../errors.js';
+import { AgentError } from '../agent/errors.js';
+import { InvalidArgumentError, type WeftError } from '../errors.js';
 import { callAgent } from './local-client.js';
+import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
+import { envOptions, logOptions } from './options.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
 
 const PING_INTERVAL_MS = 500;
 
-function fail(err: unknown): void {
-  const e = err as Error & { code?: string };
-  process.stderr.write(`weft: ${e.message}${e.code && e instanceof WeftError ? ` (${e.code})` : ''}\n`);
-  process.exitCode = 1;
+const stateDirOption = ['--state-dir <dir>', 'agent state directory', DEFAULT_STATE_DIR] as const;
+/** The client commands find the agent as `weft up` does: --state-dir or WEFT_STATE_DIR. */
+const agentClient = (cmd: Command): Command => envOptions(cmd.option(...stateDirOption), ['--state-dir']);
+
+function parseBool(flag: string, v: string): boolean {
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new InvalidArgumentError(`${flag} is true or false, got ${JSON.stringify(v)}`);
 }
 
-const stateDirOption = ['--state-dir <dir>', 'agent state directory', DEFAULT_STATE_DIR] as const;
-
 export function registerNodeCommands(program: Command): void {
-  program
+  const up = program
     .command('up')
     .description('join the mesh and run the agent in the foreground')
     .option('--server <url>', 'coordinator URL (first start, or to change coordinator)')
@@ -44,87 +47,60 @@ export function registerNodeCommands(program: Command): void {
     .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
     .option('--exit-node-allow-lan-access', 'with --exit-node: keep the local LAN direct')
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
-    .action(async (raw: RawUpArgs & { acceptDns?: boolean; magicDns?: boolean }) => {
-      try {
-        const { acceptDns, magicDns, ...rest } = raw;
-        await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false });
-      } catch (err) {
-        fail(err);
-      }
-    });
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)');
+  envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
+    const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
+    await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
+  });
 
-  program
-    .command('status')
+  agentClient(program.command('status'))
     .description('show this node and its peers')
     .option('--json', 'machine-readable output')
-    .option(...stateDirOption)
     .action(async (o: { json?: boolean; stateDir: string }) => {
-      try {
-        const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'GET', '/v1/status');
-        process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
-      } catch (err) {
-        fail(err);
-      }
+      const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'GET', '/v1/status');
+      process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
     });
 
-  program
-    .command('set')
+  agentClient(program.command('set'))
     .description('change preferences of the running agent')
     .option('--exit-node <name|ip>', 'use this peer as exit node ("" to stop using one)')
     .option('--exit-node-allow-lan-access <bool>', 'keep the local LAN direct (true/false)')
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block or direct')
-    .option(...stateDirOption)
     .action(async (o: { exitNode?: string; exitNodeAllowLanAccess?: string; exitNodeFallback?: string; stateDir: string }) => {
-      try {
-        const body: Record<string, unknown> = {};
-        if (o.exitNode !== undefined) body.exitNode = o.exitNode === '' ? '' : parseExitNode(o.exitNode);
-        if (o.exitNodeAllowLanAccess !== undefined) body.allowLanAccess = o.exitNodeAllowLanAccess === 'true';
-        if (o.exitNodeFallback !== undefined) body.fallback = parseFallback(o.exitNodeFallback);
-        const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'POST', '/v1/prefs', body);
-        const x = s.exitNode;
-        process.stdout.write(x ? `weft: exit node ${x.name ?? x.selected} (${x.state})\n` : 'weft: no exit node\n');
-      } catch (err) {
-        fail(err);
-      }
+      const body: Record<string, unknown> = {};
+      if (o.exitNode !== undefined) body.exitNode = o.exitNode === '' ? '' : parseExitNode(o.exitNode);
+      if (o.exitNodeAllowLanAccess !== undefined) body.allowLanAccess = parseBool('--exit-node-allow-lan-access', o.exitNodeAllowLanAccess);
+      if (o.exitNodeFallback !== undefined) body.fallback = parseFallback(o.exitNodeFallback);
+      if (Object.keys(body).length === 0) throw new InvalidArgumentError('nothing to set: give --exit-node, --exit-node-allow-lan-access or --exit-node-fallback');
+      const s = await callAgent<StatusJson>(socketPath(o.stateDir), 'POST', '/v1/prefs', body);
+      const x = s.exitNode;
+      process.stdout.write(x ? `weft: exit node ${x.name ?? x.selected} (${x.state})\n` : 'weft: no exit node\n');
     });
 
-  program
-    .command('ping')
+  agentClient(program.command('ping'))
     .description('ping a peer through the WireGuard engine (name, DNS name or mesh IP)')
     .argument('<peer>')
     .option('-c, --count <n>', 'number of pings', '3')
     .option('--timeout <ms>', 'how long to wait for each reply', '2000')
-    .option(...stateDirOption)
     .action(async (peer: string, o: { count: string; timeout: string; stateDir: string }) => {
-      try {
-        const count = parseIntArg('--count', o.count, 1, 1000);
-        const timeoutMs = parseIntArg('--timeout', o.timeout, 1, 60_000);
-        process.exitCode = await runPing(socketPath(o.stateDir), peer, count, timeoutMs);
-      } catch (err) {
-        fail(err);
-      }
+      const count = parseIntArg('--count', o.count, 1, 1000);
+      const timeoutMs = parseIntArg('--timeout', o.timeout, 1, 60_000);
+      process.exitCode = await runPing(socketPath(o.stateDir), peer, count, timeoutMs);
     });
 
-  program
-    .command('down')
+  agentClient(program.command('down'))
     .description('stop the agent (removing its interface); --logout also deregisters the node')
     .option('--logout', 'remove this node from the network first')
-    .option(...stateDirOption)
     .action(async (o: { logout?: boolean; stateDir: string }) => {
-      try {
-        await callAgent(socketPath(o.stateDir), 'POST', '/v1/down', { logout: o.logout === true });
-        await waitGone(socketPath(o.stateDir));
-        process.stdout.write(o.logout ? 'weft: logged out and stopped\n' : 'weft: stopped\n');
-      } catch (err) {
-        fail(err);
-      }
+      await callAgent(socketPath(o.stateDir), 'POST', '/v1/down', { logout: o.logout === true });
+      await waitGone(socketPath(o.stateDir));
+      process.stdout.write(o.logout ? 'weft: logged out and stopped\n' : 'weft: stopped\n');
     });
 }
 
-async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false): Promise<void> {
-  const args = parseUpArgs(raw, process.env);
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
+  const args = parseUpArgs(raw);
+  const logger = daemonLogger(log, 'info');
   const agent = createAgent({
     stateDir: args.stateDir,
     serverUrl: args.server,
@@ -175,8 +151,8 @@ async function runPing(socket: string, peer: string, count: number, timeoutMs: n
     }
     if (i + 1 < count) await new Promise((r) => setTimeout(r, PING_INTERVAL_MS));
   }
-  if (pongs === 0) process.stderr.write(`weft: no reply from ${peer}\n`);
-  return pongs > 0 ? 0 : 1;
+  if (pongs === 0) throw new AgentError('ERR_PING_TIMEOUT', `no reply from ${peer}`);
+  return 0;
 }
 
 // `down` returns once the agent has removed its socket (it does so last but one, before

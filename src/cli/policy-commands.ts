@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { InvalidArgumentError } from '../errors.js';
 import { checkPolicy, parsePolicy, PolicyError, type PolicyNode } from '../policy/index.js';
 
 // `weft policy get | set FILE | check FILE`. `check` runs fully offline (parse, compile,
@@ -28,9 +29,22 @@ export function formatPolicyError(file: string, err: unknown): string {
   return `${file}: ${e?.message ?? String(err)}${e?.code ? ` (${e.code})` : ''}`;
 }
 
+/** Errors about the policy itself are shown as FILE:LINE:COL; the rest go to the CLI's one handler. */
+function isPolicyError(err: unknown): boolean {
+  const e = err as { line?: unknown; code?: unknown };
+  return err instanceof PolicyError || typeof e?.line === 'number' || String(e?.code).startsWith('ERR_POLICY');
+}
+
 /** Reads a node list for `check --nodes`: PolicyNode[] or the admin API's NodeView[]. */
-function toPolicyNodes(json: unknown): PolicyNode[] {
-  if (!Array.isArray(json)) throw new Error('--nodes must hold a JSON array of nodes');
+async function readNodes(file: string): Promise<PolicyNode[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new InvalidArgumentError(`--nodes ${file} is not JSON (${err.message})`);
+  }
+  if (!Array.isArray(json)) throw new InvalidArgumentError(`--nodes ${file} must hold a JSON array of nodes (as \`weft nodes list --json\` prints)`);
   return json.map((n: Record<string, unknown>) => ({
     id: String(n.publicKey ?? n.id ?? n.name),
     name: String(n.name),
@@ -67,6 +81,7 @@ export function registerPolicyCommands(
         await adminFor(opts).set(text);
         io.out(`policy from ${file} is now in force\n`);
       } catch (err) {
+        if (!isPolicyError(err)) throw err;
         io.err(`${formatPolicyError(file, err)}\npolicy not changed\n`);
         process.exitCode = 1;
       }
@@ -79,8 +94,8 @@ export function registerPolicyCommands(
     .option('--nodes <file>', 'JSON array of nodes (as `weft nodes list --json`) to compile and test against')
     .action(async (file: string, opts: { nodes?: string }) => {
       const text = await readFile(file, 'utf8');
+      const nodes = opts.nodes ? await readNodes(opts.nodes) : [];
       try {
-        const nodes = opts.nodes ? toPolicyNodes(JSON.parse(await readFile(opts.nodes, 'utf8'))) : [];
         const { policy: p, compiled } = checkPolicy(text, nodes);
         const tests = p.tests.reduce((n, t) => n + t.cases.length, 0);
         let summary = `${file}: ok, ${p.acls.length} acls, ${tests} test cases passed`;
@@ -90,6 +105,7 @@ export function registerPolicyCommands(
         }
         io.out(`${summary}\n`);
       } catch (err) {
+        if (!isPolicyError(err)) throw err;
         io.err(`${formatPolicyError(file, err)}\n`);
         process.exitCode = 1;
       }

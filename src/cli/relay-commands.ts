@@ -2,7 +2,9 @@ import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError as CommanderArgError, type Command } from 'commander';
 import { Endpoint } from '../io/endpoint.js';
-import { consoleLogger } from '../log.js';
+import { InvalidArgumentError, WeftError } from '../errors.js';
+import { daemonLogger, type LogOptions } from './logging.js';
+import { envOptions, logOptions } from './options.js';
 import { RelayServer } from '../relay/server.js';
 import { CoordinatorAdmission, readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerRelayMetrics } from '../relay/metrics.js';
@@ -67,7 +69,7 @@ export function formatNetcheckReport(r: NetcheckReport): string {
   return lines.join('\n');
 }
 
-interface RelayOpts {
+interface RelayOpts extends LogOptions {
   listen: string;
   stunPort: number;
   stun: boolean;
@@ -90,9 +92,9 @@ interface NetcheckOpts {
 }
 
 async function runRelay(o: RelayOpts): Promise<void> {
-  const logger = consoleLogger('info');
   const { host, port } = parseHostPort(o.listen);
-  if (!o.tlsCert !== !o.tlsKey) throw new CommanderArgError('--tls-cert and --tls-key go together');
+  if (!o.tlsCert !== !o.tlsKey) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
+  const logger = daemonLogger(o, 'info');
   const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
   if (!o.coordinator && !o.allowAnyKey) throw new CommanderArgError('give --coordinator URL (the relay admits only its nodes) or, for a lab, --allow-any-key');
   if (o.coordinator && o.allowAnyKey) throw new CommanderArgError('--coordinator and --allow-any-key exclude each other');
@@ -101,7 +103,8 @@ async function runRelay(o: RelayOpts): Promise<void> {
   const admission = o.coordinator && secret ? new CoordinatorAdmission({ coordinator: o.coordinator, secret, logger }) : undefined;
   const relay = new RelayServer({ path: o.path, logger, ...(admission ? { authorize: admission.authorize } : {}) });
   admission?.start(relay);
-  const stun = o.stun ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
+  // As for `weft server`: --stun-port 0 turns STUN off.
+  const stun = o.stun && o.stunPort !== 0 ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
   const metricsAt = o.metricsListen === undefined ? null : parseHostPort(o.metricsListen);
   const reg = new Registry();
   registerRelayMetrics(reg, () => relay);
@@ -131,17 +134,19 @@ async function agentRelays(stateDir: string): Promise<NetcheckRelay[]> {
   try {
     status = await callAgent<StatusJson>(socketPath(stateDir), 'GET', '/v1/status');
   } catch (err) {
-    throw new CommanderArgError(`give --stun HOST:PORT or --relay URL, or run where \`weft up\` runs to probe its relay map (${(err as Error).message})`);
+    const code = (err as WeftError).code;
+    if (code !== 'ERR_AGENT_NOT_RUNNING') throw err;
+    throw new WeftError(code, `no agent runs with state dir ${stateDir} to take relays from: give --stun HOST:PORT or --relay URL`);
   }
   const relays = netcheckRelays(validRelays(status.nat?.relays));
-  if (relays.length === 0) throw new CommanderArgError('the agent has no relays in its map: give --stun HOST:PORT or --relay URL');
+  if (relays.length === 0) throw new InvalidArgumentError('the agent has no relays in its map: give --stun HOST:PORT or --relay URL');
   return relays;
 }
 
 async function runNetcheck(o: NetcheckOpts): Promise<void> {
   const relays: NetcheckRelay[] = o.stun.length === 0 && o.relay.length === 0 ? await agentRelays(o.stateDir) : await Promise.all(
     o.relay.map(async (url) => {
-      if (!/^wss?:\/\//.test(url) || !URL.canParse(url)) throw new CommanderArgError(`relay URL must be ws:// or wss://, got ${JSON.stringify(url)}`);
+      if (!/^wss?:\/\//.test(url) || !URL.canParse(url)) throw new InvalidArgumentError(`--relay must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
       return { id: url, url, stun: await resolveEndpoints(host, o.relayStunPort).catch(() => []) };
     }),
@@ -162,11 +167,11 @@ async function runNetcheck(o: NetcheckOpts): Promise<void> {
 }
 
 export function registerRelayCommands(program: Command): void {
-  program
+  const relay = program
     .command('relay')
     .description('run a relay (WebSocket over HTTP, for peers without a direct path) and a STUN server')
     .option('--listen <host:port>', 'HTTP listen address for the relay', RELAY_DEFAULT_LISTEN)
-    .option('--stun-port <n>', 'UDP port of the STUN server', parsePort, STUN_DEFAULT_PORT)
+    .option('--stun-port <n>', 'UDP port of the STUN server; 0 turns it off', parsePort, STUN_DEFAULT_PORT)
     .option('--no-stun', 'do not run the STUN server')
     .option('--path <path>', 'URL path of the relay endpoint', RELAY_DEFAULT_PATH)
     .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (e.g. on port 443)')
@@ -174,12 +179,12 @@ export function registerRelayCommands(program: Command): void {
     .option('--coordinator <url>', 'admit only keys this coordinator vouches for (needs the relay secret)')
     .option('--relay-secret-file <file>', `the secret shared with the coordinator's --relay-secret-file (or ${RELAY_SECRET_ENV})`)
     .option('--allow-any-key', 'admit any key that proves it holds its private key (labs only: an open relay)')
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)')
-    .action(async (opts: RelayOpts) => {
-      await runRelay(opts);
-    });
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)');
+  envOptions(logOptions(relay)).action(async (opts: RelayOpts) => {
+    await runRelay(opts);
+  });
 
-  program
+  const check = program
     .command('netcheck')
     .description('report UDP reachability, public addresses, NAT mapping behaviour and relay latency')
     .option('--stun <host:port>', 'STUN server to probe (repeatable)', collect, [])
@@ -187,8 +192,8 @@ export function registerRelayCommands(program: Command): void {
     .option('--relay-stun-port <n>', 'STUN port of the relays', parsePort, STUN_DEFAULT_PORT)
     .option('--timeout <ms>', 'per-probe deadline', parsePositive, 3000)
     .option('--state-dir <dir>', 'without --stun/--relay: probe the relay map of the agent using this state directory', DEFAULT_STATE_DIR)
-    .option('--json', 'print the report as JSON')
-    .action(async (opts: NetcheckOpts) => {
-      await runNetcheck(opts);
-    });
+    .option('--json', 'print the report as JSON');
+  envOptions(check, ['--state-dir']).action(async (opts: NetcheckOpts) => {
+    await runNetcheck(opts);
+  });
 }

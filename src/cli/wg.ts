@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, createWriteStream } from 'node:fs';
-import { consoleLogger, silentLogger, type Logger } from '../log.js';
+import type { Logger as PinoLogger } from 'pino';
+import { InvalidArgumentError } from '../errors.js';
+import { daemonLogger, type LogOptions } from './logging.js';
 import { LinuxBind } from '../io/bind-linux.js';
 import { LinuxTun } from '../io/tun-linux.js';
 import { warmUpDataPath } from '../wireguard/warmup.js';
@@ -17,35 +19,35 @@ import { VERSION } from '../version.js';
 const READY_FD_ENV = 'WEFT_WG_READY_FD';
 const MTU_REFRESH_MS = 2_000;
 
-export interface WgOptions {
+export interface WgOptions extends LogOptions {
   foreground: boolean;
   iface: string;
 }
 
+const USAGE = 'Usage: weft-wg [-f/--foreground] [--log-level LEVEL] [--log-format text|json] INTERFACE-NAME | --version';
+
 export function parseWgArgs(argv: string[]): WgOptions | string {
   let foreground = process.env.WG_PROCESS_FOREGROUND === '1';
+  const log: LogOptions = {};
   const rest: string[] = [];
-  for (const a of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
     if (a === '-f' || a === '--foreground') foreground = true;
-    else rest.push(a);
+    else if (a === '--log-level' || a === '--log-format') {
+      if (i + 1 >= argv.length) return USAGE;
+      log[a === '--log-level' ? 'logLevel' : 'logFormat'] = argv[++i];
+    } else rest.push(a);
   }
   // An unknown option must not become an interface name (and a TUN device of that name).
-  if (rest.length !== 1 || rest[0].startsWith('-')) return 'Usage: weft-wg [-f/--foreground] INTERFACE-NAME | --version';
+  if (rest.length !== 1 || rest[0].startsWith('-')) return USAGE;
   const iface = rest[0];
   if (!/^[A-Za-z0-9_.=+-]{1,15}$/.test(iface)) return `invalid interface name ${JSON.stringify(iface)}`;
-  return { foreground, iface };
+  return { foreground, iface, ...log };
 }
 
-function loggerFromEnv(): Logger {
-  switch (process.env.LOG_LEVEL) {
-    case 'verbose':
-    case 'debug':
-      return consoleLogger('debug');
-    case 'silent':
-      return silentLogger;
-    default:
-      return consoleLogger('error');
-  }
+/** As wireguard-go: quiet (errors only) unless LOG_LEVEL=verbose or --log-level says otherwise. */
+function wgLogger(o: WgOptions): PinoLogger {
+  return daemonLogger(o, 'error');
 }
 
 /** Runs the userspace WireGuard interface; resolves with the process exit code. */
@@ -57,20 +59,18 @@ export async function runWg(argv: string[], script: string): Promise<number> {
     return 0;
   }
   const opts = parseWgArgs(argv);
-  if (typeof opts === 'string') {
-    process.stderr.write(opts + '\n');
-    return 1;
-  }
-  if (!opts.foreground && !process.env[READY_FD_ENV]) return daemonize(opts, script);
-  return serve(opts);
+  if (typeof opts === 'string') throw new InvalidArgumentError(opts);
+  const logger = wgLogger(opts); // checks the log options before anything starts
+  if (!opts.foreground && !process.env[READY_FD_ENV]) return daemonize(opts, script, logger.isLevelEnabled('debug'));
+  return serve(opts, logger);
 }
 
 // Re-runs this program in the foreground as a detached child and waits until it says
 // it is ready (or fails), so the caller's next `wg set` finds the socket.
-function daemonize(opts: WgOptions, script: string): Promise<number> {
+function daemonize(opts: WgOptions, script: string, verbose: boolean): Promise<number> {
   return new Promise((resolve) => {
-    const verbose = process.env.LOG_LEVEL === 'verbose' || process.env.LOG_LEVEL === 'debug';
-    const child = spawn(process.execPath, [script, '-f', opts.iface], {
+    const log = [...(opts.logLevel ? ['--log-level', opts.logLevel] : []), ...(opts.logFormat ? ['--log-format', opts.logFormat] : [])];
+    const child = spawn(process.execPath, [script, '-f', ...log, opts.iface], {
       detached: true,
       stdio: ['ignore', verbose ? 'inherit' : 'ignore', verbose ? 'inherit' : 'ignore', 'pipe'],
       env: { ...process.env, [READY_FD_ENV]: '3' },
@@ -98,8 +98,7 @@ function report(line: string): void {
   else if (line !== 'ready') process.stderr.write(line + '\n');
 }
 
-async function serve(opts: WgOptions): Promise<number> {
-  const logger = loggerFromEnv();
+async function serve(opts: WgOptions, logger: PinoLogger): Promise<number> {
   if (process.env.WEFT_WARMUP !== '0') {
     try {
       await warmUpDataPath();

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, isExitRoute, mayUseTag, parsePolicy, PolicyError, type CompiledPolicy, type Policy, type PolicyNode } from '../policy/index.js';
+import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, isExitRoute, mayUseTag, normalizeUser, parsePolicy, PolicyError, type CompiledPolicy, type Policy, type PolicyNode } from '../policy/index.js';
 import { badRequest, ControlError, forbidden } from './errors.js';
 import { EXIT_ROUTES } from './routes.js';
 import type { NodeRecord, Store } from './store/index.js';
@@ -97,8 +97,10 @@ export class PolicyEngine {
   checkKeyTags(tags: readonly string[], user: string | null): void {
     if (user === null) return;
     for (const t of tags) {
-      if (!this.policy.tagOwners.has(t)) throw forbidden('ERR_TAG_NOT_OWNED', `${t} is not defined in the policy's tagOwners`, 'tags');
-      if (!mayUseTag(this.policy, t, { user })) throw forbidden('ERR_TAG_NOT_OWNED', `${user} does not own ${t}`, 'tags');
+      // Says what to add: the first thing a new user meets when a key carries a tag.
+      const owner = JSON.stringify(`${normalizeUser(user)}@`);
+      if (!this.policy.tagOwners.has(t)) throw forbidden('ERR_TAG_NOT_OWNED', `${t} is not in the policy's tagOwners: add "tagOwners": { "${t}": [${owner}] } to the policy (weft policy set FILE) first`, 'tags');
+      if (!mayUseTag(this.policy, t, { user })) throw forbidden('ERR_TAG_NOT_OWNED', `${user} does not own ${t}: add ${owner} to "tagOwners" { "${t}": [...] } in the policy (weft policy set FILE)`, 'tags');
     }
   }
 }

@@ -3,8 +3,9 @@
 // takes the same options as `weft server` (used by the crash test and systemd units).
 import { Command } from 'commander';
 import { pathToFileURL } from 'node:url';
+import { runCli } from '../cli/errors.js';
 import { serverCommand } from '../cli/server-commands.js';
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await new Command().addCommand(serverCommand(), { isDefault: true }).parseAsync(process.argv);
+  await runCli(new Command('weft').addCommand(serverCommand(), { isDefault: true }));
 }

@@ -10,6 +10,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { keyToBase64, publicKeyFromPrivate } from '../crypto/keys.js';
 import { InvalidArgumentError } from '../errors.js';
 import { applyHttpLimits, listenPrivateSocket, type HttpLimits } from '../listen.js';
+import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { adminRoutes, createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { DEFAULT_IPV4_RANGE } from './ipam.js';
 import { NodeVerifier } from './node-verifier.js';
@@ -154,6 +155,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let verifier: NodeVerifier | null = null;
   let started = false;
   const registerLimiter = opts.registerRateLimit === null ? null : new SourceRateLimiter(clock, opts.registerRateLimit ?? DEFAULT_REGISTER_LIMIT, DEFAULT_REGISTER_GLOBAL_LIMIT);
+  let lock: LockHandle | null = null;
 
   return {
     get url() {
@@ -175,6 +177,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
 
     async start() {
+      // Released by stop(), or by the process exiting when start fails.
+      lock = lockStateDir(opts.stateDir, 'weft server');
       await chmod(opts.stateDir, 0o700);
       const serverKey = await loadOrCreateServerKey(opts.stateDir);
       publicKey = keyToBase64(publicKeyFromPrivate(serverKey));
@@ -239,13 +243,15 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       if (started) await registry.stop();
       await store.close();
       if (socketPath) await rm(socketPath, { force: true });
+      lock?.release();
+      lock = null;
     },
   };
 }
 
-/** Runs a coordinator until SIGINT/SIGTERM, logging JSON to stdout (`weft server`). */
-export async function runServer(opts: CoordinatorOptions & { logLevel?: string }): Promise<void> {
-  const logger = pino({ level: opts.logLevel ?? 'info', redact: ['req.headers.authorization'] });
+/** Runs a coordinator until SIGINT/SIGTERM (`weft server`, which passes its daemon logger). */
+export async function runServer(opts: CoordinatorOptions): Promise<void> {
+  const logger = opts.logger ?? pino({ level: 'info', redact: ['req.headers.authorization'] });
   const coordinator = createCoordinator({ ...opts, logger });
   await coordinator.start();
   // Printed on stdout for scripts and tests that start the server on port 0.

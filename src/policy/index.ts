@@ -10,7 +10,7 @@ export { compilePolicy, CompiledPolicy, filtersEqual, type WireFilterRule } from
 export { runPolicyTests, assertPolicyTests, type PolicyTestFailure } from './tests.js';
 export { PacketFilter, type FilterStats, type PacketFilterOptions } from './filter.js';
 export { mayUseTag, type TagPrincipal } from './tag-owners.js';
-export { DEFAULT_POLICY_TEXT, type Policy, type PolicyNode } from './types.js';
+export { DEFAULT_POLICY_TEXT, normalizeUser, type Policy, type PolicyNode } from './types.js';
 
 /**
  * What `policy set` and the admin API run before accepting a policy: parse, compile

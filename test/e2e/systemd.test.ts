@@ -59,7 +59,7 @@ describe("agents under weft.service's sandbox", { timeout: 300_000 }, () => {
     const n = mesh.node(name);
     mesh.nsResolvConf(n);
     mkdirSync(n.stateDir, { recursive: true, mode: 0o700 });
-    const argv = [...sandboxPrefix(agentUnit, n.stateDir), ...WEFT_CLI, ...execStart(agentUnit, { WEFT_SERVER: mesh.serverUrl }).slice(1), '--hostname', name, ...extra];
+    const argv = [...sandboxPrefix(agentUnit, n.stateDir), ...WEFT_CLI, ...execStart(agentUnit, { WEFT_SERVER: mesh.serverUrl }).slice(1), '--hostname', name, '--insecure-http', ...extra];
     return mesh.startAgent(n, argv, { ...mesh.env, WEFT_AUTH_KEY: mesh.authKey });
   }
 

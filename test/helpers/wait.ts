@@ -3,10 +3,10 @@
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` every `stepMs` until it is true or `ms` passed; the last answer. */
-export async function waitFor(fn: () => boolean, ms: number, stepMs = 20): Promise<boolean> {
+export async function waitFor(fn: () => boolean | Promise<boolean>, ms: number, stepMs = 20): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (fn()) return true;
+    if (await fn()) return true;
     await sleep(stepMs);
   }
   return fn();

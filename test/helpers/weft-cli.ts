@@ -2,10 +2,16 @@
 import { Command } from 'commander';
 import { registerServerCommands } from '../../src/cli/server-commands.js';
 
-export async function weftAdmin(...args: string[]): Promise<string> {
+/** What `weft ARGS` prints on stdout and stderr. */
+export async function weftAdminIO(...args: string[]): Promise<{ out: string; err: string }> {
   const program = new Command().exitOverride();
   let out = '';
-  registerServerCommands(program, (s) => (out += s));
+  let err = '';
+  registerServerCommands(program, (s) => (out += s), (s) => (err += s));
   await program.parseAsync(['node', 'weft', ...args]);
-  return out;
+  return { out, err };
+}
+
+export async function weftAdmin(...args: string[]): Promise<string> {
+  return (await weftAdminIO(...args)).out;
 }

@@ -48,7 +48,7 @@ describe('audit log', () => {
     assert.deepEqual([created.actor, created.source], [`local:${userInfo().username}`, 'local socket'], 'the socket peer, as the kernel reports it');
 
     const { map } = await joined(t, key, 'audited');
-    await oneEntry(() => weft('routes', 'approve', 'audited', '10.1.0.0/24', '--state-dir', stateDir), 'route.approve', 'audited');
+    await oneEntry(() => weft('routes', 'approve', 'audited', 'exit', '--state-dir', stateDir), 'route.approve', 'audited');
     const un = await oneEntry(() => weft('routes', 'unapprove', 'audited', 'exit', '--state-dir', stateDir), 'route.unapprove', 'audited');
     assert.deepEqual(un.detail, { routes: ['0.0.0.0/0', '::/0'] });
     const policy = '{"acls":[{"action":"accept","src":["*"],"dst":["*:*"]}]}';

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { weftAdmin } from '../helpers/weft-cli.js';
+import { weftAdmin, weftAdminIO as weftIO } from '../helpers/weft-cli.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { waitFor } from '../helpers/wait.js';
 import { exited, startServerProcess } from '../helpers/server-process.js';
 import { SimNode } from '../helpers/control.js';
 import { AdminClient } from '../../src/control/admin-client.js';
-import type { AuthKeyView } from '../../src/control/wire.js';
+import type { AuthKeyView, NodeView } from '../../src/control/wire.js';
 
 const weft = weftAdmin;
 
@@ -69,7 +69,7 @@ describe('admin commands', () => {
     const n = await joined(t, await t.authKey(), 'laptop');
     const node = () => t.c.registry.find('laptop');
     const before = node().expiresAt!;
-    assert.match(await weft('nodes', 'extend', 'laptop', '--by', '90d', '--state-dir', stateDir), /^laptop: key expires \d{4}-\d\d-\d\dT.*Z\n$/);
+    assert.match(await weft('nodes', 'extend', 'laptop', '--by', '90d', '--state-dir', stateDir), /^laptop: key expires \d{4}-\d\d-\d\d \d\d:\d\d\n$/);
     assert.equal(node().expiresAt, before + 90 * 86_400_000);
     assert.match(await weft('nodes', 'expire', 'laptop', '--state-dir', stateDir), /^laptop: key expired at /);
     await n.map.waitFor((m) => m.type === 'error' && m.code === 'ERR_NODE_EXPIRED');
@@ -94,6 +94,35 @@ describe('admin commands', () => {
     assert.match(await weft('routes', 'list', '--state-dir', stateDir), /cli-exit\s+\S+\s+exit\s+no\s+yes\s+yes/);
     await exit.map.close();
   });
+});
+
+test('routes approve/unapprove say what changed, warn on pre-approval, refuse what means nothing', async () => {
+  const t = await startTestCoordinator();
+  try {
+    const sd = ['--state-dir', join(t.dir, 'state')];
+    const key = await t.authKey();
+    const { map } = await joined(t, key, 'router');
+    await joined(t, key, 'laptop');
+    map.send({ type: 'routes', routes: ['10.77.0.0/24'] });
+    assert.ok(await waitFor(async () => (await t.admin.request<NodeView>('GET', '/api/v1/admin/nodes/router')).advertisedRoutes?.length === 1, 10_000));
+
+    assert.deepEqual(await weftIO('routes', 'approve', 'router', '10.77.0.0/24', ...sd), { out: 'router: approved 10.77.0.0/24\n', err: '' });
+    assert.deepEqual(await weftIO('routes', 'approve', 'router', '10.77.0.0/24', ...sd), { out: 'router: 10.77.0.0/24 was already approved; nothing changed\n', err: '' });
+    const pre = await weftIO('routes', 'approve', 'router', '10.99.0.0/24', ...sd);
+    assert.equal(pre.out, 'router: approved 10.99.0.0/24\n');
+    assert.match(pre.err, /^weft: warning: router does not advertise 10\.99\.0\.0\/24; .*--advertise-routes/);
+    const exit = await weftIO('routes', 'approve', 'laptop', 'exit', ...sd);
+    assert.equal(exit.out, 'laptop: approved exit node (0.0.0.0/0, ::/0)\n');
+    assert.match(exit.err, /laptop does not advertise exit node .*--advertise-exit-node/);
+    assert.equal(await weft('routes', 'unapprove', 'router', '10.99.0.0/24', ...sd), 'router: withdrew approval of 10.99.0.0/24\n');
+    await assert.rejects(weft('routes', 'unapprove', 'router', '10.99.0.0/24', ...sd), (e: { code: string }) => e.code === 'ERR_ROUTE_NOT_APPROVED');
+    const before = t.snapshot();
+    await assert.rejects(weft('routes', 'approve', 'router', '10.77.0.9/24', ...sd), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT');
+    assert.equal(t.snapshot(), before, 'a refused approval changes nothing');
+    await map.close();
+  } finally {
+    await t.stop();
+  }
 });
 
 test('HTTPS when given a certificate and key', async () => {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { StunServer } from '../../src/nat/stun-server.js';
 import { UdpStunClient } from '../../src/nat/stun-client.js';
@@ -43,9 +44,28 @@ test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', as
   }
 });
 
+/** Starts `weft relay ARGS` (an open relay, for the lab) and resolves with its 'relay running' log line. */
+async function startRelay(args: string[]): Promise<{ relay: ReturnType<typeof weft>; ready: { url: string; stunPort: number | null } }> {
+  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--allow-any-key', ...args]);
+  return { relay, ready: await relayRunning(relay) };
+}
+
+function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  }));
+}
+
+test('`weft relay --stun-port 0` runs no STUN server, as `weft server --stun-port 0`', async () => {
+  const { relay, ready } = await startRelay(['--stun-port', '0']);
+  await stopChild(relay);
+  assert.equal(ready.stunPort, null);
+});
+
 test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against it', async () => {
-  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--stun-port', '0', '--allow-any-key']);
-  const ready = (await relayRunning(relay)) as { url: string; stunPort: number };
+  const { relay, ready } = await startRelay(['--stun-port', String(await freeUdpPort())]);
   try {
     const nc = await collect(weft(['netcheck', '--relay', ready.url, '--relay-stun-port', String(ready.stunPort), '--stun', `127.0.0.1:${ready.stunPort}`, '--timeout', '2000', '--json']));
     assert.equal(nc.code, 0, nc.err);
