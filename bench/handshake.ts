@@ -59,7 +59,7 @@ const DUR_S = Math.max(1, Math.min(60, Number(args.duration)));
 const WARMUP_S = Math.max(0, Math.min(10, Number(args.warmup)));
 const PEERS = Math.max(1, Math.min(4096, Number(args.peers)));
 const WINDOW = Math.max(1, Math.min(1024, Number(args.window)));
-const INTERVAL_MS = Math.max(21, Math.min(1000, Number(args.interval)));
+const INTERVAL_MS = Math.max(21, Math.min(10_000, Number(args.interval)));
 const PORT = 51820;
 const AGENTS = fileURLToPath(new URL('../src/lab/agents/', import.meta.url));
 const log = (s: string): void => void process.stderr.write(s + '\n');

@@ -6,6 +6,7 @@ import { InvalidArgumentError, WeftError } from '../errors.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { envOptions, logOptions } from './options.js';
 import { RelayServer } from '../relay/server.js';
+import { CoordinatorAdmission, readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerRelayMetrics } from '../relay/metrics.js';
 import { Registry } from '../metrics/index.js';
 import { MetricsServer } from '../metrics/server.js';
@@ -75,6 +76,9 @@ interface RelayOpts extends LogOptions {
   path: string;
   tlsCert?: string;
   tlsKey?: string;
+  coordinator?: string;
+  relaySecretFile?: string;
+  allowAnyKey?: boolean;
   metricsListen?: string;
 }
 
@@ -92,7 +96,13 @@ async function runRelay(o: RelayOpts): Promise<void> {
   if (!o.tlsCert !== !o.tlsKey) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
   const logger = daemonLogger(o, 'info');
   const tls = o.tlsCert && o.tlsKey ? { cert: await readFile(o.tlsCert), key: await readFile(o.tlsKey) } : undefined;
-  const relay = new RelayServer({ path: o.path, logger });
+  if (!o.coordinator && !o.allowAnyKey) throw new CommanderArgError('give --coordinator URL (the relay admits only its nodes) or, for a lab, --allow-any-key');
+  if (o.coordinator && o.allowAnyKey) throw new CommanderArgError('--coordinator and --allow-any-key exclude each other');
+  const secret = o.coordinator ? await readRelaySecret(o.relaySecretFile) : undefined;
+  if (o.coordinator && !secret) throw new CommanderArgError(`--coordinator needs the relay secret: --relay-secret-file FILE or ${RELAY_SECRET_ENV}`);
+  const admission = o.coordinator && secret ? new CoordinatorAdmission({ coordinator: o.coordinator, secret, logger }) : undefined;
+  const relay = new RelayServer({ path: o.path, logger, ...(admission ? { authorize: admission.authorize } : {}) });
+  admission?.start(relay);
   // As for `weft server`: --stun-port 0 turns STUN off.
   const stun = o.stun && o.stunPort !== 0 ? new StunServer({ host, port: o.stunPort, logger }) : undefined;
   const metricsAt = o.metricsListen === undefined ? null : parseHostPort(o.metricsListen);
@@ -105,6 +115,7 @@ async function runRelay(o: RelayOpts): Promise<void> {
     await stun?.start();
     if (metricsAt) metricsUrl = await metrics.listen(metricsAt.host, metricsAt.port);
   } catch (err) {
+    admission?.stop();
     await Promise.all([relay.stop(), stun?.stop()]);
     throw err;
   }
@@ -113,6 +124,7 @@ async function runRelay(o: RelayOpts): Promise<void> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  admission?.stop();
   await Promise.all([relay.stop(), stun?.stop(), metrics.stop()]);
 }
 
@@ -164,6 +176,9 @@ export function registerRelayCommands(program: Command): void {
     .option('--path <path>', 'URL path of the relay endpoint', RELAY_DEFAULT_PATH)
     .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (e.g. on port 443)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--coordinator <url>', 'admit only keys this coordinator vouches for (needs the relay secret)')
+    .option('--relay-secret-file <file>', `the secret shared with the coordinator's --relay-secret-file (or ${RELAY_SECRET_ENV})`)
+    .option('--allow-any-key', 'admit any key that proves it holds its private key (labs only: an open relay)')
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)');
   envOptions(logOptions(relay)).action(async (opts: RelayOpts) => {
     await runRelay(opts);

@@ -16,6 +16,7 @@ import { daemonLogger, type LogOptions } from './logging.js';
 import { parseIntArg, parseServerUrl } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerRouteCommands } from './route-commands.js';
 
@@ -67,6 +68,7 @@ export function serverCommand(): Command {
     .option('--relay-url <url>', 'public ws(s):// URL of the embedded relay (default from --listen)')
     .option('--no-embedded-relay', 'do not serve the embedded relay at /relay')
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--relay-secret-file <file>', `secret standalone relays present to ask which keys are nodes (or ${RELAY_SECRET_ENV})`)
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)');
   return envOptions(logOptions(cmd)).action(async (o: Record<string, string | undefined> & LogOptions & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
     // Everything is checked before the server touches its state dir or a port.
@@ -87,6 +89,7 @@ export function serverCommand(): Command {
       ? { domain: checkAcmeDomain(o.acmeDomain), email: o.acmeEmail, directoryUrl: o.acmeDirectory, http: o.acmeHttpListen ? parseListen(o.acmeHttpListen) : undefined }
       : undefined;
     if (o.metricsListen !== undefined) parseListen(o.metricsListen);
+    const relaySecret = await readRelaySecret(o.relaySecretFile);
     await runServer({
       listen: o.listen,
       stateDir: o.stateDir!,
@@ -102,6 +105,7 @@ export function serverCommand(): Command {
       httpLimits: { maxConnections },
       dnsRoutes: o.dnsRoute,
       magicDns: o.magicDns !== false,
+      relaySecret,
       metricsListen: o.metricsListen,
       nat: { relay: o.embeddedRelay !== false, publicUrl: o.publicUrl, stunPort, relayUrl: o.relayUrl, extraRelays },
     });

@@ -3,7 +3,7 @@ import type https from 'node:https';
 import { lookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import { InvalidArgumentError } from '../errors.js';
-import { keyToBase64 } from '../crypto/keys.js';
+import { keyFromBase64, keyToBase64 } from '../crypto/keys.js';
 import type { Logger } from '../log.js';
 import { StunServer } from '../nat/stun-server.js';
 import { RelayServer } from '../relay/server.js';
@@ -11,7 +11,8 @@ import type { RelayInfo } from './wire.js';
 
 // The relay and STUN servers `weft server` embeds (NAT traversal), and the relay map it
 // publishes in the netmap. The relay shares the API's HTTP server at /relay and admits
-// registered, unexpired node keys only. STUN listens on UDP `stunPort` and `stunPort+1`
+// registered, unexpired node keys only, and closes a node's connection when the registry
+// says it was deleted or expired (nodeChanged). STUN listens on UDP `stunPort` and `stunPort+1`
 // (two ports, so a node behind an endpoint-dependent NAT sees two different mappings).
 //
 // Where devices find them: `publicUrl` (as Headscale's server_url) when given; else, on
@@ -47,6 +48,8 @@ export interface EmbeddedRelay {
   relaysFor(d: Dialled): RelayInfo[];
   server: RelayServer | null;
   stun: StunServer[];
+  /** Told of every node change: a key no longer active loses its relay connection. */
+  nodeChanged(publicKey: string, active: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -157,6 +160,9 @@ export async function embedRelay(
     relaysFor,
     server,
     stun,
+    nodeChanged(publicKey, active) {
+      if (!active) server?.revoke(keyFromBase64(publicKey));
+    },
     async stop() {
       await Promise.all(stun.map((s) => s.stop().catch(() => {})));
       await server?.stop();

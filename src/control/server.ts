@@ -24,6 +24,7 @@ import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
+import { relayCheckRoutes } from './relay-check.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 
@@ -66,6 +67,8 @@ export interface CoordinatorOptions {
   updateIntervalMs?: number;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
+  /** Shared with standalone relays (`weft relay --coordinator`): enables POST /api/v1/relay/check. */
+  relaySecret?: string;
   /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
   metricsListen?: string;
   clock?: Clock;
@@ -123,7 +126,18 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
   const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
   hub.fanoutTimer = metrics.fanoutTimer;
-  registry.listener = hub;
+  let relay: EmbeddedRelay | null = null;
+  // The embedded relay hears of deletions and expiries too: their connections close.
+  registry.listener = {
+    upsert: (n) => {
+      hub.upsert(n);
+      relay?.nodeChanged(n.publicKey, registry.isActiveKey(n.publicKey));
+    },
+    remove: (n) => {
+      hub.remove(n);
+      relay?.nodeChanged(n.publicKey, false);
+    },
+  };
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
@@ -134,7 +148,6 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   let url = '';
   let publicKey = '';
   let apps: { close(): Promise<unknown> }[] = [];
-  let relay: EmbeddedRelay | null = null;
   metrics.watch(registry, hub, () => relay?.server ?? null);
   const metricsServer = new MetricsServer(metrics.registry, log);
   let metricsUrl: string | null = null;
@@ -185,6 +198,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
+      if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);

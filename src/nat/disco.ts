@@ -3,33 +3,46 @@ import { xchachaOpen, xchachaSeal, XAEAD_NONCE_LEN, AEAD_TAG_LEN } from '../cryp
 import { KEY_LEN, x25519, type PrivateKey } from '../crypto/keys.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import { hash } from '../wireguard/noise-helpers.js';
+import { ReplayFilter } from '../wireguard/replay.js';
 
 // Disco: the path-discovery probes agents send each other on the WireGuard port (and
 // through relays), like Tailscale's disco protocol but keyed by the WireGuard keys.
 //
-//   magic "WFTdisc\x01" (8) | sender WG public key (32) | nonce (24) | box
+//   magic "WFTdisc\x02" (8) | sender WG public key (32) | nonce (24) | box
 //   box = XChaCha20-Poly1305(key, nonce, plaintext, ad = magic ‖ sender key)
 //   key = HASH("weft-disco-v1" ‖ X25519(own private, peer public))   (BLAKE2s)
 //
-// Plaintext: type u8, then
+// Plaintext: type u8 | stamp u64 (big endian), then
 //   1 Ping        txid (12)
 //   2 Pong        txid (12) | observed source (18, endpoint bytes)
 //   3 CallMeMaybe n × endpoint (18 each), n ≤ 32
+// stamp = the sender's Unix time in ms, made strictly increasing per sender (v2; v1 had
+// none, so a captured ping could be replayed forever). A receiver accepts a stamp within
+// DISCO_MAX_SKEW_MS of its own clock and at most once per peer (a replay window over the
+// stamp, as WireGuard's over transport counters).
 //
 // The magic's first byte 'W' (0x57) has its top two bits 01, so the packet is never a
 // STUN message, and is not a WireGuard type (1..4): the three never collide.
 
-export const DISCO_MAGIC = Uint8Array.from([0x57, 0x46, 0x54, 0x64, 0x69, 0x73, 0x63, 0x01]);
+export const DISCO_MAGIC = Uint8Array.from([0x57, 0x46, 0x54, 0x64, 0x69, 0x73, 0x63, 0x02]);
 const LABEL = new TextEncoder().encode('weft-disco-v1');
 const HEADER = DISCO_MAGIC.length + KEY_LEN + XAEAD_NONCE_LEN;
 export const TXID_LEN = 12;
 export const MAX_CMM_ENDPOINTS = 32;
-const MAX_PLAINTEXT = 1 + MAX_CMM_ENDPOINTS * ENDPOINT_BYTES;
+const STAMP_LEN = 8;
+const PREFIX = 1 + STAMP_LEN;
+const MAX_PLAINTEXT = PREFIX + MAX_CMM_ENDPOINTS * ENDPOINT_BYTES;
+/** How far a disco stamp may be from our clock (both ways); clocks need NTP-level sync. */
+export const DISCO_MAX_SKEW_MS = 60_000;
+/** Shared keys kept (one X25519 each); past it the least recently used one is evicted. */
+export const DISCO_KEY_CACHE_SIZE = 4096;
 
-export type DiscoMessage =
+export type DiscoBody =
   | { type: 'ping'; txid: Uint8Array }
   | { type: 'pong'; txid: Uint8Array; src: Endpoint }
   | { type: 'callMeMaybe'; endpoints: Endpoint[] };
+/** A disco message as sealed: its body and the sender's stamp. */
+export type DiscoMessage = DiscoBody & { stamp: number };
 
 export function isDiscoPacket(pkt: Uint8Array): boolean {
   if (pkt.length < HEADER + AEAD_TAG_LEN + 1) return false;
@@ -42,10 +55,17 @@ export function discoSender(pkt: Uint8Array): Uint8Array {
   return pkt.subarray(DISCO_MAGIC.length, DISCO_MAGIC.length + KEY_LEN);
 }
 
-/** Shared-key cache: one X25519 per peer. */
+/**
+ * Shared-key cache: one X25519 per peer. LRU (a Map keeps insertion order; a hit moves
+ * the key to the end), so a burst of new keys never throws away every peer's key at once.
+ */
 export class DiscoKeys {
   private readonly cache = new Map<string, Uint8Array | null>();
-  constructor(private readonly priv: PrivateKey, readonly publicKey: Uint8Array) {}
+  constructor(private readonly priv: PrivateKey, readonly publicKey: Uint8Array, private readonly capacity = DISCO_KEY_CACHE_SIZE) {}
+
+  get size(): number {
+    return this.cache.size;
+  }
 
   key(peer: Uint8Array): Uint8Array | null {
     const id = Buffer.from(peer).toString('base64');
@@ -53,33 +73,67 @@ export class DiscoKeys {
     if (k === undefined) {
       const dh = x25519(this.priv, peer);
       k = dh ? hash(LABEL, dh) : null;
-      if (this.cache.size > 4096) this.cache.clear();
-      this.cache.set(id, k);
-    }
+      if (this.cache.size >= this.capacity) this.cache.delete(this.cache.keys().next().value as string);
+    } else this.cache.delete(id);
+    this.cache.set(id, k);
     return k;
   }
+}
+
+/** Our stamps: Unix ms, but strictly increasing even within one ms or if the clock steps back. */
+export class DiscoStamper {
+  private last = 0;
+  next(wallNow: number): number {
+    this.last = Math.max(Math.floor(wallNow), this.last + 1);
+    return this.last;
+  }
+}
+
+/**
+ * Per-peer freshness of received disco stamps: inside ±DISCO_MAX_SKEW_MS of our clock and
+ * never seen before (a replay window, ~8 s of reordering). Call only for authenticated
+ * messages of current peers, so the state is bounded by the peer set (`retain`).
+ */
+export class DiscoFreshness {
+  private readonly windows = new Map<string, ReplayFilter>();
+
+  accept(peer: string, stamp: number, wallNow: number): boolean {
+    if (!Number.isSafeInteger(stamp) || Math.abs(stamp - wallNow) > DISCO_MAX_SKEW_MS) return false;
+    let w = this.windows.get(peer);
+    if (!w) this.windows.set(peer, (w = new ReplayFilter()));
+    return w.validateNumber(stamp);
+  }
+
+  /** Forgets peers that are gone. */
+  retain(peers: { has(peer: string): boolean }): void {
+    for (const p of this.windows.keys()) if (!peers.has(p)) this.windows.delete(p);
+  }
+}
+
+function plaintext(type: number, stamp: number, bodyLen: number): Uint8Array {
+  const p = new Uint8Array(PREFIX + bodyLen);
+  p[0] = type;
+  new DataView(p.buffer).setBigUint64(1, BigInt(stamp));
+  return p;
 }
 
 export function encodeDiscoPlaintext(m: DiscoMessage): Uint8Array {
   switch (m.type) {
     case 'ping': {
-      const p = new Uint8Array(1 + TXID_LEN);
-      p[0] = 1;
-      p.set(m.txid.subarray(0, TXID_LEN), 1);
+      const p = plaintext(1, m.stamp, TXID_LEN);
+      p.set(m.txid.subarray(0, TXID_LEN), PREFIX);
       return p;
     }
     case 'pong': {
-      const p = new Uint8Array(1 + TXID_LEN + ENDPOINT_BYTES);
-      p[0] = 2;
-      p.set(m.txid.subarray(0, TXID_LEN), 1);
-      p.set(m.src.bytes, 1 + TXID_LEN);
+      const p = plaintext(2, m.stamp, TXID_LEN + ENDPOINT_BYTES);
+      p.set(m.txid.subarray(0, TXID_LEN), PREFIX);
+      p.set(m.src.bytes, PREFIX + TXID_LEN);
       return p;
     }
     case 'callMeMaybe': {
       const eps = m.endpoints.slice(0, MAX_CMM_ENDPOINTS);
-      const p = new Uint8Array(1 + eps.length * ENDPOINT_BYTES);
-      p[0] = 3;
-      eps.forEach((e, i) => p.set(e.bytes, 1 + i * ENDPOINT_BYTES));
+      const p = plaintext(3, m.stamp, eps.length * ENDPOINT_BYTES);
+      eps.forEach((e, i) => p.set(e.bytes, PREFIX + i * ENDPOINT_BYTES));
       return p;
     }
   }
@@ -87,17 +141,20 @@ export function encodeDiscoPlaintext(m: DiscoMessage): Uint8Array {
 
 /** Parses a decrypted plaintext; null when malformed. Never throws. */
 export function parseDiscoPlaintext(p: Uint8Array): DiscoMessage | null {
-  if (p.length < 1 || p.length > MAX_PLAINTEXT) return null;
+  if (p.length < PREFIX || p.length > MAX_PLAINTEXT) return null;
+  const stamp = Number(new DataView(p.buffer, p.byteOffset, p.byteLength).getBigUint64(1));
+  if (!Number.isSafeInteger(stamp)) return null;
+  const body = p.length - PREFIX;
   switch (p[0]) {
     case 1:
-      return p.length === 1 + TXID_LEN ? { type: 'ping', txid: p.slice(1) } : null;
+      return body === TXID_LEN ? { type: 'ping', stamp, txid: p.slice(PREFIX) } : null;
     case 2:
-      return p.length === 1 + TXID_LEN + ENDPOINT_BYTES ? { type: 'pong', txid: p.slice(1, 1 + TXID_LEN), src: Endpoint.fromBytes(p, 1 + TXID_LEN) } : null;
+      return body === TXID_LEN + ENDPOINT_BYTES ? { type: 'pong', stamp, txid: p.slice(PREFIX, PREFIX + TXID_LEN), src: Endpoint.fromBytes(p, PREFIX + TXID_LEN) } : null;
     case 3: {
-      if ((p.length - 1) % ENDPOINT_BYTES !== 0) return null;
+      if (body % ENDPOINT_BYTES !== 0) return null;
       const endpoints: Endpoint[] = [];
-      for (let o = 1; o < p.length; o += ENDPOINT_BYTES) endpoints.push(Endpoint.fromBytes(p, o));
-      return { type: 'callMeMaybe', endpoints };
+      for (let o = PREFIX; o < p.length; o += ENDPOINT_BYTES) endpoints.push(Endpoint.fromBytes(p, o));
+      return { type: 'callMeMaybe', stamp, endpoints };
     }
     default:
       return null;

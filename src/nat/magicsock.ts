@@ -7,7 +7,7 @@ import { PacketBatch } from '../io/batch.js';
 import type { Bind, BindEvents } from '../io/bind.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import { RelayClient } from '../relay/client.js';
-import { DiscoKeys, isDiscoPacket, openDisco, sealDisco, type DiscoMessage } from './disco.js';
+import { DiscoFreshness, DiscoKeys, DiscoStamper, discoSender, isDiscoPacket, openDisco, sealDisco, type DiscoBody } from './disco.js';
 import { StunClient, stunSendOverBind } from './stun-client.js';
 import { isStunPacket } from './stun.js';
 
@@ -27,6 +27,12 @@ import { isStunPacket } from './stun.js';
 const SYNTH_PREFIX = [0xfd, 0x7a, 0x77, 0x65, 0x66, 0x74];
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 const MAX_CANDIDATES = 64;
+/**
+ * Source addresses (per socket) mapped to one peer; past it the oldest that is not the
+ * best path is forgotten. Above the birthday method's 256 sockets, each with its own
+ * mapping at the peer's NAT.
+ */
+const MAX_ADDRS_PER_PEER = 512;
 const QUICK_ATTEMPTS = 5;
 /** Initiations relayed from keys not (yet) in the netmap are held this long, this many at most. */
 const EARLY_INIT_MS = 5000;
@@ -93,6 +99,8 @@ interface PeerState {
   synth: Endpoint;
   netmapEndpoints: string[];
   candidates: Map<string, Endpoint>;
+  /** Our byAddr keys pointing at this peer, oldest first (bounded by MAX_ADDRS_PER_PEER). */
+  addrs: Set<string>;
   best: Confirmed | null;
   pending: Map<string, { ep: Endpoint; sentAt: number; sock: number }>;
   lastBirthday: number;
@@ -119,6 +127,8 @@ export interface MagicStats {
   discoRx: number;
   discoTx: number;
   discoBad: number;
+  /** Authentic disco messages refused as replayed or outside the clock window. */
+  discoStale: number;
   wgUnknownSource: number;
   malformed: number;
   directTx: number;
@@ -162,7 +172,7 @@ function synthFor(index: number): Endpoint {
 
 export class MagicBind implements Bind {
   readonly stun: StunClient;
-  readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0, birthdayAttempts: 0, sprays: 0 };
+  readonly stats: MagicStats = { stunRx: 0, discoRx: 0, discoTx: 0, discoBad: 0, discoStale: 0, wgUnknownSource: 0, malformed: 0, directTx: 0, relayTx: 0, relayRx: 0, relayDrops: 0, noPathDrops: 0, birthdayAttempts: 0, sprays: 0 };
   /** Extra sockets of the birthday method, index k-1 for socket k. */
   private extra: (Bind | null)[] = [];
   /** The engine's fwmark, also on the birthday sockets (an exit node must not route them into the tunnel). */
@@ -172,6 +182,8 @@ export class MagicBind implements Bind {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly keys: DiscoKeys;
+  private readonly stamps = new DiscoStamper();
+  private readonly freshness = new DiscoFreshness();
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerState>();
   private readonly byIndex = new Map<number, PeerState>();
@@ -275,6 +287,7 @@ export class MagicBind implements Bind {
           synth: synthFor(index),
           netmapEndpoints: [],
           candidates: new Map(),
+          addrs: new Set(),
           best: null,
           pending: new Map(),
           homeRelay: null,
@@ -314,7 +327,7 @@ export class MagicBind implements Bind {
       if (seen.has(k)) continue;
       this.peers.delete(k);
       this.byIndex.delete(synthIndex(s.synth.bytes));
-      for (const [a, ps] of this.byAddr) if (ps === s) this.byAddr.delete(a);
+      for (const a of s.addrs) this.byAddr.delete(a);
       if (this.lastPeer === s) this.lastPeer = this.lastEp = null;
     }
     const now = this.clock.now();
@@ -324,6 +337,7 @@ export class MagicBind implements Bind {
       // After the caller has finished configuring the engine for the new peers.
       if (early && now - early.at < EARLY_INIT_MS) this.clock.setTimeout(() => this.peers.get(s.b64) === s && this.relayPacket(s, early.pkt), 0);
     }
+    this.freshness.retain(this.peers);
     if (!this.closed && this.events) this.tick();
     return out;
   }
@@ -340,6 +354,7 @@ export class MagicBind implements Bind {
       s.lastFull = -Infinity;
     }
     this.byAddr.clear();
+    for (const s of this.peers.values()) s.addrs.clear();
     this.lastEp = this.lastPeer = null;
     for (const c of this.relayClients.values()) void c.stop().catch(() => {});
     this.relayClients.clear();
@@ -378,6 +393,13 @@ export class MagicBind implements Bind {
     if (s.attempts === 0) return 'probing candidates';
     const hard = nat.hard ? ' (we are behind endpoint-dependent NAT; peer probably too)' : '';
     return `no reply to probes of ${n} candidate${n === 1 ? '' : 's'}${hard}`;
+  }
+
+  /** Sizes of the state peers' probes grow (all bounded: per peer, or by the peer set). */
+  stateSizes(): { byAddr: number; candidates: number; discoKeys: number } {
+    let candidates = 0;
+    for (const s of this.peers.values()) candidates += s.candidates.size;
+    return { byAddr: this.byAddr.size, candidates, discoKeys: this.keys.size };
   }
 
   private get trustMs(): number {
@@ -516,6 +538,24 @@ export class MagicBind implements Bind {
     return sock === 0 ? ep.key : `${sock}|${ep.key}`;
   }
 
+  /** Maps a source (proven by a fresh ping or a pong) to its peer, bounded per peer. */
+  private learnAddr(s: PeerState, sock: number, from: Endpoint): void {
+    const a = this.addrKey(sock, from);
+    const prev = this.byAddr.get(a);
+    prev?.addrs.delete(a);
+    if (s.addrs.size >= MAX_ADDRS_PER_PEER) {
+      const best = s.best ? this.addrKey(s.best.sock, s.best.ep) : null;
+      const old = [...s.addrs].find((x) => x !== best);
+      if (old !== undefined) {
+        s.addrs.delete(old);
+        this.byAddr.delete(old);
+        if (this.lastPeer === s) this.lastEp = this.lastPeer = null;
+      }
+    }
+    s.addrs.add(a);
+    this.byAddr.set(a, s);
+  }
+
   private onInner(batch: PacketBatch, sources: Uint8Array, sock = 0): void {
     let w = 0;
     const count = batch.count;
@@ -595,8 +635,8 @@ export class MagicBind implements Bind {
 
   // --- disco ----------------------------------------------------------------------------
 
-  private sendDisco(s: PeerState, msg: DiscoMessage, to: Endpoint | null, sock = 0): void {
-    const pkt = sealDisco(this.keys, s.key, msg);
+  private sendDisco(s: PeerState, msg: DiscoBody, to: Endpoint | null, sock = 0): void {
+    const pkt = sealDisco(this.keys, s.key, { ...msg, stamp: this.stamps.next(this.clock.wallNow()) });
     if (!pkt) return;
     this.stats.discoTx++;
     if (to === null) {
@@ -634,10 +674,15 @@ export class MagicBind implements Bind {
 
   private onDisco(pkt: Uint8Array, from: Endpoint, relayPeer: PeerState | null, sock = 0): void {
     this.stats.discoRx++;
-    const opened = openDisco(this.keys, pkt);
-    const s = opened ? this.peers.get(keyToBase64(opened.sender)) : undefined;
-    if (!opened || !s || (relayPeer !== null && relayPeer !== s)) {
+    // The named sender must be a current peer before any X25519 (a stranger costs a lookup).
+    const s = this.peers.get(keyToBase64(discoSender(pkt)));
+    const opened = s && (relayPeer === null || relayPeer === s) ? openDisco(this.keys, pkt) : null;
+    if (!s || !opened) {
       this.stats.discoBad++;
+      return;
+    }
+    if (!this.freshness.accept(s.b64, opened.msg.stamp, this.clock.wallNow())) {
+      this.stats.discoStale++;
       return;
     }
     const viaRelay = relayPeer !== null;
@@ -648,7 +693,7 @@ export class MagicBind implements Bind {
         this.sendDisco(s, { type: 'pong', txid: m.txid, src: from }, viaRelay ? null : from, sock);
         if (viaRelay) return;
         if (sock === 0) this.addCandidate(s, from);
-        this.byAddr.set(this.addrKey(sock, from), s);
+        this.learnAddr(s, sock, from);
         // Ping back on a path we have not confirmed: this is the simultaneous send that
         // opens our NAT's mapping towards the peer.
         if ((!s.best || !s.best.ep.equals(from) || s.best.sock !== sock) && now - s.lastPingBack > 500) {
@@ -667,7 +712,7 @@ export class MagicBind implements Bind {
         s.pending.delete(id);
         const rtt = now - p.sentAt;
         const valid = s.best && now - s.best.lastPong <= this.trustMs;
-        this.byAddr.set(this.addrKey(sock, from), s);
+        this.learnAddr(s, sock, from);
         if (s.best && s.best.ep.equals(from) && s.best.sock === sock) {
           s.best.lastPong = now;
           s.best.rttMs = rtt;
@@ -836,9 +881,12 @@ export class MagicBind implements Bind {
   private async closeExtras(keep: Set<number>): Promise<void> {
     const list = this.extra;
     this.extra = list.map((b, i) => (keep.has(i + 1) ? b : null));
-    for (const a of [...this.byAddr.keys()]) {
+    for (const [a, s] of [...this.byAddr]) {
       const bar = a.indexOf('|');
-      if (bar > 0 && !keep.has(Number(a.slice(0, bar)))) this.byAddr.delete(a);
+      if (bar > 0 && !keep.has(Number(a.slice(0, bar)))) {
+        this.byAddr.delete(a);
+        s.addrs.delete(a);
+      }
     }
     await Promise.all(list.map((b, i) => (b && !keep.has(i + 1) ? b.close().catch(() => {}) : undefined)));
   }

@@ -6,6 +6,7 @@ import { WeftError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CLOSE_AUTH_FAILED,
+  CLOSE_REVOKED,
   MAX_FRAME_SIZE,
   MAX_PACKET_SIZE,
   PING_DATA_LEN,
@@ -57,6 +58,8 @@ export interface RelayClientStats {
   connects: number;
   disconnects: number;
   authFailures: number;
+  /** Closed by the relay because our node was deleted or expired (CLOSE_REVOKED). */
+  revoked: number;
   packetsSent: number;
   packetsReceived: number;
   droppedNotConnected: number;
@@ -77,6 +80,7 @@ export class RelayClient {
     connects: 0,
     disconnects: 0,
     authFailures: 0,
+    revoked: 0,
     packetsSent: 0,
     packetsReceived: 0,
     droppedNotConnected: 0,
@@ -153,7 +157,7 @@ export class RelayClient {
       this.stats.droppedNotConnected++;
       return false;
     }
-    if (ws.bufferedAmount > (this.opts.maxQueueBytes ?? 1 << 20)) {
+    if (this.queueFull(ws)) {
       this.stats.droppedQueueFull++;
       return false;
     }
@@ -162,10 +166,16 @@ export class RelayClient {
     return true;
   }
 
-  /** Measures one round trip to the relay (ms). Rejects with ERR_RELAY_PING_TIMEOUT, ERR_NOT_CONNECTED or ERR_ABORTED. */
+  /** Every send path (packets, pings, pongs) respects the same bound on unsent bytes. */
+  private queueFull(ws: WebSocket): boolean {
+    return ws.bufferedAmount > (this.opts.maxQueueBytes ?? 1 << 20);
+  }
+
+  /** Measures one round trip to the relay (ms). Rejects with ERR_RELAY_PING_TIMEOUT, ERR_NOT_CONNECTED, ERR_RELAY_QUEUE_FULL or ERR_ABORTED. */
   ping(signal?: AbortSignal): Promise<number> {
     const ws = this.ws;
     if (!ws || !this.authed) return Promise.reject(new WeftError('ERR_NOT_CONNECTED', 'relay client not connected'));
+    if (this.queueFull(ws)) return Promise.reject(new WeftError('ERR_RELAY_QUEUE_FULL', 'relay send queue is full'));
     const data = randomFillSync(new Uint8Array(PING_DATA_LEN));
     const id = Buffer.from(data).toString('hex');
     return new Promise<number>((resolve, reject) => {
@@ -258,7 +268,8 @@ export class RelayClient {
         this.opts.onPeerGone?.(new Uint8Array(f.key) as PublicKey, f.reason);
         return;
       case 'ping':
-        ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        if (this.queueFull(ws)) this.stats.droppedQueueFull++;
+        else ws.send(encodeFrame({ type: 'pong', data: f.data }));
         return;
       case 'pong': {
         const p = this.pings.get(Buffer.from(f.data).toString('hex'));
@@ -285,7 +296,9 @@ export class RelayClient {
       this.ping().then(
         () => this.ws === ws && this.schedulePing(),
         (err: WeftError) => {
-          if (this.ws === ws && err.code === 'ERR_RELAY_PING_TIMEOUT') ws?.terminate();
+          if (this.ws !== ws) return;
+          if (err.code === 'ERR_RELAY_PING_TIMEOUT') ws?.terminate();
+          else if (err.code === 'ERR_RELAY_QUEUE_FULL') this.schedulePing(); // busy, not dead: the queue drains or the TCP connection fails
         },
       );
     }, this.opts.pingIntervalMs ?? 15_000);
@@ -303,6 +316,7 @@ export class RelayClient {
     if (this.ws !== ws) return;
     const wasConnected = this.authed;
     if (code === CLOSE_AUTH_FAILED) this.stats.authFailures++;
+    if (code === CLOSE_REVOKED) this.stats.revoked++;
     if (wasConnected) this.stats.disconnects++;
     this.teardown(new WeftError('ERR_NOT_CONNECTED', 'relay connection lost'));
     if (this.stateValue === 'stopped') return;

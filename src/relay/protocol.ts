@@ -39,6 +39,8 @@ export const PROOF_LEN = 32;
 /** WebSocket close codes the relay uses (4000-4999 is the application range). */
 export const CLOSE_AUTH_FAILED = 4001;
 export const CLOSE_REPLACED = 4002;
+/** The key's admission was withdrawn (its node was deleted or expired). */
+export const CLOSE_REVOKED = 4003;
 
 export const FRAME = {
   SERVER_HELLO: 0x01,

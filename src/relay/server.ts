@@ -5,12 +5,13 @@ import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
-import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn } from '../listen.js';
+import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn, type HttpLimits } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   CHALLENGE_LEN,
   CLOSE_AUTH_FAILED,
   CLOSE_REPLACED,
+  CLOSE_REVOKED,
   MAX_FRAME_SIZE,
   MAX_PACKET_SIZE,
   PEER_GONE_DISCONNECTED,
@@ -26,8 +27,12 @@ import {
 
 // The relay: authenticated clients keyed by WireGuard public key; packets are forwarded
 // as opaque bytes. Each client's queue is the WebSocket's send buffer, bounded by
-// maxQueueBytes: beyond it packets to that client are dropped (and counted) rather than
-// buffered without limit, as WireGuard and TCP above it recover from loss.
+// maxQueueBytes: beyond it every frame to that client (packets, pongs, keepalives) is
+// dropped and counted rather than buffered without limit, as WireGuard and TCP above it
+// recover from loss — so a client that stops reading and floods pings costs the relay at
+// most maxQueueBytes. Sockets not yet authenticated are capped (maxPending) and closed
+// after authTimeoutMs; the standalone HTTP server has header/request/idle timeouts and a
+// connection cap.
 
 export interface RelayServerOptions {
   /** The relay's X25519 key; generated when absent (clients learn it from ServerHello). */
@@ -36,7 +41,11 @@ export interface RelayServerOptions {
   path?: string;
   /** Per-client send-buffer bound in bytes (default 1 MiB). */
   maxQueueBytes?: number;
+  /** Sockets still authenticating; more are answered 503 (default 256). */
+  maxPending?: number;
   authTimeoutMs?: number;
+  /** listen(): timeouts and connection cap of the standalone server (default DEFAULT_HTTP_LIMITS). */
+  httpLimits?: Partial<HttpLimits>;
   keepaliveMs?: number;
   /** Admission hook after the key proof, e.g. "is this key in the netmap". */
   authorize?: (key: PublicKey) => boolean | Promise<boolean>;
@@ -51,7 +60,13 @@ export interface RelayServerStats {
   packetsForwarded: number;
   bytesForwarded: number;
   droppedQueueFull: number;
+  /** Pongs, keepalives and peer-gone notices dropped because the client's queue was full. */
+  droppedControl: number;
   droppedNoPeer: number;
+  /** Upgrades answered 503 because maxPending sockets were authenticating. */
+  refusedBusy: number;
+  /** Connections closed because the admission hook withdrew the key (node deleted or expired). */
+  revoked: number;
   malformedFrames: number;
   /** Connections closed for a frame over MAX_FRAME_SIZE. */
   oversizeFrames: number;
@@ -77,7 +92,10 @@ export class RelayServer {
     packetsForwarded: 0,
     bytesForwarded: 0,
     droppedQueueFull: 0,
+    droppedControl: 0,
     droppedNoPeer: 0,
+    refusedBusy: 0,
+    revoked: 0,
     malformedFrames: 0,
     oversizeFrames: 0,
   };
@@ -88,6 +106,8 @@ export class RelayServer {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly maxQueueBytes: number;
+  private readonly maxPending: number;
+  private pending = 0;
   private readonly keepaliveMs: number;
   private keepaliveTimer: TimerHandle | undefined;
   private readonly attached: Array<{ server: http.Server | https.Server; fn: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void }> = [];
@@ -101,6 +121,7 @@ export class RelayServer {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.maxQueueBytes = opts.maxQueueBytes ?? 1 << 20;
+    this.maxPending = opts.maxPending ?? 256;
     this.keepaliveMs = opts.keepaliveMs ?? 60_000;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false });
     this.scheduleKeepalive();
@@ -108,6 +129,27 @@ export class RelayServer {
 
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** Sockets connected but not (yet) authenticated. */
+  get pendingCount(): number {
+    return this.pending;
+  }
+
+  /** Keys of the authenticated clients (for admission re-checks). */
+  connectedKeys(): PublicKey[] {
+    return [...this.clients.values()].map((c) => c.key);
+  }
+
+  /** Closes the connection of `key`, whose admission was withdrawn (node deleted or expired). */
+  revoke(key: Uint8Array): boolean {
+    const c = this.clients.get(keyToHex(key));
+    if (!c) return false;
+    this.stats.revoked++;
+    this.logger.info({ key: keyToBase64(c.key).slice(0, 8) }, 'relay client revoked');
+    c.ws.close(CLOSE_REVOKED, 'node no longer admitted');
+    this.onGone(c);
+    return true;
   }
 
   /** Takes over WebSocket upgrades on `path` of an existing HTTP server (e.g. fastify's `app.server`). */
@@ -125,7 +167,19 @@ export class RelayServer {
       socket.destroy();
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    if (this.pending >= this.maxPending) {
+      this.stats.refusedBusy++;
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.pending++;
+    let pending = true;
+    const settle = (): void => {
+      if (pending) this.pending--;
+      pending = false;
+    };
+    socket.once('close', settle);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, settle));
   }
 
   /**
@@ -138,7 +192,7 @@ export class RelayServer {
       res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
     };
     const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, handshakeTimeout: DEFAULT_HTTP_LIMITS.headersTimeoutMs }, onRequest) : http.createServer(onRequest);
-    applyHttpLimits(server);
+    applyHttpLimits(server, this.opts.httpLimits);
     this.attach(server);
     const addr = await listenOn(server, host, port, 'ERR_RELAY_LISTEN', 'relay');
     this.ownServer = server;
@@ -164,12 +218,12 @@ export class RelayServer {
   private scheduleKeepalive(): void {
     this.keepaliveTimer = this.clock.setTimeout(() => {
       const ka = encodeFrame({ type: 'keepalive' });
-      for (const c of this.clients.values()) c.ws.send(ka);
+      for (const c of this.clients.values()) this.sendControl(c, ka);
       this.scheduleKeepalive();
     }, this.keepaliveMs);
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, authenticated: () => void): void {
     this.sockets.add(ws);
     const challenge = randomFillSync(new Uint8Array(CHALLENGE_LEN));
     let client: Client | undefined;
@@ -203,6 +257,7 @@ export class RelayServer {
         this.clock.clearTimeout(authTimer);
         if (!key) return this.refuse(ws, 'bad proof or not authorized');
         if (ws.readyState !== ws.OPEN) return;
+        authenticated();
         client = this.register(ws, key);
       });
     });
@@ -234,7 +289,7 @@ export class RelayServer {
       // The newest connection wins: the old one is usually a dead TCP path after roaming.
       this.stats.replaced++;
       this.clients.delete(hex);
-      old.ws.send(encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
+      this.sendControl(old, encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
       old.ws.close(CLOSE_REPLACED, 'replaced');
     }
     const c: Client = { ws, key, hex, sentTo: new Set() };
@@ -250,7 +305,7 @@ export class RelayServer {
       case 'sendPacket':
         return this.forward(c, f.key, f.packet);
       case 'ping':
-        c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        if (this.roomFor(c)) c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
         return;
       case 'keepalive':
       case 'pong':
@@ -279,7 +334,18 @@ export class RelayServer {
   }
 
   private sendPeerGone(to: Client, key: Uint8Array, reason: PeerGoneReason): void {
-    if (to.ws.bufferedAmount <= this.maxQueueBytes) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+    if (this.roomFor(to)) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+  }
+
+  private sendControl(to: Client, frame: Uint8Array): void {
+    if (this.roomFor(to)) to.ws.send(frame);
+  }
+
+  /** Every non-data frame to a client is bounded like packets: checked before it is even encoded. */
+  private roomFor(to: Client): boolean {
+    if (to.ws.bufferedAmount <= this.maxQueueBytes) return true;
+    this.stats.droppedControl++;
+    return false;
   }
 
   private onGone(c: Client): void {

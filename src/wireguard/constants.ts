@@ -23,9 +23,9 @@ export const MESSAGE_PADDING_MULTIPLE = 16;
 export const DEFAULT_MTU = 1420;
 export const QUEUE_STAGED_SIZE = 128;
 export const HANDSHAKE_QUEUE_SIZE = 1024;
-// wg-go is under load when its handshake queue is 1/8 full; Weft handles handshakes
-// inline, so the equivalent is that many handshake messages within one second.
-export const UNDER_LOAD_HANDSHAKES_PER_SECOND = HANDSHAKE_QUEUE_SIZE / 8;
+// wg-go is under load when its handshake queue is 1/8 full; Weft's queue is the burst
+// of handshake messages delivered in one event-loop turn (see load.ts).
+export const UNDER_LOAD_QUEUE_LEN = HANDSHAKE_QUEUE_SIZE / 8;
 
 // Ratelimiter: 20 handshakes/s per source address, burst 5.
 export const RATELIMIT_PACKETS_PER_SECOND = 20;

@@ -5,9 +5,8 @@ import {
   REJECT_AFTER_MESSAGES,
   REJECT_AFTER_TIME,
   REKEY_ON_RECEIVE_AGE,
-  UNDER_LOAD_AFTER_TIME,
-  UNDER_LOAD_HANDSHAKES_PER_SECOND,
 } from './constants.js';
+import { HandshakeLoad } from './load.js';
 import type { Device } from './device.js';
 import { Keypair } from './keypair.js';
 import {
@@ -41,13 +40,10 @@ export class InboundPath {
   private readonly runLen = new Uint32Array(1024);
   private readonly runOk = new Uint8Array(1024);
   private accepted = 0;
-  private windowStart = -Infinity;
-  private windowCount = 0;
-  private underLoadUntil = -Infinity;
 
   constructor(
     private readonly device: Device,
-    private readonly underLoadThreshold = UNDER_LOAD_HANDSHAKES_PER_SECOND,
+    private readonly load = new HandshakeLoad(),
   ) {}
 
   fromBind(batch: PacketBatch, sources: Uint8Array): void {
@@ -209,7 +205,7 @@ export class InboundPath {
     }
     const srcOff = i * ENDPOINT_BYTES;
     const src = sources.subarray(srcOff, srcOff + ENDPOINT_BYTES);
-    if (this.underLoad()) {
+    if (this.load.arrived(dev.clock.now())) {
       if (!dev.cookieChecker.checkMAC2(msg, src)) {
         const reply = dev.cookieChecker.createReply(msg, msg.readUInt32LE(4), src);
         dev.sendTo(Endpoint.fromBytes(src), reply);
@@ -224,16 +220,6 @@ export class InboundPath {
     if (type === MessageType.Initiation) this.initiation(msg, src);
     else this.response(msg, src);
     return false;
-  }
-
-  private underLoad(): boolean {
-    const now = this.device.clock.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowCount = 0;
-    }
-    if (++this.windowCount > this.underLoadThreshold) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
-    return now < this.underLoadUntil;
   }
 
   private initiation(msg: Buffer, src: Uint8Array): void {

@@ -110,7 +110,8 @@ describe('bad inputs to every command', () => {
       // weft relay
       [['relay', '--listen', 'nohost'], 'ERR_INVALID_ARGUMENT'],
       [['relay', '--stun-port', '99999'], 'ERR_INVALID_ARGUMENT'],
-      [['relay', '--listen', `127.0.0.1:${port}`, '--stun-port', '0'], 'ERR_RELAY_LISTEN'],
+      [['relay', '--listen', `127.0.0.1:${port}`, '--stun-port', '0', '--allow-any-key'], 'ERR_RELAY_LISTEN'],
+      [['relay', '--listen', '127.0.0.1:0', '--stun-port', '0'], 'ERR_INVALID_ARGUMENT'], // an open relay only with --allow-any-key
       [['relay', '--tls-cert', join(dir, 'cert.pem')], 'ERR_INVALID_ARGUMENT'],
       [['relay', '--log-level', 'loud'], 'ERR_INVALID_ARGUMENT'],
       // weft up and the agent's clients

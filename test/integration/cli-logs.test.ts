@@ -9,7 +9,7 @@ import { WEFT_MAIN } from '../helpers/cli.js';
 
 /** Runs `weft relay ARGS` until it logs that it runs; all of its output. `tty`: under script(1). */
 async function relayLog(args: string[], env: NodeJS.ProcessEnv = {}, tty = false): Promise<string> {
-  const argv = [process.execPath, WEFT_MAIN, 'relay', '--listen', '127.0.0.1:0', '--stun-port', '0', ...args];
+  const argv = [process.execPath, WEFT_MAIN, 'relay', '--listen', '127.0.0.1:0', '--stun-port', '0', '--allow-any-key', ...args];
   const quoted = argv.map((a) => `'${a}'`).join(' ');
   const child = tty ? spawn('script', ['-qfec', quoted, '/dev/null'], { env: { ...process.env, ...env } }) : spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env } });
   let out = '';

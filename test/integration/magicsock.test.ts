@@ -9,6 +9,7 @@ import { Endpoint } from '../../src/io/endpoint.js';
 import { Device } from '../../src/wireguard/device.js';
 import { parsePrefix } from '../../src/wireguard/allowedips.js';
 import { MagicBind } from '../../src/nat/magicsock.js';
+import { DISCO_MAGIC } from '../../src/nat/disco.js';
 import { fakeStunServer, FakeNatSite, installNat, type FakeNatKind } from '../../src/nat/fake-nat.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { udp4 } from '../helpers/packets.js';
@@ -241,7 +242,7 @@ test('disco from unknown or forged senders, junk and bad STUN on the port are dr
   const b = new PacketBatch(4, 2048);
   const before = { ...a.magic.stats };
   const forged = new Uint8Array(120);
-  forged.set([0x57, 0x46, 0x54, 0x64, 0x69, 0x73, 0x63, 0x01]);
+  forged.set(DISCO_MAGIC);
   b.push(forged);
   b.push(Uint8Array.from([0x99, 1, 2, 3]));
   const wg = new Uint8Array(148);

@@ -14,7 +14,7 @@ const WEFT = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('weft relay --metrics-listen counts clients, forwarded packets and bytes, and drops by reason', async (t) => {
-  const proc = spawn(process.execPath, [WEFT, 'relay', '--listen', '127.0.0.1:0', '--no-stun', '--metrics-listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [WEFT, 'relay', '--listen', '127.0.0.1:0', '--no-stun', '--allow-any-key', '--metrics-listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   t.after(() => proc.kill('SIGTERM'));
   const running = await new Promise<{ url: string; metrics: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('relay did not start in 15 s')), 15_000);

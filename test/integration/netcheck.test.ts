@@ -1,33 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { StunServer } from '../../src/nat/stun-server.js';
 import { UdpStunClient } from '../../src/nat/stun-client.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { netcheck, type NetcheckReport } from '../../src/nat/netcheck.js';
+import { collect, relayRunning, stopChild, weftRelayCli as weft } from '../helpers/relay-cli.js';
 
 // netcheck over real loopback sockets, and the `weft relay` / `weft netcheck` commands.
-
-const commands = fileURLToPath(new URL('../../src/cli/relay-commands.js', import.meta.url));
-
-/** Runs registerRelayCommands on a fresh commander program in a child process. */
-function weft(args: string[]) {
-  const script = `import { Command } from 'commander'; const { registerRelayCommands } = await import(${JSON.stringify(commands)});
-    const p = new Command('weft'); registerRelayCommands(p); await p.parseAsync(process.argv.slice(1), { from: 'user' });`;
-  return spawn(process.execPath, ['--input-type=module', '-e', script, ...args], { cwd: fileURLToPath(new URL('../../..', import.meta.url)) });
-}
-
-async function collect(child: ReturnType<typeof weft>): Promise<{ code: number | null; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  return { code, out, err };
-}
 
 test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', async () => {
   const s1 = new StunServer({ host: '127.0.0.1', port: 0 });
@@ -63,24 +44,10 @@ test('netcheck from one socket to two STUN servers and a relay on 127.0.0.1', as
   }
 });
 
-/** Starts `weft relay ARGS` and resolves with its 'relay running' log line. */
+/** Starts `weft relay ARGS` (an open relay, for the lab) and resolves with its 'relay running' log line. */
 async function startRelay(args: string[]): Promise<{ relay: ReturnType<typeof weft>; ready: { url: string; stunPort: number | null } }> {
-  const relay = weft(['relay', '--listen', '127.0.0.1:0', ...args]);
-  let err = '';
-  const ready = await new Promise<{ url: string; stunPort: number | null }>((resolve, reject) => {
-    relay.stderr.on('data', (d) => {
-      err += d;
-      const line = err.split('\n').find((l) => l.includes('relay running'));
-      if (line) resolve(JSON.parse(line));
-    });
-    relay.on('close', () => reject(new Error(`relay exited: ${err}`)));
-  });
-  return { relay, ready };
-}
-
-async function stopRelay(relay: ReturnType<typeof weft>): Promise<void> {
-  relay.kill('SIGTERM');
-  await new Promise((r) => relay.on('close', r));
+  const relay = weft(['relay', '--listen', '127.0.0.1:0', '--allow-any-key', ...args]);
+  return { relay, ready: await relayRunning(relay) };
 }
 
 function freeUdpPort(): Promise<number> {
@@ -93,7 +60,7 @@ function freeUdpPort(): Promise<number> {
 
 test('`weft relay --stun-port 0` runs no STUN server, as `weft server --stun-port 0`', async () => {
   const { relay, ready } = await startRelay(['--stun-port', '0']);
-  await stopRelay(relay);
+  await stopChild(relay);
   assert.equal(ready.stunPort, null);
 });
 
@@ -114,6 +81,15 @@ test('`weft relay` serves relay + STUN; `weft netcheck --json` reports against i
     const bad = await collect(weft(['netcheck', '--stun', 'nonsense']));
     assert.notEqual(bad.code, 0);
   } finally {
-    await stopRelay(relay);
+    await stopChild(relay);
   }
+});
+
+test('`weft relay` refuses to run as an open relay unless asked: --coordinator or --allow-any-key', async () => {
+  const r = await collect(weft(['relay', '--listen', '127.0.0.1:0', '--no-stun']));
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /--coordinator URL/);
+  const noSecret = await collect(weft(['relay', '--listen', '127.0.0.1:0', '--no-stun', '--coordinator', 'http://127.0.0.1:9'], { ...process.env, WEFT_RELAY_SECRET: '' }));
+  assert.notEqual(noSecret.code, 0);
+  assert.match(noSecret.err, /relay secret/);
 });

@@ -10,6 +10,8 @@ import WebSocket from 'ws';
 import { generatePrivateKey, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../../src/crypto/keys.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { RelayClient } from '../../src/relay/client.js';
+import { once } from 'node:events';
+import { weftRelayCli, relayRunning, stopChild } from '../helpers/relay-cli.js';
 import { MAX_FRAME_SIZE, CLOSE_AUTH_FAILED, encodeFrame, parseFrame, relayAuthKey, relayProof, PEER_GONE_DISCONNECTED, PEER_GONE_NOT_HERE } from '../../src/relay/protocol.js';
 
 // Relay server and clients over 127.0.0.1 with real WebSockets.
@@ -50,12 +52,19 @@ function peer(url: string, extra: { backoffMaxMs?: number } = {}): Peer {
 const hexOf = (k: Uint8Array) => Buffer.from(k).toString('hex');
 
 /** A hand-driven client that completes the handshake (or not) to poke at the server. */
-async function rawClient(url: string, key: PrivateKey | null, wrongProof = false): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+async function rawClient(url: string, key: PrivateKey | null, wrongProof = false): Promise<{ ws: WebSocket; closed: Promise<number>; authed: Promise<void> }> {
   const ws = new WebSocket(url);
   const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
+  let onAuthed = (): void => {};
+  const authed = new Promise<void>((res, rej) => {
+    onAuthed = res;
+    ws.on('close', (code) => rej(new Error(`closed (${code}) before ServerInfo`)));
+  });
+  authed.catch(() => {}); // only some callers wait for it
   ws.on('error', () => {});
   ws.on('message', (d: Buffer) => {
     const f = parseFrame(d);
+    if (f?.type === 'serverInfo') onAuthed();
     if (f?.type !== 'serverHello' || !key) return;
     const pub = publicKeyFromPrivate(key);
     const proof = relayProof(relayAuthKey(key, f.serverKey)!, f.challenge, f.serverKey, pub);
@@ -63,7 +72,7 @@ async function rawClient(url: string, key: PrivateKey | null, wrongProof = false
     ws.send(encodeFrame({ type: 'clientAuth', clientKey: pub, proof }));
   });
   await new Promise((res) => ws.once('open', res));
-  return { ws, closed };
+  return { ws, closed, authed };
 }
 
 test('two clients exchange packets both ways; peer-gone on unknown and departed peers; ping measures latency', async (t) => {
@@ -287,4 +296,112 @@ test('half-open path: no pong within pingTimeoutMs -> the client drops the conne
   assert.equal(client.stats.disconnects, 1);
   await until(() => client.state === 'connected');
   assert.equal(client.stats.connects, 2);
+});
+
+/** Resolves on 'drain' or after `ms`, whichever comes first, leaving no listener behind. */
+function drainOr(socket: net.Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.off('drain', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    socket.once('drain', done);
+  });
+}
+
+/** Resident set of a process, from /proc (Linux). */
+const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+test('a client that never reads and floods pings leaves the relay (`weft relay`, its own process) under 200 MB RSS', { timeout: 60_000 }, async (t) => {
+  const relay = weftRelayCli(['relay', '--listen', '127.0.0.1:0', '--no-stun', '--allow-any-key']);
+  t.after(() => stopChild(relay));
+  const { url } = await relayRunning(relay);
+  const flooder = await rawClient(url, generatePrivateKey());
+  await flooder.authed;
+  flooder.ws.pause(); // never reads a pong again
+  // Ping frames written straight to the socket (masked with a zero key, as a client must):
+  // 0x82 binary+FIN, 0x89 masked+len 9, mask 0000, then Ping (0x08) | 8 bytes of data.
+  const frame = Buffer.from([0x82, 0x89, 0, 0, 0, 0, 0x08, 1, 2, 3, 4, 5, 6, 7, 8]);
+  const chunk = Buffer.concat(Array(70_000).fill(frame)); // ~1 MiB
+  const socket = (flooder.ws as unknown as { _socket: net.Socket })._socket;
+  const idle = rssMb(relay.pid!);
+  let peak = idle;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(relay.pid!))), 100);
+  let sent = 0;
+  const end = Date.now() + 10_000;
+  // Bounded: at most 4M pings (60 MB) or 10 s.
+  while (sent < 4_000_000 && Date.now() < end) {
+    sent += 70_000;
+    if (!socket.write(chunk)) await drainOr(socket, 200);
+  }
+  await sleep(500);
+  clearInterval(sampler);
+  peak = Math.max(peak, rssMb(relay.pid!));
+  t.diagnostic(`${sent} pings sent, relay RSS ${idle.toFixed(0)} MB idle, ${peak.toFixed(0)} MB peak`);
+  assert.ok(sent >= 1_000_000, `flood too small to prove anything: ${sent}`);
+  assert.ok(peak < 200, `relay RSS ${peak.toFixed(0)} MB`);
+  // The relay still serves others.
+  const other = peer(url);
+  t.after(() => other.client.stop());
+  await other.client.connect();
+  assert.ok((await other.client.ping()) >= 0);
+  flooder.ws.terminate();
+});
+
+test('unauthenticated sockets are capped (503 past maxPending) and closed after the auth timeout', { timeout: 30_000 }, async (t) => {
+  const server = new RelayServer({ maxPending: 3, authTimeoutMs: 300 });
+  t.after(() => server.stop());
+  const port = await server.listen('127.0.0.1', 0);
+  const url = `ws://127.0.0.1:${port}/relay`;
+  const silent = await Promise.all([0, 1, 2].map(() => rawClient(url, null)));
+  assert.equal(server.pendingCount, 3);
+  const extra = new WebSocket(url);
+  extra.on('error', () => {});
+  const status = await new Promise<number>((res) => extra.on('unexpected-response', (_req, r) => res(r.statusCode ?? 0)));
+  extra.terminate();
+  assert.equal(status, 503);
+  assert.equal(server.stats.refusedBusy, 1);
+  for (const c of silent) assert.equal(await c.closed, CLOSE_AUTH_FAILED);
+  await until(() => server.pendingCount === 0);
+  // Room again; an authenticated client does not count as pending.
+  const ok = await rawClient(url, generatePrivateKey());
+  await ok.authed;
+  assert.equal(server.pendingCount, 0);
+  ok.ws.terminate();
+});
+
+test('standalone HTTP server: a slowloris client is closed within the header timeout; connections are capped', { timeout: 30_000 }, async (t) => {
+  const server = new RelayServer({ httpLimits: { maxConnections: 4, headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 700 } });
+  t.after(() => server.stop());
+  const port = await server.listen('127.0.0.1', 0);
+  const slow = net.connect(port, '127.0.0.1');
+  await once(slow, 'connect');
+  const t0 = Date.now();
+  slow.write('GET /relay HTTP/1.1\r\nHost: x\r\n'); // and never the rest
+  const dripper = setInterval(() => slow.write('X-Slow: 1\r\n'), 100);
+  slow.resume();
+  await once(slow, 'close');
+  clearInterval(dripper);
+  const took = Date.now() - t0;
+  assert.ok(took < 3000, `closed after ${took} ms`);
+
+  // An upgraded (authenticated) socket outlives the idle timeout.
+  const ok = await rawClient(`ws://127.0.0.1:${port}/relay`, generatePrivateKey());
+  await ok.authed;
+  await sleep(1200);
+  assert.equal(ok.ws.readyState, WebSocket.OPEN);
+  ok.ws.terminate();
+  await until(() => server.clientCount === 0);
+
+  const socks = await Promise.all([0, 1, 2, 3, 4, 5].map(async () => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    await once(s, 'connect');
+    return s;
+  }));
+  const closed = await Promise.all(socks.map((s) => Promise.race([once(s, 'close').then(() => true), sleep(300).then(() => false)])));
+  assert.equal(closed.filter(Boolean).length, 2, 'two over the cap of 4 are closed at once');
+  for (const s of socks) s.destroy();
 });

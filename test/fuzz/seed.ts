@@ -1,0 +1,114 @@
+// Writes the seed corpus: valid inputs of every fuzz target (test/fuzz/targets.ts) and a
+// few edge cases, one file per input, named by content hash. Checked in; the fuzz test
+// replays every file first, then mutates them. Regenerate (adds, never deletes) with
+//   npm run build && node dist/test/fuzz/seed.js
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FakeClock } from '../../src/clock.js';
+import { keyToBase64, keyToHex, privateKeyFromBytes, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { buildEcho } from '../../src/agent/icmp.js';
+import { signNodeRequest } from '../../src/control/node-auth.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { DiscoKeys, encodeDiscoPlaintext, sealDisco, type DiscoMessage } from '../../src/nat/disco.js';
+import { encodeBindingRequest, encodeStun, softwareAttr, STUN_METHOD_BINDING, xorMappedAddressAttr } from '../../src/nat/stun.js';
+import { encodeFrame, type Frame } from '../../src/relay/protocol.js';
+import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
+import { createInitiation, createResponse, consumeInitiation, Handshake } from '../../src/wireguard/noise-protocol.js';
+import { tai64n } from '../../src/wireguard/tai64n.js';
+
+export const CORPUS_DIR = fileURLToPath(new URL('../../../test/fuzz/corpus/', import.meta.url));
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+// Fixed keys, nonces and times, so regenerating writes the same files.
+const fixedKey = (n: number) => privateKeyFromBytes(new Uint8Array(32).fill(n));
+
+function seeds(): Record<string, Uint8Array[]> {
+  const a = fixedKey(1), b = fixedKey(2);
+  const ia = { privateKey: a, publicKey: publicKeyFromPrivate(a) };
+  const ib = { privateKey: b, publicKey: publicKeyFromPrivate(b) };
+  const clock = new FakeClock(1_000_000, Date.UTC(2026, 0, 1));
+  const hsA = new Handshake(ib.publicKey);
+  hsA.setIdentity(ia);
+  const hsB = new Handshake(ia.publicKey);
+  hsB.setIdentity(ib);
+  const init = createInitiation(ia, hsA, 1, tai64n(clock.wallNow()), fixedKey(3))!;
+  new CookieGenerator(ib.publicKey, clock).addMacs(init);
+  consumeInitiation(ib, init, () => hsB, clock.now());
+  const resp = createResponse(ib, hsB, 2, fixedKey(4))!;
+  new CookieGenerator(ia.publicKey, clock).addMacs(resp);
+  const cookie = new CookieChecker(ib.publicKey, clock, (n) => new Uint8Array(n).fill(5)).createReply(init, 1, Endpoint.of('192.0.2.1', 51820).bytes);
+  const transport = new Uint8Array(48);
+  transport[0] = 4;
+
+  const keys = new DiscoKeys(a, ia.publicKey);
+  const msgs: DiscoMessage[] = [
+    { type: 'ping', stamp: Date.UTC(2026, 0, 1), txid: new Uint8Array(12).fill(1) },
+    { type: 'pong', stamp: Date.UTC(2026, 0, 1), txid: new Uint8Array(12).fill(2), src: Endpoint.parse('[2001:db8::1]:41641') },
+    { type: 'callMeMaybe', stamp: 1, endpoints: [Endpoint.parse('10.0.0.2:51820'), Endpoint.parse('198.51.100.1:1')] },
+    { type: 'callMeMaybe', stamp: 2, endpoints: [] },
+  ];
+
+  const tx = new Uint8Array(12).fill(7);
+  const frames: Frame[] = [
+    { type: 'serverHello', serverKey: ia.publicKey, challenge: new Uint8Array(32).fill(3) },
+    { type: 'clientAuth', clientKey: ia.publicKey, proof: new Uint8Array(32).fill(4) },
+    { type: 'serverInfo', version: 1, maxPacket: 65536, keepaliveMs: 60000 },
+    { type: 'sendPacket', key: ib.publicKey, packet: init },
+    { type: 'recvPacket', key: ia.publicKey, packet: text('x') },
+    { type: 'peerGone', key: ia.publicKey, reason: 1 },
+    { type: 'keepalive' },
+    { type: 'ping', data: new Uint8Array(8) },
+    { type: 'pong', data: new Uint8Array(8).fill(9) },
+    { type: 'health', problem: 'replaced by a newer connection' },
+  ];
+
+  const key = keyToBase64(ia.publicKey);
+  const peer = { id: 2, name: 'beta', fqdn: 'beta.weft.internal', ipv4: '100.64.0.2', ipv6: 'fd7a:115c:a1e0::2', publicKey: keyToBase64(ib.publicKey), endpoints: ['192.0.2.2:51820', 'relay:default'], online: true, expired: false, lastSeen: null, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: null, ephemeral: false, tags: [], user: 'alice', advertisedRoutes: [], approvedRoutes: [] };
+  return {
+    'wireguard-message': [init, resp, cookie, transport, new Uint8Array(0), Uint8Array.of(1, 0, 0, 0)],
+    disco: [...msgs.map((m) => sealDisco(keys, ib.publicKey, m, new Uint8Array(24).fill(6))!), ...msgs.map((m) => encodeDiscoPlaintext(m))],
+    stun: [
+      encodeBindingRequest(tx, 'weft'),
+      encodeStun({ method: STUN_METHOD_BINDING, cls: 'success', transactionId: tx, attributes: [xorMappedAddressAttr(Endpoint.parse('198.51.100.7:40000'), tx), softwareAttr('weft')] }),
+      encodeStun({ method: STUN_METHOD_BINDING, cls: 'success', transactionId: tx, attributes: [xorMappedAddressAttr(Endpoint.parse('[2001:db8::7]:40000'), tx)] }, { fingerprint: false }),
+    ],
+    'relay-frame': frames.map((f) => encodeFrame(f)),
+    'icmp-echo': [
+      buildEcho({ src: '100.64.0.1', dst: '100.64.0.2', request: true, id: 7, seq: 1, payload: text('ping') }),
+      buildEcho({ src: 'fd7a:115c:a1e0::1', dst: 'fd7a:115c:a1e0::2', request: false, id: 7, seq: 2, payload: new Uint8Array(0) }),
+    ],
+    'server-message': [
+      text(JSON.stringify({ type: 'full', version: 5, self: { ...peer, id: 1, name: 'alpha', publicKey: key }, peers: [peer], domain: 'weft.internal', dns: { magicDns: true, resolverIPv4: '100.100.100.100', resolverIPv6: 'fd7a:115c:a1e0::53', routes: {} }, relays: [{ id: 'default', url: 'wss://x/relay', stun: ['192.0.2.9:3478'] }] })),
+      text(JSON.stringify({ type: 'delta', upserts: [peer], removals: [key] })),
+      text('{"type":"keepalive"}'),
+      text('[]'),
+    ],
+    'node-auth': [text(signNodeRequest(new Uint8Array(32), ia.publicKey, 'POST', '/api/v1/register', text('{}'), 1_767_225_600, { nonce: 'AAAAAAAAAAAAAAAA' }))],
+    'uapi-set': [
+      text(`private_key=${keyToHex(a)}\nlisten_port=51820\nfwmark=0\nreplace_peers=true\npublic_key=${keyToHex(ib.publicKey)}\nendpoint=192.0.2.2:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::2/128\n`),
+      text(`public_key=${keyToHex(ib.publicKey)}\nremove=true\n`),
+    ],
+    policy: [
+      text(`// seed\n{\n  "groups": { "group:eng": ["alice@"] },\n  "tagOwners": { "tag:server": ["group:eng"] },\n  "hosts": { "nas": "192.0.2.7", "lan": "192.0.2.0/24" },\n  "acls": [ { "action": "accept", "src": ["group:eng", "lan"], "dst": ["tag:server:22,80-90", "nas:*"], "proto": "tcp" } ],\n  "tests": [ { "src": "alice@", "accept": ["tag:server:22"], "deny": ["tag:server:23"] } ],\n}`),
+      text('{}'),
+    ],
+  };
+}
+
+/** Writes every seed not yet in the corpus; returns how many files were written. */
+export function writeSeeds(dir = CORPUS_DIR): number {
+  let n = 0;
+  for (const [target, inputs] of Object.entries(seeds())) {
+    mkdirSync(join(dir, target), { recursive: true });
+    for (const input of inputs) {
+      const name = createHash('sha256').update(input).digest('hex').slice(0, 16);
+      writeFileSync(join(dir, target, name), input, { flag: 'w' });
+      n++;
+    }
+  }
+  return n;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(`${writeSeeds()} seed files in ${CORPUS_DIR}`);

@@ -1,0 +1,84 @@
+// Every parser of untrusted input, as a fuzz target: `run` feeds it one input and
+// returns normally for anything it rejects the documented way (null, false, or a
+// WeftError with a code); anything else thrown is a bug. Used by the corpus replay and
+// mutation fuzzing in test/unit/fuzz-corpus.test.ts and by seed.ts, which writes the
+// seed corpus under test/fuzz/corpus/<target>/.
+import { FakeClock } from '../../src/clock.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { WeftError } from '../../src/errors.js';
+import { parseEcho } from '../../src/agent/icmp.js';
+import { parseServerMessage } from '../../src/agent/netmap.js';
+import { parseNodeAuth } from '../../src/control/node-auth.js';
+import { DiscoKeys, isDiscoPacket, openDisco, parseDiscoPlaintext } from '../../src/nat/disco.js';
+import { isStunPacket, parseStun } from '../../src/nat/stun.js';
+import { parsePolicy } from '../../src/policy/parse.js';
+import { parseFrame } from '../../src/relay/protocol.js';
+import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
+import { messageType, MessageType } from '../../src/wireguard/messages.js';
+import { consumeInitiation, consumeResponse, Handshake } from '../../src/wireguard/noise-protocol.js';
+import { parseSet } from '../../src/wireguard/uapi.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+
+export interface FuzzTarget {
+  /** Folder name under test/fuzz/corpus/. */
+  name: string;
+  run(input: Uint8Array): void;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+const SRC = Endpoint.of('198.51.100.7', 40000).bytes;
+
+/** A parser that reports bad input by throwing must throw a WeftError with a code. */
+function typedErrorsOnly(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof WeftError) || !err.code) throw err;
+  }
+}
+
+export function fuzzTargets(): FuzzTarget[] {
+  const priv = generatePrivateKey();
+  const pub = publicKeyFromPrivate(priv);
+  const identity = { privateKey: priv, publicKey: pub };
+  const clock = new FakeClock();
+  const checker = new CookieChecker(pub, clock);
+  const generator = new CookieGenerator(pub, clock);
+  const handshake = new Handshake(publicKeyFromPrivate(generatePrivateKey()));
+  handshake.setIdentity(identity);
+  const disco = new DiscoKeys(priv, pub);
+  return [
+    {
+      name: 'wireguard-message',
+      run(b) {
+        const type = messageType(b);
+        checker.checkMAC1(b);
+        checker.checkMAC2(b, SRC);
+        if (type === MessageType.Initiation) consumeInitiation(identity, b, () => handshake, clock.now());
+        else if (type === MessageType.Response) consumeResponse(identity, b, () => handshake);
+        else if (type === MessageType.CookieReply) generator.consumeReply(b);
+      },
+    },
+    {
+      name: 'disco',
+      run(b) {
+        isDiscoPacket(b);
+        openDisco(disco, b);
+        parseDiscoPlaintext(b);
+      },
+    },
+    {
+      name: 'stun',
+      run(b) {
+        isStunPacket(b);
+        parseStun(b);
+      },
+    },
+    { name: 'relay-frame', run: (b) => void parseFrame(b) },
+    { name: 'icmp-echo', run: (b) => void parseEcho(b) },
+    { name: 'server-message', run: (b) => void parseServerMessage(utf8.decode(b)) },
+    { name: 'node-auth', run: (b) => void parseNodeAuth(utf8.decode(b)) },
+    { name: 'uapi-set', run: (b) => typedErrorsOnly(() => parseSet(utf8.decode(b).split('\n'))) },
+    { name: 'policy', run: (b) => typedErrorsOnly(() => parsePolicy(utf8.decode(b))) },
+  ];
+}
