@@ -67,9 +67,11 @@ export function execStart(unit: UnitFile, env: Record<string, string>): string[]
 /**
  * argv prefix that runs the command after it under the unit's sandbox, with `stateDir`
  * standing in for /var/lib/<StateDirectory>. Run it as root inside the network namespace
- * (`ip netns exec NS ...`); the mounts stay private to it.
+ * (`ip netns exec NS ...`); the mounts stay private to it. `keep`: folders of the program
+ * itself that PrivateTmp would hide (a checkout under /tmp; an installed package lives
+ * elsewhere), mounted back over the private /tmp.
  */
-export function sandboxPrefix(unit: UnitFile, stateDir: string): string[] {
+export function sandboxPrefix(unit: UnitFile, stateDir: string, keep: string[] = []): string[] {
   const service = unit.get('Service');
   if (!service) throw new Error('unit has no [Service] section');
   for (const key of service.keys()) {
@@ -85,8 +87,12 @@ export function sandboxPrefix(unit: UnitFile, stateDir: string): string[] {
   // Recursive, like systemd: mounts below (e.g. `ip netns exec`'s /etc/resolv.conf) stay visible.
   for (const p of rw) sh.push(`mountpoint -q ${q(p)} || mount --rbind ${q(p)} ${q(p)}`);
   if (yes(serviceValue(unit, 'PrivateTmp'))) {
-    for (const d of ['/tmp', '/var/tmp']) sh.push(`mount -t tmpfs -o mode=1777 tmpfs ${d}`);
-    rw.push('/tmp', '/var/tmp');
+    const tmp = ['/tmp', '/var/tmp'];
+    const hidden = keep.filter((p) => tmp.some((d) => p.startsWith(`${d}/`)));
+    hidden.forEach((p, i) => sh.push(`mkdir -p /run/unit-sandbox-keep/${i}`, `mount --rbind ${q(p)} /run/unit-sandbox-keep/${i}`));
+    for (const d of tmp) sh.push(`mount -t tmpfs -o mode=1777 tmpfs ${d}`);
+    hidden.forEach((p, i) => sh.push(`mkdir -p ${q(p)}`, `mount --rbind /run/unit-sandbox-keep/${i} ${q(p)}`));
+    rw.push(...tmp);
   }
   const protect = serviceValue(unit, 'ProtectSystem') ?? 'no';
   const ro = protect === 'strict' ? ['/'] : yes(protect) ? ['/usr', '/boot', '/efi'] : protect === 'full' ? ['/usr', '/boot', '/efi', '/etc'] : [];
