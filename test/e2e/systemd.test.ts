@@ -96,7 +96,7 @@ describe("agents under weft.service's sandbox", { timeout: 300_000 }, () => {
       'echo home: $(ls -A /root 2>&1)',
       'echo dev: $(cd /dev && find . -mindepth 1 \\( -type c -o -type b \\) | sort)',
     ].join('\n');
-    const r = await mesh.lab.exec(mesh.node('client').ns, [...sandboxPrefix(agentUnit, stateDir, [PACKAGE_ROOT]), 'sh', '-c', probe]);
+    const r = await mesh.lab.exec(mesh.node('client').ns, [...sandboxPrefix(agentUnit, stateDir), 'sh', '-c', probe]);
     assert.equal(r.code, 0, r.stderr);
     const caps = (serviceValue(agentUnit, 'CapabilityBoundingSet') ?? '').split(/\s+/).map((c) => c.replace(/^CAP_/, '').toLowerCase()).sort();
     const bounding = /^Capability bounding set: (.*)$/m.exec(r.stdout)?.[1].split(',').sort();
