@@ -1,3 +1,7 @@
+// Over 500 lines, on purpose for now: the architecture issue (#13) separates this class
+// into a backend that owns netmap state and derives engine, route, DNS and filter configs,
+// and the process wiring (identity, registration, local API, stop); done once there rather
+// than piecemeal beside this round's hardening, expiry and lock changes.
 import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';

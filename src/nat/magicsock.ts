@@ -1,3 +1,8 @@
+// Over 500 lines, on purpose for now: this file is split by job in the architecture
+// issue (#13: bind and demux; per-peer path state on the fake clock; relay set; birthday
+// method; handshake resend), which also moves the agent onto a NetmapSource. Splitting it
+// here, while the hardening and first-packet changes landed in the same round, would have
+// been that refactor done twice.
 import { randomFillSync, randomInt } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
