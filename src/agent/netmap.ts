@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
 import type { DnsConfig, FilterRule, NetMap, NodeView, ServerMessage } from '../control/wire.js';
-import { formatPrefix, parsePrefix } from '../wireguard/allowedips.js';
+import { formatPrefix, parsePrefix } from '../net/prefix.js';
 import { REJECT_AFTER_TIME } from '../wireguard/constants.js';
 import type { Device } from '../wireguard/device.js';
 import type { Peer } from '../wireguard/peer.js';

@@ -1,7 +1,8 @@
 import ipaddr from 'ipaddr.js';
 import type { NodeView } from '../control/wire.js';
 import type { Logger } from '../log.js';
-import { AllowedIPs, parsePrefix } from '../wireguard/allowedips.js';
+import { parsePrefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
 import { AgentError } from './errors.js';
 import type { ExitPolicy, ForwardingConfigurator } from './forwarding.js';
 import type { RoutingConfigurator } from './routing.js';
@@ -58,9 +59,9 @@ export class RouteController {
   exit: ExitPrefs;
   private exitPeerKey: string | null = null;
   private exitState: ExitNodeStatus['state'] = 'not-found';
-  private forward = new AllowedIPs<true>();
+  private forward = new PrefixTrie<true>();
   private forwardExit = false;
-  private meshTrie = new AllowedIPs<true>();
+  private meshTrie = new PrefixTrie<true>();
   private selfView: NodeView | null = null;
 
   constructor(
@@ -118,10 +119,10 @@ export class RouteController {
     const mine = (self.approvedRoutes ?? []).filter((r) => this.advertisedRoutes().includes(r));
     const exitApproved = EXIT_ROUTES.every((r) => mine.includes(r));
     const subnets = mine.filter((r) => !isExit(r));
-    const fwd = new AllowedIPs<true>();
+    const fwd = new PrefixTrie<true>();
     for (const r of subnets) fwd.insert(parsePrefix(r), true);
     if (exitApproved) for (const r of EXIT_ROUTES) fwd.insert(parsePrefix(r), true);
-    const mesh = new AllowedIPs<true>();
+    const mesh = new PrefixTrie<true>();
     for (const r of this.ctx.meshRanges()) mesh.insert(parsePrefix(r), true);
     this.forward = fwd;
     this.forwardExit = exitApproved;

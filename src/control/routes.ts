@@ -1,4 +1,4 @@
-import { formatPrefix, parsePrefix } from '../wireguard/allowedips.js';
+import { formatPrefix, parsePrefix } from '../net/prefix.js';
 import { badRequest } from './errors.js';
 
 // Advertised routes (subnet routers and exit nodes): validation and canonical form.

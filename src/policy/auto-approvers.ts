@@ -1,4 +1,4 @@
-import { parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { parsePrefix, type Prefix } from '../net/prefix.js';
 import { normalizeUser, type Policy, type PolicyNode, type Selector } from './types.js';
 
 // autoApprovers (as Tailscale's): an advertised subnet route is approved without an

@@ -1,4 +1,4 @@
-import { formatPrefix, type Prefix } from '../wireguard/allowedips.js';
+import { formatPrefix, type Prefix } from '../net/prefix.js';
 
 // Aggregates prefixes into the fewest CIDRs covering exactly their union. The
 // coordinator hands out addresses sequentially, so a group's members usually collapse

@@ -1,4 +1,4 @@
-import { formatPrefix, parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { formatPrefix, parsePrefix, type Prefix } from '../net/prefix.js';
 import { aggregate, complement } from './cidr-set.js';
 import { normalizeUser, type AclRule, type Policy, type PolicyNode, type Selector } from './types.js';
 

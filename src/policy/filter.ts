@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../clock.js';
-import { AllowedIPs, parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { parsePrefix, type Prefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
 import type { WireFilterRule } from './compile.js';
 import { FlowTable } from './flow-table.js';
 import {
@@ -118,8 +119,8 @@ function containsPrefix(outer: Prefix, inner: Prefix): boolean {
  * Builds a trie over the prefixes `prefixesOf` gives each rule: each prefix maps to the
  * value made (once per distinct set) from all rules whose prefixes contain it.
  */
-function buildIndex<T>(rules: WireFilterRule[], prefixesOf: (r: WireFilterRule) => string[], make: (rules: WireFilterRule[]) => T): AllowedIPs<T> {
-  const trie = new AllowedIPs<T>();
+function buildIndex<T>(rules: WireFilterRule[], prefixesOf: (r: WireFilterRule) => string[], make: (rules: WireFilterRule[]) => T): PrefixTrie<T> {
+  const trie = new PrefixTrie<T>();
   for (const family of [4, 6] as const) {
     const own = new Map<string, { prefix: Prefix; rules: Set<number> }>();
     rules.forEach((r, i) => {
@@ -154,10 +155,10 @@ function buildIndex<T>(rules: WireFilterRule[], prefixesOf: (r: WireFilterRule) 
   return trie;
 }
 
-const bySource = (rules: WireFilterRule[]): AllowedIPs<RuleClass> => buildIndex(rules, (r) => r.srcs, (rs) => new RuleClass(rs));
+const bySource = (rules: WireFilterRule[]): PrefixTrie<RuleClass> => buildIndex(rules, (r) => r.srcs, (rs) => new RuleClass(rs));
 
 /** Local rules by source; forwarding rules by destination, then by source. */
-function buildIndexes(rules: WireFilterRule[]): { local: AllowedIPs<RuleClass>; forward: AllowedIPs<AllowedIPs<RuleClass>> } {
+function buildIndexes(rules: WireFilterRule[]): { local: PrefixTrie<RuleClass>; forward: PrefixTrie<PrefixTrie<RuleClass>> } {
   return {
     local: bySource(rules.filter((r) => !r.dsts)),
     forward: buildIndex(rules.filter((r) => r.dsts), (r) => r.dsts!, bySource),
@@ -175,8 +176,8 @@ export class PacketFilter {
     droppedMalformed: 0,
     droppedForward: 0,
   };
-  private index: AllowedIPs<RuleClass>;
-  private forwardIndex: AllowedIPs<AllowedIPs<RuleClass>>;
+  private index: PrefixTrie<RuleClass>;
+  private forwardIndex: PrefixTrie<PrefixTrie<RuleClass>>;
   private local4: Uint8Array[] = [];
   private local6: Uint8Array[] = [];
   private readonly flows: FlowTable;

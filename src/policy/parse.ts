@@ -1,4 +1,4 @@
-import { parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { parsePrefix, type Prefix } from '../net/prefix.js';
 import { PolicyError, type PolicyErrorCode } from './errors.js';
 import { parseHuJSON, SourceMap, type JsonNode } from './hujson.js';
 import {

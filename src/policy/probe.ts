@@ -1,4 +1,4 @@
-import { parsePrefix } from '../wireguard/allowedips.js';
+import { parsePrefix } from '../net/prefix.js';
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP } from './types.js';
 
 // Minimal packets for judging a policy by running the real filter on them (policy

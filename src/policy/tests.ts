@@ -1,4 +1,4 @@
-import { parsePrefix, type Prefix } from '../wireguard/allowedips.js';
+import { parsePrefix, type Prefix } from '../net/prefix.js';
 import { compilePolicy } from './compile.js';
 import { PolicyError } from './errors.js';
 import { PacketFilter } from './filter.js';

@@ -1,4 +1,4 @@
-import type { Prefix } from '../wireguard/allowedips.js';
+import type { Prefix } from '../net/prefix.js';
 
 // The policy after parsing and validation. Every element keeps the 1-based line it came
 // from so compile-time and test failures can point at the source.

@@ -1,6 +1,6 @@
 import { WeftError } from '../errors.js';
 import { Endpoint } from '../io/endpoint.js';
-import { formatPrefix, parsePrefix } from './allowedips.js';
+import { formatPrefix, parsePrefix } from '../net/prefix.js';
 
 // The cross-platform configuration protocol spoken by `wg` over the UAPI socket
 // (https://www.wireguard.com/xplatform/, wireguard-go device/uapi.go, wireguard-tools

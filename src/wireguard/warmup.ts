@@ -2,7 +2,7 @@ import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/keys.js';
 import { FakeNetwork } from '../io/bind-fake.js';
 import { Endpoint } from '../io/endpoint.js';
 import { FakeTun } from '../io/tun-fake.js';
-import { parsePrefix } from './allowedips.js';
+import { parsePrefix } from '../net/prefix.js';
 import { Device } from './device.js';
 
 // JIT warm-up for the data path. V8 runs new code in its interpreter until a function

@@ -5,7 +5,7 @@ import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { Device } from '../../src/wireguard/device.js';
-import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { parsePrefix } from '../../src/net/prefix.js';
 import { udp4 } from '../helpers/packets.js';
 
 test('sendPacket routes like a TUN packet; onInboundPacket consumes what it claims', async () => {

@@ -6,7 +6,7 @@ import { generatePrivateKey, publicKeyFromPrivate, type PrivateKey } from '../..
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { Device } from '../../src/wireguard/device.js';
-import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { parsePrefix } from '../../src/net/prefix.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { udp4, udp6 } from '../helpers/packets.js';

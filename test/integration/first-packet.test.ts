@@ -5,7 +5,7 @@ import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, type PrivateKey,
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { Device } from '../../src/wireguard/device.js';
-import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { parsePrefix } from '../../src/net/prefix.js';
 import { MagicBind, type RelayLike } from '../../src/nat/magicsock.js';
 import { DiscoKeys, isDiscoPacket, openDisco } from '../../src/nat/disco.js';
 import { udp4 } from '../helpers/packets.js';

@@ -7,7 +7,7 @@ import { FakeTun } from '../../src/io/tun-fake.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { Device } from '../../src/wireguard/device.js';
-import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { parsePrefix } from '../../src/net/prefix.js';
 import { MagicBind } from '../../src/nat/magicsock.js';
 import { DISCO_MAGIC } from '../../src/nat/disco.js';
 import { fakeStunServer, FakeNatSite, installNat, type FakeNatKind } from '../../src/nat/fake-nat.js';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AllowedIPs, parsePrefix, formatPrefix, type Prefix } from '../../src/wireguard/allowedips.js';
+import { AllowedIPs } from '../../src/wireguard/allowedips.js';
+import { parsePrefix, formatPrefix, type Prefix } from '../../src/net/prefix.js';
 import { WeftError } from '../../src/errors.js';
 
 const ip4 = (a: number, b: number, c: number, d: number): Uint8Array => Uint8Array.of(a, b, c, d);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, filtersEqual, mayUseTag, parsePolicy, PolicyError, runPolicyTests, type PolicyNode } from '../../src/policy/index.js';
 import { aggregate, complement } from '../../src/policy/cidr-set.js';
-import { parsePrefix } from '../../src/wireguard/allowedips.js';
+import { parsePrefix } from '../../src/net/prefix.js';
 
 const node = (i: number, name: string, user: string | null, tags: string[] = []): PolicyNode => ({
   id: `k${i}`,
