@@ -8,7 +8,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminClient } from '../src/control/admin-client.js';
-import type { ServerMessage } from '../src/control/wire.js';
+import type { ServerMessage } from '../src/wire/control.js';
 import { http, SimNode, type MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
 import { parseExposition } from '../test/helpers/prom-text.js';

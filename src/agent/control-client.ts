@@ -4,20 +4,13 @@ import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { keyFromBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFrame, sessionKeys, signNodeRequest, type SessionKeys } from '../control/node-auth.js';
-import {
-  CONTROL_PROTOCOL_VERSION,
-  type ClientMessage,
-  type ErrorBody,
-  type RegisterRequest,
-  type RegisterResponse,
-  type ServerKeyResponse,
-  type ServerMessage,
-} from '../control/wire.js';
+import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFrame, sessionKeys, signNodeRequest, type SessionKeys } from '../wire/node-auth.js';
+import type { ClientMessage, ErrorBody, RegisterRequest, RegisterResponse, ServerKeyResponse, ServerMessage } from '../wire/control.js';
+import { CONTROL_PROTOCOL_VERSION } from '../wire/version.js';
 import { AgentError } from './errors.js';
-import { parseServerMessage } from './netmap.js';
+import { parseServerMessage } from '../wire/decode.js';
 
-// The agent's side of the coordinator protocol (src/control/wire.ts): signed HTTP
+// The agent's side of the coordinator protocol (src/wire/control.ts): signed HTTP
 // requests (node-auth.ts) and the map stream, which reconnects by itself with
 // exponential backoff and jitter until stopped.
 

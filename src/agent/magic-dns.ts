@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { DnsConfig as WireDnsConfig, NodeView } from '../control/wire.js';
+import type { DnsConfig as WireDnsConfig, NodeView } from '../wire/control.js';
 import { MagicDnsResolver, type DnsConfig } from '../dns/resolver.js';
 import { DnsServer } from '../dns/server.js';
 import { detectDnsConfigurator, type DnsOsConfigurator } from '../dns/os-config.js';

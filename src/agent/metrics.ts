@@ -1,5 +1,5 @@
 import { keyFromBase64 } from '../crypto/keys.js';
-import type { NodeView } from '../control/wire.js';
+import type { NodeView } from '../wire/control.js';
 import { counterFrom, emitFields, gaugeFrom, Registry, snakeReason, type Labels } from '../metrics/index.js';
 import type { PacketFilter } from '../policy/index.js';
 import type { Device } from '../wireguard/device.js';

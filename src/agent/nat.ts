@@ -1,6 +1,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { keyFromBase64, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView, RelayInfo } from '../control/wire.js';
+import type { NodeView, RelayInfo } from '../wire/control.js';
+import { validRelays } from '../wire/decode.js';
 import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -35,15 +36,6 @@ export interface AgentNatOptions {
   heartbeatMs?: number;
   trustMs?: number;
   retryMs?: number;
-}
-
-export function validRelays(x: unknown): RelayInfo[] {
-  if (!Array.isArray(x)) return [];
-  return x.filter((r): r is RelayInfo => {
-    if (typeof r !== 'object' || r === null) return false;
-    const o = r as Record<string, unknown>;
-    return typeof o.id === 'string' && typeof o.url === 'string' && /^wss?:\/\//.test(o.url) && Array.isArray(o.stun) && o.stun.every((s) => typeof s === 'string');
-  });
 }
 
 export function homeRelayOf(v: NodeView): string | null {

@@ -1,87 +1,20 @@
 import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
-import type { DnsConfig, FilterRule, NetMap, NodeView, ServerMessage } from '../control/wire.js';
+import type { NodeView } from '../wire/control.js';
 import { formatPrefix, parsePrefix } from '../net/prefix.js';
 import { REJECT_AFTER_TIME } from '../wireguard/constants.js';
 import type { Device } from '../wireguard/device.js';
 import type { Peer } from '../wireguard/peer.js';
 
-// Netmap handling: validating what the coordinator sends, diffing a full netmap
-// against the peers we run, and applying a change to the engine touching only the
-// peers it names (so unaffected tunnels keep their sessions).
+// Netmap handling (what the coordinator sends is decoded in src/wire/decode.ts):
+// diffing a full netmap against the peers we run, and applying a change to the engine
+// touching only the peers it names (so unaffected tunnels keep their sessions).
 
 export interface NetmapChange {
   upserts: NodeView[];
   /** Public keys (base64). */
   removals: string[];
-}
-
-const isStr = (x: unknown): x is string => typeof x === 'string';
-
-/** True when `x` has every field the agent relies on, with valid keys and addresses. */
-export function isValidNodeView(x: unknown): x is NodeView {
-  if (typeof x !== 'object' || x === null) return false;
-  const n = x as Record<string, unknown>;
-  if (!isStr(n.name) || !isStr(n.fqdn) || !isStr(n.publicKey) || !isStr(n.ipv4) || !isStr(n.ipv6)) return false;
-  if (!Array.isArray(n.endpoints) || !n.endpoints.every(isStr) || typeof n.online !== 'boolean') return false;
-  try {
-    keyFromBase64(n.publicKey);
-  } catch {
-    return false;
-  }
-  return ipaddr.IPv4.isValidFourPartDecimal(n.ipv4) && ipaddr.IPv6.isValid(n.ipv6) && !n.ipv6.includes('%');
-}
-
-/**
- * Parses one stream message; null when it is not valid JSON or not a message we know.
- * Invalid peers inside an otherwise valid message are dropped, not fatal.
- */
-export function parseServerMessage(text: string): ServerMessage | null {
-  let m: unknown;
-  try {
-    m = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof m !== 'object' || m === null) return null;
-  const msg = m as Record<string, unknown>;
-  switch (msg.type) {
-    case 'full': {
-      const nm = msg.netmap as Record<string, unknown> | undefined;
-      if (!nm || typeof nm.seq !== 'number' || !isValidNodeView(nm.self) || !Array.isArray(nm.peers)) return null;
-      if (!isStr(nm.domain) || !isStr(nm.ipv4Range) || !isStr(nm.ipv6Range)) return null;
-      const netmap: NetMap = { ...(nm as unknown as NetMap), peers: nm.peers.filter(isValidNodeView) };
-      if (nm.packetFilter !== undefined && !Array.isArray(nm.packetFilter)) delete netmap.packetFilter;
-      if (nm.dns !== undefined && !isDnsConfig(nm.dns)) delete netmap.dns;
-      return { type: 'full', netmap };
-    }
-    case 'delta': {
-      if (typeof msg.seq !== 'number' || !Array.isArray(msg.upserts) || !Array.isArray(msg.removals)) return null;
-      if (msg.self !== undefined && !isValidNodeView(msg.self)) return null;
-      return {
-        type: 'delta',
-        seq: msg.seq,
-        upserts: msg.upserts.filter(isValidNodeView),
-        removals: msg.removals.filter(isStr),
-        ...(msg.self ? { self: msg.self as NodeView } : {}),
-        ...(Array.isArray(msg.packetFilter) ? { packetFilter: msg.packetFilter as FilterRule[] } : {}),
-        ...(isDnsConfig(msg.dns) ? { dns: msg.dns } : {}),
-      };
-    }
-    case 'pong':
-      return typeof msg.id === 'number' ? { type: 'pong', id: msg.id } : null;
-    case 'error':
-      return { type: 'error', code: isStr(msg.code) ? msg.code : 'unknown', message: isStr(msg.message) ? msg.message : '' };
-    default:
-      return null;
-  }
-}
-
-function isDnsConfig(x: unknown): x is DnsConfig {
-  if (typeof x !== 'object' || x === null) return false;
-  const d = x as Record<string, unknown>;
-  return typeof d.magicDns === 'boolean' && isStr(d.resolverIPv4) && ipaddr.IPv4.isValidFourPartDecimal(d.resolverIPv4) && typeof d.routes === 'object' && d.routes !== null;
 }
 
 /** Expired nodes (protocol v2 `expired`) are kept out of the engine like removed ones. */

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { NodeView } from '../control/wire.js';
+import type { NodeView } from '../wire/control.js';
 import type { Logger } from '../log.js';
 import { parsePrefix } from '../net/prefix.js';
 import { PrefixTrie } from '../net/prefix-trie.js';

@@ -1,10 +1,10 @@
 import { mkdir, readFile, rm, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generatePrivateKey, keyFromBase64, keyToBase64, privateKeyFromBytes, type PrivateKey } from '../crypto/keys.js';
-import type { NetMap, NodeView, ServerMessage } from '../control/wire.js';
+import type { NetMap, NodeView, ServerMessage } from '../wire/control.js';
 import { AgentError } from './errors.js';
 import { writeFileAtomic } from '../atomic-file.js';
-import { parseServerMessage } from './netmap.js';
+import { parseServerMessage } from '../wire/decode.js';
 
 export { writeFileAtomic };
 

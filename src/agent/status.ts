@@ -1,4 +1,4 @@
-import type { NodeView } from '../control/wire.js';
+import type { NodeView } from '../wire/control.js';
 import type { Peer } from '../wireguard/peer.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.

@@ -10,12 +10,13 @@ import { CoordinatorAdmission, readRelaySecret, RELAY_SECRET_ENV } from '../rela
 import { registerRelayMetrics } from '../relay/metrics.js';
 import { Registry } from '../metrics/index.js';
 import { MetricsServer } from '../metrics/server.js';
-import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
+import { RELAY_DEFAULT_PATH } from '../wire/relay.js';
 import { StunServer } from '../nat/stun-server.js';
 import { UdpStunClient } from '../nat/stun-client.js';
 import { STUN_DEFAULT_PORT } from '../nat/stun.js';
 import { netcheck, type NetcheckRelay, type NetcheckReport } from '../nat/netcheck.js';
-import { netcheckRelays, validRelays } from '../agent/nat.js';
+import { netcheckRelays } from '../agent/nat.js';
+import { validRelays } from '../wire/decode.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import type { StatusJson } from '../agent/status.js';
 import { callAgent } from './local-client.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { AdminClient } from '../control/admin-client.js';
 import { canonicalRoute, EXIT_ROUTES } from '../control/routes.js';
-import type { NodeView, RouteView } from '../control/wire.js';
+import type { NodeView, RouteView } from '../wire/control.js';
 import { InvalidArgumentError, WeftError } from '../errors.js';
 import { table } from './format.js';
 import type { TargetOptions } from './server-commands.js';

@@ -9,7 +9,7 @@ import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
 import { DEFAULT_IPV4_RANGE, parseIpv4Range } from '../control/ipam.js';
 import type { RateLimit } from '../control/rate-limit.js';
 import { DEFAULT_HTTP_LIMITS } from '../listen.js';
-import type { AuthKeyView, NodeView } from '../control/wire.js';
+import type { AuthKeyView, NodeView } from '../wire/control.js';
 import { InvalidArgumentError } from '../errors.js';
 import { keyState, localTime, table } from './format.js';
 import { daemonLogger, type LogOptions } from './logging.js';

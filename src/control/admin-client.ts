@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ControlError } from './errors.js';
-import type { ErrorBody } from './wire.js';
+import type { ErrorBody } from '../wire/control.js';
 import { readJsonResponse } from '../http-json.js';
 
 /** Where admin commands reach the coordinator: its local socket, or a URL plus API key. */

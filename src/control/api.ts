@@ -12,12 +12,13 @@ import { auditView, localActor, parseAuditQuery, recordAudit, type AuditActor } 
 import { badRequest, ControlError, forbidden, notFound, tooManyRequests, unauthorized } from './errors.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifier.js';
-import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
+import { RESPONSE_MAC_HEADER, responseMac } from '../wire/node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
+import type { ApproveRouteRequest, CreateAuthKeyRequest, ErrorBody, RegisterRequest, RelayInfo, RouteView } from '../wire/control.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER } from '../wire/version.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 

@@ -1,6 +1,6 @@
 import { isSecretOf, mintSecret, secretMatches, secretPrefix, type SecretKind } from './secrets.js';
 import { forbidden, notFound, unauthorized } from './errors.js';
-import type { AuthKeyView, CreateAuthKeyRequest } from './wire.js';
+import type { AuthKeyView, CreateAuthKeyRequest } from '../wire/control.js';
 import type { ApiKeyRecord, AuthKeyRecord, Store } from './store/index.js';
 
 /** Tailscale's default: keys are short-lived unless asked otherwise. */

@@ -45,6 +45,7 @@ export class CoordinatorMetrics {
     });
     counterFrom(reg, { name: 'weft_coordinator_registrations_total', help: 'New nodes registered by this instance.' }, (emit) => emit(nodes.stats.registrations));
     gaugeFrom(reg, { name: 'weft_coordinator_map_streams', help: 'Open netmap streams on this instance.' }, (emit) => emit(hub.streamCount));
+    counterFrom(reg, { name: 'weft_coordinator_stream_bad_messages_total', help: 'Malformed map-stream messages from nodes, dropped.' }, (emit) => emit(hub.stats.decode.malformed));
     registerRelayMetrics(reg, relay);
   }
 }

@@ -1,6 +1,7 @@
 import { keyToBase64, type PrivateKey } from '../crypto/keys.js';
 import type { Clock } from '../clock.js';
-import { NODE_AUTH_MAX_SKEW_SECONDS, nodeAuthKey, parseNodeAuth, SEALED_VERSION, sessionKeys, verifyNodeRequest, type ParsedNodeAuth, type SessionKeys } from './node-auth.js';
+import { NODE_AUTH_MAX_SKEW_SECONDS, nodeAuthKey, parseNodeAuth, sessionKeys, verifyNodeRequest, type ParsedNodeAuth, type SessionKeys } from '../wire/node-auth.js';
+import { SEALED_VERSION } from '../wire/version.js';
 import { forbidden, tooManyRequests, unauthorized } from './errors.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 

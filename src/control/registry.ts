@@ -7,7 +7,7 @@ import { generateUla48, Ipam } from './ipam.js';
 import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
 import { withExitPair } from './routes.js';
 import { StoreConflictError, type NodeRecord, type Store, type StoreChange } from './store/index.js';
-import type { NodeView, RegisterRequest } from './wire.js';
+import type { NodeView, RegisterRequest } from '../wire/control.js';
 
 export const ONLINE_WINDOW_MS = 120_000;
 export const MAGIC_DNS_IPV4 = '100.100.100.100';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { MAX_RELAY_CHECK_KEYS, RELAY_CHECK_PATH, type RelayCheckRequest, type RelayCheckResponse } from '../relay/admission.js';
+import { MAX_RELAY_CHECK_KEYS, RELAY_CHECK_PATH, type RelayCheckRequest, type RelayCheckResponse } from '../wire/relay-check.js';
 import { unauthorized } from './errors.js';
 import type { Registry } from './registry.js';
 import { hashSecret, secretMatches } from './secrets.js';

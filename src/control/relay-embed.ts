@@ -7,7 +7,7 @@ import { keyFromBase64, keyToBase64 } from '../crypto/keys.js';
 import type { Logger } from '../log.js';
 import { StunServer } from '../nat/stun-server.js';
 import { RelayServer } from '../relay/server.js';
-import type { RelayInfo } from './wire.js';
+import type { RelayInfo } from '../wire/control.js';
 
 // The relay and STUN servers `weft server` embeds (NAT traversal), and the relay map it
 // publishes in the netmap. The relay shares the API's HTTP server at /relay and admits

@@ -18,7 +18,7 @@ import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_GLOBA
 import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
-import type { DnsConfig } from './wire.js';
+import type { DnsConfig } from '../wire/control.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';

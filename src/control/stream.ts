@@ -9,8 +9,10 @@ import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
 import type { PolicyEngine } from './policy-engine.js';
-import { openFrame, sealFrame, type SessionKeys } from './node-auth.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from './wire.js';
+import { openFrame, sealFrame, type SessionKeys } from '../wire/node-auth.js';
+import type { DnsConfig, FilterRule, NetMap, NodeView, RelayInfo, ServerMessage } from '../wire/control.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION } from '../wire/version.js';
+import { newDecodeStats, parseClientMessage, type DecodeStats } from '../wire/decode.js';
 
 // A peer that cannot keep up is cut off; it reconnects and gets a fresh full map,
 // which is cheaper than buffering an unbounded backlog of deltas for it.
@@ -39,6 +41,8 @@ export interface StreamStats {
   badFrames: number;
   /** Endpoint and route updates replaced by a newer one before they were written. */
   readonly coalesced: number;
+  /** Client messages dropped as malformed (each answered with ERR_BAD_MESSAGE). */
+  readonly decode: DecodeStats;
 }
 
 /**
@@ -72,6 +76,7 @@ export class StreamHub implements RegistryListener {
     this.stats = {
       evicted: 0,
       badFrames: 0,
+      decode: newDecodeStats(),
       get coalesced() {
         return updates.coalesced;
       },
@@ -275,44 +280,21 @@ export class StreamHub implements RegistryListener {
   // Untrusted input: every failure becomes an `error` message on the stream, never a throw.
   private onMessage(ws: WebSocket, nodeId: number, text: string | null): void {
     const reply = (code: string, message: string): void => this.send(ws, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
-    let msg: unknown;
+    const m = parseClientMessage(text, this.stats.decode);
+    if ('error' in m) return reply(m.error.code, m.error.message);
+    if (m.type === 'ping') return this.send(ws, JSON.stringify({ type: 'pong', id: m.id } satisfies ServerMessage));
     try {
-      if (text === null) throw new Error('binary');
-      msg = JSON.parse(text);
-    } catch {
-      return reply('ERR_BAD_MESSAGE', 'messages must be JSON text');
-    }
-    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return reply('ERR_BAD_MESSAGE', 'message must be a JSON object');
-    const m = msg as Record<string, unknown>;
-    const keys = Object.keys(m).sort().join(',');
-    if (m.type === 'ping') {
-      if (keys !== 'id,type' || !Number.isSafeInteger(m.id)) return reply('ERR_BAD_MESSAGE', 'ping needs exactly an integer id');
-      return this.send(ws, JSON.stringify({ type: 'pong', id: m.id as number } satisfies ServerMessage));
-    }
-    if (m.type === 'endpoints') {
-      if (keys !== 'endpoints,type') return reply('ERR_BAD_MESSAGE', 'endpoints needs exactly an endpoints array');
-      try {
+      if (m.type === 'endpoints') {
         const endpoints = parseEndpoints(m.endpoints);
         this.updates.submit(`endpoints:${nodeId}`, () => this.registry.setEndpoints(nodeId, endpoints));
-      } catch (err) {
-        if (err instanceof ControlError) return reply(err.code, err.message);
-        throw err;
-      }
-      return;
-    }
-    if (m.type === 'routes') {
-      // v4: the routes this node advertises (subnet router / exit node).
-      if (keys !== 'routes,type') return reply('ERR_BAD_MESSAGE', 'routes needs exactly a routes array');
-      try {
+      } else {
         const routes = parseRoutes(m.routes);
         this.updates.submit(`routes:${nodeId}`, () => this.registry.setAdvertisedRoutes(nodeId, routes));
-      } catch (err) {
-        if (err instanceof ControlError) return reply(err.code, err.message);
-        throw err;
       }
-      return;
+    } catch (err) {
+      if (err instanceof ControlError) return reply(err.code, err.message);
+      throw err;
     }
-    reply('ERR_BAD_MESSAGE', 'unknown message type');
   }
 
   /** Closes every stream (coordinator shutdown). */

@@ -4,32 +4,19 @@ import { keyFromBase64, keyToBase64, type PublicKey } from '../crypto/keys.js';
 import { WeftError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { RelayServer } from './server.js';
+import { MAX_RELAY_CHECK_KEYS, RELAY_CHECK_PATH, type RelayCheckRequest, type RelayCheckResponse } from '../wire/relay-check.js';
 
 // Admission for a standalone relay (`weft relay`): a key is let in only while the
 // coordinator vouches for it. The relay asks the coordinator's relay-check endpoint
-//
-//   POST /api/v1/relay/check   Authorization: Bearer <relay secret>
-//   { "keys": ["<base64 key>", ...] }   (1..1024 keys)  ->  { "active": [<the registered, unexpired ones>] }
-//
-// and caches answers briefly. Every recheckMs it asks again about every connected key
-// and closes the connections of keys no longer active (node deleted or expired). While
+// (src/wire/relay-check.ts) and caches answers briefly. Every recheckMs it asks again
+// about every connected key and closes the connections of keys no longer active (node deleted or expired). While
 // the coordinator is unreachable, connected clients stay and keys it vouched for before
 // are still admitted (the mesh keeps working when the coordinator is down); unknown
 // keys are refused.
 
-export const RELAY_CHECK_PATH = '/api/v1/relay/check';
-export const MAX_RELAY_CHECK_KEYS = 1024;
 /** The relay secret's environment variable, read by `weft server` and `weft relay`. */
 export const RELAY_SECRET_ENV = 'WEFT_RELAY_SECRET';
 export const MIN_RELAY_SECRET_LENGTH = 32;
-
-export interface RelayCheckRequest {
-  keys: string[];
-}
-
-export interface RelayCheckResponse {
-  active: string[];
-}
 
 export interface CoordinatorAdmissionOptions {
   /** The coordinator's base URL, e.g. https://weft.example.com */

@@ -17,7 +17,7 @@ import {
   relayProof,
   type Frame,
   type PeerGoneReason,
-} from './protocol.js';
+} from '../wire/relay.js';
 
 // A relay client holds one authenticated WebSocket to a relay and keeps it up: on any
 // loss it reconnects with exponential backoff and jitter (so a restarted relay is not hit

@@ -23,7 +23,7 @@ import {
   relayAuthKey,
   verifyRelayProof,
   type PeerGoneReason,
-} from './protocol.js';
+} from '../wire/relay.js';
 
 // The relay: authenticated clients keyed by WireGuard public key; packets are forwarded
 // as opaque bytes. Each client's queue is the WebSocket's send buffer, bounded by

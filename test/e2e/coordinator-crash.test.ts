@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { sqliteIntegrityCheck } from '../../src/control/store/sqlite.js';
-import type { NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
 import { http, SimNode } from '../helpers/control.js';
 import { exited, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 

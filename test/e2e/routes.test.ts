@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { NetnsMesh, WEFT_JS } from '../../src/lab/mesh.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import type { RouteView } from '../../src/control/wire.js';
+import type { RouteView } from '../../src/wire/control.js';
 import { e2eFile, suiteMesh } from './helpers.js';
 
 e2eFile();

@@ -2,8 +2,9 @@
 // does (node-auth.ts) and holds a map stream.
 import WebSocket from 'ws';
 import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../../src/crypto/keys.js';
-import { nodeAuthKey, signNodeRequest } from '../../src/control/node-auth.js';
-import { VERSION_HEADER, type ServerMessage } from '../../src/control/wire.js';
+import { nodeAuthKey, signNodeRequest } from '../../src/wire/node-auth.js';
+import type { ServerMessage } from '../../src/wire/control.js';
+import { VERSION_HEADER } from '../../src/wire/version.js';
 
 export interface HttpResult {
   status: number;

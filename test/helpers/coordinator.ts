@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FakeClock } from '../../src/clock.js';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../../src/control/server.js';
-import type { AuthKeyView, CreateAuthKeyRequest } from '../../src/control/wire.js';
+import type { AuthKeyView, CreateAuthKeyRequest } from '../../src/wire/control.js';
 import assert from 'node:assert/strict';
 import { SimNode, type MapClient } from './control.js';
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const SERVER_ENTRY = fileURLToPath(new URL('../../src/control/server-main.js', import.meta.url));
+export const SERVER_ENTRY = fileURLToPath(new URL('../../src/cli/weft-server.js', import.meta.url));
 
 export interface ServerProcess {
   proc: ChildProcess;

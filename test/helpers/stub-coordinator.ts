@@ -1,13 +1,14 @@
 // A scripted stand-in for the coordinator, for the tests that need the server to
 // misbehave (malformed stream messages, forged frames), which the real one never does.
-// It speaks src/control/wire.ts (v7: sealed frames, response MACs) and checks node auth
+// It speaks src/wire/control.ts (v7: sealed frames, response MACs) and checks node auth
 // like the real one.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import { nodeAuthKey, openFrame, parseNodeAuth, RESPONSE_MAC_HEADER, responseMac, sealFrame, SEALED_VERSION, sessionKeys, verifyNodeRequest, type SessionKeys } from '../../src/control/node-auth.js';
-import type { NetMap, NodeView, RegisterRequest, RegisterResponse } from '../../src/control/wire.js';
+import { nodeAuthKey, openFrame, parseNodeAuth, RESPONSE_MAC_HEADER, responseMac, sealFrame, sessionKeys, verifyNodeRequest, type SessionKeys } from '../../src/wire/node-auth.js';
+import { SEALED_VERSION } from '../../src/wire/version.js';
+import type { NetMap, NodeView, RegisterRequest, RegisterResponse } from '../../src/wire/control.js';
 
 export class StubCoordinator {
   private readonly key = generatePrivateKey();

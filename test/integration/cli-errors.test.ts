@@ -8,7 +8,7 @@ import { systemClock } from '../../src/clock.js';
 import { lockStateDir } from '../../src/file-lock.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode } from '../../src/lab/in-process.js';
-import type { AuthKeyView } from '../../src/control/wire.js';
+import type { AuthKeyView } from '../../src/wire/control.js';
 import { runWeft, type CliResult } from '../helpers/cli.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 

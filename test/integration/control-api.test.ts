@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
-import { CONTROL_PROTOCOL_VERSION, type NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
+import { CONTROL_PROTOCOL_VERSION } from '../../src/wire/version.js';
 import { http, type HttpResult } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 

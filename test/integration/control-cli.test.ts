@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 import { exited, startServerProcess } from '../helpers/server-process.js';
 import { SimNode } from '../helpers/control.js';
 import { AdminClient } from '../../src/control/admin-client.js';
-import type { AuthKeyView, NodeView } from '../../src/control/wire.js';
+import type { AuthKeyView, NodeView } from '../../src/wire/control.js';
 
 const weft = weftAdmin;
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ControlError } from '../../src/control/errors.js';
-import type { NetMap, ServerMessage } from '../../src/control/wire.js';
+import type { NetMap, ServerMessage } from '../../src/wire/control.js';
 import { DEFAULT_POLICY_TEXT } from '../../src/policy/index.js';
 import { isRemovalOf, isUpsertOf, type MapClient, type SimNode } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import type { NetMap, RelayInfo, ServerMessage } from '../../src/control/wire.js';
+import type { NetMap, RelayInfo, ServerMessage } from '../../src/wire/control.js';
 import { createCoordinator } from '../../src/control/server.js';
 import { MapClient, SimNode } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';

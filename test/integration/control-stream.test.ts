@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { after, before, describe, test } from 'node:test';
 import { createCoordinator } from '../../src/control/server.js';
-import type { NetMap, ServerMessage } from '../../src/control/wire.js';
+import type { NetMap, ServerMessage } from '../../src/wire/control.js';
 import { isRemovalOf, isUpsertOf, SimNode, type MapClient } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { ADMIN_SOCKET_NAME } from '../../src/control/server.js';
-import type { NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
 import { SimNode } from '../helpers/control.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';

@@ -12,7 +12,7 @@ import { RelayServer } from '../../src/relay/server.js';
 import { RelayClient } from '../../src/relay/client.js';
 import { once } from 'node:events';
 import { weftRelayCli, relayRunning, stopChild } from '../helpers/relay-cli.js';
-import { MAX_FRAME_SIZE, CLOSE_AUTH_FAILED, encodeFrame, parseFrame, relayAuthKey, relayProof, PEER_GONE_DISCONNECTED, PEER_GONE_NOT_HERE } from '../../src/relay/protocol.js';
+import { MAX_FRAME_SIZE, CLOSE_AUTH_FAILED, encodeFrame, parseFrame, relayAuthKey, relayProof, PEER_GONE_DISCONNECTED, PEER_GONE_NOT_HERE } from '../../src/wire/relay.js';
 
 // Relay server and clients over 127.0.0.1 with real WebSockets.
 

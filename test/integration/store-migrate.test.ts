@@ -13,7 +13,7 @@ import { migrations } from '../../src/control/store/schema.js';
 import { openPostgresStore } from '../../src/control/store/postgres.js';
 import { openSqliteStore } from '../../src/control/store/sqlite.js';
 import { SCHEMA_VERSION, SchemaTooNewError, type Store } from '../../src/control/store/index.js';
-import type { NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
 import { createDatabase, postgresUnavailable, startPostgres } from '../helpers/postgres.js';
 import { startTestCoordinator } from '../helpers/coordinator.js';
 import { createCoordinator } from '../../src/control/server.js';

@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import type { NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { Device } from '../../src/wireguard/device.js';
-import { applyChange, diffPeers, parseServerMessage, selectEndpoint } from '../../src/agent/netmap.js';
+import { applyChange, diffPeers, selectEndpoint } from '../../src/agent/netmap.js';
+import { parseServerMessage } from '../../src/wire/decode.js';
 
 function view(i: number, over: Partial<NodeView> = {}): NodeView {
   return {

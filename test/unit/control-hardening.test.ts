@@ -14,7 +14,7 @@ import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyFromPrivate } 
 import { checkServerUrl } from '../../src/agent/control-client.js';
 import { pinServerKey, PIN_FILE } from '../../src/agent/state.js';
 import { Coalescer } from '../../src/control/coalesce.js';
-import { checkResponseMac, nodeAuthKey, NODE_AUTH_MAX_SKEW_SECONDS, openFrame, responseMac, sealFrame, sessionKeys, signNodeRequest } from '../../src/control/node-auth.js';
+import { checkResponseMac, nodeAuthKey, NODE_AUTH_MAX_SKEW_SECONDS, openFrame, responseMac, sealFrame, sessionKeys, signNodeRequest } from '../../src/wire/node-auth.js';
 import { MAX_REPLAY_PER_KEY, NodeVerifier } from '../../src/control/node-verifier.js';
 import { SourceRateLimiter, sourceKey } from '../../src/control/rate-limit.js';
 import { loadOrCreateServerKey } from '../../src/control/server-key.js';

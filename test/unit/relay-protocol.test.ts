@@ -12,7 +12,7 @@ import {
   relayProof,
   verifyRelayProof,
   type Frame,
-} from '../../src/relay/protocol.js';
+} from '../../src/wire/relay.js';
 import { LOW_ORDER_POINTS, seq } from './helpers.js';
 
 const KEY = seq(1, 32);

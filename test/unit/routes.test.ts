@@ -9,7 +9,7 @@ import { cleanupCommands, hostRoutes, routingCommands } from '../../src/agent/ro
 import { iptablesCommands, nftRuleset, type ForwardingState } from '../../src/agent/forwarding.js';
 import { RouteController } from '../../src/agent/routes.js';
 import { silentLogger } from '../../src/log.js';
-import type { NodeView } from '../../src/control/wire.js';
+import type { NodeView } from '../../src/wire/control.js';
 
 test('routes are canonical CIDRs; "exit" means both default routes', () => {
   assert.equal(canonicalRoute('10.1.2.3/24'), '10.1.2.0/24');

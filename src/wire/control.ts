@@ -1,25 +1,8 @@
 // Wire types between agent and coordinator, in one place (like Tailscale's tailcfg).
-// Every change to a shape here bumps CONTROL_PROTOCOL_VERSION and is logged in
-// docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
-// strings in UTC; addresses are canonical text (ipaddr.js toString()).
-
-export const CONTROL_PROTOCOL_VERSION = 7;
-/** Oldest request version the coordinator still accepts. */
-export const MIN_CONTROL_PROTOCOL_VERSION = 1;
-/**
- * v5: the map-stream upgrade request carries the agent's protocol version in this
- * header. Absent (agents up to v4) or below 5: the coordinator sends no forwarding
- * (`dsts`) rules, which such an agent would take for rules about its own addresses.
- */
-export const VERSION_HEADER = 'weft-protocol-version';
-/*
- * v7: the agent signs its version into the Authorization header (`v=7`, node-auth.ts);
- * the coordinator then MACs 2xx answers (RESPONSE_MAC_HEADER) and every map-stream frame
- * (binary: 32-byte MAC || JSON) under keys derived from the node-auth key and the
- * request's nonce. Agents before v7 (no `v`) keep the plain JSON text stream.
- */
-/** The first version whose agents understand FilterRule.dsts. */
-export const FORWARD_RULES_VERSION = 5;
+// Every change to a shape here bumps CONTROL_PROTOCOL_VERSION and is logged beside it
+// (version.ts) and in docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44
+// chars); times are ISO 8601 strings in UTC; addresses are canonical text (ipaddr.js
+// toString()). Decoders for what either side receives are in decode.ts.
 
 /** The coordinator's static X25519 key, fetched with GET /api/v1/key. */
 export interface ServerKeyResponse {

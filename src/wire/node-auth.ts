@@ -18,8 +18,6 @@ import { keyFromBase64, keyToBase64, x25519, type PrivateKey } from '../crypto/k
 
 export const NODE_AUTH_SCHEME = 'Weft-Node';
 export const NODE_AUTH_MAX_SKEW_SECONDS = 120;
-/** The first version that signs `v` and authenticates responses and stream frames. */
-export const SEALED_VERSION = 7;
 export const RESPONSE_MAC_HEADER = 'weft-response-mac';
 export const FRAME_MAC_BYTES = 32;
 const LABEL = new TextEncoder().encode('weft-node-auth-v1');
