@@ -1,22 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import type { NodeView } from '../../src/wire/control.js';
+import { generatePrivateKey } from '../../src/crypto/keys.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { FakeTun } from '../../src/io/tun-fake.js';
 import { Device } from '../../src/wireguard/device.js';
 import { applyChange, diffPeers, selectEndpoint } from '../../src/agent/netmap.js';
-import { parseServerMessage } from '../../src/wire/decode.js';
-
-function view(i: number, over: Partial<NodeView> = {}): NodeView {
-  return {
-    id: i, name: `n${i}`, fqdn: `n${i}.mesh.test`, ipv4: `100.64.0.${i}`, ipv6: `fd7a:115c:a1e0::${i}`,
-    publicKey: keyToBase64(publicKeyFromPrivate(generatePrivateKey())), endpoints: [`192.0.2.${i}:41641`],
-    online: true, lastSeen: null, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: null, ephemeral: false, tags: [], user: null, ...over,
-  };
-}
+import { nodeView } from './helpers.js';
 
 test('selectEndpoint prefers an endpoint in a subnet we share, else the first valid one', () => {
   const eps = ['203.0.113.7:41641', '10.1.2.3:41641', '[2001:db8::5]:41641'];
@@ -28,7 +19,7 @@ test('selectEndpoint prefers an endpoint in a subnet we share, else the first va
 });
 
 test('diffPeers names only new, changed and removed peers (and never self)', () => {
-  const a = view(1), b = view(2), c = view(3), self = view(9);
+  const a = nodeView(1), b = nodeView(2), c = nodeView(3), self = nodeView(9);
   const current = new Map([[a.publicKey, a], [b.publicKey, b]]);
   const b2 = { ...b, endpoints: ['192.0.2.99:1'] };
   const d = diffPeers(current, [a, b2, c, self], self.publicKey);
@@ -40,7 +31,7 @@ test('diffPeers names only new, changed and removed peers (and never self)', () 
 });
 
 test('diffPeers property: applying the diff to the current map yields the target', () => {
-  const pool = Array.from({ length: 8 }, (_, i) => view(i + 1));
+  const pool = Array.from({ length: 8 }, (_, i) => nodeView(i + 1));
   fc.assert(
     fc.property(fc.subarray(pool), fc.subarray(pool), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), (cur, next, mutate) => {
       const current = new Map(cur.map((v) => [v.publicKey, v]));
@@ -54,22 +45,11 @@ test('diffPeers property: applying the diff to the current map yields the target
   );
 });
 
-test('parseServerMessage rejects malformed input and drops invalid peers', () => {
-  for (const bad of ['', 'null', '{', '[]', '{"type":"full"}', '{"type":"delta","seq":"x","upserts":[],"removals":[]}', '{"type":"nope"}']) {
-    assert.equal(parseServerMessage(bad), null, bad);
-  }
-  const good = view(1);
-  const m = parseServerMessage(JSON.stringify({ type: 'delta', seq: 3, upserts: [good, { ...good, ipv4: 'x' }, { ...good, publicKey: 'short' }, 7], removals: ['k', 5] }));
-  assert.deepEqual(m, { type: 'delta', seq: 3, upserts: [good], removals: ['k'] });
-  fc.assert(fc.property(fc.string(), (s) => void parseServerMessage(s)));
-  fc.assert(fc.property(fc.jsonValue(), (j) => void parseServerMessage(JSON.stringify({ type: 'full', netmap: j }))));
-});
-
 test('applyChange touches only named peers and keeps a roamed endpoint that still works', async () => {
   const net = new FakeNetwork();
   const dev = new Device({ tun: new FakeTun(), bind: net.bind('192.0.2.100') });
   dev.setPrivateKey(generatePrivateKey());
-  const a = view(1), b = view(2);
+  const a = nodeView(1), b = nodeView(2);
   const ctx = { device: dev, local: () => [{ cidr: '192.0.2.100/24' }], now: () => 0 };
   applyChange(ctx, { upserts: [a, b], removals: [] }, new Map());
   const pa = dev.lookupPeer(Buffer.from(a.publicKey, 'base64'))!;
