@@ -5,9 +5,12 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { nativeAvailable } from '../../src/io/native.js';
+import { e2eFile } from './helpers.js';
 
 // Runs test/helpers/tun-child.ts inside a throwaway network namespace, so all traffic
 // stays in that namespace. Needs root (CAP_NET_ADMIN) and /dev/net/tun.
+
+e2eFile();
 
 function why(): string | false {
   if (process.platform !== 'linux') return 'Linux only';
