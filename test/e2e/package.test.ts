@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { NetnsMesh } from '../../src/lab/mesh.js';
 import { run } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
@@ -56,9 +56,18 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
     for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
-    // Tests, benches, the labs and the demo (checkout-only, `npm run demo`), sources, build output.
-    const extra = files.filter((f) => /^(dist\/(test|bench|src\/lab|src\/demo)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$/.test(f));
+    // Tests, benches, the labs, the demo and the NAT fake they use (checkout-only), sources, build output.
+    const extra = files.filter((f) => /^(dist\/(test|bench|src\/lab|src\/demo)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$|fake-nat/.test(f));
     assert.deepEqual(extra, []);
+    // Nothing shipped imports a file that is not shipped.
+    const shipped = new Set(files);
+    const dangling = files.filter((f) => /\.(js|d\.ts)$/.test(f)).flatMap((f) =>
+      [...readFileSync(join(PACKAGE_ROOT, f), 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"](\.[^'"]+)['"]/gm)]
+        .map((m) => posix.normalize(posix.join(posix.dirname(f), m[1])))
+        .filter((target) => !shipped.has(target))
+        .map((target) => `${f} -> ${target}`),
+    );
+    assert.deepEqual(dangling, []);
   });
 
   test('installs with the addon built from source, and `weft --version` runs', async (t) => {
