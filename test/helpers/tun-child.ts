@@ -1,4 +1,4 @@
-// Runs inside a fresh network namespace (spawned by test/unit/tun-linux.test.ts via
+// Runs inside a fresh network namespace (spawned by test/e2e/tun-linux.test.ts via
 // `ip netns exec`). Exercises LinuxTun against the kernel and prints one JSON line of
 // results; any failed assertion exits non-zero.
 import assert from 'node:assert/strict';
