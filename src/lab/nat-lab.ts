@@ -27,6 +27,12 @@ export interface SiteSpec {
   name: string;
   kind: SiteKind;
   nodes: string[];
+  /**
+   * A plain Linux router (a Docker host, a VPS NAT gateway): MASQUERADE and no INPUT
+   * rule, so unsolicited UDP to the router itself is delivered to it. Default: a home
+   * router's firewall, which drops it.
+   */
+  open?: boolean;
 }
 
 /** The lab the e2e test and `npm run bench:nat` use: every NAT kind, and two nodes on one LAN. */
@@ -113,7 +119,7 @@ export class NatLab {
       // Like a home router's firewall: unsolicited UDP to the router itself is dropped. It
       // also keeps such packets from leaving a confirmed conntrack entry that would clash
       // with the mapping the inside host is about to create (hole punching).
-      for (const r of [router, ...(cgnat ? [cgnat] : [])]) await this.ipt(r, ['-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP']);
+      if (!spec.open) for (const r of [router, ...(cgnat ? [cgnat] : [])]) await this.ipt(r, ['-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP']);
       if (spec.kind === 'blocked') await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'udp', '-j', 'DROP']);
       if (spec.kind === 'web') {
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'tcp', '--dport', '443', '-j', 'ACCEPT']);
