@@ -23,6 +23,8 @@ import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
+import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
+import { serveRelayPage } from '../relay/page.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 import { relayCheckRoutes } from './relay-check.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
@@ -199,8 +201,10 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
+      // The embedded relay's URL answers a browser with an ordinary page, as `weft relay` does.
+      if (opts.nat?.relay !== false) api.get(RELAY_DEFAULT_PATH, (req, reply) => serveRelayPage(req.method, reply.hijack().raw));
       api.server.on('upgrade', (req, socket, head) => {
-        if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
+        if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === RELAY_DEFAULT_PATH) return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);
       });
       await api.listen({ host, port });

@@ -17,7 +17,7 @@ export async function startWeftServer(lab: Lab, ns: string, args: string[], url:
   const server = lab.spawn(ns, [...cli, 'server', ...args], { env });
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const r = await lab.exec(ns, ['node', '-e', `fetch('${url}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000 });
+    const r = await lab.exec(ns, ['node', '-e', `fetch('${url}/api/v1/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`], { timeoutMs: 5000, env });
     if (r.code === 0) return server;
     if (!server.running || Date.now() > deadline) throw new Error(`weft server did not come up: ${server.stderr.slice(-2000)}`);
     await sleep(150);

@@ -7,6 +7,7 @@
 //     eim      MASQUERADE (endpoint-independent mapping, port-restricted filtering)
 //     edm      MASQUERADE --random-fully (a random port per destination)
 //     blocked  MASQUERADE, and outbound UDP dropped (only TCP to the relay works)
+//     web      MASQUERADE, and only TCP to port 443 forwarded (networks that pass web traffic only)
 //     double   a CGNAT router (wan 203.0.113.<10+i>, inside 100.64.<i>.1/24, MASQUERADE) in
 //              front of a home router (100.64.<i>.2, MASQUERADE)
 //   node namespaces on a site's LAN bridge, 192.168.<i>.<10+n>, default route via the router.
@@ -20,12 +21,18 @@ import type { StatusJson } from '../agent/status.js';
 import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
 import { WEFT_JS, startWeftServer, type MeshNode } from './mesh.js';
 
-export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double';
+export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double' | 'web';
 
 export interface SiteSpec {
   name: string;
   kind: SiteKind;
   nodes: string[];
+  /**
+   * A plain Linux router (a Docker host, a VPS NAT gateway): MASQUERADE and no INPUT
+   * rule, so unsolicited UDP to the router itself is delivered to it. Default: a home
+   * router's firewall, which drops it.
+   */
+  open?: boolean;
 }
 
 /** The lab the e2e test and `npm run bench:nat` use: every NAT kind, and two nodes on one LAN. */
@@ -54,7 +61,7 @@ interface Site {
 }
 
 const INET = '203.0.113';
-const SERVER_IP = `${INET}.1`;
+export const SERVER_IP = `${INET}.1`;
 const SERVER_PORT = 8080;
 
 export class NatLab {
@@ -64,7 +71,8 @@ export class NatLab {
   readonly sites: Site[] = [];
   inet = '';
   server: Child | null = null;
-  readonly serverUrl = `http://${SERVER_IP}:${SERVER_PORT}`;
+  /** Where agents find the coordinator; startServer may change it (e.g. to HTTPS on 443). */
+  serverUrl = `http://${SERVER_IP}:${SERVER_PORT}`;
   readonly serverStateDir = join(this.dir, 'server');
   authKey = '';
   env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.WEFT_LAB_LOG ?? 'warn' };
@@ -111,8 +119,12 @@ export class NatLab {
       // Like a home router's firewall: unsolicited UDP to the router itself is dropped. It
       // also keeps such packets from leaving a confirmed conntrack entry that would clash
       // with the mapping the inside host is about to create (hole punching).
-      for (const r of [router, ...(cgnat ? [cgnat] : [])]) await this.ipt(r, ['-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP']);
+      if (!spec.open) for (const r of [router, ...(cgnat ? [cgnat] : [])]) await this.ipt(r, ['-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-j', 'DROP']);
       if (spec.kind === 'blocked') await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'udp', '-j', 'DROP']);
+      if (spec.kind === 'web') {
+        await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'tcp', '--dport', '443', '-j', 'ACCEPT']);
+        await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-j', 'DROP']);
+      }
       const site: Site = { spec, index, router, cgnat, wanIp };
       this.sites.push(site);
       for (const [n, name] of spec.nodes.entries()) {
@@ -143,8 +155,9 @@ export class NatLab {
     return this.lab.exec(ns, [process.execPath, WEFT_JS, ...args], { timeoutMs, env: this.env });
   }
 
-  /** `weft server`, by default on the lab's public address; `listen` replaces the --listen argument. */
-  async startServer(listen: string[] = ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--stun-port', '3478']): Promise<void> {
+  /** `weft server`, by default on the lab's public address; `listen` replaces the --listen argument, `url` the URL agents dial. */
+  async startServer(listen: string[] = ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--stun-port', '3478'], url = this.serverUrl): Promise<void> {
+    this.serverUrl = url;
     this.server = await startWeftServer(this.lab, this.inet, [...listen, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
   }
 

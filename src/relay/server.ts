@@ -5,6 +5,7 @@ import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { serveRelayPage } from './page.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn, type HttpLimits } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
@@ -183,14 +184,12 @@ export class RelayServer {
   }
 
   /**
-   * Standalone HTTP server: the WebSocket endpoint, and plain GETs (latency probes, captive
-   * portal checks) answered 204 so a client can time a round trip without upgrading.
-   * With `tls` it is HTTPS, so the relay can sit on TCP 443 where nothing else passes.
+   * Standalone HTTP server: the WebSocket endpoint, and for plain GETs (browsers, latency
+   * probes, captive-portal checks) an ordinary page (page.ts). With `tls` it is HTTPS, so
+   * the relay can sit on TCP 443 where nothing else passes.
    */
   async listen(host: string, port: number, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<number> {
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 204 : 405, { 'cache-control': 'no-store' }).end();
-    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => serveRelayPage(req.method, res);
     const server = tls ? https.createServer({ cert: tls.cert, key: tls.key, handshakeTimeout: DEFAULT_HTTP_LIMITS.headersTimeoutMs }, onRequest) : http.createServer(onRequest);
     applyHttpLimits(server, this.opts.httpLimits);
     this.attach(server);

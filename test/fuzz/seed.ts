@@ -2,10 +2,8 @@
 // few edge cases, one file per input, named by content hash. Checked in; the fuzz test
 // replays every file first, then mutates them. Regenerate (adds, never deletes) with
 //   npm run build && node dist/test/fuzz/seed.js
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addToCorpus, CORPUS_DIR } from './corpus.js';
 import { FakeClock } from '../../src/clock.js';
 import { keyToBase64, keyToHex, privateKeyFromBytes, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { buildEcho } from '../../src/agent/icmp.js';
@@ -18,7 +16,6 @@ import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
 import { createInitiation, createResponse, consumeInitiation, Handshake } from '../../src/wireguard/noise-protocol.js';
 import { tai64n } from '../../src/wireguard/tai64n.js';
 
-export const CORPUS_DIR = fileURLToPath(new URL('../../../test/fuzz/corpus/', import.meta.url));
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 // Fixed keys, nonces and times, so regenerating writes the same files.
@@ -101,10 +98,8 @@ function seeds(): Record<string, Uint8Array[]> {
 export function writeSeeds(dir = CORPUS_DIR): number {
   let n = 0;
   for (const [target, inputs] of Object.entries(seeds())) {
-    mkdirSync(join(dir, target), { recursive: true });
     for (const input of inputs) {
-      const name = createHash('sha256').update(input).digest('hex').slice(0, 16);
-      writeFileSync(join(dir, target, name), input, { flag: 'w' });
+      addToCorpus(target, input, dir);
       n++;
     }
   }

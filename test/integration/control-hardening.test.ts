@@ -31,13 +31,14 @@ const LIMITS = { headersTimeoutMs: 1_000, requestTimeoutMs: 2_000, idleTimeoutMs
 
 /**
  * A slowloris client: sends `head` then one more byte every 200 ms (so no idle timeout
- * fires) and resolves with how long the server kept the connection open.
+ * fires) and resolves with how long the server kept the connection open. With `head`
+ * null it connects and stays silent.
  */
-function slowloris(target: { port: number } | { path: string }, head: string, capMs: number): Promise<number> {
+function slowloris(target: { port: number } | { path: string }, head: string | null, capMs: number): Promise<number> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const s = connect('port' in target ? { host: '127.0.0.1', port: target.port } : { path: target.path }, () => s.write(head));
-    const drip = setInterval(() => s.write('x'), 200);
+    const s = connect('port' in target ? { host: '127.0.0.1', port: target.port } : { path: target.path }, () => head !== null && s.write(head));
+    const drip = setInterval(() => head !== null && s.write('x'), 200);
     const cap = setTimeout(() => s.destroy(), capMs);
     s.on('data', () => {});
     s.on('error', () => {});
@@ -59,10 +60,15 @@ describe('finding 5: slow clients', () => {
   });
   after(() => t.stop());
 
-  test('half-sent headers and half-sent bodies are closed at the header and request timeouts', async () => {
+  test('silent connections, half-sent headers and half-sent bodies are closed at the header and request timeouts', async () => {
     const port = Number(new URL(t.url).port);
-    const [headers, body] = await Promise.all([slowloris({ port }, HALF_HEADERS, 10_000), slowloris({ port }, HALF_BODY, 10_000)]);
+    const [silent, headers, body] = await Promise.all([
+      slowloris({ port }, null, 10_000),
+      slowloris({ port }, HALF_HEADERS, 10_000),
+      slowloris({ port }, HALF_BODY, 10_000),
+    ]);
     // The check runs every 250 ms; allow that and a loaded machine's scheduling.
+    assert.ok(silent < LIMITS.headersTimeoutMs + 1_500, `silent: closed after ${silent} ms`);
     assert.ok(headers >= LIMITS.headersTimeoutMs && headers < LIMITS.headersTimeoutMs + 1_500, `headers: closed after ${headers} ms`);
     assert.ok(body >= LIMITS.requestTimeoutMs && body < LIMITS.requestTimeoutMs + 1_500, `body: closed after ${body} ms`);
     const admin = await slowloris({ path: t.c.adminSocketPath! }, HALF_HEADERS, 10_000);

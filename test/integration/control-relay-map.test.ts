@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import type { NetMap, RelayInfo, ServerMessage } from '../../src/wire/control.js';
 import { createCoordinator } from '../../src/control/server.js';
+import { RELAY_PAGE } from '../../src/relay/page.js';
+import { RelayServer } from '../../src/relay/server.js';
 import { MapClient, SimNode } from '../helpers/control.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
@@ -80,4 +82,21 @@ test('a specific listen address is advertised as it is', async () => {
   } finally {
     await t.stop();
   }
+});
+
+test('a browser opening the relay URL (standalone or embedded) gets an ordinary page', async (t) => {
+  const standalone = new RelayServer();
+  t.after(() => standalone.stop());
+  const port = await standalone.listen('127.0.0.1', 0);
+  const coordinator = await startTestCoordinator();
+  t.after(() => coordinator.stop());
+  for (const url of [`http://127.0.0.1:${port}/relay`, `http://127.0.0.1:${port}/`, `${coordinator.url}/relay`]) {
+    const r = await fetch(url);
+    assert.equal(r.status, 200, url);
+    assert.match(r.headers.get('content-type') ?? '', /^text\/html/, url);
+    assert.equal(await r.text(), RELAY_PAGE, url);
+    assert.equal((await fetch(url, { method: 'POST' })).status >= 400, true, `${url}: POST refused`);
+  }
+  const head = await fetch(`${coordinator.url}/relay`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
 });
