@@ -23,7 +23,7 @@ import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
-import { RELAY_DEFAULT_PATH } from '../relay/protocol.js';
+import { RELAY_DEFAULT_PATH } from '../wire/relay.js';
 import { serveRelayPage } from '../relay/page.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
 import { relayCheckRoutes } from './relay-check.js';
