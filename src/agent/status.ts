@@ -1,5 +1,5 @@
 import type { NodeView } from '../control/wire.js';
-import type { Peer } from '../wireguard/peer.js';
+import type { PeerStatusView } from '../wireguard/device.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.
 // `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
@@ -47,18 +47,18 @@ function nodeStatus(v: NodeView): NodeStatus {
   return { name: v.name, fqdn: v.fqdn, ipv4: v.ipv4, ipv6: v.ipv6, publicKey: v.publicKey, online: v.online };
 }
 
-export function peerStatus(v: NodeView, peer: Peer | undefined): PeerStatus {
+export function peerStatus(v: NodeView, peer: PeerStatusView | undefined): PeerStatus {
   const hs = peer?.lastHandshakeWallMs ?? 0;
   let path: PeerStatus['path'] = 'none';
   let reason: string | null = null;
   if (!peer) reason = 'not configured in the engine';
   else if (hs > 0 && peer.endpoint) path = 'direct';
   else if (!peer.endpoint) reason = v.endpoints.length ? 'no usable endpoint' : 'peer has not reported any endpoint';
-  else if (peer.timers.handshakeAttempts > 0) reason = `handshake not answered (${peer.timers.handshakeAttempts} retries)`;
+  else if (peer.handshakeAttempts > 0) reason = `handshake not answered (${peer.handshakeAttempts} retries)`;
   else reason = 'no handshake yet (no traffic to this peer)';
   return {
     ...nodeStatus(v),
-    endpoint: peer?.endpoint?.key ?? null,
+    endpoint: peer?.endpoint ?? null,
     path,
     pathReason: reason,
     latestHandshake: hs > 0 ? new Date(hs).toISOString() : null,
