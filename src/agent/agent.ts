@@ -1,30 +1,33 @@
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView, RelayInfo } from '../control/wire.js';
+import type { NodeView } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
-import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
+import type { ControlClient } from './control-client.js';
+import { loadIdentity, newControlClient, registerNode } from './identity.js';
 import { AgentError } from './errors.js';
 import { LocalApi, type PingReply } from './local-api.js';
 import { endpointsFor, pickUdpPort } from './local-endpoints.js';
 import { chooseEndpoint } from './netmap.js';
 import { IpRouteConfigurator, type OsConfigurator } from './os-config.js';
 import { Pinger } from './ping.js';
-import { clearIdentity, ensureStateDir, loadNetmapCache, loadOrCreateKey, loadState, pinServerKey, saveNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
-import { expiryWarning, peerStatus, selfStatus, withPath, type StatusJson } from './status.js';
+import { clearIdentity, ensureStateDir, loadNetmapCache, saveState, socketPath, type PersistedState } from './state.js';
+import { NetmapCacheWriter } from './netmap-cache.js';
+import { agentStatus, expiryWarning, type StatusJson } from './status.js';
 import { AgentNat } from './nat.js';
 import { NetfilterForwarding, noForwarding } from './forwarding.js';
-import { ENGINE_FWMARK, hostRoutes, noRouting, PolicyRoutingConfigurator } from './routing.js';
+import { ENGINE_FWMARK, noRouting, PolicyRoutingConfigurator } from './routing.js';
+import { RouteBypass } from './bypass.js';
 import { RouteController, type ExitPrefs } from './routes.js';
 import { agentMetrics } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
-import { DEFAULT_IFACE, defaultBind, defaultTun, linuxBindFactory, NEEDS_ROOT, normalizeUrl, type AgentOptions } from './agent-options.js';
+import { DEFAULT_IFACE, defaultBind, defaultTun, linuxBindFactory, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
 import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
@@ -38,16 +41,14 @@ import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 
-const NETMAP_SAVE_DELAY_MS = 1_000;
-
 export function createAgent(opts: AgentOptions): Agent {
   return new Agent(opts);
 }
 
 export class Agent {
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly random: () => number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly random: () => number;
   private readonly iface: string;
   private readonly os: OsConfigurator;
   private key: PrivateKey | null = null;
@@ -73,13 +74,10 @@ export class Agent {
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
   private routesQueue: Promise<void> = Promise.resolve();
-  /** With an exit node: the coordinator's and the relays' addresses keep the main table. */
-  private coordinatorBypass: string[] = [];
+  private readonly bypass = new RouteBypass();
   /** The coordinator's last refusal or error message (shown by `weft status`), until the stream is up again. */
   private coordinatorError: { code: string; message: string } | null = null;
-  private relayBypass: string[] = [];
-  private relayHosts = '';
-  private netmapSave: TimerHandle | null = null;
+  private readonly netmapCache: NetmapCacheWriter;
   /** Peers came from netmap.json and the coordinator has not answered since. */
   private fromCache = false;
   private resolveStopped!: () => void;
@@ -101,11 +99,18 @@ export class Agent {
       {
         iface: () => this.device?.tun.name ?? this.iface,
         meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
-        bypass: () => [...new Set([...this.coordinatorBypass, ...this.relayBypass])],
+        bypass: () => this.bypass.routes(),
         findPeer: (t) => this.findPeer(t),
         logger: this.logger,
       },
     );
+    this.netmapCache = new NetmapCacheWriter({
+      clock: this.clock,
+      logger: this.logger,
+      stateDir: opts.stateDir,
+      serverUrl: () => this.state?.serverUrl ?? null,
+      netmap: () => (this.fromCache ? null : (this.backend?.netmap() ?? null)),
+    });
     this.reporter = new EndpointReporter({
       clock: this.clock,
       logger: this.logger,
@@ -152,20 +157,10 @@ export class Agent {
 
   private async startInner(): Promise<void> {
     const { stateDir } = this.opts;
-    const { key, created } = await loadOrCreateKey(stateDir);
-    this.key = key;
-    let state = await loadState(stateDir);
-    if (state && this.opts.serverUrl && normalizeUrl(this.opts.serverUrl) !== state.serverUrl) {
-      this.logger.info({ from: state.serverUrl, to: this.opts.serverUrl }, 'moving to another coordinator: registering again');
-      state = null;
-    }
-    const serverUrl = this.opts.serverUrl ?? state?.serverUrl;
-    if (state && this.opts.resetServerKey) state = null; // registers again, pinning the key it presents now
-    if (!serverUrl) throw new AgentError('ERR_NEEDS_LOGIN', 'not registered yet: pass --server and --auth-key');
-    if (this.opts.forceReauth && !this.opts.authKey) throw new AgentError('ERR_NEEDS_LOGIN', '--force-reauth needs a pre-auth key (--auth-key or WEFT_AUTH_KEY)');
-    checkServerUrl(serverUrl, this.opts.insecureHttp ?? false);
-    // An identity from before pinning existed: pin the key it registered with.
-    if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
+    const id = await loadIdentity(this.opts, this.logger);
+    this.key = id.key;
+    let state = id.state;
+    const created = id.created;
     // Debug: a start refused for a bad argument or key prints only its one-line error.
     this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
     if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
@@ -174,12 +169,16 @@ export class Agent {
     // fails without touching the OS; it picks its port first so its endpoints go along.
     this.state = state;
     this.reporter.refreshLocal();
-    if (!state || this.opts.forceReauth) state = await this.register(this.opts.port || state?.listenPort || (await pickUdpPort()), serverUrl);
+    if (!state || this.opts.forceReauth) {
+      const listenPort = this.opts.port || state?.listenPort || (await pickUdpPort());
+      const endpoints = endpointsFor(this.reporter.local, listenPort);
+      ({ state, client: this.client } = await registerNode(this.opts, { key: id.key, url: id.serverUrl, listenPort, endpoints }, this));
+    }
     this.backend = new NetmapBackend(this.publicKey, state);
     const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
-    this.client ??= this.newClient(state);
+    this.client ??= newControlClient(id.key, state, this);
     this.source = this.client;
 
     await this.os.up(this.interfaceConfig(state));
@@ -193,7 +192,7 @@ export class Agent {
       }
     }
     await this.routes.down();
-    this.coordinatorBypass = await hostRoutes([state.serverUrl]);
+    await this.bypass.setCoordinator(state.serverUrl);
     this.pinger = new Pinger(device, this.clock, false);
     const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
     const pinger = this.pinger;
@@ -273,35 +272,6 @@ export class Agent {
     return this.nat.bind;
   }
 
-  private newClient(state: Pick<PersistedState, 'serverUrl' | 'serverPublicKey'>): ControlClient {
-    return new ControlClient({
-      serverUrl: state.serverUrl,
-      serverPublicKey: state.serverPublicKey,
-      privateKey: this.key!,
-      clock: this.clock,
-      logger: this.logger,
-      random: this.random,
-    });
-  }
-
-  /** Registers (or with forceReauth re-authenticates) at `url`: --server, else the saved one. */
-  private async register(listenPort: number, url: string): Promise<PersistedState> {
-    const serverUrl = normalizeUrl(url);
-    const serverPublicKey = await fetchServerKey(serverUrl);
-    await pinServerKey(this.opts.stateDir, serverUrl, serverPublicKey, this.opts.resetServerKey);
-    this.client = this.newClient({ serverUrl, serverPublicKey });
-    const res = await this.client.register({
-      hostname: this.opts.hostname,
-      authKey: this.opts.authKey,
-      endpoints: endpointsFor(this.reporter.local, listenPort),
-      ...(this.opts.forceReauth ? { reauth: true } : {}),
-    });
-    const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort };
-    await this.persist(state);
-    this.logger.info({ name: res.node.name, ipv4: res.node.ipv4 }, 'registered');
-    return state;
-  }
-
   private async persist(state: PersistedState): Promise<void> {
     this.state = state;
     await saveState(this.opts.stateDir, state);
@@ -321,11 +291,11 @@ export class Agent {
     if (ch.full) {
       this.fromCache = false;
       this.nat?.setRelays(ch.relays);
-      this.updateRelayBypass(ch.relays ?? []);
+      this.bypass.setRelays(ch.relays ?? [], () => this.refreshRoutes());
     }
     if (ch.peers || ch.full) this.syncEngine();
     if (ch.filter) this.setFilter();
-    this.scheduleNetmapSave();
+    if (!this.stopping) this.netmapCache.schedule();
     void (ch.self ? this.updateSelf() : Promise.resolve()).then(() => {
       this.refreshDns();
       this.refreshRoutes();
@@ -376,23 +346,6 @@ export class Agent {
     }
   }
 
-  /**
-   * Relay connections are TCP from this process, not the engine's marked UDP: with an
-   * exit node they would be routed into the tunnel they carry. Their addresses bypass it
-   * like the coordinator's.
-   */
-  private updateRelayBypass(relays: readonly RelayInfo[]): void {
-    const urls = [...new Set(relays.map((r) => r.url))].sort();
-    const key = urls.join(' ');
-    if (key === this.relayHosts) return;
-    this.relayHosts = key;
-    void hostRoutes(urls).then((routes) => {
-      if (this.relayHosts !== key) return; // a newer relay map won
-      this.relayBypass = routes;
-      this.refreshRoutes();
-    });
-  }
-
   /** Re-derives routes/forwarding from the netmap (serialized; the OS commands are slow). */
   private refreshRoutes(): void {
     this.routesQueue = this.routesQueue
@@ -425,21 +378,6 @@ export class Agent {
     }
   }
 
-  /** Writes netmap.json a moment after a change (bursts of deltas write once). */
-  private scheduleNetmapSave(): void {
-    if (this.netmapSave || this.stopping) return;
-    this.netmapSave = this.clock.setTimeout(() => {
-      this.netmapSave = null;
-      void this.saveNetmap();
-    }, NETMAP_SAVE_DELAY_MS);
-  }
-
-  private async saveNetmap(): Promise<void> {
-    const netmap = this.backend?.netmap();
-    if (!this.state || !netmap || this.fromCache) return;
-    await saveNetmapCache(this.opts.stateDir, this.state.serverUrl, netmap).catch((err: Error) => this.logger.warn({ err: err.message }, 'saving the netmap cache failed'));
-  }
-
   private refreshDns(): void {
     const input = this.backend?.dnsConfig();
     if (!this.magicDns || !input || !this.device) return;
@@ -449,21 +387,9 @@ export class Agent {
   // --- local API backend ----------------------------------------------------------------
 
   status(): StatusJson {
-    const s = this.state;
-    if (!s || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
-    const device = this.device;
-    const peers = [...this.peers.values()]
-      .map((v) => withPath(peerStatus(v, device.peerStatus(keyFromBase64(v.publicKey))), this.nat?.path(v.publicKey)))
-      .sort((a, b) => a.name.localeCompare(b.name));
-    return {
-      self: selfStatus(s.node, this.connected, this.reporter.current(device.listenPort), device.listenPort, device.tun.name),
-      coordinator: { url: s.serverUrl, connected: this.connected, ...(this.coordinatorError ? { error: this.coordinatorError } : {}), ...(this.fromCache ? { cachedNetmap: true } : {}) },
-      peers,
-      ...(this.filter ? { filter: { ...this.filter.stats, trackedFlows: this.filter.trackedFlows, rules: this.backend?.filterRules.length ?? 0 } } : {}),
-      ...(this.nat ? { nat: this.nat.summary() } : {}),
-      exitNode: this.routes.status(),
-      routes: this.routes.selfRoutes(),
-    };
+    const { state, device } = this;
+    if (!state || !device) throw new AgentError('ERR_STOPPED', 'agent not running');
+    return agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes });
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */
@@ -503,14 +429,9 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.reporter.stop();
-      if (this.netmapSave) {
-        this.clock.clearTimeout(this.netmapSave);
-        this.netmapSave = null;
-        await this.saveNetmap();
-      }
+      await this.netmapCache.flush();
       this.pinger?.close();
-      await this.source?.stop().catch(() => {});
-      await this.client?.stop().catch(() => {});
+      await (this.source ?? this.client)?.stop().catch(() => {});
       await this.magicDns?.stop();
       await this.routesQueue;
       await this.routes.down();

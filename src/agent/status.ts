@@ -1,5 +1,10 @@
 import type { NodeView } from '../control/wire.js';
-import type { PeerStatusView } from '../wireguard/device.js';
+import { keyFromBase64 } from '../crypto/keys.js';
+import type { PacketFilter } from '../policy/index.js';
+import type { Device, PeerStatusView } from '../wireguard/device.js';
+import type { AgentNat } from './nat.js';
+import type { RouteController } from './routes.js';
+import type { PersistedState } from './state.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.
 // `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
@@ -41,6 +46,37 @@ export interface StatusJson {
   exitNode?: import('./routes.js').ExitNodeStatus | null;
   /** Routes this node advertises and which of them are approved. */
   routes?: { advertised: string[]; approved: string[] };
+}
+
+/** What `status()` reads from the running agent. */
+export interface AgentStatusInput {
+  state: PersistedState;
+  device: Device;
+  peers: Iterable<NodeView>;
+  connected: boolean;
+  endpoints: string[];
+  coordinatorError: { code: string; message: string } | null;
+  fromCache: boolean;
+  filter: PacketFilter | null;
+  filterRules: number;
+  nat: AgentNat | null;
+  routes: RouteController;
+}
+
+export function agentStatus(a: AgentStatusInput): StatusJson {
+  const { state: s, device } = a;
+  const peers = [...a.peers]
+    .map((v) => withPath(peerStatus(v, device.peerStatus(keyFromBase64(v.publicKey))), a.nat?.path(v.publicKey)))
+    .sort((x, y) => x.name.localeCompare(y.name));
+  return {
+    self: selfStatus(s.node, a.connected, a.endpoints, device.listenPort, device.tun.name),
+    coordinator: { url: s.serverUrl, connected: a.connected, ...(a.coordinatorError ? { error: a.coordinatorError } : {}), ...(a.fromCache ? { cachedNetmap: true } : {}) },
+    peers,
+    ...(a.filter ? { filter: { ...a.filter.stats, trackedFlows: a.filter.trackedFlows, rules: a.filterRules } } : {}),
+    ...(a.nat ? { nat: a.nat.summary() } : {}),
+    exitNode: a.routes.status(),
+    routes: a.routes.selfRoutes(),
+  };
 }
 
 function nodeStatus(v: NodeView): NodeStatus {
