@@ -9,6 +9,7 @@ import type { ClientMessage, ErrorBody, RegisterRequest, RegisterResponse, Serve
 import { CONTROL_PROTOCOL_VERSION } from '../wire/version.js';
 import { AgentError } from './errors.js';
 import { parseServerMessage } from '../wire/decode.js';
+import type { NetmapSink, NetmapSource } from './netmap-source.js';
 
 // The agent's side of the coordinator protocol (src/wire/control.ts): signed HTTP
 // requests (node-auth.ts) and the map stream, which reconnects by itself with
@@ -68,13 +69,6 @@ async function request(url: URL, init: RequestInit): Promise<Response> {
   throw new AgentError('ERR_SERVER', `${init.method} ${url.pathname}: ${detail}`, { status: res.status });
 }
 
-export interface StreamHandlers {
-  onMessage(msg: ServerMessage): void;
-  onConnectedChange(connected: boolean): void;
-  /** The coordinator refused the stream (e.g. 401: this node was deleted); retries go on with backoff. */
-  onRefused?(status: number, code: string | null, message: string | null): void;
-}
-
 export interface ControlClientOptions {
   serverUrl: string;
   serverPublicKey: string;
@@ -84,13 +78,13 @@ export interface ControlClientOptions {
   random: () => number;
 }
 
-export class ControlClient {
+export class ControlClient implements NetmapSource {
   private readonly authKey: Uint8Array;
   private readonly publicKey: Uint8Array;
   private ws: WebSocket | null = null;
   /** The open stream's keys and frame counters (v7: every frame is sealed). */
   private stream: { keys: SessionKeys; sent: number; received: number } | null = null;
-  private handlers: StreamHandlers | null = null;
+  private sink: NetmapSink | null = null;
   private retryTimer: TimerHandle | null = null;
   private heartbeat: TimerHandle | null = null;
   private attempt = 0;
@@ -137,11 +131,19 @@ export class ControlClient {
     await this.post('/api/v1/logout', {});
   }
 
-  /** Starts the map stream; it reconnects until stop(). */
-  startStream(handlers: StreamHandlers): void {
-    this.handlers = handlers;
+  /** Starts the map stream (NetmapSource); it reconnects until stop(). */
+  start(sink: NetmapSink): void {
+    this.sink = sink;
     this.stopped = false;
     this.connect();
+  }
+
+  reportEndpoints(endpoints: readonly string[]): boolean {
+    return this.send({ type: 'endpoints', endpoints: [...endpoints] });
+  }
+
+  reportRoutes(routes: readonly string[]): boolean {
+    return this.send({ type: 'routes', routes: [...routes] });
   }
 
   send(msg: ClientMessage): boolean {
@@ -175,7 +177,8 @@ export class ControlClient {
       res.on('end', () => {
         const err = parseErrorBody(body);
         this.opts.logger.warn({ status, code: err.code }, 'map stream refused');
-        this.handlers?.onRefused?.(status, err.code, err.message);
+        // e.g. 401: this node was deleted; retries go on with backoff.
+        this.sink?.onError(err.code ?? `HTTP_${status}`, err.message ?? `the coordinator refused the map stream (HTTP ${status})`);
         ws.terminate();
       });
       res.on('error', () => ws.terminate());
@@ -196,7 +199,7 @@ export class ControlClient {
       }
       if (msg.type === 'full') this.attempt = 0; // a healthy stream resets the backoff
       try {
-        this.handlers?.onMessage(msg);
+        this.deliver(msg);
       } catch (err) {
         this.opts.logger.error({ err }, 'applying a coordinator message failed');
       }
@@ -210,6 +213,14 @@ export class ControlClient {
       this.setConnected(false);
       this.scheduleReconnect();
     });
+  }
+
+  private deliver(msg: ServerMessage): void {
+    if (msg.type === 'full' || msg.type === 'delta') this.sink?.onUpdate(msg);
+    else if (msg.type === 'error') {
+      this.opts.logger.warn({ code: msg.code, message: msg.message }, 'coordinator reported an error');
+      this.sink?.onError(msg.code, msg.message);
+    }
   }
 
   private scheduleReconnect(): void {
@@ -242,7 +253,7 @@ export class ControlClient {
   private setConnected(c: boolean): void {
     if (this.connected === c) return;
     this.connected = c;
-    this.handlers?.onConnectedChange(c);
+    this.sink?.onConnectedChange(c);
   }
 
   /** Closes the stream and cancels reconnects; leaves no handles. */

@@ -2,8 +2,7 @@ import { keyFromBase64 } from '../crypto/keys.js';
 import type { NodeView } from '../wire/control.js';
 import { counterFrom, emitFields, gaugeFrom, Registry, snakeReason, type Labels } from '../metrics/index.js';
 import type { PacketFilter } from '../policy/index.js';
-import type { Device } from '../wireguard/device.js';
-import type { Peer } from '../wireguard/peer.js';
+import type { Device, PeerStatusView } from '../wireguard/device.js';
 import type { AgentNat } from './nat.js';
 import { peerStatus, withPath } from './status.js';
 
@@ -23,15 +22,15 @@ const PATHS = ['direct', 'relay', 'none'] as const;
 
 export function agentMetrics(a: AgentMetricsSource): Registry {
   const reg = new Registry();
-  const eachPeer = (fn: (p: Peer, v: NodeView, labels: Labels) => void): void => {
+  const eachPeer = (fn: (p: PeerStatusView, v: NodeView, labels: Labels) => void): void => {
     const dev = a.device;
     if (!dev) return;
     for (const [k, v] of a.peers) {
-      const p = dev.lookupPeer(keyFromBase64(k));
+      const p = dev.peerStatus(keyFromBase64(k));
       if (p) fn(p, v, { peer: v.name });
     }
   };
-  const perPeer = (name: string, help: string, read: (p: Peer) => number): void =>
+  const perPeer = (name: string, help: string, read: (p: PeerStatusView) => number): void =>
     counterFrom(reg, { name, help, labelNames: ['peer'] }, (emit) => eachPeer((p, _v, l) => emit(read(p), l)));
 
   gaugeFrom(reg, { name: 'weft_agent_coordinator_connected', help: '1 while the map stream to the coordinator is up.' }, (emit) => emit(a.connected ? 1 : 0));

@@ -1,5 +1,5 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { keyFromBase64, type PrivateKey } from '../crypto/keys.js';
+import type { PrivateKey } from '../crypto/keys.js';
 import type { NodeView, RelayInfo } from '../wire/control.js';
 import { validRelays } from '../wire/decode.js';
 import type { Bind } from '../io/bind.js';
@@ -7,7 +7,6 @@ import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MagicBind, type MagicPeer, type PathInfo } from '../nat/magicsock.js';
 import { netcheck, type NetcheckRelay, type NetcheckReport } from '../nat/netcheck.js';
-import type { Device } from '../wireguard/device.js';
 
 // The agent's NAT traversal: a MagicBind around the engine's socket, netcheck (STUN over
 // that same socket, so the mapped address is the one peers must use) at start, when the
@@ -116,15 +115,14 @@ export class AgentNat {
     void this.runNetcheck();
   }
 
-  /** Gives the engine's peers their synthetic endpoints and the path manager their candidates. */
-  syncPeers(device: Device, peers: Iterable<NodeView>): void {
+  /**
+   * Gives the path manager the peers' candidates; returns each peer's synthetic
+   * endpoint (base64 key -> Endpoint), which the engine config uses as its endpoint.
+   */
+  syncPeers(peers: Iterable<NodeView>): ReadonlyMap<string, Endpoint> {
     const list: MagicPeer[] = [];
     for (const v of peers) list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
-    const synth = this.magic.setPeers(list);
-    for (const [k, ep] of synth) {
-      const peer = device.lookupPeer(keyFromBase64(k));
-      if (peer && (!peer.endpoint || !peer.endpoint.equals(ep))) peer.endpoint = ep;
-    }
+    return this.magic.setPeers(list);
   }
 
   summary(): Record<string, unknown> {

@@ -1,15 +1,15 @@
 import ipaddr from 'ipaddr.js';
-import { keyFromBase64, publicKeyFromBytes } from '../crypto/keys.js';
+import { keyFromBase64 } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
-import type { NodeView } from '../wire/control.js';
+import type { DnsConfig, FilterRule, NetMap, NodeView, ServerMessage } from '../wire/control.js';
 import { formatPrefix, parsePrefix } from '../net/prefix.js';
 import { REJECT_AFTER_TIME } from '../wireguard/constants.js';
-import type { Device } from '../wireguard/device.js';
-import type { Peer } from '../wireguard/peer.js';
+import type { PeerStatusView } from '../wireguard/device.js';
 
 // Netmap handling (what the coordinator sends is decoded in src/wire/decode.ts):
-// diffing a full netmap against the peers we run, and applying a change to the engine
-// touching only the peers it names (so unaffected tunnels keep their sessions).
+// diffing a full netmap against the peers we run, and the per-peer parts of the engine
+// config (allowed IPs, which endpoint); backend.ts assembles them, Device.reconfigure
+// applies them.
 
 export interface NetmapChange {
   upserts: NodeView[];
@@ -73,56 +73,24 @@ export function selectEndpoint(candidates: readonly string[], local: readonly Lo
   return valid[0] ?? null;
 }
 
-export interface ApplyContext {
-  device: Device;
-  local: () => readonly LocalPrefix[];
-  now: () => number;
-  /** Extra allowed IPs of a peer beyond its /32 and /128 (approved subnet routes, exit routes). */
-  routesFor?: (v: NodeView) => string[];
-}
-
 /** A peer's allowed IPs: its mesh /32 and /128 plus `extra` (routes it serves for us). */
 export function allowedIpsFor(view: NodeView, extra: readonly string[]): string[] {
   return [`${view.ipv4}/32`, `${view.ipv6}/128`, ...extra];
 }
 
-/** Replaces the peer's allowed IPs when they differ from `want`; true when changed. */
-export function setAllowedIps(device: Device, peer: Peer, want: readonly string[]): boolean {
-  const have = device.allowedIps.entriesFor(peer).map(formatPrefix).sort().join(',');
-  const next = want.map((w) => formatPrefix(parsePrefix(w)));
-  if (have === [...next].sort().join(',')) return false;
-  device.allowedIps.removeByValue(peer);
-  for (const p of next) device.allowedIps.insert(parsePrefix(p), peer);
-  return true;
-}
-
 /**
- * Keep the endpoint the engine has (possibly learned by roaming) while it is still
- * plausible: the peer advertises it, or a session with it is younger than
- * REJECT_AFTER_TIME, i.e. it demonstrably works.
+ * The endpoint to configure for a peer without NAT traversal (backend EndpointPolicy):
+ * undefined keeps the one the engine has (possibly learned by roaming) while it is still
+ * plausible: the peer's advertised endpoints did not change since the engine was last
+ * configured, or still include it, or a session through it is younger than
+ * REJECT_AFTER_TIME (it demonstrably works). Else the best advertised one.
  */
-function keepEndpoint(peer: Peer, view: NodeView, now: number): boolean {
-  const ep = peer.endpoint;
-  if (!ep) return false;
-  if (view.endpoints.includes(ep.key)) return true;
-  const kp = peer.keypairs.current;
-  return kp !== null && now - kp.created < REJECT_AFTER_TIME;
-}
-
-export function applyChange(ctx: ApplyContext, change: NetmapChange, previous: ReadonlyMap<string, NodeView>): void {
-  const { device } = ctx;
-  for (const key of change.removals) {
-    const peer = device.lookupPeer(keyFromBase64(key));
-    if (peer) device.removePeer(peer);
+export function chooseEndpoint(view: NodeView, previous: NodeView | undefined, live: PeerStatusView | undefined, now: number, local: readonly LocalPrefix[]): string | null | undefined {
+  const ep = live?.endpoint;
+  if (ep) {
+    if (previous && !engineRelevant(previous, view)) return undefined;
+    if (view.endpoints.includes(ep)) return undefined;
+    if (live.sessionCreatedMs !== null && now - live.sessionCreatedMs < REJECT_AFTER_TIME) return undefined;
   }
-  for (const view of change.upserts) {
-    const pub = publicKeyFromBytes(keyFromBase64(view.publicKey));
-    const peer = device.addPeer(pub);
-    const old = previous.get(view.publicKey);
-    setAllowedIps(device, peer, allowedIpsFor(view, ctx.routesFor?.(view) ?? []));
-    if (old && !engineRelevant(old, view) && peer.endpoint) continue;
-    if (keepEndpoint(peer, view, ctx.now())) continue;
-    const chosen = selectEndpoint(view.endpoints, ctx.local());
-    peer.endpoint = chosen ? Endpoint.parse(chosen) : null;
-  }
+  return selectEndpoint(view.endpoints, local);
 }

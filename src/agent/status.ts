@@ -1,5 +1,10 @@
 import type { NodeView } from '../wire/control.js';
-import type { Peer } from '../wireguard/peer.js';
+import { keyFromBase64 } from '../crypto/keys.js';
+import type { PacketFilter } from '../policy/index.js';
+import type { Device, PeerStatusView } from '../wireguard/device.js';
+import type { AgentNat } from './nat.js';
+import type { RouteController } from './routes.js';
+import type { PersistedState } from './state.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.
 // `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
@@ -43,22 +48,53 @@ export interface StatusJson {
   routes?: { advertised: string[]; approved: string[] };
 }
 
+/** What `status()` reads from the running agent. */
+export interface AgentStatusInput {
+  state: PersistedState;
+  device: Device;
+  peers: Iterable<NodeView>;
+  connected: boolean;
+  endpoints: string[];
+  coordinatorError: { code: string; message: string } | null;
+  fromCache: boolean;
+  filter: PacketFilter | null;
+  filterRules: number;
+  nat: AgentNat | null;
+  routes: RouteController;
+}
+
+export function agentStatus(a: AgentStatusInput): StatusJson {
+  const { state: s, device } = a;
+  const peers = [...a.peers]
+    .map((v) => withPath(peerStatus(v, device.peerStatus(keyFromBase64(v.publicKey))), a.nat?.path(v.publicKey)))
+    .sort((x, y) => x.name.localeCompare(y.name));
+  return {
+    self: selfStatus(s.node, a.connected, a.endpoints, device.listenPort, device.tun.name),
+    coordinator: { url: s.serverUrl, connected: a.connected, ...(a.coordinatorError ? { error: a.coordinatorError } : {}), ...(a.fromCache ? { cachedNetmap: true } : {}) },
+    peers,
+    ...(a.filter ? { filter: { ...a.filter.stats, trackedFlows: a.filter.trackedFlows, rules: a.filterRules } } : {}),
+    ...(a.nat ? { nat: a.nat.summary() } : {}),
+    exitNode: a.routes.status(),
+    routes: a.routes.selfRoutes(),
+  };
+}
+
 function nodeStatus(v: NodeView): NodeStatus {
   return { name: v.name, fqdn: v.fqdn, ipv4: v.ipv4, ipv6: v.ipv6, publicKey: v.publicKey, online: v.online };
 }
 
-export function peerStatus(v: NodeView, peer: Peer | undefined): PeerStatus {
+export function peerStatus(v: NodeView, peer: PeerStatusView | undefined): PeerStatus {
   const hs = peer?.lastHandshakeWallMs ?? 0;
   let path: PeerStatus['path'] = 'none';
   let reason: string | null = null;
   if (!peer) reason = 'not configured in the engine';
   else if (hs > 0 && peer.endpoint) path = 'direct';
   else if (!peer.endpoint) reason = v.endpoints.length ? 'no usable endpoint' : 'peer has not reported any endpoint';
-  else if (peer.timers.handshakeAttempts > 0) reason = `handshake not answered (${peer.timers.handshakeAttempts} retries)`;
+  else if (peer.handshakeAttempts > 0) reason = `handshake not answered (${peer.handshakeAttempts} retries)`;
   else reason = 'no handshake yet (no traffic to this peer)';
   return {
     ...nodeStatus(v),
-    endpoint: peer?.endpoint?.key ?? null,
+    endpoint: peer?.endpoint ?? null,
     path,
     pathReason: reason,
     latestHandshake: hs > 0 ? new Date(hs).toISOString() : null,

@@ -1,34 +1,25 @@
 import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { equalBytes } from '../crypto/constant-time.js';
-import {
-  generatePrivateKey,
-  isZeroKey,
-  keyToBase64,
-  presharedKeyFromBytes,
-  privateKeyFromBytes,
-  publicKeyFromBytes,
-  publicKeyFromPrivate,
-  type PresharedKey,
-  type PrivateKey,
-  type PublicKey,
-} from '../crypto/keys.js';
+import { WeftError } from '../errors.js';
+import { isZeroKey, keyToBase64, publicKeyFromPrivate, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { PacketBatch, TRANSPORT_HEADROOM } from '../io/batch.js';
 import type { Bind } from '../io/bind.js';
-import { Endpoint } from '../io/endpoint.js';
+import type { Endpoint } from '../io/endpoint.js';
 import type { TunDevice } from '../io/tun.js';
 import { AllowedIPs } from './allowedips.js';
 import { formatPrefix, parsePrefix } from '../net/prefix.js';
+import { configFromUapi, parseDeviceConfig, prefixesText, type DeviceConfig } from './config.js';
 import { CookieChecker } from './cookie.js';
 import { IndexTable } from './index-table.js';
 import type { Keypair } from './keypair.js';
-import { createInitiation, type NoiseIdentity } from './noise-protocol.js';
+import { CROSSING_WAIT_MS, HandshakeInitiator } from './handshake-initiator.js';
+import type { NoiseIdentity } from './noise-protocol.js';
 import { Peer } from './peer.js';
 import { Ratelimiter } from './ratelimiter.js';
 import { InboundPath } from './receive.js';
 import { OutboundPath } from './send.js';
-import { tai64n } from './tai64n.js';
-import { REKEY_TIMEOUT, DEFAULT_MTU } from './constants.js';
+import { DEFAULT_MTU } from './constants.js';
 import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiTarget } from './uapi.js';
 import { DeviceStats } from './stats.js';
 
@@ -44,6 +35,34 @@ export interface DeviceOptions {
    * node's static and ephemeral private keys) for every handshake, so captures decrypt.
    */
   keyLog?: (lines: string) => void;
+  /** Crossing-handshake tie-break for peers added with `initiate` (handshake-initiator.ts); default CROSSING_WAIT_MS. */
+  crossingWaitMs?: number;
+}
+
+/** What the engine tells about one peer; a copy, so holding it changes nothing. */
+export interface PeerStatusView {
+  endpoint: string | null;
+  /** Unix ms of the latest handshake, 0 = never. */
+  lastHandshakeWallMs: number;
+  /** Monotonic ms (device clock) when the current session was made, null = none. */
+  sessionCreatedMs: number | null;
+  /** Unanswered initiations in the current attempt. */
+  handshakeAttempts: number;
+  handshakes: number;
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+}
+
+/** The listen port could not be bound; the device keeps its old one. */
+export class ListenError extends WeftError {
+  constructor(
+    readonly port: number,
+    cause: unknown,
+  ) {
+    super('ERR_LISTEN', `cannot listen on port ${port}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 // The Device ties one TUN and one UDP bind to a set of peers. It is the UAPI target
@@ -65,6 +84,7 @@ export class Device implements UapiTarget {
   cookieChecker: CookieChecker | null = null;
   listenPort = 0;
   fwmark = 0;
+  private readonly initiator: HandshakeInitiator;
   private readonly outbound: OutboundPath;
   private readonly inbound: InboundPath;
   private readonly ctrlBatch = new PacketBatch(1, 256);
@@ -79,8 +99,13 @@ export class Device implements UapiTarget {
     this.random = opts.random ?? Math.random;
     this.keyLog = opts.keyLog;
     this.ratelimiter = new Ratelimiter({ clock: this.clock });
+    this.initiator = new HandshakeInitiator(this, opts.crossingWaitMs ?? CROSSING_WAIT_MS);
     this.outbound = new OutboundPath(this);
     this.inbound = new InboundPath(this);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get mtu(): number {
@@ -244,76 +269,84 @@ export class Device implements UapiTarget {
     };
   }
 
+  /** `wg set`: the change on top of what runs, through the same reconfigure as the agent. */
   async apply(change: UapiDeviceChange): Promise<void> {
-    if (change.listenPort !== undefined && change.listenPort !== this.listenPort) {
+    try {
+      await this.reconfigure(configFromUapi(this.snapshot(), change));
+    } catch (err) {
+      if (err instanceof ListenError) throw new UapiError('ERR_UAPI_ADDRINUSE', `cannot listen on port ${err.port}: ${(err.cause as Error).message}`, { cause: err.cause });
+      throw err;
+    }
+  }
+
+  /**
+   * Makes the engine run `config` (config.ts). Everything is validated first, so a bad
+   * config changes nothing; then the port, key and mark, then the peers: absent ones are
+   * removed, new ones added, and on the others only what differs is touched, so their
+   * sessions and timers go on. Throws ListenError when the port cannot be bound (the
+   * old one stays).
+   */
+  async reconfigure(config: DeviceConfig): Promise<void> {
+    const cfg = parseDeviceConfig(config);
+    if (cfg.listenPort !== undefined && cfg.listenPort !== this.listenPort) {
       try {
-        await this.setListenPort(change.listenPort);
+        await this.setListenPort(cfg.listenPort);
       } catch (err) {
-        throw new UapiError('ERR_UAPI_ADDRINUSE', `cannot listen on port ${change.listenPort}: ${(err as Error).message}`, { cause: err });
+        throw new ListenError(cfg.listenPort, err);
       }
     }
-    if (change.privateKey !== undefined) {
-      this.setPrivateKey(isZeroKey(change.privateKey) ? null : privateKeyFromBytes(change.privateKey));
-    }
-    if (change.fwmark !== undefined) this.setFwmark(change.fwmark);
-    if (change.replacePeers) for (const p of [...this.peers.values()]) this.removePeer(p);
-    for (const pc of change.peers) {
-      const pub = publicKeyFromBytes(pc.publicKey);
-      if (this.identity && equalBytes(pub, this.identity.publicKey)) continue;
-      let peer = this.lookupPeer(pub);
-      if (pc.remove) {
-        if (peer) this.removePeer(peer);
-        continue;
-      }
+    const key = this.identity?.privateKey ?? null;
+    if (key === null ? cfg.privateKey !== null : cfg.privateKey === null || !equalBytes(key, cfg.privateKey)) this.setPrivateKey(cfg.privateKey);
+    if (cfg.fwmark !== undefined && cfg.fwmark !== this.fwmark) this.setFwmark(cfg.fwmark);
+    const own = this.identity?.publicKey;
+    const wanted = new Map(cfg.peers.filter((p) => !own || !equalBytes(p.publicKey, own)).map((p) => [p.hex, p]));
+    for (const [hex, peer] of [...this.peers]) if (!wanted.has(hex)) this.removePeer(peer);
+    const added: Peer[] = [];
+    for (const pc of wanted.values()) {
+      let peer = this.peers.get(pc.hex);
       if (!peer) {
-        if (pc.updateOnly) continue;
-        peer = this.addPeer(pub);
+        peer = this.addPeer(pc.publicKey);
+        if (pc.initiate) added.push(peer);
       }
-      if (pc.presharedKey !== undefined) this.setPresharedKey(peer, presharedKeyFromBytes(pc.presharedKey));
-      if (pc.endpoint !== undefined) peer.endpoint = Endpoint.parse(pc.endpoint);
-      if (pc.replaceAllowedIps) this.allowedIps.removeByValue(peer);
-      for (const cidr of pc.removeAllowedIps) this.allowedIps.remove(parsePrefix(cidr), peer);
-      for (const cidr of pc.addAllowedIps) this.allowedIps.insert(parsePrefix(cidr), peer);
-      if (pc.persistentKeepalive !== undefined) this.setPersistentKeepalive(peer, pc.persistentKeepalive);
+      if (!equalBytes(peer.handshake.presharedKey, pc.presharedKey)) this.setPresharedKey(peer, pc.presharedKey);
+      if (pc.endpoint !== undefined && !(pc.endpoint === null ? peer.endpoint === null : peer.endpoint?.equals(pc.endpoint))) peer.endpoint = pc.endpoint;
+      if (prefixesText(this.allowedIps.entriesFor(peer)) !== pc.allowedIpsText) {
+        // One synchronous step: no packet is routed between the removal and the inserts.
+        this.allowedIps.removeByValue(peer);
+        for (const p of pc.allowedIps) this.allowedIps.insert(p, peer);
+      }
+      if (peer.persistentKeepalive !== pc.persistentKeepalive) this.setPersistentKeepalive(peer, pc.persistentKeepalive);
     }
+    for (const peer of added) this.initiator.initiateNew(peer);
+  }
+
+  /** A read-only view of one peer (status, metrics); undefined when the engine does not run it. */
+  peerStatus(publicKey: Uint8Array): PeerStatusView | undefined {
+    const p = this.lookupPeer(publicKey);
+    if (!p) return undefined;
+    const kp = p.keypairs.current;
+    return {
+      endpoint: p.endpoint?.key ?? null,
+      lastHandshakeWallMs: p.lastHandshakeWallMs,
+      sessionCreatedMs: kp ? kp.created : null,
+      handshakeAttempts: p.timers.handshakeAttempts,
+      handshakes: p.handshakes,
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+      rxPackets: p.rxPackets,
+      txPackets: p.txPackets,
+    };
   }
 
   // --- sessions and handshakes ------------------------------------------------------------
 
-  /** Sends a handshake initiation unless one went out less than REKEY_TIMEOUT ago. */
+  /** Sends a handshake initiation unless one went out less than REKEY_TIMEOUT ago (handshake-initiator.ts). */
   sendHandshakeInitiation(peer: Peer, isRetry: boolean): void {
-    if (!isRetry) peer.timers.handshakeAttempts = 0;
-    const now = this.clock.now();
-    if (now - peer.lastSentHandshake < REKEY_TIMEOUT || !this.identity) return;
-    peer.lastSentHandshake = now;
-    const hs = peer.handshake;
-    if (hs.localIndex) this.indexTable.delete(hs.localIndex);
-    const idx = this.indexTable.newIndex(peer);
-    const msg = createInitiation(this.identity, hs, idx, tai64n(this.clock.wallNow()), this.ephemeralForKeyLog(peer));
-    if (!msg) {
-      this.indexTable.delete(idx);
-      return;
-    }
-    hs.localIndex = idx;
-    peer.cookieGenerator.addMacs(msg);
-    peer.timers.anyAuthenticatedPacketTraversal();
-    peer.timers.anyAuthenticatedPacketSent();
-    this.sendControl(peer, msg);
-    peer.timers.handshakeInitiated();
+    this.initiator.initiate(peer, isRetry);
   }
 
-  /** With key logging on, picks the handshake's ephemeral here so it can be logged. */
   ephemeralForKeyLog(peer: Peer): PrivateKey | undefined {
-    if (!this.keyLog || !this.identity) return undefined;
-    const e = generatePrivateKey();
-    const psk = peer.handshake.presharedKey;
-    this.keyLog(
-      `LOCAL_STATIC_PRIVATE_KEY = ${keyToBase64(this.identity.privateKey)}\n` +
-        `REMOTE_STATIC_PUBLIC_KEY = ${keyToBase64(peer.publicKey)}\n` +
-        `LOCAL_EPHEMERAL_PRIVATE_KEY = ${keyToBase64(e)}\n` +
-        (isZeroKey(psk) ? '' : `PRESHARED_KEY = ${keyToBase64(psk)}\n`),
-    );
-    return e;
+    return this.initiator.ephemeralForKeyLog(peer);
   }
 
   /** Sends a keepalive (an empty transport packet), handshaking first if needed. */

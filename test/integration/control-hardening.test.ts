@@ -192,10 +192,10 @@ describe('finding 6: insider floods; finding 7: authenticated answers and stream
     const reg = await client.register({ hostname: 'sealed', authKey: key });
     assert.equal(reg.node.name, 'sealed');
     const got: ServerMessage[] = [];
-    client.startStream({ onMessage: (m) => got.push(m), onConnectedChange: () => {} });
+    client.start({ onUpdate: (m) => got.push(m), onConnectedChange: () => {}, onError: () => {} });
     try {
       assert.ok(await waitFor(() => got.some((m) => m.type === 'full'), 5000), 'full netmap over the sealed stream');
-      assert.ok(client.send({ type: 'endpoints', endpoints: ['203.0.113.9:41641'] }));
+      assert.ok(client.reportEndpoints(['203.0.113.9:41641']));
       await peer.map.waitFor(isUpsertOf(reg.node.publicKey, (v) => v.endpoints[0] === '203.0.113.9:41641'));
     } finally {
       await client.stop();

@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { generatePrivateKey } from '../../src/crypto/keys.js';
-import { FakeNetwork } from '../../src/io/bind-fake.js';
-import { Endpoint } from '../../src/io/endpoint.js';
-import { FakeTun } from '../../src/io/tun-fake.js';
-import { Device } from '../../src/wireguard/device.js';
-import { applyChange, diffPeers, selectEndpoint } from '../../src/agent/netmap.js';
+import { chooseEndpoint, diffPeers, selectEndpoint } from '../../src/agent/netmap.js';
 import { nodeView } from './helpers.js';
 
 test('selectEndpoint prefers an endpoint in a subnet we share, else the first valid one', () => {
@@ -45,27 +40,17 @@ test('diffPeers property: applying the diff to the current map yields the target
   );
 });
 
-test('applyChange touches only named peers and keeps a roamed endpoint that still works', async () => {
-  const net = new FakeNetwork();
-  const dev = new Device({ tun: new FakeTun(), bind: net.bind('192.0.2.100') });
-  dev.setPrivateKey(generatePrivateKey());
-  const a = nodeView(1), b = nodeView(2);
-  const ctx = { device: dev, local: () => [{ cidr: '192.0.2.100/24' }], now: () => 0 };
-  applyChange(ctx, { upserts: [a, b], removals: [] }, new Map());
-  const pa = dev.lookupPeer(Buffer.from(a.publicKey, 'base64'))!;
-  const pb = dev.lookupPeer(Buffer.from(b.publicKey, 'base64'))!;
-  assert.equal(pa.endpoint?.key, '192.0.2.1:41641');
-  assert.deepEqual(dev.allowedIps.entriesFor(pa).length, 2);
-  // The engine learned a new endpoint for b by roaming; b's advertised list still has it.
-  pb.endpoint = Endpoint.parse('192.0.2.50:41641');
-  const prev = new Map([[a.publicKey, a], [b.publicKey, b]]);
+test('chooseEndpoint keeps a roamed endpoint while it is advertised or its session is fresh, else picks an advertised one', () => {
+  const local = [{ cidr: '192.0.2.100/24' }];
+  const b =  nodeView(2);
+  const live = (endpoint: string | null, sessionCreatedMs: number | null) => ({ endpoint, sessionCreatedMs, lastHandshakeWallMs: 0, handshakeAttempts: 0, handshakes: 0, rxBytes: 0, txBytes: 0, rxPackets: 0, txPackets: 0 });
+  assert.equal(chooseEndpoint(b, undefined, undefined, 0, local), '192.0.2.2:41641', 'a new peer gets its advertised endpoint');
+  // The engine learned 192.0.2.50 by roaming; unchanged advertisements keep it.
+  assert.equal(chooseEndpoint(b, b, live('192.0.2.50:41641', null), 0, local), undefined);
   const b2 = { ...b, endpoints: ['192.0.2.77:41641', '192.0.2.50:41641'] };
-  applyChange(ctx, { upserts: [b2], removals: [a.publicKey] }, prev);
-  assert.equal(dev.lookupPeer(Buffer.from(a.publicKey, 'base64')), undefined, 'a removed');
-  assert.equal(dev.lookupPeer(Buffer.from(b.publicKey, 'base64')), pb, 'b is the same engine peer');
-  assert.equal(pb.endpoint?.key, '192.0.2.50:41641', 'plausible roamed endpoint kept');
-  // An endpoint that is neither advertised nor backed by a session is replaced.
-  applyChange(ctx, { upserts: [{ ...b2, endpoints: ['192.0.2.77:41641'] }], removals: [] }, new Map([[b.publicKey, b2]]));
-  assert.equal(pb.endpoint?.key, '192.0.2.77:41641');
-  await dev.close();
+  assert.equal(chooseEndpoint(b2, b, live('192.0.2.50:41641', null), 0, local), undefined, 'still advertised: kept');
+  const b3 = { ...b2, endpoints: ['192.0.2.77:41641'] };
+  assert.equal(chooseEndpoint(b3, b2, live('192.0.2.50:41641', 1_000), 60_000, local), undefined, 'a working session keeps it');
+  assert.equal(chooseEndpoint(b3, b2, live('192.0.2.50:41641', null), 60_000, local), '192.0.2.77:41641', 'neither: replaced');
+  assert.equal(chooseEndpoint(b3, b2, live('192.0.2.50:41641', 0), 200_000, local), '192.0.2.77:41641', 'a session older than REJECT_AFTER_TIME does not count');
 });

@@ -1,0 +1,143 @@
+import { isZeroKey, keyToBase64, presharedKeyFromBytes, privateKeyFromBytes, publicKeyFromBytes, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { InvalidArgumentError } from '../errors.js';
+import { Endpoint } from '../io/endpoint.js';
+import { formatPrefix, parsePrefix, type Prefix } from '../net/prefix.js';
+import type { UapiDeviceChange, UapiDeviceSnapshot } from './uapi.js';
+
+// The engine's whole configuration as one value (what `wg setconf` describes, plus the
+// agent's handshake-on-add hint). Device.reconfigure diffs it against what runs: peers
+// left unchanged keep their sessions and timers, peers absent are torn down, a peer's
+// allowed IPs are replaced in one synchronous step. The agent and the UAPI server both
+// configure the engine only through it; nothing outside src/wireguard writes engine fields.
+
+export interface PeerConfig {
+  publicKey: Uint8Array;
+  /** Absent or null: none (all zeros). */
+  presharedKey?: Uint8Array | null;
+  /**
+   * Where to send. Absent: keep what the engine has (configured or learned by roaming);
+   * null: none. A string is `host:port` / `[v6]:port`.
+   */
+  endpoint?: Endpoint | string | null;
+  /** The complete list (CIDR text); replaces the peer's previous one. */
+  allowedIps: readonly string[];
+  /** Seconds, 0 or absent = off. */
+  persistentKeepalive?: number;
+  /**
+   * Handshake as soon as this reconfigure adds the peer (it is known to be online), so a
+   * restarted node replaces the session the peer still holds. Crossing initiations are
+   * resolved by the device's crossingWaitMs option (handshake-initiator.ts).
+   */
+  initiate?: boolean;
+}
+
+export interface DeviceConfig {
+  /** null: no key (the device answers nothing). */
+  privateKey: Uint8Array | null;
+  /** Absent: keep the current port. 0 picks a random one. */
+  listenPort?: number;
+  /** Absent: keep the current mark. */
+  fwmark?: number;
+  peers: readonly PeerConfig[];
+}
+
+/** A PeerConfig with every field parsed, so applying it cannot fail half-way. */
+export interface ParsedPeerConfig {
+  publicKey: PublicKey;
+  hex: string;
+  presharedKey: PresharedKey;
+  endpoint: Endpoint | null | undefined;
+  allowedIps: Prefix[];
+  /** Canonical, sorted, joined: equal text means equal sets. */
+  allowedIpsText: string;
+  persistentKeepalive: number;
+  initiate: boolean;
+}
+
+export interface ParsedDeviceConfig {
+  privateKey: PrivateKey | null;
+  listenPort: number | undefined;
+  fwmark: number | undefined;
+  peers: ParsedPeerConfig[];
+}
+
+const ZERO_KEY = new Uint8Array(32);
+
+export function prefixesText(prefixes: readonly Prefix[]): string {
+  return prefixes.map(formatPrefix).sort().join(',');
+}
+
+/** Validates a whole config (throws InvalidArgumentError naming the bad field); a later peer with the same key wins. */
+export function parseDeviceConfig(cfg: DeviceConfig): ParsedDeviceConfig {
+  const peers = new Map<string, ParsedPeerConfig>();
+  for (const p of cfg.peers) {
+    const publicKey = publicKeyFromBytes(p.publicKey);
+    const hex = Buffer.from(publicKey).toString('hex');
+    const allowedIps = p.allowedIps.map(parsePrefix);
+    const keepalive = p.persistentKeepalive ?? 0;
+    if (!Number.isInteger(keepalive) || keepalive < 0 || keepalive > 65535) throw new InvalidArgumentError(`persistent keepalive of ${keyToBase64(publicKey)}: ${keepalive}`);
+    peers.set(hex, {
+      publicKey,
+      hex,
+      presharedKey: presharedKeyFromBytes(p.presharedKey ?? ZERO_KEY),
+      endpoint: typeof p.endpoint === 'string' ? Endpoint.parse(p.endpoint) : p.endpoint,
+      allowedIps,
+      allowedIpsText: prefixesText(allowedIps),
+      persistentKeepalive: keepalive,
+      initiate: p.initiate ?? false,
+    });
+  }
+  const privateKey = cfg.privateKey && !isZeroKey(cfg.privateKey) ? privateKeyFromBytes(cfg.privateKey) : null;
+  return { privateKey, listenPort: cfg.listenPort, fwmark: cfg.fwmark, peers: [...peers.values()] };
+}
+
+/**
+ * A `wg set` request as a whole configuration: what runs now (`snapshot`) with the
+ * change applied in UAPI order (replace_peers, then each section's replace, remove,
+ * add). The UAPI server thus goes through the same reconfigure as the agent.
+ */
+export function configFromUapi(snapshot: UapiDeviceSnapshot, change: UapiDeviceChange): DeviceConfig {
+  const peers = new Map<string, PeerConfig & { allowedIps: string[] }>();
+  if (!change.replacePeers) {
+    for (const p of snapshot.peers) {
+      peers.set(Buffer.from(p.publicKey).toString('hex'), {
+        publicKey: p.publicKey,
+        presharedKey: p.presharedKey,
+        endpoint: undefined, // keep whatever the engine has
+        allowedIps: [...p.allowedIps],
+        persistentKeepalive: p.persistentKeepalive,
+      });
+    }
+  }
+  for (const pc of change.peers) {
+    const hex = Buffer.from(pc.publicKey).toString('hex');
+    if (pc.remove) {
+      peers.delete(hex);
+      continue;
+    }
+    let peer = peers.get(hex);
+    if (!peer) {
+      if (pc.updateOnly) continue;
+      peer = { publicKey: pc.publicKey, allowedIps: [] };
+      peers.set(hex, peer);
+    }
+    if (pc.presharedKey !== undefined) peer.presharedKey = pc.presharedKey;
+    if (pc.endpoint !== undefined) peer.endpoint = pc.endpoint;
+    if (pc.persistentKeepalive !== undefined) peer.persistentKeepalive = pc.persistentKeepalive;
+    let ips = pc.replaceAllowedIps ? [] : peer.allowedIps.map((c) => formatPrefix(parsePrefix(c)));
+    const drop = new Set(pc.removeAllowedIps);
+    ips = ips.filter((c) => !drop.has(c));
+    for (const c of pc.addAllowedIps) {
+      if (!ips.includes(c)) ips.push(c);
+      // A prefix belongs to one peer: the section that adds it takes it (AllowedIPs.insert).
+      for (const [k, other] of peers) if (k !== hex) other.allowedIps = other.allowedIps.filter((o) => o !== c);
+    }
+    peer.allowedIps = ips;
+  }
+  return {
+    privateKey: change.privateKey !== undefined ? change.privateKey : snapshot.privateKey,
+    listenPort: change.listenPort,
+    fwmark: change.fwmark,
+    peers: [...peers.values()],
+  };
+}

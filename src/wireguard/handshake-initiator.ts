@@ -1,0 +1,78 @@
+import { generatePrivateKey, isZeroKey, keyToBase64, type PrivateKey } from '../crypto/keys.js';
+import { REKEY_TIMEOUT } from './constants.js';
+import type { Device } from './device.js';
+import { createInitiation } from './noise-protocol.js';
+import type { Peer } from './peer.js';
+import { tai64n } from './tai64n.js';
+
+// The initiator's side of the Noise IK handshake (paper §5.4.2; wireguard-go
+// send.go SendHandshakeInitiation): build, MAC and send message 1. The responder's side
+// and message 2 live in receive.ts. Also the crossing rule for peers a reconfigure adds
+// with `initiate`: when two nodes learn of each other at once, both initiations cross
+// and neither completes (each overwrites the other's handshake state), so the node with
+// the lower public key (base64 order, as every Weft agent compares) initiates at once
+// and the other waits crossingWaitMs and initiates only if no handshake happened.
+
+/** How long the higher key waits before initiating to a newly added peer. */
+export const CROSSING_WAIT_MS = 300;
+
+export class HandshakeInitiator {
+  constructor(
+    private readonly device: Device,
+    private readonly crossingWaitMs: number,
+  ) {}
+
+  /** Sends a handshake initiation unless one went out less than REKEY_TIMEOUT ago. */
+  initiate(peer: Peer, isRetry: boolean): void {
+    const dev = this.device;
+    if (!isRetry) peer.timers.handshakeAttempts = 0;
+    const now = dev.clock.now();
+    if (now - peer.lastSentHandshake < REKEY_TIMEOUT || !dev.identity) return;
+    peer.lastSentHandshake = now;
+    const hs = peer.handshake;
+    if (hs.localIndex) dev.indexTable.delete(hs.localIndex);
+    const idx = dev.indexTable.newIndex(peer);
+    const msg = createInitiation(dev.identity, hs, idx, tai64n(dev.clock.wallNow()), this.ephemeralForKeyLog(peer));
+    if (!msg) {
+      dev.indexTable.delete(idx);
+      return;
+    }
+    hs.localIndex = idx;
+    peer.cookieGenerator.addMacs(msg);
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketSent();
+    dev.sendControl(peer, msg);
+    peer.timers.handshakeInitiated();
+  }
+
+  /** A peer a reconfigure just added with `initiate`: handshake now or after the crossing wait. */
+  initiateNew(peer: Peer): void {
+    const dev = this.device;
+    if (!peer.endpoint || !dev.identity) return;
+    if (keyToBase64(dev.identity.publicKey) < keyToBase64(peer.publicKey)) {
+      this.initiate(peer, false);
+      return;
+    }
+    const hs = peer.lastHandshakeWallMs;
+    dev.clock.setTimeout(() => {
+      // Still the same peer, no session completed or pending, no initiation of our own since.
+      if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
+      if (peer.lastHandshakeWallMs === hs && !peer.keypairs.next && peer.timers.handshakeAttempts === 0) this.initiate(peer, false);
+    }, this.crossingWaitMs);
+  }
+
+  /** With key logging on, picks the handshake's ephemeral here so it can be logged. */
+  ephemeralForKeyLog(peer: Peer): PrivateKey | undefined {
+    const dev = this.device;
+    if (!dev.keyLog || !dev.identity) return undefined;
+    const e = generatePrivateKey();
+    const psk = peer.handshake.presharedKey;
+    dev.keyLog(
+      `LOCAL_STATIC_PRIVATE_KEY = ${keyToBase64(dev.identity.privateKey)}\n` +
+        `REMOTE_STATIC_PUBLIC_KEY = ${keyToBase64(peer.publicKey)}\n` +
+        `LOCAL_EPHEMERAL_PRIVATE_KEY = ${keyToBase64(e)}\n` +
+        (isZeroKey(psk) ? '' : `PRESHARED_KEY = ${keyToBase64(psk)}\n`),
+    );
+    return e;
+  }
+}
