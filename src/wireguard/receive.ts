@@ -165,7 +165,7 @@ export class InboundPath {
       peer.timers.dataReceived();
       const i = this.runIdx[k];
       const tap = dev.onInboundPacket;
-      if (tap !== undefined && tap(d.subarray(body, body + ipLen))) continue;
+      if (tap !== undefined && tap(d, body, ipLen)) continue;
       batch.offsets[i] += MESSAGE_TRANSPORT_HEADER_SIZE;
       batch.lengths[i] = ipLen;
       this.accepted++;

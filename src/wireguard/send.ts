@@ -47,7 +47,7 @@ export class OutboundPath {
       for (let i = 0; i < n; i++) {
         const p = dev.allowedIps.lookupPacket(batch.data, batch.start(i), batch.lengths[i], 'dst');
         if (!p) dev.stats.noRoute++;
-        else if (hook !== undefined) hook(batch.data.subarray(batch.start(i), batch.start(i) + batch.lengths[i]));
+        else if (hook !== undefined) hook(batch.data, batch.start(i), batch.lengths[i]);
         peerOf[i] = p;
         if (i === 0) single = p;
         else if (single !== p) single = undefined;
