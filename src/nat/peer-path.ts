@@ -50,7 +50,7 @@ export class PeerPath {
   netmapEndpoints: string[] = [];
   readonly candidates = new Map<string, Endpoint>();
   best: Confirmed | null = null;
-  readonly pending = new Map<string, Probe>();
+  private readonly pending = new Map<string, Probe>();
   homeRelay: string | null = null;
   lastFull = -Infinity;
   attempts = 0;
