@@ -22,15 +22,15 @@ export { isSyntheticEndpoint } from './synthetic.js';
 // socket. It gives every peer a synthetic endpoint (synthetic.ts), so WireGuard roaming
 // never pins a raw address; on send it picks the peer's current best path (a direct UDP
 // endpoint confirmed by an authenticated disco pong, else the relay); on receive it
-// demultiplexes STUN (to the StunClient), disco (to the path logic here) and WireGuard
+// demultiplexes STUN (to the StunClient), disco (to path-discovery.ts) and WireGuard
 // (source rewritten to the sending peer's synthetic endpoint, found in the AddrTable).
 //
-// The parts: per-peer path state (peer-path.ts), source addresses (addr-table.ts), the
-// relays (relay-set.ts), the birthday method (birthday.ts), the handshake resend that
-// fixes the first packets (handshake-resend.ts). This file wires them to the socket and
-// runs the heartbeat: every heartbeat the best path is pinged; without a direct path
-// every candidate is pinged and a CallMeMaybe sent through the relay, so the peer pings
-// back at the same time (hole punching).
+// The parts: per-peer path state (peer-path.ts), source addresses (addr-table.ts), disco
+// probing (path-discovery.ts), the relays (relay-set.ts), the birthday method
+// (birthday.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
+// This file wires them to the socket and runs the heartbeat: every heartbeat the best
+// path is pinged; without a direct path every candidate is pinged and a CallMeMaybe sent
+// through the relay, so the peer pings back at the same time (hole punching).
 
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 /**
