@@ -196,10 +196,10 @@ export class Agent {
     this.pinger = new Pinger(device, this.clock, false);
     const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
     const pinger = this.pinger;
-    device.onOutboundPacket = (pkt) => filter.recordOutbound(pkt);
+    device.onOutboundPacket = (buf, off, len) => filter.recordOutbound(buf, off, len);
     const routes = this.routes;
     // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
-    device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || !(routes.mayForward(pkt) ? filter.allowForward(pkt) : filter.allowInbound(pkt));
+    device.onInboundPacket = (buf, off, len) => pinger.onInbound(buf, off, len) || !(routes.mayForward(buf, off, len) ? filter.allowForward(buf, off, len) : filter.allowInbound(buf, off, len));
     const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {

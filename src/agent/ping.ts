@@ -24,7 +24,7 @@ export class Pinger {
   private readonly id = randomInt(1, 0xffff);
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
-  private readonly tap = (pkt: Uint8Array): boolean => this.onInbound(pkt);
+  private readonly tap = (buf: Uint8Array, off: number, len: number): boolean => this.onInbound(buf, off, len);
 
   /** With `ownTap` false the owner composes onInbound into the device's tap itself. */
   constructor(
@@ -54,12 +54,13 @@ export class Pinger {
     return p;
   }
 
-  onInbound(pkt: Uint8Array): boolean {
-    if (this.pending.size === 0) return false;
-    // Cheap pre-check before parsing: ICMP (v4) or ICMPv6 (no extension headers).
-    const v = pkt[0] >> 4;
-    if (!((v === 4 && pkt[9] === 1) || (v === 6 && pkt[6] === 58))) return false;
-    const e = parseEcho(pkt);
+  /** The device tap: the packet is buf[off .. off+len]; true when it was our echo reply. */
+  onInbound(buf: Uint8Array, off = 0, len = buf.length - off): boolean {
+    if (this.pending.size === 0 || len < 20) return false;
+    // Cheap pre-check before parsing (and before any view): ICMP (v4) or ICMPv6 (no extension headers).
+    const v = buf[off] >> 4;
+    if (!((v === 4 && buf[off + 9] === 1) || (v === 6 && buf[off + 6] === 58))) return false;
+    const e = parseEcho(buf.subarray(off, off + len));
     if (!e || e.request || e.id !== this.id) return false;
     const p = this.pending.get(e.seq);
     if (!p || p.src !== e.src) return false;

@@ -88,10 +88,10 @@ export class RouteController {
   }
 
   /** Whether the engine may hand a decrypted packet addressed elsewhere to the OS (we forward it). */
-  mayForward(pkt: Uint8Array): boolean {
-    if (this.forward.lookupPacket(pkt, 0, pkt.length, 'dst') !== true) return false;
+  mayForward(buf: Uint8Array, off = 0, len = buf.length - off): boolean {
+    if (this.forward.lookupPacket(buf, off, len, 'dst') !== true) return false;
     // Exit traffic never targets the mesh itself through us.
-    return !(this.forwardExit && this.meshTrie.lookupPacket(pkt, 0, pkt.length, 'dst') === true);
+    return !(this.forwardExit && this.meshTrie.lookupPacket(buf, off, len, 'dst') === true);
   }
 
   /** Picks the exit peer among `peers`; returns the public keys whose allowed IPs may change. */

@@ -1,5 +1,7 @@
 import sodium from 'sodium-native';
 import { loadNative } from '../io/native.js';
+import { MESSAGE_PADDING_MULTIPLE } from '../wireguard/constants.js';
+import { AEAD_TAG_LEN } from './aead.js';
 
 // Batched sealing and opening of WireGuard transport messages. The native
 // implementation (native/aead.cc, OpenSSL's ChaCha20/Poly1305 assembly from the node
@@ -38,15 +40,20 @@ export interface TransportAead {
 }
 
 const HEADER = 16;
-const TAG = 16;
 
-function paddedLength(len: number, mtu: number): number {
+/** Bytes of zero padding for a plaintext of `len` (wg-go calculatePaddingSize). */
+export function paddingSize(len: number, mtu: number): number {
   if (len === 0) return 0;
   let last = len;
   if (mtu > 0 && last > mtu) last %= mtu;
-  let padded = (last + 15) & ~15;
+  let padded = (last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1);
   if (mtu > 0 && padded > mtu) padded = mtu;
-  return len + padded - last;
+  return padded - last;
+}
+
+/** Length of a plaintext of `len` once padded (what the transport message seals). */
+export function paddedLength(len: number, mtu: number): number {
+  return len + paddingSize(len, mtu);
 }
 
 class SodiumTransportAead implements TransportAead {
@@ -63,7 +70,7 @@ class SodiumTransportAead implements TransportAead {
       const len = srcLengths[k];
       const padded = paddedLength(len, mtu);
       const base = (dstFirst + k) * dstSlotSize;
-      if (HEADER + padded + TAG > dstSlotSize) {
+      if (HEADER + padded + AEAD_TAG_LEN > dstSlotSize) {
         dstLengths[dstFirst + k] = 0;
         continue;
       }
@@ -80,8 +87,8 @@ class SodiumTransportAead implements TransportAead {
       this.nonce.writeUInt32LE(lo, 4);
       this.nonce.writeUInt32LE(hi, 8);
       const pt = d.subarray(body, body + padded);
-      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(d.subarray(body, body + padded + TAG), pt, null, null, this.nonce, key);
-      dstLengths[dstFirst + k] = HEADER + padded + TAG;
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(d.subarray(body, body + padded + AEAD_TAG_LEN), pt, null, null, this.nonce, key);
+      dstLengths[dstFirst + k] = HEADER + padded + AEAD_TAG_LEN;
     }
   }
 
@@ -91,10 +98,10 @@ class SodiumTransportAead implements TransportAead {
       const off = offsets[k];
       const len = lengths[k];
       ok[k] = 0;
-      if (len < HEADER + TAG || off + len > buf.length) continue;
+      if (len < HEADER + AEAD_TAG_LEN || off + len > buf.length) continue;
       this.nonce.set(buf.subarray(off + 8, off + 16), 4);
       try {
-        sodium.crypto_aead_chacha20poly1305_ietf_decrypt(buf.subarray(off + HEADER, off + len - TAG), null, buf.subarray(off + HEADER, off + len), null, this.nonce, key);
+        sodium.crypto_aead_chacha20poly1305_ietf_decrypt(buf.subarray(off + HEADER, off + len - AEAD_TAG_LEN), null, buf.subarray(off + HEADER, off + len), null, this.nonce, key);
         ok[k] = 1;
         good++;
       } catch {

@@ -23,6 +23,9 @@ import { DEFAULT_MTU } from './constants.js';
 import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiTarget } from './uapi.js';
 import { DeviceStats } from './stats.js';
 
+/** A per-packet hook: the IP packet is buf[off .. off+len] (offsets, so no view per packet). */
+export type PacketTap<R> = (buf: Uint8Array, off: number, len: number) => R;
+
 export interface DeviceOptions {
   tun: TunDevice;
   bind: Bind;
@@ -128,17 +131,18 @@ export class Device implements UapiTarget {
 
   /**
    * Inbound tap: sees every decrypted IP packet before it goes to the TUN and returns
-   * true to consume it. The packet is a view into a reused batch (copy to keep it).
-   * Leave unset when not needed: the receive path then costs one undefined check.
+   * true to consume it. The packet is buf[off .. off+len] of a reused batch (copy to keep
+   * it; no view is made per packet). Leave unset when not needed: the receive path then
+   * costs one undefined check.
    */
-  onInboundPacket: ((packet: Uint8Array) => boolean) | undefined = undefined;
+  onInboundPacket: PacketTap<boolean> | undefined = undefined;
 
   /**
    * Outbound hook: sees every packet read from the TUN (or injected with sendPacket)
    * that routes to a peer, before it is sealed (e.g. to record flows for a stateful
-   * filter). A view into a reused batch; unset, it costs one undefined check per batch.
+   * filter). buf[off .. off+len] of a reused batch; unset, it costs one undefined check.
    */
-  onOutboundPacket: ((packet: Uint8Array) => void) | undefined = undefined;
+  onOutboundPacket: PacketTap<void> | undefined = undefined;
 
   /**
    * Sends an IP packet into the mesh as if the TUN had read it (routed by destination

@@ -1,3 +1,5 @@
+import { AEAD_TAG_LEN } from '../crypto/aead.js';
+
 // WireGuard wire formats, all in one place (WP §5.4; wireguard-go noise-protocol.go).
 // Integers are little-endian. The first 4 bytes are the type byte followed by three
 // zero bytes; anything else is not a WireGuard message. Handshake messages have a
@@ -6,7 +8,6 @@ export const MessageType = { Initiation: 1, Response: 2, CookieReply: 3, Transpo
 export type MessageTypeValue = (typeof MessageType)[keyof typeof MessageType];
 
 export const KEY_SIZE = 32;
-export const TAG_SIZE = 16;
 export const MAC_SIZE = 16;
 export const TIMESTAMP_SIZE = 12;
 export const COOKIE_NONCE_SIZE = 24;
@@ -21,9 +22,9 @@ export const MESSAGE_INITIATION_SIZE = 148;
 export const INITIATION_SENDER_OFFSET = 4;
 export const INITIATION_EPHEMERAL_OFFSET = 8;
 export const INITIATION_STATIC_OFFSET = 40;
-export const INITIATION_STATIC_SIZE = KEY_SIZE + TAG_SIZE;
+export const INITIATION_STATIC_SIZE = KEY_SIZE + AEAD_TAG_LEN;
 export const INITIATION_TIMESTAMP_OFFSET = 88;
-export const INITIATION_TIMESTAMP_SIZE = TIMESTAMP_SIZE + TAG_SIZE;
+export const INITIATION_TIMESTAMP_SIZE = TIMESTAMP_SIZE + AEAD_TAG_LEN;
 export const INITIATION_MAC1_OFFSET = 116;
 export const INITIATION_MAC2_OFFSET = 132;
 
@@ -37,7 +38,7 @@ export const RESPONSE_SENDER_OFFSET = 4;
 export const RESPONSE_RECEIVER_OFFSET = 8;
 export const RESPONSE_EPHEMERAL_OFFSET = 12;
 export const RESPONSE_EMPTY_OFFSET = 44;
-export const RESPONSE_EMPTY_SIZE = TAG_SIZE;
+export const RESPONSE_EMPTY_SIZE = AEAD_TAG_LEN;
 export const RESPONSE_MAC1_OFFSET = 60;
 export const RESPONSE_MAC2_OFFSET = 76;
 
@@ -49,7 +50,7 @@ export const MESSAGE_COOKIE_REPLY_SIZE = 64;
 export const COOKIE_REPLY_RECEIVER_OFFSET = 4;
 export const COOKIE_REPLY_NONCE_OFFSET = 8;
 export const COOKIE_REPLY_COOKIE_OFFSET = 32;
-export const COOKIE_REPLY_COOKIE_SIZE = COOKIE_SIZE + TAG_SIZE;
+export const COOKIE_REPLY_COOKIE_SIZE = COOKIE_SIZE + AEAD_TAG_LEN;
 
 /*
  * Transport data, 32 bytes or more:
@@ -60,7 +61,7 @@ export const MESSAGE_TRANSPORT_HEADER_SIZE = 16;
 export const TRANSPORT_RECEIVER_OFFSET = 4;
 export const TRANSPORT_COUNTER_OFFSET = 8;
 export const TRANSPORT_CONTENT_OFFSET = 16;
-export const MESSAGE_TRANSPORT_SIZE_MIN = MESSAGE_TRANSPORT_HEADER_SIZE + TAG_SIZE;
+export const MESSAGE_TRANSPORT_SIZE_MIN = MESSAGE_TRANSPORT_HEADER_SIZE + AEAD_TAG_LEN;
 export const MESSAGE_KEEPALIVE_SIZE = MESSAGE_TRANSPORT_SIZE_MIN;
 
 /** The message type if the header and size are valid for it, else 0. */

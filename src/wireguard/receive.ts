@@ -1,3 +1,4 @@
+import { AEAD_TAG_LEN } from '../crypto/aead.js';
 import { transportAead, type TransportAead } from '../crypto/transport-aead.js';
 import type { PacketBatch } from '../io/batch.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
@@ -19,7 +20,6 @@ import { consumeInitiation, consumeResponse, createResponse, deriveSessionKeys }
 import type { Peer } from './peer.js';
 import { ReplayFilter } from './replay.js';
 
-const TAG = 16;
 const TWO_32 = 0x1_0000_0000;
 
 // The inbound path: datagrams from the bind are demultiplexed by message type.
@@ -150,7 +150,7 @@ export class InboundPath {
       lastGood = k;
       bytes += len;
       packets++;
-      const plainLen = len - MESSAGE_TRANSPORT_HEADER_SIZE - TAG;
+      const plainLen = len - MESSAGE_TRANSPORT_HEADER_SIZE - AEAD_TAG_LEN;
       if (plainLen === 0) continue; // keepalive
       const body = start + MESSAGE_TRANSPORT_HEADER_SIZE;
       const ipLen = innerLength(d, body, plainLen);
@@ -165,7 +165,7 @@ export class InboundPath {
       peer.timers.dataReceived();
       const i = this.runIdx[k];
       const tap = dev.onInboundPacket;
-      if (tap !== undefined && tap(d.subarray(body, body + ipLen))) continue;
+      if (tap !== undefined && tap(d, body, ipLen)) continue;
       batch.offsets[i] += MESSAGE_TRANSPORT_HEADER_SIZE;
       batch.lengths[i] = ipLen;
       this.accepted++;

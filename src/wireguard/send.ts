@@ -1,4 +1,5 @@
-import { transportAead, type TransportAead } from '../crypto/transport-aead.js';
+import { AEAD_TAG_LEN } from '../crypto/aead.js';
+import { paddingSize, transportAead, type TransportAead } from '../crypto/transport-aead.js';
 import { PacketBatch } from '../io/batch.js';
 import {
   MESSAGE_PADDING_MULTIPLE,
@@ -11,17 +12,6 @@ import { MESSAGE_TRANSPORT_HEADER_SIZE } from './messages.js';
 import type { Peer } from './peer.js';
 
 const REKEY_AFTER_MESSAGES_NUM = Number(REKEY_AFTER_MESSAGES);
-const TAG = 16;
-
-/** Bytes of zero padding for a plaintext of `len` (wg-go calculatePaddingSize). */
-export function paddingSize(len: number, mtu: number): number {
-  if (len === 0) return 0;
-  let last = len;
-  if (mtu > 0 && last > mtu) last %= mtu;
-  let padded = (last + MESSAGE_PADDING_MULTIPLE - 1) & ~(MESSAGE_PADDING_MULTIPLE - 1);
-  if (mtu > 0 && padded > mtu) padded = mtu;
-  return padded - last;
-}
 
 // The outbound path: IP packets from the TUN are routed by destination through the
 // allowed-IPs table and sealed per peer, a run at a time, straight from the TUN's batch
@@ -57,7 +47,7 @@ export class OutboundPath {
       for (let i = 0; i < n; i++) {
         const p = dev.allowedIps.lookupPacket(batch.data, batch.start(i), batch.lengths[i], 'dst');
         if (!p) dev.stats.noRoute++;
-        else if (hook !== undefined) hook(batch.data.subarray(batch.start(i), batch.start(i) + batch.lengths[i]));
+        else if (hook !== undefined) hook(batch.data, batch.start(i), batch.lengths[i]);
         peerOf[i] = p;
         if (i === 0) single = p;
         else if (single !== p) single = undefined;
@@ -202,6 +192,6 @@ export class OutboundPath {
 }
 
 function slotSizeFor(mtu: number): number {
-  const need = MESSAGE_TRANSPORT_HEADER_SIZE + mtu + MESSAGE_PADDING_MULTIPLE + TAG;
+  const need = MESSAGE_TRANSPORT_HEADER_SIZE + mtu + MESSAGE_PADDING_MULTIPLE + AEAD_TAG_LEN;
   return Math.max(2048, (need + 63) & ~63);
 }

@@ -8,7 +8,7 @@ import { Device } from '../../src/wireguard/device.js';
 import { parsePrefix } from '../../src/net/prefix.js';
 import { udp4 } from '../helpers/packets.js';
 
-test('sendPacket routes like a TUN packet; onInboundPacket consumes what it claims', async () => {
+test('sendPacket routes like a TUN packet; onOutboundPacket sees it; onInboundPacket consumes what it claims', async () => {
   const net = new FakeNetwork();
   const mk = async (host: string) => {
     const tun = new FakeTun();
@@ -31,14 +31,18 @@ test('sendPacket routes like a TUN packet; onInboundPacket consumes what it clai
   await net.flush();
   assert.equal(b.tun.written.length, 1, 'delivered to the TUN without a tap');
   const seen: number[] = [];
-  b.dev.onInboundPacket = (pkt) => {
-    seen.push(pkt[28]);
-    return pkt[28] === 2; // consume only payload 2
+  const out: number[] = [];
+  a.dev.onOutboundPacket = (buf, off, len) => void out.push(len, buf[off + 28]);
+  b.dev.onInboundPacket = (buf, off, len) => {
+    assert.equal(len, 29, 'the IP packet alone');
+    seen.push(buf[off + 28]);
+    return buf[off + 28] === 2; // consume only payload 2
   };
   a.dev.sendPacket(udp4('10.0.0.1', 1, '10.0.0.2', 2, new Uint8Array([2])));
   a.dev.sendPacket(udp4('10.0.0.1', 1, '10.0.0.2', 2, new Uint8Array([3])));
   await net.flush();
   assert.deepEqual(seen, [2, 3]);
+  assert.deepEqual(out, [29, 2, 29, 3], 'the outbound hook sees each routed packet by offset and length');
   assert.deepEqual(b.tun.written.map((p) => p[28]), [1, 3], 'the consumed packet never reached the TUN');
   await a.dev.close();
   await b.dev.close();

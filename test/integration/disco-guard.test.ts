@@ -2,47 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
-import { PacketBatch } from '../../src/io/batch.js';
-import type { Bind, BindEvents } from '../../src/io/bind.js';
-import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
+import { Endpoint } from '../../src/io/endpoint.js';
 import { DiscoKeys, openDisco, sealDisco } from '../../src/nat/disco.js';
 import { MagicBind } from '../../src/nat/magicsock.js';
 import { FakeClock } from '../../src/clock.js';
+import { RecordingBind, toBatch } from '../helpers/recording-bind.js';
 
 // Issue 10, findings 3 and 4: what a stranger's or a replayer's disco packets cost a
 // MagicBind. The inner socket records what the MagicBind sends and lets the test hand
-// it datagrams directly, so the measured time is the MagicBind's receive path alone.
-
-class RecordingBind implements Bind {
-  port = 41641;
-  events: BindEvents | null = null;
-  readonly sent: { to: string; pkt: Uint8Array }[] = [];
-  async open(_port: number, events: BindEvents): Promise<number> {
-    this.events = events;
-    return this.port;
-  }
-  setMark(): void {}
-  send(batch: PacketBatch, to: Endpoint): number {
-    for (let i = 0; i < batch.count; i++) this.sent.push({ to: to.key, pkt: Uint8Array.from(batch.packet(i)) });
-    return batch.count;
-  }
-  async close(): Promise<void> {}
-  /** Delivers datagrams as if they arrived from `from[i]`. */
-  deliver(pkts: Uint8Array[], from: Endpoint[]): void {
-    const { batch, sources } = toBatch(pkts, from);
-    this.events!.onReceive(batch, sources);
-  }
-}
-
-function toBatch(pkts: Uint8Array[], from: Endpoint[]): { batch: PacketBatch; sources: Uint8Array } {
-  const batch = new PacketBatch(pkts.length, 2048);
-  const sources = new Uint8Array(pkts.length * ENDPOINT_BYTES);
-  pkts.forEach((p, i) => {
-    batch.push(p);
-    sources.set(from[i % from.length].bytes, i * ENDPOINT_BYTES);
-  });
-  return { batch, sources };
-}
+// it datagrams directly (test/helpers/recording-bind.ts).
 
 async function victim(clock = new FakeClock()) {
   const inner = new RecordingBind();

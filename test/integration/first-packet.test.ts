@@ -8,6 +8,7 @@ import { Device } from '../../src/wireguard/device.js';
 import { parsePrefix } from '../../src/net/prefix.js';
 import { MagicBind, type RelayLike } from '../../src/nat/magicsock.js';
 import { DiscoKeys, isDiscoPacket, openDisco } from '../../src/nat/disco.js';
+import { run } from '../helpers/fake-time.js';
 import { udp4 } from '../helpers/packets.js';
 
 // The first packets to a peer that just appeared (deployments issue): handshake messages
@@ -78,18 +79,6 @@ function learn(a: Node, b: Node): void {
   const p = a.dev.addPeer(b.pub);
   a.dev.allowedIps.insert(parsePrefix(`${b.mesh}/32`), p);
   p.endpoint = a.magic.setPeers([{ publicKey: keyToBase64(b.pub), endpoints: [`${b.ip}:51820`], homeRelay: 'r1' }]).get(keyToBase64(b.pub))!;
-}
-
-/** Advances fake time in 10 ms steps, delivering the network between steps, until `done` or `ms` pass. */
-async function run(clock: FakeClock, net: FakeNetwork, ms: number, done: () => boolean = () => false): Promise<number> {
-  const start = clock.now();
-  while (clock.now() - start < ms && !done()) {
-    clock.advance(10);
-    await net.flush();
-    await new Promise((r) => setImmediate(r));
-    await net.flush();
-  }
-  return clock.now() - start;
 }
 
 function got(n: Node, payload: string): boolean {

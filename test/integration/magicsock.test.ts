@@ -13,11 +13,14 @@ import { DISCO_MAGIC } from '../../src/nat/disco.js';
 import { fakeStunServer, FakeNatSite, installNat, type FakeNatKind } from '../../src/nat/fake-nat.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { udp4 } from '../helpers/packets.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { FakeClock } from '../../src/clock.js';
+import { run, until } from '../helpers/fake-time.js';
 
 // MagicBind over the in-memory network with simulated NATs (src/nat/fake-nat.ts) and a
 // real relay on loopback: the path each pair reaches, traffic on every pair, the
-// fallback to the relay when the direct path dies and the return to direct.
+// fallback to the relay when the direct path dies and the return to direct. The nodes
+// run on a fake clock (helpers/fake-time.ts): a loaded machine slows the test, it does
+// not change what happens within the protocol's deadlines.
 
 const STUN = Endpoint.of('192.0.2.1', 3478);
 const TIMING = { heartbeatMs: 200, trustMs: 700, retryMs: 1500 };
@@ -39,6 +42,7 @@ interface Node {
 
 async function world(t: { after(fn: () => unknown): void }, spec: { name: string; site: string }[], sites: { id: string; kind: FakeNatKind; prefix: string; pub: string }[]) {
   const net = new FakeNetwork();
+  const clock = new FakeClock();
   const natSites = new Map(sites.map((s) => [s.id, new FakeNatSite(net, s.kind, s.prefix, s.pub)]));
   installNat(net, [...natSites.values()]);
   await fakeStunServer(net, STUN.ip, STUN.port);
@@ -56,6 +60,7 @@ async function world(t: { after(fn: () => unknown): void }, spec: { name: string
     const magic = new MagicBind({
       inner: net.bind(ip),
       privateKey: key,
+      clock,
       ...TIMING,
       createExtraBind: () => {
         const b = net.bind(ip);
@@ -64,18 +69,20 @@ async function world(t: { after(fn: () => unknown): void }, spec: { name: string
       },
       natInfo: () => ({ udp: natKind !== 'blocked', hard: natKind === 'edm' }),
       ownEndpoints: () => [Endpoint.of(ip, 51820), ...(n.mapped ? [n.mapped] : [])] });
-    const dev = new Device({ tun, bind: magic });
+    const dev = new Device({ tun, bind: magic, clock });
     dev.setPrivateKey(key);
     await dev.setListenPort(51820);
     await dev.start();
     dev.setFwmark(ENGINE_MARK);
     const n: Node = { name: s.name, key, pub: keyToBase64(publicKeyFromPrivate(key)), magic, dev, tun, ip, mesh: `100.64.0.${i + 1}`, mapped: null, extras: [] };
     magic.setRelays(relays, 'r1');
-    try {
-      n.mapped = (await magic.stun.binding(STUN, { rtoMs: 50, rc: 2, rm: 2 })).mapped;
-    } catch {
-      n.mapped = null; // UDP blocked
-    }
+    let mapped: Endpoint | null | undefined;
+    void magic.stun.binding(STUN, { rtoMs: 50, rc: 2, rm: 2 }).then(
+      (r) => (mapped = r.mapped),
+      () => (mapped = null), // UDP blocked
+    );
+    await run(clock, net, 5000, () => mapped !== undefined);
+    n.mapped = mapped ?? null;
     nodes.push(n);
   }
   for (const a of nodes) {
@@ -96,7 +103,7 @@ async function world(t: { after(fn: () => unknown): void }, spec: { name: string
     }
     await relay.stop();
   });
-  return { net, nodes, sites: natSites, relay };
+  return { net, clock, nodes, sites: natSites, relay };
 }
 
 function send(from: Node, to: Node, payload: string) {
@@ -107,17 +114,20 @@ function got(n: Node, payload: string): boolean {
   return n.tun.written.some((p) => Buffer.from(p.subarray(28)).toString() === payload);
 }
 
-async function traffic(a: Node, b: Node, tag: string, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (let i = 0; Date.now() < end; i++) {
+type World = Awaited<ReturnType<typeof world>>;
+
+/** Sends a packet every 150 ms (fake) until one arrives or `ms` pass. */
+async function traffic(w: World, a: Node, b: Node, tag: string, ms = 3000): Promise<boolean> {
+  const start = w.clock.now();
+  for (let i = 0; w.clock.now() - start < ms; i++) {
     send(a, b, `${tag}-${i}`);
-    if (await waitFor(() => got(b, `${tag}-${i}`), 150)) return true;
+    if (await until(w.clock, w.net, () => got(b, `${tag}-${i}`), 150)) return true;
   }
   return false;
 }
 
 test('path matrix over simulated NATs: direct where possible, relay otherwise, traffic on every pair', async (t) => {
-  const { nodes } = await world(
+  const w = await world(
     t,
     [
       { name: 'eim1', site: 's1' },
@@ -137,6 +147,7 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
       { id: 's6', kind: 'eim', prefix: '10.6.0.', pub: '198.51.100.6' },
     ],
   );
+  const { nodes } = w;
   const by = (n: string) => nodes.find((x) => x.name === n)!;
   assert.equal(by('blocked').mapped, null);
   assert.equal(by('eim1').mapped?.ip, '198.51.100.1');
@@ -146,7 +157,7 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
   for (const a of nodes)
     for (const b of nodes) {
       if (a === b) continue;
-      assert.ok(await traffic(a, b, `${a.name}>${b.name}`, 10_000), `${a.name} -> ${b.name} delivers: ${JSON.stringify({ path: a.magic.path(b.pub), a: a.magic.stats, b: b.magic.stats })}`);
+      assert.ok(await traffic(w, a, b, `${a.name}>${b.name}`, 10_000), `${a.name} -> ${b.name} delivers: ${JSON.stringify({ path: a.magic.path(b.pub), a: a.magic.stats, b: b.magic.stats })}`);
     }
   const expectDirect: [string, string][] = [
     ['eim1', 'eim2'],
@@ -163,23 +174,23 @@ test('path matrix over simulated NATs: direct where possible, relay otherwise, t
   ];
   for (const [x, y] of expectDirect) {
     const a = by(x), b = by(y);
-    assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct' && b.magic.path(a.pub).path === 'direct', 5000), `${x}<->${y} direct: ${JSON.stringify([a.magic.path(b.pub), a.magic.stats, b.magic.stats])}`);
+    assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct' && b.magic.path(a.pub).path === 'direct', 5000), `${x}<->${y} direct: ${JSON.stringify([a.magic.path(b.pub), a.magic.stats, b.magic.stats])}`);
   }
   const extras = by('edm1').extras;
   assert.ok(extras.length > 0 && extras.every((b) => b.mark === ENGINE_MARK), 'birthday sockets carry the engine mark (kept out of an exit-node tunnel)');
   // A hairpinned public path may confirm first; the LAN path must win soon after.
   const lanEp = `${by('lan2').ip}:51820`;
-  assert.ok(await waitFor(() => by('lan1').magic.path(by('lan2').pub).endpoint === lanEp, 5000), `same LAN uses the LAN address: ${JSON.stringify(by('lan1').magic.path(by('lan2').pub))}`);
-  await sleep(1500);
+  assert.ok(await until(w.clock, w.net, () => by('lan1').magic.path(by('lan2').pub).endpoint === lanEp, 5000), `same LAN uses the LAN address: ${JSON.stringify(by('lan1').magic.path(by('lan2').pub))}`);
+  await run(w.clock, w.net, 1500);
   for (const [x, y] of expectRelay) {
     const p = by(x).magic.path(by(y).pub);
     assert.equal(p.path, 'relay', `${x}->${y}: ${JSON.stringify(p)}`);
     assert.ok(p.reason && p.reason.length > 0);
   }
   assert.match(by('blocked').magic.path(by('eim1').pub).reason!, /UDP blocked|no reply/);
-  for (const [x, y] of [...expectDirect, ...expectRelay]) assert.ok(await traffic(by(x), by(y), `again-${x}>${y}`), `${x} -> ${y} after paths settled`);
+  for (const [x, y] of [...expectDirect, ...expectRelay]) assert.ok(await traffic(w, by(x), by(y), `again-${x}>${y}`), `${x} -> ${y} after paths settled`);
   const directTx = by('eim1').magic.stats.directTx;
-  assert.ok(await traffic(by('eim1'), by('eim2'), 'count'));
+  assert.ok(await traffic(w, by('eim1'), by('eim2'), 'count'));
   assert.ok(by('eim1').magic.stats.directTx > directTx, 'eim1 sends directly');
 });
 
@@ -198,44 +209,47 @@ const twoEimSites = (t: { after(fn: () => unknown): void }) =>
   );
 
 test('fallback: the direct path dies -> relay within 5 s, traffic continues, direct again later', async (t) => {
-  const { net, nodes } = await twoEimSites(t);
+  const w = await twoEimSites(t);
+  const { net, nodes } = w;
   const [a, b] = nodes;
-  assert.ok(await traffic(a, b, 'first'), JSON.stringify({ a: a.magic.stats, b: b.magic.stats, pa: a.magic.path(b.pub), r: a.magic.relayState('r1') }));
-  assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct', 5000));
+  assert.ok(await traffic(w, a, b, 'first'), JSON.stringify({ a: a.magic.stats, b: b.magic.stats, pa: a.magic.path(b.pub), r: a.magic.relayState('r1') }));
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 5000));
   let cut = true;
   net.filter = (_pkt, from, to) => (cut && from.ip.startsWith('198.51.100.') && to.ip.startsWith('198.51.100.') ? 'drop' : 'pass');
-  const t0 = Date.now();
-  assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'relay', 5000), 'falls back to relay');
-  const fallbackMs = Date.now() - t0;
+  const t0 = w.clock.now();
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'relay', 5000), 'falls back to relay');
+  const fallbackMs = w.clock.now() - t0;
   assert.ok(fallbackMs < 5000, `fell back in ${fallbackMs} ms`);
   assert.match(a.magic.path(b.pub).reason!, /stopped answering/);
-  assert.ok(await traffic(a, b, 'during-cut'), 'traffic over the relay');
+  assert.ok(await traffic(w, a, b, 'during-cut'), 'traffic over the relay');
   cut = false;
-  assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct', 8000), 'direct again after the retry');
-  assert.ok(await traffic(a, b, 'after'));
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 8000), 'direct again after the retry');
+  assert.ok(await traffic(w, a, b, 'after'));
 });
 
 test('roaming: a node whose address changes is reachable again within 5 s', async (t) => {
-  const { net, nodes } = await twoEimSites(t);
+  const w = await twoEimSites(t);
+  const { net, nodes } = w;
   const [a, b] = nodes;
-  assert.ok(await waitFor(() => a.magic.path(b.pub).path === 'direct', 5000));
-  assert.ok(await traffic(a, b, 'before'));
-  assert.ok(await traffic(b, a, 'beforeb'));
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 5000));
+  assert.ok(await traffic(w, a, b, 'before'));
+  assert.ok(await traffic(w, b, a, 'beforeb'));
   // b moves from site s2's LAN to another host address of the same site (new NAT mapping)
   const inner = (b.magic as unknown as { opts: { inner: import('../../src/io/bind-fake.js').FakeBind } }).opts.inner;
   net.changeAddress(inner, '10.2.0.99');
-  const t0 = Date.now();
+  const t0 = w.clock.now();
   let ok = false;
-  for (let i = 0; Date.now() - t0 < 5000 && !ok; i++) {
+  for (let i = 0; w.clock.now() - t0 < 5000 && !ok; i++) {
     send(a, b, `roam-${i}`);
     send(b, a, `roamb-${i}`);
-    ok = await waitFor(() => got(b, `roam-${i}`) && got(a, `roamb-${i}`), 200);
+    ok = await until(w.clock, w.net, () => got(b, `roam-${i}`) && got(a, `roamb-${i}`), 200);
   }
   assert.ok(ok, 'reachable again within 5 s ' + JSON.stringify({ a: a.magic.stats, b: b.magic.stats, pa: a.magic.path(b.pub), pb: b.magic.path(a.pub) }));
 });
 
 test('disco from unknown or forged senders, junk and bad STUN on the port are dropped and counted', async (t) => {
-  const { net, nodes } = await world(t, [{ name: 'a', site: 's1' }], [{ id: 's1', kind: 'eim', prefix: '10.1.0.', pub: '198.51.100.1' }]);
+  const w = await world(t, [{ name: 'a', site: 's1' }], [{ id: 's1', kind: 'eim', prefix: '10.1.0.', pub: '198.51.100.1' }]);
+  const { net, nodes } = w;
   const [a] = nodes;
   const attacker = net.bind('10.1.0.66');
   await attacker.open(0, { onReceive() {} });
@@ -249,8 +263,7 @@ test('disco from unknown or forged senders, junk and bad STUN on the port are dr
   wg[0] = 1; // a WireGuard initiation from a source no probe confirmed
   b.push(wg);
   attacker.send(b, Endpoint.of(a.ip, 51820));
-  await net.flush();
-  await sleep(20);
+  await run(w.clock, net, 20);
   assert.equal(a.magic.stats.discoBad, before.discoBad + 1);
   assert.equal(a.magic.stats.malformed, before.malformed + 1);
   assert.equal(a.magic.stats.wgUnknownSource, before.wgUnknownSource + 1);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
-import { nativeTransportAead, sodiumTransportAead, type TransportAead } from '../../src/crypto/transport-aead.js';
+import { nativeTransportAead, paddedLength, paddingSize, sodiumTransportAead, type TransportAead } from '../../src/crypto/transport-aead.js';
 import { loadNative, nativeAvailable } from '../../src/io/native.js';
 import { hex, seq, toHex } from './helpers.js';
 
@@ -113,5 +113,26 @@ test('transport batches: a message too big for its slot gets length 0', () => {
     const dlen = new Uint32Array(1).fill(7);
     impl.sealBatch(src, Uint32Array.of(16), Uint32Array.of(2020), 1, Buffer.alloc(2048), 2048, 0, dlen, Buffer.alloc(32), 1, 0, 0);
     assert.equal(dlen[0], 0, impl.name);
+  }
+});
+
+test('paddedLength is what both sealBatch implementations pad to (native/aead.cc keeps its own copy)', () => {
+  assert.deepEqual([0, 1, 15, 16, 17, 1419, 1420].map((l) => paddedLength(l, 1420)), [0, 16, 16, 16, 32, 1420, 1420]);
+  assert.equal(paddingSize(1421, 1420), 15, 'a packet over the MTU pads its remainder');
+  const impls = [sodiumTransportAead, ...(native ? [nativeTransportAead()!] : [])];
+  const key = randomBytes(32);
+  const src = randomBytes(1600);
+  const off = new Uint32Array(1);
+  const len = new Uint32Array(1);
+  const dst = Buffer.alloc(2048);
+  const dlen = new Uint32Array(1);
+  for (const impl of impls) {
+    for (const mtu of [0, 1280, 1420]) {
+      for (let l = 0; l <= 1500; l += 7) {
+        len[0] = l;
+        impl.sealBatch(src, off, len, 1, dst, 2048, 0, dlen, key, 1, 0, mtu);
+        assert.equal(dlen[0], 32 + paddedLength(l, mtu), `${impl.name} len ${l} mtu ${mtu}`);
+      }
+    }
   }
 });

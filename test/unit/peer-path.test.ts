@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../src/clock.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { PeerPath, QUICK_ATTEMPTS } from '../../src/nat/peer-path.js';
+
+// The per-peer path state machine on the fake clock: probing schedule, confirmation
+// rules, expiry, and which pongs settle a probe.
+
+const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
+const peer = () => new PeerPath(keyToBase64(publicKeyFromPrivate(generatePrivateKey())), 7, TIMING);
+const txid = (n: number) => new Uint8Array(12).fill(n);
+
+test('PeerPath: quick probe rounds every heartbeat, then every retryMs', () => {
+  const clock = new FakeClock();
+  const p = peer();
+  let rounds = 0;
+  for (let t = 0; t < 60_000; t += 500) {
+    if (p.fullProbeDue(clock.now())) {
+      rounds++;
+      p.lastFull = clock.now();
+    }
+    clock.advance(500);
+  }
+  assert.equal(p.attempts, rounds);
+  assert.equal(rounds, QUICK_ATTEMPTS + 1, 'five quick rounds in the first ~7.5 s, one more at retryMs');
+});
+
+test('PeerPath: a pong settles only the probe it answers, from where it went; the path expires after trustMs', () => {
+  const clock = new FakeClock();
+  const p = peer();
+  const wan = Endpoint.of('198.51.100.7', 41641);
+  const lan = Endpoint.of('10.0.0.7', 41641);
+  p.probeSent(txid(1), wan, 0, clock.now());
+  assert.equal(p.takeProbe(txid(2), wan, 0, false), 'unknown');
+  assert.equal(p.takeProbe(txid(1), lan, 0, false), 'elsewhere');
+  assert.equal(p.takeProbe(txid(1), wan, 3, false), 'elsewhere', 'another socket');
+  assert.equal(p.takeProbe(txid(1), wan, 0, true), 'elsewhere', 'through the relay');
+  clock.advance(40);
+  const probe = p.takeProbe(txid(1), wan, 0, false);
+  assert.ok(typeof probe === 'object');
+  assert.equal(p.takeProbe(txid(1), wan, 0, false), 'unknown', 'settled once');
+  assert.deepEqual(p.confirm(wan, 0, clock.now() - probe.sentAt, clock.now()), { was: null });
+  assert.equal(p.firstDirectAt, clock.now());
+  assert.ok(p.direct(clock.now()));
+  // A LAN address of similar latency wins over the public one.
+  assert.equal(p.confirm(lan, 0, 60, clock.now())?.was, wan);
+  assert.ok(p.isBest(lan, 0));
+  // A public path not clearly faster (> 20 %) does not displace it; the best one's pong refreshes it.
+  assert.equal(p.confirm(wan, 0, 55, clock.now()), null);
+  clock.advance(3000);
+  assert.equal(p.confirm(lan, 0, 50, clock.now()), null);
+  clock.advance(3000);
+  assert.equal(p.expire(clock.now()), null, 'answered 3 s ago: still trusted');
+  clock.advance(600);
+  assert.equal(p.expire(clock.now()), lan, 'no pong for > trustMs: dropped');
+  assert.equal(p.best, null);
+  assert.equal(p.attempts, QUICK_ATTEMPTS - 1, 'one immediate retry, then every retryMs');
+  assert.ok(p.fullProbeDue(clock.now()));
+  assert.match(p.whyNotDirect({ udp: true, hard: false }, clock.now()), /peer has no direct candidates/);
+  p.addCandidate(wan);
+  assert.match(p.whyNotDirect({ udp: true, hard: false }, clock.now()), /stopped answering/);
+});
