@@ -15,7 +15,7 @@ import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifie
 import { RESPONSE_MAC_HEADER, responseMac } from './node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
-import type { NodeRecord, Store } from './store/index.js';
+import type { ApiKeyScope, NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
@@ -172,7 +172,7 @@ const setPolicySchema = {
 const createApiKeySchema = {
   type: 'object',
   additionalProperties: false,
-  properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 } },
+  properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 }, scope: { type: 'string', enum: ['admin', 'read'] } },
 } as const;
 
 const approveRouteSchema = {
@@ -305,6 +305,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
       }
       req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
+      if (k.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
     });
   }
 
@@ -377,8 +378,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
 
   const localOnly = { localOnly: true };
   app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) => {
-    const k = await createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now());
-    await audit(req, 'apikey.create', `apikey:${k.id}`, { expiresAt: k.expiresAt });
+    const body = req.body as { expirySeconds?: number; scope?: ApiKeyScope };
+    const k = await createApiKey(ctx.store, body.expirySeconds ?? 90 * 86400, body.scope ?? 'admin', now());
+    await audit(req, 'apikey.create', `apikey:${k.id}`, { scope: k.scope, expiresAt: k.expiresAt });
     return k;
   });
   app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
