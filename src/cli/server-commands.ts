@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AdminClient, type AdminTarget } from '../control/admin-client.js';
-import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
 import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, parseListen, runServer } from '../control/server.js';
 import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
@@ -19,6 +18,7 @@ import { registerPolicyCommands } from './policy-commands.js';
 import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerRouteCommands } from './route-commands.js';
+import { registerIdentityCommands } from './identity-commands.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -229,30 +229,5 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
 
   registerAuditCommands(program, { withTarget, client, table, out });
 
-  const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
-  const local = (c: Command): Command => envOptions(c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR));
-  local(apikeys.command('create'))
-    .description('create an API key and print it')
-    .option('--expiry <duration>', 'key lifetime, 0 = never', '90d')
-    .option(...jsonOption)
-    .action(async (o: TargetOptions & { expiry: string; json?: boolean }) => {
-      const expirySeconds = Math.ceil(parseDuration(o.expiry) / 1000);
-      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('POST', '/api/v1/admin/apikeys', { expirySeconds });
-      out(o.json ? json(k) : `${k.key}\n`);
-    });
-  local(apikeys.command('list'))
-    .description('list API keys')
-    .option(...jsonOption)
-    .action(async (o: TargetOptions & { json?: boolean }) => {
-      const { apiKeys } = await client({ stateDir: o.stateDir }).request<{ apiKeys: ApiKeyView[] }>('GET', '/api/v1/admin/apikeys');
-      if (o.json) return out(json(apiKeys));
-      out(table([['ID', 'PREFIX', 'CREATED', 'EXPIRES', 'STATE'], ...apiKeys.map((k) => [k.id, k.prefix, localTime(k.createdAt), localTime(k.expiresAt, 'never'), keyState(k)])]));
-    });
-  local(apikeys.command('revoke'))
-    .description('revoke an API key by id')
-    .argument('<id>')
-    .action(async (id: string, o: TargetOptions) => {
-      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('DELETE', `/api/v1/admin/apikeys/${encodeURIComponent(id)}`);
-      out(`revoked ${k.prefix} (id ${k.id})\n`);
-    });
+  registerIdentityCommands(program, { withTarget, client, out, err });
 }

@@ -20,6 +20,8 @@ import type { StreamHub } from './stream.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER, type ApproveRouteRequest, type CreateAuthKeyRequest, type ErrorBody, type RegisterRequest, type RelayInfo, type RouteView } from './wire.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
+import { identityAdminRoutes } from './identity/admin-routes.js';
+import type { Sealer } from './identity/sealer.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const MAP_PATH = '/api/v1/map';
@@ -45,6 +47,8 @@ export interface ApiContext {
   serverPublicKey: string;
   wss: WebSocketServer;
   metrics: MetricsRegistry;
+  /** The key ring sealing recoverable secrets at rest (identity/sealer.ts). */
+  sealer?: Sealer;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
   relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
@@ -351,6 +355,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
+    if (body.user) await ctx.store.identity.ensureUser(body.user, now());
     const k = await createAuthKey(ctx.store, body, now());
     await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
     return k;
@@ -391,6 +396,8 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     await audit(req, 'apikey.revoke', `apikey:${k.id}`);
     return apiKeyView(k);
   });
+
+  identityAdminRoutes(app, ctx, audit);
 
   app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
     const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });

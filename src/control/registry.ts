@@ -326,6 +326,16 @@ export class Registry {
     }
   }
 
+  /** Re-reads nodes the store changed behind the registry (a user rename) and announces them. */
+  async reload(ids: number[]): Promise<void> {
+    for (const id of ids) {
+      const n = await this.o.store.getNode(id);
+      if (!n) continue;
+      this.put(n);
+      this.listener.upsert(n);
+    }
+  }
+
   async remove(n: NodeRecord, why: string): Promise<NodeRecord | null> {
     const deleted = await this.o.store.deleteNode(n.id);
     if (!deleted) return null;

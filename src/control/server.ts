@@ -27,6 +27,7 @@ import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions 
 import { relayCheckRoutes } from './relay-check.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
+import { Sealer } from './identity/sealer.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -187,7 +188,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await policy.load();
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
+      const sealer = await Sealer.open(opts.stateDir);
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry, sealer };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };

@@ -29,7 +29,7 @@ export function checkPassword(password: string): string {
   return password;
 }
 
-export function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string): Promise<string> {
   return hash(checkPassword(password), ARGON2_OPTIONS);
 }
 
