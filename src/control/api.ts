@@ -22,6 +22,7 @@ import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 import { identityAdminRoutes } from './identity/admin-routes.js';
 import type { Sealer } from './identity/sealer.js';
+import type { NodeLogins } from './identity/node-login.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const MAP_PATH = '/api/v1/map';
@@ -47,6 +48,8 @@ export interface ApiContext {
   serverPublicKey: string;
   wss: WebSocketServer;
   metrics: MetricsRegistry;
+  /** Interactive `weft up` logins (an OIDC provider is configured), else absent. */
+  nodeLogins?: NodeLogins;
   /** The key ring sealing recoverable secrets at rest (identity/sealer.ts). */
   sealer?: Sealer;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
@@ -145,6 +148,7 @@ const registerSchema = {
     authKey: { type: 'string', minLength: 1, maxLength: 256 },
     endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
     reauth: { type: 'boolean' },
+    interactive: { type: 'boolean' },
   },
 } as const;
 
@@ -233,7 +237,13 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, onRequest: admitNew, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const body = req.body as RegisterRequest;
     const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
-    const node = await ctx.registry.register(req.nodeKey!, body, endpoints);
+    let loggedIn: string | undefined;
+    if (body.interactive && !body.authKey && ctx.nodeLogins && !(await ctx.registry.isKnown(req.nodeKey!))) {
+      const waiting = ctx.nodeLogins.poll(req.nodeKey!);
+      if ('authUrl' in waiting) return waiting;
+      loggedIn = waiting.user;
+    }
+    const node = await ctx.registry.register(req.nodeKey!, body, endpoints, loggedIn);
     return { node: ctx.registry.view(node), domain: ctx.registry.domain, ipv4Range: ctx.registry.ipam.v4.text, ipv6Range: ctx.registry.ipam.v6Text };
   });
 

@@ -58,6 +58,7 @@ export function identityAdminRoutes(app: FastifyInstance, ctx: ApiContext, audit
     const r = await ident.renameUser(u.id, login).catch((e) => taken(e, `user ${login}`));
     if (!r) throw notFound('ERR_USER_NOT_FOUND', 'user was removed concurrently', 'user');
     await ctx.registry.reload(r.nodeIds);
+    if (u.groups.length) ctx.policy.setUserGroups(u.login, []) && ctx.policy.setUserGroups(login, u.groups);
     await audit(req, 'user.rename', `user:${login}`, { from: u.login, nodes: r.nodeIds.length });
     return view(r.user);
   });
@@ -69,6 +70,7 @@ export function identityAdminRoutes(app: FastifyInstance, ctx: ApiContext, audit
     for (const n of owned) await ctx.registry.remove(ctx.registry.get(n.id) ?? n, 'user deleted');
     const gone = await ident.deleteUser(u.id);
     if (!gone) throw notFound('ERR_USER_NOT_FOUND', 'user was removed concurrently', 'user');
+    if (ctx.policy.setUserGroups(gone.login, [])) ctx.hub.policyChanged();
     await audit(req, 'user.delete', `user:${u.login}`, { nodes: owned.map((n) => n.name) });
     return { ok: true, user: { ...view(gone), nodes: 0 }, removedNodes: owned.map((n) => n.name) };
   });
