@@ -7,7 +7,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
+import { FORWARD_RULES_VERSION, type DnsConfig, type RegisterResponse, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
@@ -41,6 +41,9 @@ import { MetricsServer } from '../metrics/server.js';
 export const DEFAULT_IFACE = 'weft0';
 const DEFAULT_ENDPOINT_POLL_MS = 5_000;
 const NETMAP_SAVE_DELAY_MS = 1_000;
+/** As long as the coordinator keeps a login waiting (identity/oidc.ts LOGIN_TTL_MS). */
+const LOGIN_WAIT_MS = 10 * 60_000;
+const showLoginUrl = (url: string): void => void process.stderr.write(`\nTo authenticate, visit:\n\n\t${url}\n\n`);
 const EVERYWHERE = ['0.0.0.0/0', '::/0'];
 /** What a v2 coordinator (no packetFilter in the netmap) means: allow all. */
 const ALLOW_ALL: FilterRule[] = [{ srcs: EVERYWHERE, ports: [[0, 65535]] }];
@@ -58,6 +61,13 @@ export interface AgentOptions {
   resetServerKey?: boolean;
   /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
   forceReauth?: boolean;
+  /**
+   * No `authKey`: the coordinator's login URL (OIDC) is handed here (default: printed on
+   * stderr), and registration waits until someone completes that login.
+   */
+  onLoginUrl?: (url: string) => void;
+  /** How often a node waiting for its login asks again (default 1 s). */
+  loginPollMs?: number;
   hostname?: string;
   iface?: string;
   /** UDP port; default: the one used last time, else random. */
@@ -375,7 +385,7 @@ export class Agent {
     const serverPublicKey = await fetchServerKey(serverUrl);
     await pinServerKey(this.opts.stateDir, serverUrl, serverPublicKey, this.opts.resetServerKey);
     this.client = this.newClient({ serverUrl, serverPublicKey });
-    const res = await this.client.register({
+    const res = await this.registerOrLogin({
       hostname: this.opts.hostname,
       authKey: this.opts.authKey,
       endpoints: endpointsFor(this.local, listenPort),
@@ -385,6 +395,24 @@ export class Agent {
     await this.persist(state);
     this.logger.info({ name: res.node.name, ipv4: res.node.ipv4 }, 'registered');
     return state;
+  }
+
+  // Without a pre-auth key: show the login URL once, then ask again until the login is done
+  // (the coordinator forgets a login after 10 minutes; so does this loop).
+  private async registerOrLogin(req: Parameters<ControlClient['register']>[0]): Promise<RegisterResponse> {
+    if (req.authKey) return this.client!.register(req);
+    const deadline = this.clock.now() + LOGIN_WAIT_MS;
+    let shown = '';
+    for (;;) {
+      const res = await this.client!.registerInteractive(req);
+      if (!('authUrl' in res)) return res;
+      if (res.authUrl !== shown) {
+        shown = res.authUrl;
+        (this.opts.onLoginUrl ?? showLoginUrl)(res.authUrl);
+      }
+      if (this.stopping || this.clock.now() > deadline) throw new AgentError('ERR_NEEDS_LOGIN', `nobody completed the login at ${res.authUrl} in time; run weft up again`);
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.opts.loginPollMs ?? 1000));
+    }
   }
 
   private async persist(state: PersistedState): Promise<void> {

@@ -10,6 +10,7 @@ import {
   type ClientMessage,
   type ErrorBody,
   type RegisterRequest,
+  type RegisterLoginResponse,
   type RegisterResponse,
   type ServerKeyResponse,
   type ServerMessage,
@@ -136,8 +137,13 @@ export class ControlClient {
     return JSON.parse(text) as T;
   }
 
-  register(req: Omit<RegisterRequest, 'version'>): Promise<RegisterResponse> {
+  register(req: Omit<RegisterRequest, 'version' | 'interactive'>): Promise<RegisterResponse> {
     return this.post<RegisterResponse>('/api/v1/register', { version: CONTROL_PROTOCOL_VERSION, ...req });
+  }
+
+  /** Without a pre-auth key: the answer may be a login URL to show instead (OIDC). */
+  registerInteractive(req: Omit<RegisterRequest, 'version' | 'interactive' | 'authKey'>): Promise<RegisterResponse | RegisterLoginResponse> {
+    return this.post<RegisterResponse | RegisterLoginResponse>('/api/v1/register', { version: CONTROL_PROTOCOL_VERSION, ...req, interactive: true });
   }
 
   async logout(): Promise<void> {

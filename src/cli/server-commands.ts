@@ -19,6 +19,7 @@ import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerRouteCommands } from './route-commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
+import { oidcFromFlags, oidcServerOptions, type OidcFlags } from './oidc-options.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -70,7 +71,7 @@ export function serverCommand(): Command {
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--relay-secret-file <file>', `secret standalone relays present to ask which keys are nodes (or ${RELAY_SECRET_ENV})`)
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)');
-  return envOptions(logOptions(cmd)).action(async (o: Record<string, string | undefined> & LogOptions & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
+  return envOptions(logOptions(oidcServerOptions(cmd))).action(async (o: Record<string, string | undefined> & LogOptions & OidcFlags & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
     // Everything is checked before the server touches its state dir or a port.
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
     if (o.acmeDomain && o.tlsCert) throw new InvalidArgumentError('--acme-domain and --tls-cert exclude each other');
@@ -90,6 +91,7 @@ export function serverCommand(): Command {
       : undefined;
     if (o.metricsListen !== undefined) parseListen(o.metricsListen);
     const relaySecret = await readRelaySecret(o.relaySecretFile);
+    const oidc = await oidcFromFlags(o);
     await runServer({
       listen: o.listen,
       stateDir: o.stateDir!,
@@ -107,6 +109,7 @@ export function serverCommand(): Command {
       magicDns: o.magicDns !== false,
       relaySecret,
       metricsListen: o.metricsListen,
+      oidc,
       nat: { relay: o.embeddedRelay !== false, publicUrl: o.publicUrl, stunPort, relayUrl: o.relayUrl, extraRelays },
     });
   });
