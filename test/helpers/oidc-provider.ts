@@ -19,15 +19,16 @@ export interface TestProvider {
   stop(): Promise<void>;
 }
 
-export async function startOidcProvider(redirectUri: string, accounts: Record<string, TestAccount>): Promise<TestProvider> {
+/** `redirectUris`: the coordinators' callback URLs (client id `weft`, as the README registers it). */
+export async function startOidcProvider(redirectUris: string[], accounts: Record<string, TestAccount>): Promise<TestProvider> {
   const server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const clientId = 'weft-test';
+  const clientId = 'weft';
   const clientSecret = 'weft-test-secret-0123456789abcdef';
   const map = new Map(Object.entries(accounts));
   const provider = new Provider(issuer, {
-    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     // Claims in the ID token itself, as most providers send groups.
     conformIdTokenClaims: false,

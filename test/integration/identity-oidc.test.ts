@@ -3,7 +3,10 @@
 // user who logged in; provider groups reach the policy at each login; a wrong issuer,
 // an expired ID token, a replayed state and another login's code/nonce are refused.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +22,9 @@ import { createInProcessNode } from '../../src/lab/in-process.js';
 import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { WEFT_MAIN } from '../helpers/cli.js';
+
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 /** The system clock, with a wall-time offset a test can move (ID token expiry). */
 class OffsetClock implements Clock {
@@ -50,11 +56,13 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
   let browser: Browser;
   let admin: AdminClient;
   let port: number;
+  let readmePort: number;
   const node = () => new SimNode(c.url, c.publicKey, () => clock.wallNow());
 
   before(async () => {
     port = await freePort();
-    idp = await startOidcProvider(`http://127.0.0.1:${port}${OIDC_CALLBACK_PATH}`, {
+    readmePort = await freePort();
+    idp = await startOidcProvider([port, readmePort].map((p) => `http://127.0.0.1:${p}${OIDC_CALLBACK_PATH}`), {
       alice: { email: 'alice@example.com', name: 'Alice', groups: ['eng'] },
       mallory: { email: 'mallory@evil.example', name: 'Mallory', groups: ['eng'] },
     });
@@ -163,6 +171,35 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
     } finally {
       clock.offsetMs = 0;
     }
+  });
+
+  test("the README's `weft server --oidc-*` line, as written: sign-in works, and a restart without the secret file uses the sealed secret", async () => {
+    const line = readFileSync(README, 'utf8').split('\n').find((l) => l.startsWith('weft server ') && l.includes('--oidc-issuer'));
+    assert.ok(line, 'the README shows the OIDC server line');
+    const stateDir = join(dir, 'readme-state');
+    const secretFile = join(dir, 'oidc-secret');
+    writeFileSync(secretFile, `${idp.clientSecret}\n`, { mode: 0o600 });
+    const args = line.replace('--listen 0.0.0.0:8080', `--listen 127.0.0.1:${readmePort}`).replaceAll('/var/lib/weft-server', stateDir).replace('https://login.example.com', idp.issuer).replace('/etc/weft/oidc-secret', secretFile).split(/\s+/).slice(1);
+    const run = async (argv: string[]): Promise<void> => {
+      const proc = spawn(process.execPath, [WEFT_MAIN, ...argv, '--stun-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          proc.once('exit', (code) => reject(new Error(`weft server exited (${code})`)));
+          createInterface({ input: proc.stdout! }).on('line', (l) => /"url":"([^"]+)"/.exec(l)?.[1] && resolve(/"url":"([^"]+)"/.exec(l)![1]));
+        });
+        const key = ((await (await fetch(`${url}/api/v1/key`)).json()) as { publicKey: string }).publicKey;
+        const n = new SimNode(url, key);
+        const r = await n.register({ hostname: 'readme', interactive: true });
+        assert.equal((await completeLogin(browser, r.json.authUrl, 'alice')).status, 200);
+        assert.equal((await n.register({ hostname: 'readme', interactive: true })).json.node.user, 'alice@example.com');
+      } finally {
+        proc.kill('SIGTERM');
+        await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+      }
+    };
+    await run(args);
+    rmSync(secretFile);
+    await run(args.filter((a, i) => a !== '--oidc-client-secret-file' && args[i - 1] !== '--oidc-client-secret-file'));
   });
 
   test('a coordinator configured with the wrong issuer refuses to start', async () => {
