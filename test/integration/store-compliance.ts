@@ -195,6 +195,10 @@ export function storeCompliance(fixture: StoreFixture): void {
     const second = await s.identity.recordLogin({ ...claims, groups: ['ops'] }, NOW + 10);
     assert.deepEqual([second.id, second.groups, second.lastLogin, second.createdAt], [first.id, ['ops'], NOW + 10, NOW]);
     await rejectsCode(s.identity.recordLogin({ ...claims, subject: 's2' }, NOW), 'ERR_STORE_CONFLICT');
+    const local = await s.identity.ensureUser('carol@example.com', NOW);
+    const adopted = await s.identity.recordLogin({ ...claims, subject: 's3', login: 'carol@example.com' }, NOW + 20);
+    assert.deepEqual([adopted.id, adopted.provider, adopted.subject, adopted.createdAt], [local.id, 'https://idp', 's3', NOW], 'a local user without a subject is adopted');
+    await rejectsCode(s.identity.recordLogin({ ...claims, subject: 's4', login: 'carol@example.com' }, NOW), 'ERR_STORE_CONFLICT');
     await s.close();
   });
 

@@ -60,9 +60,14 @@ export class SqlIdentityStore implements IdentityStore {
         const [row] = await q.all('UPDATE users SET display_name = ?, provider_groups = ?, last_login = ? WHERE id = ? RETURNING *', [c.displayName, JSON.stringify(c.groups), now, known.id]);
         return toUser(row);
       }
-      // A login name held by another user (another provider, or a local user) is not taken over.
-      const [taken] = await q.all('SELECT id FROM users WHERE login = ?', [c.login]);
-      if (taken) throw new StoreConflictError('login');
+      // A local user an admin created for this login (no subject yet) is adopted by its
+      // first login; a login name held by another provider's user is not taken over.
+      const [taken] = await q.all('SELECT * FROM users WHERE login = ?', [c.login]);
+      if (taken && (taken.provider !== LOCAL_PROVIDER || taken.subject !== null)) throw new StoreConflictError('login');
+      if (taken) {
+        const [row] = await q.all('UPDATE users SET provider = ?, subject = ?, display_name = ?, provider_groups = ?, last_login = ? WHERE id = ? RETURNING *', [c.provider, c.subject, c.displayName, JSON.stringify(c.groups), now, taken.id]);
+        return toUser(row);
+      }
       const [row] = await q.all(INSERT_USER, userParams({ ...c, createdAt: now }));
       await q.run('UPDATE users SET last_login = ? WHERE id = ?', [now, row.id]);
       return { ...toUser(row), lastLogin: now };
