@@ -5,7 +5,7 @@ import type { ApiKeyView } from '../control/auth-keys.js';
 import type { UserView } from '../control/identity/admin-routes.js';
 import { parseDuration } from '../control/durations.js';
 import { DEFAULT_STATE_DIR } from '../control/server.js';
-import { keyState, localTime, table } from './format.js';
+import { json, jsonOption, keyState, localTime, table } from './format.js';
 import { envOptions } from './options.js';
 import { readPassword } from './password-input.js';
 
@@ -23,8 +23,6 @@ export interface IdentityCliDeps<T> {
   err(s: string): void;
 }
 
-const jsonOption = ['--json', 'machine-readable output'] as const;
-const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 const enc = encodeURIComponent;
 
 export function registerIdentityCommands<T>(program: Command, d: IdentityCliDeps<T>): void {

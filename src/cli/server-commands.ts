@@ -10,7 +10,7 @@ import type { RateLimit } from '../control/rate-limit.js';
 import { DEFAULT_HTTP_LIMITS } from '../listen.js';
 import type { AuthKeyView, NodeView } from '../control/wire.js';
 import { InvalidArgumentError } from '../errors.js';
-import { keyState, localTime, table } from './format.js';
+import { json, jsonOption, keyState, localTime, table } from './format.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { parseIntArg, parseServerUrl } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
@@ -138,8 +138,6 @@ export function client(o: TargetOptions): AdminClient {
   return new AdminClient({ socketPath: join(o.stateDir, ADMIN_SOCKET_NAME) });
 }
 
-const jsonOption = ['--json', 'machine-readable output'] as const;
-const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 
 /** `out` receives everything the commands print (stdout unless a test captures it). */
 export function registerServerCommands(program: Command, out: (s: string) => void = (s) => void process.stdout.write(s), err: (s: string) => void = (s) => void process.stderr.write(s)): void {
