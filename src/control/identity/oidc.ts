@@ -1,4 +1,5 @@
-import * as oidc from 'openid-client';
+// Loaded on first use (discovery): every `weft` command imports this file, few use OIDC.
+import type * as OidcLib from 'openid-client';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { WeftError } from '../../errors.js';
@@ -56,24 +57,26 @@ export class OidcRelyingParty<P> {
   private readonly pending = new Map<string, Pending<P>>();
 
   private constructor(
+    private readonly oidc: typeof OidcLib,
     private readonly o: OidcOptions,
-    private readonly server: oidc.ServerMetadata,
+    private readonly server: OidcLib.ServerMetadata,
     private readonly redirectUri: string,
     private readonly clock: Clock,
   ) {}
 
   /** Discovers the provider; a discovery document naming another issuer is refused. */
   static async discover<P>(o: OidcOptions, redirectUri: string, clock: Clock): Promise<OidcRelyingParty<P>> {
+    const oidc = await import('openid-client');
     const issuer = new URL(o.issuer);
     // Plain http only to a provider on this host (tests, a local IdP); anything else is https.
     const options = isLoopbackHttp(issuer) ? { execute: [oidc.allowInsecureRequests] } : undefined;
-    let config: oidc.Configuration;
+    let config: OidcLib.Configuration;
     try {
       config = await oidc.discovery(issuer, o.clientId, o.clientSecret, oidc.ClientSecretBasic(o.clientSecret), options);
     } catch (err) {
       throw new OidcConfigError(`OIDC discovery at ${o.issuer} failed: ${(err as Error).message}`, { cause: err });
     }
-    return new OidcRelyingParty<P>(o, config.serverMetadata(), redirectUri, clock);
+    return new OidcRelyingParty<P>(oidc, o, config.serverMetadata(), redirectUri, clock);
   }
 
   get issuer(): string {
@@ -81,7 +84,8 @@ export class OidcRelyingParty<P> {
   }
 
   /** A fresh configuration whose clock is the injected one (openid-client's clockSkew). */
-  private config(): oidc.Configuration {
+  private config(): OidcLib.Configuration {
+    const oidc = this.oidc;
     const skew = Math.round((this.clock.wallNow() - Date.now()) / 1000);
     const c = new oidc.Configuration(this.server, this.o.clientId, { client_secret: this.o.clientSecret, [oidc.clockSkew]: skew }, oidc.ClientSecretBasic(this.o.clientSecret));
     if (isLoopbackHttp(new URL(this.server.issuer))) oidc.allowInsecureRequests(c);
@@ -90,6 +94,7 @@ export class OidcRelyingParty<P> {
 
   /** The provider URL to send the browser to. */
   async begin(purpose: P): Promise<URL> {
+    const oidc = this.oidc;
     this.collect();
     if (this.pending.size >= MAX_PENDING_LOGINS) throw tooManyRequests('ERR_RATE_LIMITED', 'too many logins in progress; retry later');
     const verifier = oidc.randomPKCECodeVerifier();
@@ -116,8 +121,9 @@ export class OidcRelyingParty<P> {
     // Deleted before anything else: a second callback with this state finds nothing.
     this.pending.delete(state);
     if (!p || this.clock.now() - p.at > LOGIN_TTL_MS) throw badRequest('ERR_OIDC_STATE', 'unknown, used or expired login state; start the login again', 'state');
+    const oidc = this.oidc;
     const config = this.config();
-    let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+    let tokens: Awaited<ReturnType<typeof OidcLib.authorizationCodeGrant>>;
     try {
       tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: p.verifier, expectedNonce: p.nonce, expectedState: state, idTokenExpected: true });
     } catch (err) {

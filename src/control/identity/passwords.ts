@@ -1,4 +1,5 @@
-import { Algorithm, hash, verify } from '@node-rs/argon2';
+// Only the const enum is imported statically (inlined); the native module loads on first use.
+import { Algorithm } from '@node-rs/argon2';
 import type { Clock } from '../../clock.js';
 import { badRequest, tooManyRequests, unauthorized } from '../errors.js';
 import { SourceRateLimiter, type RateLimit } from '../rate-limit.js';
@@ -29,8 +30,10 @@ export function checkPassword(password: string): string {
   return password;
 }
 
+const argon2 = () => import('@node-rs/argon2');
+
 export async function hashPassword(password: string): Promise<string> {
-  return hash(checkPassword(password), ARGON2_OPTIONS);
+  return (await argon2()).hash(checkPassword(password), ARGON2_OPTIONS);
 }
 
 /**
@@ -57,6 +60,7 @@ export class AdminPasswords {
       throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed logins; retry later', 'login');
     }
     const admin = LOGIN_PATTERN.test(login) && password.length <= MAX_PASSWORD_LENGTH ? await this.store.findAdmin(login) : null;
+    const { hash, verify } = await argon2();
     const stored = admin?.passwordHash ?? (await (this.dummy ??= hash('weft-no-such-admin', ARGON2_OPTIONS)));
     let ok = false;
     try {
