@@ -26,6 +26,13 @@ export interface AgentOptions {
   resetServerKey?: boolean;
   /** Re-register the saved node key with `authKey` (an expired key, or before it expires): same name and addresses. */
   forceReauth?: boolean;
+  /**
+   * No `authKey`: the coordinator's login URL (OIDC) is handed here (default: printed on
+   * stderr), and registration waits until someone completes that login.
+   */
+  onLoginUrl?: (url: string) => void;
+  /** How often a node waiting for its login asks again (default 1 s). */
+  loginPollMs?: number;
   hostname?: string;
   iface?: string;
   /** UDP port; default: the one used last time, else random. */

@@ -172,7 +172,7 @@ export class Agent {
     if (!state || this.opts.forceReauth) {
       const listenPort = this.opts.port || state?.listenPort || (await pickUdpPort());
       const endpoints = endpointsFor(this.reporter.local, listenPort);
-      ({ state, client: this.client } = await registerNode(this.opts, { key: id.key, url: id.serverUrl, listenPort, endpoints }, this));
+      ({ state, client: this.client } = await registerNode(this.opts, { key: id.key, url: id.serverUrl, listenPort, endpoints }, { clock: this.clock, logger: this.logger, random: this.random, stopping: () => this.stopping !== null }));
     }
     this.backend = new NetmapBackend(this.publicKey, state);
     const device = await this.startDevice(this.opts.port ?? state.listenPort);

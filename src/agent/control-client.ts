@@ -5,7 +5,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { keyFromBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFrame, sessionKeys, signNodeRequest, type SessionKeys } from '../wire/node-auth.js';
-import type { ClientMessage, ErrorBody, RegisterRequest, RegisterResponse, ServerKeyResponse, ServerMessage } from '../wire/control.js';
+import type { ClientMessage, ErrorBody, RegisterRequest, RegisterLoginResponse, RegisterResponse, ServerKeyResponse, ServerMessage } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION } from '../wire/version.js';
 import { AgentError } from './errors.js';
 import { parseServerMessage } from '../wire/decode.js';
@@ -123,8 +123,13 @@ export class ControlClient implements NetmapSource {
     return JSON.parse(text) as T;
   }
 
-  register(req: Omit<RegisterRequest, 'version'>): Promise<RegisterResponse> {
+  register(req: Omit<RegisterRequest, 'version' | 'interactive'>): Promise<RegisterResponse> {
     return this.post<RegisterResponse>('/api/v1/register', { version: CONTROL_PROTOCOL_VERSION, ...req });
+  }
+
+  /** Without a pre-auth key: the answer may be a login URL to show instead (OIDC). */
+  registerInteractive(req: Omit<RegisterRequest, 'version' | 'interactive' | 'authKey'>): Promise<RegisterResponse | RegisterLoginResponse> {
+    return this.post<RegisterResponse | RegisterLoginResponse>('/api/v1/register', { version: CONTROL_PROTOCOL_VERSION, ...req, interactive: true });
   }
 
   async logout(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PrivateKey } from '../crypto/keys.js';
+import type { RegisterResponse } from '../wire/control.js';
 import type { AgentOptions } from './agent-options.js';
 import { normalizeUrl } from './agent-options.js';
 import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
@@ -24,6 +25,10 @@ export interface ClientDeps {
   logger: Logger;
   random: () => number;
 }
+
+/** As long as the coordinator keeps a login waiting (control/identity/oidc.ts LOGIN_TTL_MS). */
+const LOGIN_WAIT_MS = 10 * 60_000;
+const showLoginUrl = (url: string): void => void process.stderr.write(`\nTo authenticate, visit:\n\n\t${url}\n\n`);
 
 export async function loadIdentity(opts: AgentOptions, logger: Logger): Promise<Identity> {
   const { stateDir } = opts;
@@ -51,20 +56,43 @@ export function newControlClient(key: PrivateKey, server: Pick<PersistedState, '
 export async function registerNode(
   opts: AgentOptions,
   reg: { key: PrivateKey; url: string; listenPort: number; endpoints: string[] },
-  deps: ClientDeps,
+  deps: ClientDeps & { stopping?: () => boolean },
 ): Promise<{ state: PersistedState; client: ControlClient }> {
   const serverUrl = normalizeUrl(reg.url);
   const serverPublicKey = await fetchServerKey(serverUrl);
   await pinServerKey(opts.stateDir, serverUrl, serverPublicKey, opts.resetServerKey);
   const client = newControlClient(reg.key, { serverUrl, serverPublicKey }, deps);
-  const res = await client.register({
+  const res = await registerOrLogin(client, opts, {
     hostname: opts.hostname,
     authKey: opts.authKey,
     endpoints: reg.endpoints,
     ...(opts.forceReauth ? { reauth: true } : {}),
-  });
+  }, deps);
   const state: PersistedState = { serverUrl, serverPublicKey, node: res.node, domain: res.domain, ipv4Range: res.ipv4Range, ipv6Range: res.ipv6Range, listenPort: reg.listenPort };
   await saveState(opts.stateDir, state);
   deps.logger.info({ name: res.node.name, ipv4: res.node.ipv4 }, 'registered');
   return { state, client };
+}
+
+// Without a pre-auth key: show the login URL once, then ask again until the login is done
+// (the coordinator forgets a login after 10 minutes; so does this loop).
+async function registerOrLogin(
+  client: ControlClient,
+  opts: AgentOptions,
+  req: Parameters<ControlClient['register']>[0],
+  deps: ClientDeps & { stopping?: () => boolean },
+): Promise<RegisterResponse> {
+  if (req.authKey) return client.register(req);
+  const deadline = deps.clock.now() + LOGIN_WAIT_MS;
+  let shown = '';
+  for (;;) {
+    const res = await client.registerInteractive(req);
+    if (!('authUrl' in res)) return res;
+    if (res.authUrl !== shown) {
+      shown = res.authUrl;
+      (opts.onLoginUrl ?? showLoginUrl)(res.authUrl);
+    }
+    if (deps.stopping?.() || deps.clock.now() > deadline) throw new AgentError('ERR_NEEDS_LOGIN', `nobody completed the login at ${res.authUrl} in time; run weft up again`);
+    await new Promise<void>((resolve) => deps.clock.setTimeout(resolve, opts.loginPollMs ?? 1000));
+  }
 }

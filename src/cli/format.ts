@@ -20,3 +20,7 @@ export function keyState(k: { revoked: boolean; expiresAt: string | null }, now 
   if (k.revoked) return 'revoked';
   return k.expiresAt !== null && Date.parse(k.expiresAt) <= now ? 'expired' : 'valid';
 }
+
+/** `--json` on list and create commands, and what it prints. */
+export const jsonOption = ['--json', 'machine-readable output'] as const;
+export const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';

@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AdminClient, type AdminTarget } from '../control/admin-client.js';
-import type { ApiKeyView } from '../control/auth-keys.js';
 import { parseDuration } from '../control/durations.js';
 import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, parseListen, runServer } from '../control/server.js';
 import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
@@ -11,7 +10,7 @@ import type { RateLimit } from '../control/rate-limit.js';
 import { DEFAULT_HTTP_LIMITS } from '../listen.js';
 import type { AuthKeyView, NodeView } from '../wire/control.js';
 import { InvalidArgumentError } from '../errors.js';
-import { keyState, localTime, table } from './format.js';
+import { json, jsonOption, keyState, localTime, table } from './format.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { parseIntArg, parseServerUrl } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
@@ -19,6 +18,8 @@ import { registerPolicyCommands } from './policy-commands.js';
 import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerRouteCommands } from './route-commands.js';
+import { registerIdentityCommands } from './identity-commands.js';
+import { oidcFromFlags, oidcServerOptions, type OidcFlags } from './oidc-options.js';
 
 /** `--dns-route corp.example=10.0.0.53,10.0.0.54` (repeatable). */
 function parseDnsRoute(v: string, acc: Record<string, string[]>): Record<string, string[]> {
@@ -70,7 +71,7 @@ export function serverCommand(): Command {
     .option('--relay <url>', 'a standalone relay (weft relay) to publish too, as URL[,stunHost:port...] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--relay-secret-file <file>', `secret standalone relays present to ask which keys are nodes (or ${RELAY_SECRET_ENV})`)
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this separate address (default: off)');
-  return envOptions(logOptions(cmd)).action(async (o: Record<string, string | undefined> & LogOptions & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
+  return envOptions(logOptions(oidcServerOptions(cmd))).action(async (o: Record<string, string | undefined> & LogOptions & OidcFlags & { dnsRoute?: Record<string, string[]>; magicDns?: boolean; relay?: string[]; embeddedRelay?: boolean }) => {
     // Everything is checked before the server touches its state dir or a port.
     if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
     if (o.acmeDomain && o.tlsCert) throw new InvalidArgumentError('--acme-domain and --tls-cert exclude each other');
@@ -90,6 +91,7 @@ export function serverCommand(): Command {
       : undefined;
     if (o.metricsListen !== undefined) parseListen(o.metricsListen);
     const relaySecret = await readRelaySecret(o.relaySecretFile);
+    const oidc = await oidcFromFlags(o);
     await runServer({
       listen: o.listen,
       stateDir: o.stateDir!,
@@ -107,6 +109,7 @@ export function serverCommand(): Command {
       magicDns: o.magicDns !== false,
       relaySecret,
       metricsListen: o.metricsListen,
+      oidc,
       nat: { relay: o.embeddedRelay !== false, publicUrl: o.publicUrl, stunPort, relayUrl: o.relayUrl, extraRelays },
     });
   });
@@ -135,8 +138,6 @@ export function client(o: TargetOptions): AdminClient {
   return new AdminClient({ socketPath: join(o.stateDir, ADMIN_SOCKET_NAME) });
 }
 
-const jsonOption = ['--json', 'machine-readable output'] as const;
-const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
 
 /** `out` receives everything the commands print (stdout unless a test captures it). */
 export function registerServerCommands(program: Command, out: (s: string) => void = (s) => void process.stdout.write(s), err: (s: string) => void = (s) => void process.stderr.write(s)): void {
@@ -229,30 +230,5 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
 
   registerAuditCommands(program, { withTarget, client, table, out });
 
-  const apikeys = program.command('apikeys').description('API keys for the remote admin API (managed over the local socket only)');
-  const local = (c: Command): Command => envOptions(c.option('--state-dir <dir>', 'coordinator state dir', DEFAULT_STATE_DIR));
-  local(apikeys.command('create'))
-    .description('create an API key and print it')
-    .option('--expiry <duration>', 'key lifetime, 0 = never', '90d')
-    .option(...jsonOption)
-    .action(async (o: TargetOptions & { expiry: string; json?: boolean }) => {
-      const expirySeconds = Math.ceil(parseDuration(o.expiry) / 1000);
-      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('POST', '/api/v1/admin/apikeys', { expirySeconds });
-      out(o.json ? json(k) : `${k.key}\n`);
-    });
-  local(apikeys.command('list'))
-    .description('list API keys')
-    .option(...jsonOption)
-    .action(async (o: TargetOptions & { json?: boolean }) => {
-      const { apiKeys } = await client({ stateDir: o.stateDir }).request<{ apiKeys: ApiKeyView[] }>('GET', '/api/v1/admin/apikeys');
-      if (o.json) return out(json(apiKeys));
-      out(table([['ID', 'PREFIX', 'CREATED', 'EXPIRES', 'STATE'], ...apiKeys.map((k) => [k.id, k.prefix, localTime(k.createdAt), localTime(k.expiresAt, 'never'), keyState(k)])]));
-    });
-  local(apikeys.command('revoke'))
-    .description('revoke an API key by id')
-    .argument('<id>')
-    .action(async (id: string, o: TargetOptions) => {
-      const k = await client({ stateDir: o.stateDir }).request<ApiKeyView>('DELETE', `/api/v1/admin/apikeys/${encodeURIComponent(id)}`);
-      out(`revoked ${k.prefix} (id ${k.id})\n`);
-    });
+  registerIdentityCommands(program, { withTarget, client, out, err });
 }

@@ -16,7 +16,8 @@ export class AdminClient {
     let req: http.ClientRequest;
     const t = this.target;
     if ('socketPath' in t) {
-      req = http.request({ socketPath: t.socketPath, path, method, headers });
+      // A fresh connection each time: a pooled one the server has since closed (idle) fails with EPIPE.
+      req = http.request({ socketPath: t.socketPath, path, method, headers, agent: false });
     } else {
       const url = new URL(path, t.server);
       headers.authorization = `Bearer ${t.apiKey}`;

@@ -15,12 +15,15 @@ import type { AdmittedAuth, NodeVerifier, VerifiedRequest } from './node-verifie
 import { RESPONSE_MAC_HEADER, responseMac } from '../wire/node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
-import type { NodeRecord, Store } from './store/index.js';
+import type { ApiKeyScope, NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import type { ApproveRouteRequest, CreateAuthKeyRequest, ErrorBody, RegisterRequest, RelayInfo, RouteView } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER } from '../wire/version.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
+import { identityAdminRoutes } from './identity/admin-routes.js';
+import type { Sealer } from './identity/sealer.js';
+import type { NodeLogins } from './identity/node-login.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const MAP_PATH = '/api/v1/map';
@@ -46,6 +49,10 @@ export interface ApiContext {
   serverPublicKey: string;
   wss: WebSocketServer;
   metrics: MetricsRegistry;
+  /** Interactive `weft up` logins (an OIDC provider is configured), else absent. */
+  nodeLogins?: NodeLogins;
+  /** The key ring sealing recoverable secrets at rest (identity/sealer.ts). */
+  sealer?: Sealer;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
   relaysFor: (req: IncomingMessage) => RelayInfo[];
 }
@@ -142,6 +149,7 @@ const registerSchema = {
     authKey: { type: 'string', minLength: 1, maxLength: 256 },
     endpoints: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
     reauth: { type: 'boolean' },
+    interactive: { type: 'boolean' },
   },
 } as const;
 
@@ -173,7 +181,7 @@ const setPolicySchema = {
 const createApiKeySchema = {
   type: 'object',
   additionalProperties: false,
-  properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 } },
+  properties: { expirySeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400 }, scope: { type: 'string', enum: ['admin', 'read'] } },
 } as const;
 
 const approveRouteSchema = {
@@ -230,7 +238,13 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/api/v1/register', { schema: { querystring: noQuery, body: registerSchema }, onRequest: admitNew, preValidation: nodeAuth, onSend: seal }, async (req) => {
     const body = req.body as RegisterRequest;
     const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
-    const node = await ctx.registry.register(req.nodeKey!, body, endpoints);
+    let loggedIn: string | undefined;
+    if (body.interactive && !body.authKey && ctx.nodeLogins && !(await ctx.registry.isKnown(req.nodeKey!))) {
+      const waiting = ctx.nodeLogins.poll(req.nodeKey!);
+      if ('authUrl' in waiting) return waiting;
+      loggedIn = waiting.user;
+    }
+    const node = await ctx.registry.register(req.nodeKey!, body, endpoints, loggedIn);
     return { node: ctx.registry.view(node), domain: ctx.registry.domain, ipv4Range: ctx.registry.ipam.v4.text, ipv6Range: ctx.registry.ipam.v6Text };
   });
 
@@ -306,6 +320,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
       }
       req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
+      if (k.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
     });
   }
 
@@ -351,6 +366,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/authkeys', { schema: { querystring: noQuery, body: createAuthKeySchema } }, async (req) => {
     const body = req.body as CreateAuthKeyRequest;
     ctx.policy.checkKeyTags(body.tags ?? [], body.user ?? null);
+    if (body.user) await ctx.store.identity.ensureUser(body.user, now());
     const k = await createAuthKey(ctx.store, body, now());
     await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
     return k;
@@ -378,8 +394,9 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
 
   const localOnly = { localOnly: true };
   app.post('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery, body: createApiKeySchema } }, async (req) => {
-    const k = await createApiKey(ctx.store, (req.body as { expirySeconds?: number }).expirySeconds ?? 90 * 86400, now());
-    await audit(req, 'apikey.create', `apikey:${k.id}`, { expiresAt: k.expiresAt });
+    const body = req.body as { expirySeconds?: number; scope?: ApiKeyScope };
+    const k = await createApiKey(ctx.store, body.expirySeconds ?? 90 * 86400, body.scope ?? 'admin', now());
+    await audit(req, 'apikey.create', `apikey:${k.id}`, { scope: k.scope, expiresAt: k.expiresAt });
     return k;
   });
   app.get('/api/v1/admin/apikeys', { config: localOnly, schema: { querystring: noQuery } }, async () => ({ apiKeys: (await ctx.store.listApiKeys()).map((k) => apiKeyView(k)) }));
@@ -390,6 +407,8 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     await audit(req, 'apikey.revoke', `apikey:${k.id}`);
     return apiKeyView(k);
   });
+
+  identityAdminRoutes(app, ctx, audit);
 
   app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
     const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });

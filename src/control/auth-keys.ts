@@ -1,7 +1,7 @@
 import { isSecretOf, mintSecret, secretMatches, secretPrefix, type SecretKind } from './secrets.js';
 import { forbidden, notFound, unauthorized } from './errors.js';
 import type { AuthKeyView, CreateAuthKeyRequest } from '../wire/control.js';
-import type { ApiKeyRecord, AuthKeyRecord, Store } from './store/index.js';
+import type { ApiKeyRecord, ApiKeyScope, AuthKeyRecord, Store } from './store/index.js';
 
 /** Tailscale's default: keys are short-lived unless asked otherwise. */
 export const DEFAULT_AUTHKEY_EXPIRY_SECONDS = 3600;
@@ -76,6 +76,8 @@ export interface ApiKeyView {
   id: string;
   key?: string;
   prefix: string;
+  /** `read`: GET only; `admin`: everything the admin API offers over TCP. */
+  scope: ApiKeyScope;
   createdAt: string;
   expiresAt: string | null;
   revoked: boolean;
@@ -86,15 +88,16 @@ export function apiKeyView(k: ApiKeyRecord, secret?: string): ApiKeyView {
     id: String(k.id),
     ...(secret ? { key: secret } : {}),
     prefix: k.prefix,
+    scope: k.scope,
     createdAt: new Date(k.createdAt).toISOString(),
     expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),
     revoked: k.revoked,
   };
 }
 
-export async function createApiKey(store: Store, expirySeconds: number, now: number): Promise<ApiKeyView> {
+export async function createApiKey(store: Store, expirySeconds: number, scope: ApiKeyScope, now: number): Promise<ApiKeyView> {
   const m = mintSecret('weftapi');
-  const rec = await store.createApiKey({ prefix: m.prefix, hash: m.hash, createdAt: now, expiresAt: expirySeconds === 0 ? null : now + expirySeconds * 1000 });
+  const rec = await store.createApiKey({ prefix: m.prefix, hash: m.hash, scope, createdAt: now, expiresAt: expirySeconds === 0 ? null : now + expirySeconds * 1000 });
   return apiKeyView(rec, m.secret);
 }
 

@@ -27,3 +27,5 @@ export class AcmeError extends WeftError {
   }
 }
 export const tooManyRequests = (code: string, message: string, field?: string): ControlError => new ControlError(429, code, message, field);
+export const conflict = (code: string, message: string, field?: string): ControlError => new ControlError(409, code, message, field);
+export const serviceUnavailable = (code: string, message: string, field?: string): ControlError => new ControlError(503, code, message, field);

@@ -3,6 +3,7 @@ import { checkPolicy, compilePolicy, DEFAULT_POLICY_TEXT, isExitRoute, mayUseTag
 import { badRequest, ControlError, forbidden } from './errors.js';
 import { EXIT_ROUTES } from './routes.js';
 import type { NodeRecord, Store } from './store/index.js';
+import { withProviderGroups } from './identity/groups.js';
 
 // The coordinator's running access policy: the stored text, its parse and the
 // compilation against the current node set (recompiled when the policy or a node's
@@ -36,6 +37,9 @@ export class PolicyEngine {
   text = DEFAULT_POLICY_TEXT;
   updatedAt: number | null = null;
   policy: Policy = parsePolicy(DEFAULT_POLICY_TEXT);
+  /** The policy as written; `policy` adds the provider groups of users (identity/groups.ts). */
+  private base: Policy = this.policy;
+  private readonly userGroups = new Map<string, string[]>();
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
@@ -52,15 +56,17 @@ export class PolicyEngine {
     const rec = await this.store.getPolicy();
     if (rec) {
       try {
-        this.policy = parsePolicy(rec.text);
+        this.base = parsePolicy(rec.text);
         this.text = rec.text;
         this.updatedAt = rec.updatedAt;
       } catch (err) {
         this.log.error({ err: String(err) }, 'stored policy does not parse; denying all');
         this.text = rec.text;
-        this.policy = parsePolicy('{}');
+        this.base = parsePolicy('{}');
       }
     }
+    for (const u of await this.store.identity.listUsers()) if (u.groups.length) this.userGroups.set(u.login, u.groups);
+    this.policy = withProviderGroups(this.base, this.userGroups);
     this.recompile();
   }
 
@@ -75,8 +81,20 @@ export class PolicyEngine {
     await this.store.setPolicy(text, now);
     this.text = text;
     this.updatedAt = now;
-    this.policy = checked.policy;
+    this.base = checked.policy;
+    this.policy = withProviderGroups(this.base, this.userGroups);
     this.recompile();
+  }
+
+  /** A login refreshed `login`'s provider groups; true when that changed the policy (recompiled). */
+  setUserGroups(login: string, groups: string[]): boolean {
+    const old = this.userGroups.get(login) ?? [];
+    if (old.length === groups.length && old.every((g, i) => g === groups[i])) return false;
+    if (groups.length) this.userGroups.set(login, groups);
+    else this.userGroups.delete(login);
+    this.policy = withProviderGroups(this.base, this.userGroups);
+    this.recompile();
+    return true;
   }
 
   /** Whether a node change needs a recompile (new node, or name/user/tags/addresses moved). */

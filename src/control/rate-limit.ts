@@ -47,13 +47,15 @@ export class SourceRateLimiter {
     private readonly clock: Clock,
     private readonly perSource: RateLimit = DEFAULT_REGISTER_LIMIT,
     private readonly overall: RateLimit = DEFAULT_REGISTER_GLOBAL_LIMIT,
+    /** What shares a bucket: by default the source address (/64 for IPv6); e.g. a login name. */
+    private readonly keyOf: (k: string | undefined) => string = sourceKey,
   ) {
     this.global = { tokens: overall.burst, at: clock.now() };
   }
 
   /** Takes a token for `address`; false (and nothing taken) when either bucket is empty. */
   allow(address: string | undefined): boolean {
-    const key = sourceKey(address);
+    const key = this.keyOf(address);
     const b = this.current(key);
     if (!b) return this.refuse();
     if (b.tokens < 1 || this.global.tokens < 1) return this.refuse();
@@ -65,7 +67,7 @@ export class SourceRateLimiter {
 
   /** Whether `allow` would pass now, taking nothing (to check before work that costs). */
   wouldAllow(address: string | undefined): boolean {
-    const b = this.current(sourceKey(address));
+    const b = this.current(this.keyOf(address));
     return b !== null && b.tokens >= 1 && this.global.tokens >= 1;
   }
 

@@ -175,12 +175,21 @@ export class Registry {
     return n;
   }
 
-  async register(publicKey: string, req: RegisterRequest, endpoints: string[] | undefined): Promise<NodeRecord> {
+  /** Whether `publicKey` is a registered node (even expired), as register() would see it. */
+  async isKnown(publicKey: string): Promise<boolean> {
+    return this.byKey.has(publicKey) || (await this.o.store.getNodeByKey(publicKey)) !== null;
+  }
+
+  /**
+   * A new node key needs a pre-auth key, or `loggedIn`: the user who completed an
+   * interactive (OIDC) login for it; a known key re-registers idempotently.
+   */
+  async register(publicKey: string, req: RegisterRequest, endpoints: string[] | undefined, loggedIn?: string): Promise<NodeRecord> {
     const known = this.byKey.get(publicKey) ?? (await this.o.store.getNodeByKey(publicKey));
     if (known) return req.reauth ? this.reauth(known, req.authKey, endpoints) : this.reregister(known, endpoints);
-    if (!req.authKey) throw unauthorized('ERR_AUTHKEY_REQUIRED', 'a pre-auth key is required to register a new node', 'authKey');
+    if (!req.authKey && !loggedIn) throw unauthorized('ERR_AUTHKEY_REQUIRED', 'a pre-auth key is required to register a new node', 'authKey');
     const now = this.now();
-    const key = await resolveAuthKey(this.o.store, req.authKey, now);
+    const key = req.authKey ? await resolveAuthKey(this.o.store, req.authKey, now) : { id: null, ephemeral: false, tags: [] as string[], user: loggedIn! };
     const base = sanitizeHostname(req.hostname) ?? generatedName();
     for (let attempt = 0; attempt < MAX_ALLOCATION_ATTEMPTS; attempt++) {
       const name = this.names.allocate(base);
@@ -323,6 +332,16 @@ export class Registry {
     for (const n of [...this.byId.values()]) {
       const auto = withExitPair(this.autoApprove(n, n.advertisedRoutes)).filter((r) => !n.approvedRoutes.includes(r));
       if (auto.length) await this.setApproval(n, auto, true);
+    }
+  }
+
+  /** Re-reads nodes the store changed behind the registry (a user rename) and announces them. */
+  async reload(ids: number[]): Promise<void> {
+    for (const id of ids) {
+      const n = await this.o.store.getNode(id);
+      if (!n) continue;
+      this.put(n);
+      this.listener.upsert(n);
     }
   }
 

@@ -29,6 +29,10 @@ import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions 
 import { relayCheckRoutes } from './relay-check.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
+import { Sealer } from './identity/sealer.js';
+import { OIDC_CALLBACK_PATH, OidcRelyingParty, type OidcOptions } from './identity/oidc.js';
+import { loginRoutes, NodeLogins, type NodeLoginPurpose } from './identity/node-login.js';
+import { oidcClientSecret, recordLogin } from './identity/login-result.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -71,6 +75,11 @@ export interface CoordinatorOptions {
   nat?: RelayEmbedOptions;
   /** Shared with standalone relays (`weft relay --coordinator`): enables POST /api/v1/relay/check. */
   relaySecret?: string;
+  /**
+   * Sign-in with an OpenID Connect provider (`weft up` without a key). Without
+   * `clientSecret` the one sealed in the database by an earlier start is used.
+   */
+  oidc?: Omit<OidcOptions, 'clientSecret'> & { clientSecret?: string };
   /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
   metricsListen?: string;
   clock?: Clock;
@@ -189,7 +198,11 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await policy.load();
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
+      const sealer = await Sealer.open(opts.stateDir);
+      const oidcSecret = opts.oidc ? await oidcClientSecret(store, sealer, opts.oidc.clientSecret, clock.wallNow()) : null;
+      const baseUrl = (): string => opts.nat?.publicUrl?.replace(/\/$/, '') ?? url;
+      const nodeLogins = opts.oidc ? new NodeLogins(clock, baseUrl) : undefined;
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry, sealer, nodeLogins };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };
@@ -203,6 +216,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       // The embedded relay's URL answers a browser with an ordinary page, as `weft relay` does.
       if (opts.nat?.relay !== false) api.get(RELAY_DEFAULT_PATH, (req, reply) => serveRelayPage(req.method, reply.hijack().raw));
+      let rp: OidcRelyingParty<NodeLoginPurpose> | null = null;
+      const redirectUri = (): string => `${baseUrl()}${OIDC_CALLBACK_PATH}`;
+      if (nodeLogins) loginRoutes(api, { clock, logins: nodeLogins, rp: () => rp, redirectUri, onLogin: (c) => recordLogin(ctx, c) });
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === RELAY_DEFAULT_PATH) return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);
@@ -217,6 +233,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
       relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
+      if (opts.oidc) rp = await OidcRelyingParty.discover<NodeLoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), clock);
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
 
       if (socketPath) {

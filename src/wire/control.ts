@@ -23,6 +23,18 @@ export interface RegisterRequest {
   endpoints?: string[];
   /** v6: a known (even expired) node key re-authenticates with `authKey`: same name and addresses, new expiry. */
   reauth?: boolean;
+  /**
+   * Without `authKey`: the agent can show a login URL (`weft up` with no key). A coordinator
+   * with an OIDC provider then answers RegisterLoginResponse until someone completes the
+   * login, and registers the node to that user on the next call. Only agents that send
+   * this get that answer, so older agents keep seeing ERR_AUTHKEY_REQUIRED.
+   */
+  interactive?: boolean;
+}
+
+/** The answer to an interactive registration still waiting for its login (MAC'd like any 2xx). */
+export interface RegisterLoginResponse {
+  authUrl: string;
 }
 
 export interface RegisterResponse {

@@ -18,7 +18,7 @@ import { waitFor } from '../helpers/wait.js';
 // the state dir, the server URL, and the listen address (a free localhost port).
 
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
-const ADMIN = /^(?:WEFT_\w+=\S+ )*weft (keys|nodes|routes|policy|apikeys|version)\b/;
+const ADMIN = /^(?:WEFT_\w+=(?:\$\([^)]*\)|\S+) )*weft (keys|nodes|routes|policy|apikeys|version|users|admins|secrets)\b/;
 
 interface Block {
   lang: string;
@@ -46,6 +46,9 @@ test("the README's admin examples run in order on a fresh server", async () => {
   const policy = blocks.find((b) => b.lang === 'jsonc');
   assert.ok(policy, 'the README shows a policy');
   writeFileSync(join(dir, 'acl.hujson'), policy.lines.join('\n'));
+  // What the admin examples read passwords from.
+  writeFileSync(join(dir, 'admin-password.txt'), 'first admin password\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'new-password.txt'), 'second admin password\n', { mode: 0o600 });
 
   const serverLine = blocks.flatMap((b) => b.lines).map(stripComment).find((l) => l.startsWith('weft server '));
   assert.ok(serverLine, 'the README shows how to start the server');
@@ -104,6 +107,13 @@ test("the README's admin examples run in order on a fresh server", async () => {
     assert.deepEqual(nodes.find((n) => n.name === 'gw')?.approvedRoutes, ['0.0.0.0/0', '::/0']);
     assert.deepEqual(nodes.find((n) => n.name === 'router')?.approvedRoutes, [], 'unapproved again');
     assert.match((await admin.request<{ policy: string }>('GET', '/api/v1/admin/policy')).policy, /tag:server/);
+    // The identity examples: alice created, renamed and removed; root created and removed; a read-only key.
+    const { users } = await admin.request<{ users: { login: string }[] }>('GET', '/api/v1/admin/users');
+    assert.ok(!users.some((u) => u.login.startsWith('alice@')), JSON.stringify(users));
+    assert.deepEqual((await admin.request<{ admins: unknown[] }>('GET', '/api/v1/admin/admins')).admins, []);
+    const { apiKeys } = await admin.request<{ apiKeys: { scope: string }[] }>('GET', '/api/v1/admin/apikeys');
+    assert.ok(apiKeys.some((k) => k.scope === 'read'));
+    assert.equal(readFileSync(join(stateDir, 'secrets.key'), 'utf8').trim().split('\n').length, 1, 'rotated to one fresh key');
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));

@@ -159,10 +159,62 @@ export function storeCompliance(fixture: StoreFixture): void {
 
   test('api keys: create, find, revoke', async () => {
     await fresh();
-    const k = await s.createApiKey({ prefix: 'weftapi-abc', hash: 'hh', createdAt: NOW, expiresAt: null });
-    assert.deepEqual((await s.findApiKeysByPrefix('weftapi-abc')).map((x) => x.id), [k.id]);
+    const k = await s.createApiKey({ prefix: 'weftapi-abc', hash: 'hh', scope: 'read', createdAt: NOW, expiresAt: null });
+    assert.deepEqual((await s.findApiKeysByPrefix('weftapi-abc')).map((x) => [x.id, x.scope]), [[k.id, 'read']]);
     assert.equal(await s.revokeApiKey(k.id), true);
     assert.equal((await s.listApiKeys())[0].revoked, true);
+    await s.close();
+  });
+
+  test('users: nodes and keys belong to user rows; rename carries over; delete refused while nodes remain', async () => {
+    await fresh();
+    const alice = await s.identity.ensureUser('alice@', NOW);
+    assert.equal((await s.identity.ensureUser('alice@', NOW + 5)).id, alice.id, 'ensureUser creates once');
+    const k = await s.createAuthKey({ ...key({ user: 'alice@', reusable: true }), tags: [] });
+    const n = await s.insertNode(node({ user: 'alice@' }), k.id, NOW);
+    assert.deepEqual((await s.identity.userNodes(alice.id)).map((x) => x.id), [n.id]);
+    await rejectsCode(s.identity.createUser({ login: 'alice@', displayName: null, provider: 'local', subject: null, groups: [], createdAt: NOW }), 'ERR_STORE_CONFLICT');
+    const renamed = await s.identity.renameUser(alice.id, 'alicia@');
+    assert.deepEqual(renamed?.nodeIds, [n.id]);
+    assert.equal((await s.getNode(n.id))?.user, 'alicia@');
+    assert.equal((await s.listAuthKeys()).find((x) => x.id === k.id)?.user, 'alicia@');
+    await rejectsCode(s.identity.deleteUser(alice.id), 'ERR_USER_HAS_NODES');
+    assert.ok(await s.identity.findUser('alicia@'), 'a refused delete changes nothing');
+    await s.deleteNode(n.id);
+    assert.equal((await s.identity.deleteUser(alice.id))?.login, 'alicia@');
+    assert.deepEqual(await s.identity.listUsers(), []);
+    assert.equal((await s.listAuthKeys()).some((x) => x.id === k.id), false, "the user's keys go with it");
+    await s.close();
+  });
+
+  test('users: an OIDC login creates the user once and refreshes groups; a taken login is not taken over', async () => {
+    await fresh();
+    const claims = { provider: 'https://idp', subject: 's1', login: 'bob@example.com', displayName: 'Bob', groups: ['eng'] };
+    const first = await s.identity.recordLogin(claims, NOW);
+    assert.deepEqual([first.groups, first.lastLogin, first.createdAt], [['eng'], NOW, NOW]);
+    const second = await s.identity.recordLogin({ ...claims, groups: ['ops'] }, NOW + 10);
+    assert.deepEqual([second.id, second.groups, second.lastLogin, second.createdAt], [first.id, ['ops'], NOW + 10, NOW]);
+    await rejectsCode(s.identity.recordLogin({ ...claims, subject: 's2' }, NOW), 'ERR_STORE_CONFLICT');
+    const local = await s.identity.ensureUser('carol@example.com', NOW);
+    const adopted = await s.identity.recordLogin({ ...claims, subject: 's3', login: 'carol@example.com' }, NOW + 20);
+    assert.deepEqual([adopted.id, adopted.provider, adopted.subject, adopted.createdAt], [local.id, 'https://idp', 's3', NOW], 'a local user without a subject is adopted');
+    await rejectsCode(s.identity.recordLogin({ ...claims, subject: 's4', login: 'carol@example.com' }, NOW), 'ERR_STORE_CONFLICT');
+    await s.close();
+  });
+
+  test('admins and sealed values', async () => {
+    await fresh();
+    await s.identity.createAdmin('root', '$argon2id$x', NOW);
+    await rejectsCode(s.identity.createAdmin('root', '$argon2id$y', NOW), 'ERR_STORE_CONFLICT');
+    assert.equal((await s.identity.setAdminPassword('root', '$argon2id$z', NOW + 1))?.passwordHash, '$argon2id$z');
+    assert.equal(await s.identity.setAdminPassword('nobody', 'h', NOW), null);
+    assert.deepEqual((await s.identity.listAdmins()).map((a) => [a.login, a.updatedAt]), [['root', NOW + 1]]);
+    assert.equal((await s.identity.deleteAdmin('root'))?.login, 'root');
+    assert.equal(await s.identity.findAdmin('root'), null);
+    await s.identity.putSealed('a', 'v1', NOW);
+    await s.identity.putSealed('a', 'v2', NOW);
+    assert.equal(await s.identity.getSealed('a'), 'v2');
+    assert.deepEqual(await s.identity.listSealed(), [{ name: 'a', value: 'v2' }]);
     await s.close();
   });
 

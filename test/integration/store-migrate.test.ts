@@ -44,7 +44,9 @@ async function assertFixtureData(store: Store): Promise<void> {
   assert.deepEqual(nodes[1].approvedRoutes, EXIT_BOTH);
   const keys = await store.listAuthKeys();
   assert.deepEqual(keys.map((k) => [k.reusable, k.usedCount, k.user]), [[true, 3, null], [false, 0, 'alice']]);
-  assert.equal((await store.listApiKeys()).length, 1);
+  // Migration 7: the user string on the pre-auth key became a (local) user row; old API keys are admin-scoped.
+  assert.deepEqual((await store.identity.listUsers()).map((u) => [u.login, u.provider, u.groups]), [['alice', 'local', []]]);
+  assert.deepEqual((await store.listApiKeys()).map((k) => k.scope), ['admin']);
   assert.match((await store.getPolicy())!.text, /^\/\/ fixture policy\n/);
   assert.equal(await store.getOrCreateMeta('ipv6_ula48', () => 'fresh'), 'fdd9:4fb:2abc::/48');
 }

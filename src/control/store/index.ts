@@ -3,7 +3,7 @@ import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, StoreChange, NewNode, AuditRecord, NewAuditRecord } from './types.js';
+export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, ApiKeyScope, StoreChange, NewNode, AuditRecord, NewAuditRecord } from './types.js';
 export { SchemaTooNewError, StoreConflictError } from './types.js';
 export { SCHEMA_VERSION } from './schema.js';
 
@@ -11,3 +11,5 @@ export { SCHEMA_VERSION } from './schema.js';
 export function openStore(db: string, log: Logger): Store {
   return /^postgres(ql)?:\/\//.test(db) ? openPostgresStore(db, log) : openSqliteStore(db);
 }
+export type { IdentityStore, UserRecord, AdminRecord, LoginClaims, NewUser } from './identity-types.js';
+export { LOCAL_PROVIDER } from './identity-types.js';

@@ -63,6 +63,30 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `CREATE INDEX audit_log_at ON audit_log (at)`,
       ],
     },
+    {
+      // Identity (issue 17): users as rows that nodes and pre-auth keys belong to (the
+      // user strings of earlier versions become local users), local admins with Argon2id
+      // password hashes, scoped API keys, and values sealed under the state dir's key.
+      // nodes."user" / auth_keys."user" stay as the login name (renames update both).
+      version: 7,
+      statements: [
+        `CREATE TABLE users (
+          id ${id}, login TEXT NOT NULL UNIQUE, display_name TEXT, provider TEXT NOT NULL, subject TEXT,
+          provider_groups TEXT NOT NULL DEFAULT '[]', created_at ${int} NOT NULL, last_login ${int})`,
+        `CREATE UNIQUE INDEX users_provider_subject ON users (provider, subject)`,
+        `INSERT INTO users (login, provider, created_at)
+          SELECT u, 'local', MIN(c) FROM (
+            SELECT "user" AS u, created_at AS c FROM nodes UNION ALL SELECT "user" AS u, created_at AS c FROM auth_keys) s
+          WHERE u IS NOT NULL GROUP BY u ORDER BY MIN(c), u`,
+        `ALTER TABLE nodes ADD COLUMN user_id ${int} REFERENCES users(id)`,
+        `UPDATE nodes SET user_id = (SELECT id FROM users WHERE login = nodes."user")`,
+        `ALTER TABLE auth_keys ADD COLUMN user_id ${int} REFERENCES users(id)`,
+        `UPDATE auth_keys SET user_id = (SELECT id FROM users WHERE login = auth_keys."user")`,
+        `ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'`,
+        `CREATE TABLE admins (id ${id}, login TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, created_at ${int} NOT NULL, updated_at ${int} NOT NULL)`,
+        `CREATE TABLE sealed_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at ${int} NOT NULL)`,
+      ],
+    },
   ];
 }
 
@@ -78,4 +102,4 @@ const completeExitPostgres = `UPDATE nodes SET approved_routes = (
   WHERE ${HALF_EXIT}`;
 
 /** The schema version this code writes; a database at a higher one is refused. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 7;

@@ -1,5 +1,7 @@
 import { forbidden } from '../errors.js';
 import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
+import { SqlIdentityStore } from './identity-sql.js';
+import type { IdentityStore } from './identity-types.js';
 import { SchemaTooNewError } from './types.js';
 import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
@@ -29,7 +31,7 @@ const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const bool = (v: unknown): boolean => Number(v) === 1;
 
-function toNode(r: Row): NodeRecord {
+export function toNode(r: Row): NodeRecord {
   return {
     id: num(r.id),
     publicKey: String(r.public_key),
@@ -67,7 +69,7 @@ function toAuthKey(r: Row): AuthKeyRecord {
 }
 
 function toApiKey(r: Row): ApiKeyRecord {
-  return { id: num(r.id), prefix: String(r.prefix), hash: String(r.hash), createdAt: num(r.created_at), expiresAt: numOrNull(r.expires_at), revoked: bool(r.revoked) };
+  return { id: num(r.id), prefix: String(r.prefix), hash: String(r.hash), scope: r.scope === 'read' ? 'read' : 'admin', createdAt: num(r.created_at), expiresAt: numOrNull(r.expires_at), revoked: bool(r.revoked) };
 }
 
 function toAudit(r: Row): AuditRecord {
@@ -83,7 +85,10 @@ async function appliedVersion(q: Queryable): Promise<number> {
 
 /** The Store over any SqlDriver: every query is written once for both dialects. */
 export class SqlStore implements Store {
-  constructor(private readonly db: SqlDriver) {}
+  readonly identity: IdentityStore;
+  constructor(private readonly db: SqlDriver) {
+    this.identity = new SqlIdentityStore(db);
+  }
 
   async init(): Promise<void> {
     await this.db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at ${this.db.dialect === 'sqlite' ? 'INTEGER' : 'BIGINT'} NOT NULL)`);
@@ -119,8 +124,8 @@ export class SqlStore implements Store {
 
   async createAuthKey(k: NewAuthKey): Promise<AuthKeyRecord> {
     const [row] = await this.db.all(
-      'INSERT INTO auth_keys (prefix, hash, reusable, ephemeral, tags, created_at, expires_at, "user") VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *',
-      [k.prefix, k.hash, b(k.reusable), b(k.ephemeral), JSON.stringify(k.tags), k.createdAt, k.expiresAt, k.user ?? null],
+      'INSERT INTO auth_keys (prefix, hash, reusable, ephemeral, tags, created_at, expires_at, "user", user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM users WHERE login = ?)) RETURNING *',
+      [k.prefix, k.hash, b(k.reusable), b(k.ephemeral), JSON.stringify(k.tags), k.createdAt, k.expiresAt, k.user ?? null, k.user ?? null],
     );
     return toAuthKey(row);
   }
@@ -138,7 +143,7 @@ export class SqlStore implements Store {
   }
 
   async createApiKey(k: NewApiKey): Promise<ApiKeyRecord> {
-    const [row] = await this.db.all('INSERT INTO api_keys (prefix, hash, created_at, expires_at) VALUES (?, ?, ?, ?) RETURNING *', [k.prefix, k.hash, k.createdAt, k.expiresAt]);
+    const [row] = await this.db.all('INSERT INTO api_keys (prefix, hash, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING *', [k.prefix, k.hash, k.scope, k.createdAt, k.expiresAt]);
     return toApiKey(row);
   }
 
@@ -172,9 +177,9 @@ export class SqlStore implements Store {
     return this.db.tx(async (q) => {
       if (authKeyId !== null) await consumeAuthKey(q, authKeyId, now);
       const [row] = await q.all(
-        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id, "user", advertised_routes, approved_routes)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId, n.user ?? null, JSON.stringify(n.advertisedRoutes ?? []), JSON.stringify(n.approvedRoutes ?? [])],
+        `INSERT INTO nodes (public_key, name, hostname, ipv4, ipv6, endpoints, created_at, last_seen, expires_at, ephemeral, tags, auth_key_id, "user", advertised_routes, approved_routes, user_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT id FROM users WHERE login = ?)) RETURNING *`,
+        [n.publicKey, n.name, n.hostname, n.ipv4, n.ipv6, JSON.stringify(n.endpoints), n.createdAt, n.lastSeen, n.expiresAt, b(n.ephemeral), JSON.stringify(n.tags), authKeyId, n.user ?? null, JSON.stringify(n.advertisedRoutes ?? []), JSON.stringify(n.approvedRoutes ?? []), n.user ?? null],
       );
       const node = toNode(row);
       await this.db.announce(q, { kind: 'node-upsert', id: node.id });

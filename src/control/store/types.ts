@@ -1,4 +1,5 @@
 import { WeftError } from '../../errors.js';
+import type { IdentityStore } from './identity-types.js';
 
 // The coordinator's persistent state behind one small interface; SQLite (embedded) and
 // PostgreSQL (several coordinators sharing a database) implement it and pass the same
@@ -50,10 +51,14 @@ export interface PolicyRecord {
   updatedAt: number;
 }
 
+/** `read` keys may only GET; `admin` keys may change state (migration 7; older keys are admin). */
+export type ApiKeyScope = 'admin' | 'read';
+
 export interface ApiKeyRecord {
   id: number;
   prefix: string;
   hash: string;
+  scope: ApiKeyScope;
   createdAt: number;
   expiresAt: number | null;
   revoked: boolean;
@@ -90,6 +95,8 @@ export interface Store {
   /** Creates or migrates the schema; safe to run from several instances at once. */
   init(): Promise<void>;
   close(): Promise<void>;
+  /** Users, local admins and sealed values (identity-types.ts). */
+  readonly identity: IdentityStore;
   /** The highest migration applied (schema_migrations). */
   schemaVersion(): Promise<number>;
 

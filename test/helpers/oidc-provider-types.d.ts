@@ -1,0 +1,9 @@
+// Just what test/helpers/oidc-provider.ts uses of the untyped oidc-provider package.
+declare module 'oidc-provider' {
+  import type { IncomingMessage, ServerResponse } from 'node:http';
+  export default class Provider {
+    constructor(issuer: string, configuration: Record<string, unknown>);
+    callback(): (req: IncomingMessage, res: ServerResponse) => void;
+    proxy: boolean;
+  }
+}
