@@ -27,6 +27,11 @@ import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions 
 import { relayCheckRoutes } from './relay-check.js';
 import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
+import { ConsoleAuth, DEFAULT_SESSION_TTL_MS } from './console/session.js';
+import { ConsoleEvents } from './console/events.js';
+import { consoleRoutes } from './console/routes.js';
+import { apiKeyProof } from './auth-keys.js';
+import { relayStatus } from './relay-status.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -71,6 +76,8 @@ export interface CoordinatorOptions {
   relaySecret?: string;
   /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
   metricsListen?: string;
+  /** Web console session lifetime; default 8 h. */
+  consoleSessionTtlMs?: number;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -87,6 +94,7 @@ export interface Coordinator {
   readonly store: Store;
   readonly policy: PolicyEngine;
   readonly hub: StreamHub;
+  readonly events: ConsoleEvents;
   /** Set once started. */
   readonly verifier: NodeVerifier | null;
   /** `http://host:port` of the --metrics-listen listener once started, else null. */
@@ -127,17 +135,22 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
   hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
+  const events = new ConsoleEvents();
   // The embedded relay hears of deletions and expiries too: their connections close.
   registry.listener = {
     upsert: (n) => {
       hub.upsert(n);
       relay?.nodeChanged(n.publicKey, registry.isActiveKey(n.publicKey));
+      if (events.viewerCount) events.node(registry.view(n));
     },
     remove: (n) => {
       hub.remove(n);
       relay?.nodeChanged(n.publicKey, false);
+      events.removed(n.id);
     },
   };
+  const consoleAuth = new ConsoleAuth(store, clock, opts.consoleSessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
+  consoleAuth.addProof(apiKeyProof(store));
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
@@ -172,6 +185,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     store,
     policy,
     hub,
+    events,
     get verifier() {
       return verifier;
     },
@@ -187,7 +201,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await policy.load();
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, metrics: metrics.registry };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };
@@ -197,7 +211,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       applyHttpLimits(api.server, limits);
       if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
-      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
+      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT), console: consoleAuth });
+      consoleRoutes(api, { auth: consoleAuth, clock, secure: https !== undefined });
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === '/relay') return; // the embedded relay's
@@ -214,6 +229,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
+      ctx.relayStatus = (req) => relayStatus(ctx.relaysFor(req), embedded, registry);
 
       if (socketPath) {
         // A stale socket from a killed process would make listen fail with EADDRINUSE.
@@ -236,6 +252,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await relay?.stop();
       relay = null;
       hub.stop();
+      events.stop();
       for (const c of wss.clients) c.terminate();
       await Promise.all(apps.map((a) => a.close()));
       apps = [];

@@ -148,6 +148,12 @@ export interface RelayInfo {
   stun: string[];
 }
 
+/** `GET /api/v1/admin/relays`: a published relay; `clients` (node names) only for the embedded one. */
+export interface RelayStatusView extends RelayInfo {
+  embedded: boolean;
+  clients: string[] | null;
+}
+
 /**
  * Messages on the map stream (WebSocket, GET /api/v1/map, node-authenticated).
  * Server to node: first `full`, then `delta` for every change that affects this node.

@@ -63,6 +63,17 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `CREATE INDEX audit_log_at ON audit_log (at)`,
       ],
     },
+    {
+      // Web console sessions, by SHA-256 of the cookie token, shared by every coordinator
+      // on one database; `actor` is who logged in (`apikey:<id>`), `method` how.
+      version: 6,
+      statements: [
+        `CREATE TABLE console_sessions (
+          token_hash TEXT PRIMARY KEY, actor TEXT NOT NULL, method TEXT NOT NULL,
+          created_at ${int} NOT NULL, expires_at ${int} NOT NULL)`,
+        `CREATE INDEX console_sessions_expires ON console_sessions (expires_at)`,
+      ],
+    },
   ];
 }
 
@@ -78,4 +89,4 @@ const completeExitPostgres = `UPDATE nodes SET approved_routes = (
   WHERE ${HALF_EXIT}`;
 
 /** The schema version this code writes; a database at a higher one is refused. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
