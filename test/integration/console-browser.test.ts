@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { RouteView } from '../../src/control/wire.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import type { MapClient } from '../helpers/control.js';
+import { RelayClient } from '../../src/relay/client.js';
 
 // The admin console driven in a real headless Chromium (Debian's package, through
 // playwright-core): log in, create a key, approve a route, fix a policy error shown at
@@ -21,6 +22,7 @@ let t: TestCoordinator;
 let browser: Browser;
 let page: Page;
 const maps: MapClient[] = [];
+let relayed: RelayClient | null = null;
 
 before(async () => {
   if (skip) return;
@@ -34,6 +36,7 @@ before(async () => {
 after(async () => {
   if (skip) return;
   for (const m of maps) await m.close();
+  await relayed?.stop();
   await browser?.close();
   await t?.stop();
 });
@@ -52,6 +55,9 @@ test('admin console in a headless browser: login, key, route, policy, live offli
   maps.push(router.map, laptop.map, phone.map);
   router.map.send({ type: 'routes', routes: ['10.77.0.0/24', '0.0.0.0/0', '::/0'] });
   await laptop.map.waitFor((m) => m.type === 'delta' && m.upserts.some((u) => (u.advertisedRoutes ?? []).length === 3));
+  // The router reaches the embedded relay, as a node behind a hard NAT would.
+  relayed = new RelayClient({ url: `${t.url.replace(/^http/, 'ws')}/relay`, privateKey: router.node.priv });
+  await relayed.connect();
 
   // Log in.
   await page.goto(`${t.url}/admin`);
@@ -113,6 +119,7 @@ test('admin console in a headless browser: login, key, route, policy, live offli
 
   await page.click('nav a[href="#relays"]');
   await page.waitForSelector('#relays tr[data-relay="default"]');
+  assert.match((await page.textContent('#relays tr[data-relay="default"]')) ?? '', /embeddedrouter$/);
   await shot('relays');
   await page.click('nav a[href="#audit"]');
   await page.waitForSelector('#audit tbody tr');
@@ -123,6 +130,7 @@ test('admin console in a headless browser: login, key, route, policy, live offli
   // recolours it, with no reload (the page's EventSource carries the change).
   await page.click('nav a[href="#topology"]');
   await page.waitForSelector('#topology circle.node.online[data-node="phone"]');
+  await page.waitForSelector('#topology line.relay-link[data-link="router:relay"]');
   await shot('topology');
   const navigations = `performance.getEntriesByType('navigation').length`;
   const loads = await page.evaluate(navigations);
@@ -130,7 +138,7 @@ test('admin console in a headless browser: login, key, route, policy, live offli
   await new Promise((r) => setTimeout(r, 200));
   t.clock.advance(121_000);
   await page.waitForSelector('#topology circle.node.offline[data-node="phone"]', { timeout: 10_000 });
-  assert.match((await page.textContent('.legend')) ?? '', /3 nodes, 2 online/);
+  assert.match((await page.textContent('.legend')) ?? '', /3 nodes, 2 online, 1 via a relay/);
   await shot('topology-offline');
   await page.click('nav a[href="#nodes"]');
   await page.waitForSelector('#nodes tr[data-node="phone"][data-online="false"]');
