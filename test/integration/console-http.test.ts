@@ -6,7 +6,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { CONTENT_SECURITY_POLICY } from '../../src/control/console/static-files.js';
+import { CONTENT_SECURITY_POLICY } from '../../src/static-files.js';
 import { CSRF_HEADER, DEFAULT_SESSION_TTL_MS, SESSION_COOKIE } from '../../src/control/console/session.js';
 import type { AuditEntryView } from '../../src/control/audit.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';

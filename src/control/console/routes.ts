@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.js';
 import { badRequest, tooManyRequests, unauthorized } from '../errors.js';
 import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, SourceRateLimiter } from '../rate-limit.js';
 import { readCookie, SESSION_COOKIE, type ConsoleAuth } from './session.js';
-import { loadStatic, SECURITY_HEADERS, type StaticFile } from './static-files.js';
+import { loadStatic, SECURITY_HEADERS, type StaticFile } from '../../static-files.js';
 
 // The web admin console at /admin on the API's own port: the pages, and login/logout.
 // Everything the pages show or change goes through the admin API (api.ts), which accepts
