@@ -11,23 +11,14 @@ import { AdminClient } from '../src/control/admin-client.js';
 import type { ServerMessage } from '../src/control/wire.js';
 import { http, SimNode, type MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
-import { parseExposition } from '../test/helpers/prom-text.js';
+import { measureScrapes, pct, pool, SCRAPES } from './sim.js';
 
 const SIZES = [100, 1000];
 const CHANGES = 20;
 const CONCURRENCY = 50;
 const DEADLINE_MS = 240_000;
-const SCRAPES = 30;
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
-}
 
 interface Row {
   nodes: number;
@@ -42,22 +33,6 @@ interface Row {
   scrapeP50: number;
   scrapeMax: number;
   scrapeBytes: number;
-}
-
-/** Scrapes `url` SCRAPES times in a row: median and max wall time, and the body size (checked once). */
-async function measureScrapes(url: string): Promise<{ p50: number; max: number; bytes: number }> {
-  const times: number[] = [];
-  let body = '';
-  for (let i = 0; i < SCRAPES; i++) {
-    const t0 = performance.now();
-    const res = await fetch(url);
-    body = await res.text();
-    times.push(performance.now() - t0);
-    if (res.status !== 200) throw new Error(`scrape: HTTP ${res.status}`);
-  }
-  parseExposition(body);
-  times.sort((a, b) => a - b);
-  return { p50: pct(times, 50), max: times.at(-1)!, bytes: Buffer.byteLength(body) };
 }
 
 async function run(size: number, started: number): Promise<Row> {

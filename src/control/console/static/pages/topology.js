@@ -2,7 +2,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { subscribe } from '../events.js';
 
-// Live topology: nodes on a ring around the relays, coloured by online state, with a
+// Live topology: nodes on a ring around the relays, coloured by online/offline/expired, with a
 // line for each node connected to a relay (the embedded relay reports its clients).
 // Node events from the live stream recolour one circle; adds and removes re-lay the
 // ring; relay links are re-read at most once a second after a change.
@@ -10,6 +10,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const SIZE = 800;
 const C = SIZE / 2;
 const LABELS_UP_TO = 150;
+const state = (n) => (n.expired ? 'expired' : n.online ? 'online' : 'offline');
 
 function s(tag, attrs = {}, text) {
   const el = document.createElementNS(SVG, tag);
@@ -41,8 +42,8 @@ export async function mount(root) {
       const [x, y] = place(i, list.length, C - 40);
       const relay = relayAt.get(viaRelay.get(n.name));
       if (relay) links.append(s('line', { x1: x, y1: y, x2: relay[0], y2: relay[1], class: 'link relay-link', 'data-link': `${n.name}:relay` }));
-      const dot = s('circle', { cx: x, cy: y, r: list.length > LABELS_UP_TO ? 3 : 7, class: n.online ? 'node online' : 'node offline', 'data-node': n.name });
-      dot.append(s('title', {}, `${n.name} ${n.ipv4} ${n.online ? 'online' : 'offline'}`));
+      const dot = s('circle', { cx: x, cy: y, r: list.length > LABELS_UP_TO ? 3 : 7, class: `node ${state(n)}`, 'data-node': n.name });
+      dot.append(s('title', {}, `${n.name} ${n.ipv4} ${state(n)}`));
       circles.set(n.id, dot);
       dots.append(dot);
       if (list.length <= LABELS_UP_TO) dots.append(s('text', { x, y: y - 12, class: 'label' }, n.name));
@@ -75,8 +76,8 @@ export async function mount(root) {
       nodes.set(n.id, n);
       const dot = circles.get(n.id);
       if (had && dot && had.name === n.name) {
-        dot.setAttribute('class', n.online ? 'node online' : 'node offline');
-        dot.firstChild.textContent = `${n.name} ${n.ipv4} ${n.online ? 'online' : 'offline'}`;
+        dot.setAttribute('class', `node ${state(n)}`);
+        dot.firstChild.textContent = `${n.name} ${n.ipv4} ${state(n)}`;
         legend.textContent = legend.textContent.replace(/\d+ online/, `${[...nodes.values()].filter((x) => x.online).length} online`);
       } else draw();
       relaysSoon();
