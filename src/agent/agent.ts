@@ -7,7 +7,8 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type RelayInfo, type ServerMessage } from '../control/wire.js';
+import { FORWARD_RULES_VERSION, type DnsConfig, type FilterRule, type NetMap, type NodeView, type PeerPath, type RelayInfo, type ServerMessage } from '../control/wire.js';
+import { StatusReporter } from './status-report.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
@@ -68,6 +69,8 @@ export interface AgentOptions {
   /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */
   interfaces?: InterfaceLister;
   endpointPollMs?: number;
+  /** How often the peer paths are compared for a `status` report (default 5 s). */
+  statusReportMs?: number;
   /** Serve the local API on the state dir's socket (default true). */
   localApi?: boolean;
   /**
@@ -184,8 +187,12 @@ export class Agent {
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
 
+  /** Version and peer paths for the coordinator's admin console (status-report.ts). */
+  private readonly reporter: StatusReporter;
+
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.reporter = new StatusReporter((m) => this.client?.send(m) ?? false, () => this.reportedPaths(), this.clock, opts.statusReportMs);
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
     this.iface = opts.iface ?? DEFAULT_IFACE;
@@ -354,6 +361,7 @@ export class Agent {
       },
       onEndpointsChanged: () => this.reportEndpoints(false),
     });
+    this.nat.onPathChange = () => this.reporter.changed();
     this.nat.start();
     return this.nat.bind;
   }
@@ -402,6 +410,7 @@ export class Agent {
     switch (msg.type) {
       case 'full': {
         const nm = msg.netmap;
+        this.reporter.streamStarted(nm.statusReports === true);
         this.seq = nm.seq;
         this.fromCache = false;
         this.netmapVersion = nm.version;
@@ -622,6 +631,14 @@ export class Agent {
 
   // --- local API backend ----------------------------------------------------------------
 
+  /** Peer public key -> direct|relay, for peers reached either way (as `weft status` shows them). */
+  private reportedPaths(): Record<string, PeerPath> {
+    const out: Record<string, PeerPath> = {};
+    if (!this.device) return out;
+    for (const p of this.status().peers) if (p.path !== 'none') out[p.publicKey] = p.path;
+    return out;
+  }
+
   status(): StatusJson {
     const s = this.state;
     if (!s || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
@@ -686,6 +703,7 @@ export class Agent {
   /** Stops everything it started and undoes the OS configuration; idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.reporter.stop();
       if (this.endpointTimer) this.clock.clearTimeout(this.endpointTimer);
       this.endpointTimer = null;
       if (this.netmapSave) {

@@ -20,7 +20,7 @@ import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from './wire.js';
 import { loadOrCreateServerKey } from './server-key.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, type NodeRecord, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
 import { embedRelay, parsePublicUrl, type EmbeddedRelay, type RelayEmbedOptions } from './relay-embed.js';
@@ -32,6 +32,7 @@ import { ConsoleEvents } from './console/events.js';
 import { consoleRoutes } from './console/routes.js';
 import { apiKeyProof } from './auth-keys.js';
 import { relayStatus } from './relay-status.js';
+import { NodeReports } from './node-reports.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -136,18 +137,25 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
   const events = new ConsoleEvents();
+  const reports = new NodeReports();
+  const adminView = (n: NodeRecord) => reports.view(registry.view(n), (k) => registry.byPublicKey(k)?.name);
   // The embedded relay hears of deletions and expiries too: their connections close.
   registry.listener = {
     upsert: (n) => {
       hub.upsert(n);
       relay?.nodeChanged(n.publicKey, registry.isActiveKey(n.publicKey));
-      if (events.viewerCount) events.node(registry.view(n));
+      if (events.viewerCount) events.node(adminView(n));
     },
     remove: (n) => {
       hub.remove(n);
       relay?.nodeChanged(n.publicKey, false);
+      reports.delete(n.id);
       events.removed(n.id);
     },
+  };
+  hub.onStatus = (id, report) => {
+    const n = registry.get(id);
+    if (n && reports.set(id, report) && events.viewerCount) events.node(adminView(n));
   };
   const consoleAuth = new ConsoleAuth(store, clock, opts.consoleSessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
   consoleAuth.addProof(apiKeyProof(store));
@@ -201,7 +209,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await policy.load();
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, metrics: metrics.registry };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };

@@ -5,6 +5,7 @@ import { Coalescer, UPDATE_INTERVAL_MS } from './coalesce.js';
 import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
 import { parseRoutes } from './routes.js';
+import { parseStatusReport, type NodeReport } from './node-reports.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
@@ -59,6 +60,8 @@ export class StreamHub implements RegistryListener {
 
   /** Times each change's fan-out to the streams (metrics); returns the stop function. */
   fanoutTimer: (() => () => void) | null = null;
+  /** Told of a node's `status` report (version, paths), at most once per update interval. */
+  onStatus: ((nodeId: number, report: NodeReport) => void) | null = null;
 
   constructor(
     private readonly registry: Registry,
@@ -144,6 +147,7 @@ export class StreamHub implements RegistryListener {
       packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
       ...(relays.length > 0 ? { relays } : {}),
+      statusReports: true,
     };
   }
 
@@ -306,6 +310,18 @@ export class StreamHub implements RegistryListener {
       try {
         const routes = parseRoutes(m.routes);
         this.updates.submit(`routes:${nodeId}`, () => this.registry.setAdvertisedRoutes(nodeId, routes));
+      } catch (err) {
+        if (err instanceof ControlError) return reply(err.code, err.message);
+        throw err;
+      }
+      return;
+    }
+    if (m.type === 'status') {
+      if (keys !== 'paths,type,version') return reply('ERR_BAD_MESSAGE', 'status needs exactly version and paths');
+      try {
+        const report = parseStatusReport(m.version, m.paths);
+        // Spaced like endpoint writes: a node flapping paths costs one update per interval.
+        this.updates.submit(`status:${nodeId}`, async () => this.onStatus?.(nodeId, report));
       } catch (err) {
         if (err instanceof ControlError) return reply(err.code, err.message);
         throw err;

@@ -60,6 +60,9 @@ function raw(url: string, host: string): Promise<{ status: number; body: string 
   });
 }
 
+/** Runs in the page (serialized; the page's CSP forbids eval'd strings): element `id`'s text includes `s`. */
+const hasText = ([id, s]: [string, string]): boolean => ((globalThis as unknown as { document: { getElementById(i: string): { textContent: string } | null } }).document.getElementById(id)?.textContent ?? '').includes(s);
+
 describe('weft web', () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-web-'));
   const net = new FakeNetwork();
@@ -162,7 +165,7 @@ describe('weft web', () => {
       await page.screenshot({ path: 'docs/screenshots/weft-web.png' });
       page.once('dialog', (d) => void d.accept());
       await page.click('#down');
-      await page.waitForFunction(`document.getElementById('status').textContent.startsWith('disconnected')`);
+      await page.waitForFunction(hasText, ['status', 'disconnected'] as [string, string]);
       assert.ok(await waitFor(() => !existsSync(socketPath(join(dir, 'a'))), 10_000), 'the agent stopped');
       assert.deepEqual(errors, []);
     } finally {

@@ -3,8 +3,15 @@ import { h, notice, table, when } from '../dom.js';
 import { subscribe } from '../events.js';
 
 // Nodes: one row each, kept current by the live event stream; delete, expire, rename.
-// Version and path are shown when the agent reports them (NodeView fields), else "—".
+// Version and paths are what the node's agent last reported (AdminNodeView), else "—".
 const enc = encodeURIComponent;
+
+function paths(p) {
+  const list = Object.entries(p ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (!list.length) return '—';
+  const count = (kind) => list.filter(([, v]) => v === kind).length;
+  return h('span', { title: list.map(([peer, v]) => `${peer}: ${v}`).join('\n'), class: 'paths' }, `${count('direct')} direct, ${count('relay')} relay`);
+}
 
 function row(n, refresh) {
   const act = (label, fn) => h('button', { type: 'button', onclick: () => fn().then(refresh, (e) => notice(`${n.name}: ${e.message}`, true)) }, label);
@@ -17,7 +24,7 @@ function row(n, refresh) {
     h('td', { class: n.online ? 'online' : 'offline' }, n.online ? 'online' : 'offline'),
     h('td', {}, when(n.lastSeen)),
     h('td', {}, n.version ?? '—'),
-    h('td', {}, n.path ?? '—'),
+    h('td', {}, paths(n.paths)),
     h('td', { class: n.expired ? 'error' : '' }, n.expired ? 'expired' : when(n.expiresAt)),
     h(
       'td',

@@ -2,8 +2,9 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { subscribe } from '../events.js';
 
-// Live topology: nodes on a ring around the relays, coloured by online/offline/expired, with a
-// line for each node connected to a relay (the embedded relay reports its clients).
+// Live topology: nodes on a ring around the relays, coloured by online/offline/expired;
+// a solid line for each direct path and a dashed one to the relay for each node that
+// reaches a peer through it, as the agents report (or the embedded relay lists them).
 // Node events from the live stream recolour one circle; adds and removes re-lay the
 // ring; relay links are re-read at most once a second after a change.
 const SVG = 'http://www.w3.org/2000/svg';
@@ -38,8 +39,22 @@ export async function mount(root) {
     for (const [id, [x, y]] of relayAt) dots.append(s('circle', { cx: x, cy: y, r: 16, class: 'relay', 'data-relay': id }), s('text', { x, y: y + 32, class: 'label relay-label' }, `relay ${id}`));
     const viaRelay = new Map();
     for (const r of relays) for (const c of r.clients ?? []) viaRelay.set(c, r.id);
-    list.forEach((n, i) => {
-      const [x, y] = place(i, list.length, C - 40);
+    // A node reporting a relayed path without a known relay connection: its home relay is not listed; use the first.
+    for (const n of list) if (!viaRelay.has(n.name) && Object.values(n.paths ?? {}).includes('relay') && relays.length) viaRelay.set(n.name, relays[0].id);
+    const at = new Map(list.map((n, i) => [n.name, place(i, list.length, C - 40)]));
+    const drawn = new Set();
+    for (const n of list) {
+      for (const [peer, path] of Object.entries(n.paths ?? {})) {
+        const pair = [n.name, peer].sort().join(':');
+        // Each direct pair once (both ends report it).
+        if (path !== 'direct' || !at.has(peer) || drawn.has(pair)) continue;
+        drawn.add(pair);
+        const [a, b] = [at.get(n.name), at.get(peer)];
+        links.append(s('line', { x1: a[0], y1: a[1], x2: b[0], y2: b[1], class: 'link direct-link', 'data-link': pair }));
+      }
+    }
+    list.forEach((n) => {
+      const [x, y] = at.get(n.name);
       const relay = relayAt.get(viaRelay.get(n.name));
       if (relay) links.append(s('line', { x1: x, y1: y, x2: relay[0], y2: relay[1], class: 'link relay-link', 'data-link': `${n.name}:relay` }));
       const dot = s('circle', { cx: x, cy: y, r: list.length > LABELS_UP_TO ? 3 : 7, class: `node ${state(n)}`, 'data-node': n.name });
@@ -49,7 +64,7 @@ export async function mount(root) {
       if (list.length <= LABELS_UP_TO) dots.append(s('text', { x, y: y - 12, class: 'label' }, n.name));
     });
     const online = list.filter((n) => n.online).length;
-    legend.textContent = `${list.length} nodes, ${online} online, ${viaRelay.size} via a relay`;
+    legend.textContent = `${list.length} nodes, ${online} online, ${viaRelay.size} via a relay, ${links.querySelectorAll('.direct-link').length} direct links`;
   }
 
   async function load() {
@@ -75,7 +90,7 @@ export async function mount(root) {
       const had = nodes.get(n.id);
       nodes.set(n.id, n);
       const dot = circles.get(n.id);
-      if (had && dot && had.name === n.name) {
+      if (had && dot && had.name === n.name && JSON.stringify(had.paths ?? {}) === JSON.stringify(n.paths ?? {})) {
         dot.setAttribute('class', `node ${state(n)}`);
         dot.firstChild.textContent = `${n.name} ${n.ipv4} ${state(n)}`;
         legend.textContent = legend.textContent.replace(/\d+ online/, `${[...nodes.values()].filter((x) => x.online).length} online`);
