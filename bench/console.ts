@@ -12,15 +12,14 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { AdminClient } from '../src/control/admin-client.js';
-import { http, SimNode, type MapClient } from '../test/helpers/control.js';
+import type { MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
-import { measureScrapes, pct, pool, SCRAPES } from './sim.js';
+import { measureScrapes, pct, pool, register, SCRAPES, simNodes } from './sim.js';
 
 const NODES = Number(process.env.WEFT_BENCH_NODES ?? 1000);
 const LOADS = 5;
 const CHANGES = 20;
-const CONCURRENCY = 50;
+const CONCURRENCY = 20;
 const CHROMIUM = '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 60_000;
 
@@ -47,14 +46,10 @@ const server = await startServerProcess(['--state-dir', dir, '--register-rate', 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 const maps: MapClient[] = [];
 try {
-  const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
-  const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
-  const serverKey = (await http(`${server.url}/api/v1/key`, 'GET')).json.publicKey as string;
-  const nodes = Array.from({ length: NODES }, () => new SimNode(server.url, serverKey));
+  const { admin, key, nodes } = await simNodes(server.url, dir, NODES);
   let t = performance.now();
   await pool(nodes, CONCURRENCY, async (n) => {
-    const r = await n.register({ hostname: 'bench', authKey: key, endpoints: ['192.0.2.1:41641'] });
-    if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
+    await register(n, key);
     const m = await n.openMap();
     await m.waitFor((x) => x.type === 'full', STEP_TIMEOUT_MS);
     maps.push(m);

@@ -7,11 +7,10 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminClient } from '../src/control/admin-client.js';
 import type { ServerMessage } from '../src/control/wire.js';
-import { http, SimNode, type MapClient } from '../test/helpers/control.js';
+import type { MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
-import { measureScrapes, pct, pool, SCRAPES } from './sim.js';
+import { measureScrapes, pct, pool, register, SCRAPES, simNodes } from './sim.js';
 
 const SIZES = [100, 1000];
 const CHANGES = 20;
@@ -40,16 +39,10 @@ async function run(size: number, started: number): Promise<Row> {
   // The bench registers every node from 127.0.0.1 as fast as it can: no per-source limit.
   const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
   try {
-    const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
-    const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
-    const serverKey = (await http(`${server.url}/api/v1/key`, 'GET')).json.publicKey as string;
-    const nodes = Array.from({ length: size }, () => new SimNode(server.url, serverKey));
+    const { key, nodes } = await simNodes(server.url, dir, size);
 
     let t0 = performance.now();
-    await pool(nodes, CONCURRENCY, async (n) => {
-      const r = await n.register({ hostname: 'bench', authKey: key, endpoints: ['192.0.2.1:41641'] });
-      if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
-    });
+    await pool(nodes, CONCURRENCY, (n) => register(n, key));
     const regPerSec = size / ((performance.now() - t0) / 1000);
 
     t0 = performance.now();

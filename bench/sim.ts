@@ -1,5 +1,8 @@
 // Helpers of the coordinator benches (control.ts, console.ts): a bounded worker pool,
 // percentiles, and timed scrapes of a /metrics endpoint.
+import { join } from 'node:path';
+import { AdminClient } from '../src/control/admin-client.js';
+import { http, SimNode } from '../test/helpers/control.js';
 import { parseExposition } from '../test/helpers/prom-text.js';
 
 export const SCRAPES = 30;
@@ -27,4 +30,17 @@ export async function measureScrapes(url: string): Promise<{ p50: number; max: n
   parseExposition(body);
   times.sort((a, b) => a - b);
   return { p50: pct(times, 50), max: times.at(-1)!, bytes: Buffer.byteLength(body) };
+}
+
+/** A reusable pre-auth key and `size` simulated nodes (not yet registered) for the server in `stateDir`. */
+export async function simNodes(serverUrl: string, stateDir: string, size: number): Promise<{ admin: AdminClient; key: string; nodes: SimNode[] }> {
+  const admin = new AdminClient({ socketPath: join(stateDir, 'admin.sock') });
+  const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
+  const serverKey = (await http(`${serverUrl}/api/v1/key`, 'GET')).json.publicKey as string;
+  return { admin, key, nodes: Array.from({ length: size }, () => new SimNode(serverUrl, serverKey)) };
+}
+
+export async function register(n: SimNode, key: string): Promise<void> {
+  const r = await n.register({ hostname: 'bench', authKey: key, endpoints: ['192.0.2.1:41641'] });
+  if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
 }

@@ -9,30 +9,16 @@ import Database from 'better-sqlite3';
 import { CONTENT_SECURITY_POLICY } from '../../src/static-files.js';
 import { CSRF_HEADER, DEFAULT_SESSION_TTL_MS, SESSION_COOKIE } from '../../src/control/console/session.js';
 import type { AuditEntryView } from '../../src/control/audit.js';
+import { http, type HttpResult } from '../helpers/control.js';
 import { joined, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 // The web console over HTTP: pages with a strict CSP, login for an admin API key,
 // the session cookie's flags, CSRF on writes, the login rate limit, session expiry
 // and revocation, and the admin API endpoints the console added.
 
-interface Res {
-  status: number;
-  headers: Headers;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  text: string;
-}
+type Res = HttpResult;
 
-async function call(t: TestCoordinator, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
-  const res = await fetch(t.url + path, { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = null;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = (t: TestCoordinator, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> => http(t.url + path, method, body, headers);
 
 const newApiKey = async (t: TestCoordinator): Promise<{ id: string; key: string }> => t.admin.request('POST', '/api/v1/admin/apikeys', {});
 
