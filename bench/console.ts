@@ -42,7 +42,7 @@ async function timedLoad(page: Page, url: string, hash: string, ready: string): 
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-bench-console-'));
-const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
+const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0', '--stun-port', '0']);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 const maps: MapClient[] = [];
 try {
