@@ -33,11 +33,15 @@ const stats = (xs: number[]): string => {
   return `p50 ${pct(s, 50).toFixed(0)} ms, max ${s.at(-1)!.toFixed(0)} ms (n=${s.length})`;
 };
 
-async function timedLoad(page: Page, url: string, hash: string, ready: string): Promise<number> {
+// Page-side code is passed as functions: the console's CSP forbids eval'd strings.
+type PageGlobals = { document: { querySelectorAll(s: string): { length: number } }; __changes: Record<string, number> };
+const countIs = ([selector, n]: [string, number]): boolean => (globalThis as unknown as PageGlobals).document.querySelectorAll(selector).length === n;
+
+async function timedLoad(page: Page, url: string, hash: string, selector: string): Promise<number> {
   await page.goto('about:blank');
   const t0 = Date.now();
   await page.goto(`${url}/admin#${hash}`);
-  await page.waitForFunction(ready, undefined, { timeout: STEP_TIMEOUT_MS, polling: 'raf' });
+  await page.waitForFunction(countIs, [selector, NODES] as [string, number], { timeout: STEP_TIMEOUT_MS, polling: 'raf' });
   return Date.now() - t0;
 }
 
@@ -63,8 +67,8 @@ try {
   await page.click('#login button[type=submit]');
   await page.waitForSelector('#nodes tbody tr', { timeout: STEP_TIMEOUT_MS });
 
-  const nodesReady = `document.querySelectorAll('#nodes tbody tr').length === ${NODES}`;
-  const topoReady = `document.querySelectorAll('#topology circle.node').length === ${NODES}`;
+  const nodesReady = '#nodes tbody tr';
+  const topoReady = '#topology circle.node';
   const nodesLoad: number[] = [], topoLoad: number[] = [];
   for (let i = 0; i < LOADS; i++) {
     nodesLoad.push(await timedLoad(page, server.url, 'nodes', nodesReady));
@@ -72,17 +76,19 @@ try {
   }
 
   // Topology update latency, on the open topology page.
-  await page.evaluate(`(() => {
-    window.__changes = {};
-    new MutationObserver((ms) => { for (const m of ms) if (m.target.classList.contains('expired')) window.__changes[m.target.dataset.node] ??= Date.now(); })
-      .observe(document.getElementById('topology'), { attributes: true, attributeFilter: ['class'], subtree: true });
-  })()`);
+  await page.evaluate(() => {
+    const g = globalThis as unknown as { __changes: Record<string, number>; MutationObserver: new (cb: (ms: { target: { classList: { contains(c: string): boolean }; dataset: { node: string } } }[]) => void) => { observe(el: unknown, o: unknown): void }; document: { getElementById(id: string): unknown } };
+    g.__changes = {};
+    new g.MutationObserver((ms) => {
+      for (const m of ms) if (m.target.classList.contains('expired')) g.__changes[m.target.dataset.node] ??= Date.now();
+    }).observe(g.document.getElementById('topology'), { attributes: true, attributeFilter: ['class'], subtree: true });
+  });
   const all = (await admin.request<{ nodes: { name: string }[] }>('GET', '/api/v1/admin/nodes')).nodes.map((n) => n.name);
   const updates: number[] = [];
   for (const name of all.slice(0, CHANGES)) {
     t = Date.now();
     await admin.request('POST', `/api/v1/admin/nodes/${name}/expire`, {});
-    const seenAt = await page.waitForFunction(`window.__changes[${JSON.stringify(name)}]`, undefined, { timeout: STEP_TIMEOUT_MS, polling: 'raf' });
+    const seenAt = await page.waitForFunction((n: string) => (globalThis as unknown as PageGlobals).__changes[n], name, { timeout: STEP_TIMEOUT_MS, polling: 'raf' });
     updates.push(Number(await seenAt.jsonValue()) - t);
   }
   const scrape = await measureScrapes(`${server.metrics}/metrics`);
