@@ -7,27 +7,17 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminClient } from '../src/control/admin-client.js';
 import type { ServerMessage } from '../src/wire/control.js';
-import { http, SimNode, type MapClient } from '../test/helpers/control.js';
+import type { MapClient } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
-import { parseExposition } from '../test/helpers/prom-text.js';
+import { measureScrapes, pct, pool, register, SCRAPES, simNodes } from './sim.js';
 
 const SIZES = [100, 1000];
 const CHANGES = 20;
 const CONCURRENCY = 50;
 const DEADLINE_MS = 240_000;
-const SCRAPES = 30;
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
-}
 
 interface Row {
   nodes: number;
@@ -44,37 +34,15 @@ interface Row {
   scrapeBytes: number;
 }
 
-/** Scrapes `url` SCRAPES times in a row: median and max wall time, and the body size (checked once). */
-async function measureScrapes(url: string): Promise<{ p50: number; max: number; bytes: number }> {
-  const times: number[] = [];
-  let body = '';
-  for (let i = 0; i < SCRAPES; i++) {
-    const t0 = performance.now();
-    const res = await fetch(url);
-    body = await res.text();
-    times.push(performance.now() - t0);
-    if (res.status !== 200) throw new Error(`scrape: HTTP ${res.status}`);
-  }
-  parseExposition(body);
-  times.sort((a, b) => a - b);
-  return { p50: pct(times, 50), max: times.at(-1)!, bytes: Buffer.byteLength(body) };
-}
-
 async function run(size: number, started: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
   // The bench registers every node from 127.0.0.1 as fast as it can: no per-source limit.
   const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
   try {
-    const admin = new AdminClient({ socketPath: join(dir, 'admin.sock') });
-    const { key } = await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
-    const serverKey = (await http(`${server.url}/api/v1/key`, 'GET')).json.publicKey as string;
-    const nodes = Array.from({ length: size }, () => new SimNode(server.url, serverKey));
+    const { key, nodes } = await simNodes(server.url, dir, size);
 
     let t0 = performance.now();
-    await pool(nodes, CONCURRENCY, async (n) => {
-      const r = await n.register({ hostname: 'bench', authKey: key, endpoints: ['192.0.2.1:41641'] });
-      if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
-    });
+    await pool(nodes, CONCURRENCY, (n) => register(n, key));
     const regPerSec = size / ((performance.now() - t0) / 1000);
 
     t0 = performance.now();

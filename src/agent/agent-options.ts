@@ -43,6 +43,8 @@ export interface AgentOptions {
   /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */
   interfaces?: InterfaceLister;
   endpointPollMs?: number;
+  /** How often the peer paths are compared for a `status` report (default 5 s). */
+  statusReportMs?: number;
   /** Serve the local API on the state dir's socket (default true). */
   localApi?: boolean;
   /**

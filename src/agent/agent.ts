@@ -12,6 +12,7 @@ import { Device } from '../wireguard/device.js';
 import type { ControlClient } from './control-client.js';
 import { loadIdentity, newControlClient, registerNode } from './identity.js';
 import { AgentError } from './errors.js';
+import { reportedPaths, StatusReporter } from './status-report.js';
 import { LocalApi, type PingReply } from './local-api.js';
 import { endpointsFor, pickUdpPort } from './local-endpoints.js';
 import { chooseEndpoint } from './netmap.js';
@@ -83,11 +84,14 @@ export class Agent {
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+  /** Version and peer paths for the coordinator's admin console. */
+  private readonly statusReport: StatusReporter;
 
   constructor(private readonly opts: AgentOptions) {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
+    this.statusReport = new StatusReporter((m) => this.client?.send(m) ?? false, () => (this.device ? reportedPaths(this.status()) : {}), this.clock, opts.statusReportMs);
     this.iface = opts.iface ?? DEFAULT_IFACE;
     this.os = opts.osConfig ?? new IpRouteConfigurator(this.logger);
     const real = !opts.osConfig;
@@ -268,6 +272,7 @@ export class Agent {
       localEndpoints: () => (this.device ? this.reporter.localEndpoints(this.device.listenPort) : []),
       onEndpointsChanged: () => this.reporter.report(false),
     });
+    this.nat.onPathChange = () => this.statusReport.changed();
     this.nat.start();
     return this.nat.bind;
   }
@@ -288,7 +293,8 @@ export class Agent {
     const backend = this.backend;
     const ch = backend?.apply(u);
     if (!backend || !ch) return;
-    if (ch.full) {
+    if (ch.full && u.type === 'full') {
+      this.statusReport.streamStarted(u.netmap.statusReports === true);
       this.fromCache = false;
       this.nat?.setRelays(ch.relays);
       this.bypass.setRelays(ch.relays ?? [], () => this.refreshRoutes());
@@ -429,6 +435,7 @@ export class Agent {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.reporter.stop();
+      this.statusReport.stop();
       await this.netmapCache.flush();
       this.pinger?.close();
       await (this.source ?? this.client)?.stop().catch(() => {});

@@ -47,6 +47,8 @@ export class AgentNat {
   report: NetcheckReport | null = null;
   /** Path changes by the path a peer moved to (metrics). */
   readonly pathChanges = { direct: 0, relay: 0, none: 0 };
+  /** Told after any peer's path changed (the agent's status report). */
+  onPathChange: (() => void) | null = null;
   private relays: RelayInfo[] = [];
   private relayText = '';
   private timer: TimerHandle | null = null;
@@ -78,7 +80,10 @@ export class AgentNat {
       }),
       natInfo: () => ({ udp: this.report ? this.report.udp : null, hard: this.report?.mappingVariesByDestIP ?? null }),
     });
-    this.magic.onPathChange = (_peer, info) => void this.pathChanges[info.path]++;
+    this.magic.onPathChange = (_peer, info) => {
+      this.pathChanges[info.path]++;
+      this.onPathChange?.();
+    };
   }
 
   get bind(): Bind {

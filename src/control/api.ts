@@ -17,13 +17,15 @@ import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { ApiKeyScope, NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
-import type { ApproveRouteRequest, CreateAuthKeyRequest, ErrorBody, RegisterRequest, RelayInfo, RouteView } from '../wire/control.js';
+import type { AdminNodeView, ApproveRouteRequest, CreateAuthKeyRequest, ErrorBody, RegisterRequest, RelayInfo, RelayStatusView, RouteView } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER } from '../wire/version.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 import { identityAdminRoutes } from './identity/admin-routes.js';
 import type { Sealer } from './identity/sealer.js';
 import type { NodeLogins } from './identity/node-login.js';
+import { CSRF_HEADER, type ConsoleAuth } from './console/session.js';
+import type { ConsoleEvents } from './console/events.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const MAP_PATH = '/api/v1/map';
@@ -34,8 +36,8 @@ declare module 'fastify' {
     nodeKey?: string;
     nodeAuth?: AdmittedAuth;
     nodeSession?: VerifiedRequest;
-    /** The admin API key that authenticated this request (audit log). */
-    apiKeyId?: number;
+    /** Who authenticated this admin request over TCP: `apikey:<id>` or `console:apikey:<id>` (audit log). */
+    adminActor?: string;
   }
 }
 
@@ -55,6 +57,12 @@ export interface ApiContext {
   sealer?: Sealer;
   /** The relay map for the device that sent `req` (relay-embed.ts: what it dialled). */
   relaysFor: (req: IncomingMessage) => RelayInfo[];
+  /** Relays and, for the embedded one, the nodes connected to it (console). */
+  relayStatus: (req: IncomingMessage) => RelayStatusView[];
+  /** Live node changes for the console (GET /api/v1/admin/events). */
+  events: ConsoleEvents;
+  /** A node as the admin API shows it: its view plus its last status report. */
+  adminView: (n: NodeRecord) => AdminNodeView;
 }
 
 const errorBody = (code: string, message: string, field?: string): ErrorBody => ({ error: { code, message, ...(field ? { field } : {}) } });
@@ -157,6 +165,13 @@ const extendSchema = {
   type: 'object',
   additionalProperties: false,
   properties: { bySeconds: { type: 'integer', minimum: 1, maximum: 10 * 365 * 86400 } },
+} as const;
+
+const renameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 63 } },
 } as const;
 
 const createAuthKeySchema = {
@@ -292,6 +307,8 @@ export interface AdminAccess {
   local: boolean;
   /** Over TCP: failed API-key checks per source (each is a database read); absent = unlimited. */
   failures?: SourceRateLimiter;
+  /** Over TCP: web console sessions, accepted in place of an API key. */
+  console?: ConsoleAuth;
 }
 
 /**
@@ -308,27 +325,33 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   const now = (): number => ctx.clock.wallNow();
   if (!access.local) {
     app.addHook('onRequest', async (req) => {
-      const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-      if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
-      const source = req.socket.remoteAddress;
-      // A source that keeps guessing is refused before the lookup costs anything.
-      if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
-      const k = await verifyApiKey(ctx.store, m[1], now());
-      if (!k) {
-        access.failures?.allow(source);
-        throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+      // The web console's session cookie stands in for the bearer key (CSRF-checked writes).
+      if (access.console && req.headers.authorization === undefined && req.headers.cookie !== undefined) {
+        const s = await access.console.authorize(req.method, req.headers.cookie, req.headers[CSRF_HEADER]);
+        req.adminActor = `console:${s.actor}`;
+      } else {
+        const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+        if (!m) throw unauthorized('ERR_UNAUTHENTICATED', 'admin API needs Authorization: Bearer <api key>', 'authorization');
+        const source = req.socket.remoteAddress;
+        // A source that keeps guessing is refused before the lookup costs anything.
+        if (access.failures && !access.failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed API-key checks from this address; retry later', 'authorization');
+        const k = await verifyApiKey(ctx.store, m[1], now());
+        if (!k) {
+          access.failures?.allow(source);
+          throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
+        }
+        req.adminActor = `apikey:${k.id}`;
+        if (k.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
       }
-      req.apiKeyId = k.id;
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
-      if (k.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
     });
   }
 
-  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: localActor(req.socket), source: 'local socket' } : { actor: `apikey:${req.apiKeyId}`, source: req.ip });
+  const who = (req: FastifyRequest): AuditActor => (access.local ? { actor: localActor(req.socket), source: 'local socket' } : { actor: req.adminActor!, source: req.ip });
   const audit = (req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>) => recordAudit(ctx.store, who(req), now(), action, target, detail);
 
-  app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map((n) => ctx.registry.view(n)) }));
-  app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.registry.view(ctx.registry.find((req.params as { node: string }).node)));
+  app.get('/api/v1/admin/nodes', { schema: { querystring: noQuery } }, async () => ({ nodes: [...ctx.registry.nodes()].map(ctx.adminView) }));
+  app.get('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => ctx.adminView(ctx.registry.find((req.params as { node: string }).node)));
   app.delete('/api/v1/admin/nodes/:node', { schema: { querystring: noQuery, params: refParams('node') } }, async (req) => {
     const removed = await ctx.registry.remove(ctx.registry.find((req.params as { node: string }).node), 'admin delete');
     if (!removed) throw notFound('ERR_NODE_NOT_FOUND', 'node was already removed', 'node');
@@ -342,6 +365,12 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   app.post('/api/v1/admin/nodes/:node/expire', { schema: { querystring: noQuery, params: refParams('node'), body: emptyBody } }, async (req) => {
     const n = await ctx.registry.expire(nodeRef(req));
     await audit(req, 'node.expire', n.name, expiry(n));
+    return ctx.registry.view(n);
+  });
+  app.post('/api/v1/admin/nodes/:node/rename', { schema: { querystring: noQuery, params: refParams('node'), body: renameSchema } }, async (req) => {
+    const old = nodeRef(req);
+    const n = await ctx.registry.rename(old, (req.body as { name: string }).name);
+    await audit(req, 'node.rename', n.name, { from: old.name });
     return ctx.registry.view(n);
   });
   app.post('/api/v1/admin/nodes/:node/extend', { schema: { querystring: noQuery, params: refParams('node'), body: extendSchema } }, async (req) => {
@@ -371,6 +400,10 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     await audit(req, 'authkey.create', `authkey:${k.id}`, { reusable: k.reusable, ephemeral: k.ephemeral, tags: k.tags, user: k.user, expiresAt: k.expiresAt });
     return k;
   });
+
+  app.post('/api/v1/admin/policy/check', { schema: { querystring: noQuery, body: setPolicySchema } }, async (req) => ctx.policy.check((req.body as { policy: string }).policy));
+  app.get('/api/v1/admin/relays', { schema: { querystring: noQuery } }, async (req) => ({ relays: ctx.relayStatus(req.raw) }));
+  app.get('/api/v1/admin/events', { schema: { querystring: noQuery } }, async (_req, reply) => ctx.events.attach(reply));
 
   app.get('/api/v1/admin/policy', { schema: { querystring: noQuery } }, async () => ({
     policy: ctx.policy.text,

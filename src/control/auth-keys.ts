@@ -106,3 +106,21 @@ export async function verifyApiKey(store: Store, secret: string, now: number): P
   const k = await findBySecret('weftapi', secret, (p) => store.findApiKeysByPrefix(p));
   return k && !k.revoked && (k.expiresAt === null || k.expiresAt > now) ? k : null;
 }
+
+/** The web console's "admin API key" login (console/session.ts AdminProof); actor `apikey:<id>`. */
+export function apiKeyProof(store: Store): { method: 'apikey'; verify(secret: string, now: number): Promise<string | null>; stillValid(actor: string, now: number): Promise<boolean> } {
+  // The console changes things, so only an admin-scoped key opens a session.
+  const usable = (k: ApiKeyRecord | undefined, now: number): boolean => k !== undefined && !k.revoked && (k.expiresAt === null || k.expiresAt > now) && k.scope === 'admin';
+  return {
+    method: 'apikey',
+    async verify(secret, now) {
+      const k = await verifyApiKey(store, secret, now);
+      return k && k.scope === 'admin' ? `apikey:${k.id}` : null;
+    },
+    // A session ends with the key that opened it (revoked or expired).
+    async stillValid(actor, now) {
+      const id = Number(/^apikey:(\d+)$/.exec(actor)?.[1]);
+      return usable((await store.listApiKeys()).find((k) => k.id === id), now);
+    },
+  };
+}

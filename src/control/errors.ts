@@ -18,6 +18,7 @@ export class ControlError extends WeftError {
 export const badRequest = (code: string, message: string, field?: string): ControlError => new ControlError(400, code, message, field);
 export const unauthorized = (code: string, message: string, field?: string): ControlError => new ControlError(401, code, message, field);
 export const forbidden = (code: string, message: string, field?: string): ControlError => new ControlError(403, code, message, field);
+export const conflict = (code: string, message: string, field?: string): ControlError => new ControlError(409, code, message, field);
 export const notFound = (code: string, message: string, field?: string): ControlError => new ControlError(404, code, message, field);
 
 /** Getting or renewing the HTTPS certificate from an ACME CA failed (acme.ts). */
@@ -27,5 +28,4 @@ export class AcmeError extends WeftError {
   }
 }
 export const tooManyRequests = (code: string, message: string, field?: string): ControlError => new ControlError(429, code, message, field);
-export const conflict = (code: string, message: string, field?: string): ControlError => new ControlError(409, code, message, field);
 export const serviceUnavailable = (code: string, message: string, field?: string): ControlError => new ControlError(503, code, message, field);

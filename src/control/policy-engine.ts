@@ -33,6 +33,13 @@ export function policyErrorToControl(err: unknown): ControlError {
   throw err;
 }
 
+/** POST /api/v1/admin/policy/check: what a passing check found. */
+export interface PolicyCheckView {
+  ok: true;
+  acls: number;
+  testCases: number;
+}
+
 export class PolicyEngine {
   text = DEFAULT_POLICY_TEXT;
   updatedAt: number | null = null;
@@ -70,14 +77,23 @@ export class PolicyEngine {
     this.recompile();
   }
 
-  /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
-  async set(text: string, now: number): Promise<void> {
-    let checked: { policy: Policy; compiled: CompiledPolicy };
+  /** Parses, compiles against the current nodes and runs the policy's own tests; a 400 ControlError at line:column if any fails. */
+  check(text: string): PolicyCheckView {
+    return this.checked(text).view;
+  }
+
+  private checked(text: string): { policy: Policy; view: PolicyCheckView } {
     try {
-      checked = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+      const { policy } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+      return { policy, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
     } catch (err) {
       throw policyErrorToControl(err);
     }
+  }
+
+  /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
+  async set(text: string, now: number): Promise<void> {
+    const checked = this.checked(text);
     await this.store.setPolicy(text, now);
     this.text = text;
     this.updatedAt = now;

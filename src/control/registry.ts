@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { resolveAuthKey } from './auth-keys.js';
-import { forbidden, notFound, unauthorized } from './errors.js';
+import { badRequest, conflict, forbidden, notFound, unauthorized } from './errors.js';
 import { generateUla48, Ipam } from './ipam.js';
 import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
 import { withExitPair } from './routes.js';
@@ -313,6 +313,26 @@ export class Registry {
     this.listener.upsert(updated);
   }
 
+  /** Renames a node (its DNS label); 409 when another node has the name. */
+  async rename(n: NodeRecord, name: string): Promise<NodeRecord> {
+    if (sanitizeHostname(name) !== name) throw badRequest('ERR_VALIDATION', 'name must be a DNS label: lowercase letters, digits and dashes, at most 63', 'name');
+    if (name === n.name) return n;
+    if (this.names.has(name)) throw conflict('ERR_NAME_TAKEN', `another node is named ${name}`, 'name');
+    let updated: NodeRecord | null;
+    try {
+      updated = await this.o.store.updateNode(n.id, { name });
+    } catch (err) {
+      // Another coordinator on the same database took the name first.
+      if (err instanceof StoreConflictError) throw conflict('ERR_NAME_TAKEN', `another node is named ${name}`, 'name');
+      throw err;
+    }
+    if (!updated) throw notFound('ERR_NODE_NOT_FOUND', 'node was removed concurrently', 'node');
+    this.o.log.info({ node: n.name, name }, 'node renamed');
+    this.put(updated);
+    this.listener.upsert(updated);
+    return updated;
+  }
+
   /** Approves (or withdraws approval of) routes of a node; returns the updated node. */
   async setApproval(n: NodeRecord, routes: string[], approve: boolean): Promise<NodeRecord> {
     const set = new Set(n.approvedRoutes);
@@ -386,6 +406,8 @@ export class Registry {
   private put(n: NodeRecord): void {
     const old = this.byId.get(n.id);
     if (old) for (const k of [old.name, old.ipv4, old.ipv6]) this.byAddrOrName.delete(k);
+    // A rename (here or by another coordinator) frees the old name.
+    if (old && old.name !== n.name) this.names.release(old.name);
     this.byId.set(n.id, n);
     this.byKey.set(n.publicKey, n);
     for (const k of [n.name, n.ipv4, n.ipv6]) this.byAddrOrName.set(k, n);

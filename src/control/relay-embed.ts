@@ -47,6 +47,8 @@ export interface EmbeddedRelay {
   /** The relay map for a device that dialled `d`. */
   relaysFor(d: Dialled): RelayInfo[];
   server: RelayServer | null;
+  /** Region id of the embedded relay in the map (null when not serving one). */
+  id: string | null;
   stun: StunServer[];
   /** Told of every node change: a key no longer active loses its relay connection. */
   nodeChanged(publicKey: string, active: boolean): void;
@@ -159,6 +161,7 @@ export async function embedRelay(
   return {
     relaysFor,
     server,
+    id: server ? (o.relayId ?? 'default') : null,
     stun,
     nodeChanged(publicKey, active) {
       if (!active) server?.revoke(keyFromBase64(publicKey));

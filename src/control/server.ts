@@ -20,7 +20,7 @@ import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
 import type { DnsConfig } from '../wire/control.js';
 import { loadOrCreateServerKey } from './server-key.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, type NodeRecord, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
 import { AcmeManager, type AcmeOptions } from './acme.js';
 import { RELAY_DEFAULT_PATH } from '../wire/relay.js';
@@ -33,6 +33,12 @@ import { Sealer } from './identity/sealer.js';
 import { OIDC_CALLBACK_PATH, OidcRelyingParty, type OidcOptions } from './identity/oidc.js';
 import { loginRoutes, NodeLogins, type NodeLoginPurpose } from './identity/node-login.js';
 import { oidcClientSecret, recordLogin } from './identity/login-result.js';
+import { ConsoleAuth, DEFAULT_SESSION_TTL_MS } from './console/session.js';
+import { ConsoleEvents } from './console/events.js';
+import { consoleRoutes } from './console/routes.js';
+import { apiKeyProof } from './auth-keys.js';
+import { relayStatus } from './relay-status.js';
+import { NodeReports } from './node-reports.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
@@ -82,6 +88,8 @@ export interface CoordinatorOptions {
   oidc?: Omit<OidcOptions, 'clientSecret'> & { clientSecret?: string };
   /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
   metricsListen?: string;
+  /** Web console session lifetime; default 8 h. */
+  consoleSessionTtlMs?: number;
   clock?: Clock;
   logger?: PinoLogger;
 }
@@ -98,6 +106,7 @@ export interface Coordinator {
   readonly store: Store;
   readonly policy: PolicyEngine;
   readonly hub: StreamHub;
+  readonly events: ConsoleEvents;
   /** Set once started. */
   readonly verifier: NodeVerifier | null;
   /** `http://host:port` of the --metrics-listen listener once started, else null. */
@@ -138,17 +147,29 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
   hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
+  const events = new ConsoleEvents();
+  const reports = new NodeReports();
+  const adminView = (n: NodeRecord) => reports.view(registry.view(n), (k) => registry.byPublicKey(k)?.name);
   // The embedded relay hears of deletions and expiries too: their connections close.
   registry.listener = {
     upsert: (n) => {
       hub.upsert(n);
       relay?.nodeChanged(n.publicKey, registry.isActiveKey(n.publicKey));
+      if (events.viewerCount) events.node(adminView(n));
     },
     remove: (n) => {
       hub.remove(n);
       relay?.nodeChanged(n.publicKey, false);
+      reports.delete(n.id);
+      events.removed(n.id);
     },
   };
+  hub.onStatus = (id, report) => {
+    const n = registry.get(id);
+    if (n && reports.set(id, report) && events.viewerCount) events.node(adminView(n));
+  };
+  const consoleAuth = new ConsoleAuth(store, clock, opts.consoleSessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
+  consoleAuth.addProof(apiKeyProof(store));
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
@@ -183,6 +204,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     store,
     policy,
     hub,
+    events,
     get verifier() {
       return verifier;
     },
@@ -202,7 +224,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const oidcSecret = opts.oidc ? await oidcClientSecret(store, sealer, opts.oidc.clientSecret, clock.wallNow()) : null;
       const baseUrl = (): string => opts.nat?.publicUrl?.replace(/\/$/, '') ?? url;
       const nodeLogins = opts.oidc ? new NodeLogins(clock, baseUrl) : undefined;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], metrics: metrics.registry, sealer, nodeLogins };
+      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry, sealer, nodeLogins };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };
@@ -212,7 +234,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       applyHttpLimits(api.server, limits);
       if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
-      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT) });
+      adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT), console: consoleAuth });
+      consoleRoutes(api, { auth: consoleAuth, clock, secure: https !== undefined });
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       // The embedded relay's URL answers a browser with an ordinary page, as `weft relay` does.
       if (opts.nat?.relay !== false) api.get(RELAY_DEFAULT_PATH, (req, reply) => serveRelayPage(req.method, reply.hijack().raw));
@@ -235,6 +258,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const embedded = relay;
       if (opts.oidc) rp = await OidcRelyingParty.discover<NodeLoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), clock);
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
+      ctx.relayStatus = (req) => relayStatus(ctx.relaysFor(req), embedded, registry);
 
       if (socketPath) {
         // A stale socket from a killed process would make listen fail with EADDRINUSE.
@@ -257,6 +281,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await relay?.stop();
       relay = null;
       hub.stop();
+      events.stop();
       for (const c of wss.clients) c.terminate();
       await Promise.all(apps.map((a) => a.close()));
       apps = [];

@@ -5,6 +5,7 @@ import { Coalescer, UPDATE_INTERVAL_MS } from './coalesce.js';
 import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
 import { parseRoutes } from './routes.js';
+import { parseStatusReport, type NodeReport } from './node-reports.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
@@ -63,6 +64,8 @@ export class StreamHub implements RegistryListener {
 
   /** Times each change's fan-out to the streams (metrics); returns the stop function. */
   fanoutTimer: (() => () => void) | null = null;
+  /** Told of a node's `status` report (version, paths), at most once per update interval. */
+  onStatus: ((nodeId: number, report: NodeReport) => void) | null = null;
 
   constructor(
     private readonly registry: Registry,
@@ -149,6 +152,7 @@ export class StreamHub implements RegistryListener {
       packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
       ...(relays.length > 0 ? { relays } : {}),
+      statusReports: true,
     };
   }
 
@@ -287,6 +291,10 @@ export class StreamHub implements RegistryListener {
       if (m.type === 'endpoints') {
         const endpoints = parseEndpoints(m.endpoints);
         this.updates.submit(`endpoints:${nodeId}`, () => this.registry.setEndpoints(nodeId, endpoints));
+      } else if (m.type === 'status') {
+        const report = parseStatusReport(m.version, m.paths);
+        // Spaced like endpoint writes: a node flapping paths costs one update per interval.
+        this.updates.submit(`status:${nodeId}`, async () => this.onStatus?.(nodeId, report));
       } else {
         const routes = parseRoutes(m.routes);
         this.updates.submit(`routes:${nodeId}`, () => this.registry.setAdvertisedRoutes(nodeId, routes));

@@ -105,6 +105,8 @@ export interface NetMap {
   dns?: DnsConfig;
   /** Protocol v3: the relays (with their STUN endpoints) nodes may use; absent from older servers. */
   relays?: RelayInfo[];
+  /** The coordinator accepts `status` messages (agent version, path per peer); older ones do not. */
+  statusReports?: boolean;
 }
 
 /**
@@ -143,6 +145,12 @@ export interface RelayInfo {
   stun: string[];
 }
 
+/** `GET /api/v1/admin/relays`: a published relay; `clients` (node names) only for the embedded one. */
+export interface RelayStatusView extends RelayInfo {
+  embedded: boolean;
+  clients: string[] | null;
+}
+
 /**
  * Messages on the map stream (WebSocket, GET /api/v1/map, node-authenticated).
  * Server to node: first `full`, then `delta` for every change that affects this node.
@@ -170,7 +178,19 @@ export type ClientMessage =
   | { type: 'endpoints'; endpoints: string[] }
   | { type: 'ping'; id: number }
   /** v4: the routes this node advertises (replaces the set; at most 64 CIDRs). */
-  | { type: 'routes'; routes: string[] };
+  | { type: 'routes'; routes: string[] }
+  /** Only to a coordinator whose netmap set `statusReports`: how this node reaches its peers (by public key). */
+  | { type: 'status'; version: string; paths: Record<string, PeerPath> };
+
+export type PeerPath = 'direct' | 'relay';
+
+/** The admin API's node: the NodeView plus what the node last reported over its stream. */
+export interface AdminNodeView extends NodeView {
+  /** The agent's Weft version, once reported. */
+  version?: string;
+  /** Peer name -> how this node reaches it, as last reported (peers with neither path are left out). */
+  paths?: Record<string, PeerPath>;
+}
 
 /** POST /api/v1/logout (node-authenticated): deregisters the node and frees its addresses. */
 export interface LogoutResponse {

@@ -113,7 +113,11 @@ function decodeServerMessage(text: string, stats: DecodeStats | undefined): Serv
  * A ClientMessage as far as its shape goes; the coordinator validates the contents of
  * `endpoints` and `routes` itself (they become 400-style errors naming the item).
  */
-export type DecodedClientMessage = { type: 'ping'; id: number } | { type: 'endpoints'; endpoints: unknown } | { type: 'routes'; routes: unknown };
+export type DecodedClientMessage =
+  | { type: 'ping'; id: number }
+  | { type: 'endpoints'; endpoints: unknown }
+  | { type: 'routes'; routes: unknown }
+  | { type: 'status'; version: unknown; paths: unknown };
 
 /** A malformed client message: the `error` the coordinator answers with. */
 export interface ClientMessageError {
@@ -148,6 +152,9 @@ function decodeClientMessage(text: string | null): DecodedClientMessage | Client
     case 'routes':
       // v4: the routes this node advertises (subnet router / exit node).
       return keys === 'routes,type' ? { type: 'routes', routes: m.routes } : bad('routes needs exactly a routes array');
+    case 'status':
+      // The agent's version and peer paths for the admin console (only when the netmap asked).
+      return keys === 'paths,type,version' ? { type: 'status', version: m.version, paths: m.paths } : bad('status needs exactly version and paths');
     default:
       return bad('unknown message type');
   }

@@ -9,6 +9,8 @@ import { VERSION_HEADER } from '../../src/wire/version.js';
 export interface HttpResult {
   status: number;
   json: any;
+  headers: Headers;
+  text: string;
 }
 
 export async function http(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
@@ -25,7 +27,7 @@ export async function http(url: string, method: string, body?: unknown, headers:
   } catch {
     json = text;
   }
-  return { status: res.status, json };
+  return { status: res.status, json, headers: res.headers, text };
 }
 
 export class SimNode {
@@ -87,6 +89,8 @@ export class MapClient {
       const client = new MapClient(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {
+        // The server may reset after its refusal: that is this request's end, not a crash.
+        res.socket.on('error', reject);
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => reject(Object.assign(new Error(`upgrade refused ${res.statusCode}`), { status: res.statusCode, body: JSON.parse(body || 'null') })));

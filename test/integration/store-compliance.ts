@@ -232,6 +232,19 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.close();
   });
 
+  test('console sessions: create, get until expiry, delete, sweep expired', async () => {
+    await fresh();
+    await s.createConsoleSession({ tokenHash: 'a'.repeat(64), actor: 'apikey:1', method: 'apikey', createdAt: NOW, expiresAt: NOW + 1000 });
+    await s.createConsoleSession({ tokenHash: 'b'.repeat(64), actor: 'apikey:2', method: 'apikey', createdAt: NOW, expiresAt: NOW + 5000 });
+    assert.deepEqual(await s.getConsoleSession('a'.repeat(64), NOW + 999), { tokenHash: 'a'.repeat(64), actor: 'apikey:1', method: 'apikey', createdAt: NOW, expiresAt: NOW + 1000 });
+    assert.equal(await s.getConsoleSession('a'.repeat(64), NOW + 1000), null);
+    assert.equal(await s.getConsoleSession('c'.repeat(64), NOW), null);
+    assert.equal(await s.deleteExpiredConsoleSessions(NOW + 1000), 1);
+    assert.equal(await s.deleteConsoleSession('b'.repeat(64)), true);
+    assert.equal(await s.deleteConsoleSession('b'.repeat(64)), false);
+    await s.close();
+  });
+
   if (fixture.openShared) {
     test('changes made through one instance are announced to another', async () => {
       await fresh();

@@ -3,7 +3,7 @@ import { openPostgresStore } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, ApiKeyScope, StoreChange, NewNode, AuditRecord, NewAuditRecord } from './types.js';
+export type { Store, NodeRecord, AuthKeyRecord, ApiKeyRecord, ApiKeyScope, StoreChange, NewNode, AuditRecord, NewAuditRecord, ConsoleSessionRecord } from './types.js';
 export { SchemaTooNewError, StoreConflictError } from './types.js';
 export { SCHEMA_VERSION } from './schema.js';
 

@@ -64,6 +64,17 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
       ],
     },
     {
+      // Web console sessions, by SHA-256 of the cookie token, shared by every coordinator
+      // on one database; `actor` is who logged in (`apikey:<id>`), `method` how.
+      version: 6,
+      statements: [
+        `CREATE TABLE console_sessions (
+          token_hash TEXT PRIMARY KEY, actor TEXT NOT NULL, method TEXT NOT NULL,
+          created_at ${int} NOT NULL, expires_at ${int} NOT NULL)`,
+        `CREATE INDEX console_sessions_expires ON console_sessions (expires_at)`,
+      ],
+    },
+    {
       // Identity (issue 17): users as rows that nodes and pre-auth keys belong to (the
       // user strings of earlier versions become local users), local admins with Argon2id
       // password hashes, scoped API keys, and values sealed under the state dir's key.

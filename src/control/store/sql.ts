@@ -3,7 +3,7 @@ import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
 import { SqlIdentityStore } from './identity-sql.js';
 import type { IdentityStore } from './identity-types.js';
 import { SchemaTooNewError } from './types.js';
-import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
+import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, ConsoleSessionRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
 /** The few operations the shared store needs from a database; `?` placeholders. */
 export interface Queryable {
@@ -198,9 +198,10 @@ export class SqlStore implements Store {
     });
   }
 
-  async updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null> {
+  async updateNode(id: number, patch: Partial<Pick<NodeRecord, 'name' | 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null> {
     const sets: string[] = [];
     const params: unknown[] = [];
+    if (patch.name !== undefined) sets.push('name = ?') && params.push(patch.name);
     if (patch.endpoints !== undefined) sets.push('endpoints = ?') && params.push(JSON.stringify(patch.endpoints));
     if (patch.lastSeen !== undefined) sets.push('last_seen = ?') && params.push(patch.lastSeen);
     if (patch.expiresAt !== undefined) sets.push('expires_at = ?') && params.push(patch.expiresAt);
@@ -257,6 +258,23 @@ export class SqlStore implements Store {
   async listAudit(since: number, limit: number): Promise<AuditRecord[]> {
     const rows = await this.db.all('SELECT * FROM audit_log WHERE at >= ? ORDER BY id DESC LIMIT ?', [since, limit]);
     return rows.map(toAudit).reverse();
+  }
+
+  async createConsoleSession(c: ConsoleSessionRecord): Promise<void> {
+    await this.db.run('INSERT INTO console_sessions (token_hash, actor, method, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [c.tokenHash, c.actor, c.method, c.createdAt, c.expiresAt]);
+  }
+
+  async getConsoleSession(tokenHash: string, now: number): Promise<ConsoleSessionRecord | null> {
+    const [r] = await this.db.all('SELECT * FROM console_sessions WHERE token_hash = ? AND expires_at > ?', [tokenHash, now]);
+    return r ? { tokenHash: String(r.token_hash), actor: String(r.actor), method: String(r.method), createdAt: num(r.created_at), expiresAt: num(r.expires_at) } : null;
+  }
+
+  async deleteConsoleSession(tokenHash: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM console_sessions WHERE token_hash = ?', [tokenHash])) > 0;
+  }
+
+  deleteExpiredConsoleSessions(now: number): Promise<number> {
+    return this.db.run('DELETE FROM console_sessions WHERE expires_at <= ?', [now]);
   }
 
   subscribe(fn: (c: StoreChange) => void): () => void {

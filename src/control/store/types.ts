@@ -82,6 +82,18 @@ export interface AuditRecord {
 
 export type NewAuditRecord = Omit<AuditRecord, 'id'>;
 
+/** A web console session (migration 6); the cookie token itself is never stored. */
+export interface ConsoleSessionRecord {
+  /** SHA-256 of the session token, hex. */
+  tokenHash: string;
+  /** Who logged in, e.g. `apikey:3`. */
+  actor: string;
+  /** How they proved it, e.g. `apikey`. */
+  method: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /** What other coordinator instances sharing the database announce (PostgreSQL only). */
 export type StoreChange =
   | { kind: 'node-upsert'; id: number }
@@ -127,7 +139,7 @@ export interface Store {
    * `authKeyId` (same errors as insertNode) and sets the node's expiry, in one transaction.
    */
   reauthNode(id: number, authKeyId: number, expiresAt: number | null, now: number): Promise<NodeRecord | null>;
-  updateNode(id: number, patch: Partial<Pick<NodeRecord, 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null>;
+  updateNode(id: number, patch: Partial<Pick<NodeRecord, 'name' | 'endpoints' | 'lastSeen' | 'expiresAt' | 'advertisedRoutes' | 'approvedRoutes'>>): Promise<NodeRecord | null>;
   deleteNode(id: number): Promise<NodeRecord | null>;
   /** Batch "checked in at `at`" for nodes with a live stream. */
   touchNodes(ids: number[], at: number): Promise<void>;
@@ -139,6 +151,13 @@ export interface Store {
   appendAudit(e: NewAuditRecord): Promise<AuditRecord>;
   /** The newest `limit` entries at or after `since`, oldest first. */
   listAudit(since: number, limit: number): Promise<AuditRecord[]>;
+
+  createConsoleSession(s: ConsoleSessionRecord): Promise<void>;
+  /** The session with this token hash, if it has not expired at `now`. */
+  getConsoleSession(tokenHash: string, now: number): Promise<ConsoleSessionRecord | null>;
+  deleteConsoleSession(tokenHash: string): Promise<boolean>;
+  /** Drops sessions expired at `now`; returns how many. */
+  deleteExpiredConsoleSessions(now: number): Promise<number>;
 
   /** Changes made by other instances; returns an unsubscribe function. */
   subscribe(fn: (c: StoreChange) => void): () => void;
