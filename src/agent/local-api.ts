@@ -9,7 +9,7 @@ import type { StatusJson } from './status.js';
 
 // The agent's local API: HTTP over a unix socket in the state dir (mode 0600, in a
 // 0700 dir: only root / the owner can drive the agent). The `weft` CLI is a thin
-// client of it (src/cli/local-client.ts).
+// client of it (local-client.ts).
 //
 //   GET  /v1/status                          -> StatusJson
 //   POST /v1/ping  {peer, timeoutMs?}        -> PingReply | 404 ERR_PEER_NOT_FOUND | 504 ERR_PING_TIMEOUT

@@ -5,7 +5,7 @@ import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import { formatStatus, type StatusJson } from '../agent/status.js';
 import { AgentError } from '../agent/errors.js';
 import { InvalidArgumentError, type WeftError } from '../errors.js';
-import { callAgent } from './local-client.js';
+import { callAgent } from '../agent/local-client.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 import { envOptions, logOptions } from './options.js';

@@ -19,7 +19,7 @@ import { netcheckRelays } from '../agent/nat.js';
 import { validRelays } from '../wire/decode.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import type { StatusJson } from '../agent/status.js';
-import { callAgent } from './local-client.js';
+import { callAgent } from '../agent/local-client.js';
 
 // `weft relay` and `weft netcheck`. main.ts calls registerRelayCommands(program).
 

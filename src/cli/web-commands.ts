@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import { parseListen } from '../control/server.js';
 import { DEFAULT_WEB_LISTEN, WebUi } from '../web/server.js';
-import { callAgent } from './local-client.js';
+import { callAgent } from '../agent/local-client.js';
 import { envOptions } from './options.js';
 
 // `weft web`: serves this device's page (src/web/server.ts) until Ctrl-C. The URL it

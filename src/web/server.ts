@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { callAgent } from '../cli/local-client.js';
+import { callAgent } from '../agent/local-client.js';
 import { equalBytes } from '../crypto/constant-time.js';
 import { WeftError } from '../errors.js';
 import { applyHttpLimits } from '../listen.js';

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { AgentError } from '../agent/errors.js';
+import { AgentError } from './errors.js';
 import { WeftError } from '../errors.js';
 import { readJsonResponse } from '../http-json.js';
 
