@@ -12,6 +12,7 @@ import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
+import { NetStack } from '../netstack/stack.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
@@ -63,6 +64,8 @@ export interface AgentOptions {
   /** UDP port; default: the one used last time, else random. */
   port?: number;
   createTun?: (name: string, mtu: number) => Promise<TunDevice>;
+  /** `userspace`: no TUN, no root, no routes; the engine's packets go to the userspace stack (`netstack`). */
+  tun?: 'kernel' | 'userspace';
   createBind?: () => Bind;
   osConfig?: OsConfigurator;
   /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */
@@ -166,6 +169,8 @@ export class Agent {
   private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
+  /** The userspace TCP/IP stack with `tun: 'userspace'` (dial and listen on it, see src/netstack). */
+  readonly netstack: NetStack | null;
   private routesQueue: Promise<void> = Promise.resolve();
   /** With an exit node: the coordinator's and the relays' addresses keep the main table. */
   private coordinatorBypass: string[] = [];
@@ -189,8 +194,9 @@ export class Agent {
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
     this.iface = opts.iface ?? DEFAULT_IFACE;
-    this.os = opts.osConfig ?? new IpRouteConfigurator(this.logger);
-    const real = !opts.osConfig;
+    this.netstack = opts.tun === 'userspace' ? new NetStack({ mtu: DEFAULT_MTU }) : null;
+    this.os = opts.osConfig ?? this.netstack?.osConfig ?? new IpRouteConfigurator(this.logger);
+    const real = !opts.osConfig && !this.netstack;
     this.routes = new RouteController(
       { routes: opts.advertiseRoutes ?? [], exitNode: opts.advertiseExitNode ?? false, snatSubnetRoutes: opts.snatSubnetRoutes ?? true, exitPolicy: opts.exitPolicy ?? { allowPorts: [], block: [] } },
       { exitNode: opts.exitNode || null, allowLanAccess: opts.exitNodeAllowLanAccess ?? false, fallback: opts.exitNodeFallback ?? 'block' },
@@ -250,7 +256,7 @@ export class Agent {
     if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
     // Debug: a start refused for a bad argument or key prints only its one-line error.
     this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
-    if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
+    if (!this.opts.createTun && !this.netstack && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
     // A new node registers before the interface exists, so a wrong server or auth key
     // fails without touching the OS; it picks its port first so its endpoints go along.
@@ -264,7 +270,7 @@ export class Agent {
     await this.os.up(this.interfaceConfig(state));
     // Routes branch: the engine marks its own packets so policy routing into the mesh
     // (exit node) leaves them on their normal path; stale rules/NAT from a crash go first.
-    if (!this.opts.osConfig) {
+    if (!this.opts.osConfig && !this.netstack) {
       try {
         device.setFwmark(ENGINE_FWMARK);
       } catch (err) {
@@ -280,7 +286,8 @@ export class Agent {
     const routes = this.routes;
     // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
     device.onInboundPacket = (pkt) => pinger.onInbound(pkt) || !(routes.mayForward(pkt) ? filter.allowForward(pkt) : filter.allowInbound(pkt));
-    const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
+    // Userspace mode has no OS resolver to point anywhere: its proxies resolve with findPeer().
+    const md = this.opts.magicDns ?? (this.opts.osConfig || this.netstack ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
@@ -315,7 +322,7 @@ export class Agent {
   }
 
   private async startDevice(port: number | undefined): Promise<Device> {
-    const tun = await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU);
+    const tun = this.netstack ?? (await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU));
     let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
     if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await linuxBindFactory()));
     const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
