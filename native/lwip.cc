@@ -234,7 +234,8 @@ Napi::Value Input(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < count; i++) {
     size_t off = offs[i], len = lens[i];
     if (len == 0 || len > 0xFFFF || off > buf.ByteLength() || len > buf.ByteLength() - off) continue;
-    pbuf* p = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(len), PBUF_POOL);
+    // PBUF_RAM: one contiguous block (Debian's build writes past its PBUF_POOL chains).
+    pbuf* p = pbuf_alloc(PBUF_RAW, static_cast<u16_t>(len), PBUF_RAM);
     if (p == nullptr) {
       st.inDrops++;
       continue;

@@ -1,14 +1,17 @@
 // Usage (root, inside a netns): node netstack-peer.js TUN STACK_IPV4 STACK_IPV6 MTU
 // Bridges a kernel TUN device straight to the userspace stack (no WireGuard), so the
-// conformance tests pit lwIP's TCP against Linux's, with netem on the TUN. Services on
+// conformance tests pit lwIP's TCP against Linux's, with impairment in the bridge
+// (impair.ts: netem's loss/duplicate/delay/reorder, both directions). Services on
 // the stack: 7 echo; 9 sink (hashes all, replies "BYTES SHA256\n", ends); 11 the same
 // after not reading for 3 s (zero window); 13 resets the connection at the first data.
 // stdin commands, one JSON object a line: {"op":"source","addr","port","bytes","seed"}
 // streams the tcp-source.ts keystream to addr:port; {"op":"fin"|"rst","addr","port"}
-// connects and then ends or resets. Results go to stdout as JSON lines.
+// connects and then ends or resets; {"op":"impair","delayMs","loss","duplicate","reorder"}
+// sets the impairment of both directions ({} clears it). Results go to stdout as JSON lines.
 import { createCipheriv, createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { LinuxTun } from '../../io/tun-linux.js';
+import { LinuxTun, tunSlotSize } from '../../io/tun-linux.js';
+import { Impairment, type ImpairSpec } from '../impair.js';
 import { NetStack } from '../../netstack/stack.js';
 import { TcpServer } from '../../netstack/tcp-server.js';
 import { dialTcp, type TcpSocket } from '../../netstack/tcp-socket.js';
@@ -21,8 +24,11 @@ const tun = await LinuxTun.create(tunName, { mtu, up: true, offload: false });
 const stack = new NetStack({ mtu });
 stack.setAddresses(ipv4, ipv6);
 // Each side is the other's engine: what one reads, the other writes.
-stack.start({ onPackets: (b) => void tun.write(b), onClose: () => {} });
-tun.start({ onPackets: (b) => void stack.write(b), onClose: () => process.exit(3) });
+const slot = tunSlotSize(mtu);
+const toTun = new Impairment((b) => void tun.write(b), slot, tun.headroom, 1);
+const toStack = new Impairment((b) => void stack.write(b), slot, stack.headroom, 2);
+stack.start({ onPackets: (b) => toTun.push(b), onClose: () => {} });
+tun.start({ onPackets: (b) => toStack.push(b), onClose: () => process.exit(3) });
 
 function serve(port: number, onConn: (s: TcpSocket) => void): void {
   new TcpServer(stack, { allowHalfOpen: true }).on('connection', onConn).listen(port);
@@ -74,7 +80,10 @@ function source(addr: string, port: number, total: number, seed: string): void {
     }
     s.end(() => out({ event: 'source', bytes: sent, sha256: h.digest('hex'), ms: Date.now() - t0 }));
   };
-  s.on('connect', pump);
+  s.on('connect', () => {
+    out({ event: 'connected', op: 'source', info: s.info() });
+    pump();
+  });
   s.on('error', (err) => out({ event: 'error', op: 'source', code: (err as NodeJS.ErrnoException).code }));
 }
 
@@ -93,8 +102,11 @@ function closeAfterConnect(addr: string, port: number, how: 'fin' | 'rst'): void
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   try {
-    const c = JSON.parse(line) as { op: string; addr: string; port: number; bytes?: number; seed?: string };
-    if (c.op === 'source') source(c.addr, c.port, c.bytes ?? 0, c.seed ?? 'seed');
+    const c = JSON.parse(line) as { op: string; addr: string; port: number; bytes?: number; seed?: string } & ImpairSpec;
+    if (c.op === 'impair') {
+      out({ event: 'impaired', toTun: toTun.stats, toStack: toStack.stats });
+      toTun.spec = toStack.spec = { delayMs: c.delayMs, loss: c.loss, duplicate: c.duplicate, reorder: c.reorder };
+    } else if (c.op === 'source') source(c.addr, c.port, c.bytes ?? 0, c.seed ?? 'seed');
     else if (c.op === 'fin' || c.op === 'rst') closeAfterConnect(c.addr, c.port, c.op);
     else out({ event: 'error', op: c.op, code: 'ERR_UNKNOWN_OP' });
   } catch (err) {
