@@ -135,7 +135,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.once('SIGTERM', onSignal);
   await agent.start();
   const self = agent.self!;
-  const doors = agent.netstack ? await startFrontDoors(agent, args, logger) : null;
+  const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
   await agent.stopped;

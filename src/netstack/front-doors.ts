@@ -1,5 +1,8 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { MeshDialer, type MeshNames } from './dial.js';
+import { HttpProxy } from './http-proxy.js';
 import { Socks5Server } from './socks5.js';
 import type { NetStack } from './stack.js';
 
@@ -7,6 +10,8 @@ import type { NetStack } from './stack.js';
 // how programs that know nothing of Weft reach mesh peers without root.
 
 export interface FrontDoorOptions {
+  /** The agent's state dir: `weft nc` and `weft curl` find its SOCKS5 socket there. */
+  stateDir: string;
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
 }
@@ -17,6 +22,9 @@ export interface FrontDoors {
   close(): Promise<void>;
 }
 
+/** The unix socket of the agent's local SOCKS5 proxy. */
+export const socksSocketPath = (stateDir: string): string => join(stateDir, 'socks5.sock');
+
 const hostPort = (a: { host: string; port: number }): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 
 export async function startFrontDoors(agent: MeshNames & { netstack: NetStack | null }, opts: FrontDoorOptions, logger?: Logger): Promise<FrontDoors> {
@@ -24,13 +32,27 @@ export async function startFrontDoors(agent: MeshNames & { netstack: NetStack | 
   const dialer = new MeshDialer(agent.netstack, agent);
   const lines: string[] = [];
   const closers: Array<() => Promise<void>> = [];
+  const dial = (h: string, p: number) => dialer.dial(h, p);
   try {
+    // Always: the state dir's socket (0700 dir: this user only) for `weft nc` and `weft curl`.
+    const local = new Socks5Server(dial, logger);
+    const path = socksSocketPath(opts.stateDir);
+    await rm(path, { force: true });
+    await local.listenPath(path);
+    closers.push(() => local.close());
     if (opts.socks5) {
-      const socks = new Socks5Server((h, p) => dialer.dial(h, p), logger);
+      const socks = new Socks5Server(dial, logger);
       const at = await socks.listen(opts.socks5.port, opts.socks5.host);
       closers.push(() => socks.close());
       lines.push(`SOCKS5 proxy on ${hostPort(at)}`);
       logger?.info({ socks5: hostPort(at) }, 'socks5 proxy listening');
+    }
+    if (opts.httpProxy) {
+      const proxy = new HttpProxy(dial, logger);
+      const at = await proxy.listen(opts.httpProxy.port, opts.httpProxy.host);
+      closers.push(() => proxy.close());
+      lines.push(`HTTP proxy on ${hostPort(at)}`);
+      logger?.info({ httpProxy: hostPort(at) }, 'http proxy listening');
     }
   } catch (err) {
     await Promise.all(closers.map((c) => c()));

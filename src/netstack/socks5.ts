@@ -59,6 +59,17 @@ export class Socks5Server {
     });
   }
 
+  /** Listens on a unix socket (the state dir's, for `weft nc` and `weft curl`). */
+  listenPath(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }

@@ -1,12 +1,15 @@
 // End to end: `weft up --tun=userspace` as an unprivileged user (nobody: no TUN, no
 // root, no routes) reaches a kernel-TUN node through its SOCKS5 proxy, by mesh name and
-// by address; the TUN node pings the userspace stack (ICMP echo answered by lwIP).
+// by address; the TUN node pings the userspace stack (ICMP echo answered by lwIP). The
+// embedding example (examples/embedded.mjs, as nobody) serves HTTP to the TUN node and
+// fetches from it.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WEFT_CLI, WEFT_JS } from '../../src/lab/mesh.js';
+import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile, suiteMesh } from './helpers.js';
@@ -15,6 +18,8 @@ e2eFile();
 
 const TOOLS = ['ip', 'ping', 'curl', 'setpriv'];
 const SOCKS = '127.0.0.1:1080';
+const HTTP_PROXY = '127.0.0.1:3128';
+const EXAMPLE = join(PACKAGE_ROOT, 'examples', 'embedded.mjs');
 const HTTP_PORT = 8081;
 /** uid/gid of nobody/nogroup on Debian. */
 const NOBODY = 65534;
@@ -30,17 +35,18 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
   before(async () => {
     if (rootReason() !== null || missingTools(TOOLS).length) return;
     const mesh = fx.create();
-    await mesh.build(['tunnode', 'rootless']);
+    await mesh.build(['tunnode', 'rootless', 'embedded']);
     await mesh.startServer();
     await mesh.createAuthKey();
     await mesh.up('tunnode');
-    // nobody's state dir: its own, outside the root-only mesh directory.
-    const n = mesh.node('rootless');
+    // nobody's state dirs: their own, outside the root-only mesh directory.
     const home = mkdtempSync(join(tmpdir(), 'weft-userspace-'));
     chmodSync(home, 0o755);
     chownSync(home, NOBODY, NOBODY);
-    n.stateDir = join(home, 'state');
-    const argv = [...AS_NOBODY, ...WEFT_CLI, 'up', '--tun=userspace', '--socks5', SOCKS, '--state-dir', n.stateDir, '--hostname', 'rootless', '--server', mesh.serverUrl, '--insecure-http'];
+    const n = mesh.node('rootless');
+    n.stateDir = join(home, 'rootless');
+    mesh.node('embedded').stateDir = join(home, 'embedded');
+    const argv = [...AS_NOBODY, ...WEFT_CLI, 'up', '--tun=userspace', '--socks5', SOCKS, '--http-proxy', HTTP_PROXY, '--state-dir', n.stateDir, '--hostname', 'rootless', '--server', mesh.serverUrl, '--insecure-http'];
     await mesh.startAgent(n, argv, { ...mesh.env, WEFT_AUTH_KEY: mesh.authKey });
     await mesh.waitPeers('tunnode', ['rootless']);
     mesh.serveRemoteAddress(mesh.node('tunnode').ns, HTTP_PORT);
@@ -76,6 +82,47 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     assert.match(refused.stderr, /refused|SOCKS5/i);
     const unknown = await mesh.lab.exec(n.ns, ['curl', '-sS', '-m', '10', '--socks5-hostname', SOCKS, `http://nosuchpeer:${HTTP_PORT}/`], { timeoutMs: 20_000 });
     assert.notEqual(unknown.code, 0);
+  });
+
+  test('the HTTP proxy: plain requests and CONNECT tunnels', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const n = mesh.node('rootless');
+    for (const tunnel of [[], ['--proxytunnel']]) {
+      const r = await mesh.lab.exec(n.ns, [...AS_NOBODY, 'curl', '-sS', '-m', '10', ...tunnel, '-x', `http://${HTTP_PROXY}`, `http://tunnode:${HTTP_PORT}/`], { timeoutMs: 20_000 });
+      assert.equal(r.code, 0, `${tunnel.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, n.ipv4);
+    }
+    const bad = await mesh.lab.exec(n.ns, ['curl', '-sS', '-m', '10', '-x', `http://${HTTP_PROXY}`, `http://nosuchpeer:${HTTP_PORT}/`], { timeoutMs: 20_000 });
+    assert.match(bad.stdout, /"code":"ERR_BAD_GATEWAY","field":"host"/);
+  });
+
+  test('weft curl and weft nc reach the TUN node by name, as nobody', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const n = mesh.node('rootless');
+    const curl = await mesh.lab.exec(n.ns, [...AS_NOBODY, ...WEFT_CLI, 'curl', `http://tunnode:${HTTP_PORT}/`, '--state-dir', n.stateDir], { timeoutMs: 20_000, env: mesh.env });
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.equal(curl.stdout, n.ipv4);
+    const nc = await mesh.lab.exec(n.ns, [...AS_NOBODY, ...WEFT_CLI, 'nc', 'tunnode', String(HTTP_PORT), '--state-dir', n.stateDir], { timeoutMs: 20_000, env: mesh.env, input: 'GET / HTTP/1.0\r\n\r\n' });
+    assert.equal(nc.code, 0, nc.stderr);
+    assert.match(nc.stdout, new RegExp(`^HTTP/1.1 200 OK[^]*\r\n\r\n${n.ipv4.replace(/\./g, '\\.')}$`));
+  });
+
+  test('the embedding example (as nobody) serves HTTP to the TUN node and fetches from it', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const e = mesh.node('embedded');
+    const tunnode = mesh.node('tunnode');
+    const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: e.stateDir, WEFT_INSECURE_HTTP: '1', PEER_URL: `http://tunnode:${HTTP_PORT}/` };
+    e.agent = mesh.lab.spawn(e.ns, [...AS_NOBODY, process.execPath, EXAMPLE], { env });
+    const m = await e.agent.waitFor(/serving http:\/\/(\S+):8080\/ as embedded/, 20_000);
+    const fetched = await e.agent.waitFor(/fetched (\d+): (\S+)/, 20_000);
+    assert.deepEqual([fetched[1], fetched[2]], ['200', m[1]]);
+    await mesh.waitPeers('tunnode', ['rootless', 'embedded']);
+    assert.equal(await mesh.fetchText(tunnode.ns, `http://${m[1]}:8080/`, 10), 'hello from embedded\n');
+    await e.agent.kill('SIGTERM', 5000);
+    assert.equal(e.agent.exit?.code, 0, e.agent.stderr);
   });
 
   test('the TUN node pings the userspace node (lwIP answers ICMP echo, IPv4 and IPv6)', async (t) => {
