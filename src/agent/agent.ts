@@ -225,6 +225,11 @@ export class Agent {
     return this.client?.connected ?? false;
   }
 
+  /** A netmap from the coordinator has been applied (the peers are known by name). */
+  get hasNetmap(): boolean {
+    return this.seq >= 0 && !this.fromCache;
+  }
+
   async start(): Promise<void> {
     // Before anything that stop() would undo: a second agent must not touch the first's
     // interface, routes or socket.

@@ -44,7 +44,8 @@ export class Socks5Server {
     private readonly dial: Dial,
     private readonly logger?: Logger,
   ) {
-    this.server = createServer((c) => this.onClient(c));
+    // Half-open: a client that ends its request (nc's stdin) still gets the answer.
+    this.server = createServer({ allowHalfOpen: true }, (c) => this.onClient(c));
     this.server.maxConnections = MAX_CLIENTS;
   }
 

@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import { createAgent, type Agent } from '../agent/agent.js';
+import { AgentError } from '../agent/errors.js';
 import type { StatusJson } from '../agent/status.js';
 import type { Logger } from '../log.js';
 import { MeshDialer } from './dial.js';
@@ -29,6 +30,8 @@ export interface WeftJoinOptions {
   /** UDP port for WireGuard (default: last used, else random). */
   port?: number;
   logger?: Logger;
+  /** How long join() waits for the coordinator's first netmap (default 15 s). */
+  netmapTimeoutMs?: number;
 }
 
 export interface WeftFetchInit {
@@ -40,6 +43,7 @@ export interface WeftFetchInit {
 }
 
 const FETCH_TIMEOUT_MS = 30_000;
+const NETMAP_TIMEOUT_MS = 15_000;
 
 export class Weft {
   private readonly dialer: MeshDialer;
@@ -62,6 +66,13 @@ export class Weft {
       tun: 'userspace',
     });
     await agent.start();
+    // Names resolve from the netmap: wait for the coordinator's first one.
+    const deadline = Date.now() + (opts.netmapTimeoutMs ?? NETMAP_TIMEOUT_MS);
+    while (!agent.hasNetmap && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (!agent.hasNetmap) {
+      await agent.stop();
+      throw new AgentError('ERR_SERVER_UNREACHABLE', 'joined, but no netmap from the coordinator in time');
+    }
     return new Weft(agent);
   }
 
