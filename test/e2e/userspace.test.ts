@@ -5,7 +5,7 @@
 // fetches from it.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WEFT_CLI, WEFT_JS } from '../../src/lab/mesh.js';
@@ -25,12 +25,31 @@ const HTTP_PORT = 8081;
 const NOBODY = 65534;
 const AS_NOBODY = ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all'];
 
+/** The README's userspace commands, with the lab's coordinator, key, peer and port. */
+function readmeCommands(serverUrl: string, authKey: string): string[][] {
+  const md = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+  const block = /<!-- userspace-commands[^]*?```sh\n([^]*?)```/.exec(md);
+  assert.ok(block, 'README userspace block');
+  return block[1]
+    .trim()
+    .split('\n')
+    .map((l) => l.replace('https://weft.example.com', serverUrl).replace(' KEY', ` ${authKey}`).replace(/\bnas\b/g, 'tunnode').replace(/\b8080\b/g, String(HTTP_PORT)).split(' '));
+}
+
 function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
 }
 
 describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, () => {
   const fx = suiteMesh();
+  let readme: string[][] = [];
+  /** A README line as nobody in the userspace node's namespace (`weft` -> this build, plus its state dir). */
+  const runReadme = (i: number, input?: string) => {
+    const mesh = fx.get();
+    const n = mesh.node('rootless');
+    const argv = readme[i][0] === 'weft' ? [...WEFT_CLI, ...readme[i].slice(1), '--state-dir', n.stateDir] : [...readme[i].slice(0, 1), '-sS', '-m', '10', ...readme[i].slice(1)];
+    return mesh.lab.exec(n.ns, [...AS_NOBODY, ...argv], { timeoutMs: 20_000, env: mesh.env, input });
+  };
 
   before(async () => {
     if (rootReason() !== null || missingTools(TOOLS).length) return;
@@ -46,8 +65,11 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     const n = mesh.node('rootless');
     n.stateDir = join(home, 'rootless');
     mesh.node('embedded').stateDir = join(home, 'embedded');
-    const argv = [...AS_NOBODY, ...WEFT_CLI, 'up', '--tun=userspace', '--socks5', SOCKS, '--http-proxy', HTTP_PROXY, '--state-dir', n.stateDir, '--hostname', 'rootless', '--server', mesh.serverUrl, '--insecure-http'];
-    await mesh.startAgent(n, argv, { ...mesh.env, WEFT_AUTH_KEY: mesh.authKey });
+    readme = readmeCommands(mesh.serverUrl, mesh.authKey);
+    const up = readme[0];
+    assert.deepEqual(up.slice(0, 7), ['weft', 'up', '--tun=userspace', '--socks5', SOCKS, '--http-proxy', HTTP_PROXY]);
+    const argv = [...AS_NOBODY, ...WEFT_CLI, ...up.slice(1), '--state-dir', n.stateDir, '--hostname', 'rootless', '--insecure-http'];
+    await mesh.startAgent(n, argv, mesh.env);
     await mesh.waitPeers('tunnode', ['rootless']);
     mesh.serveRemoteAddress(mesh.node('tunnode').ns, HTTP_PORT);
     for (let i = 0; i < 50 && (await mesh.fetchText(mesh.node('tunnode').ns, `http://127.0.0.1:${HTTP_PORT}/`)) === null; i++) await sleep(100);
@@ -71,6 +93,9 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     const mesh = fx.get();
     const n = mesh.node('rootless');
     const tunnode = mesh.node('tunnode');
+    const viaReadme = await runReadme(1);
+    assert.equal(viaReadme.code, 0, viaReadme.stderr);
+    assert.equal(viaReadme.stdout, n.ipv4);
     for (const host of ['tunnode', tunnode.ipv4, `[${tunnode.ipv6}]`]) {
       const r = await mesh.lab.exec(n.ns, [...AS_NOBODY, 'curl', '-sS', '-g', '-m', '10', '--socks5-hostname', SOCKS, `http://${host}:${HTTP_PORT}/`], { timeoutMs: 20_000 });
       assert.equal(r.code, 0, `${host}: ${r.stderr}`);
@@ -88,6 +113,9 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     if (!pre(t)) return;
     const mesh = fx.get();
     const n = mesh.node('rootless');
+    const plain = await runReadme(2);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, n.ipv4);
     for (const tunnel of [[], ['--proxytunnel']]) {
       const r = await mesh.lab.exec(n.ns, [...AS_NOBODY, 'curl', '-sS', '-m', '10', ...tunnel, '-x', `http://${HTTP_PROXY}`, `http://tunnode:${HTTP_PORT}/`], { timeoutMs: 20_000 });
       assert.equal(r.code, 0, `${tunnel.join(' ')}: ${r.stderr}`);
@@ -101,10 +129,10 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     if (!pre(t)) return;
     const mesh = fx.get();
     const n = mesh.node('rootless');
-    const curl = await mesh.lab.exec(n.ns, [...AS_NOBODY, ...WEFT_CLI, 'curl', `http://tunnode:${HTTP_PORT}/`, '--state-dir', n.stateDir], { timeoutMs: 20_000, env: mesh.env });
+    const curl = await runReadme(3);
     assert.equal(curl.code, 0, curl.stderr);
     assert.equal(curl.stdout, n.ipv4);
-    const nc = await mesh.lab.exec(n.ns, [...AS_NOBODY, ...WEFT_CLI, 'nc', 'tunnode', String(HTTP_PORT), '--state-dir', n.stateDir], { timeoutMs: 20_000, env: mesh.env, input: 'GET / HTTP/1.0\r\n\r\n' });
+    const nc = await runReadme(4, 'GET / HTTP/1.0\r\n\r\n');
     assert.equal(nc.code, 0, nc.stderr);
     assert.match(nc.stdout, new RegExp(`^HTTP/1.1 200 OK[^]*\r\n\r\n${n.ipv4.replace(/\./g, '\\.')}$`));
   });
