@@ -40,19 +40,17 @@ export async function startFrontDoors(agent: MeshNames & { netstack: NetStack | 
     await rm(path, { force: true });
     await local.listenPath(path);
     closers.push(() => local.close());
-    if (opts.socks5) {
-      const socks = new Socks5Server(dial, logger);
-      const at = await socks.listen(opts.socks5.port, opts.socks5.host);
-      closers.push(() => socks.close());
-      lines.push(`SOCKS5 proxy on ${hostPort(at)}`);
-      logger?.info({ socks5: hostPort(at) }, 'socks5 proxy listening');
-    }
-    if (opts.httpProxy) {
-      const proxy = new HttpProxy(dial, logger);
-      const at = await proxy.listen(opts.httpProxy.port, opts.httpProxy.host);
-      closers.push(() => proxy.close());
-      lines.push(`HTTP proxy on ${hostPort(at)}`);
-      logger?.info({ httpProxy: hostPort(at) }, 'http proxy listening');
+    const doors = [
+      { what: 'SOCKS5 proxy', at: opts.socks5, door: () => new Socks5Server(dial, logger) },
+      { what: 'HTTP proxy', at: opts.httpProxy, door: () => new HttpProxy(dial, logger) },
+    ];
+    for (const { what, at, door } of doors) {
+      if (!at) continue;
+      const d = door();
+      const bound = hostPort(await d.listen(at.port, at.host));
+      closers.push(() => d.close());
+      lines.push(`${what} on ${bound}`);
+      logger?.info({ proxy: what, listen: bound }, 'proxy listening');
     }
   } catch (err) {
     await Promise.all(closers.map((c) => c()));

@@ -1,5 +1,6 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import type { Dial } from './socks5.js';
 
@@ -23,15 +24,9 @@ export class HttpProxy {
     this.server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.onConnect(req, socket, head));
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+    const a = await listenOn(this.server, host, port, 'EADDRINUSE', 'HTTP proxy');
+    return { host: a.address, port: a.port };
   }
 
   close(): Promise<void> {

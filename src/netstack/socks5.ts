@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { listenOn, listenPrivateSocket } from '../listen.js';
 import type { Logger } from '../log.js';
 
 // SOCKS5 (RFC 1928) front door to the mesh: CONNECT only, no authentication, so it
@@ -49,26 +50,14 @@ export class Socks5Server {
     this.server.maxConnections = MAX_CLIENTS;
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  async listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+    const a = await listenOn(this.server, host, port, 'EADDRINUSE', 'SOCKS5 proxy');
+    return { host: a.address, port: a.port };
   }
 
-  /** Listens on a unix socket (the state dir's, for `weft nc` and `weft curl`). */
+  /** Listens on a unix socket (mode 0600, in the state dir) for `weft nc` and `weft curl`. */
   listenPath(path: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(path, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenPrivateSocket(this.server, path);
   }
 
   close(): Promise<void> {
