@@ -29,7 +29,7 @@ extern "C" {
 namespace {
 
 constexpr size_t OUT_MAX = 8192;     // packets waiting for the engine
-constexpr size_t EVENTS_MAX = 65536;  // events waiting for JS (data events are window-bounded)
+constexpr size_t EVENTS_MAX = 65536;  // events waiting for JS; beyond it lwIP holds data back (ERR_MEM)
 
 enum EventType { EV_ACCEPT = 1, EV_CONNECTED = 2, EV_DATA = 3, EV_EOF = 4, EV_SENT = 5, EV_ERROR = 6, EV_UDP = 7 };
 
@@ -61,8 +61,13 @@ struct State {
 };
 State st;
 
+bool Full() { return st.events.size() >= EVENTS_MAX; }
+
+// Data and accepts are refused with ERR_MEM when Full() (lwIP keeps the data and offers
+// it again from its timer; a refused accept is reset); only EV_SENT may be dropped (the
+// next one carries on). EOF and errors always go in: they end a direction or a connection.
 void Push(Event&& e) {
-  if (st.events.size() >= EVENTS_MAX && e.type != EV_ERROR) {
+  if (Full() && e.type == EV_SENT) {
     st.eventDrops++;
     return;
   }
@@ -110,6 +115,9 @@ void Forget(Conn* c) {
 
 err_t OnRecv(void* arg, tcp_pcb* pcb, pbuf* p, err_t err) {
   Conn* c = static_cast<Conn*>(arg);
+  // lwIP keeps refused data and offers it again; a FIN (p == null) is never refused,
+  // lwIP would drop it.
+  if (p != nullptr && Full()) return ERR_MEM;
   if (p == nullptr) {
     Push({EV_EOF, c->id, 0, {}, {}, 0});
     return ERR_OK;
@@ -149,7 +157,7 @@ Conn* Track(tcp_pcb* pcb, bool listener) {
 }
 
 err_t OnAccept(void* arg, tcp_pcb* pcb, err_t err) {
-  if (err != ERR_OK || pcb == nullptr) return ERR_VAL;
+  if (err != ERR_OK || pcb == nullptr || Full()) return ERR_MEM;
   Conn* l = static_cast<Conn*>(arg);
   Conn* c = Track(pcb, false);
   Event e{EV_ACCEPT, l->id, c->id, {}, AddrString(&pcb->remote_ip), pcb->remote_port};

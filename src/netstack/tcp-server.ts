@@ -17,6 +17,7 @@ export class TcpServer extends EventEmitter implements SocketHandler {
   private id: number | undefined;
   private port = 0;
   private readonly sockets = new Set<TcpSocket>();
+  private closeEmitted = false;
 
   constructor(
     private readonly stack: NetStack,
@@ -33,6 +34,7 @@ export class TcpServer extends EventEmitter implements SocketHandler {
   listen(port: number, cb?: () => void): this {
     this.stack.checkRunning();
     const { id, port: bound } = this.stack.lwip.tcpListen(port, BACKLOG);
+    this.closeEmitted = false;
     this.id = id;
     this.port = bound;
     this.stack.register(id, this);
@@ -80,6 +82,8 @@ export class TcpServer extends EventEmitter implements SocketHandler {
   }
 
   private maybeClosed(): void {
-    if (this.id === undefined && this.sockets.size === 0) queueMicrotask(() => this.emit('close'));
+    if (this.id !== undefined || this.sockets.size > 0 || this.closeEmitted) return;
+    this.closeEmitted = true;
+    queueMicrotask(() => this.emit('close'));
   }
 }
