@@ -42,7 +42,7 @@ function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(PEER_JS) ? null : `not built (${PEER_JS})`]);
 }
 
-describe('userspace TCP (lwIP) against Linux TCP through a TUN', { timeout: 600_000 }, () => {
+describe('userspace TCP and UDP (lwIP) against Linux through a TUN', { timeout: 600_000 }, () => {
   let lab: Lab;
   let ns = '';
   let peer: Child;
@@ -183,6 +183,15 @@ describe('userspace TCP (lwIP) against Linux TCP through a TUN', { timeout: 600_
     // Linux FIN -> the stack (echo, port 7) ends too.
     const echo = `const s=require('net').connect(7,'${STACK}',()=>s.end('ping'));let b='';s.on('data',(d)=>b+=d);s.on('end',()=>console.log(b))`;
     assert.equal((await execOk(ns, [process.execPath, '-e', echo])).trim(), 'ping');
+  });
+
+  test('UDP: datagrams to the stack are echoed back (IPv4 and IPv6)', async (t) => {
+    if (!pre(t)) return;
+    await netem({});
+    for (const [addr, type] of [[STACK, 'udp4'], [STACK6, 'udp6']]) {
+      const js = `const s=require('dgram').createSocket('${type}');s.on('message',(m)=>{console.log(String(m));process.exit(0)});s.send('dgram ${type}',7,'${addr}');setTimeout(()=>process.exit(2),5000)`;
+      assert.equal((await execOk(ns, [process.execPath, '-e', js])).trim(), `dgram ${type}`);
+    }
   });
 
   test('100 MB with 1 % loss and 20 ms delay arrives intact', async (t) => {

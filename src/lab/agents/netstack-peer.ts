@@ -2,7 +2,7 @@
 // Bridges a kernel TUN device straight to the userspace stack (no WireGuard), so the
 // conformance tests pit lwIP's TCP against Linux's, with impairment in the bridge
 // (impair.ts: netem's loss/duplicate/delay/reorder, both directions). Services on
-// the stack: 7 echo; 9 sink (hashes all, replies "BYTES SHA256\n", ends); 11 the same
+// the stack: 7 echo (TCP and UDP); 9 sink (hashes all, replies "BYTES SHA256\n", ends); 11 the same
 // after not reading for 3 s (zero window); 13 resets the connection at the first data.
 // stdin commands, one JSON object a line: {"op":"source","addr","port","bytes","seed"}
 // streams the tcp-source.ts keystream to addr:port; {"op":"fin"|"rst","addr","port"}
@@ -14,6 +14,7 @@ import { LinuxTun, tunSlotSize } from '../../io/tun-linux.js';
 import { Impairment, type ImpairSpec } from '../impair.js';
 import { NetStack } from '../../netstack/stack.js';
 import { TcpServer } from '../../netstack/tcp-server.js';
+import { UdpSocket } from '../../netstack/udp-socket.js';
 import { dialTcp, type TcpSocket } from '../../netstack/tcp-socket.js';
 
 const [tunName, ipv4, ipv6, mtuS] = process.argv.slice(2);
@@ -50,6 +51,8 @@ function sink(s: TcpSocket): void {
 }
 
 serve(7, (s) => s.pipe(s).on('error', () => {}));
+const udp = new UdpSocket(stack, 7);
+udp.on('message', (msg: Buffer, from: { address: string; port: number }) => udp.send(msg, from.port, from.address));
 serve(9, sink);
 serve(11, (s) => {
   s.pause();
