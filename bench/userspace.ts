@@ -1,4 +1,4 @@
-// Userspace stack benchmark (issue 15): in one netns mesh with a coordinator, a server
+// Userspace stack benchmark (issue 15): in one netns mesh with a coordinator, an origin
 // node (TUN) and two clients, one with a TUN and one `weft up --tun=userspace --socks5`:
 //  - TCP download throughput, TUN client vs userspace client (curl through SOCKS5), interleaved;
 //  - memory per open connection of the userspace stack (embedding API, after GC);
@@ -7,7 +7,7 @@
 //   node dist/bench/userspace.js [--rounds N] [--mb MB] [--conns N] [--json FILE]
 //
 // Every load is bounded (curl -m, a fixed size, a fixed connection count).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -62,16 +62,16 @@ async function main(): Promise<number> {
   let conns: { rssPerConn: number; heapPerConn: number; externalPerConn: number } | null = null;
   try {
     await sweepStale();
-    await mesh.build(['server', 'tunclient', 'userclient', 'embed']);
+    await mesh.build(['origin', 'tunclient', 'userclient', 'embed']);
     await mesh.startServer();
     await mesh.createAuthKey();
-    await mesh.up('server');
+    await mesh.up('origin');
     await mesh.up('tunclient');
     await mesh.up('userclient', ['--tun=userspace', '--socks5', SOCKS]);
-    await mesh.waitPeers('server', ['tunclient', 'userclient']);
-    mesh.lab.spawn(mesh.node('server').ns, [process.execPath, '-e', SERVER_JS]);
-    const big = `http://${mesh.node('server').ipv4}:${HTTP_PORT}/big`;
-    for (let i = 0; i < 50 && (await mesh.fetchText(mesh.node('server').ns, `http://127.0.0.1:${HTTP_PORT}/`)) === null; i++) await new Promise((r) => setTimeout(r, 100));
+    await mesh.waitPeers('origin', ['tunclient', 'userclient']);
+    mesh.lab.spawn(mesh.node('origin').ns, [process.execPath, '-e', SERVER_JS]);
+    const big = `http://${mesh.node('origin').ipv4}:${HTTP_PORT}/big`;
+    for (let i = 0; i < 50 && (await mesh.fetchText(mesh.node('origin').ns, `http://127.0.0.1:${HTTP_PORT}/`)) === null; i++) await new Promise((r) => setTimeout(r, 100));
     for (let r = 0; r < ROUNDS; r++) {
       tun.push(await curlMbps(mesh, 'tunclient', big, false));
       user.push(await curlMbps(mesh, 'userclient', big, true));
@@ -79,18 +79,19 @@ async function main(): Promise<number> {
     }
     const e = mesh.node('embed');
     const connsJs = join(AGENTS, 'weft-conns.js');
-    const cr = await mesh.lab.exec(e.ns, [process.execPath, '--expose-gc', connsJs, mesh.serverUrl, mesh.authKey, join(mesh.dir, 'conns'), 'server', String(HOLD_PORT), String(CONNS)], { timeoutMs: 300_000, env: mesh.env });
+    const cr = await mesh.lab.exec(e.ns, [process.execPath, '--expose-gc', connsJs, mesh.serverUrl, mesh.authKey, join(mesh.dir, 'conns'), 'origin', String(HOLD_PORT), String(CONNS)], { timeoutMs: 300_000, env: mesh.env });
     if (cr.code !== 0) throw new Error(`weft-conns: ${cr.stderr}`);
     conns = JSON.parse(cr.stdout.trim().split('\n').pop()!);
     log(`memory per connection: ${JSON.stringify(conns)}`);
     for (let r = 0; r < ROUNDS; r++) {
       const stateDir = mkdtempSync(join(tmpdir(), 'weft-cold-'));
       const t0 = performance.now();
-      const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: stateDir, WEFT_INSECURE_HTTP: '1', WEFT_HOSTNAME: `cold${r}`, PEER_URL: `http://server:${HTTP_PORT}/` };
+      const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: stateDir, WEFT_INSECURE_HTTP: '1', WEFT_HOSTNAME: `cold${r}`, PEER_URL: `http://origin:${HTTP_PORT}/` };
       const c = mesh.lab.spawn(e.ns, [process.execPath, EXAMPLE], { env });
       await c.waitFor(/fetched 200: ok/, 30_000);
       cold.push(performance.now() - t0);
       await c.kill('SIGTERM', 3000);
+      rmSync(stateDir, { recursive: true, force: true });
       log(`cold start ${r + 1}: ${fmt(cold[r])} ms`);
     }
   } finally {
