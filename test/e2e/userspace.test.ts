@@ -33,7 +33,7 @@ function readmeCommands(serverUrl: string, authKey: string): string[][] {
   return block[1]
     .trim()
     .split('\n')
-    .map((l) => l.replace('https://weft.example.com', serverUrl).replace(' KEY', ` ${authKey}`).replace(/\bnas\b/g, 'tunnode').replace(/\b8080\b/g, String(HTTP_PORT)).split(' '));
+    .map((l) => l.replace(/\b8080\b/g, String(HTTP_PORT)).replace('https://weft.example.com', serverUrl).replace(' KEY', ` ${authKey}`).replace(/\bnas\b/g, 'tunnode').split(' '));
 }
 
 function pre(t: SkipContext): boolean {
