@@ -7,6 +7,8 @@
 // lwIP callbacks never call into JS: they queue events and packets, which JS takes with
 // drain() and readPackets() after each call, so JS handlers may call back into lwIP
 // freely. Queues are bounded (packets beyond OUT_MAX are dropped; TCP retransmits them).
+// About 500 lines: the lwIP callbacks and their thin N-API entry points share one state
+// and one job (a socket table over lwIP); split by protocol once UDP grows beyond echo-sized use.
 #include <napi.h>
 
 #include <cstring>
