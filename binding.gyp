@@ -1,4 +1,5 @@
 {
+  "//": "weft_lwip (the userspace stack) is built only where liblwip-dev is installed: without it, the install still succeeds and --tun=userspace reports ERR_NETSTACK_UNAVAILABLE.",
   "targets": [
     {
       "target_name": "weft_native",
@@ -27,5 +28,28 @@
         ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/offload.cc"] }]
       ]
     }
+  ],
+  "variables": {
+    "have_lwip%": "<!(test -f /usr/include/lwip/lwipopts.h && echo 1 || echo 0)"
+  },
+  "conditions": [
+    ["have_lwip==1", {
+      "targets": [
+        {
+          "target_name": "weft_lwip",
+          "sources": ["native/lwip.cc"],
+          "include_dirs": [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            "/usr/include/lwip"
+          ],
+          "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+          "cflags!": ["-fno-exceptions"],
+          "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+          "libraries": ["-llwip"],
+          "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-O2"],
+          "cflags_cc": ["-std=c++17", "-fno-exceptions"]
+        }
+      ]
+    }]
   ]
 }

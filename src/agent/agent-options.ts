@@ -38,6 +38,8 @@ export interface AgentOptions {
   /** UDP port; default: the one used last time, else random. */
   port?: number;
   createTun?: (name: string, mtu: number) => Promise<TunDevice>;
+  /** `userspace`: no TUN, no root, no routes; the engine's packets go to the userspace stack (`netstack`). */
+  tun?: 'kernel' | 'userspace';
   createBind?: () => Bind;
   osConfig?: OsConfigurator;
   /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */

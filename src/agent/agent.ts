@@ -5,6 +5,7 @@ import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } fro
 import type { NodeView } from '../wire/control.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
+import { NetStack } from '../netstack/stack.js';
 import type { Bind } from '../io/bind.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
@@ -74,6 +75,8 @@ export class Agent {
   private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
+  /** The userspace TCP/IP stack with `tun: 'userspace'` (dial and listen on it, see src/netstack). */
+  readonly netstack: NetStack | null;
   private routesQueue: Promise<void> = Promise.resolve();
   private readonly bypass = new RouteBypass();
   /** The coordinator's last refusal or error message (shown by `weft status`), until the stream is up again. */
@@ -93,8 +96,9 @@ export class Agent {
     this.random = opts.random ?? Math.random;
     this.statusReport = new StatusReporter((m) => this.client?.send(m) ?? false, () => (this.device ? reportedPaths(this.status()) : {}), this.clock, opts.statusReportMs);
     this.iface = opts.iface ?? DEFAULT_IFACE;
-    this.os = opts.osConfig ?? new IpRouteConfigurator(this.logger);
-    const real = !opts.osConfig;
+    this.netstack = opts.tun === 'userspace' ? new NetStack({ mtu: DEFAULT_MTU }) : null;
+    this.os = opts.osConfig ?? this.netstack?.osConfig ?? new IpRouteConfigurator(this.logger);
+    const real = !opts.osConfig && !this.netstack;
     this.routes = new RouteController(
       { routes: opts.advertiseRoutes ?? [], exitNode: opts.advertiseExitNode ?? false, snatSubnetRoutes: opts.snatSubnetRoutes ?? true, exitPolicy: opts.exitPolicy ?? { allowPorts: [], block: [] } },
       { exitNode: opts.exitNode || null, allowLanAccess: opts.exitNodeAllowLanAccess ?? false, fallback: opts.exitNodeFallback ?? 'block' },
@@ -146,6 +150,11 @@ export class Agent {
     return this.client?.connected ?? false;
   }
 
+  /** A netmap from the coordinator has been applied (the peers are known by name). */
+  get hasNetmap(): boolean {
+    return (this.backend?.seq ?? -1) >= 0 && !this.fromCache;
+  }
+
   async start(): Promise<void> {
     // Before anything that stop() would undo: a second agent must not touch the first's
     // interface, routes or socket.
@@ -167,7 +176,7 @@ export class Agent {
     const created = id.created;
     // Debug: a start refused for a bad argument or key prints only its one-line error.
     this.logger.debug({ publicKey: this.publicKey.slice(0, 8), newKey: created }, 'node identity loaded');
-    if (!this.opts.createTun && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
+    if (!this.opts.createTun && !this.netstack && !hasCapability(CAP_NET_ADMIN)) throw new AgentError('ERR_NEEDS_ROOT', NEEDS_ROOT);
 
     // A new node registers before the interface exists, so a wrong server or auth key
     // fails without touching the OS; it picks its port first so its endpoints go along.
@@ -188,7 +197,7 @@ export class Agent {
     await this.os.up(this.interfaceConfig(state));
     // Routes branch: the engine marks its own packets so policy routing into the mesh
     // (exit node) leaves them on their normal path; stale rules/NAT from a crash go first.
-    if (!this.opts.osConfig) {
+    if (!this.opts.osConfig && !this.netstack) {
       try {
         await device.reconfigure({ privateKey: this.key, fwmark: ENGINE_FWMARK, peers: [] }); // no peers before the first netmap
       } catch (err) {
@@ -204,7 +213,8 @@ export class Agent {
     const routes = this.routes;
     // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
     device.onInboundPacket = (buf, off, len) => pinger.onInbound(buf, off, len) || !(routes.mayForward(buf, off, len) ? filter.allowForward(buf, off, len) : filter.allowInbound(buf, off, len));
-    const md = this.opts.magicDns ?? (this.opts.osConfig ? false : { acceptDns: true });
+    // Userspace mode has no OS resolver to point anywhere: its proxies resolve with findPeer().
+    const md = this.opts.magicDns ?? (this.opts.osConfig || this.netstack ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
     if (this.opts.localApi ?? true) {
       this.api = new LocalApi(socketPath(stateDir), this, this.logger);
@@ -237,7 +247,7 @@ export class Agent {
   }
 
   private async startDevice(port: number | undefined): Promise<Device> {
-    const tun = await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU);
+    const tun = this.netstack ?? (await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU));
     let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
     if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await linuxBindFactory()));
     const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { runWg } from './wg.js';
 import { VERSION } from '../version.js';
 import { registerNodeCommands } from './node-commands.js';
+import { registerUserspaceCommands } from './userspace-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
 import { registerWebCommand } from './web-commands.js';
@@ -36,6 +37,7 @@ logOptions(
 });
 
 registerNodeCommands(program);
+registerUserspaceCommands(program);
 registerServerCommands(program);
 registerRelayCommands(program);
 registerWebCommand(program);

@@ -27,6 +27,10 @@ export interface UpArgs {
   exitNodeAllowLanAccess: boolean;
   exitNodeFallback: 'block' | 'direct';
   metricsListen?: { host: string; port: number };
+  /** `--tun=userspace`: no TUN, no root (src/netstack). */
+  tun: 'kernel' | 'userspace';
+  socks5?: { host: string; port: number };
+  httpProxy?: { host: string; port: number };
 }
 
 export interface RawUpArgs {
@@ -48,6 +52,9 @@ export interface RawUpArgs {
   iface?: string;
   port?: string;
   metricsListen?: string;
+  tun?: string;
+  socks5?: string;
+  httpProxy?: string;
 }
 
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -97,6 +104,19 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     exitNodeAllowLanAccess: raw.exitNodeAllowLanAccess === true,
     exitNodeFallback: parseFallback(raw.exitNodeFallback),
     metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
+    ...parseUserspaceArgs(raw),
+  };
+}
+
+/** --tun, --socks5 and --http-proxy: the proxies need the userspace stack to dial from. */
+function parseUserspaceArgs(raw: RawUpArgs): Pick<UpArgs, 'tun' | 'socks5' | 'httpProxy'> {
+  const tun = raw.tun ?? 'kernel';
+  if (tun !== 'kernel' && tun !== 'userspace') throw new InvalidArgumentError(`--tun is kernel or userspace, got ${JSON.stringify(tun)}`);
+  if ((raw.socks5 !== undefined || raw.httpProxy !== undefined) && tun !== 'userspace') throw new InvalidArgumentError('--socks5 and --http-proxy need --tun=userspace');
+  return {
+    tun,
+    socks5: raw.socks5 === undefined ? undefined : parseListen(raw.socks5),
+    httpProxy: raw.httpProxy === undefined ? undefined : parseListen(raw.httpProxy),
   };
 }
 

@@ -9,6 +9,7 @@ import { callAgent } from '../agent/local-client.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
+import { startFrontDoors } from '../netstack/front-doors.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -47,7 +48,10 @@ export function registerNodeCommands(program: Command): void {
     .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
     .option('--exit-node-allow-lan-access', 'with --exit-node: keep the local LAN direct')
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
-    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)');
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
+    .option('--tun <mode>', 'kernel (a TUN device; needs root) or userspace (no TUN, no root: reach the mesh through --socks5/--http-proxy)', 'kernel')
+    .option('--socks5 <host:port>', 'with --tun=userspace: SOCKS5 proxy into the mesh on this address, e.g. 127.0.0.1:1080')
+    .option('--http-proxy <host:port>', 'with --tun=userspace: HTTP proxy (CONNECT and plain) into the mesh on this address');
   envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
     const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
     await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
@@ -121,6 +125,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
     exitNodeFallback: args.exitNodeFallback,
     metricsListen: args.metricsListen,
+    tun: args.tun,
   });
   const onSignal = (sig: string) => {
     logger.info({ signal: sig }, 'stopping');
@@ -130,8 +135,11 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.once('SIGTERM', onSignal);
   await agent.start();
   const self = agent.self!;
-  process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${args.iface}\n`);
+  const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
+  process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
+  for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
   await agent.stopped;
+  await doors?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 }

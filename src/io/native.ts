@@ -108,15 +108,15 @@ const ADDON = 'weft_native.node';
 let cached: WeftNative | undefined;
 let loadError: Error | undefined;
 
-/** Candidate paths: $WEFT_NATIVE_PATH, then build/{Release,Debug} under each ancestor holding a package.json. */
-export function nativeCandidates(): string[] {
+/** Candidate paths: $WEFT_NATIVE_PATH (for weft_native), then build/{Release,Debug} under each ancestor holding a package.json. */
+export function nativeCandidates(addon = ADDON): string[] {
   const out: string[] = [];
   const env = process.env.WEFT_NATIVE_PATH;
-  if (env) out.push(env);
+  if (env && addon === ADDON) out.push(env);
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) {
-      out.push(join(dir, 'build', 'Release', ADDON), join(dir, 'build', 'Debug', ADDON));
+      out.push(join(dir, 'build', 'Release', addon), join(dir, 'build', 'Debug', addon));
     }
     const up = dirname(dir);
     if (up === dir) break;

@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { nativeCandidates } from '../io/native.js';
+import { NetstackError } from './errors.js';
+
+// Typed loader for the weft_lwip addon (native/lwip.cc, linked against Debian's liblwip).
+// It is a separate addon from weft_native so a host without liblwip loses only the
+// userspace stack. WEFT_NATIVE=0 turns every addon off, this one included.
+
+/** Event types delivered by drain() (native/lwip.cc EventType). */
+export const EV_ACCEPT = 1;
+export const EV_CONNECTED = 2;
+export const EV_DATA = 3;
+export const EV_EOF = 4;
+export const EV_SENT = 5;
+export const EV_ERROR = 6;
+export const EV_UDP = 7;
+
+/** lwIP err_t values seen in EV_ERROR (lwip/err.h). */
+export const ERR_ABRT = -13;
+export const ERR_RST = -14;
+export const ERR_CLSD = -15;
+
+export type LwipEventHandler = (type: number, id: number, num: number, data: Buffer | null, addr: string, port: number) => void;
+
+export interface TcpInfo {
+  mss: number;
+  sndbuf: number;
+  state: string;
+  localPort: number;
+  sndScale: number;
+  rcvScale: number;
+}
+
+export interface LwipAddon {
+  /** Creates the one interface (lwIP is process-global; later calls only set the MTU). */
+  init(mtu: number): void;
+  setAddresses(ipv4: string, ipv6: string): void;
+  input(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): void;
+  /** Moves queued output packets into slots like tunRead; returns the count. */
+  readPackets(buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array): number;
+  checkTimeouts(): void;
+  drain(cb: LwipEventHandler): void;
+  /** Packets plus events still queued. */
+  pending(): number;
+  tcpListen(port: number, backlog: number): { id: number; port: number };
+  tcpConnect(addr: string, port: number): number;
+  /** Bytes taken (0: send buffer full, wait for EV_SENT; -1: no such connection). */
+  tcpWrite(id: number, data: Uint8Array): number;
+  tcpRecved(id: number, n: number): void;
+  tcpShutdown(id: number): void;
+  tcpClose(id: number, abort: boolean): void;
+  tcpSetOptions(id: number, noDelay: boolean, keepAliveMs: number): void;
+  tcpInfo(id: number): TcpInfo | null;
+  udpBind(port: number): { id: number; port: number };
+  udpSend(id: number, addr: string, port: number, data: Uint8Array): boolean;
+  udpClose(id: number): void;
+  stats(): { outDrops: number; inDrops: number; eventDrops: number; sockets: number; tcpMss: number; tcpWnd: number; tcpSndBuf: number };
+}
+
+const ADDON = 'weft_lwip.node';
+let cached: LwipAddon | undefined;
+
+/** Loads (once) the addon; throws NetstackError ERR_NETSTACK_UNAVAILABLE when it cannot. */
+export function loadLwip(): LwipAddon {
+  if (cached) return cached;
+  if (process.env.WEFT_NATIVE === '0') throw new NetstackError('ERR_NETSTACK_UNAVAILABLE', 'the userspace stack is lwIP in the native addon, and WEFT_NATIVE=0 turns the addon off');
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const p of nativeCandidates(ADDON)) {
+    if (!existsSync(p)) continue;
+    try {
+      cached = require(p) as LwipAddon;
+      return cached;
+    } catch (err) {
+      failures.push(`${p}: ${(err as Error).message}`);
+    }
+  }
+  const detail = failures.length ? failures.join('; ') : 'build/Release/weft_lwip.node not found';
+  throw new NetstackError('ERR_NETSTACK_UNAVAILABLE', `userspace stack unavailable (${detail}); install liblwip-dev and run \`npm run build:native\``);
+}
