@@ -7,6 +7,7 @@ import { VERSION } from '../version.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
+import { registerServerlessCommands } from './serverless-commands.js';
 import { runCli } from './errors.js';
 import { logOptions } from './options.js';
 
@@ -37,5 +38,6 @@ logOptions(
 registerNodeCommands(program);
 registerServerCommands(program);
 registerRelayCommands(program);
+registerServerlessCommands(program);
 
 await runCli(program);
