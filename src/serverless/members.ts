@@ -120,7 +120,12 @@ export class Membership {
   suspectNode(s: { incarnation: number; node: Uint8Array; from: Uint8Array }): void {
     const id = keyId(s.node);
     const m = this.members.get(id);
-    if (!m || s.incarnation < m.incarnation) return;
+    if (!m) return;
+    if (s.incarnation < m.incarnation) {
+      // A stale accusation of us: whoever sent it missed our refutation, so send it again.
+      if (m === this.self) this.queueAlive(m);
+      return;
+    }
     const msg = encodeMessage({ type: 'suspect', ...s });
     const sus = this.suspicions.get(id);
     if (sus) {
@@ -150,7 +155,11 @@ export class Membership {
   deadNode(dm: { incarnation: number; node: Uint8Array; from: Uint8Array }): void {
     const id = keyId(dm.node);
     const m = this.members.get(id);
-    if (!m || dm.incarnation < m.incarnation) return;
+    if (!m) return;
+    if (dm.incarnation < m.incarnation) {
+      if (m === this.self) this.queueAlive(m);
+      return;
+    }
     this.cancelSuspicion(id);
     if (m.state === 'dead') return;
     if (m === this.self) return this.refute(dm.incarnation);

@@ -26,12 +26,13 @@ export class GossipSealer {
   private readonly keys = new Map<string, Uint8Array | null>();
   private readonly stamper = new DiscoStamper();
   private readonly freshness = new DiscoFreshness();
-  private readonly noncePrefix = randomBytes(XAEAD_NONCE_LEN - 8);
   private counter = 0n;
 
+  /** `noncePrefix` is fixed only by the fuzz seed writer, for reproducible files. */
   constructor(
     private readonly priv: PrivateKey,
     readonly publicKey: Uint8Array,
+    private readonly noncePrefix: Uint8Array = randomBytes(XAEAD_NONCE_LEN - 8),
   ) {}
 
   /** The shared key with a trusted peer (call only for trust-set keys). */

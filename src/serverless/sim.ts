@@ -28,6 +28,8 @@ export interface SimOptions {
   seed?: number;
   latencyMs?: number;
   config?: Partial<SwimConfig>;
+  /** Admin (Ed25519) public keys every member trusts to sign revocations. */
+  admins?: Uint8Array[];
 }
 
 export class SimCluster {
@@ -37,7 +39,8 @@ export class SimCluster {
   readonly privateKeys: PrivateKey[] = [];
   readonly keys: Uint8Array[] = [];
   readonly addrs: Endpoint[] = [];
-  readonly trust: TrustSet;
+  /** Each node has its own trust set, as each host has its own authorized_keys. */
+  readonly trust: TrustSet[] = [];
   readonly nodes: SwimNode[] = [];
   private readonly opts: SimOptions;
 
@@ -51,7 +54,8 @@ export class SimCluster {
       this.keys.push(publicKeyFromPrivate(priv));
       this.addrs.push(Endpoint.of(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 7946));
     }
-    this.trust = new TrustSet(this.keys.map((key, i) => ({ key, name: `n${i}`, role: 'node' as const })));
+    const entries = [...this.keys.map((key, i) => ({ key, name: `n${i}`, role: 'node' as const })), ...(opts.admins ?? []).map((key, i) => ({ key, name: `admin${i}`, role: 'admin' as const }))];
+    for (let i = 0; i < opts.n; i++) this.trust.push(new TrustSet(entries));
     for (let i = 0; i < opts.n; i++) this.nodes.push(this.makeNode(i));
   }
 
@@ -60,7 +64,7 @@ export class SimCluster {
     return new SwimNode({
       privateKey: this.privateKeys[i],
       publicKey: this.keys[i],
-      trust: this.trust,
+      trust: this.trust[i],
       transport: this.net.attach(this.addrs[i]),
       endpoints: [this.addrs[i]],
       clock: this.clock,
@@ -89,6 +93,11 @@ export class SimCluster {
     let n = 0;
     for (let i = 0; i < this.nodes.length; i++) if (i !== target && live(i) && this.stateOf(i, target) !== state) n++;
     return n;
+  }
+
+  /** Every live node sees every other live node alive. */
+  converged(live: (i: number) => boolean = () => true): boolean {
+    return this.nodes.every((_, t) => !live(t) || this.lagging(t, 'alive', live) === 0);
   }
 
   /** Steps the clock until `done()` or `limitMs` passes; returns the elapsed ms or null. */
