@@ -119,13 +119,8 @@ export class Membership {
 
   suspectNode(s: { incarnation: number; node: Uint8Array; from: Uint8Array }): void {
     const id = keyId(s.node);
-    const m = this.members.get(id);
+    const m = this.accused(id, s.incarnation);
     if (!m) return;
-    if (s.incarnation < m.incarnation) {
-      // A stale accusation of us: whoever sent it missed our refutation, so send it again.
-      if (m === this.self) this.queueAlive(m);
-      return;
-    }
     const msg = encodeMessage({ type: 'suspect', ...s });
     const sus = this.suspicions.get(id);
     if (sus) {
@@ -154,12 +149,8 @@ export class Membership {
 
   deadNode(dm: { incarnation: number; node: Uint8Array; from: Uint8Array }): void {
     const id = keyId(dm.node);
-    const m = this.members.get(id);
+    const m = this.accused(id, dm.incarnation);
     if (!m) return;
-    if (dm.incarnation < m.incarnation) {
-      if (m === this.self) this.queueAlive(m);
-      return;
-    }
     this.cancelSuspicion(id);
     if (m.state === 'dead') return;
     if (m === this.self) return this.refute(dm.incarnation);
@@ -192,6 +183,17 @@ export class Membership {
 
   isSelf(key: Uint8Array): boolean {
     return equalBytes(key, this.self.key);
+  }
+
+  /**
+   * The member a suspect/dead message is about, unless unknown or stale. A stale
+   * accusation of us means the sender missed our refutation: send it again.
+   */
+  private accused(id: string, incarnation: number): Member | null {
+    const m = this.members.get(id);
+    if (!m || incarnation >= m.incarnation) return m ?? null;
+    if (m === this.self) this.queueAlive(m);
+    return null;
   }
 
   private refute(accused: number): void {
