@@ -38,6 +38,7 @@ export class SimCluster {
   readonly random: () => number;
   readonly privateKeys: PrivateKey[] = [];
   readonly keys: Uint8Array[] = [];
+  readonly ids: string[] = [];
   readonly addrs: Endpoint[] = [];
   /** Each node has its own trust set, as each host has its own authorized_keys. */
   readonly trust: TrustSet[] = [];
@@ -52,6 +53,7 @@ export class SimCluster {
       const priv = generatePrivateKey();
       this.privateKeys.push(priv);
       this.keys.push(publicKeyFromPrivate(priv));
+      this.ids.push(keyId(this.keys[i]));
       this.addrs.push(Endpoint.of(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 7946));
     }
     const entries = [...this.keys.map((key, i) => ({ key, name: `n${i}`, role: 'node' as const })), ...(opts.admins ?? []).map((key, i) => ({ key, name: `admin${i}`, role: 'admin' as const }))];
@@ -85,7 +87,7 @@ export class SimCluster {
   }
 
   stateOf(observer: number, target: number): MemberState | undefined {
-    return this.nodes[observer].membership.members.get(keyId(this.keys[target]))?.state;
+    return this.nodes[observer].membership.members.get(this.ids[target])?.state;
   }
 
   /** Observers (live nodes other than `target`) that do not yet see `target` as `state`. */
