@@ -30,12 +30,14 @@ interface FakeTimer extends TimerHandle {
 }
 
 // FakeClock runs due timers in deadline order when advanced; timers armed by a firing
-// timer run in the same advance if they fall inside it.
+// timer run in the same advance if they fall inside it. Timers sit in a binary heap
+// ordered by (due, seq), so simulations with thousands of timers stay fast.
 export class FakeClock implements Clock {
   private t: number;
   private readonly wallOffset: number;
-  private timers: FakeTimer[] = [];
+  private readonly heap: FakeTimer[] = [];
   private seq = 0;
+  private live = 0;
 
   constructor(startMs = 1_000_000, wallStartMs = Date.UTC(2026, 0, 1)) {
     this.t = startMs;
@@ -52,31 +54,67 @@ export class FakeClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: FakeTimer = { __timer: true, due: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
-    this.timers.push(timer);
+    this.push(timer);
+    this.live++;
     return timer;
   }
 
   clearTimeout(handle: TimerHandle): void {
-    (handle as FakeTimer).cancelled = true;
+    const t = handle as FakeTimer;
+    if (!t.cancelled) this.live--;
+    t.cancelled = true;
   }
 
   get pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
+    return this.live;
   }
 
   advance(ms: number): void {
     const end = this.t + ms;
-    for (;;) {
-      this.timers = this.timers.filter((t) => !t.cancelled);
-      let next: FakeTimer | undefined;
-      for (const t of this.timers) {
-        if (t.due <= end && (!next || t.due < next.due || (t.due === next.due && t.seq < next.seq))) next = t;
-      }
-      if (!next) break;
+    const h = this.heap;
+    while (h.length > 0 && h[0].due <= end) {
+      const next = this.pop();
+      if (next.cancelled) continue;
       this.t = Math.max(this.t, next.due);
       next.cancelled = true;
+      this.live--;
       next.fn();
     }
     this.t = end;
+  }
+
+  private static before(a: FakeTimer, b: FakeTimer): boolean {
+    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+  }
+
+  private push(t: FakeTimer): void {
+    const h = this.heap;
+    h.push(t);
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!FakeClock.before(h[i], h[p])) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
+    }
+  }
+
+  private pop(): FakeTimer {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop() as FakeTimer;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && FakeClock.before(h[l], h[m])) m = l;
+        if (r < h.length && FakeClock.before(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
+    }
+    return top;
   }
 }

@@ -9,6 +9,7 @@ import { registerUserspaceCommands } from './userspace-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
 import { registerWebCommand } from './web-commands.js';
+import { registerServerlessCommands } from './serverless-commands.js';
 import { runCli } from './errors.js';
 import { logOptions } from './options.js';
 
@@ -41,5 +42,6 @@ registerUserspaceCommands(program);
 registerServerCommands(program);
 registerRelayCommands(program);
 registerWebCommand(program);
+registerServerlessCommands(program);
 
 await runCli(program);

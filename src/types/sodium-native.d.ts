@@ -10,4 +10,7 @@ declare module 'sodium-native' {
   export function crypto_aead_xchacha20poly1305_ietf_encrypt(c: Bytes, m: Bytes, ad: Bytes | null, nsec: null, npub: Bytes, k: Bytes): number;
   export function crypto_aead_xchacha20poly1305_ietf_decrypt(m: Bytes, nsec: null, c: Bytes, ad: Bytes | null, npub: Bytes, k: Bytes): number;
   export function sodium_memzero(buf: Bytes): void;
+  export function crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void;
+  export function crypto_sign_detached(sig: Bytes, m: Bytes, sk: Bytes): void;
+  export function crypto_sign_verify_detached(sig: Bytes, m: Bytes, pk: Bytes): boolean;
 }

@@ -15,6 +15,10 @@ import { encodeFrame, type Frame } from '../../src/wire/relay.js';
 import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
 import { createInitiation, createResponse, consumeInitiation, Handshake } from '../../src/wireguard/noise-protocol.js';
 import { tai64n } from '../../src/wireguard/tai64n.js';
+import { adminKeyFromSeed, signRevocation } from '../../src/serverless/revocation.js';
+import { GossipSealer, whoisPacket } from '../../src/serverless/seal.js';
+import { keyId } from '../../src/serverless/trust.js';
+import { encodeMessage, encodePlaintext, Kind, type GossipMessage } from '../../src/serverless/wire.js';
 
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -61,6 +65,19 @@ function seeds(): Record<string, Uint8Array[]> {
     { type: 'health', problem: 'replaced by a newer connection' },
   ];
 
+  const gossipMsgs: GossipMessage[] = [
+    { type: 'ping', seq: 1, target: ib.publicKey },
+    { type: 'indirectPing', seq: 2, target: ib.publicKey, addr: Endpoint.parse('10.0.0.2:7946'), wantNack: true },
+    { type: 'ack', seq: 1 },
+    { type: 'nack', seq: 2 },
+    { type: 'alive', incarnation: 3, node: ia.publicKey, relay: true, endpoints: [Endpoint.parse('10.0.0.1:7946'), Endpoint.parse('[2001:db8::1]:7946')] },
+    { type: 'suspect', incarnation: 4, node: ib.publicKey, from: ia.publicKey },
+    { type: 'dead', incarnation: 5, node: ib.publicKey, from: ia.publicKey },
+    { type: 'sync', wantReply: true },
+    signRevocation(adminKeyFromSeed(new Uint8Array(32).fill(8)), ib.publicKey, Date.UTC(2026, 0, 1)),
+  ];
+  const gossipSealed = new GossipSealer(a, ia.publicKey, new Uint8Array(16).fill(6)).seal(ib.publicKey, keyId(ib.publicKey), gossipMsgs.slice(0, 5).map(encodeMessage), Date.UTC(2026, 0, 1))!;
+
   const key = keyToBase64(ia.publicKey);
   const peer = { id: 2, name: 'beta', fqdn: 'beta.weft.internal', ipv4: '100.64.0.2', ipv6: 'fd7a:115c:a1e0::2', publicKey: keyToBase64(ib.publicKey), endpoints: ['192.0.2.2:51820', 'relay:default'], online: true, expired: false, lastSeen: null, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: null, ephemeral: false, tags: [], user: 'alice', advertisedRoutes: [], approvedRoutes: [] };
   return {
@@ -86,6 +103,13 @@ function seeds(): Record<string, Uint8Array[]> {
     'uapi-set': [
       text(`private_key=${keyToHex(a)}\nlisten_port=51820\nfwmark=0\nreplace_peers=true\npublic_key=${keyToHex(ib.publicKey)}\nendpoint=192.0.2.2:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::2/128\n`),
       text(`public_key=${keyToHex(ib.publicKey)}\nremove=true\n`),
+    ],
+    gossip: [
+      gossipSealed,
+      encodePlaintext(Date.UTC(2026, 0, 1), gossipMsgs.map(encodeMessage)),
+      ...gossipMsgs.map((m) => encodePlaintext(1, [encodeMessage(m)])),
+      whoisPacket(Kind.Whois),
+      whoisPacket(Kind.Iam, ia.publicKey),
     ],
     policy: [
       text(`// seed\n{\n  "groups": { "group:eng": ["alice@"] },\n  "tagOwners": { "tag:server": ["group:eng"] },\n  "hosts": { "nas": "192.0.2.7", "lan": "192.0.2.0/24" },\n  "acls": [ { "action": "accept", "src": ["group:eng", "lan"], "dst": ["tag:server:22,80-90", "nas:*"], "proto": "tcp" } ],\n  "tests": [ { "src": "alice@", "accept": ["tag:server:22"], "deny": ["tag:server:23"] } ],\n}`),

@@ -18,6 +18,11 @@ import { messageType, MessageType } from '../../src/wireguard/messages.js';
 import { consumeInitiation, consumeResponse, Handshake } from '../../src/wireguard/noise-protocol.js';
 import { parseSet } from '../../src/wireguard/uapi.js';
 import { Endpoint } from '../../src/io/endpoint.js';
+import { privateKeyFromBytes } from '../../src/crypto/keys.js';
+import { decodeRevocation } from '../../src/serverless/revocation-file.js';
+import { GossipSealer, parseIam } from '../../src/serverless/seal.js';
+import { keyId } from '../../src/serverless/trust.js';
+import { decodePlaintext } from '../../src/serverless/wire.js';
 
 export interface FuzzTarget {
   /** Folder name under test/fuzz/corpus/. */
@@ -47,6 +52,11 @@ export function fuzzTargets(): FuzzTarget[] {
   const handshake = new Handshake(publicKeyFromPrivate(generatePrivateKey()));
   handshake.setIdentity(identity);
   const disco = new DiscoKeys(priv, pub);
+  // Gossip seeds are sealed from fixed key 1 to fixed key 2 (seed.ts), so mutations of
+  // them reach the authentication and the decoder behind it.
+  const gossipPriv = privateKeyFromBytes(new Uint8Array(32).fill(2));
+  const gossip = new GossipSealer(gossipPriv, publicKeyFromPrivate(gossipPriv));
+  const gossipPeer = keyId(publicKeyFromPrivate(privateKeyFromBytes(new Uint8Array(32).fill(1))));
   return [
     {
       name: 'wireguard-message',
@@ -80,5 +90,14 @@ export function fuzzTargets(): FuzzTarget[] {
     { name: 'node-auth', run: (b) => void parseNodeAuth(utf8.decode(b)) },
     { name: 'uapi-set', run: (b) => typedErrorsOnly(() => parseSet(utf8.decode(b).split('\n'))) },
     { name: 'policy', run: (b) => typedErrorsOnly(() => parsePolicy(utf8.decode(b))) },
+    {
+      name: 'gossip',
+      run(b) {
+        gossip.open(b, (id) => id === gossipPeer, Date.UTC(2026, 0, 1));
+        decodePlaintext(b);
+        parseIam(b);
+        decodeRevocation(Buffer.from(b).toString('base64'));
+      },
+    },
   ];
 }

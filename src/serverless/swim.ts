@@ -1,0 +1,353 @@
+import { EventEmitter } from 'node:events';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import type { PrivateKey } from '../crypto/keys.js';
+import type { Endpoint } from '../io/endpoint.js';
+import { Awareness } from './awareness.js';
+import { BroadcastQueue } from './broadcast-queue.js';
+import { DEFAULT_SWIM_CONFIG, pushPullScale, type SwimConfig } from './config.js';
+import { Membership, type Member, type MemberEvent } from './members.js';
+import { GossipSealer, parseIam, whoisPacket } from './seal.js';
+import { keyId, type TrustSet } from './trust.js';
+import type { GossipTransport } from './transport.js';
+import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } from './wire.js';
+
+// One SWIM member (failure detection by probing, dissemination by piggybacking, plus
+// memberlist's gossip and push/pull timers and Lifeguard's nacks and local health).
+// All timers use the injected clock and all traffic the injected transport, so a
+// simulation runs hundreds of members in one process under a fake clock.
+
+/** Outstanding probes and indirect probes we serve; past it new ones are refused. */
+export const MAX_PENDING_ACKS = 4096;
+
+export interface SwimNodeOptions {
+  privateKey: PrivateKey;
+  publicKey: Uint8Array;
+  trust: TrustSet;
+  transport: GossipTransport;
+  /** Advertised endpoints; the first is where gossip reaches us. */
+  endpoints: Endpoint[];
+  relay?: boolean;
+  clock?: Clock;
+  config?: Partial<SwimConfig>;
+  random?: () => number;
+}
+
+export interface SwimCounters {
+  rxDatagrams: number;
+  rxMalformed: number;
+  rxUntrusted: number;
+  rxUnauthenticated: number;
+  rxReplayed: number;
+  rxMisdirected: number;
+  pendingFull: number;
+  txDatagrams: number;
+  txBytes: number;
+}
+
+/** Whom a datagram goes to: the key seals it, the address carries it. */
+interface Target {
+  key: Uint8Array;
+  id: string;
+  addr: Endpoint | null;
+}
+
+interface Pending {
+  onAck(): void;
+  onNack(): void;
+  timer: TimerHandle;
+}
+
+export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
+  readonly config: SwimConfig;
+  readonly membership: Membership;
+  readonly awareness: Awareness;
+  readonly counters: SwimCounters = { rxDatagrams: 0, rxMalformed: 0, rxUntrusted: 0, rxUnauthenticated: 0, rxReplayed: 0, rxMisdirected: 0, pendingFull: 0, txDatagrams: 0, txBytes: 0 };
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly queue: BroadcastQueue;
+  private readonly sealer: GossipSealer;
+  private readonly pending = new Map<number, Pending>();
+  private readonly timers = new Set<TimerHandle>();
+  private seeds: Endpoint[] = [];
+  private seq = 0;
+  private probeOrder: string[] = [];
+  private probeIndex = 0;
+  private stopped = false;
+
+  constructor(private readonly o: SwimNodeOptions) {
+    super();
+    this.config = { ...DEFAULT_SWIM_CONFIG, ...o.config };
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? Math.random;
+    this.queue = new BroadcastQueue(this.config.retransmitMult);
+    this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
+    this.sealer = new GossipSealer(o.privateKey, o.publicKey);
+    this.membership = new Membership({
+      self: { key: o.publicKey, endpoints: o.endpoints, relay: o.relay ?? false },
+      trust: o.trust,
+      clock: this.clock,
+      config: this.config,
+      queue: this.queue,
+      awareness: this.awareness,
+      emit: (e) => this.emit('member', e),
+    });
+    o.transport.onReceive((data, from) => this.receive(data, from));
+  }
+
+  /** Starts the timers and asks each seed (HOST:PORT) who it is, then syncs with it. */
+  start(seeds: Endpoint[] = []): void {
+    this.seeds = seeds;
+    this.askSeeds();
+    this.every(() => this.config.gossipIntervalMs, () => this.gossip());
+    this.every(() => this.awareness.scale(this.config.probeIntervalMs), () => this.probeNext());
+    this.every(() => pushPullScale(this.config.pushPullIntervalMs, this.membership.count), () => this.pushPull());
+  }
+
+  /** More addresses to join through (mDNS finds them on the LAN). */
+  addSeed(addr: Endpoint): void {
+    if (!this.seeds.some((s) => s.equals(addr))) this.seeds.push(addr);
+    this.o.transport.send(addr, whoisPacket(Kind.Whois));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) this.clock.clearTimeout(t);
+    for (const p of this.pending.values()) this.clock.clearTimeout(p.timer);
+    this.timers.clear();
+    this.pending.clear();
+    this.membership.stop();
+    this.o.transport.close();
+  }
+
+  private every(interval: () => number, fn: () => void): void {
+    const tick = (): void => {
+      this.timers.delete(t);
+      if (this.stopped) return;
+      fn();
+      t = this.clock.setTimeout(tick, interval());
+      this.timers.add(t);
+    };
+    let t = this.clock.setTimeout(tick, interval() * this.random());
+    this.timers.add(t);
+  }
+
+  private after(ms: number, fn: () => void): TimerHandle {
+    const t = this.clock.setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private askSeeds(): void {
+    for (const s of this.seeds) this.o.transport.send(s, whoisPacket(Kind.Whois));
+  }
+
+  /** Seals `primary` plus as many pending broadcasts as fit, and sends it. */
+  private send(to: Target, primary: Uint8Array[]): void {
+    if (!to.addr) return;
+    const used = primary.reduce((n, m) => n + m.length, 0);
+    const msgs = [...primary, ...this.queue.take(MESSAGE_BUDGET - used, this.membership.count)];
+    const pkt = this.sealer.seal(to.key, to.id, msgs, this.clock.wallNow());
+    if (!pkt) return;
+    this.counters.txDatagrams++;
+    this.counters.txBytes += pkt.length;
+    this.o.transport.send(to.addr, pkt);
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  private expect(seq: number, ttl: number, onAck: () => void, onNack: () => void = () => {}): boolean {
+    if (this.pending.size >= MAX_PENDING_ACKS) {
+      this.counters.pendingFull++;
+      return false;
+    }
+    const timer = this.after(ttl, () => this.pending.delete(seq));
+    this.pending.set(seq, { onAck, onNack, timer });
+    return true;
+  }
+
+  /**
+   * Up to `count` distinct random members (not us) passing `ok`: random draws first (the
+   * common case, no allocation of the whole list), then a shuffle of the rest.
+   */
+  private pick(count: number, ok: (m: Member) => boolean): Member[] {
+    const list = this.membership.others;
+    const out = new Set<Member>();
+    for (let tries = 0; tries < 3 * count && out.size < count && tries < list.length; tries++) {
+      const m = list[Math.floor(this.random() * list.length)];
+      if (ok(m)) out.add(m);
+    }
+    if (out.size < count) {
+      const rest = list.filter((m) => !out.has(m) && ok(m));
+      for (let i = 0; i < rest.length && out.size < count; i++) {
+        const j = i + Math.floor(this.random() * (rest.length - i));
+        [rest[i], rest[j]] = [rest[j], rest[i]];
+        out.add(rest[i]);
+      }
+    }
+    return [...out];
+  }
+
+  /** Round robin over a shuffled list (bounds worst-case detection), skipping the dead. */
+  private probeNext(): void {
+    for (let tries = 0; tries <= this.membership.count; tries++) {
+      if (this.probeIndex >= this.probeOrder.length) {
+        this.probeOrder = this.pick(Infinity, () => true).map((m) => m.id);
+        this.probeIndex = 0;
+        // Alone (the join was lost, or everyone left): keep asking the seeds.
+        if (this.probeOrder.length === 0) return this.askSeeds();
+      }
+      const m = this.membership.members.get(this.probeOrder[this.probeIndex++]);
+      if (m && m.state !== 'dead') return this.probe(m);
+    }
+  }
+
+  private probe(m: Member): void {
+    const self = this.membership.self;
+    const seq = this.nextSeq();
+    const interval = this.awareness.scale(this.config.probeIntervalMs);
+    let acked = false;
+    let nacks = 0;
+    let expectedNacks = 0;
+    if (!this.expect(seq, interval, () => void (acked = true), () => void nacks++)) return;
+    const incarnation = m.incarnation;
+    const ping = [encodeMessage({ type: 'ping', seq, target: m.key })];
+    // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now.
+    if (m.state === 'suspect') ping.push(encodeMessage({ type: 'suspect', incarnation, node: m.key, from: self.key }));
+    this.send(m, ping);
+    this.after(this.awareness.scale(this.config.probeTimeoutMs), () => {
+      if (acked || !m.addr) return;
+      const helpers = this.pick(this.config.indirectChecks, (h) => h.state === 'alive' && h !== m);
+      expectedNacks = helpers.length;
+      const req = encodeMessage({ type: 'indirectPing', seq, target: m.key, addr: m.addr, wantNack: true });
+      for (const h of helpers) this.send(h, [req]);
+    });
+    this.after(interval, () => {
+      if (acked) return this.awareness.applyDelta(-1);
+      // Missing nacks mean our own network is the problem: slow down (Lifeguard).
+      this.awareness.applyDelta(expectedNacks > 0 ? expectedNacks - nacks : 1);
+      this.membership.suspectNode({ incarnation, node: m.key, from: self.key });
+    });
+  }
+
+  private gossip(): void {
+    if (this.queue.size === 0) return;
+    const now = this.clock.now();
+    const targets = this.pick(this.config.gossipNodes, (m) => m.state !== 'dead' || now - m.stateChangeAt < this.config.gossipToTheDeadMs);
+    for (const t of targets) if (this.queue.size > 0) this.send(t, []);
+  }
+
+  private pushPull(): void {
+    const [peer] = this.pick(1, (m) => m.state === 'alive');
+    if (peer) this.sync(peer, true);
+    else this.askSeeds();
+  }
+
+  /** Our full state in as many datagrams as it takes; only the first asks for a reply. */
+  private sync(to: Target, wantReply: boolean): void {
+    const head = (w: boolean): Uint8Array => encodeMessage({ type: 'sync', wantReply: w });
+    let batch = [head(wantReply)];
+    let size = batch[0].length;
+    for (const m of this.membership.stateMessages().map(encodeMessage)) {
+      if (size + m.length > MESSAGE_BUDGET) {
+        this.send(to, batch);
+        batch = [head(false)];
+        size = batch[0].length;
+      }
+      batch.push(m);
+      size += m.length;
+    }
+    this.send(to, batch);
+  }
+
+  /** The packet handler: drops and counts anything bad; nothing thrown escapes. */
+  private receive(data: Uint8Array, from: Endpoint): void {
+    if (this.stopped) return;
+    this.counters.rxDatagrams++;
+    try {
+      const kind = packetKind(data);
+      if (kind === Kind.Whois) return this.o.transport.send(from, whoisPacket(Kind.Iam, this.o.publicKey));
+      if (kind === Kind.Iam) {
+        const key = parseIam(data);
+        if (!key) this.counters.rxMalformed++;
+        else if (!this.o.trust.isMember(keyId(key))) this.counters.rxUntrusted++;
+        else if (!this.membership.isSelf(key)) this.sync({ key, id: keyId(key), addr: from }, true);
+        return;
+      }
+      const r = this.sealer.open(data, (id) => this.o.trust.isMember(id), this.clock.wallNow());
+      if (!r.ok) {
+        const field = { malformed: 'rxMalformed', untrusted: 'rxUntrusted', unauthenticated: 'rxUnauthenticated', replayed: 'rxReplayed' } as const;
+        this.counters[field[r.reason]]++;
+        return;
+      }
+      const sender = { key: r.sender, id: r.senderId, addr: from };
+      const known = this.membership.members.get(r.senderId);
+      if (known && known !== this.membership.self) known.addr = from;
+      const isSync = r.messages.find((m) => m.type === 'sync');
+      for (const m of r.messages) {
+        if (isSync) this.membership.mergeState(m);
+        else this.handle(m, sender);
+      }
+      if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
+    } catch {
+      this.counters.rxMalformed++;
+    }
+  }
+
+  private handle(m: GossipMessage, sender: Target): void {
+    switch (m.type) {
+      case 'ping':
+        if (!this.membership.isSelf(m.target)) this.counters.rxMisdirected++;
+        else this.send(sender, [encodeMessage({ type: 'ack', seq: m.seq })]);
+        return;
+      case 'indirectPing':
+        return this.probeFor(m, sender);
+      case 'ack':
+      case 'nack': {
+        const p = this.pending.get(m.seq);
+        if (p && m.type === 'ack') {
+          this.pending.delete(m.seq);
+          this.clock.clearTimeout(p.timer);
+          this.timers.delete(p.timer);
+          p.onAck();
+        } else p?.onNack();
+        return;
+      }
+      case 'alive':
+        return this.membership.aliveNode(m);
+      case 'suspect':
+        return this.membership.suspectNode(m);
+      case 'dead':
+        return this.membership.deadNode(m);
+      case 'revoke':
+        this.membership.revoke(m);
+        return;
+      case 'sync':
+        return;
+    }
+  }
+
+  /** Probes `target` for a member that could not reach it; acks or nacks back. */
+  private probeFor(req: Extract<GossipMessage, { type: 'indirectPing' }>, requester: Target): void {
+    const targetId = keyId(req.target);
+    if (!this.o.trust.isMember(targetId)) return void this.counters.rxUntrusted++;
+    const seq = this.nextSeq();
+    let acked = false;
+    const ok = this.expect(seq, this.config.probeIntervalMs, () => {
+      acked = true;
+      this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq })]);
+    });
+    if (!ok) return;
+    this.send({ key: req.target, id: targetId, addr: req.addr }, [encodeMessage({ type: 'ping', seq, target: req.target })]);
+    if (req.wantNack) {
+      this.after(this.config.probeTimeoutMs, () => {
+        if (!acked) this.send(requester, [encodeMessage({ type: 'nack', seq: req.seq })]);
+      });
+    }
+  }
+}

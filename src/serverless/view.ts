@@ -1,0 +1,77 @@
+import { EventEmitter } from 'node:events';
+import { keyFromBase64 } from '../crypto/keys.js';
+import { planAddresses, type AddressPlan, type Collision } from './addresses.js';
+import type { Member, MemberEventType, MemberState } from './members.js';
+import type { SwimNode } from './swim.js';
+import { defaultName } from './trust-store.js';
+import type { TrustSet } from './trust.js';
+
+// What the agent needs from serverless mode, in one place: the current trusted members
+// (key, name, derived addresses, endpoints, relay capability, liveness) and a change
+// event per membership change. An adapter turns this into the agent's NetmapSource
+// (peers, MagicDNS names, routes); `revoked` tells it to tear a tunnel down now.
+
+export interface ServerlessMember {
+  publicKey: string;
+  name: string;
+  ipv4: string | null;
+  ipv6: string | null;
+  endpoints: string[];
+  relay: boolean;
+  state: MemberState;
+  incarnation: number;
+  self: boolean;
+}
+
+export interface ServerlessChange {
+  type: MemberEventType;
+  member: ServerlessMember;
+}
+
+export interface AddressOptions {
+  ipv4Range?: string;
+  ula48?: string;
+}
+
+export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }> {
+  readonly plan: AddressPlan;
+
+  constructor(
+    private readonly node: SwimNode,
+    private readonly trust: TrustSet,
+    addresses: AddressOptions = {},
+  ) {
+    super();
+    const self = node.membership.self;
+    this.plan = planAddresses([self.key, ...trust.nodes().map((e) => e.key)], addresses.ipv4Range, addresses.ula48);
+    node.on('member', (e) => {
+      const m = node.membership.members.get(e.id);
+      const member = m ? this.describe(m) : this.describe({ key: keyFromBase64(e.id), id: e.id, incarnation: 0, state: 'dead', endpoints: [], relay: false, addr: null, stateChangeAt: 0 });
+      this.emit('change', { type: e.type, member });
+    });
+  }
+
+  members(): ServerlessMember[] {
+    return [...this.node.membership.members.values()].filter((m) => m === this.node.membership.self || this.trust.isMember(m.id)).map((m) => this.describe(m));
+  }
+
+  /** Address collisions in the trust set and how they were resolved (lower key kept it). */
+  collisions(): Collision[] {
+    return this.plan.collisions;
+  }
+
+  private describe(m: Member): ServerlessMember {
+    const a = this.plan.byKey.get(m.id);
+    return {
+      publicKey: m.id,
+      name: this.trust.name(m.id) ?? defaultName(m.key),
+      ipv4: a?.ipv4 ?? null,
+      ipv6: a?.ipv6 ?? null,
+      endpoints: m.endpoints.map((e) => e.key),
+      relay: m.relay,
+      state: m.state,
+      incarnation: m.incarnation,
+      self: m === this.node.membership.self,
+    };
+  }
+}

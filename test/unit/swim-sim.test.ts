@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { adminKeyFromSeed, signRevocation } from '../../src/serverless/revocation.js';
+import { GossipSealer } from '../../src/serverless/seal.js';
+import { SimCluster } from '../../src/serverless/sim.js';
+import { keyId } from '../../src/serverless/trust.js';
+import { encodeMessage } from '../../src/serverless/wire.js';
+
+// SWIM simulations: real nodes, real sealing, fake clock and lossy fake network.
+
+const allAlive = (sim: SimCluster): boolean => sim.converged();
+
+test('a member cut off briefly is suspected and refutes with a higher incarnation', () => {
+  const sim = new SimCluster({ n: 10, seed: 5 });
+  const deaths: string[] = [];
+  let suspected = 0;
+  sim.nodes.forEach((node) => node.on('member', (e) => (e.type === 'dead' ? deaths.push(e.id) : e.type === 'suspect' && suspected++)));
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  sim.net.setDown(sim.addrs[3]);
+  assert.notEqual(sim.runUntil(() => sim.nodes.some((_, i) => sim.stateOf(i, 3) === 'suspect'), 10_000), null, 'suspected while cut off');
+  sim.net.setDown(sim.addrs[3], false);
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 20_000), null, 'alive again everywhere');
+  assert.ok(sim.nodes[3].membership.self.incarnation > 0, 'refuted by bumping its incarnation');
+  assert.ok(sim.nodes[3].membership.counters.refutations > 0);
+  assert.ok(suspected > 0);
+  assert.deepEqual(deaths, []);
+});
+
+test('a revocation signed by an admin spreads by gossip; the revoked key is refused and cannot rejoin', () => {
+  const admin = adminKeyFromSeed(new Uint8Array(32).fill(9));
+  const sim = new SimCluster({ n: 8, seed: 3, admins: [admin.publicKey] });
+  const revokedAt: number[] = [];
+  sim.nodes.forEach((node, i) => node.on('member', (e) => e.type === 'revoked' && e.id === keyId(sim.keys[6]) && revokedAt.push(i)));
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  assert.equal(sim.nodes[0].membership.revoke(signRevocation(admin, sim.keys[6], sim.clock.wallNow())), true);
+  const others = (i: number): boolean => i !== 6;
+  assert.notEqual(
+    sim.runUntil(() => sim.nodes.every((_, i) => !others(i) || sim.stateOf(i, 6) === undefined), 20_000),
+    null,
+    'every member dropped the revoked key',
+  );
+  assert.deepEqual(revokedAt.filter(others).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 7], 'each member emitted revoked once');
+  // It keeps gossiping (and restarts with a new incarnation): nobody lets it back in.
+  const before = sim.nodes[1].counters.rxUntrusted;
+  sim.nodes[6].stop();
+  sim.nodes[6] = sim.makeNode(6);
+  sim.nodes[6].start([sim.addrs[1]]);
+  sim.clock.advance(30_000);
+  assert.ok(sim.nodes.every((_, i) => !others(i) || sim.stateOf(i, 6) === undefined));
+  assert.ok(sim.nodes.reduce((s, x, i) => s + (others(i) ? x.counters.rxUntrusted : 0), 0) > 0);
+  assert.ok(sim.nodes[1].counters.rxUntrusted >= before);
+});
+
+test('a forged revocation (admin not trusted) is ignored', () => {
+  const rogue = adminKeyFromSeed(new Uint8Array(32).fill(1));
+  const sim = new SimCluster({ n: 3, seed: 2, admins: [adminKeyFromSeed(new Uint8Array(32).fill(2)).publicKey] });
+  assert.equal(sim.nodes[0].membership.revoke(signRevocation(rogue, sim.keys[1], 1)), false);
+  const real = signRevocation(adminKeyFromSeed(new Uint8Array(32).fill(2)), sim.keys[1], 1);
+  assert.equal(sim.nodes[0].membership.revoke({ ...real, issuedAt: 2 }), false, 'bad signature');
+});
+
+test('gossip from a key outside the trust set is dropped and counted before any state change', () => {
+  const sim = new SimCluster({ n: 3, seed: 4 });
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 20_000), null);
+  const strangerPriv = generatePrivateKey();
+  const stranger = publicKeyFromPrivate(strangerPriv);
+  const sealer = new GossipSealer(strangerPriv, stranger);
+  const from = Endpoint.of('10.9.9.9', 7946);
+  const t = sim.net.attach(from);
+  const alive = encodeMessage({ type: 'alive', incarnation: 1, node: stranger, relay: false, endpoints: [from] });
+  for (let i = 0; i < 50; i++) t.send(sim.addrs[0], sealer.seal(sim.keys[0], keyId(sim.keys[0]), [alive], sim.clock.wallNow()) as Uint8Array);
+  // A trusted member vouching for an untrusted key does not get it in either.
+  sim.nodes[1].membership.aliveNode({ type: 'alive', incarnation: 1, node: stranger, relay: false, endpoints: [from] });
+  sim.clock.advance(1000);
+  assert.equal(sim.nodes[0].counters.rxUntrusted, 50);
+  assert.equal(sim.nodes[1].membership.counters.untrustedMembers, 1);
+  assert.ok(sim.nodes.every((n) => n.membership.count === 3), 'membership did not grow');
+});
+
+test('a replayed datagram is dropped and counted', () => {
+  const sim = new SimCluster({ n: 2, seed: 8 });
+  const captured: Uint8Array[] = [];
+  const tap = sim.net.attach(Endpoint.of('10.8.8.8', 1));
+  const pkt = new GossipSealer(sim.privateKeys[1], sim.keys[1]).seal(sim.keys[0], keyId(sim.keys[0]), [encodeMessage({ type: 'ack', seq: 1 })], sim.clock.wallNow()) as Uint8Array;
+  captured.push(pkt, pkt);
+  for (const p of captured) tap.send(sim.addrs[0], p);
+  sim.clock.advance(100);
+  assert.equal(sim.nodes[0].counters.rxReplayed, 1);
+});
