@@ -5,8 +5,9 @@ import { EXIT_ROUTES } from './routes.js';
 import type { NodeRecord, Store } from './store/index.js';
 
 // The coordinator's running access policy: the stored text, its parse and the
-// compilation against the current node set (recompiled when the policy or a node's
-// policy-relevant attributes change; endpoint/online changes do not recompile).
+// compilation against the current node set (recompiled when the policy changes; a node
+// whose policy-relevant attributes change is updated in place, O(its rules); endpoint
+// and online changes touch nothing here).
 
 /** Routes in effect are approved and still advertised (as NodeView.approvedRoutes). */
 function effectiveRoutes(n: NodeRecord): { routes: string[]; exit: boolean } {
@@ -37,6 +38,8 @@ export class PolicyEngine {
   updatedAt: number | null = null;
   policy: Policy = parsePolicy(DEFAULT_POLICY_TEXT);
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
+  /** The compilation the last recompile replaced: the hub diffs against it once. */
+  previous: CompiledPolicy = this.compiled;
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
@@ -89,8 +92,24 @@ export class PolicyEngine {
     const list = [...this.nodes()];
     this.members.clear();
     for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    this.previous = this.compiled;
     this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
     done?.();
+  }
+
+  /** A node joined or its membership moved: returns the other nodes whose filter may have changed. */
+  apply(n: NodeRecord): Set<string> {
+    const done = this.compileTimer?.();
+    this.members.set(n.publicKey, membershipKey(n));
+    const out = this.compiled.upsert(toPolicyNode(n));
+    done?.();
+    return out;
+  }
+
+  /** A node left: returns the nodes whose filter may have changed. */
+  drop(n: NodeRecord): Set<string> {
+    this.members.delete(n.publicKey);
+    return this.compiled.remove(n.publicKey);
   }
 
   /** Tag owners: a key for `user` may carry only tags that user owns; admin keys (no user) any tag. */

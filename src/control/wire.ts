@@ -3,7 +3,7 @@
 // docs/CONTROL-PROTOCOL.md. All keys are standard base64 (44 chars); times are ISO 8601
 // strings in UTC; addresses are canonical text (ipaddr.js toString()).
 
-export const CONTROL_PROTOCOL_VERSION = 7;
+export const CONTROL_PROTOCOL_VERSION = 8;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 /**
@@ -18,6 +18,15 @@ export const VERSION_HEADER = 'weft-protocol-version';
  * (binary: 32-byte MAC || JSON) under keys derived from the node-auth key and the
  * request's nonce. Agents before v7 (no `v`) keep the plain JSON text stream.
  */
+/**
+ * v8: a map-stream upgrade request may carry `<epoch>.<seq>` (the netmap's `epoch` and the
+ * last seq the agent applied) in this header; when the coordinator instance still holds
+ * every change since, the stream starts with one delta of only what was missed (peers
+ * changed since: upserted if visible, else removed; self and packetFilter always) instead
+ * of a full netmap. Another epoch (instance or restart), a gap older than a few minutes
+ * or one holding a policy edit gets a full netmap, as before.
+ */
+export const RESUME_HEADER = 'weft-resume';
 /** The first version whose agents understand FilterRule.dsts. */
 export const FORWARD_RULES_VERSION = 5;
 
@@ -98,6 +107,8 @@ export interface NetMap {
   version: number;
   /** Increases with every change the coordinator makes; deltas carry it too. */
   seq: number;
+  /** v8: names the coordinator instance's seq numbering (RESUME_HEADER). */
+  epoch?: string;
   domain: string;
   ipv4Range: string;
   ipv6Range: string;
