@@ -93,6 +93,7 @@ async function run(size: number): Promise<Row> {
     const members: Member[] = new Array(size);
     await pool(Array.from({ length: size }, (_, i) => i), CONCURRENCY, async (i) => {
       members[i] = await join(ctx, i % teams);
+      if ((i + 1) % 1000 === 0) console.error(`${i + 1} registered and streaming`);
     });
     const regPerSec = size / ((performance.now() - t0) / 1000);
     // Let the online flips of the connect phase drain before measuring.
