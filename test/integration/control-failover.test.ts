@@ -1,10 +1,14 @@
 // Failover: two `weft server` processes on one PostgreSQL behind haproxy (a child
-// process with a generated config). Agents' real control clients and registrations go
-// through haproxy; one instance is SIGKILLed under load. Every registration that was
+// process), started by the README's "several coordinators" commands and haproxy config
+// as written (substituted: the database URL, state dirs, listen addresses and backend
+// addresses). Agents' real control clients and registrations go through haproxy; one
+// instance is SIGKILLed under load. Every registration that was
 // answered 200 is still there, and every agent's stream is back (on the other instance)
 // within 5 s. Prints the failover times measured.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,11 +20,12 @@ import { silentLogger } from '../../src/log.js';
 import type { NodeView } from '../../src/control/wire.js';
 import { quantile } from '../../src/lab/stats.js';
 import { http, SimNode } from '../helpers/control.js';
-import { startHaproxy, haproxyUnavailable, type Haproxy } from '../helpers/haproxy.js';
+import { freePort, haproxyUnavailable, runHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { createDatabase, postgresUnavailable, startPostgres, type TempPostgres } from '../helpers/postgres.js';
 import { exited, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { waitFor } from '../helpers/wait.js';
 
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 const AGENTS = 12;
 const FAILOVER_BOUND_MS = 5_000;
 const why = postgresUnavailable() ?? haproxyUnavailable();
@@ -40,16 +45,23 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
     pg = await startPostgres();
     const db = await createDatabase(pg.url, 'failover');
     dir = mkdtempSync(join(tmpdir(), 'weft-failover-'));
-    for (const name of ['a', 'b']) {
-      const stateDir = join(dir, name);
-      // Instances behind one address share the server key (node signatures verify on each).
-      if (name !== 'a') {
-        mkdirSync(stateDir, { mode: 0o700 });
-        copyFileSync(join(dir, 'a', 'server.key'), join(stateDir, 'server.key'));
+    const md = readFileSync(README, 'utf8');
+    const shell = [...md.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]).find((b) => b.includes('--db postgres://'));
+    const cfg = /^```haproxy\n([\s\S]*?)^```$/m.exec(md)?.[1];
+    assert.ok(shell && cfg, 'the README shows the coordinators and the haproxy config');
+    const subst = (l: string): string => l.replaceAll('postgres://weft@db.internal/weft', db).replaceAll('/var/lib/', `${dir}/`).replace(/--listen \S+/, '--listen 127.0.0.1:0');
+    const lines = shell.split('\n').filter((l) => l.trim());
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['weft', 'install', 'weft', 'haproxy']);
+    for (const line of lines.map(subst)) {
+      if (line.startsWith('weft server ')) servers.push(await startServerProcess(line.split(/\s+/).slice(2).concat('--register-rate', '0')));
+      else if (line.startsWith('install ')) assert.equal(spawnSync('sh', ['-c', line]).status, 0, line);
+      else {
+        const port = await freePort();
+        const cfgFile = join(dir, 'weft.cfg');
+        writeFileSync(cfgFile, cfg.replace('0.0.0.0:8080', `127.0.0.1:${port}`).replace('coord-a.internal:8081', new URL(servers[0].url).host).replace('coord-b.internal:8082', new URL(servers[1].url).host));
+        lb = await runHaproxy(line.replace('/etc/haproxy/weft.cfg', cfgFile).split(' '), port);
       }
-      servers.push(await startServerProcess(['--state-dir', stateDir, '--db', db, '--register-rate', '0']));
     }
-    lb = await startHaproxy(servers.map((s) => s.url));
   });
   after(async () => {
     await lb?.stop();
@@ -63,7 +75,7 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
 
   test('SIGKILL of one instance under load: no answered registration lost, every stream back within 5 s', async () => {
     const admin = (name: string) => new AdminClient({ socketPath: join(dir, name, 'admin.sock') });
-    const { key } = await admin('b').request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
+    const { key } = await admin('weft-b').request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true });
     const serverKey = (await http(`${lb.url}/api/v1/key`, 'GET')).json.publicKey as string;
 
     // Real agent control clients through haproxy; round robin spreads them over both instances.
@@ -116,7 +128,7 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
       for (const t of times) assert.ok(t < FAILOVER_BOUND_MS, `a stream took ${t.toFixed(0)} ms`);
 
       // Nothing answered 200 is lost: the surviving instance has every such node.
-      const { nodes } = await admin('b').request<{ nodes: NodeView[] }>('GET', '/api/v1/admin/nodes');
+      const { nodes } = await admin('weft-b').request<{ nodes: NodeView[] }>('GET', '/api/v1/admin/nodes');
       const have = new Set(nodes.map((n) => n.publicKey));
       assert.ok(acked.length >= 20);
       for (const k of acked) assert.ok(have.has(k), `acknowledged registration ${k} lost`);
