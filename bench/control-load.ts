@@ -34,6 +34,7 @@ export interface LoadResult {
   latencies: number[];
   missing: number;
   bytes: number;
+  policyErrors: number;
 }
 
 interface Ctx {
@@ -90,7 +91,7 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
 
   const total = Math.round(rate * seconds);
   const started = performance.now();
-  let policyEdits = 0, lastPolicy = started, mover = 0, changes = 0;
+  let policyEdits = 0, policyErrors = 0, lastPolicy = started, mover = 0, changes = 0;
   const inflight: Promise<void>[] = [];
   for (let c = 0; c < total && performance.now() - started < seconds * 2000; c++) {
     const due = started + (c * 1000) / rate;
@@ -101,7 +102,8 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     if (at - lastPolicy >= POLICY_EVERY_MS) {
       lastPolicy = at;
       expect(0, '', 'pf', at);
-      inflight.push(ctx.admin.request('PUT', '/api/v1/admin/policy', { policy: teamPolicy(ctx.teams, ++policyEdits) }).then(() => {}));
+      // A failed edit is counted (its deliveries then show as missing), not fatal.
+      inflight.push(ctx.admin.request('PUT', '/api/v1/admin/policy', { policy: teamPolicy(ctx.teams, ++policyEdits) }).then(() => {}, () => void policyErrors++));
       continue;
     }
     const kind = c % 10;
@@ -136,5 +138,5 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
   await Promise.all(inflight);
   const deadline = performance.now() + DELIVERY_TIMEOUT_MS;
   while (pending.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return { changes, latencies, missing: pending.size, bytes };
+  return { changes, latencies, missing: pending.size, bytes, policyErrors };
 }

@@ -53,6 +53,7 @@ interface Row {
   max: number;
   deliveries: number;
   missing: number;
+  policyErrors: number;
   cpuMsPerChange: number;
   bytesPerChange: number;
   rssIdle: number;
@@ -117,6 +118,7 @@ async function run(size: number): Promise<Row> {
       max: lat.reduce((a, b) => Math.max(a, b), 0),
       deliveries: lat.length,
       missing: load.missing,
+      policyErrors: load.policyErrors,
       cpuMsPerChange: (cpu * 1000) / load.changes,
       bytesPerChange: load.bytes / load.changes,
       rssIdle,
@@ -134,13 +136,13 @@ async function run(size: number): Promise<Row> {
 const rows: Row[] = [];
 for (const size of SIZES) {
   rows.push(await run(size));
-  console.error(`${size} nodes done`);
+  console.error(`${size} nodes done: ${JSON.stringify(rows.at(-1))}`);
 }
 
 console.log(`\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in one client process)`);
 console.log(`Load: ${RATE} changes/s for ${SECONDS} s (endpoints 80%, joins 10%, leaves 10%, a policy edit every 10 s); teams of ${TEAM} see only each other.`);
 console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
-const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
-const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
+const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
+const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), String(r.policyErrors), `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
 const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 for (const line of [header, widths.map((w) => '-'.repeat(w)), ...body]) console.log(line.map((c, i) => c.padStart(widths[i])).join('  '));

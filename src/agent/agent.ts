@@ -152,6 +152,8 @@ export class Agent {
   private reportedEndpoints = '';
   private local: LocalAddresses = { prefixes: [] };
   private seq = -1;
+  /** The key-expiry warning was logged on this connection (full netmap or resumed delta). */
+  private expiryLogged = false;
   /** The coordinator speaks v5: its filter holds the forwarding rules (else FORWARD_ALL). */
   private serverForwardRules = false;
   /** The peers the engine runs, as the coordinator last described them. */
@@ -305,6 +307,7 @@ export class Agent {
       },
       onConnectedChange: (c) => {
         if (c) this.coordinatorError = null;
+        if (c) this.expiryLogged = false;
         this.logger.info({ connected: c }, c ? 'coordinator connected' : 'coordinator disconnected');
         if (c) this.reportEndpoints(true);
         if (c) this.client?.send({ type: 'routes', routes: this.routes.advertisedRoutes() });
@@ -398,6 +401,14 @@ export class Agent {
 
   // --- netmap ---------------------------------------------------------------------------
 
+  // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
+  private logExpiry(self: NodeView): void {
+    if (this.expiryLogged) return;
+    this.expiryLogged = true;
+    const expiry = expiryWarning(self.expiresAt, self.name, this.clock.wallNow());
+    if (expiry) this.logger.warn({ expiresAt: self.expiresAt }, expiry);
+  }
+
   private onServerMessage(msg: ServerMessage): void {
     switch (msg.type) {
       case 'full': {
@@ -418,9 +429,7 @@ export class Agent {
           this.refreshRoutes();
         });
         this.logger.info({ seq: nm.seq, peers: this.peers.size }, 'netmap received');
-        // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
-        const expiry = expiryWarning(nm.self.expiresAt, nm.self.name, this.clock.wallNow());
-        if (expiry) this.logger.warn({ expiresAt: nm.self.expiresAt }, expiry);
+        this.logExpiry(nm.self);
         return;
       }
       case 'delta': {
@@ -433,6 +442,8 @@ export class Agent {
         this.apply({ upserts: upserts.filter(isUsable), removals: [...msg.removals, ...expired].filter((k) => this.peers.has(k)) });
         if (msg.packetFilter) this.setFilter(msg.packetFilter);
         if (msg.dns) this.dnsConfig = msg.dns;
+        // v8: a resumed stream starts with a delta (its self) instead of a full netmap.
+        if (msg.self) this.logExpiry(msg.self);
         if (msg.self)
           void this.updateSelf(msg.self, {}).then(() => {
             this.refreshDns();
