@@ -1,7 +1,8 @@
 // haproxy (Debian's /usr/sbin/haproxy) as a child process in front of several
 // coordinators on 127.0.0.1 (the config is the test's: the README's, substituted).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+export { freePort } from './postgres.js';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 
@@ -14,17 +15,6 @@ export interface Haproxy {
 /** Why haproxy cannot run here, or null. */
 export function haproxyUnavailable(): string | null {
   return spawnSync(HAPROXY, ['-v']).status === 0 ? null : `${HAPROXY} not found (apt-get install -y haproxy)`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const accepts = (port: number): Promise<boolean> =>
