@@ -84,6 +84,8 @@ export class Agent {
   private readonly netmapCache: NetmapCacheWriter;
   /** Peers came from netmap.json and the coordinator has not answered since. */
   private fromCache = false;
+  /** The key-expiry warning was logged on this connection. */
+  private expiryLogged = false;
   private resolveStopped!: () => void;
   /** Resolves once the agent has stopped (by stop(), `weft down` or the TUN vanishing). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -237,6 +239,7 @@ export class Agent {
       onError: (code, message) => (this.coordinatorError = { code, message }),
       onConnectedChange: (c) => {
         if (c) this.coordinatorError = null;
+        if (c) this.expiryLogged = false;
         this.logger.info({ connected: c }, c ? 'coordinator connected' : 'coordinator disconnected');
         if (c) this.reporter.report(true);
         if (c) this.source?.reportRoutes(this.routes.advertisedRoutes());
@@ -316,9 +319,12 @@ export class Agent {
       this.refreshDns();
       this.refreshRoutes();
     });
-    if (!ch.full || !backend.self) return;
-    this.logger.info({ seq: backend.seq, peers: backend.peers.size }, 'netmap received');
-    // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect.
+    if (!backend.self) return;
+    if (ch.full) this.logger.info({ seq: backend.seq, peers: backend.peers.size }, 'netmap received');
+    // Under systemd nobody runs `weft status`: the log says it too, once per (re)connect
+    // (a resumed stream, v8, starts with a delta carrying self instead of a full netmap).
+    if (this.expiryLogged || !(ch.full || (u.type === 'delta' && u.self))) return;
+    this.expiryLogged = true;
     const { node } = backend.self;
     const expiry = expiryWarning(node.expiresAt, node.name, this.clock.wallNow());
     if (expiry) this.logger.warn({ expiresAt: node.expiresAt }, expiry);

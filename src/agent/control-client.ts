@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { keyFromBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFrame, sessionKeys, signNodeRequest, type SessionKeys } from '../wire/node-auth.js';
 import type { ClientMessage, ErrorBody, RegisterRequest, RegisterLoginResponse, RegisterResponse, ServerKeyResponse, ServerMessage } from '../wire/control.js';
-import { CONTROL_PROTOCOL_VERSION } from '../wire/version.js';
+import { CONTROL_PROTOCOL_VERSION, RESUME_HEADER } from '../wire/version.js';
 import { AgentError } from './errors.js';
 import { parseServerMessage } from '../wire/decode.js';
 import type { NetmapSink, NetmapSource } from './netmap-source.js';
@@ -88,6 +88,8 @@ export class ControlClient implements NetmapSource {
   private retryTimer: TimerHandle | null = null;
   private heartbeat: TimerHandle | null = null;
   private attempt = 0;
+  /** v8: the last change applied (netmap epoch + seq): a reconnect asks for only what it missed. */
+  private resume: { epoch: string; seq: number } | null = null;
   private stopped = true;
   private awaitingPong = false;
   connected = false;
@@ -164,7 +166,8 @@ export class ControlClient implements NetmapSource {
     const url = new URL('/api/v1/map', this.opts.serverUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const auth = this.authorization('GET', url.pathname, new Uint8Array(0));
-    const ws = new WebSocket(url, { headers: { authorization: auth.header }, handshakeTimeout: HTTP_TIMEOUT_MS });
+    const resume = this.resume ? { [RESUME_HEADER]: `${this.resume.epoch}.${this.resume.seq}` } : {};
+    const ws = new WebSocket(url, { headers: { authorization: auth.header, ...resume }, handshakeTimeout: HTTP_TIMEOUT_MS });
     this.ws = ws;
     const stream = (this.stream = { keys: auth.keys, sent: 0, received: 0 });
     ws.on('open', () => {
@@ -205,7 +208,10 @@ export class ControlClient implements NetmapSource {
       if (msg.type === 'full') this.attempt = 0; // a healthy stream resets the backoff
       try {
         this.deliver(msg);
+        this.applied(msg);
       } catch (err) {
+        // What we hold may now differ from what the coordinator thinks: ask for a full map next time.
+        this.resume = null;
         this.opts.logger.error({ err }, 'applying a coordinator message failed');
       }
     });
@@ -218,6 +224,15 @@ export class ControlClient implements NetmapSource {
       this.setConnected(false);
       this.scheduleReconnect();
     });
+  }
+
+  private applied(msg: ServerMessage): void {
+    if (msg.type === 'full') this.resume = typeof msg.netmap.epoch === 'string' ? { epoch: msg.netmap.epoch, seq: msg.netmap.seq } : null;
+    else if (msg.type === 'delta' && this.resume) {
+      // A resumed stream's first delta is healthy too.
+      this.attempt = 0;
+      this.resume.seq = Math.max(this.resume.seq, msg.seq);
+    }
   }
 
   private deliver(msg: ServerMessage): void {

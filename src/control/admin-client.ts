@@ -15,13 +15,16 @@ export class AdminClient {
     const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) };
     let req: http.ClientRequest;
     const t = this.target;
+    // agent: false: a fresh connection per request. A pooled keep-alive socket the server
+    // has already closed (its FIN not yet read by a busy or spawnSync-blocked caller) would
+    // fail the next request with EPIPE.
     if ('socketPath' in t) {
       // A fresh connection each time: a pooled one the server has since closed (idle) fails with EPIPE.
       req = http.request({ socketPath: t.socketPath, path, method, headers, agent: false });
     } else {
       const url = new URL(path, t.server);
       headers.authorization = `Bearer ${t.apiKey}`;
-      req = (url.protocol === 'https:' ? https : http).request(url, { method, headers });
+      req = (url.protocol === 'https:' ? https : http).request(url, { method, headers, agent: false });
     }
     return new Promise<T>((resolve, reject) => {
       req.on('error', (err: NodeJS.ErrnoException) =>

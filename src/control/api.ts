@@ -18,7 +18,8 @@ import type { PolicyEngine } from './policy-engine.js';
 import type { ApiKeyScope, NodeRecord, Store } from './store/index.js';
 import type { StreamHub } from './stream.js';
 import type { AdminNodeView, ApproveRouteRequest, CreateAuthKeyRequest, ErrorBody, RegisterRequest, RelayInfo, RelayStatusView, RouteView } from '../wire/control.js';
-import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, VERSION_HEADER } from '../wire/version.js';
+import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, RESUME_HEADER, VERSION_HEADER } from '../wire/version.js';
+import { parseResumePoint, type ResumePoint } from './change-log.js';
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 import { identityAdminRoutes } from './identity/admin-routes.js';
@@ -283,6 +284,14 @@ function streamVersion(header: string | string[] | undefined): number {
   return Math.min(v, CONTROL_PROTOCOL_VERSION);
 }
 
+/** v8: where a reconnecting stream left off (RESUME_HEADER); absent = a first connect. */
+function resumePoint(header: string | string[] | undefined): ResumePoint | null {
+  if (header === undefined) return null;
+  const p = typeof header === 'string' ? parseResumePoint(header) : null;
+  if (!p) throw badRequest('ERR_VALIDATION', `${RESUME_HEADER} must be <epoch>.<seq> from a netmap`, RESUME_HEADER);
+  return p;
+}
+
 /** Authenticates a map-stream upgrade request and hands the socket to the hub. */
 export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const fail = (err: unknown): void => {
@@ -296,7 +305,8 @@ export function handleMapUpgrade(ctx: ApiContext, req: IncomingMessage, socket: 
     const node = ctx.registry.activeNode(v.publicKey);
     // v7 signs its version in the Authorization header; older agents announce it unsigned.
     const version = v.version === undefined ? streamVersion(req.headers[VERSION_HEADER]) : Math.min(v.version, CONTROL_PROTOCOL_VERSION);
-    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }, ctx.relaysFor(req)));
+    const resume = resumePoint(req.headers[RESUME_HEADER]);
+    ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.hub.attach(ws, node, { version, keys: v.keys }, ctx.relaysFor(req), resume));
   } catch (err) {
     fail(err);
   }

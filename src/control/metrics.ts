@@ -46,6 +46,7 @@ export class CoordinatorMetrics {
     counterFrom(reg, { name: 'weft_coordinator_registrations_total', help: 'New nodes registered by this instance.' }, (emit) => emit(nodes.stats.registrations));
     gaugeFrom(reg, { name: 'weft_coordinator_map_streams', help: 'Open netmap streams on this instance.' }, (emit) => emit(hub.streamCount));
     counterFrom(reg, { name: 'weft_coordinator_stream_bad_messages_total', help: 'Malformed map-stream messages from nodes, dropped.' }, (emit) => emit(hub.stats.decode.malformed));
+    counterFrom(reg, { name: 'weft_coordinator_map_stream_resumes_total', help: 'Map streams that resumed with only the changes they missed instead of a full netmap (protocol v8).' }, (emit) => emit(hub.stats.resumed));
     registerRelayMetrics(reg, relay);
   }
 }

@@ -6,8 +6,9 @@ import type { NodeRecord, Store } from './store/index.js';
 import { withProviderGroups } from './identity/groups.js';
 
 // The coordinator's running access policy: the stored text, its parse and the
-// compilation against the current node set (recompiled when the policy or a node's
-// policy-relevant attributes change; endpoint/online changes do not recompile).
+// compilation against the current node set (recompiled when the policy changes; a node
+// whose policy-relevant attributes change is updated in place, O(its rules); endpoint
+// and online changes touch nothing here).
 
 /** Routes in effect are approved and still advertised (as NodeView.approvedRoutes). */
 function effectiveRoutes(n: NodeRecord): { routes: string[]; exit: boolean } {
@@ -48,6 +49,8 @@ export class PolicyEngine {
   private base: Policy = this.policy;
   private readonly userGroups = new Map<string, string[]>();
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
+  /** The compilation the last recompile replaced: the hub diffs against it once. */
+  previous: CompiledPolicy = this.compiled;
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
@@ -123,8 +126,24 @@ export class PolicyEngine {
     const list = [...this.nodes()];
     this.members.clear();
     for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    this.previous = this.compiled;
     this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
     done?.();
+  }
+
+  /** A node joined or its membership moved: returns the other nodes whose filter may have changed. */
+  apply(n: NodeRecord): Set<string> {
+    const done = this.compileTimer?.();
+    this.members.set(n.publicKey, membershipKey(n));
+    const out = this.compiled.upsert(toPolicyNode(n));
+    done?.();
+    return out;
+  }
+
+  /** A node left: returns the nodes whose filter may have changed. */
+  drop(n: NodeRecord): Set<string> {
+    this.members.delete(n.publicKey);
+    return this.compiled.remove(n.publicKey);
   }
 
   /** Tag owners: a key for `user` may carry only tags that user owns; admin keys (no user) any tag. */

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import { ChangeLog, type ResumePoint } from './change-log.js';
 import { Coalescer, UPDATE_INTERVAL_MS } from './coalesce.js';
 import { ControlError } from './errors.js';
 import { parseEndpoints } from './endpoints.js';
@@ -22,6 +23,15 @@ export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
 /** Map streams one node may hold; a new one closes its oldest (a reconnect whose old TCP path died). */
 export const MAX_STREAMS_PER_NODE = 4;
 
+/** What one connected node is sent about one change. */
+interface Outgoing {
+  upserts: NodeView[];
+  removals: string[];
+  /** Its filter may have changed: compare and send if so. */
+  filter: boolean;
+  self: boolean;
+}
+
 /** What the agent proved on the upgrade request. */
 export interface StreamSession {
   version: number;
@@ -38,6 +48,8 @@ interface Sealing {
 export interface StreamStats {
   /** Streams closed because their node opened more than MAX_STREAMS_PER_NODE. */
   evicted: number;
+  /** v8: streams that resumed with the changes they missed instead of a full netmap. */
+  resumed: number;
   /** Client frames whose MAC failed (the stream is closed). */
   badFrames: number;
   /** Endpoint and route updates replaced by a newer one before they were written. */
@@ -48,19 +60,23 @@ export interface StreamStats {
 
 /**
  * The live map streams of this instance, indexed by node. A change is serialized once
- * and written to each connected stream: work per change is O(connected peers), and no
- * netmap is rebuilt except the one full map a stream gets when it connects.
+ * and written to each connected stream that can see it: an endpoint change costs
+ * O(its peers), a join, leave or membership change O(its peers before and after + the
+ * nodes whose filter it moves); no netmap is rebuilt except the one full map a stream
+ * gets when it connects without a resumable gap (v8).
  */
 export class StreamHub implements RegistryListener {
   private readonly streams = new Map<number, Set<WebSocket>>();
-  /** Per connected node: the peers and filter its streams were last sent (policy v3). */
-  private readonly sent = new Map<number, { peers: Set<string>; filter: FilterRule[] }>();
+  /** Per connected node: the filter its streams were last sent (its peers are the compiled policy's). */
+  private readonly sent = new Map<number, FilterRule[]>();
   /** Per stream: whether its agent understands forwarding (`dsts`) rules (v5). */
   private readonly forwardRules = new WeakMap<WebSocket, boolean>();
   private readonly sealing = new WeakMap<WebSocket, Sealing>();
   private readonly updates: Coalescer;
   readonly stats: StreamStats;
   private seq = 0;
+  /** v8: what each seq was about, for streams that resume. */
+  readonly changes = new ChangeLog();
 
   /** Times each change's fan-out to the streams (metrics); returns the stop function. */
   fanoutTimer: (() => () => void) | null = null;
@@ -72,12 +88,13 @@ export class StreamHub implements RegistryListener {
     private readonly log: Logger,
     private readonly policy: PolicyEngine,
     private readonly dns: DnsConfig,
-    clock: Clock,
+    private readonly clock: Clock,
     updateIntervalMs = UPDATE_INTERVAL_MS,
   ) {
     const updates = (this.updates = new Coalescer(clock, updateIntervalMs, (err) => this.log.error({ err: String(err) }, 'storing a node update failed')));
     this.stats = {
       evicted: 0,
+      resumed: 0,
       badFrames: 0,
       decode: newDecodeStats(),
       get coalesced() {
@@ -88,10 +105,11 @@ export class StreamHub implements RegistryListener {
 
   /**
    * `session`: the version the agent announced and, from v7, the keys its frames are sealed with;
-   * `relays`: the relay map (protocol v3) for this stream's full netmap, as this device can reach it.
+   * `relays`: the relay map (protocol v3) for this stream's full netmap, as this device can reach it;
+   * `resume` (v8): the last change the agent saw on an earlier stream, to send only what it missed.
    */
-  attach(ws: WebSocket, node: NodeRecord, session: StreamSession = { version: CONTROL_PROTOCOL_VERSION, keys: null }, relays: RelayInfo[] = []): void {
-    if (this.policy.stale(node)) this.recompute(null);
+  attach(ws: WebSocket, node: NodeRecord, session: StreamSession = { version: CONTROL_PROTOCOL_VERSION, keys: null }, relays: RelayInfo[] = [], resume: ResumePoint | null = null): void {
+    if (this.policy.stale(node)) this.fanMembership(node, false);
     const set = this.streams.get(node.id) ?? new Set<WebSocket>();
     this.streams.set(node.id, set);
     if (set.size >= MAX_STREAMS_PER_NODE) {
@@ -104,7 +122,11 @@ export class StreamHub implements RegistryListener {
     set.add(ws);
     this.forwardRules.set(ws, session.version >= FORWARD_RULES_VERSION);
     if (session.keys) this.sealing.set(ws, { keys: session.keys, sent: 0, received: 0 });
-    this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
+    const missed = resume ? this.changes.since(resume, this.seq, node.publicKey, this.clock.wallNow()) : null;
+    if (missed) {
+      this.stats.resumed++;
+      this.send(ws, JSON.stringify(this.resumeDelta(node, ws, missed)));
+    } else this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
     this.registry.streamOpened(node.id);
     ws.on('message', (data, isBinary) => this.onFrame(ws, node.id, data as Buffer, isBinary));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
@@ -133,22 +155,27 @@ export class StreamHub implements RegistryListener {
     return this.forwardRules.get(ws) || !filter.some((r) => r.dsts) ? filter : filter.filter((r) => !r.dsts);
   }
 
-  private netmap(self: NodeRecord, ws: WebSocket, relays: RelayInfo[]): NetMap {
-    const { keys, filter } = this.visible(self);
-    const peers: NodeView[] = [];
+  private views(keys: Iterable<string>): NodeView[] {
+    const out: NodeView[] = [];
     for (const k of keys) {
       const n = this.registry.byPublicKey(k);
-      if (n) peers.push(this.registry.view(n));
+      if (n) out.push(this.registry.view(n));
     }
-    this.sent.set(self.id, { peers: new Set(keys), filter });
+    return out;
+  }
+
+  private netmap(self: NodeRecord, ws: WebSocket, relays: RelayInfo[]): NetMap {
+    const { keys, filter } = this.visible(self);
+    this.sent.set(self.id, filter);
     return {
       version: CONTROL_PROTOCOL_VERSION,
       seq: this.seq,
+      epoch: this.changes.epoch,
       domain: this.registry.domain,
       ipv4Range: this.registry.ipam.v4.text,
       ipv6Range: this.registry.ipam.v6Text,
       self: this.registry.view(self),
-      peers,
+      peers: this.views(keys),
       packetFilter: this.filterFor(ws, filter),
       dns: this.dns,
       ...(relays.length > 0 ? { relays } : {}),
@@ -156,42 +183,105 @@ export class StreamHub implements RegistryListener {
     };
   }
 
+  /** v8: what a resuming stream missed: each changed node upserted if visible, else removed. */
+  private resumeDelta(self: NodeRecord, ws: WebSocket, missed: Set<string>): ServerMessage {
+    const c = this.policy.compiled;
+    const { filter } = this.visible(self);
+    this.sent.set(self.id, filter);
+    const upserts: string[] = [];
+    const removals: string[] = [];
+    for (const k of missed) {
+      if (k === self.publicKey) continue;
+      if (c.has(k) && c.has(self.publicKey) && c.canSee(self.publicKey, k)) upserts.push(k);
+      else removals.push(k);
+    }
+    return { type: 'delta', seq: this.seq, upserts: this.views(upserts), removals, self: this.registry.view(self), packetFilter: this.filterFor(ws, filter) };
+  }
+
+  /** The next change's seq, logged for resuming streams (`key` null: a policy edit). */
+  private next(key: string | null, wide: boolean): number {
+    this.changes.record(++this.seq, key, wide, this.clock.wallNow());
+    return this.seq;
+  }
+
   /**
-   * After the policy or the node set changed: recompile, then send every connected node
-   * what changed for it (newly visible peers as upserts, invisible ones as removals, its
-   * filter when it differs). `changed` is also upserted to those that still see it.
+   * A node joined, left or changed its policy membership: update the compiled policy in
+   * place, then tell exactly the nodes that can notice: its peers before and after, the
+   * destinations of rules whose sources it moved (new filter), and itself.
    */
-  recompute(changed: NodeRecord | null): void {
-    this.policy.recompile();
-    const seq = ++this.seq;
-    for (const [id, set] of this.streams) {
+  private fanMembership(node: NodeRecord, gone: boolean): void {
+    const key = node.publicKey;
+    const c = this.policy.compiled;
+    const before = c.has(key) ? c.peers(key) : [];
+    const filters = gone ? this.policy.drop(node) : this.policy.apply(node);
+    const after = gone ? [] : c.peers(key);
+    const seq = this.next(key, true);
+    const out = new Map<number, Outgoing>();
+    const to = (k: string): Outgoing | null => {
+      const id = this.registry.byPublicKey(k)?.id;
+      if (id === undefined || !this.streams.has(id)) return null;
+      let o = out.get(id);
+      if (!o) out.set(id, (o = { upserts: [], removals: [], filter: false, self: false }));
+      return o;
+    };
+    const afterSet = new Set(after);
+    const beforeSet = new Set(before);
+    const view = gone ? null : this.registry.view(node);
+    for (const k of after) to(k)?.upserts.push(view!);
+    for (const k of before) if (!afterSet.has(k)) to(k)?.removals.push(key);
+    for (const k of filters) {
+      const o = to(k);
+      if (o) o.filter = true;
+    }
+    if (!gone && this.streams.has(node.id)) {
+      const own = to(key)!;
+      own.self = own.filter = true;
+      own.upserts.push(...this.views(after.filter((k) => !beforeSet.has(k))));
+      own.removals.push(...before.filter((k) => !afterSet.has(k)));
+    }
+    for (const [id, o] of out) this.deliver(id, seq, o);
+  }
+
+  /** Sends node `id` one delta with `o` (and its filter, if `o.filter` and it differs from the last sent). */
+  private deliver(id: number, seq: number, o: Outgoing): void {
+    const n = this.registry.get(id);
+    const set = this.streams.get(id);
+    if (!n || !set) return;
+    let filter: FilterRule[] | null = null;
+    if (o.filter) {
+      const f = this.visible(n).filter;
+      if (!filtersEqual(this.sent.get(id) ?? [], f)) this.sent.set(id, (filter = f));
+    }
+    if (!o.upserts.length && !o.removals.length && !filter && !o.self) return;
+    const msg: ServerMessage = { type: 'delta', seq, upserts: o.upserts, removals: o.removals, ...(o.self ? { self: this.registry.view(n) } : {}) };
+    // Serialized once per filter variant (streams of one node may run different versions).
+    const data = new Map<boolean, string>();
+    for (const ws of set) {
+      const variant = this.forwardRules.get(ws) === true;
+      let d = data.get(variant);
+      if (d === undefined) data.set(variant, (d = JSON.stringify(filter ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
+      this.send(ws, d);
+    }
+    if (o.self && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
+  }
+
+  /**
+   * After the access policy changed (compiled once by the engine): each connected node is
+   * sent the peers that became visible, those that no longer are, and its filter if it differs.
+   */
+  private fanPolicy(): void {
+    const prev = this.policy.previous;
+    const c = this.policy.compiled;
+    const seq = this.next(null, true);
+    for (const id of this.streams.keys()) {
       const n = this.registry.get(id);
       if (!n) continue;
-      const { keys, filter } = this.visible(n);
-      const prev = this.sent.get(id) ?? { peers: new Set<string>(), filter: [] };
-      const next = new Set(keys);
-      const upserts: NodeView[] = [];
-      for (const k of keys) {
-        if (prev.peers.has(k) && k !== changed?.publicKey) continue;
-        const p = this.registry.byPublicKey(k);
-        if (p) upserts.push(this.registry.view(p));
-      }
-      const removals = [...prev.peers].filter((k) => !next.has(k));
-      const filterChanged = !filtersEqual(prev.filter, filter);
-      const isSelf = changed?.id === id;
-      this.sent.set(id, { peers: next, filter });
-      if (!upserts.length && !removals.length && !filterChanged && !isSelf) continue;
-      const msg: ServerMessage = { type: 'delta', seq, upserts, removals, ...(isSelf ? { self: this.registry.view(n) } : {}) };
-      // Serialized once per filter variant (streams of one node may run different versions).
-      const data = new Map<boolean, string>();
-      for (const ws of set) {
-        const variant = this.forwardRules.get(ws) === true;
-        let d = data.get(variant);
-        if (d === undefined) data.set(variant, (d = JSON.stringify(filterChanged ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
-        this.send(ws, d);
-      }
-      if (isSelf && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
+      const before = new Set(prev.has(n.publicKey) ? prev.peers(n.publicKey) : []);
+      const after = c.has(n.publicKey) ? c.peers(n.publicKey) : [];
+      const afterSet = new Set(after);
+      this.deliver(id, seq, { upserts: this.views(after.filter((k) => !before.has(k))), removals: [...before].filter((k) => !afterSet.has(k)), filter: true, self: false });
     }
+    this.policy.previous = c;
   }
 
   /** Open streams on this instance. */
@@ -212,7 +302,7 @@ export class StreamHub implements RegistryListener {
 
   /** The admin changed the access policy. */
   policyChanged(): void {
-    this.timed(() => this.recompute(null));
+    this.timed(() => this.fanPolicy());
   }
 
   upsert(node: NodeRecord): void {
@@ -220,12 +310,15 @@ export class StreamHub implements RegistryListener {
   }
 
   private fanUpsert(node: NodeRecord): void {
-    if (this.policy.stale(node)) return this.recompute(node);
-    const seq = ++this.seq;
+    if (this.policy.stale(node)) return this.fanMembership(node, false);
+    const seq = this.next(node.publicKey, false);
     const view = this.registry.view(node);
+    const c = this.policy.compiled;
     const forPeers = JSON.stringify({ type: 'delta', seq, upserts: [view], removals: [] } satisfies ServerMessage);
-    for (const [id, set] of this.streams) {
-      if (id !== node.id && this.sent.get(id)?.peers.has(node.publicKey)) for (const ws of set) this.send(ws, forPeers);
+    for (const k of c.has(node.publicKey) ? c.peers(node.publicKey) : []) {
+      const id = this.registry.byPublicKey(k)?.id;
+      const set = id === undefined ? undefined : this.streams.get(id);
+      if (set) for (const ws of set) this.send(ws, forPeers);
     }
     const own = this.streams.get(node.id);
     if (!own) return;
@@ -240,12 +333,10 @@ export class StreamHub implements RegistryListener {
   }
 
   private fanRemove(node: NodeRecord): void {
+    this.fanMembership(node, true);
     const own = this.streams.get(node.id);
     this.streams.delete(node.id);
     this.sent.delete(node.id);
-    // The node is gone from the registry: recompiling drops it from everyone's peers.
-    this.recompute(null);
-    if (own) this.streams.set(node.id, own);
     if (own) this.closeAll(own, 'ERR_NODE_REMOVED', 'node was deregistered');
   }
 

@@ -1,171 +1,107 @@
 import { formatPrefix, parsePrefix, type Prefix } from '../net/prefix.js';
 import { aggregate, complement } from './cidr-set.js';
+import { ALL_SRCS, contains, FAM4, FAM6, forwardRules, mergePorts, samePorts, selectorKey, wire, type Router, type WireFilterRule } from './compile-parts.js';
 import { normalizeUser, type AclRule, type Policy, type PolicyNode, type Selector } from './types.js';
+
+export { filtersEqual, type WireFilterRule } from './compile-parts.js';
 
 // Policy -> per-node packet filters and peer visibility (Headscale's compileFilterRules
 // + ReduceFilterRules + BuildPeerMap, without their O(n²) per event).
 //
-// Every selector is resolved once per compile into a per-node family mask (bit 1: the
-// node's IPv4 is covered, bit 2: its IPv6) and, for sources, an aggregated CIDR list.
-// A node's filter is then read off the rules in O(rules) and visibility of a pair is
-// O(rules); only listing all peers of a node is proportional to its peer count.
+// Every selector keeps a per-node family mask (bit 1: the node's IPv4 is covered, bit 2:
+// its IPv6) and every rule the member sets of its sources and destinations. A node that
+// joins, leaves or changes touches only its own slot in each mask (O(selectors + rules));
+// the aggregated source CIDRs of the rules it is a source of are recomputed on demand.
+// A node's filter is read off the rules in O(rules), visibility of a pair is O(rules),
+// and listing a node's peers is proportional to the members of the rules it is in.
 
-/**
- * One packet-filter rule as sent to a node: packets from `srcs` to this node's own
- * address (of `family`, absent = both) with protocol in `protos` (absent = TCP, UDP,
- * ICMP, ICMPv6) and, for TCP/UDP/SCTP, destination port in `ports` are accepted.
- * With `dsts` (protocol v5) the rule is a forwarding rule instead: it admits packets the
- * node routes (subnet router, exit node) to those prefixes, never its own addresses.
- */
-export interface WireFilterRule {
-  srcs: string[];
-  /** Inclusive [first, last] ranges, sorted and disjoint. */
-  ports: Array<[number, number]>;
-  protos?: number[];
-  family?: 4 | 6;
-  dsts?: string[];
-}
-
-const FAM4 = 1;
-const FAM6 = 2;
-const ALL_SRCS = ['0.0.0.0/0', '::/0'];
+const BOTH = FAM4 | FAM6;
 
 interface CompiledRule {
   acl: AclRule;
-  srcs: string[];
-  /** Per node: its addresses covered by some source (visibility only needs != 0). */
+  /** Source selectors as a key: rules with equal sources share their CIDR list. */
+  srcKey: string;
+  /** Per slot: its addresses covered by some source (visibility only needs != 0). */
   srcMask: Uint8Array;
-  srcNodes: Int32Array;
-  dstMasks: Uint8Array[];
+  srcNodes: Set<number>;
+  /** Slots whose srcMask covers both addresses: all live nodes = everyone is a source. */
+  srcFull: number;
+  dstKeys: string[];
   dstPorts: Array<Array<[number, number]>>;
-  dstNodes: Int32Array;
+  dstNodes: Set<number>;
   dstUnion: Uint8Array;
-  /** Every address of every node is a source: visibility shortcut. */
-  srcAllNodes: boolean;
-  /** Per router node index: the forwarding rules this ACL gives it. */
+  /** Per router slot: the forwarding rules this ACL gives it (srcs filled in by filter()). */
   forward: Map<number, WireFilterRule[]>;
 }
 
-/** A node's approved routes, parsed once per compile. */
-interface Router {
-  routes: Prefix[];
-  /** `autogroup:internet` on an approved exit node: everything but its own subnets. */
-  internet: string[];
-}
-
-function contains(p: Prefix, addr: Prefix): boolean {
-  if (p.family !== addr.family) return false;
-  for (let bit = 0; bit < p.bits; bit++) {
-    const i = bit >> 3;
-    const m = 0x80 >> (bit & 7);
-    if ((p.bytes[i] & m) !== (addr.bytes[i] & m)) return false;
-  }
-  return true;
-}
-
-/** The part of `a` inside `b` (CIDRs either nest or are disjoint), or null. */
-function overlap(a: Prefix, b: Prefix): Prefix | null {
-  if (a.bits >= b.bits) return contains(b, a) ? a : null;
-  return contains(a, b) ? b : null;
-}
-
-function mergePorts(ranges: Array<[number, number]>): Array<[number, number]> {
-  const sorted = ranges.map((r) => [r[0], r[1]] as [number, number]).sort((a, b) => a[0] - b[0]);
-  const out: Array<[number, number]> = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-    else out.push(r);
-  }
-  return out;
-}
-
-function samePorts(a: Array<[number, number]>, b: Array<[number, number]>): boolean {
-  return a === b || (a.length === b.length && a.every((r, k) => r[0] === b[k][0] && r[1] === b[k][1]));
-}
-
-function nodesOf(mask: Uint8Array): Int32Array {
-  let n = 0;
-  for (const m of mask) if (m) n++;
-  const out = new Int32Array(n);
-  for (let i = 0, j = 0; i < mask.length; i++) if (mask[i]) out[j++] = i;
-  return out;
-}
-
-function selectorKey(s: Selector): string {
-  switch (s.kind) {
-    case 'all': return '*';
-    case 'user': return `u:${s.user}`;
-    case 'group': return s.group;
-    case 'tag': return s.tag;
-    case 'node': return `n:${s.name}`;
-    case 'prefix': return `p:${s.prefix.family}:${s.prefix.bytes.join('.')}/${s.prefix.bits}`;
-    case 'internet': return 'autogroup:internet';
-  }
+/** The CIDRs of one set of source selectors: named nodes' addresses plus literal prefixes. */
+interface Sources {
+  selectors: Selector[];
+  members: Set<number>;
+  cidrs: string[] | null;
 }
 
 export class CompiledPolicy {
   private readonly index = new Map<string, number>();
-  private readonly v4: Prefix[];
-  private readonly v6: Prefix[];
-  private readonly masks = new Map<string, Uint8Array>();
+  private slots: Array<PolicyNode | null> = [];
+  private v4: Array<Prefix | null> = [];
+  private v6: Array<Prefix | null> = [];
+  private readonly free: number[] = [];
+  private live = 0;
+  private readonly masks = new Map<string, { selector: Selector; mask: Uint8Array }>();
+  private readonly sources = new Map<string, Sources>();
   private readonly rules: CompiledRule[];
-  private readonly scratch: Uint8Array;
+  private readonly groups = new Map<string, Set<string>>();
 
-  constructor(
-    private readonly policy: Policy,
-    readonly nodes: readonly PolicyNode[],
-  ) {
-    nodes.forEach((n, i) => this.index.set(n.id, i));
-    this.v4 = nodes.map((n) => parsePrefix(n.ipv4));
-    this.v6 = nodes.map((n) => parsePrefix(n.ipv6));
-    this.scratch = new Uint8Array(nodes.length);
-    const routers = new Map<number, Router>();
-    nodes.forEach((n, i) => {
-      if (!n.routes?.length && !n.exit) return;
-      const routes = (n.routes ?? []).map((r) => parsePrefix(r));
-      routers.set(i, { routes, internet: n.exit ? [...complement(routes, 4), ...complement(routes, 6)] : [] });
-    });
-    const srcCache = new Map<string, string[]>();
+  constructor(policy: Policy, nodes: readonly PolicyNode[]) {
+    for (const [g, users] of policy.groups) this.groups.set(g, new Set(users));
     this.rules = policy.acls.map((acl) => {
-      const srcMask = new Uint8Array(nodes.length);
-      for (const s of acl.srcs) {
-        const m = this.mask(s);
-        for (let i = 0; i < m.length; i++) srcMask[i] |= m[i];
-      }
       const srcKey = acl.srcs.map(selectorKey).sort().join(' ');
-      let srcs = srcCache.get(srcKey);
-      if (!srcs) srcCache.set(srcKey, (srcs = this.sourceCidrs(acl.srcs)));
-      const dstMasks = acl.dsts.map((d) => this.mask(d.selector));
-      const dstUnion = new Uint8Array(nodes.length);
-      for (const m of dstMasks) for (let i = 0; i < m.length; i++) dstUnion[i] |= m[i];
-      const dstPorts = acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last] as [number, number])));
-      const forward = new Map<number, WireFilterRule[]>();
-      for (const [i, router] of routers) {
-        const rules = forwardRules(acl, srcs, dstPorts, router);
-        if (!rules.length) continue;
-        forward.set(i, rules);
-        // Sources allowed through the router see it (and it them), in any family.
-        dstUnion[i] = FAM4 | FAM6;
-      }
-      const srcNodes = nodesOf(srcMask);
+      if (!this.sources.has(srcKey)) this.sources.set(srcKey, { selectors: acl.srcs, members: new Set(), cidrs: acl.srcs.some((s) => s.kind === 'all') ? ALL_SRCS : null });
+      for (const s of [...acl.srcs, ...acl.dsts.map((d) => d.selector)]) if (!this.masks.has(selectorKey(s))) this.masks.set(selectorKey(s), { selector: s, mask: new Uint8Array(0) });
       return {
         acl,
-        srcs,
-        srcMask,
-        srcNodes,
-        dstMasks,
-        dstPorts,
-        dstNodes: nodesOf(dstUnion),
-        dstUnion,
-        srcAllNodes: srcMask.every((m) => m === (FAM4 | FAM6)),
-        forward,
+        srcKey,
+        srcMask: new Uint8Array(0),
+        srcNodes: new Set<number>(),
+        srcFull: 0,
+        dstKeys: acl.dsts.map((d) => selectorKey(d.selector)),
+        dstPorts: acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last] as [number, number]))),
+        dstNodes: new Set<number>(),
+        dstUnion: new Uint8Array(0),
+        forward: new Map<number, WireFilterRule[]>(),
       };
     });
+    this.grow(Math.max(16, nodes.length));
+    for (const n of nodes) this.add(n);
   }
 
   has(id: string): boolean {
     return this.index.has(id);
+  }
+
+  /** Live node count. */
+  get size(): number {
+    return this.live;
+  }
+
+  /**
+   * Adds `n`, or replaces the node with its id. Returns the ids of the other nodes whose
+   * filter may have changed (destinations of rules whose source CIDRs moved).
+   */
+  upsert(n: PolicyNode): Set<string> {
+    const touched = new Set<string>();
+    if (this.index.has(n.id)) this.unlink(this.index.get(n.id)!, touched);
+    this.add(n, touched);
+    return this.othersOf(touched, n.id);
+  }
+
+  /** Removes node `id` (absent: nothing); returns the ids whose filter may have changed. */
+  remove(id: string): Set<string> {
+    const touched = new Set<string>();
+    const i = this.index.get(id);
+    if (i !== undefined) this.unlink(i, touched);
+    return this.othersOf(touched, id);
   }
 
   /** The filter for node `id` (rules where it is the destination); [] = deny all. */
@@ -173,16 +109,19 @@ export class CompiledPolicy {
     const i = this.indexOf(id);
     const out: WireFilterRule[] = [];
     for (const r of this.rules) {
+      if (!r.dstUnion[i]) continue;
       // Ports per address family: a CIDR destination may cover only one of the two.
       const v4 = this.portsFor(r, i, FAM4);
       const v6 = this.portsFor(r, i, FAM6);
-      if (v4 && v6 && samePorts(v4, v6)) out.push(wire(r.acl, r.srcs, v4));
+      if (!v4 && !v6) continue;
+      const srcs = this.srcsOf(r);
+      if (v4 && v6 && samePorts(v4, v6)) out.push(wire(r.acl, srcs, v4));
       else {
-        if (v4) out.push(wire(r.acl, r.srcs, v4, 4));
-        if (v6) out.push(wire(r.acl, r.srcs, v6, 6));
+        if (v4) out.push(wire(r.acl, srcs, v4, 4));
+        if (v6) out.push(wire(r.acl, srcs, v6, 6));
       }
     }
-    for (const r of this.rules) out.push(...(r.forward.get(i) ?? []));
+    for (const r of this.rules) for (const f of r.forward.get(i) ?? []) out.push({ ...f, srcs: this.srcsOf(r) });
     return out;
   }
 
@@ -197,33 +136,159 @@ export class CompiledPolicy {
     return false;
   }
 
-  /** Ids of the nodes visible to `id`, in node-list order. */
+  /** Ids of the nodes visible to `id`, in slot order (node-list order after a fresh compile). */
   peers(id: string): string[] {
     const i = this.indexOf(id);
-    const seen = this.scratch;
-    seen.fill(0);
-    let all = false;
+    const seen = new Set<number>();
     for (const r of this.rules) {
       const asDst = r.dstUnion[i];
       if (asDst) {
-        if (r.srcAllNodes) {
-          all = true;
-          break;
-        }
-        for (const s of r.srcNodes) if (r.srcMask[s] & asDst) seen[s] = 1;
+        if (r.srcFull === this.live) return this.allBut(i);
+        for (const s of r.srcNodes) if (r.srcMask[s] & asDst) seen.add(s);
       }
       const asSrc = r.srcMask[i];
-      if (asSrc) for (const d of r.dstNodes) if (r.dstUnion[d] & asSrc) seen[d] = 1;
+      if (asSrc) for (const d of r.dstNodes) if (r.dstUnion[d] & asSrc) seen.add(d);
     }
+    seen.delete(i);
+    return [...seen].sort((a, b) => a - b).map((s) => this.slots[s]!.id);
+  }
+
+  private allBut(i: number): string[] {
     const out: string[] = [];
-    for (let k = 0; k < this.nodes.length; k++) if (k !== i && (all || seen[k])) out.push(this.nodes[k].id);
+    for (let k = 0; k < this.slots.length; k++) if (k !== i && this.slots[k]) out.push(this.slots[k]!.id);
     return out;
+  }
+
+  private othersOf(touched: Set<string>, self: string): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.rules) {
+      if (!touched.has(r.srcKey)) continue;
+      for (const d of r.dstNodes) out.add(this.slots[d]!.id);
+    }
+    out.delete(self);
+    return out;
+  }
+
+  private add(n: PolicyNode, touched?: Set<string>): void {
+    if (!this.free.length) this.grow(this.slots.length * 2);
+    const i = this.free.pop()!;
+    this.index.set(n.id, i);
+    this.slots[i] = n;
+    this.v4[i] = parsePrefix(n.ipv4);
+    this.v6[i] = parsePrefix(n.ipv6);
+    this.live++;
+    for (const { selector, mask } of this.masks.values()) mask[i] = this.bits(selector, n, i);
+    const router = n.routes?.length || n.exit ? this.router(n) : null;
+    for (const r of this.rules) {
+      let src = 0;
+      for (const s of r.acl.srcs) src |= this.masks.get(selectorKey(s))!.mask[i];
+      r.srcMask[i] = src;
+      if (src) r.srcNodes.add(i);
+      if (src === BOTH) r.srcFull++;
+      let dst = 0;
+      for (const k of r.dstKeys) dst |= this.masks.get(k)!.mask[i];
+      const fwd = router ? forwardRules(r.acl, [], r.dstPorts, router) : [];
+      // Sources allowed through the router see it (and it them), in any family.
+      if (fwd.length) {
+        r.forward.set(i, fwd);
+        dst = BOTH;
+      }
+      r.dstUnion[i] = dst;
+      if (dst) r.dstNodes.add(i);
+    }
+    this.linkSources(i, n, true, touched);
+  }
+
+  private unlink(i: number, touched: Set<string>): void {
+    const n = this.slots[i]!;
+    this.linkSources(i, n, false, touched);
+    for (const r of this.rules) {
+      if (r.srcMask[i] === BOTH) r.srcFull--;
+      r.srcMask[i] = 0;
+      r.srcNodes.delete(i);
+      r.dstUnion[i] = 0;
+      r.dstNodes.delete(i);
+      r.forward.delete(i);
+    }
+    for (const { mask } of this.masks.values()) mask[i] = 0;
+    this.index.delete(n.id);
+    this.slots[i] = this.v4[i] = this.v6[i] = null;
+    this.free.push(i);
+    this.live--;
+  }
+
+  // A node named by a source selector (not a literal prefix) puts its addresses in the CIDRs.
+  private linkSources(i: number, n: PolicyNode, add: boolean, touched: Set<string> | undefined): void {
+    for (const [key, s] of this.sources) {
+      if (s.cidrs === ALL_SRCS) continue;
+      if (!s.selectors.some((sel) => sel.kind !== 'prefix' && this.bits(sel, n, i))) continue;
+      if (add) s.members.add(i);
+      else s.members.delete(i);
+      s.cidrs = null;
+      touched?.add(key);
+    }
+  }
+
+  private srcsOf(r: CompiledRule): string[] {
+    const s = this.sources.get(r.srcKey)!;
+    if (s.cidrs) return s.cidrs;
+    const prefixes: Prefix[] = [];
+    for (const sel of s.selectors) if (sel.kind === 'prefix') prefixes.push(sel.prefix);
+    for (const m of s.members) prefixes.push(this.v4[m]!, this.v6[m]!);
+    return (s.cidrs = aggregate(prefixes));
+  }
+
+  private router(n: PolicyNode): Router {
+    const routes = (n.routes ?? []).map((r) => parsePrefix(r));
+    return { routes, internet: n.exit ? [...complement(routes, 4), ...complement(routes, 6)] : [] };
+  }
+
+  /** Which of node `n`'s addresses (at slot i) selector `s` covers. */
+  private bits(s: Selector, n: PolicyNode, i: number): number {
+    switch (s.kind) {
+      case 'all':
+        return BOTH;
+      case 'user':
+        return n.user !== null && n.tags.length === 0 && normalizeUser(n.user) === s.user ? BOTH : 0;
+      case 'group':
+        return n.user !== null && n.tags.length === 0 && (this.groups.get(s.group)?.has(normalizeUser(n.user)) ?? false) ? BOTH : 0;
+      case 'tag':
+        return n.tags.includes(s.tag) ? BOTH : 0;
+      case 'node':
+        return n.name.toLowerCase() === s.name ? BOTH : 0;
+      case 'prefix':
+        return (contains(s.prefix, this.v4[i]!) ? FAM4 : 0) | (contains(s.prefix, this.v6[i]!) ? FAM6 : 0);
+      case 'internet':
+        // Names no node: only routers' forwarding rules (forwardRules) see it.
+        return 0;
+    }
+  }
+
+  private grow(cap: number): void {
+    const old = this.slots.length;
+    const widen = (a: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(cap);
+      b.set(a);
+      return b;
+    };
+    for (const m of this.masks.values()) m.mask = widen(m.mask);
+    for (const r of this.rules) {
+      r.srcMask = widen(r.srcMask);
+      r.dstUnion = widen(r.dstUnion);
+    }
+    for (let k = old; k < cap; k++) {
+      this.slots.push(null);
+      this.v4.push(null);
+      this.v6.push(null);
+    }
+    // Lowest slots first: a fresh compile keeps node-list order.
+    for (let k = cap - 1; k >= old; k--) this.free.push(k);
   }
 
   private portsFor(r: CompiledRule, i: number, fam: number): Array<[number, number]> | null {
     let ports: Array<[number, number]> | null = null;
-    for (let d = 0; d < r.dstMasks.length; d++) {
-      if (!(r.dstMasks[d][i] & fam)) continue;
+    for (let d = 0; d < r.dstKeys.length; d++) {
+      if (!(this.masks.get(r.dstKeys[d])!.mask[i] & fam)) continue;
       // The common single-entry case shares the entry's array across all nodes.
       if (!ports) ports = r.dstPorts[d];
       else ports = mergePorts([...ports, ...r.dstPorts[d]]);
@@ -236,114 +301,9 @@ export class CompiledPolicy {
     if (i === undefined) throw new RangeError(`unknown node ${id}`);
     return i;
   }
-
-  private sourceCidrs(srcs: Selector[]): string[] {
-    if (srcs.some((s) => s.kind === 'all')) return ALL_SRCS;
-    const prefixes: Prefix[] = [];
-    for (const s of srcs) {
-      if (s.kind === 'prefix') {
-        prefixes.push(s.prefix);
-        continue;
-      }
-      const m = this.mask(s);
-      for (let i = 0; i < m.length; i++) {
-        if (m[i] & FAM4) prefixes.push(this.v4[i]);
-        if (m[i] & FAM6) prefixes.push(this.v6[i]);
-      }
-    }
-    return aggregate(prefixes);
-  }
-
-  /** Per node, which of its addresses the selector covers. Cached per selector. */
-  private mask(s: Selector): Uint8Array {
-    const key = selectorKey(s);
-    let m = this.masks.get(key);
-    if (m) return m;
-    m = new Uint8Array(this.nodes.length);
-    const both = FAM4 | FAM6;
-    switch (s.kind) {
-      case 'all':
-        m.fill(both);
-        break;
-      case 'user':
-        this.nodes.forEach((n, i) => { if (n.user !== null && normalizeUser(n.user) === s.user && n.tags.length === 0) m![i] = both; });
-        break;
-      case 'group': {
-        const users = new Set(this.policy.groups.get(s.group) ?? []);
-        this.nodes.forEach((n, i) => { if (n.user !== null && users.has(normalizeUser(n.user)) && n.tags.length === 0) m![i] = both; });
-        break;
-      }
-      case 'tag':
-        this.nodes.forEach((n, i) => { if (n.tags.includes(s.tag)) m![i] = both; });
-        break;
-      case 'node':
-        this.nodes.forEach((n, i) => { if (n.name.toLowerCase() === s.name) m![i] = both; });
-        break;
-      case 'prefix':
-        for (let i = 0; i < this.nodes.length; i++) {
-          if (contains(s.prefix, this.v4[i])) m[i] |= FAM4;
-          if (contains(s.prefix, this.v6[i])) m[i] |= FAM6;
-        }
-        break;
-      case 'internet':
-        // Names no node: only routers' forwarding rules (forwardRules) see it.
-        break;
-    }
-    this.masks.set(key, m);
-    return m;
-  }
 }
 
-function wire(acl: AclRule, srcs: string[], ports: Array<[number, number]>, family?: 4 | 6, dsts?: string[]): WireFilterRule {
-  const rule: WireFilterRule = { srcs, ports };
-  if (acl.protos) rule.protos = acl.protos;
-  if (family) rule.family = family;
-  if (dsts) rule.dsts = dsts;
-  return rule;
-}
-
-/**
- * What `acl` lets its sources reach through `router`: each destination clipped to the
- * router's approved subnets (`*` = all of them plus, on an exit node, the internet;
- * `autogroup:internet` = the internet on an exit node). Destinations with equal ports
- * share one rule.
- */
-function forwardRules(acl: AclRule, srcs: string[], dstPorts: Array<Array<[number, number]>>, router: Router): WireFilterRule[] {
-  const out: WireFilterRule[] = [];
-  acl.dsts.forEach((d, k) => {
-    const sel = d.selector;
-    let dsts: string[] = [];
-    if (sel.kind === 'all') dsts = [...router.routes.map(formatPrefix), ...router.internet];
-    else if (sel.kind === 'internet') dsts = router.internet;
-    else if (sel.kind === 'prefix') {
-      for (const r of router.routes) {
-        const o = overlap(sel.prefix, r);
-        if (o) dsts.push(formatPrefix(o));
-      }
-    }
-    if (!dsts.length) return;
-    const same = out.find((r) => samePorts(r.ports, dstPorts[k]));
-    if (same) same.dsts = [...new Set([...same.dsts!, ...dsts])];
-    else out.push(wire(acl, srcs, dstPorts[k], undefined, dsts));
-  });
-  return out;
-}
-
-/** Compiles `policy` against the current node list. Cheap to redo on any change. */
+/** Compiles `policy` against the current node list; then keep it current with upsert/remove. */
 export function compilePolicy(policy: Policy, nodes: readonly PolicyNode[]): CompiledPolicy {
   return new CompiledPolicy(policy, nodes);
-}
-
-const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined, eq: (x: T, y: T) => boolean): boolean =>
-  a === b || (!!a && !!b && a.length === b.length && a.every((x, i) => eq(x, b[i])));
-
-/** Whether two filters are identical: the coordinator sends a node a new filter only when not. */
-export function filtersEqual(a: readonly WireFilterRule[], b: readonly WireFilterRule[]): boolean {
-  return sameList(a, b, (x, y) =>
-    x.family === y.family &&
-    sameList(x.dsts, y.dsts, (s, t) => s === t) &&
-    sameList(x.protos, y.protos, (p, q) => p === q) &&
-    sameList(x.ports, y.ports, (p, q) => p[0] === q[0] && p[1] === q[1]) &&
-    sameList(x.srcs, y.srcs, (s, t) => s === t),
-  );
 }

@@ -93,6 +93,8 @@ export interface NetMap {
   version: number;
   /** Increases with every change the coordinator makes; deltas carry it too. */
   seq: number;
+  /** v8: names the coordinator instance's seq numbering (RESUME_HEADER). */
+  epoch?: string;
   domain: string;
   ipv4Range: string;
   ipv6Range: string;

@@ -3,7 +3,7 @@
 // CONTROL_PROTOCOL_LOG; docs/CONTROL-PROTOCOL.md "Change log" has the same entries, in
 // the same order, with the details (test/unit/wire-version.test.ts checks both).
 
-export const CONTROL_PROTOCOL_VERSION = 7;
+export const CONTROL_PROTOCOL_VERSION = 8;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 /**
@@ -21,6 +21,15 @@ export const FORWARD_RULES_VERSION = 5;
  * request's nonce. Agents before v7 (no `v`) keep the plain JSON text stream.
  */
 export const SEALED_VERSION = 7;
+/**
+ * v8: a map-stream upgrade request may carry `<epoch>.<seq>` (the netmap's `epoch` and the
+ * last seq the agent applied) in this header; when the coordinator instance still holds
+ * every change since, the stream starts with one delta of only what was missed (peers
+ * changed since: upserted if visible, else removed; self and packetFilter always) instead
+ * of a full netmap. Another epoch (instance or restart), a gap older than a few minutes
+ * or one holding a policy edit gets a full netmap, as before.
+ */
+export const RESUME_HEADER = 'weft-resume';
 
 export interface ProtocolVersion {
   version: number;
@@ -36,4 +45,5 @@ export const CONTROL_PROTOCOL_LOG: readonly ProtocolVersion[] = [
   { version: 5, summary: 'forwarding rules (FilterRule.dsts) for agents that announce VERSION_HEADER >= 5' },
   { version: 6, summary: 'node key expiry management (RegisterRequest.reauth, expire/extend)' },
   { version: 7, summary: 'signed version, MACed answers and sealed map-stream frames' },
+  { version: 8, summary: 'map-stream resume from <epoch>.<seq> (RESUME_HEADER, NetMap.epoch)' },
 ];

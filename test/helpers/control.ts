@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { generatePrivateKey, keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../../src/crypto/keys.js';
 import { nodeAuthKey, signNodeRequest } from '../../src/wire/node-auth.js';
 import type { ServerMessage } from '../../src/wire/control.js';
-import { VERSION_HEADER } from '../../src/wire/version.js';
+import { RESUME_HEADER, VERSION_HEADER } from '../../src/wire/version.js';
 
 export interface HttpResult {
   status: number;
@@ -61,9 +61,10 @@ export class SimNode {
     return this.call('POST', '/api/v1/logout', {});
   }
 
-  /** `version`: announced in VERSION_HEADER (v5 agents); absent = an older agent. */
-  openMap(version?: number): Promise<MapClient> {
-    return MapClient.open(this.baseUrl.replace(/^http/, 'ws') + '/api/v1/map', this.authHeader('GET', '/api/v1/map'), version === undefined ? {} : { [VERSION_HEADER]: String(version) });
+  /** `version`: announced in VERSION_HEADER (v5 agents); absent = an older agent. `resume`: RESUME_HEADER (v8). */
+  openMap(version?: number, resume?: string): Promise<MapClient> {
+    const headers = { ...(version === undefined ? {} : { [VERSION_HEADER]: String(version) }), ...(resume === undefined ? {} : { [RESUME_HEADER]: resume }) };
+    return MapClient.open(this.baseUrl.replace(/^http/, 'ws') + '/api/v1/map', this.authHeader('GET', '/api/v1/map'), headers);
   }
 }
 

@@ -48,6 +48,9 @@ describe('coordinator /metrics', () => {
       after = await scrape(metrics);
     }
     assert.equal(after.value('weft_coordinator_map_streams'), 2);
+    // The close's check-in is written in the background and then fanned out: let it land.
+    await t.c.registry.settled();
+    after = await scrape(metrics);
     const fanouts = after.value('weft_coordinator_delta_fanout_seconds_count')!;
     await t.admin.request('PUT', '/api/v1/admin/policy', { policy: '{"acls":[{"action":"accept","src":["*"],"dst":["*:*"]}]}' });
     const last = await scrape(metrics);
