@@ -40,6 +40,10 @@ import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
 // derives (engine config, filter, DNS, routes), reports its endpoints, and serves the
 // local API the CLI talks to. Tunnels live in the engine, so they keep working while
 // the coordinator is away; the source reconnects and resynchronises by itself.
+//
+// Over 450 lines because this round's features (status reports to the console, the
+// userspace stack, OIDC login, resume) each added their wiring here after the split;
+// the next split moves the local API backend (status, findPeer, ping) to its own file.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 

@@ -47,6 +47,10 @@ export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
  * The coordinator's in-memory view of all nodes (loaded once, then kept current from
  * its own writes and other instances' announcements), so netmaps and deltas never
  * re-read the database. The store stays the authority: every write goes there first.
+ *
+ * Over 450 lines: one class owning node state and its invariants (names, addresses,
+ * expiry, users); users and renames landed here this round. The next split moves
+ * naming/renames and expiry into helpers that take the registry's maps.
  */
 export class Registry {
   ipam!: Ipam;
