@@ -99,6 +99,18 @@ function seeds(): Record<string, Uint8Array[]> {
       text('{"type":"keepalive"}'),
       text('[]'),
     ],
+    'client-message': [
+      text('{"type":"ping","id":1}'),
+      text('{"type":"endpoints","endpoints":["192.0.2.1:41641","[2001:db8::1]:41641","relay:default"]}'),
+      text('{"type":"routes","routes":["10.1.0.0/16","0.0.0.0/0","::/0"]}'),
+      text(JSON.stringify({ type: 'status', version: '0.1.0', paths: { [key]: 'direct', [keyToBase64(ib.publicKey)]: 'relay' } })),
+    ],
+    'socks5-request': [
+      Uint8Array.of(5, 1, 0, 1, 100, 64, 0, 2, 0, 80),
+      Uint8Array.of(5, 1, 0, 3, 4, ...text('beta'), 1, 187, 71, 69, 84),
+      Uint8Array.of(5, 1, 0, 4, ...new Uint8Array(15), 1, 0, 22),
+    ],
+    'resume-point': [text('0123456789abcdef.42')],
     'node-auth': [text(signNodeRequest(new Uint8Array(32), ia.publicKey, 'POST', '/api/v1/register', text('{}'), 1_767_225_600, { nonce: 'AAAAAAAAAAAAAAAA' }))],
     'uapi-set': [
       text(`private_key=${keyToHex(a)}\nlisten_port=51820\nfwmark=0\nreplace_peers=true\npublic_key=${keyToHex(ib.publicKey)}\nendpoint=192.0.2.2:51820\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::2/128\n`),

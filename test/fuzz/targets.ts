@@ -7,7 +7,12 @@ import { FakeClock } from '../../src/clock.js';
 import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { WeftError } from '../../src/errors.js';
 import { parseEcho } from '../../src/agent/icmp.js';
-import { parseServerMessage } from '../../src/wire/decode.js';
+import { parseClientMessage, parseServerMessage } from '../../src/wire/decode.js';
+import { parseStatusReport } from '../../src/control/node-reports.js';
+import { parseEndpoints } from '../../src/control/endpoints.js';
+import { parseRoutes } from '../../src/control/routes.js';
+import { parseResumePoint } from '../../src/control/change-log.js';
+import { parseRequest } from '../../src/netstack/socks5.js';
 import { parseNodeAuth } from '../../src/wire/node-auth.js';
 import { DiscoKeys, isDiscoPacket, openDisco, parseDiscoPlaintext } from '../../src/nat/disco.js';
 import { isStunPacket, parseStun } from '../../src/nat/stun.js';
@@ -88,6 +93,19 @@ export function fuzzTargets(): FuzzTarget[] {
     { name: 'icmp-echo', run: (b) => void parseEcho(b) },
     { name: 'server-message', run: (b) => void parseServerMessage(utf8.decode(b)) },
     { name: 'node-auth', run: (b) => void parseNodeAuth(utf8.decode(b)) },
+    {
+      // What the coordinator takes from a node's map stream: the shape, then each field.
+      name: 'client-message',
+      run(b) {
+        const m = parseClientMessage(utf8.decode(b));
+        if ('error' in m || m.type === 'ping') return;
+        if (m.type === 'status') typedErrorsOnly(() => parseStatusReport(m.version, m.paths));
+        else if (m.type === 'endpoints') typedErrorsOnly(() => parseEndpoints(m.endpoints));
+        else typedErrorsOnly(() => parseRoutes(m.routes));
+      },
+    },
+    { name: 'socks5-request', run: (b) => void parseRequest(Buffer.from(b)) },
+    { name: 'resume-point', run: (b) => void parseResumePoint(utf8.decode(b)) },
     { name: 'uapi-set', run: (b) => typedErrorsOnly(() => parseSet(utf8.decode(b).split('\n'))) },
     { name: 'policy', run: (b) => typedErrorsOnly(() => parsePolicy(utf8.decode(b))) },
     {
