@@ -2,6 +2,7 @@ import { isSecretOf, mintSecret, secretMatches, secretPrefix, type SecretKind } 
 import { forbidden, notFound, unauthorized } from './errors.js';
 import type { AuthKeyView, CreateAuthKeyRequest } from '../wire/control.js';
 import type { ApiKeyRecord, ApiKeyScope, AuthKeyRecord, Store } from './store/index.js';
+import type { AdminProof } from './console/session.js';
 
 /** Tailscale's default: keys are short-lived unless asked otherwise. */
 export const DEFAULT_AUTHKEY_EXPIRY_SECONDS = 3600;
@@ -108,12 +109,12 @@ export async function verifyApiKey(store: Store, secret: string, now: number): P
 }
 
 /** The web console's "admin API key" login (console/session.ts AdminProof); actor `apikey:<id>`. */
-export function apiKeyProof(store: Store): { method: 'apikey'; verify(secret: string, now: number): Promise<string | null>; stillValid(actor: string, now: number): Promise<boolean> } {
+export function apiKeyProof(store: Store): AdminProof {
   // The console changes things, so only an admin-scoped key opens a session.
   const usable = (k: ApiKeyRecord | undefined, now: number): boolean => k !== undefined && !k.revoked && (k.expiresAt === null || k.expiresAt > now) && k.scope === 'admin';
   return {
     method: 'apikey',
-    async verify(secret, now) {
+    async verify({ secret }, now) {
       const k = await verifyApiKey(store, secret, now);
       return k && k.scope === 'admin' ? `apikey:${k.id}` : null;
     },

@@ -38,6 +38,8 @@ import { ConsoleAuth, DEFAULT_SESSION_TTL_MS } from './console/session.js';
 import { ConsoleEvents } from './console/events.js';
 import { consoleRoutes } from './console/routes.js';
 import { apiKeyProof } from './auth-keys.js';
+import { adminPasswordProof } from './identity/console-proof.js';
+import { AdminPasswords } from './identity/passwords.js';
 import { relayStatus } from './relay-status.js';
 import { NodeReports } from './node-reports.js';
 
@@ -171,6 +173,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   };
   const consoleAuth = new ConsoleAuth(store, clock, opts.consoleSessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
   consoleAuth.addProof(apiKeyProof(store));
+  consoleAuth.addProof(adminPasswordProof(new AdminPasswords(store.identity, clock), store.identity));
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();

@@ -114,12 +114,32 @@ describe('web console over HTTP', () => {
     assert.equal((await call(t, 'GET', '/admin/session', undefined, { cookie: b.cookie })).status, 401);
   });
 
+  test('a local admin logs in with login and password; a read-only API key opens no session; removing the admin ends its sessions', async () => {
+    await t.admin.request('POST', '/api/v1/admin/admins', { login: 'ops', password: 'correct horse battery' });
+    const bad = await call(t, 'POST', '/admin/login', { method: 'password', login: 'ops', secret: 'wrong password here' });
+    assert.equal(bad.status, 401, bad.text);
+    assert.equal(bad.json.error.code, 'ERR_LOGIN_FAILED');
+    assert.equal((await call(t, 'POST', '/admin/login', { method: 'password', secret: 'correct horse battery' })).status, 401, 'no login name');
+    const ok = await call(t, 'POST', '/admin/login', { method: 'password', login: 'ops', secret: 'correct horse battery' });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.actor, 'admin:ops');
+    const cookie = ok.headers.get('set-cookie')!.split(';')[0];
+    const write = await call(t, 'POST', '/api/v1/admin/authkeys', {}, { cookie, [CSRF_HEADER]: ok.json.csrf });
+    assert.equal(write.status, 200, write.text);
+    const audit = (await t.admin.request<{ entries: AuditEntryView[] }>('GET', '/api/v1/admin/audit')).entries;
+    assert.ok(audit.some((e) => e.actor === 'console:admin:ops' && e.action === 'authkey.create'), 'the audit log names the admin');
+    const ro = await t.admin.request<{ key: string }>('POST', '/api/v1/admin/apikeys', { scope: 'read' });
+    assert.equal((await call(t, 'POST', '/admin/login', { method: 'apikey', secret: ro.key })).status, 401, 'the console needs an admin-scoped key');
+    await t.admin.request('DELETE', '/api/v1/admin/admins/ops');
+    assert.equal((await call(t, 'GET', '/admin/session', undefined, { cookie })).status, 401, 'a removed admin is logged out');
+  });
+
   test('login: wrong keys are 401 JSON; after a burst of failures the source gets 429, even with the right key', async () => {
     const { key } = await newApiKey(t);
     const bad = await call(t, 'POST', '/admin/login', { method: 'apikey', secret: 'weftapi-nope' });
     assert.equal(bad.status, 401);
     assert.equal(bad.json.error.code, 'ERR_LOGIN_FAILED');
-    assert.equal((await call(t, 'POST', '/admin/login', { method: 'password', secret: 'x' })).json.error.field, 'method');
+    assert.equal((await call(t, 'POST', '/admin/login', { method: 'magic', secret: 'x' })).json.error.field, 'method');
     assert.equal((await call(t, 'POST', '/admin/login', { method: 'apikey' })).json.error.field, 'secret');
     let limited: Res | null = null;
     for (let i = 0; i < 50 && !limited; i++) {

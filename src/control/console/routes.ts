@@ -11,7 +11,8 @@ import { loadStatic, SECURITY_HEADERS, type StaticFile } from '../../static-file
 // the session cookie in place of a bearer key (see ConsoleAuth.authorize).
 //
 //   GET  /admin, /admin/<asset>   pages (strict CSP, no inline code)
-//   POST /admin/login {method, secret} -> {actor, expiresAt, csrf} + Set-Cookie
+//   POST /admin/login {method, secret, login?} -> {actor, expiresAt, csrf} + Set-Cookie
+//        (method `apikey`: secret is an admin API key; `password`: a local admin's login and password)
 //   GET  /admin/session           -> {actor, expiresAt, csrf} | 401
 //   POST /admin/logout            -> {ok}, cookie cleared
 
@@ -22,7 +23,11 @@ const loginSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['method', 'secret'],
-  properties: { method: { type: 'string', minLength: 1, maxLength: 32 }, secret: { type: 'string', minLength: 1, maxLength: 256 } },
+  properties: {
+    method: { type: 'string', minLength: 1, maxLength: 32 },
+    secret: { type: 'string', minLength: 1, maxLength: 256 },
+    login: { type: 'string', minLength: 1, maxLength: 128 },
+  },
 } as const;
 
 export interface ConsoleOptions {
@@ -53,11 +58,11 @@ export function consoleRoutes(app: FastifyInstance, o: ConsoleOptions): void {
   });
 
   app.post(`${CONSOLE_PREFIX}/login`, { schema: { body: loginSchema } }, async (req, reply) => {
-    const { method, secret } = req.body as { method: string; secret: string };
+    const { method, secret, login } = req.body as { method: string; secret: string; login?: string };
     if (!o.auth.methods.includes(method)) throw badRequest('ERR_VALIDATION', `method must be one of ${o.auth.methods.join(', ')}`, 'method');
     const source = req.socket.remoteAddress;
     if (!failures.wouldAllow(source)) throw tooManyRequests('ERR_RATE_LIMITED', 'too many failed logins from this address; retry later', 'secret');
-    const r = await o.auth.login(method, secret);
+    const r = await o.auth.login(method, { secret, login, source });
     if (!r) {
       failures.allow(source);
       throw unauthorized('ERR_LOGIN_FAILED', 'that credential is unknown, revoked or expired', 'secret');

@@ -5,8 +5,8 @@ import { forbidden, unauthorized } from '../errors.js';
 import type { Store } from '../store/index.js';
 
 // Web console sessions. Logging in means proving you are an admin by one of the
-// registered AdminProof methods (today: an admin API key; a user login can be added
-// as another method); the proof is exchanged for a random session token in an
+// registered AdminProof methods (an admin API key, or a local admin's login and
+// password: identity/console-proof.ts); the proof is exchanged for a random session token in an
 // HttpOnly cookie. Only the token's SHA-256 is stored (in the database, so every
 // coordinator sharing it accepts the session). Writes also need a CSRF token (a
 // synchronizer token): an HMAC of the session token, so any coordinator can recompute
@@ -18,10 +18,17 @@ export const CSRF_HEADER = 'x-weft-csrf';
 export const DEFAULT_SESSION_TTL_MS = 8 * 3600_000;
 const TOKEN_BYTES = 32;
 
+/** What a login form sent besides the method: the secret, and for some methods a login name. */
+export interface LoginAttempt {
+  secret: string;
+  login?: string;
+  source?: string;
+}
+
 /** One way to prove you are an admin. `verify` returns the actor, or null. */
 export interface AdminProof {
   readonly method: string;
-  verify(secret: string, now: number): Promise<string | null>;
+  verify(attempt: LoginAttempt, now: number): Promise<string | null>;
   /** Whether an actor this method admitted may still act (e.g. its API key was not revoked). */
   stillValid(actor: string, now: number): Promise<boolean>;
 }
@@ -68,11 +75,11 @@ export class ConsoleAuth {
   }
 
   /** Returns the new session's cookie token and session, or null when the proof fails. */
-  async login(method: string, secret: string): Promise<{ token: string; session: ConsoleSession } | null> {
+  async login(method: string, attempt: LoginAttempt): Promise<{ token: string; session: ConsoleSession } | null> {
     const proof = this.proofs.get(method);
     if (!proof) return null;
     const now = this.clock.wallNow();
-    const actor = await proof.verify(secret, now);
+    const actor = await proof.verify(attempt, now);
     if (actor === null) return null;
     await this.sweep(now);
     const token = randomBytes(TOKEN_BYTES).toString('base64url');

@@ -50,7 +50,9 @@ async function route() {
 $('login').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
-    const s = await api('POST', '/admin/login', { method: 'apikey', secret: $('secret').value });
+    const login = $('login-name').value.trim();
+    const body = login ? { method: 'password', login, secret: $('secret').value } : { method: 'apikey', secret: $('secret').value };
+    const s = await api('POST', '/admin/login', body);
     $('secret').value = '';
     loggedIn(s);
   } catch (err) {
