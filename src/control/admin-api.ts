@@ -105,6 +105,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   const now = (): number => ctx.clock.wallNow();
   if (!access.local) {
     app.addHook('onRequest', async (req) => {
+      let readOnly = false;
       // The web console's session cookie stands in for the bearer key (CSRF-checked writes).
       if (access.console && req.headers.authorization === undefined && req.headers.cookie !== undefined) {
         const s = await access.console.authorize(req.method, req.headers.cookie, req.headers[CSRF_HEADER]);
@@ -121,9 +122,10 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
           throw unauthorized('ERR_API_KEY_INVALID', 'API key is unknown, revoked or expired', 'authorization');
         }
         req.adminActor = `apikey:${k.id}`;
-        if (k.scope === 'read' && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
+        readOnly = k.scope === 'read';
       }
       if ((req.routeOptions.config as { localOnly?: boolean }).localOnly) throw forbidden('ERR_LOCAL_ONLY', 'API keys are managed only over the local socket');
+      if (readOnly && req.method !== 'GET' && req.method !== 'HEAD') throw forbidden('ERR_READ_ONLY_KEY', 'this API key is read-only; changes need an admin-scoped key', 'authorization');
     });
   }
 
