@@ -8,6 +8,7 @@ import { generatedName, NameAllocator, sanitizeHostname } from './names.js';
 import { withExitPair } from './routes.js';
 import { StoreConflictError, type NodeRecord, type Store, type StoreChange } from './store/index.js';
 import type { NodeView, RegisterRequest } from '../wire/control.js';
+import { nodeView } from './node-view.js';
 
 export const ONLINE_WINDOW_MS = 120_000;
 export const MAGIC_DNS_IPV4 = '100.100.100.100';
@@ -47,10 +48,6 @@ export const DEFAULT_NODE_EXPIRY_MS = 180 * 86_400_000;
  * The coordinator's in-memory view of all nodes (loaded once, then kept current from
  * its own writes and other instances' announcements), so netmaps and deltas never
  * re-read the database. The store stays the authority: every write goes there first.
- *
- * Over 450 lines: one class owning node state and its invariants (names, addresses,
- * expiry, users); users and renames landed here this round. The next split moves
- * naming/renames and expiry into helpers that take the registry's maps.
  */
 export class Registry {
   ipam!: Ipam;
@@ -133,25 +130,7 @@ export class Registry {
     const s = this.shown.get(n.id);
     const online = this.isOnline(n), expired = this.isExpired(n);
     if (s?.view && s.view.online === online && s.view.expired === expired) return s.view;
-    const view: NodeView = {
-      id: n.id,
-      name: n.name,
-      fqdn: `${n.name}.${this.o.domain}`,
-      ipv4: n.ipv4,
-      ipv6: n.ipv6,
-      publicKey: n.publicKey,
-      endpoints: n.endpoints,
-      online,
-      expired,
-      lastSeen: n.lastSeen === null ? null : new Date(n.lastSeen).toISOString(),
-      createdAt: new Date(n.createdAt).toISOString(),
-      expiresAt: n.expiresAt === null ? null : new Date(n.expiresAt).toISOString(),
-      ephemeral: n.ephemeral,
-      tags: n.tags,
-      user: n.user,
-      advertisedRoutes: n.advertisedRoutes,
-      approvedRoutes: n.approvedRoutes.filter((r) => n.advertisedRoutes.includes(r)),
-    };
+    const view = nodeView(n, this.o.domain, online, expired);
     if (s) s.view = view;
     return view;
   }
