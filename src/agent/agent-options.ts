@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Bind } from '../io/bind.js';
 import type { TunDevice } from '../io/tun.js';
+import { nativeAvailable } from '../io/native.js';
 import { AgentError } from './errors.js';
 import type { ExitFallback } from './routes.js';
 import type { ExitPolicy, ForwardingConfigurator } from './forwarding.js';
@@ -95,14 +96,19 @@ export async function defaultTun(name: string, mtu: number): Promise<TunDevice> 
   }
 }
 
+/** The engine's UDP socket: the native batched bind, or dgram where the addon is missing or off (WEFT_NATIVE=0). */
 export async function defaultBind(): Promise<Bind> {
-  const { LinuxBind } = await import('../io/bind-linux.js');
-  return new LinuxBind();
+  return (await bindFactory(128))();
 }
 
-export async function linuxBindFactory(): Promise<() => Bind> {
+/** Makes sockets of the same kind as defaultBind; NAT traversal's extra binds use small batches. */
+export async function bindFactory(batchSize = 8): Promise<() => Bind> {
+  if (!nativeAvailable()) {
+    const { DgramBind } = await import('../io/bind-dgram.js');
+    return () => new DgramBind();
+  }
   const { LinuxBind } = await import('../io/bind-linux.js');
-  return () => new LinuxBind({ batchSize: 8 });
+  return () => new LinuxBind({ batchSize });
 }
 
 export function normalizeUrl(u: string): string {

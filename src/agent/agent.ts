@@ -29,7 +29,7 @@ import { RouteBypass } from './bypass.js';
 import { RouteController, type ExitPrefs } from './routes.js';
 import { agentMetrics } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
-import { DEFAULT_IFACE, defaultBind, defaultTun, linuxBindFactory, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
+import { DEFAULT_IFACE, bindFactory, defaultBind, defaultTun, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
 import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
@@ -256,7 +256,7 @@ export class Agent {
   private async startDevice(port: number | undefined): Promise<Device> {
     const tun = this.netstack ?? (await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU));
     let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
-    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await linuxBindFactory()));
+    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await bindFactory()));
     const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
     this.device = device;
     device.onTunClosed = (err) => {

@@ -129,6 +129,10 @@ export function nativeCandidates(addon = ADDON): string[] {
 export function loadNative(): WeftNative {
   if (cached) return cached;
   if (loadError) throw loadError;
+  if (process.env.WEFT_NATIVE === '0') {
+    loadError = new WeftError('ERR_NATIVE_UNAVAILABLE', 'weft native addon turned off (WEFT_NATIVE=0)');
+    throw loadError;
+  }
   const require = createRequire(import.meta.url);
   const candidates = nativeCandidates();
   const failures: string[] = [];

@@ -5,7 +5,8 @@ import { NetstackError } from './errors.js';
 
 // Typed loader for the weft_lwip addon (native/lwip.cc, linked against Debian's liblwip).
 // It is a separate addon from weft_native so a host without liblwip loses only the
-// userspace stack. WEFT_NATIVE=0 turns every addon off, this one included.
+// userspace stack, and WEFT_NATIVE=0 (which turns weft_native off: dgram, sodium AEAD)
+// leaves this one on, so `--tun=userspace` runs without weft_native.
 
 /** Event types delivered by drain() (native/lwip.cc EventType). */
 export const EV_ACCEPT = 1;
@@ -64,7 +65,6 @@ let cached: LwipAddon | undefined;
 /** Loads (once) the addon; throws NetstackError ERR_NETSTACK_UNAVAILABLE when it cannot. */
 export function loadLwip(): LwipAddon {
   if (cached) return cached;
-  if (process.env.WEFT_NATIVE === '0') throw new NetstackError('ERR_NETSTACK_UNAVAILABLE', 'the userspace stack is lwIP in the native addon, and WEFT_NATIVE=0 turns the addon off');
   const require = createRequire(import.meta.url);
   const failures: string[] = [];
   for (const p of nativeCandidates(ADDON)) {

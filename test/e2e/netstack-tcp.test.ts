@@ -185,6 +185,28 @@ describe('userspace TCP and UDP (lwIP) against Linux through a TUN', { timeout: 
     assert.equal((await execOk(ns, [process.execPath, '-e', echo])).trim(), 'ping');
   });
 
+  test('keepalive: an idle connection is probed, and a peer gone silent is given up', async (t) => {
+    if (!pre(t)) return;
+    await netem({});
+    // Segments from the stack to Linux's 6001 with no payload and no SYN/FIN: after the
+    // handshake's ACK, an idle connection sends only keepalive probes.
+    const empty = `src host ${STACK} and tcp dst port 6001 and tcp[13] & 3 = 0 and ip[2:2] - ((ip[0] & 15) << 2) - ((tcp[12] & 240) >> 2) = 0`;
+    const dump = lab.spawn(ns, ['tcpdump', '-i', TUN, '-nn', '-c', '3', empty]);
+    await dump.waitFor(/listening on/, 10_000, 'stderr');
+    command({ op: 'keepalive', addr: LINUX, port: 6001, idleMs: 1000 });
+    await nextEvent((e) => e.op === 'keepalive' && e.event === 'connected');
+    const d = await dump.wait(10_000);
+    assert.equal(d.timedOut, false, `fewer than 2 keepalive probes in 10 s:\n${dump.stdout}`);
+    // Linux stops answering: 5 unanswered probes, 1 s apart, and the stack gives up.
+    await netem({ loss: 1 });
+    try {
+      const gone = await nextEvent((e) => e.op === 'keepalive' && e.event === 'error', 20_000);
+      assert.equal(gone.code, 'ECONNABORTED');
+    } finally {
+      await netem({});
+    }
+  });
+
   test('UDP: datagrams to the stack are echoed back (IPv4 and IPv6)', async (t) => {
     if (!pre(t)) return;
     await netem({});

@@ -2,7 +2,8 @@
 // root, no routes) reaches a kernel-TUN node through its SOCKS5 proxy, by mesh name and
 // by address; the TUN node pings the userspace stack (ICMP echo answered by lwIP). The
 // embedding example (examples/embedded.mjs, as nobody) serves HTTP to the TUN node and
-// fetches from it.
+// fetches from it with weft_native turned off (WEFT_NATIVE=0: dgram and sodium AEAD),
+// so both engine I/O paths carry the userspace stack.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -137,16 +138,19 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     assert.match(nc.stdout, new RegExp(`^HTTP/1.1 200 OK[^]*\r\n\r\n${n.ipv4.replace(/\./g, '\\.')}$`));
   });
 
-  test('the embedding example (as nobody) serves HTTP to the TUN node and fetches from it', async (t) => {
+  test('the embedding example (as nobody, WEFT_NATIVE=0) serves HTTP to the TUN node and fetches from it', async (t) => {
     if (!pre(t)) return;
     const mesh = fx.get();
     const e = mesh.node('embedded');
     const tunnode = mesh.node('tunnode');
-    const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: e.stateDir, WEFT_INSECURE_HTTP: '1', PEER_URL: `http://tunnode:${HTTP_PORT}/` };
+    const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: e.stateDir, WEFT_INSECURE_HTTP: '1', PEER_URL: `http://tunnode:${HTTP_PORT}/`, WEFT_NATIVE: '0' };
     e.agent = mesh.lab.spawn(e.ns, [...AS_NOBODY, process.execPath, EXAMPLE], { env });
     const m = await e.agent.waitFor(/serving http:\/\/(\S+):8080\/ as embedded/, 20_000);
     const fetched = await e.agent.waitFor(/fetched (\d+): (\S+)/, 20_000);
     assert.deepEqual([fetched[1], fetched[2]], ['200', m[1]]);
+    const maps = readFileSync(`/proc/${e.agent.pid}/maps`, 'utf8');
+    assert.ok(!maps.includes('weft_native.node'), 'WEFT_NATIVE=0: the I/O addon is not loaded');
+    assert.ok(maps.includes('weft_lwip.node'), 'the userspace stack is');
     await mesh.waitPeers('tunnode', ['rootless', 'embedded']);
     assert.equal(await mesh.fetchText(tunnode.ns, `http://${m[1]}:8080/`, 10), 'hello from embedded\n');
     await e.agent.kill('SIGTERM', 5000);

@@ -6,7 +6,8 @@
 // after not reading for 3 s (zero window); 13 resets the connection at the first data.
 // stdin commands, one JSON object a line: {"op":"source","addr","port","bytes","seed"}
 // streams the tcp-source.ts keystream to addr:port; {"op":"fin"|"rst","addr","port"}
-// connects and then ends or resets; {"op":"impair","delayMs","loss","duplicate","reorder"}
+// connects and then ends or resets; {"op":"keepalive","addr","port","idleMs"} connects,
+// turns keepalive on and stays idle; {"op":"impair","delayMs","loss","duplicate","reorder"}
 // sets the impairment of both directions ({} clears it). Results go to stdout as JSON lines.
 import { createCipheriv, createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -103,14 +104,23 @@ function closeAfterConnect(addr: string, port: number, how: 'fin' | 'rst'): void
   s.on('error', (err) => out({ event: 'error', op: how, code: (err as NodeJS.ErrnoException).code }));
 }
 
+function idleWithKeepalive(addr: string, port: number, idleMs: number): void {
+  const s = dialTcp(stack, addr, port);
+  s.setKeepAlive(true, idleMs);
+  s.on('connect', () => out({ event: 'connected', op: 'keepalive' }));
+  s.on('data', () => {});
+  s.on('error', (err) => out({ event: 'error', op: 'keepalive', code: (err as NodeJS.ErrnoException).code }));
+}
+
 createInterface({ input: process.stdin }).on('line', (line) => {
   try {
-    const c = JSON.parse(line) as { op: string; addr: string; port: number; bytes?: number; seed?: string } & ImpairSpec;
+    const c = JSON.parse(line) as { op: string; addr: string; port: number; bytes?: number; seed?: string; idleMs?: number } & ImpairSpec;
     if (c.op === 'impair') {
       out({ event: 'impaired', toTun: toTun.stats, toStack: toStack.stats });
       toTun.spec = toStack.spec = { delayMs: c.delayMs, loss: c.loss, duplicate: c.duplicate, reorder: c.reorder };
     } else if (c.op === 'source') source(c.addr, c.port, c.bytes ?? 0, c.seed ?? 'seed');
     else if (c.op === 'fin' || c.op === 'rst') closeAfterConnect(c.addr, c.port, c.op);
+    else if (c.op === 'keepalive') idleWithKeepalive(c.addr, c.port, c.idleMs ?? 1000);
     else out({ event: 'error', op: c.op, code: 'ERR_UNKNOWN_OP' });
   } catch (err) {
     out({ event: 'error', code: (err as Error).message });

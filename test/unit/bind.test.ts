@@ -3,11 +3,18 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { PacketBatch } from '../../src/io/batch.js';
+import { DgramBind } from '../../src/io/bind-dgram.js';
 import { LinuxBind } from '../../src/io/bind-linux.js';
 import { ENDPOINT_BYTES, Endpoint } from '../../src/io/endpoint.js';
 import { nativeAvailable } from '../../src/io/native.js';
 
 const skip = process.platform !== 'linux' ? 'Linux only' : !nativeAvailable() ? 'native addon not built (npm run build:native)' : false;
+
+/** The behaviour every Bind shares, run on the native bind and on the dgram fallback (WEFT_NATIVE=0). */
+const IMPLS = [
+  { name: 'LinuxBind', skip, make: (slotSize?: number) => new LinuxBind({ slotSize, batchSize: 64 }) },
+  { name: 'DgramBind', skip: false, make: (slotSize?: number) => new DgramBind({ slotSize }) },
+];
 
 interface Rx {
   data: Buffer;
@@ -66,11 +73,12 @@ function check(rx: Rx[], tag: string, n: number, fromIp: string, fromPort: numbe
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 
-test('LinuxBind: batches both ways over 127.0.0.1 and ::1', { skip }, async () => {
+for (const impl of IMPLS) {
+test(`${impl.name}: batches both ways over 127.0.0.1 and ::1`, { skip: impl.skip }, async () => {
   const fdsBefore = fdCount();
   const resBefore = process.getActiveResourcesInfo().length;
-  const a = new LinuxBind();
-  const b = new LinuxBind({ slotSize: 2048, batchSize: 64 });
+  const a = impl.make();
+  const b = impl.make(2048);
   const ca = collector();
   const cb = collector();
   const pa = await a.open(0, ca.events);
@@ -98,10 +106,39 @@ test('LinuxBind: batches both ways over 127.0.0.1 and ::1', { skip }, async () =
   await a.close();
   await b.close();
   await a.close(); // idempotent
+  await new Promise((r) => setTimeout(r, 10)); // libuv frees closed dgram handles in the loop's close phase
   assert.equal(fdCount(), fdsBefore, 'sockets closed');
   assert.ok(process.getActiveResourcesInfo().length <= resBefore, 'no active resources left');
   assert.equal(a.send(makeBatch('x', 1), Endpoint.of('127.0.0.1', pb)), 0, 'send after close');
 });
+
+test(`${impl.name}: oversized datagrams are dropped, others kept`, { skip: impl.skip }, async () => {
+  const a = impl.make();
+  const b = impl.make(512);
+  const cb = collector();
+  await a.open(0, { onReceive() {} });
+  const pb = await b.open(0, cb.events);
+  const batch = new PacketBatch(4, 2048);
+  batch.push(Buffer.alloc(100, 1));
+  batch.push(Buffer.alloc(1000, 2));
+  batch.push(Buffer.alloc(512, 3));
+  assert.equal(a.send(batch, Endpoint.of('127.0.0.1', pb)), 3);
+  await cb.wait(2);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(cb.got.map((r) => [r.data.length, r.data[0]]), [[100, 1], [512, 3]]);
+  await a.close();
+  await b.close();
+});
+
+test(`${impl.name}: opening a port in use fails with EADDRINUSE`, { skip: impl.skip }, async () => {
+  const a = impl.make();
+  const port = await a.open(0, { onReceive() {} });
+  const b = impl.make();
+  await assert.rejects(b.open(port, { onReceive() {} }), (err: unknown) => (err as { code?: string }).code === 'EADDRINUSE');
+  await a.close();
+  assert.equal(b.isOpen, false);
+});
+}
 
 test('LinuxBind: IPv4-only socket (the no-IPv6 fallback path) talks to a dual-stack one', { skip }, async () => {
   const a = new LinuxBind({ family: 4 });
@@ -122,33 +159,6 @@ test('LinuxBind: IPv4-only socket (the no-IPv6 fallback path) talks to a dual-st
   assert.equal((a.lastSendError as { code?: string } | undefined)?.code, 'EAFNOSUPPORT');
   await a.close();
   await b.close();
-});
-
-test('LinuxBind: oversized datagrams are dropped, others kept', { skip }, async () => {
-  const a = new LinuxBind();
-  const b = new LinuxBind({ slotSize: 512 });
-  const cb = collector();
-  await a.open(0, { onReceive() {} });
-  const pb = await b.open(0, cb.events);
-  const batch = new PacketBatch(4, 2048);
-  batch.push(Buffer.alloc(100, 1));
-  batch.push(Buffer.alloc(1000, 2));
-  batch.push(Buffer.alloc(512, 3));
-  assert.equal(a.send(batch, Endpoint.of('127.0.0.1', pb)), 3);
-  await cb.wait(2);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(cb.got.map((r) => [r.data.length, r.data[0]]), [[100, 1], [512, 3]]);
-  await a.close();
-  await b.close();
-});
-
-test('LinuxBind: opening a port in use fails with EADDRINUSE', { skip }, async () => {
-  const a = new LinuxBind();
-  const port = await a.open(0, { onReceive() {} });
-  const b = new LinuxBind();
-  await assert.rejects(b.open(port, { onReceive() {} }), (err: unknown) => (err as { code?: string }).code === 'EADDRINUSE');
-  await a.close();
-  assert.equal(b.isOpen, false);
 });
 
 test('LinuxBind: an open-then-closed bind does not keep the process alive', { skip }, () => {
@@ -194,4 +204,28 @@ test('Poller: a worker terminated with an active poller exits cleanly; unref() l
   assert.equal(r.signal, null, `child crashed: ${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /done/);
+});
+
+test('DgramBind: SO_MARK 0 is accepted, any other mark is a typed error (it needs the addon)', async () => {
+  const a = new DgramBind();
+  assert.throws(() => a.setMark(0), { code: 'ERR_BIND_CLOSED' });
+  await a.open(0, { onReceive() {} });
+  a.setMark(0);
+  assert.throws(() => a.setMark(0xca6c), { code: 'ERR_BIND_MARK_UNSUPPORTED' });
+  await a.close();
+});
+
+test('WEFT_NATIVE=0: the addon reports unavailable and the agent falls back to the dgram bind', () => {
+  const src = (m: string) => JSON.stringify(new URL(`../../src/${m}`, import.meta.url).href);
+  const script = `
+    import { nativeAvailable, loadNative } from ${src('io/native.js')};
+    import { defaultBind } from ${src('agent/agent-options.js')};
+    let code = '';
+    try { loadNative(); } catch (err) { code = err.code; }
+    const bind = await defaultBind();
+    console.log(JSON.stringify({ available: nativeAvailable(), code, bind: bind.constructor.name }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, WEFT_NATIVE: '0' }, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { available: false, code: 'ERR_NATIVE_UNAVAILABLE', bind: 'DgramBind' });
 });
