@@ -80,6 +80,8 @@ export interface CoordinatorOptions {
   registerRateLimit?: RateLimit | null;
   /** Spacing of a node's endpoint and route writes (latest wins); default 1 s. */
   updateIntervalMs?: number;
+  /** Policy edits within this window fan out once (default POLICY_FANOUT_WINDOW_MS; 0 = at each edit). */
+  policyFanoutWindowMs?: number;
   /** Embedded relay + STUN and the relay map (NAT traversal); see relay-embed.ts. */
   nat?: RelayEmbedOptions;
   /** Shared with standalone relays (`weft relay --coordinator`): enables POST /api/v1/relay/check. */
@@ -147,7 +149,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
   policy.compileTimer = metrics.compileTimer;
   const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
-  const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs);
+  const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs, opts.policyFanoutWindowMs);
   hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
   const events = new ConsoleEvents();

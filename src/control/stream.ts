@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { ChangeLog, type ResumePoint } from './change-log.js';
 import { Coalescer, UPDATE_INTERVAL_MS } from './coalesce.js';
@@ -22,6 +22,13 @@ const MAX_BUFFERED_BYTES = 4 << 20;
 export const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
 /** Map streams one node may hold; a new one closes its oldest (a reconnect whose old TCP path died). */
 export const MAX_STREAMS_PER_NODE = 4;
+/**
+ * Policy edits within this window fan out once: the policy is compiled at each edit (to
+ * check it), but the diff against what the nodes were last sent is computed and sent
+ * when the window closes, so an operator (or a script) saving ten edits in a row costs
+ * one delta per node.
+ */
+export const POLICY_FANOUT_WINDOW_MS = 50;
 
 /** What one connected node is sent about one change. */
 interface Outgoing {
@@ -75,6 +82,9 @@ export class StreamHub implements RegistryListener {
   private readonly updates: Coalescer;
   readonly stats: StreamStats;
   private seq = 0;
+  private policyTimer: TimerHandle | null = null;
+  /** Policy edits folded into a fan-out already scheduled. */
+  policyEditsBatched = 0;
   /** v8: what each seq was about, for streams that resume. */
   readonly changes = new ChangeLog();
 
@@ -90,6 +100,7 @@ export class StreamHub implements RegistryListener {
     private readonly dns: DnsConfig,
     private readonly clock: Clock,
     updateIntervalMs = UPDATE_INTERVAL_MS,
+    private readonly policyWindowMs = POLICY_FANOUT_WINDOW_MS,
   ) {
     const updates = (this.updates = new Coalescer(clock, updateIntervalMs, (err) => this.log.error({ err: String(err) }, 'storing a node update failed')));
     this.stats = {
@@ -300,9 +311,17 @@ export class StreamHub implements RegistryListener {
     }
   }
 
-  /** The admin changed the access policy. */
+  /** The admin changed the access policy: fanned out when the window closes (0: at once). */
   policyChanged(): void {
-    this.timed(() => this.fanPolicy());
+    if (this.policyWindowMs <= 0) return this.timed(() => this.fanPolicy());
+    if (this.policyTimer) {
+      this.policyEditsBatched++;
+      return;
+    }
+    this.policyTimer = this.clock.setTimeout(() => {
+      this.policyTimer = null;
+      this.timed(() => this.fanPolicy());
+    }, this.policyWindowMs);
   }
 
   upsert(node: NodeRecord): void {
@@ -399,6 +418,8 @@ export class StreamHub implements RegistryListener {
   /** Closes every stream (coordinator shutdown). */
   stop(): void {
     this.updates.stop();
+    if (this.policyTimer) this.clock.clearTimeout(this.policyTimer);
+    this.policyTimer = null;
     for (const set of this.streams.values()) for (const ws of set) ws.terminate();
     this.streams.clear();
     this.sent.clear();

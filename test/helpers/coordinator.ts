@@ -28,7 +28,8 @@ export async function startTestCoordinator(opts: Partial<CoordinatorOptions> = {
   // The wall clock starts at real time so node-auth timestamps are comparable.
   const clock = new FakeClock(1_000_000, Date.now());
   // Tests register hundreds of keys from 127.0.0.1; the rate limit has its own tests.
-  const c = createCoordinator({ stateDir: join(dir, 'state'), listen: '127.0.0.1:0', clock, registerRateLimit: null, ...opts });
+  // Policy fan-out at each edit: the batching window runs on the fake clock (its own test).
+  const c = createCoordinator({ stateDir: join(dir, 'state'), listen: '127.0.0.1:0', clock, registerRateLimit: null, policyFanoutWindowMs: 0, ...opts });
   await c.start();
   const admin = new AdminClient({ socketPath: c.adminSocketPath! });
   const dbFile = opts.db ?? join(dir, 'state', 'weft.db');

@@ -110,3 +110,30 @@ describe('access policy in the coordinator', () => {
     assert.equal(rec?.text, POLICY);
   });
 });
+
+describe('policy edits in a row fan out once', () => {
+  let t: TestCoordinator;
+  before(async () => {
+    t = await startTestCoordinator({ policyFanoutWindowMs: 200 });
+  });
+  after(() => t.stop());
+
+  test('three edits inside the window: one delta per node, with the last policy', async () => {
+    const bobKey = await t.authKey({ reusable: true, user: 'bob' });
+    const a = await joined(t, await t.authKey({ reusable: true, user: 'alice' }), 'alice1');
+    const b = await joined(t, bobKey, 'bob1');
+    const before = b.map.messages.length;
+    for (const policy of [POLICY, DEFAULT_POLICY_TEXT, POLICY]) await t.admin.request('PUT', '/api/v1/admin/policy', { policy });
+    // Nothing leaves before the window closes (the hub runs on the fake clock).
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(b.map.messages.length, before, 'no delta inside the window');
+    assert.equal(t.c.hub.policyEditsBatched, 2);
+    t.clock.advance(200);
+    await b.map.waitFor(isRemovalOf(a.node.publicKey), 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    const deltas = b.map.messages.slice(before);
+    assert.equal(deltas.length, 1, JSON.stringify(deltas));
+    assert.deepEqual((deltas[0] as Extract<ServerMessage, { type: 'delta' }>).packetFilter, []);
+    for (const x of [a, b]) await x.map.close();
+  });
+});
