@@ -30,6 +30,8 @@ export function generatedName(rand: (n: number) => number = randomInt): string {
 export class NameAllocator {
   private readonly used = new Set<string>();
   private readonly nextSuffix = new Map<string, number>();
+  /** Candidate names allocate() has tried, ever (O(1) amortised per allocation). */
+  probes = 0;
 
   has(name: string): boolean {
     return this.used.has(name);
@@ -52,6 +54,7 @@ export class NameAllocator {
     for (let n = this.nextSuffix.get(base) ?? 2; ; n++) {
       const suffix = `-${n}`;
       const name = base.slice(0, MAX_LABEL - suffix.length).replace(/-+$/, '') + suffix;
+      this.probes++;
       if (!this.used.has(name)) {
         this.used.add(name);
         this.nextSuffix.set(base, n + 1);
