@@ -118,3 +118,14 @@ export function markdownTable(header: string[], rows: string[][]): string[] {
   const line = (cells: string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   return [line(header), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...rows.map(line)];
 }
+
+/** Runs a bench's main and exits with its code; a throw is printed as `<name> failed`. */
+export function runBench(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`${name} failed: ${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}

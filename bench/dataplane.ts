@@ -13,7 +13,7 @@ import { sleep, sweepStale } from '../src/lab/netns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
 import { createPair, implUnavailable, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
-import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, processTree, quantile, startIperfServer, udpStats, type IperfJson } from './common.js';
+import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, processTree, quantile, runBench, startIperfServer, type IperfJson, udpStats } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -208,10 +208,4 @@ async function main(): Promise<number> {
   return code;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`dataplane bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('dataplane bench', main);

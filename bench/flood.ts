@@ -19,6 +19,7 @@ import { addLoadNamespace } from '../src/lab/load-ns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
 import { createPair, implUnavailable, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
+import { runBench } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -164,10 +165,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`flood bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('flood bench', main);

@@ -41,7 +41,7 @@ import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
 import { implUnavailable, randomIfname, startEngine, writeSecret, WEFT, WIREGUARD_GO, type WgImpl } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
 import type { HandshakeLoadResult, HandshakeLoadSpec } from '../src/lab/agents/handshake-load.js';
-import { cpuSeconds, fmt, markdownTable, median } from './common.js';
+import { cpuSeconds, fmt, markdownTable, median, runBench } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -315,10 +315,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`handshake bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('handshake bench', main);

@@ -25,7 +25,7 @@ import { NetnsMesh } from '../src/lab/mesh.js';
 import { Lab, execOk, sleep, sweepStale } from '../src/lab/netns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
 import { implUnavailable, PACKAGE_ROOT, randomIfname, startEngine, WEFT, WIREGUARD_GO, type WgImpl } from '../src/lab/wg-pair.js';
-import { cpuSeconds, fmt, markdownTable, median, processTree } from './common.js';
+import { cpuSeconds, fmt, markdownTable, median, processTree, runBench } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -233,10 +233,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`idle bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('idle bench', main);

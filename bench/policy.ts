@@ -20,7 +20,7 @@ import { acquireLock } from '../src/lab/lock.js';
 import { NetnsMesh } from '../src/lab/mesh.js';
 import { sleep, sweepStale } from '../src/lab/netns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
-import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, quantile, startIperfServer, udpStats } from './common.js';
+import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, quantile, runBench, startIperfServer, udpStats } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -388,10 +388,4 @@ async function main(): Promise<number> {
   return ok === false ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`policy bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('policy bench', main);

@@ -16,7 +16,7 @@ import { sweepStale } from '../src/lab/netns.js';
 import { missingTools, rootReason } from '../src/lab/require.js';
 import { acquireLock } from '../src/lab/lock.js';
 import { PACKAGE_ROOT } from '../src/lab/wg-pair.js';
-import { fmt, markdownTable, median } from './common.js';
+import { fmt, markdownTable, median, runBench } from './common.js';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, mb: { type: 'string', default: '100' }, conns: { type: 'string', default: '1000' }, json: { type: 'string' } } });
 const ROUNDS = Math.max(1, Math.min(10, Number(args.rounds)));
@@ -110,10 +110,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`userspace bench failed: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  },
-);
+runBench('userspace bench', main);
