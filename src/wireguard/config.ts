@@ -98,24 +98,34 @@ export function parseDeviceConfig(cfg: DeviceConfig): ParsedDeviceConfig {
  */
 export function configFromUapi(snapshot: UapiDeviceSnapshot, change: UapiDeviceChange): DeviceConfig {
   const peers = new Map<string, PeerConfig & { allowedIps: string[] }>();
+  // Which peer holds each (canonical) prefix: a section taking one from another peer
+  // (AllowedIPs.insert) then costs O(1), so `wg setconf` of 10k peers stays linear.
+  const owner = new Map<string, string>();
+  const release = (hex: string, ips: Iterable<string>): void => {
+    for (const c of ips) if (owner.get(c) === hex) owner.delete(c);
+  };
   if (!change.replacePeers) {
     for (const p of snapshot.peers) {
-      peers.set(Buffer.from(p.publicKey).toString('hex'), {
+      const hex = Buffer.from(p.publicKey).toString('hex');
+      const allowedIps = p.allowedIps.map((c) => formatPrefix(parsePrefix(c)));
+      for (const c of allowedIps) owner.set(c, hex);
+      peers.set(hex, {
         publicKey: p.publicKey,
         presharedKey: p.presharedKey,
         endpoint: undefined, // keep whatever the engine has
-        allowedIps: [...p.allowedIps],
+        allowedIps,
         persistentKeepalive: p.persistentKeepalive,
       });
     }
   }
   for (const pc of change.peers) {
     const hex = Buffer.from(pc.publicKey).toString('hex');
+    let peer = peers.get(hex);
     if (pc.remove) {
+      if (peer) release(hex, peer.allowedIps);
       peers.delete(hex);
       continue;
     }
-    let peer = peers.get(hex);
     if (!peer) {
       if (pc.updateOnly) continue;
       peer = { publicKey: pc.publicKey, allowedIps: [] };
@@ -124,15 +134,20 @@ export function configFromUapi(snapshot: UapiDeviceSnapshot, change: UapiDeviceC
     if (pc.presharedKey !== undefined) peer.presharedKey = pc.presharedKey;
     if (pc.endpoint !== undefined) peer.endpoint = pc.endpoint;
     if (pc.persistentKeepalive !== undefined) peer.persistentKeepalive = pc.persistentKeepalive;
-    let ips = pc.replaceAllowedIps ? [] : peer.allowedIps.map((c) => formatPrefix(parsePrefix(c)));
+    if (pc.replaceAllowedIps) release(hex, peer.allowedIps);
+    release(hex, pc.removeAllowedIps);
     const drop = new Set(pc.removeAllowedIps);
-    ips = ips.filter((c) => !drop.has(c));
+    const ips = new Set(pc.replaceAllowedIps ? [] : peer.allowedIps.filter((c) => !drop.has(c)));
     for (const c of pc.addAllowedIps) {
-      if (!ips.includes(c)) ips.push(c);
-      // A prefix belongs to one peer: the section that adds it takes it (AllowedIPs.insert).
-      for (const [k, other] of peers) if (k !== hex) other.allowedIps = other.allowedIps.filter((o) => o !== c);
+      const from = owner.get(c);
+      if (from !== undefined && from !== hex) {
+        const other = peers.get(from)!;
+        other.allowedIps = other.allowedIps.filter((o) => o !== c);
+      }
+      owner.set(c, hex);
+      ips.add(c);
     }
-    peer.allowedIps = ips;
+    peer.allowedIps = [...ips];
   }
   return {
     privateKey: change.privateKey !== undefined ? change.privateKey : snapshot.privateKey,

@@ -179,6 +179,8 @@ interface HandshakeSecrets {
   /** DH(local static, remote static), cached with the identity it was computed for. */
   staticStatic: Uint8Array;
   staticIdentity: Uint8Array | null;
+  /** Whether staticStatic is computed for staticIdentity (done at the first handshake). */
+  staticReady: boolean;
 }
 
 const secrets = new WeakMap<Handshake, HandshakeSecrets>();
@@ -214,16 +216,20 @@ export class Handshake {
       lastTimestamp: new Uint8Array(TIMESTAMP_SIZE),
       staticStatic: new Uint8Array(KEY_LEN),
       staticIdentity: null,
+      staticReady: false,
     });
   }
 
-  /** Recomputes DH(local static, remote static); a zero result makes handshakes impossible. */
+  /**
+   * Sets the local identity; DH(local static, remote static) follows at the first
+   * handshake that needs it, so configuring 10k peers costs no X25519 each (a zero
+   * result makes handshakes with this peer impossible).
+   */
   setIdentity(id: NoiseIdentity | null): void {
     const s = sec(this);
     s.staticStatic.fill(0);
     s.staticIdentity = id ? id.publicKey : null;
-    const dh = id ? x25519(id.privateKey, this.remoteStatic) : null;
-    if (dh) s.staticStatic = dh;
+    s.staticReady = false;
   }
 
   clear(): void {
@@ -244,6 +250,11 @@ function staticStatic(hs: Handshake, id: NoiseIdentity): Uint8Array | null {
   const s = sec(hs);
   if (!s.staticIdentity) return null;
   if (!equalBytes(s.staticIdentity, id.publicKey)) hs.setIdentity(id);
+  if (!s.staticReady) {
+    const dh = x25519(id.privateKey, hs.remoteStatic);
+    if (dh) s.staticStatic = dh;
+    s.staticReady = true;
+  }
   return isZeroKey(s.staticStatic) ? null : s.staticStatic;
 }
 

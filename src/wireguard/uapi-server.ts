@@ -12,8 +12,13 @@ import { UapiError, formatGet, parseSet, type UapiTarget } from './uapi.js';
 // and device/uapi.go IpcHandle). Deleting the socket file asks the daemon to exit.
 
 export const DEFAULT_UAPI_DIR = '/var/run/wireguard';
-/** Largest operation accepted; a bigger one gets -EINVAL and the connection is closed. */
-export const UAPI_MAX_REQUEST_BYTES = 1 << 20;
+/**
+ * Largest operation accepted; a bigger one gets -EINVAL and the connection is closed.
+ * `wg setconf` sends a whole configuration as one operation, ~110 bytes a peer: 4 MiB
+ * holds ~38,000 peers. The socket is root's only (0600), so this bounds a mistake, not
+ * a stranger. (The buffer is rescanned per chunk, so the bound also caps that work.)
+ */
+export const UAPI_MAX_REQUEST_BYTES = 4 << 20;
 const STALE_PROBE_TIMEOUT_MS = 1000;
 const UNKNOWN_ERRNO = new UapiError('ERR_UAPI_UNKNOWN', 'unknown').errno;
 
