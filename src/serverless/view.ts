@@ -34,16 +34,15 @@ export interface AddressOptions {
 }
 
 export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }> {
-  readonly plan: AddressPlan;
+  plan: AddressPlan;
 
   constructor(
     private readonly node: SwimNode,
     private readonly trust: TrustSet,
-    addresses: AddressOptions = {},
+    private readonly addresses: AddressOptions = {},
   ) {
     super();
-    const self = node.membership.self;
-    this.plan = planAddresses([self.key, ...trust.nodes().map((e) => e.key)], addresses.ipv4Range, addresses.ula48);
+    this.plan = this.computePlan();
     node.on('member', (e) => {
       const m = node.membership.members.get(e.id);
       const member = m ? this.describe(m) : this.describe({ key: keyFromBase64(e.id), id: e.id, incarnation: 0, state: 'dead', endpoints: [], relay: false, addr: null, stateChangeAt: 0 });
@@ -53,6 +52,16 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
 
   members(): ServerlessMember[] {
     return [...this.node.membership.members.values()].filter((m) => m === this.node.membership.self || this.trust.isMember(m.id)).map((m) => this.describe(m));
+  }
+
+  /** Recomputes the addresses after the trust set changed (the folder was edited). */
+  replan(): void {
+    this.plan = this.computePlan();
+  }
+
+  private computePlan(): AddressPlan {
+    const self = this.node.membership.self;
+    return planAddresses([self.key, ...this.trust.nodes().map((e) => e.key)], this.addresses.ipv4Range, this.addresses.ula48);
   }
 
   /** Address collisions in the trust set and how they were resolved (lower key kept it). */
