@@ -17,7 +17,8 @@ export type AgentErrorCode =
   | 'ERR_NO_TUN' // no /dev/net/tun
   | 'ERR_AGENT_NOT_RUNNING'
   | 'ERR_ALREADY_RUNNING'
-  | 'ERR_STOPPED';
+  | 'ERR_STOPPED'
+  | 'ERR_NO_SHARED_SOCKET'; // serverless mode needs the NAT traversal socket for its gossip
 
 export class AgentError extends WeftError {
   constructor(

@@ -77,8 +77,8 @@ export class ServerlessNetmapSource implements NetmapSource {
       domain: this.domain,
       ipv4Range: plan.ipv4Range,
       ipv6Range: plan.ipv6Range,
-      self: this.nodeView(self),
-      peers: members.filter((m) => !m.self && isPeer(m)).map((m) => this.nodeView(m)),
+      self: memberNodeView(self, this.domain),
+      peers: members.filter((m) => !m.self && isPeer(m)).map((m) => memberNodeView(m, this.domain)),
       packetFilter: this.filter(),
       dns: this.dns(),
     };
@@ -109,28 +109,7 @@ export class ServerlessNetmapSource implements NetmapSource {
     const m = c.member;
     if (!this.sink || m.self) return;
     const gone = c.type === 'dead' || c.type === 'revoked' || !isPeer(m);
-    this.sink.onUpdate({ type: 'delta', seq: ++this.seq, upserts: gone ? [] : [this.nodeView(m)], removals: gone ? [m.publicKey] : [] });
-  }
-
-  private nodeView(m: ServerlessMember): NodeView {
-    const key = keyFromBase64(m.publicKey);
-    return {
-      // A stable small number per key (NodeView needs one; nothing in serverless mode keys on it).
-      id: ((key[0] << 23) | (key[1] << 15) | (key[2] << 7) | (key[3] >> 1)) >>> 0,
-      name: m.name,
-      fqdn: `${m.name}.${this.domain}`,
-      ipv4: m.ipv4!,
-      ipv6: m.ipv6!,
-      publicKey: m.publicKey,
-      endpoints: m.endpoints,
-      online: m.state !== 'dead',
-      lastSeen: null,
-      createdAt: NO_TIME,
-      expiresAt: null,
-      ephemeral: false,
-      tags: m.relay ? ['relay'] : [],
-      user: null,
-    };
+    this.sink.onUpdate({ type: 'delta', seq: ++this.seq, upserts: gone ? [] : [memberNodeView(m, this.domain)], removals: gone ? [m.publicKey] : [] });
   }
 
   private filter(): FilterRule[] {
@@ -146,4 +125,26 @@ export class ServerlessNetmapSource implements NetmapSource {
 /** A member the engine should run: reachable by gossip, with addresses from the plan. */
 function isPeer(m: ServerlessMember): boolean {
   return (m.state === 'alive' || m.state === 'suspect') && m.ipv4 !== null && m.ipv6 !== null;
+}
+
+/** A member as the agent's NodeView (what peers, MagicDNS and `weft status` use). */
+export function memberNodeView(m: ServerlessMember, domain: string): NodeView {
+  const key = keyFromBase64(m.publicKey);
+  return {
+    // A stable small number per key (NodeView needs one; nothing in serverless mode keys on it).
+    id: ((key[0] << 23) | (key[1] << 15) | (key[2] << 7) | (key[3] >> 1)) >>> 0,
+    name: m.name,
+    fqdn: `${m.name}.${domain}`,
+    ipv4: m.ipv4!,
+    ipv6: m.ipv6!,
+    publicKey: m.publicKey,
+    endpoints: m.endpoints,
+    online: m.state !== 'dead',
+    lastSeen: null,
+    createdAt: NO_TIME,
+    expiresAt: null,
+    ephemeral: false,
+    tags: m.relay ? ['relay'] : [],
+    user: null,
+  };
 }

@@ -33,6 +33,11 @@ export interface AddressOptions {
   ula48?: string;
 }
 
+/** The address plan every member computes: the whole trust set plus ourselves. */
+export function planFor(self: Uint8Array, trust: TrustSet, addresses: AddressOptions = {}): AddressPlan {
+  return planAddresses([self, ...trust.nodes().map((e) => e.key)], addresses.ipv4Range, addresses.ula48);
+}
+
 export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }> {
   plan: AddressPlan;
 
@@ -60,8 +65,7 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
   }
 
   private computePlan(): AddressPlan {
-    const self = this.node.membership.self;
-    return planAddresses([self.key, ...this.trust.nodes().map((e) => e.key)], this.addresses.ipv4Range, this.addresses.ula48);
+    return planFor(this.node.membership.self.key, this.trust, this.addresses);
   }
 
   /** Address collisions in the trust set and how they were resolved (lower key kept it). */
