@@ -443,6 +443,7 @@ export class Agent {
 
   /** Deregisters from the coordinator and forgets the identity; the agent keeps running until stop(). */
   async logout(): Promise<void> {
+    if (this.opts.localSource) throw new AgentError('ERR_NO_COORDINATOR', "serverless mode has no coordinator to log out of: deauthorize or revoke this key on the members (weft keys deauthorize / revoke-node)");
     if (!this.client) throw new AgentError('ERR_STOPPED', 'agent not running');
     await this.client.logout();
     await clearIdentity(this.opts.stateDir);

@@ -80,7 +80,8 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
       name: this.trust.name(m.id) ?? defaultName(m.key),
       ipv4: a?.ipv4 ?? null,
       ipv6: a?.ipv6 ?? null,
-      endpoints: m.endpoints.map((e) => e.key),
+      // Advertised first, then where it was heard from when that differs (behind NAT).
+      endpoints: [...m.endpoints, ...(m.addr && m !== this.node.membership.self && !m.endpoints.some((e) => e.equals(m.addr!)) ? [m.addr] : [])].map((e) => e.key),
       relay: m.relay,
       state: m.state,
       incarnation: m.incarnation,

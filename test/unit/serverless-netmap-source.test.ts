@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NetmapBackend } from '../../src/agent/backend.js';
+import { Endpoint } from '../../src/io/endpoint.js';
 import type { NetmapUpdate } from '../../src/agent/netmap-source.js';
 import { adminKeyFromSeed, signRevocation } from '../../src/serverless/revocation.js';
 import { ServerlessNetmapSource } from '../../src/serverless/netmap-source.js';
@@ -100,4 +101,21 @@ test('reportEndpoints advertises our endpoints (relay pseudo-endpoints and junk 
   assert.equal(source.reportRoutes(['10.0.0.0/24']), false);
   await source.stop();
   assert.equal(connected(), false);
+});
+
+test('a member behind NAT: the address it is heard from joins its advertised endpoints, and probes go there', async () => {
+  const { sim, backend } = setup(3);
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => sim.converged(), 30_000), null);
+  // Member 2 advertises only its private LAN address; its datagrams arrive from its "NAT mapping".
+  const lan = Endpoint.of('192.168.7.20', 41641);
+  sim.nodes[2].membership.setSelf([lan], false);
+  const want = [lan.key, sim.addrs[2].key];
+  assert.notEqual(sim.runUntil(() => JSON.stringify(backend.peers.get(sim.ids[2])?.endpoints) === JSON.stringify(want), 10_000), null, 'observed address added');
+  let suspected = 0;
+  sim.nodes[0].on('member', (e) => e.type !== 'update' && e.id === sim.ids[2] && suspected++);
+  sim.clock.advance(60_000);
+  assert.equal(suspected, 0, 'probed where it is heard from, so never suspected');
+  assert.equal(sim.stateOf(0, 2), 'alive');
+  assert.deepEqual(backend.peers.get(sim.ids[1])?.endpoints, [sim.addrs[1].key], 'nothing added when the advertised address is the one heard from');
 });
