@@ -9,6 +9,7 @@ import type { ExitPolicy, ForwardingConfigurator } from './forwarding.js';
 import type { InterfaceLister } from './local-endpoints.js';
 import type { AgentNatOptions } from './nat.js';
 import type { OsConfigurator } from './os-config.js';
+import type { LocalNetmapSource } from './netmap-source.js';
 import type { RoutingConfigurator } from './routing.js';
 
 // What `weft up` can be told (AgentOptions) and the real TUN and UDP bind the agent
@@ -78,6 +79,8 @@ export interface AgentOptions {
   routing?: RoutingConfigurator;
   /** Forwarding and NAT as router / exit node (default: nftables/iptables with a real OS configurator). */
   forwarding?: ForwardingConfigurator;
+  /** Serverless mode: the netmap comes from this source instead of a coordinator (no --server). */
+  localSource?: LocalNetmapSource;
   /** Serve Prometheus /metrics here (`--metrics-listen`); absent = off. Port 0 picks one. */
   metricsListen?: { host: string; port: number };
 }

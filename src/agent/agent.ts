@@ -11,7 +11,7 @@ import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
 import type { ControlClient } from './control-client.js';
-import { loadIdentity, newControlClient, registerNode } from './identity.js';
+import { loadIdentity, localIdentity, newControlClient, registerNode } from './identity.js';
 import { AgentError } from './errors.js';
 import { reportedPaths, StatusReporter } from './status-report.js';
 import { LocalApi, type PingReply } from './local-api.js';
@@ -153,7 +153,7 @@ export class Agent {
   }
 
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.source?.connected ?? false;
   }
 
   /** A netmap from the coordinator has been applied (the peers are known by name). */
@@ -175,8 +175,8 @@ export class Agent {
   }
 
   private async startInner(): Promise<void> {
-    const { stateDir } = this.opts;
-    const id = await loadIdentity(this.opts, this.logger);
+    const { stateDir, localSource: local } = this.opts;
+    const id = local ? await localIdentity(stateDir, local) : await loadIdentity(this.opts, this.logger);
     this.key = id.key;
     let state = id.state;
     const created = id.created;
@@ -197,8 +197,10 @@ export class Agent {
     const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
-    this.client ??= newControlClient(id.key, state, this);
-    this.source = this.client;
+    if (local) {
+      if (!this.nat) throw new AgentError('ERR_NO_SHARED_SOCKET', 'serverless mode gossips on the NAT traversal socket; it cannot run with NAT traversal off');
+      this.source = await local.attach(this.nat.magic, device.listenPort);
+    } else this.source = this.client ??= newControlClient(id.key, state, this);
 
     await this.os.up(this.interfaceConfig(state));
     // Routes branch: the engine marks its own packets so policy routing into the mesh
@@ -211,7 +213,7 @@ export class Agent {
       }
     }
     await this.routes.down();
-    await this.bypass.setCoordinator(state.serverUrl);
+    if (!local) await this.bypass.setCoordinator(state.serverUrl);
     this.pinger = new Pinger(device, this.clock, false);
     const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
     const pinger = this.pinger;
@@ -294,9 +296,10 @@ export class Agent {
     return this.nat.bind;
   }
 
+  /** A local source (serverless) derives our state at every start: nothing to save. */
   private async persist(state: PersistedState): Promise<void> {
     this.state = state;
-    await saveState(this.opts.stateDir, state);
+    if (!this.opts.localSource) await saveState(this.opts.stateDir, state);
   }
 
   private interfaceConfig(s: PersistedState) {
@@ -366,7 +369,7 @@ export class Agent {
         this.logger.info({ ipv4: self.node.ipv4, ipv6: self.node.ipv6 }, 'our addresses changed');
         await this.os.up(this.interfaceConfig(next));
       }
-      if (addressing(old) !== addressing(next) || identity(old) !== identity(next)) await saveState(this.opts.stateDir, next);
+      if (addressing(old) !== addressing(next) || identity(old) !== identity(next)) await this.persist(next);
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'applying our own node change failed');
     }
@@ -415,7 +418,8 @@ export class Agent {
   status(): StatusJson {
     const { state, device } = this;
     if (!state || !device) throw new AgentError('ERR_STOPPED', 'agent not running');
-    return agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes });
+    const members = this.opts.localSource?.members();
+    return agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */
@@ -439,6 +443,7 @@ export class Agent {
 
   /** Deregisters from the coordinator and forgets the identity; the agent keeps running until stop(). */
   async logout(): Promise<void> {
+    if (this.opts.localSource) throw new AgentError('ERR_NO_COORDINATOR', "serverless mode has no coordinator to log out of: deauthorize or revoke this key on the members (weft keys deauthorize / revoke-node)");
     if (!this.client) throw new AgentError('ERR_STOPPED', 'agent not running');
     await this.client.logout();
     await clearIdentity(this.opts.stateDir);

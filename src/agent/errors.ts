@@ -17,7 +17,9 @@ export type AgentErrorCode =
   | 'ERR_NO_TUN' // no /dev/net/tun
   | 'ERR_AGENT_NOT_RUNNING'
   | 'ERR_ALREADY_RUNNING'
-  | 'ERR_STOPPED';
+  | 'ERR_STOPPED'
+  | 'ERR_NO_SHARED_SOCKET' // serverless mode needs the NAT traversal socket for its gossip
+  | 'ERR_NO_COORDINATOR'; // `weft down --logout` in serverless mode: there is nobody to log out of
 
 export class AgentError extends WeftError {
   constructor(

@@ -6,6 +6,7 @@ import type { AgentOptions } from './agent-options.js';
 import { normalizeUrl } from './agent-options.js';
 import { checkServerUrl, ControlClient, fetchServerKey } from './control-client.js';
 import { AgentError } from './errors.js';
+import type { LocalNetmapSource } from './netmap-source.js';
 import { loadOrCreateKey, loadState, pinServerKey, saveState, type PersistedState } from './state.js';
 
 // Who this node is and where it belongs: the key in the state dir, the saved
@@ -46,6 +47,16 @@ export async function loadIdentity(opts: AgentOptions, logger: Logger): Promise<
   // An identity from before pinning existed: pin the key it registered with.
   if (state) await pinServerKey(stateDir, state.serverUrl, state.serverPublicKey);
   return { key, created, state, serverUrl };
+}
+
+/** What `coordinator.url` says in serverless mode (no coordinator, nothing registered). */
+export const LOCAL_SOURCE_URL = 'serverless:';
+
+/** Serverless: the node key from the state dir and our node from the local source; no registration. */
+export async function localIdentity(stateDir: string, source: LocalNetmapSource): Promise<Identity> {
+  const { key, created } = await loadOrCreateKey(stateDir);
+  const self = await source.identify(key);
+  return { key, created, state: { ...self, serverUrl: LOCAL_SOURCE_URL, serverPublicKey: '' }, serverUrl: LOCAL_SOURCE_URL };
 }
 
 export function newControlClient(key: PrivateKey, server: Pick<PersistedState, 'serverUrl' | 'serverPublicKey'>, deps: ClientDeps): ControlClient {

@@ -42,6 +42,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_NO_ROUTE: 502,
   ERR_SERVER: 502,
   ERR_SERVER_UNREACHABLE: 503,
+  ERR_NO_COORDINATOR: 409,
 };
 
 export class LocalApi {

@@ -1,4 +1,7 @@
+import type { PrivateKey } from '../crypto/keys.js';
+import type { MagicBind } from '../nat/magicsock.js';
 import type { NetMap, ServerMessage } from '../wire/control.js';
+import type { SelfInfo } from './backend.js';
 
 // Where the agent learns its world from. The coordinator's map stream (control-client.ts)
 // is one implementation; netmap-source-memory.ts is the fake that drives tests; a
@@ -37,4 +40,30 @@ export interface NetmapSource {
   reportEndpoints(endpoints: readonly string[]): boolean;
   /** Tells the world the subnet routes this node advertises (replaces the set). */
   reportRoutes(routes: readonly string[]): boolean;
+}
+
+/** A member of a mesh without a coordinator, as `weft status` lists it. */
+export interface MeshMemberStatus {
+  name: string;
+  publicKey: string;
+  ipv4: string | null;
+  ipv6: string | null;
+  state: 'alive' | 'suspect' | 'dead';
+  incarnation: number;
+  endpoints: string[];
+  self: boolean;
+}
+
+/**
+ * A source that needs no coordinator (serverless mode, src/serverless/mesh.ts): it knows
+ * who we are from local state, before the interface exists, and then runs on the
+ * agent's own UDP socket (its datagrams share the port with WireGuard, STUN and disco).
+ */
+export interface LocalNetmapSource extends NetmapSource {
+  /** This node (name, addresses, ranges, domain) for the node key; nothing is persisted. */
+  identify(key: PrivateKey): Promise<SelfInfo>;
+  /** Starts on the agent's socket once the engine listens on `listenPort`. */
+  attach(socket: MagicBind, listenPort: number): Promise<LocalNetmapSource>;
+  /** Every member known, dead ones too (for `weft status`). */
+  members(): MeshMemberStatus[];
 }

@@ -5,6 +5,7 @@ import type { Device, PeerStatusView } from '../wireguard/device.js';
 import type { AgentNat } from './nat.js';
 import type { RouteController } from './routes.js';
 import type { PersistedState } from './state.js';
+import type { MeshMemberStatus } from './netmap-source.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.
 // `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
@@ -46,6 +47,8 @@ export interface StatusJson {
   exitNode?: import('./routes.js').ExitNodeStatus | null;
   /** Routes this node advertises and which of them are approved. */
   routes?: { advertised: string[]; approved: string[] };
+  /** Serverless mode: every member known by gossip, with its SWIM state (dead ones too). */
+  members?: MeshMemberStatus[];
 }
 
 /** What `status()` reads from the running agent. */
@@ -61,6 +64,7 @@ export interface AgentStatusInput {
   filterRules: number;
   nat: AgentNat | null;
   routes: RouteController;
+  members?: MeshMemberStatus[];
 }
 
 export function agentStatus(a: AgentStatusInput): StatusJson {
@@ -76,6 +80,7 @@ export function agentStatus(a: AgentStatusInput): StatusJson {
     ...(a.nat ? { nat: a.nat.summary() } : {}),
     exitNode: a.routes.status(),
     routes: a.routes.selfRoutes(),
+    ...(a.members ? { members: a.members } : {}),
   };
 }
 
@@ -129,11 +134,15 @@ export function expiryWarning(expiresAt: string | null, name: string, now: numbe
 
 /** The human-readable table `weft status` prints, after an expiry warning when one is due. */
 export function formatStatus(s: StatusJson, now = Date.now()): string {
-  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', coordinatorState(s.coordinator)]];
+  const members = s.members ? new Map(s.members.map((m) => [m.publicKey, m])) : null;
+  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', members ? `serverless, ${s.members!.filter((m) => m.state !== 'dead').length} of ${members.size} members up` : coordinatorState(s.coordinator)]];
   for (const p of s.peers) {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
-    rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
+    rows.push([p.ipv4, p.name, members?.get(p.publicKey)?.state ?? (p.online ? 'online' : 'offline'), `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
   }
+  // Members that are not peers: dead (or without addresses) and so out of the engine.
+  const peerKeys = new Set(s.peers.map((p) => p.publicKey));
+  for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state === 'dead' ? 'no answer to direct or indirect probes' : 'no address in the plan'})`]);
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

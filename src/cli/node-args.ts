@@ -31,9 +31,14 @@ export interface UpArgs {
   tun: 'kernel' | 'userspace';
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
+  /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
+  serverless?: { seeds: string[]; authorizedKeys?: string };
 }
 
 export interface RawUpArgs {
+  serverless?: boolean;
+  seed?: string;
+  authorizedKeys?: string;
   advertiseRoutes?: string;
   advertiseExitNode?: boolean;
   snatSubnetRoutes?: boolean;
@@ -105,7 +110,25 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     exitNodeFallback: parseFallback(raw.exitNodeFallback),
     metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
     ...parseUserspaceArgs(raw),
+    ...parseServerlessArgs(raw),
   };
+}
+
+/** --serverless, --seed and --authorized-keys: the serverless mode's own flags, and only its. */
+function parseServerlessArgs(raw: RawUpArgs): Pick<UpArgs, 'serverless'> {
+  if (!raw.serverless) {
+    if (raw.seed !== undefined || raw.authorizedKeys !== undefined) throw new InvalidArgumentError('--seed and --authorized-keys need --serverless');
+    return {};
+  }
+  const coordinator = (['server', 'authKey', 'forceReauth', 'resetServerKey'] as const).find((k) => raw[k] !== undefined && raw[k] !== false);
+  if (coordinator) throw new InvalidArgumentError(`--serverless runs without a coordinator: drop --${coordinator.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+  const seeds = (raw.seed ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  for (const s of seeds) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(s);
+    if (!m) throw new InvalidArgumentError(`--seed takes HOST:PORT[,HOST:PORT] (IPv6 as [addr]:port), got ${JSON.stringify(s)}`);
+    parseIntArg('--seed port', m[2], 1, 65535);
+  }
+  return { serverless: { seeds, authorizedKeys: raw.authorizedKeys } };
 }
 
 /** --tun, --socks5 and --http-proxy: the proxies need the userspace stack to dial from. */

@@ -10,6 +10,7 @@ import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
 import { startFrontDoors } from '../netstack/front-doors.js';
+import { DEFAULT_SERVERLESS_PORT, ServerlessMesh } from '../serverless/mesh.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -51,7 +52,10 @@ export function registerNodeCommands(program: Command): void {
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
     .option('--tun <mode>', 'kernel (a TUN device; needs root) or userspace (no TUN, no root: reach the mesh through --socks5/--http-proxy)', 'kernel')
     .option('--socks5 <host:port>', 'with --tun=userspace: SOCKS5 proxy into the mesh on this address, e.g. 127.0.0.1:1080')
-    .option('--http-proxy <host:port>', 'with --tun=userspace: HTTP proxy (CONNECT and plain) into the mesh on this address');
+    .option('--http-proxy <host:port>', 'with --tun=userspace: HTTP proxy (CONNECT and plain) into the mesh on this address')
+    .option('--serverless', `no coordinator: trust the keys in authorized_keys, find members by gossip and mDNS (port default ${DEFAULT_SERVERLESS_PORT})`)
+    .option('--seed <host:port,...>', 'with --serverless: members to join through')
+    .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)');
   envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
     const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
     await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
@@ -105,6 +109,7 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
+  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
     serverUrl: args.server,
@@ -114,8 +119,9 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     forceReauth: args.forceReauth,
     hostname: args.hostname ?? (await import('node:os')).hostname().split('.')[0],
     iface: args.iface,
-    port: args.port,
+    port: args.port ?? (mesh ? DEFAULT_SERVERLESS_PORT : undefined),
     magicDns,
+    localSource: mesh,
     logger,
     advertiseRoutes: args.advertiseRoutes,
     advertiseExitNode: args.advertiseExitNode,

@@ -31,6 +31,8 @@ export { isSyntheticEndpoint } from './synthetic.js';
 // This file wires them to the socket and runs the heartbeat: every heartbeat the best
 // path is pinged; without a direct path every candidate is pinged and a CallMeMaybe sent
 // through the relay, so the peer pings back at the same time (hole punching).
+// A foreign protocol (serverless gossip) may share the socket: it sees its datagrams
+// first. Over 450 lines by that hook; the next split moves the heartbeat out.
 
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 /**
@@ -82,6 +84,13 @@ export interface MagicBindOptions {
   birthdayProbes?: number;
 }
 
+/** Another protocol on the same socket (serverless gossip), recognised by its first bytes. */
+export interface ForeignProtocol {
+  accepts(pkt: Uint8Array): boolean;
+  /** Must not throw (a throw is caught and counted as malformed). */
+  receive(pkt: Uint8Array, from: Endpoint): void;
+}
+
 export interface MagicStats {
   stunRx: number;
   discoRx: number;
@@ -123,6 +132,8 @@ export class MagicBind implements Bind {
   private readonly relayIn = new PacketBatch(1, 65536 + 64);
   private readonly relaySrc = new Uint8Array(ENDPOINT_BYTES);
   private closed = false;
+  /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
+  foreign: ForeignProtocol | null = null;
   /** Fires when a peer's path changes (direct found or lost). */
   onPathChange?: (peerKey: string, info: PathInfo) => void;
 
@@ -181,6 +192,11 @@ export class MagicBind implements Bind {
 
   get homeRelay(): string | null {
     return this.relays.home;
+  }
+
+  /** The main UDP socket itself: a foreign protocol sends its datagrams with it. */
+  get socket(): Bind {
+    return this.opts.inner;
   }
 
   async open(port: number, events: BindEvents): Promise<number> {
@@ -345,7 +361,13 @@ export class MagicBind implements Bind {
         } else this.stats.wgUnknownSource++;
       } else {
         const pkt = batch.packet(i);
-        if (isStunPacket(pkt)) {
+        if (this.foreign?.accepts(pkt)) {
+          try {
+            this.foreign.receive(pkt, Endpoint.fromBytes(sources, off));
+          } catch {
+            this.stats.malformed++;
+          }
+        } else if (isStunPacket(pkt)) {
           this.stats.stunRx++;
           this.stun.handlePacket(pkt);
         } else if (isDiscoPacket(pkt)) {

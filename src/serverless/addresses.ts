@@ -33,6 +33,9 @@ export interface Collision {
 }
 
 export interface AddressPlan {
+  /** The ranges the plan draws from (the mesh ranges peers route into the tunnel). */
+  ipv4Range: string;
+  ipv6Range: string;
   byKey: Map<string, MemberAddresses>;
   collisions: Collision[];
 }
@@ -58,7 +61,7 @@ export function planAddresses(keys: readonly Uint8Array[], ipv4Range = DEFAULT_S
   const v4 = parseIpv4Range(ipv4Range);
   const v6Prefix = parseUla48(ula48).parts;
   const taken = new Map<string, string>();
-  const plan: AddressPlan = { byKey: new Map(), collisions: [] };
+  const plan: AddressPlan = { ipv4Range, ipv6Range: ula48, byKey: new Map(), collisions: [] };
   for (const key of [...keys].sort(compareBytes)) {
     const id = keyId(key);
     if (plan.byKey.has(id)) continue;

@@ -21,6 +21,7 @@ const TTL_S = 120;
 export interface MdnsSocket {
   on(event: 'query', fn: (q: Packet, rinfo: { address: string; port: number }) => void): unknown;
   on(event: 'response', fn: (r: Packet, rinfo: { address: string; port: number }) => void): unknown;
+  on(event: 'error' | 'warning', fn: (err: Error) => void): unknown;
   query(q: { questions: { name: string; type: 'PTR' }[] }): void;
   respond(r: { answers: Answer[] }): void;
   destroy(): void;
@@ -32,6 +33,8 @@ export interface LanDiscoveryOptions {
   /** Only keys this accepts (the trust set) are reported. */
   trusted: (key: Uint8Array) => boolean;
   onPeer: (key: Uint8Array, endpoint: Endpoint) => void;
+  /** Socket errors (port 5353 taken, no multicast route); discovery just finds nobody. */
+  onError?: (err: Error) => void;
   socket?: MdnsSocket;
   /** For the real socket: the interface address to use (default: all). */
   interfaceAddress?: string;
@@ -60,6 +63,9 @@ export class LanDiscovery {
       if (q.questions?.some((x) => x.name === MDNS_SERVICE || x.name === this.instance)) this.announce();
     });
     this.socket.on('response', (r, rinfo) => this.response(r, rinfo.address));
+    // multicast-dns emits these; unhandled, an 'error' event would end the process.
+    this.socket.on('error', (err) => o.onError?.(err));
+    this.socket.on('warning', (err) => o.onError?.(err));
   }
 
   start(): void {

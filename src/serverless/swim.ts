@@ -265,6 +265,18 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
     this.send(to, batch);
   }
 
+  /**
+   * An authenticated datagram from a member: we probe it where it was heard from. An
+   * address it does not advertise (its NAT's mapping of its socket) is news for the
+   * agent, which adds it to the member's endpoints (view.ts): a path through that NAT.
+   */
+  private heardFrom(id: string, from: Endpoint): void {
+    const m = this.membership.members.get(id);
+    if (!m || m === this.membership.self || m.addr?.equals(from)) return;
+    m.addr = from;
+    if (!m.endpoints.some((e) => e.equals(from))) this.emit('member', { type: 'update', id });
+  }
+
   /** The packet handler: drops and counts anything bad; nothing thrown escapes. */
   private receive(data: Uint8Array, from: Endpoint): void {
     if (this.stopped) return;
@@ -286,13 +298,12 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
         return;
       }
       const sender = { key: r.sender, id: r.senderId, addr: from };
-      const known = this.membership.members.get(r.senderId);
-      if (known && known !== this.membership.self) known.addr = from;
       const isSync = r.messages.find((m) => m.type === 'sync');
       for (const m of r.messages) {
         if (isSync) this.membership.mergeState(m);
         else this.handle(m, sender);
       }
+      this.heardFrom(r.senderId, from);
       if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
     } catch {
       this.counters.rxMalformed++;

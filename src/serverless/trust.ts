@@ -22,11 +22,20 @@ export class TrustSet {
   private readonly revoked = new Map<string, RevokeMsg>();
 
   constructor(entries: readonly TrustEntry[], revocations: readonly RevokeMsg[] = []) {
+    this.replace(entries, revocations);
+  }
+
+  /** The folder was edited: the new entries replace the old; accepted revocations stay. */
+  replace(entries: readonly TrustEntry[], revocations: readonly RevokeMsg[] = []): void {
+    const kept = [...this.revoked.values()];
+    this.nodesById.clear();
+    this.adminIds.clear();
+    this.revoked.clear();
     for (const e of entries) {
       if (e.role === 'admin') this.adminIds.add(keyId(e.key));
       else this.nodesById.set(keyId(e.key), e);
     }
-    for (const r of revocations) this.revoke(r);
+    for (const r of [...kept, ...revocations]) this.revoke(r);
   }
 
   /** A node key that may take part in gossip: authorized and not revoked. */

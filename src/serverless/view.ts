@@ -33,17 +33,21 @@ export interface AddressOptions {
   ula48?: string;
 }
 
+/** The address plan every member computes: the whole trust set plus ourselves. */
+export function planFor(self: Uint8Array, trust: TrustSet, addresses: AddressOptions = {}): AddressPlan {
+  return planAddresses([self, ...trust.nodes().map((e) => e.key)], addresses.ipv4Range, addresses.ula48);
+}
+
 export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }> {
-  readonly plan: AddressPlan;
+  plan: AddressPlan;
 
   constructor(
     private readonly node: SwimNode,
     private readonly trust: TrustSet,
-    addresses: AddressOptions = {},
+    private readonly addresses: AddressOptions = {},
   ) {
     super();
-    const self = node.membership.self;
-    this.plan = planAddresses([self.key, ...trust.nodes().map((e) => e.key)], addresses.ipv4Range, addresses.ula48);
+    this.plan = this.computePlan();
     node.on('member', (e) => {
       const m = node.membership.members.get(e.id);
       const member = m ? this.describe(m) : this.describe({ key: keyFromBase64(e.id), id: e.id, incarnation: 0, state: 'dead', endpoints: [], relay: false, addr: null, stateChangeAt: 0 });
@@ -53,6 +57,15 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
 
   members(): ServerlessMember[] {
     return [...this.node.membership.members.values()].filter((m) => m === this.node.membership.self || this.trust.isMember(m.id)).map((m) => this.describe(m));
+  }
+
+  /** Recomputes the addresses after the trust set changed (the folder was edited). */
+  replan(): void {
+    this.plan = this.computePlan();
+  }
+
+  private computePlan(): AddressPlan {
+    return planFor(this.node.membership.self.key, this.trust, this.addresses);
   }
 
   /** Address collisions in the trust set and how they were resolved (lower key kept it). */
@@ -67,7 +80,8 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
       name: this.trust.name(m.id) ?? defaultName(m.key),
       ipv4: a?.ipv4 ?? null,
       ipv6: a?.ipv6 ?? null,
-      endpoints: m.endpoints.map((e) => e.key),
+      // Advertised first, then where it was heard from when that differs (behind NAT).
+      endpoints: [...m.endpoints, ...(m.addr && m !== this.node.membership.self && !m.endpoints.some((e) => e.equals(m.addr!)) ? [m.addr] : [])].map((e) => e.key),
       relay: m.relay,
       state: m.state,
       incarnation: m.incarnation,

@@ -77,3 +77,21 @@ test('weft up --metrics-listen takes HOST:PORT', () => {
   assert.deepEqual(parseUpArgs({ metricsListen: '[::1]:0' }).metricsListen, { host: '::1', port: 0 });
   for (const bad of ['9101', '127.0.0.1:70000', 'localhost:']) assert.throws(() => parseUpArgs({ metricsListen: bad }), (e: { code: string }) => e.code === 'ERR_INVALID_ARGUMENT', bad);
 });
+
+test('weft up --serverless takes seeds and a trust folder, and refuses coordinator flags', () => {
+  const a = parseUpArgs({ serverless: true, seed: '10.0.0.1:41641, [fd00::1]:41641,seed.lan:7', authorizedKeys: '/etc/weft/keys' });
+  assert.deepEqual(a.serverless, { seeds: ['10.0.0.1:41641', '[fd00::1]:41641', 'seed.lan:7'], authorizedKeys: '/etc/weft/keys' });
+  assert.deepEqual(parseUpArgs({ serverless: true }).serverless, { seeds: [], authorizedKeys: undefined });
+  assert.equal(parseUpArgs({}).serverless, undefined);
+  for (const bad of [
+    { serverless: true, server: 'https://c.example' },
+    { serverless: true, authKey: 'k' },
+    { serverless: true, seed: '10.0.0.1' },
+    { serverless: true, seed: '10.0.0.1:0' },
+    { serverless: true, seed: 'a b:1' },
+    { seed: '10.0.0.1:41641' },
+    { authorizedKeys: '/x' },
+  ]) {
+    assert.throws(() => parseUpArgs(bad), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARGUMENT', JSON.stringify(bad));
+  }
+});
