@@ -112,15 +112,18 @@ export class OidcRelyingParty<P> {
   }
 
   /**
-   * Verifies the provider's redirect to OIDC_CALLBACK_PATH: state (once), code exchange
-   * with the PKCE verifier, ID token (nonce included), then the allow filters.
+   * Verifies the provider's redirect to OIDC_CALLBACK_PATH: state (once), `accept` (the
+   * caller's own check of the purpose, which throws to refuse, before any request to the
+   * provider), code exchange with the PKCE verifier, ID token (issuer, expiry, nonce
+   * included), then the allow filters.
    */
-  async complete(callbackUrl: URL): Promise<{ purpose: P; claims: LoginClaims }> {
+  async complete(callbackUrl: URL, accept: (purpose: P) => void = () => {}): Promise<{ purpose: P; claims: LoginClaims }> {
     const state = callbackUrl.searchParams.get('state') ?? '';
     const p = this.pending.get(state);
     // Deleted before anything else: a second callback with this state finds nothing.
     this.pending.delete(state);
     if (!p || this.clock.now() - p.at > LOGIN_TTL_MS) throw badRequest('ERR_OIDC_STATE', 'unknown, used or expired login state; start the login again', 'state');
+    accept(p.purpose);
     const oidc = this.oidc;
     const config = this.config();
     let tokens: Awaited<ReturnType<typeof OidcLib.authorizationCodeGrant>>;
