@@ -50,6 +50,17 @@ const isLoopbackHttp = (u: URL): boolean => u.protocol === 'http:' && ['127.0.0.
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []);
 
 /**
+ * openid-client's message is generic ("unexpected JWT claim value encountered"); the
+ * check that failed is in its cause, or the provider's error in `error_description`.
+ */
+function reason(err: unknown): string {
+  const e = err as Error & { cause?: unknown; error?: string; error_description?: string };
+  const cause = e.cause as { message?: string; error?: string; error_description?: string } | undefined;
+  const detail = e.error_description ?? cause?.error_description ?? (cause instanceof Error ? cause.message : undefined);
+  return detail && detail !== e.message ? `${e.message}: ${detail}` : e.message;
+}
+
+/**
  * One provider. `P` is what the login is for (a node waiting in `weft up`, a console
  * session): given to `begin`, handed back by `complete`.
  */
@@ -130,7 +141,7 @@ export class OidcRelyingParty<P> {
     try {
       tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: p.verifier, expectedNonce: p.nonce, expectedState: state, idTokenExpected: true });
     } catch (err) {
-      throw forbidden('ERR_OIDC_LOGIN', `the provider's answer was refused: ${(err as Error).message}`, 'code');
+      throw forbidden('ERR_OIDC_LOGIN', `the provider's answer was refused: ${reason(err)}`, 'code');
     }
     const id = tokens.claims()!;
     let info: Record<string, unknown> = {};
