@@ -18,7 +18,7 @@ import type { FilterRule, NetMap, ServerMessage } from '../../src/wire/control.j
 import { AdminClient } from '../../src/control/admin-client.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode } from '../../src/lab/in-process.js';
-import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
+import { browserUnavailable, completeLogin, launchBrowser, signInAtProvider } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
@@ -49,6 +49,7 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
     idp = await startOidcProvider([port, readmePort].map((p) => `http://127.0.0.1:${p}${OIDC_CALLBACK_PATH}`), {
       alice: { email: 'alice@example.com', name: 'Alice', groups: ['eng'] },
       mallory: { email: 'mallory@evil.example', name: 'Mallory', groups: ['eng'] },
+      root: { email: 'root@example.com', name: 'Root', groups: ['weft-admins'] },
     });
     c = createCoordinator({ stateDir: join(dir, 'state'), listen: `127.0.0.1:${port}`, clock, registerRateLimit: null, oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, allowedDomains: ['example.com'] } });
     await c.start();
@@ -144,7 +145,7 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
     assert.match(await res.text(), /answer was refused[\s\S]*ERR_OIDC_LOGIN/);
   });
 
-  test("the README's `weft server --oidc-*` line, as written: sign-in works, and a restart without the secret file uses the sealed secret", async () => {
+  test("the README's `weft server --oidc-*` line, as written: device and console sign-in work, and a restart without the secret file uses the sealed secret", async () => {
     const line = readFileSync(README, 'utf8').split('\n').find((l) => l.startsWith('weft server ') && l.includes('--oidc-issuer'));
     assert.ok(line, 'the README shows the OIDC server line');
     const stateDir = join(dir, 'readme-state');
@@ -163,6 +164,18 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
         const r = await n.register({ hostname: 'readme', interactive: true });
         assert.equal((await completeLogin(browser, r.json.authUrl, 'alice')).status, 200);
         assert.equal((await n.register({ hostname: 'readme', interactive: true })).json.node.user, 'alice@example.com');
+        // --oidc-admin-groups weft-admins: a member signs in to the console.
+        const ctx = await browser.newContext();
+        try {
+          const page = await ctx.newPage();
+          await page.goto(`${url}/admin`);
+          await page.click('#providers a.provider');
+          await signInAtProvider(page, 'root');
+          await page.waitForSelector('#nav:not([hidden])');
+          assert.equal(await page.textContent('#who'), 'oidc:root@example.com');
+        } finally {
+          await ctx.close();
+        }
       } finally {
         proc.kill('SIGTERM');
         await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
