@@ -229,7 +229,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const sealer = await Sealer.open(opts.stateDir);
       const oidcSecret = opts.oidc ? await oidcClientSecret(store, sealer, opts.oidc.clientSecret, clock.wallNow()) : null;
       const baseUrl = (): string => opts.nat?.publicUrl?.replace(/\/$/, '') ?? url;
-      const nodeLogins = opts.oidc ? new NodeLogins(clock, baseUrl) : undefined;
+      const nodeLogins = opts.oidc ? new NodeLogins(store.logins, clock, baseUrl) : undefined;
       const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry, sealer, nodeLogins };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
@@ -269,7 +269,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
       relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
-      if (opts.oidc) rp = await OidcRelyingParty.discover<LoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), clock);
+      if (opts.oidc) rp = await OidcRelyingParty.discover<LoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), { clock, logins: store.logins, sealer });
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
       ctx.relayStatus = (req) => relayStatus(ctx.relaysFor(req), embedded, registry);
 

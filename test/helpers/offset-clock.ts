@@ -1,10 +1,9 @@
 import { systemClock, type Clock } from '../../src/clock.js';
 
-/** The system clock, with offsets a test can move: wall time (token expiry) and monotonic time (timeouts). */
+/** The system clock, with a wall-time offset a test can move (token expiry, pending logins). */
 export class OffsetClock implements Clock {
   offsetMs = 0;
-  monotonicOffsetMs = 0;
-  now = () => systemClock.now() + this.monotonicOffsetMs;
+  now = () => systemClock.now();
   wallNow = () => Date.now() + this.offsetMs;
   setTimeout = systemClock.setTimeout;
   clearTimeout = systemClock.clearTimeout;

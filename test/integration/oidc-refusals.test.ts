@@ -9,9 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import type { Browser } from 'playwright-core';
 import { LOGIN_TTL_MS, MAX_PENDING_LOGINS, OIDC_CALLBACK_PATH, OidcRelyingParty } from '../../src/control/identity/oidc.js';
 import { createCoordinator, type Coordinator } from '../../src/control/server.js';
+import { Sealer } from '../../src/control/identity/sealer.js';
+import { openStore } from '../../src/control/store/index.js';
 import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { OffsetClock } from '../helpers/offset-clock.js';
@@ -42,7 +45,7 @@ describe('OIDC refusals', { skip: browserUnavailable() }, () => {
   });
 
   /** A node waiting in `weft up`: its /login/<id> page. */
-  const loginPage = async (host: string): Promise<string> => (await new SimNode(c.url, c.publicKey).register({ hostname: host, interactive: true })).json.authUrl;
+  const loginPage = async (host: string): Promise<string> => (await new SimNode(c.url, c.publicKey, () => clock.wallNow()).register({ hostname: host, interactive: true })).json.authUrl;
   /** Where /login/<id> sends the browser: the provider's authorization URL with this login's state, nonce and PKCE challenge. */
   const providerUrl = async (host: string): Promise<URL> => new URL((await fetch(await loginPage(host), { redirect: 'manual' })).headers.get('location')!);
 
@@ -75,9 +78,10 @@ describe('OIDC refusals', { skip: browserUnavailable() }, () => {
   });
 
   test('an expired ID token is refused', async () => {
-    const url = await providerUrl('late');
-    clock.offsetMs = 2 * 3600_000; // past the provider's 1-hour ID token lifetime
+    // Past the provider's 1-hour ID token lifetime (the login itself starts at the moved time, so it is fresh).
+    clock.offsetMs = 2 * 3600_000;
     try {
+      const url = await providerUrl('late');
       const done = await completeLogin(browser, url.href, 'alice');
       assert.equal(done.status, 403);
       assert.match(done.text, /"exp" \(expiration time\) claim value[\s\S]*\(ERR_OIDC_LOGIN\)/);
@@ -106,19 +110,26 @@ describe('OIDC refusals', { skip: browserUnavailable() }, () => {
 
   test('pending logins are bounded, expire unused, and a state past its time is refused', async () => {
     const rpClock = new OffsetClock();
-    const rp = await OidcRelyingParty.discover<string>({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }, callback, rpClock);
-    const states: string[] = [];
-    for (let i = 0; i < MAX_PENDING_LOGINS; i++) states.push((await rp.begin(`login ${i}`)).searchParams.get('state')!);
-    await assert.rejects(rp.begin('one too many'), (e: { code: string; status: number }) => e.code === 'ERR_RATE_LIMITED' && e.status === 429);
-    rpClock.monotonicOffsetMs = LOGIN_TTL_MS + 1;
-    const fresh = await rp.begin('after expiry');
-    const late = new URL(callback);
-    late.search = new URLSearchParams({ code: 'x', state: states[0] }).toString();
-    await assert.rejects(rp.complete(late), (e: { code: string }) => e.code === 'ERR_OIDC_STATE');
-    // Expiry on completion too, with nothing started in between.
-    rpClock.monotonicOffsetMs += LOGIN_TTL_MS + 1;
-    late.searchParams.set('state', fresh.searchParams.get('state')!);
-    await assert.rejects(rp.complete(late), (e: { code: string }) => e.code === 'ERR_OIDC_STATE');
+    const store = openStore(join(dir, 'rp.db'), pino({ level: 'silent' }));
+    await store.init();
+    try {
+      const deps = { clock: rpClock, logins: store.logins, sealer: await Sealer.open(join(dir, 'state')) };
+      const rp = await OidcRelyingParty.discover<string>({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }, callback, deps);
+      const states: string[] = [];
+      for (let i = 0; i < MAX_PENDING_LOGINS; i++) states.push((await rp.begin(`login ${i}`)).searchParams.get('state')!);
+      await assert.rejects(rp.begin('one too many'), (e: { code: string; status: number }) => e.code === 'ERR_RATE_LIMITED' && e.status === 429);
+      rpClock.offsetMs = LOGIN_TTL_MS + 1;
+      const fresh = await rp.begin('after expiry');
+      const late = new URL(callback);
+      late.search = new URLSearchParams({ code: 'x', state: states[0] }).toString();
+      await assert.rejects(rp.complete(late), (e: { code: string }) => e.code === 'ERR_OIDC_STATE');
+      // Expiry on completion too, with nothing started in between.
+      rpClock.offsetMs += LOGIN_TTL_MS + 1;
+      late.searchParams.set('state', fresh.searchParams.get('state')!);
+      await assert.rejects(rp.complete(late), (e: { code: string }) => e.code === 'ERR_OIDC_STATE');
+    } finally {
+      await store.close();
+    }
   });
 
   // Last: it spends this address's allowance of login starts.

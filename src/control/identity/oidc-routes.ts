@@ -68,7 +68,7 @@ export function oidcRoutes(app: FastifyInstance, d: OidcRoutesDeps): void {
       const user = await d.onLogin(claims);
       if (purpose.kind === 'console') return await finishConsoleLogin(d.console!, user, reply);
       req.log.info({ user: user.login }, 'node login completed');
-      return page(reply, finishNodeLogin(d.nodeLogins, purpose, user));
+      return page(reply, await finishNodeLogin(d.nodeLogins, purpose, user));
     } catch (err) {
       const { status, body } = toErrorResponse(err);
       if (status >= 500) req.log.error({ err }, 'OIDC callback failed');
