@@ -6,7 +6,7 @@
 // the next login.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,8 +16,9 @@ import { BINDING_COOKIE } from '../../src/control/identity/console-oidc.js';
 import { OIDC_CALLBACK_PATH } from '../../src/control/identity/oidc.js';
 import { SESSION_COOKIE } from '../../src/control/console/session.js';
 import { createCoordinator, type Coordinator } from '../../src/control/server.js';
-import { browserUnavailable, completeLogin, launchBrowser, signInAtProvider } from '../helpers/browser.js';
+import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { signInToConsole, stopAll } from '../helpers/oidc-rig.js';
 import { freePort } from '../helpers/postgres.js';
 
 /** Runs in the page: GET `path` with the page's cookies, its status. */
@@ -52,23 +53,17 @@ describe('console sign-in through OIDC', { skip: browserUnavailable() }, () => {
     admin = new AdminClient({ socketPath: c.adminSocketPath! });
     browser = await launchBrowser();
   });
-  after(async () => {
-    await browser?.close();
-    await c?.stop();
-    await idp?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopAll({ browser, coordinators: [c], idp, dir }));
 
-  /** From the console's login page through the provider; the page ends where the callback sends it. */
-  async function signIn(page: Page, login: string): Promise<void> {
-    await page.goto(`${c.url}/admin`);
-    const link = page.locator('#providers a.provider');
-    await link.waitFor();
-    assert.equal(await link.textContent(), `Sign in with ${new URL(idp.issuer).host}`);
-    await link.click();
-    await page.waitForSelector('input[name=login]');
-    await signInAtProvider(page, login);
-    await page.waitForLoadState();
+  const signIn = (page: Page, login: string) => signInToConsole(page, `${c.url}/admin`, idp, login);
+  /** `fn` in a fresh browser context (its own cookies), closed after. */
+  async function inFreshContext(fn: (page: Page, ctx: BrowserContext) => Promise<void>): Promise<void> {
+    const ctx = await browser.newContext(contextOptions);
+    try {
+      await fn(await ctx.newPage(), ctx);
+    } finally {
+      await ctx.close();
+    }
   }
 
   test('a console admin (by provider group) signs in and gets the ordinary session cookie', async () => {
@@ -91,60 +86,42 @@ describe('console sign-in through OIDC', { skip: browserUnavailable() }, () => {
   });
 
   test('a console admin by login (--oidc-admin-users) signs in', async () => {
-    const ctx = await browser.newContext(contextOptions);
-    try {
-      const page = await ctx.newPage();
+    await inFreshContext(async (page) => {
       await signIn(page, 'carol');
       await page.waitForSelector('#nav:not([hidden])');
       assert.equal(await page.textContent('#who'), 'oidc:carol@example.com');
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   test('an allowed user who is not a console admin signs in at the provider but gets no session', async () => {
-    const ctx = await browser.newContext(contextOptions);
-    try {
-      const page = await ctx.newPage();
+    await inFreshContext(async (page, ctx) => {
       await signIn(page, 'bob');
       assert.match(await page.innerText('body'), /bob@example\.com signed in, but is not a console admin[\s\S]*ERR_NOT_CONSOLE_ADMIN/);
       assert.ok(!(await ctx.cookies(c.url)).some((k) => k.name === SESSION_COOKIE));
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   test('the allowed-domain filter applies to the console: an admin-group member from another domain is refused', async () => {
-    const ctx = await browser.newContext(contextOptions);
-    try {
-      const page = await ctx.newPage();
+    await inFreshContext(async (page, ctx) => {
       await signIn(page, 'mallory');
       assert.match(await page.innerText('body'), /not in an allowed domain[\s\S]*ERR_OIDC_NOT_ALLOWED/);
       assert.ok(!(await ctx.cookies(c.url)).some((k) => k.name === SESSION_COOKIE));
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   test('a callback delivered to another browser than the one that started the login is refused', async () => {
     const captured = await completeLogin(browser, `${c.url}/admin/login/oidc`, 'carol', { intercept: `${c.url}${OIDC_CALLBACK_PATH}`, context: contextOptions });
     assert.match(captured.url, /[?&]code=/);
-    const other = await browser.newContext(contextOptions);
-    try {
-      const page = await other.newPage();
+    await inFreshContext(async (page, other) => {
       const res = await page.goto(captured.url);
       assert.equal(res?.status(), 403);
       assert.match(await page.innerText('body'), /started in another browser[\s\S]*ERR_OIDC_BINDING/);
       assert.ok(!(await other.cookies(c.url)).some((k) => k.name === SESSION_COOKIE));
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   test('a replayed callback (its state already used) is refused', async () => {
-    const ctx = await browser.newContext(contextOptions);
-    try {
-      const page = await ctx.newPage();
+    await inFreshContext(async (page) => {
       let callback = '';
       page.on('request', (r) => r.url().startsWith(`${c.url}${OIDC_CALLBACK_PATH}`) && (callback = r.url()));
       await signIn(page, 'carol');
@@ -152,9 +129,7 @@ describe('console sign-in through OIDC', { skip: browserUnavailable() }, () => {
       const res = await page.goto(callback);
       assert.equal(res?.status(), 400);
       assert.match(await page.innerText('body'), /unknown, used or expired login state[\s\S]*ERR_OIDC_STATE/);
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   test('removed from the admin group at the provider: refused at the next login, and the open session ends', async () => {
@@ -162,14 +137,10 @@ describe('console sign-in through OIDC', { skip: browserUnavailable() }, () => {
     await alice.goto(`${c.url}/admin`);
     assert.equal(await alice.evaluate(statusOf, '/admin/session'), 200);
     idp.accounts.set('alice', { ...idp.accounts.get('alice')!, groups: ['eng'] });
-    const ctx = await browser.newContext(contextOptions);
-    try {
-      const page = await ctx.newPage();
+    await inFreshContext(async (page) => {
       await signIn(page, 'alice');
       assert.match(await page.innerText('body'), /ERR_NOT_CONSOLE_ADMIN/);
-    } finally {
-      await ctx.close();
-    }
+    });
     assert.equal(await alice.evaluate(statusOf, '/admin/session'), 401);
     assert.equal(await alice.evaluate(statusOf, '/api/v1/admin/users'), 401);
     await aliceContext.close();

@@ -18,9 +18,10 @@ import type { FilterRule, NetMap, ServerMessage } from '../../src/wire/control.j
 import { AdminClient } from '../../src/control/admin-client.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
 import { createInProcessNode } from '../../src/lab/in-process.js';
-import { browserUnavailable, completeLogin, launchBrowser, signInAtProvider } from '../helpers/browser.js';
+import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { signInToConsole, stopAll } from '../helpers/oidc-rig.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
 import { systemClock as clock } from '../../src/clock.js';
 import { freePort } from '../helpers/postgres.js';
@@ -57,12 +58,7 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
     await admin.request('PUT', '/api/v1/admin/policy', { policy: POLICY });
     browser = await launchBrowser();
   });
-  after(async () => {
-    await browser?.close();
-    await c?.stop();
-    await idp?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopAll({ browser, coordinators: [c], idp, dir }));
 
   test('weft up without a key prints a login URL, waits, and joins as the user who completed the login', async () => {
     const urls: string[] = [];
@@ -168,9 +164,7 @@ describe('OIDC sign-in', { skip: browserUnavailable() }, () => {
         const ctx = await browser.newContext();
         try {
           const page = await ctx.newPage();
-          await page.goto(`${url}/admin`);
-          await page.click('#providers a.provider');
-          await signInAtProvider(page, 'root');
+          await signInToConsole(page, `${url}/admin`, idp, 'root');
           await page.waitForSelector('#nav:not([hidden])');
           assert.equal(await page.textContent('#who'), 'oidc:root@example.com');
         } finally {

@@ -5,7 +5,7 @@
 // the user who logged in. Real oidc-provider, real chromium; the "balancer" is the test
 // choosing the instance for each request.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -16,19 +16,14 @@ import { createCoordinator, type Coordinator } from '../../src/control/server.js
 import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
-import { createDatabase, postgresUnavailable, startPostgres, type TempPostgres } from '../helpers/postgres.js';
+import { stopAll } from '../helpers/oidc-rig.js';
+import { createDatabase, postgresUnavailable, reportUnavailable, startPostgres, type TempPostgres } from '../helpers/postgres.js';
 
 const why = postgresUnavailable() ?? browserUnavailable();
 /** The address devices and the provider know; each request here picks the instance itself. */
 const PUBLIC = 'http://weft.test';
 
-if (why && process.env.WEFT_E2E_REQUIRED === '1') {
-  test('OIDC logins across coordinators sharing PostgreSQL', () => {
-    throw new Error(`required but unavailable: ${why}`);
-  });
-} else if (why) {
-  test('OIDC logins across coordinators sharing PostgreSQL', { skip: why }, () => {});
-} else {
+if (!reportUnavailable('OIDC logins across coordinators sharing PostgreSQL', why)) {
   let pg: TempPostgres;
   let dir: string;
   let a: Coordinator, b: Coordinator;
@@ -58,12 +53,8 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
     browser = await launchBrowser();
   });
   after(async () => {
-    await browser?.close();
-    await a?.stop();
-    await b?.stop();
-    await idp?.stop();
+    await stopAll({ browser, coordinators: [a, b], idp, dir });
     pg?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('a node login started on one coordinator is completed through the other', async () => {

@@ -5,7 +5,7 @@
 // login's nonce. Pending logins are bounded and expire.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +19,7 @@ import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/bro
 import { SimNode } from '../helpers/control.js';
 import { OffsetClock } from '../helpers/offset-clock.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
+import { stopAll } from '../helpers/oidc-rig.js';
 import { freePort } from '../helpers/postgres.js';
 
 describe('OIDC refusals', { skip: browserUnavailable() }, () => {
@@ -37,12 +38,7 @@ describe('OIDC refusals', { skip: browserUnavailable() }, () => {
     await c.start();
     browser = await launchBrowser();
   });
-  after(async () => {
-    await browser?.close();
-    await c?.stop();
-    await idp?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopAll({ browser, coordinators: [c], idp, dir }));
 
   /** A node waiting in `weft up`: its /login/<id> page. */
   const loginPage = async (host: string): Promise<string> => (await new SimNode(c.url, c.publicKey, () => clock.wallNow()).register({ hostname: host, interactive: true })).json.authUrl;
