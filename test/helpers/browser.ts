@@ -19,23 +19,27 @@ export async function completeLogin(browser: Browser, url: string, login: string
   try {
     const page = await ctx.newPage();
     // `intercept`: the redirect to this URL prefix is captured, not delivered.
-    let captured = '';
-    // Through CDP's Fetch domain: page.route does not see the hops of a redirect chain.
-    if (opts.intercept) {
-      const cdp = await ctx.newCDPSession(page);
-      cdp.on('Fetch.requestPaused', (e: { requestId: string; request: { url: string } }) => {
-        captured = e.request.url;
-        void cdp.send('Fetch.fulfillRequest', { requestId: e.requestId, responseCode: 200, body: Buffer.from('captured').toString('base64') });
-      });
-      await cdp.send('Fetch.enable', { patterns: [{ urlPattern: `${opts.intercept}*` }] });
-    }
+    const captured = opts.intercept ? await captureRequests(page, opts.intercept) : null;
     await page.goto(url);
     const last = await signInAtProvider(page, login);
-    if (opts.intercept) return { status: null, text: '', url: captured };
+    if (captured) return { status: null, text: '', url: captured() };
     return { status: last?.status() ?? null, text: await page.innerText('body'), url: page.url() };
   } finally {
     await ctx.close();
   }
+}
+
+/** From now on, requests of `page` to URLs starting with `prefix` are answered here, not sent; returns the last one's URL. */
+export async function captureRequests(page: Page, prefix: string): Promise<() => string> {
+  let captured = '';
+  // Through CDP's Fetch domain: page.route does not see the hops of a redirect chain.
+  const cdp = await page.context().newCDPSession(page);
+  cdp.on('Fetch.requestPaused', (e: { requestId: string; request: { url: string } }) => {
+    captured = e.request.url;
+    void cdp.send('Fetch.fulfillRequest', { requestId: e.requestId, responseCode: 200, body: Buffer.from('captured').toString('base64') });
+  });
+  await cdp.send('Fetch.enable', { patterns: [{ urlPattern: `${prefix}*` }] });
+  return () => captured;
 }
 
 /**

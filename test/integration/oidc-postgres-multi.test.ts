@@ -2,8 +2,9 @@
 // finish each other's OIDC logins (the pending state and the waiting node login live in
 // the database): the node asks instance A, the balancer sends the browser to B, the
 // provider's redirect back lands on A, the node's next call reaches B — and it joins as
-// the user who logged in. Real oidc-provider, real chromium; the "balancer" is the test
-// choosing the instance for each request.
+// the user who logged in. A console sign-in likewise starts on one and finishes on the
+// other. Real oidc-provider, real chromium; the "balancer" is the test choosing the
+// instance for each request.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import type { Browser } from 'playwright-core';
 import { OIDC_CALLBACK_PATH } from '../../src/control/identity/oidc.js';
 import { SECRETS_KEY_FILE } from '../../src/control/identity/sealer.js';
 import { createCoordinator, type Coordinator } from '../../src/control/server.js';
-import { browserUnavailable, completeLogin, launchBrowser } from '../helpers/browser.js';
+import { browserUnavailable, captureRequests, completeLogin, launchBrowser, signInAtProvider } from '../helpers/browser.js';
 import { SimNode } from '../helpers/control.js';
 import { startOidcProvider, type TestProvider } from '../helpers/oidc-provider.js';
 import { stopAll } from '../helpers/oidc-rig.js';
@@ -41,7 +42,7 @@ if (!reportUnavailable('OIDC logins across coordinators sharing PostgreSQL', why
       listen: '127.0.0.1:0',
       registerRateLimit: null,
       nat: { publicUrl: PUBLIC },
-      oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
+      oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, consoleAdmins: { users: ['alice@example.com'], groups: [] } },
     });
     a = createCoordinator(options('a'));
     await a.start();
@@ -80,5 +81,26 @@ if (!reportUnavailable('OIDC logins across coordinators sharing PostgreSQL', why
     assert.equal(joined.status, 200);
     assert.equal(joined.json.node.user, 'alice@example.com');
     assert.equal(joined.json.node.name, 'roamer');
+  });
+
+  test('a console sign-in started on one coordinator finishes on the other, and the session works on both', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      const callback = await captureRequests(page, `${PUBLIC}${OIDC_CALLBACK_PATH}`);
+      await page.goto(`${b.url}/admin/login/oidc`);
+      await signInAtProvider(page, 'alice');
+      const at = new URL(callback());
+      // Both instances are 127.0.0.1 here, so the browser's binding cookie goes to A as it would to the shared name.
+      await page.goto(`${a.url}${at.pathname}${at.search}`);
+      await page.waitForSelector('#nav:not([hidden])');
+      assert.equal(page.url(), `${a.url}/admin`);
+      assert.equal(await page.textContent('#who'), 'oidc:alice@example.com');
+      await page.goto(`${b.url}/admin`);
+      await page.waitForSelector('#nav:not([hidden])');
+      assert.equal(await page.textContent('#who'), 'oidc:alice@example.com');
+    } finally {
+      await ctx.close();
+    }
   });
 }
