@@ -252,8 +252,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       if (opts.nat?.relay !== false) api.get(RELAY_DEFAULT_PATH, (req, reply) => serveRelayPage(req.method, reply.hijack().raw));
       const redirectUri = (): string => `${baseUrl()}${OIDC_CALLBACK_PATH}`;
       if (nodeLogins) {
-        const console = oidcConsole ? { auth: consoleAuth, admins, secure: https !== undefined } : undefined;
-        oidcRoutes(api, { clock, rp: () => rp, redirectUri, onLogin: (c) => recordLogin(ctx, c), nodeLogins, console });
+        const consoleSignIn = oidcConsole ? { auth: consoleAuth, admins, secure: https !== undefined } : undefined;
+        oidcRoutes(api, { clock, rp: () => rp, redirectUri, onLogin: (c) => recordLogin(ctx, c), nodeLogins, console: consoleSignIn });
       }
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === RELAY_DEFAULT_PATH) return; // the embedded relay's

@@ -62,10 +62,6 @@ function reason(err: unknown): string {
   return detail && detail !== e.message ? `${e.message}: ${detail}` : e.message;
 }
 
-/**
- * One provider. `P` is what the login is for (a node waiting in `weft up`, a console
- * session): given to `begin`, handed back by `complete`.
- */
 export interface RelyingPartyDeps {
   clock: Clock;
   /** Where pending logins are kept. */
@@ -74,6 +70,10 @@ export interface RelyingPartyDeps {
   sealer: Sealer;
 }
 
+/**
+ * One provider. `P` is what the login is for (a node waiting in `weft up`, a console
+ * session): given to `begin`, handed back by `complete`.
+ */
 export class OidcRelyingParty<P> {
   private constructor(
     private readonly oidc: typeof OidcLib,
@@ -151,8 +151,9 @@ export class OidcRelyingParty<P> {
     const oidc = this.oidc;
     const config = this.config();
     let tokens: Awaited<ReturnType<typeof OidcLib.authorizationCodeGrant>>;
+    // Outside the try: a verifier that does not open (instances with different secrets.key) is this side's fault.
+    const pkceCodeVerifier = this.d.sealer.open(verifierName(p.stateHash), p.verifier);
     try {
-      const pkceCodeVerifier = this.d.sealer.open(verifierName(p.stateHash), p.verifier);
       tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier, expectedNonce: p.nonce, expectedState: state, idTokenExpected: true });
     } catch (err) {
       throw forbidden('ERR_OIDC_LOGIN', `the provider's answer was refused: ${reason(err)}`, 'code');
