@@ -15,7 +15,9 @@ export function oidcServerOptions(cmd: Command): Command {
     .option('--oidc-client-secret-file <file>', 'file holding the client secret (needed the first time; it is then kept sealed in the database)')
     .option('--oidc-allowed-domains <domains>', 'only logins with a verified email in these domains (comma-separated, repeatable)', list, [] as string[])
     .option('--oidc-allowed-users <emails>', 'only these logins (comma-separated, repeatable)', list, [] as string[])
-    .option('--oidc-allowed-groups <groups>', "only members of these groups in the provider's groups claim (comma-separated, repeatable)", list, [] as string[]);
+    .option('--oidc-allowed-groups <groups>', "only members of these groups in the provider's groups claim (comma-separated, repeatable)", list, [] as string[])
+    .option('--oidc-admin-users <emails>', 'these logins may sign in to the web console (comma-separated, repeatable)', list, [] as string[])
+    .option('--oidc-admin-groups <groups>', "members of these provider groups may sign in to the web console (comma-separated, repeatable)", list, [] as string[]);
 }
 
 export interface OidcFlags {
@@ -25,11 +27,13 @@ export interface OidcFlags {
   oidcAllowedDomains?: string[];
   oidcAllowedUsers?: string[];
   oidcAllowedGroups?: string[];
+  oidcAdminUsers?: string[];
+  oidcAdminGroups?: string[];
 }
 
 export async function oidcFromFlags(o: OidcFlags): Promise<CoordinatorOptions['oidc']> {
   if (!o.oidcIssuer) {
-    if (o.oidcClientId || o.oidcClientSecretFile) throw new InvalidArgumentError('--oidc-client-id and --oidc-client-secret-file need --oidc-issuer');
+    if (o.oidcClientId || o.oidcClientSecretFile || o.oidcAdminUsers?.length || o.oidcAdminGroups?.length) throw new InvalidArgumentError('--oidc-client-id, --oidc-client-secret-file and --oidc-admin-* need --oidc-issuer');
     return undefined;
   }
   if (!URL.canParse(o.oidcIssuer) || !/^https?:$/.test(new URL(o.oidcIssuer).protocol)) throw new InvalidArgumentError(`--oidc-issuer must be an http(s) URL, got ${JSON.stringify(o.oidcIssuer)}`);
@@ -43,5 +47,6 @@ export async function oidcFromFlags(o: OidcFlags): Promise<CoordinatorOptions['o
     allowedDomains: o.oidcAllowedDomains ?? [],
     allowedUsers: o.oidcAllowedUsers ?? [],
     allowedGroups: o.oidcAllowedGroups ?? [],
+    consoleAdmins: { users: o.oidcAdminUsers ?? [], groups: o.oidcAdminGroups ?? [] },
   };
 }

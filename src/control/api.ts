@@ -181,7 +181,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const endpoints = body.endpoints === undefined ? undefined : parseEndpoints(body.endpoints);
     let loggedIn: string | undefined;
     if (body.interactive && !body.authKey && ctx.nodeLogins && !(await ctx.registry.isKnown(req.nodeKey!))) {
-      const waiting = ctx.nodeLogins.poll(req.nodeKey!);
+      const waiting = await ctx.nodeLogins.poll(req.nodeKey!);
       if ('authUrl' in waiting) return waiting;
       loggedIn = waiting.user;
     }

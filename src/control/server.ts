@@ -32,7 +32,9 @@ import { CoordinatorMetrics, instrumentStore } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { Sealer } from './identity/sealer.js';
 import { OIDC_CALLBACK_PATH, OidcRelyingParty, type OidcOptions } from './identity/oidc.js';
-import { loginRoutes, NodeLogins, type NodeLoginPurpose } from './identity/node-login.js';
+import { NodeLogins } from './identity/node-login.js';
+import { oidcRoutes, type LoginPurpose } from './identity/oidc-routes.js';
+import { CONSOLE_OIDC_PATH, oidcSessionMethod, type ConsoleAdmins } from './identity/console-oidc.js';
 import { oidcClientSecret, recordLogin } from './identity/login-result.js';
 import { ConsoleAuth, DEFAULT_SESSION_TTL_MS } from './console/session.js';
 import { ConsoleEvents } from './console/events.js';
@@ -90,7 +92,7 @@ export interface CoordinatorOptions {
    * Sign-in with an OpenID Connect provider (`weft up` without a key). Without
    * `clientSecret` the one sealed in the database by an earlier start is used.
    */
-  oidc?: Omit<OidcOptions, 'clientSecret'> & { clientSecret?: string };
+  oidc?: Omit<OidcOptions, 'clientSecret'> & { clientSecret?: string; consoleAdmins?: ConsoleAdmins };
   /** `host:port` of a separate listener serving GET /metrics; absent = none (the admin API still serves it). */
   metricsListen?: string;
   /** Web console session lifetime; default 8 h. */
@@ -229,7 +231,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const sealer = await Sealer.open(opts.stateDir);
       const oidcSecret = opts.oidc ? await oidcClientSecret(store, sealer, opts.oidc.clientSecret, clock.wallNow()) : null;
       const baseUrl = (): string => opts.nat?.publicUrl?.replace(/\/$/, '') ?? url;
-      const nodeLogins = opts.oidc ? new NodeLogins(clock, baseUrl) : undefined;
+      const nodeLogins = opts.oidc ? new NodeLogins(store.logins, clock, baseUrl) : undefined;
       const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry, sealer, nodeLogins };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
@@ -241,13 +243,20 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       if (acme) acme.onRenew = (p) => (api.server as unknown as TlsServer).setSecureContext(p);
       nodeRoutes(api, ctx);
       adminRoutes(api, ctx, { local: false, failures: new SourceRateLimiter(clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT), console: consoleAuth });
-      consoleRoutes(api, { auth: consoleAuth, clock, secure: https !== undefined });
+      let rp: OidcRelyingParty<LoginPurpose> | null = null;
+      const admins = opts.oidc?.consoleAdmins;
+      const oidcConsole = admins && (admins.users.length > 0 || admins.groups.length > 0);
+      if (oidcConsole) consoleAuth.addMethod(oidcSessionMethod(store.identity, () => rp?.issuer ?? null, admins));
+      const providers = () => (oidcConsole && rp ? [{ name: new URL(rp.issuer).host, url: CONSOLE_OIDC_PATH }] : []);
+      consoleRoutes(api, { auth: consoleAuth, clock, secure: https !== undefined, providers });
       if (opts.relaySecret) relayCheckRoutes(api, registry, opts.relaySecret);
       // The embedded relay's URL answers a browser with an ordinary page, as `weft relay` does.
       if (opts.nat?.relay !== false) api.get(RELAY_DEFAULT_PATH, (req, reply) => serveRelayPage(req.method, reply.hijack().raw));
-      let rp: OidcRelyingParty<NodeLoginPurpose> | null = null;
       const redirectUri = (): string => `${baseUrl()}${OIDC_CALLBACK_PATH}`;
-      if (nodeLogins) loginRoutes(api, { clock, logins: nodeLogins, rp: () => rp, redirectUri, onLogin: (c) => recordLogin(ctx, c) });
+      if (nodeLogins) {
+        const consoleSignIn = oidcConsole ? { auth: consoleAuth, admins, secure: https !== undefined } : undefined;
+        oidcRoutes(api, { clock, rp: () => rp, redirectUri, onLogin: (c) => recordLogin(ctx, c), nodeLogins, console: consoleSignIn });
+      }
       api.server.on('upgrade', (req, socket, head) => {
         if (opts.nat?.relay !== false && new URL(req.url ?? '/', 'http://x').pathname === RELAY_DEFAULT_PATH) return; // the embedded relay's
         handleMapUpgrade(ctx, req, socket, head);
@@ -262,7 +271,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const nat = acme && !opts.nat?.publicUrl ? { ...opts.nat, publicUrl: url } : (opts.nat ?? {});
       relay = await embedRelay(api.server, url, host, nat, (k) => registry.isActiveKey(k), log);
       const embedded = relay;
-      if (opts.oidc) rp = await OidcRelyingParty.discover<NodeLoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), clock);
+      if (opts.oidc) rp = await OidcRelyingParty.discover<LoginPurpose>({ ...opts.oidc, clientSecret: oidcSecret! }, redirectUri(), { clock, logins: store.logins, sealer });
       ctx.relaysFor = (req) => embedded.relaysFor({ host: req.headers.host, localAddress: req.socket.localAddress });
       ctx.relayStatus = (req) => relayStatus(ctx.relaysFor(req), embedded, registry);
 

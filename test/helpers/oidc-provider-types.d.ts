@@ -7,3 +7,8 @@ declare module 'oidc-provider' {
     proxy: boolean;
   }
 }
+
+declare module 'oidc-provider/lib/adapters/memory_adapter.js' {
+  /** An in-memory adapter factory; providers given the same one share their storage. */
+  export function createMemoryAdapter(clockTolerance?: number): (model: string) => unknown;
+}

@@ -5,6 +5,7 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -19,6 +20,20 @@ export function postgresUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to run initdb as the postgres user';
   if (spawnSync('id', ['-u', 'postgres']).status !== 0) return 'no postgres system user';
   return null;
+}
+
+/**
+ * When `why` says a prerequisite is missing: registers `name` as a skipped test, or as a
+ * failing one under WEFT_E2E_REQUIRED=1 (CI), and returns true; else false.
+ */
+export function reportUnavailable(name: string, why: string | false | null): boolean {
+  if (!why) return false;
+  if (process.env.WEFT_E2E_REQUIRED === '1') {
+    test(name, () => {
+      throw new Error(`required but unavailable: ${why}`);
+    });
+  } else test(name, { skip: why }, () => {});
+  return true;
 }
 
 export async function freePort(): Promise<number> {

@@ -245,6 +245,39 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.close();
   });
 
+  test('pending OIDC logins: taken once, bounded, expired ones neither counted nor honoured', async () => {
+    await fresh();
+    const pending = (h: string, createdAt: number) => ({ stateHash: h, purpose: '{"kind":"node"}', verifier: 'sealed', nonce: 'n', createdAt });
+    assert.equal(await s.logins.putOidcLogin(pending('a', NOW), NOW - 600, 2), true);
+    assert.equal(await s.logins.putOidcLogin(pending('b', NOW), NOW - 600, 2), true);
+    assert.equal(await s.logins.putOidcLogin(pending('c', NOW), NOW - 600, 2), false, 'full');
+    assert.deepEqual(await s.logins.takeOidcLogin('a', NOW - 600), pending('a', NOW));
+    assert.equal(await s.logins.takeOidcLogin('a', NOW - 600), null, 'once');
+    assert.equal(await s.logins.takeOidcLogin('b', NOW), null, 'expired: not honoured');
+    assert.equal(await s.logins.putOidcLogin(pending('d', NOW), NOW - 600, 1), true);
+    assert.equal(await s.logins.putOidcLogin(pending('e', NOW + 700), NOW + 100, 1), true, 'expired rows do not count');
+    await s.close();
+  });
+
+  test('node logins: one per node key, granted once, taken once, expiring', async () => {
+    await fresh();
+    const fresh1 = { id: 'id-1', nodeKey: 'nk-1', createdAt: NOW, user: null };
+    assert.deepEqual(await s.logins.waitNodeLogin(fresh1, NOW - 600, 2), fresh1);
+    assert.deepEqual(await s.logins.waitNodeLogin({ ...fresh1, id: 'id-other', createdAt: NOW + 1 }, NOW - 600, 2), fresh1, 'the waiting one is reused');
+    assert.equal(await s.logins.takeGrantedNodeLogin('nk-1', NOW - 600), null, 'not granted yet');
+    assert.deepEqual(await s.logins.findWaitingNodeLogin('id-1', NOW - 600), fresh1);
+    assert.equal(await s.logins.grantNodeLogin('id-1', 'alice@example.com', NOW - 600), true);
+    assert.equal(await s.logins.grantNodeLogin('id-1', 'mallory@example.com', NOW - 600), false, 'granted once');
+    assert.equal(await s.logins.findWaitingNodeLogin('id-1', NOW - 600), null, 'no longer waiting');
+    assert.equal(await s.logins.takeGrantedNodeLogin('nk-1', NOW - 600), 'alice@example.com');
+    assert.equal(await s.logins.takeGrantedNodeLogin('nk-1', NOW - 600), null, 'taken once');
+    await s.logins.waitNodeLogin({ id: 'id-2', nodeKey: 'nk-2', createdAt: NOW, user: null }, NOW - 600, 1);
+    assert.equal(await s.logins.waitNodeLogin({ id: 'id-3', nodeKey: 'nk-3', createdAt: NOW, user: null }, NOW - 600, 1), null, 'full');
+    assert.equal(await s.logins.grantNodeLogin('id-2', 'alice@example.com', NOW), false, 'expired');
+    assert.equal((await s.logins.waitNodeLogin({ id: 'id-4', nodeKey: 'nk-2', createdAt: NOW + 700, user: null }, NOW + 100, 1))?.id, 'id-4', 'an expired login is replaced');
+    await s.close();
+  });
+
   if (fixture.openShared) {
     test('changes made through one instance are announced to another', async () => {
       await fresh();

@@ -1,5 +1,5 @@
 // Issue 17 units: Argon2id admin logins and their rate limits, AES-256-GCM sealing and
-// key rotation.
+// key rotation, who is a console admin by OIDC.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,8 @@ import { FakeClock } from '../../src/clock.js';
 import { AdminPasswords, hashPassword, LOGIN_FAILURE_LIMIT } from '../../src/control/identity/passwords.js';
 import { Sealer, SECRETS_KEY_FILE } from '../../src/control/identity/sealer.js';
 import { openSqliteStore } from '../../src/control/store/sqlite.js';
+import { isConsoleAdmin } from '../../src/control/identity/console-oidc.js';
+import { oidcFromFlags } from '../../src/cli/oidc-options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-identity-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -99,5 +101,22 @@ describe('sealing (AES-256-GCM)', () => {
     assert.deepEqual(done.keyIds, [r.to]);
     assert.equal(done.open('t', stored.get('t')!), 'v');
     assert.equal(readFileSync(join(state, SECRETS_KEY_FILE), 'utf8').split('\n').filter(Boolean).length, 1);
+  });
+});
+
+describe('console admins by OIDC', () => {
+  test('--oidc-admin-users/--oidc-admin-groups become the console admins; they need --oidc-issuer', async () => {
+    const o = await oidcFromFlags({ oidcIssuer: 'https://login.example.com', oidcClientId: 'weft', oidcAdminUsers: ['Root@Example.com'], oidcAdminGroups: ['weft-admins'] });
+    assert.deepEqual(o?.consoleAdmins, { users: ['Root@Example.com'], groups: ['weft-admins'] });
+    await assert.rejects(oidcFromFlags({ oidcAdminGroups: ['weft-admins'] }), /need --oidc-issuer/);
+    assert.equal(await oidcFromFlags({ oidcAdminUsers: [], oidcAdminGroups: [] }), undefined);
+  });
+
+  test('an admin is a named login (any case) or a member of a named group, nobody else', () => {
+    const admins = { users: ['Root@Example.com'], groups: ['weft-admins'] };
+    assert.equal(isConsoleAdmin(admins, { login: 'root@example.com', groups: [] }), true);
+    assert.equal(isConsoleAdmin(admins, { login: 'alice@example.com', groups: ['eng', 'weft-admins'] }), true);
+    assert.equal(isConsoleAdmin(admins, { login: 'bob@example.com', groups: ['eng', 'Weft-Admins'] }), false, 'group names are exact');
+    assert.equal(isConsoleAdmin({ users: [], groups: [] }, { login: 'root@example.com', groups: ['weft-admins'] }), false);
   });
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Clock } from '../../clock.js';
 import { badRequest, tooManyRequests, unauthorized } from '../errors.js';
 import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, SourceRateLimiter } from '../rate-limit.js';
-import { readCookie, SESSION_COOKIE, type ConsoleAuth } from './session.js';
+import { readCookie, SESSION_COOKIE, sessionCookie, type ConsoleAuth } from './session.js';
 import { loadStatic, SECURITY_HEADERS, type StaticFile } from '../../static-files.js';
 
 // The web admin console at /admin on the API's own port: the pages, and login/logout.
@@ -13,6 +13,8 @@ import { loadStatic, SECURITY_HEADERS, type StaticFile } from '../../static-file
 //   GET  /admin, /admin/<asset>   pages (strict CSP, no inline code)
 //   POST /admin/login {method, secret, login?} -> {actor, expiresAt, csrf} + Set-Cookie
 //        (method `apikey`: secret is an admin API key; `password`: a local admin's login and password)
+//   GET  /admin/login/providers   -> {providers: [{name, url}]}: "Sign in with <name>" links
+//        (an OIDC provider's flow: identity/console-oidc.ts)
 //   GET  /admin/session           -> {actor, expiresAt, csrf} | 401
 //   POST /admin/logout            -> {ok}, cookie cleared
 
@@ -35,6 +37,8 @@ export interface ConsoleOptions {
   clock: Clock;
   /** Served over TLS: the cookie is Secure. */
   secure: boolean;
+  /** Sign-in elsewhere (a provider's name and the URL starting its login). */
+  providers?: () => { name: string; url: string }[];
 }
 
 function send(reply: FastifyReply, f: StaticFile): FastifyReply {
@@ -46,8 +50,7 @@ export function consoleRoutes(app: FastifyInstance, o: ConsoleOptions): void {
   const index = files.get('index.html')!;
   // Failed logins per source, as failed API-key checks: each costs a database read.
   const failures = new SourceRateLimiter(o.clock, ADMIN_FAILURE_LIMIT, ADMIN_FAILURE_GLOBAL_LIMIT);
-  const cookie = (value: string, maxAgeSeconds: number): string =>
-    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${o.secure ? '; Secure' : ''}`;
+  const cookie = (value: string, maxAgeSeconds: number): string => sessionCookie(value, maxAgeSeconds, o.secure);
 
   app.get(CONSOLE_PREFIX, async (_req, reply) => send(reply, index));
   app.get(`${CONSOLE_PREFIX}/`, async (_req, reply) => send(reply, index));
@@ -70,6 +73,8 @@ export function consoleRoutes(app: FastifyInstance, o: ConsoleOptions): void {
     void reply.header('set-cookie', cookie(r.token, Math.floor(o.auth.ttlMs / 1000)));
     return sessionView(r.session);
   });
+
+  app.get(`${CONSOLE_PREFIX}/login/providers`, async () => ({ providers: o.providers?.() ?? [] }));
 
   app.get(`${CONSOLE_PREFIX}/session`, async (req) => {
     const s = await o.auth.session(readCookie(req.headers.cookie, SESSION_COOKIE));

@@ -1,13 +1,15 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { equalBytes } from '../../crypto/constant-time.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { forbidden, unauthorized } from '../errors.js';
 import type { Store } from '../store/index.js';
 
 // Web console sessions. Logging in means proving you are an admin by one of the
 // registered AdminProof methods (an admin API key, or a local admin's login and
-// password: identity/console-proof.ts); the proof is exchanged for a random session token in an
-// HttpOnly cookie. Only the token's SHA-256 is stored (in the database, so every
+// password: identity/console-proof.ts), or through a SessionMethod that verifies
+// elsewhere (the OIDC redirect: identity/console-oidc.ts); the proof is exchanged for a
+// random session token in an HttpOnly cookie. Only the token's SHA-256 is stored (in the database, so every
 // coordinator sharing it accepts the session). Writes also need a CSRF token (a
 // synchronizer token): an HMAC of the session token, so any coordinator can recompute
 // it, and the page can read it while the cookie stays unreadable to scripts.
@@ -25,12 +27,16 @@ export interface LoginAttempt {
   source?: string;
 }
 
-/** One way to prove you are an admin. `verify` returns the actor, or null. */
-export interface AdminProof {
+/** One way a session may have been opened. */
+export interface SessionMethod {
   readonly method: string;
-  verify(attempt: LoginAttempt, now: number): Promise<string | null>;
   /** Whether an actor this method admitted may still act (e.g. its API key was not revoked). */
   stillValid(actor: string, now: number): Promise<boolean>;
+}
+
+/** A method proven by the login form. `verify` returns the actor, or null. */
+export interface AdminProof extends SessionMethod {
+  verify(attempt: LoginAttempt, now: number): Promise<string | null>;
 }
 
 export interface ConsoleSession {
@@ -41,6 +47,10 @@ export interface ConsoleSession {
 }
 
 const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+/** The session cookie (`value` '' with max age 0 clears it). */
+export const sessionCookie = (value: string, maxAgeSeconds: number, secure: boolean): string =>
+  `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+
 export const csrfFor = (token: string): string => createHmac('sha256', token).update('weft console csrf').digest('base64url');
 
 /** Session tokens are 43 base64url characters; anything else is not looked up. */
@@ -58,6 +68,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 export class ConsoleAuth {
   private readonly proofs = new Map<string, AdminProof>();
+  private readonly others = new Map<string, SessionMethod>();
   private lastSweep = 0;
 
   constructor(
@@ -70,6 +81,12 @@ export class ConsoleAuth {
     this.proofs.set(p.method, p);
   }
 
+  /** A method whose proof is checked outside the login form; sessions open with `open`. */
+  addMethod(m: SessionMethod): void {
+    this.others.set(m.method, m);
+  }
+
+  /** The login form's methods. */
   get methods(): string[] {
     return [...this.proofs.keys()];
   }
@@ -78,9 +95,14 @@ export class ConsoleAuth {
   async login(method: string, attempt: LoginAttempt): Promise<{ token: string; session: ConsoleSession } | null> {
     const proof = this.proofs.get(method);
     if (!proof) return null;
+    const actor = await proof.verify(attempt, this.clock.wallNow());
+    return actor === null ? null : this.open(method, actor);
+  }
+
+  /** A session for `actor`, whom the `addMethod` method `method` has just verified. */
+  async open(method: string, actor: string): Promise<{ token: string; session: ConsoleSession }> {
+    if (!this.proofs.has(method) && !this.others.has(method)) throw new InvalidArgumentError(`console session method ${method} is not registered`);
     const now = this.clock.wallNow();
-    const actor = await proof.verify(attempt, now);
-    if (actor === null) return null;
     await this.sweep(now);
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     const expiresAt = now + this.ttlMs;
@@ -94,7 +116,7 @@ export class ConsoleAuth {
     const now = this.clock.wallNow();
     const rec = await this.store.getConsoleSession(hashToken(token), now);
     if (!rec) return null;
-    const proof = this.proofs.get(rec.method);
+    const proof = this.proofs.get(rec.method) ?? this.others.get(rec.method);
     if (!proof || !(await proof.stillValid(rec.actor, now))) return null;
     return { actor: rec.actor, method: rec.method, expiresAt: rec.expiresAt, csrf: csrfFor(token) };
   }

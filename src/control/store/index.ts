@@ -13,3 +13,4 @@ export function openStore(db: string, log: Logger): Store {
 }
 export type { IdentityStore, UserRecord, AdminRecord, LoginClaims, NewUser } from './identity-types.js';
 export { LOCAL_PROVIDER } from './identity-types.js';
+export type { LoginStore, NodeLoginRecord, PendingOidcLogin } from './login-types.js';

@@ -98,6 +98,21 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `CREATE TABLE sealed_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at ${int} NOT NULL)`,
       ],
     },
+    {
+      // Logins in progress at the OIDC provider (issue 17), in the database so that any
+      // coordinator sharing it can finish a login another one started. Short-lived rows:
+      // the relying party's state (by hash; the PKCE verifier sealed) and the nodes
+      // waiting in `weft up` for a login.
+      version: 8,
+      statements: [
+        `CREATE TABLE oidc_logins (
+          state_hash TEXT PRIMARY KEY, purpose TEXT NOT NULL, verifier TEXT NOT NULL, nonce TEXT NOT NULL, created_at ${int} NOT NULL)`,
+        `CREATE INDEX oidc_logins_created ON oidc_logins (created_at)`,
+        `CREATE TABLE node_logins (
+          id TEXT PRIMARY KEY, node_key TEXT NOT NULL UNIQUE, user_login TEXT, created_at ${int} NOT NULL)`,
+        `CREATE INDEX node_logins_created ON node_logins (created_at)`,
+      ],
+    },
   ];
 }
 
@@ -113,4 +128,4 @@ const completeExitPostgres = `UPDATE nodes SET approved_routes = (
   WHERE ${HALF_EXIT}`;
 
 /** The schema version this code writes; a database at a higher one is refused. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;

@@ -2,6 +2,8 @@ import { forbidden } from '../errors.js';
 import { migrations, SCHEMA_VERSION, type Dialect } from './schema.js';
 import { SqlIdentityStore } from './identity-sql.js';
 import type { IdentityStore } from './identity-types.js';
+import { SqlLoginStore } from './login-sql.js';
+import type { LoginStore } from './login-types.js';
 import { SchemaTooNewError } from './types.js';
 import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, ConsoleSessionRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
@@ -86,8 +88,10 @@ async function appliedVersion(q: Queryable): Promise<number> {
 /** The Store over any SqlDriver: every query is written once for both dialects. */
 export class SqlStore implements Store {
   readonly identity: IdentityStore;
+  readonly logins: LoginStore;
   constructor(private readonly db: SqlDriver) {
     this.identity = new SqlIdentityStore(db);
+    this.logins = new SqlLoginStore(db);
   }
 
   async init(): Promise<void> {

@@ -1,5 +1,6 @@
 import { WeftError } from '../../errors.js';
 import type { IdentityStore } from './identity-types.js';
+import type { LoginStore } from './login-types.js';
 
 // The coordinator's persistent state behind one small interface; SQLite (embedded) and
 // PostgreSQL (several coordinators sharing a database) implement it and pass the same
@@ -109,6 +110,8 @@ export interface Store {
   close(): Promise<void>;
   /** Users, local admins and sealed values (identity-types.ts). */
   readonly identity: IdentityStore;
+  /** OIDC logins in progress (login-types.ts). */
+  readonly logins: LoginStore;
   /** The highest migration applied (schema_migrations). */
   schemaVersion(): Promise<number>;
 

@@ -13,6 +13,18 @@ const PAGES = { nodes, keys, routes, policy, relays, audit, topology };
 const $ = (id) => document.getElementById(id);
 let cleanup = null;
 
+// "Sign in with <provider>" links, when the server has an OIDC provider for the console.
+async function showProviders() {
+  const { providers } = await api('GET', '/admin/login/providers').catch(() => ({ providers: [] }));
+  $('providers').replaceChildren(...providers.map((p) => {
+    const a = document.createElement('a');
+    a.href = p.url;
+    a.className = 'provider';
+    a.textContent = `Sign in with ${p.name}`;
+    return a;
+  }));
+}
+
 function showLogin(message = '') {
   closeEvents();
   cleanup?.();
@@ -24,6 +36,7 @@ function showLogin(message = '') {
   $('login').hidden = false;
   $('login-error').textContent = message;
   $('secret').focus();
+  void showProviders();
 }
 
 function loggedIn(session) {
