@@ -1,5 +1,5 @@
 import { equalBytes } from '../crypto/constant-time.js';
-import { isZeroKey, keyToBase64, presharedKeyFromBytes, privateKeyFromBytes, publicKeyFromBytes, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { isZeroKey, keyToBase64, presharedKeyFromBytes, privateKeyFromBytes, publicKeyFromPrivate, publicKeyFromBytes, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Endpoint } from '../io/endpoint.js';
 import { formatPrefix, parsePrefix, type Prefix } from '../net/prefix.js';
@@ -153,8 +153,9 @@ export function configFromUapi(snapshot: UapiDeviceSnapshot, change: UapiDeviceC
 export function uapiChangeFor(snapshot: UapiDeviceSnapshot, config: DeviceConfig): UapiDeviceChange {
   const cfg = parseDeviceConfig(config);
   const change: UapiDeviceChange = { replacePeers: false, peers: [] };
-  const key = cfg.privateKey ?? ZERO_KEY;
-  if (!equalBytes(snapshot.privateKey ?? ZERO_KEY, key)) change.privateKey = key;
+  // By public key: an engine may report the key clamped or as given.
+  const pub = (k: Uint8Array | null) => (k && !isZeroKey(k) ? publicKeyFromPrivate(privateKeyFromBytes(k)) : ZERO_KEY);
+  if (!equalBytes(pub(snapshot.privateKey), pub(cfg.privateKey))) change.privateKey = cfg.privateKey ?? ZERO_KEY;
   if (cfg.listenPort !== undefined && cfg.listenPort !== snapshot.listenPort && !(cfg.listenPort === 0 && snapshot.listenPort !== 0)) change.listenPort = cfg.listenPort;
   if (cfg.fwmark !== undefined && cfg.fwmark !== snapshot.fwmark) change.fwmark = cfg.fwmark;
   const running = new Map(snapshot.peers.map((p) => [Buffer.from(p.publicKey).toString('hex'), p]));

@@ -62,7 +62,7 @@ export function parseGet(text: string): UapiDeviceSnapshot {
     if (eq < 0) throw new UapiError('ERR_UAPI_PROTO', `malformed line in get reply: ${JSON.stringify(line.slice(0, 100))}`);
     const k = line.slice(0, eq);
     const v = line.slice(eq + 1);
-    if (k === 'errno') errno = uint(v);
+    if (k === 'errno') errno = /^-?\d{1,10}$/.test(v) ? Number(v) : NaN;
     else if (k === 'public_key') {
       peer = { publicKey: key(v), presharedKey: null, endpoint: null, lastHandshakeMs: 0, rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0, allowedIps: [] };
       snap.peers.push(peer);
@@ -81,7 +81,7 @@ export function parseGet(text: string): UapiDeviceSnapshot {
     else if (k === 'persistent_keepalive_interval') peer.persistentKeepalive = uint(v);
     else if (k === 'allowed_ip') peer.allowedIps.push(v);
   }
-  if (errno === null) throw new UapiError('ERR_UAPI_PROTO', 'get reply without errno');
+  if (errno === null || Number.isNaN(errno)) throw new UapiError('ERR_UAPI_PROTO', 'get reply without a valid errno');
   if (errno !== 0) throw new UapiError('ERR_UAPI_IO', `get failed: errno=${errno}`);
   return snap;
 }
