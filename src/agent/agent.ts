@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, type NodeView } from '../wire/control.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import { NetStack } from '../netstack/stack.js';
@@ -143,6 +143,7 @@ export class Agent {
       meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
       port: () => this.engine?.listenPort ?? null,
       nat: () => this.nat,
+      extra: () => (this.engine && !this.device ? [WIREGUARD_ONLY_ENDPOINT] : []),
       source: () => this.source,
     });
   }

@@ -112,6 +112,8 @@ export class MagicBind implements Bind {
   private readonly birthday: Birthday;
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerPath>();
+  /** setPlainSources: endpoint keys of peers without disco. */
+  private plainSources = new Set<string>();
   private readonly byIndex = new Map<number, PeerPath>();
   private readonly addrs = new AddrTable<PeerPath>(MAX_ADDRS_PER_PEER);
   private readonly earlyInits = new EarlyInits();
@@ -305,6 +307,15 @@ export class MagicBind implements Bind {
 
   // --- data path ------------------------------------------------------------------------
 
+  /**
+   * Addresses of peers that speak no disco (external engines, WIREGUARD_ONLY_ENDPOINT):
+   * their WireGuard reaches the engine with its real source, which the engine answers
+   * directly (send() passes non-synthetic endpoints through).
+   */
+  setPlainSources(endpoints: readonly string[]): void {
+    this.plainSources = new Set(endpoints);
+  }
+
   send(batch: PacketBatch, to: Endpoint): number {
     if (!isSyntheticEndpoint(to)) return this.opts.inner.send(batch, to);
     const s = this.byIndex.get(synthIndex(to.bytes));
@@ -342,7 +353,8 @@ export class MagicBind implements Bind {
           s.handshake.received(d[start], now);
           sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
           keep = true;
-        } else this.stats.wgUnknownSource++;
+        } else if (this.plainSources.size > 0 && this.plainSources.has(Endpoint.fromBytes(sources, off).key)) keep = true;
+        else this.stats.wgUnknownSource++;
       } else {
         const pkt = batch.packet(i);
         if (isStunPacket(pkt)) {
