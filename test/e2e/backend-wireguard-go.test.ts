@@ -9,9 +9,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WEFT_CLI, WEFT_JS } from '../../src/lab/mesh.js';
-import { PACKAGE_ROOT, randomIfname } from '../../src/lab/wg-pair.js';
+import { PACKAGE_ROOT, randomIfname, startEngine, WIREGUARD_GO } from '../../src/lab/wg-pair.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { sleep } from '../../src/lab/netns.js';
+import { execOk, Lab, sleep } from '../../src/lab/netns.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
+import { WireguardGoEngine } from '../../src/wireguard/engine-wireguard-go.js';
 import { kernelWireguardUnavailable } from '../../src/wireguard/engine-kernel.js';
 import { e2eFile, suiteMesh } from './helpers.js';
 
@@ -180,5 +182,40 @@ describe('weft up --backend wireguard-go beside a builtin node', { timeout: 240_
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /ERR_BACKEND_UNAVAILABLE/);
     assert.match(r.stderr, /no WireGuard module/);
+  });
+});
+
+describe('the wireguard-go engine on its own', { timeout: 60_000 }, () => {
+  test('drives an already running wireguard-go over UAPI: the diff only, stats back, left running on close', async (t) => {
+    if (!pre(t)) return;
+    const lab = new Lab();
+    try {
+      const ns = await lab.addNs();
+      const ifname = randomIfname('wge');
+      const running = await startEngine(lab, ns, WIREGUARD_GO, ifname);
+      const engine = await WireguardGoEngine.start({ ifname });
+      const [k1, k2] = [generatePrivateKey(), generatePrivateKey()].map(publicKeyFromPrivate);
+      const own = generatePrivateKey();
+      const dump = async () => (await execOk(ns, ['wg', 'show', ifname, 'dump'])).trim().split('\n').map((l) => l.split('\t'));
+      await engine.reconfigure({ privateKey: own, listenPort: 41641, peers: [{ publicKey: k1, allowedIps: ['100.64.0.2/32'], endpoint: '192.0.2.1:51820', persistentKeepalive: 0 }] });
+      let rows = await dump();
+      assert.equal(rows[0][2], '41641', 'listen port set');
+      assert.equal(engine.listenPort, 41641);
+      assert.deepEqual(rows.slice(1).map((r) => [r[0], r[2], r[3]]), [[keyToBase64(k1), '192.0.2.1:51820', '100.64.0.2/32']]);
+      await engine.reconfigure({ privateKey: own, peers: [{ publicKey: k2, allowedIps: ['100.64.0.3/32', '10.1.0.0/16'] }] });
+      rows = await dump();
+      assert.deepEqual(rows.slice(1).map((r) => [r[0], r[3]]), [[keyToBase64(k2), '100.64.0.3/32,10.1.0.0/16']], 'k1 removed, k2 added');
+      const st = engine.peerStatus(k2);
+      assert.ok(st && st.lastHandshakeWallMs === 0 && st.rxBytes === 0, `stats read back: ${JSON.stringify(st)}`);
+      assert.equal(engine.peerStatus(k1), undefined);
+      await engine.close();
+      assert.ok(running.child.running, 'an engine we did not start keeps running');
+      rows = await dump();
+      assert.equal(rows.length, 1, 'our peers are gone');
+      assert.equal(rows[0][0], '(none)', 'our private key is gone');
+      await running.child.kill();
+    } finally {
+      await lab.destroy();
+    }
   });
 });
