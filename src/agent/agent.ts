@@ -46,7 +46,8 @@ import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
 //
 // Over 450 lines because this round's features (status reports to the console, the
 // userspace stack, OIDC login, resume) each added their wiring here after the split;
-// the next split moves the local API backend (status, findPeer, ping) to its own file.
+// the next split moves the local API backend (status, findPeer, ping) to its own file,
+// and engine start-up (startEngine, startDevice, startNat, wireBuiltin; --backend) to another.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 

@@ -112,7 +112,6 @@ export class MagicBind implements Bind {
   private readonly birthday: Birthday;
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerPath>();
-  /** setPlainSources: endpoint keys of peers without disco. */
   private plainSources = new Set<string>();
   private readonly byIndex = new Map<number, PeerPath>();
   private readonly addrs = new AddrTable<PeerPath>(MAX_ADDRS_PER_PEER);
@@ -307,11 +306,7 @@ export class MagicBind implements Bind {
 
   // --- data path ------------------------------------------------------------------------
 
-  /**
-   * Addresses of peers that speak no disco (external engines, WIREGUARD_ONLY_ENDPOINT):
-   * their WireGuard reaches the engine with its real source, which the engine answers
-   * directly (send() passes non-synthetic endpoints through).
-   */
+  /** Peers without disco (external engines): their WireGuard keeps its real source; send() passes it through. */
   setPlainSources(endpoints: readonly string[]): void {
     this.plainSources = new Set(endpoints);
   }
