@@ -1,3 +1,4 @@
+import type { BackendKind } from '../wireguard/engine.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Bind } from '../io/bind.js';
@@ -42,6 +43,10 @@ export interface AgentOptions {
   createTun?: (name: string, mtu: number) => Promise<TunDevice>;
   /** `userspace`: no TUN, no root, no routes; the engine's packets go to the userspace stack (`netstack`). */
   tun?: 'kernel' | 'userspace';
+  /** The data plane (docs/BACKENDS.md): our engine (default), kernel WireGuard or wireguard-go. */
+  backend?: BackendKind;
+  /** With backend wireguard-go: its command line before `-f IFNAME` (default `wireguard-go`). */
+  wireguardGo?: readonly string[];
   createBind?: () => Bind;
   osConfig?: OsConfigurator;
   /** Source of interface addresses for endpoint discovery (default os.networkInterfaces). */

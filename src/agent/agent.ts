@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
-import type { NodeView } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, type NodeView } from '../wire/control.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import { NetStack } from '../netstack/stack.js';
@@ -10,6 +10,9 @@ import type { Bind } from '../io/bind.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
+import { BuiltinEngine, EngineError, type Engine } from '../wireguard/engine.js';
+import { startExternalEngine } from './external-engine.js';
+import { NftFilter } from './nft-filter.js';
 import type { ControlClient } from './control-client.js';
 import { loadIdentity, localIdentity, newControlClient, registerNode } from './identity.js';
 import { AgentError } from './errors.js';
@@ -43,7 +46,8 @@ import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
 //
 // Over 450 lines because this round's features (status reports to the console, the
 // userspace stack, OIDC login, resume) each added their wiring here after the split;
-// the next split moves the local API backend (status, findPeer, ping) to its own file.
+// the next split moves the local API backend (status, findPeer, ping) to its own file,
+// and engine start-up (startEngine, startDevice, startNat, wireBuiltin; --backend) to another.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 
@@ -70,7 +74,13 @@ export class Agent {
   private backend: NetmapBackend | null = null;
   /** Where netmaps come from: the coordinator's map stream (the ControlClient). */
   private source: NetmapSource | null = null;
+  /** The builtin engine; null with an external one (--backend kernel|wireguard-go). */
   device: Device | null = null;
+  /** The data plane, whichever backend runs it. */
+  engine: Engine | null = null;
+  /** The packet filter as nftables rules when packets bypass us (external engine). */
+  private nft: NftFilter | null = null;
+  private nftQueue: Promise<void> = Promise.resolve();
   /** Ingress packet filter from the netmap (deny-all until the first netmap). */
   filter: PacketFilter | null = null;
   private magicDns: MagicDns | null = null;
@@ -100,7 +110,7 @@ export class Agent {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
-    this.statusReport = new StatusReporter((m) => this.client?.send(m) ?? false, () => (this.device ? reportedPaths(this.status()) : {}), this.clock, opts.statusReportMs);
+    this.statusReport = new StatusReporter((m) => this.client?.send(m) ?? false, () => (this.engine ? reportedPaths(this.status()) : {}), this.clock, opts.statusReportMs);
     this.iface = opts.iface ?? DEFAULT_IFACE;
     this.netstack = opts.tun === 'userspace' ? new NetStack({ mtu: DEFAULT_MTU }) : null;
     this.os = opts.osConfig ?? this.netstack?.osConfig ?? new IpRouteConfigurator(this.logger);
@@ -111,7 +121,7 @@ export class Agent {
       opts.routing ?? (real ? new PolicyRoutingConfigurator(this.logger) : noRouting),
       opts.forwarding ?? (real ? new NetfilterForwarding(opts.stateDir, this.logger) : noForwarding),
       {
-        iface: () => this.device?.tun.name ?? this.iface,
+        iface: () => this.engine?.ifname ?? this.iface,
         meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
         bypass: () => this.bypass.routes(),
         findPeer: (t) => this.findPeer(t),
@@ -132,8 +142,9 @@ export class Agent {
       interfaces: opts.interfaces,
       pollMs: opts.endpointPollMs,
       meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
-      port: () => this.device?.listenPort ?? null,
+      port: () => this.engine?.listenPort ?? null,
       nat: () => this.nat,
+      extra: () => (this.engine && !this.device ? [WIREGUARD_ONLY_ENDPOINT] : []),
       source: () => this.source,
     });
   }
@@ -194,18 +205,19 @@ export class Agent {
       ({ state, client: this.client } = await registerNode(this.opts, { key: id.key, url: id.serverUrl, listenPort, endpoints }, { clock: this.clock, logger: this.logger, random: this.random, stopping: () => this.stopping !== null }));
     }
     this.backend = new NetmapBackend(this.publicKey, state);
-    const device = await this.startDevice(this.opts.port ?? state.listenPort);
+    const engine = await this.startEngine(this.opts.port ?? state.listenPort);
+    const device = this.device;
     this.state = state;
-    if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
+    if (state.listenPort !== engine.listenPort) await this.persist({ ...state, listenPort: engine.listenPort });
     if (local) {
-      if (!this.nat) throw new AgentError('ERR_NO_SHARED_SOCKET', 'serverless mode gossips on the NAT traversal socket; it cannot run with NAT traversal off');
-      this.source = await local.attach(this.nat.magic, device.listenPort);
+      if (!this.nat || !device) throw new AgentError('ERR_NO_SHARED_SOCKET', 'serverless mode gossips on the NAT traversal socket; it needs the builtin engine with NAT traversal on');
+      this.source = await local.attach(this.nat.magic, engine.listenPort);
     } else this.source = this.client ??= newControlClient(id.key, state, this);
 
     await this.os.up(this.interfaceConfig(state));
     // Routes branch: the engine marks its own packets so policy routing into the mesh
     // (exit node) leaves them on their normal path; stale rules/NAT from a crash go first.
-    if (!this.opts.osConfig && !this.netstack) {
+    if (device && !this.opts.osConfig && !this.netstack) {
       try {
         await device.reconfigure({ privateKey: this.key, fwmark: ENGINE_FWMARK, peers: [] }); // no peers before the first netmap
       } catch (err) {
@@ -214,13 +226,8 @@ export class Agent {
     }
     await this.routes.down();
     if (!local) await this.bypass.setCoordinator(state.serverUrl);
-    this.pinger = new Pinger(device, this.clock, false);
-    const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
-    const pinger = this.pinger;
-    device.onOutboundPacket = (buf, off, len) => filter.recordOutbound(buf, off, len);
-    const routes = this.routes;
-    // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
-    device.onInboundPacket = (buf, off, len) => pinger.onInbound(buf, off, len) || !(routes.mayForward(buf, off, len) ? filter.allowForward(buf, off, len) : filter.allowInbound(buf, off, len));
+    if (device) this.wireBuiltin(device, state);
+    else this.nft = new NftFilter(this.logger);
     // Userspace mode has no OS resolver to point anywhere: its proxies resolve with findPeer().
     const md = this.opts.magicDns ?? (this.opts.osConfig || this.netstack ? false : { acceptDns: true });
     if (md) this.magicDns = new MagicDns({ stateDir, logger: this.logger, acceptDns: md.acceptDns });
@@ -252,7 +259,28 @@ export class Agent {
       },
     });
     this.reporter.start();
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: device.listenPort }, 'agent up');
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+  }
+
+  /** The builtin engine's packet taps: in-engine ping and the ingress packet filter. */
+  private wireBuiltin(device: Device, state: PersistedState): void {
+    this.pinger = new Pinger(device, this.clock, false);
+    const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
+    const pinger = this.pinger;
+    device.onOutboundPacket = (buf, off, len) => filter.recordOutbound(buf, off, len);
+    const routes = this.routes;
+    // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
+    device.onInboundPacket = (buf, off, len) => pinger.onInbound(buf, off, len) || !(routes.mayForward(buf, off, len) ? filter.allowForward(buf, off, len) : filter.allowInbound(buf, off, len));
+  }
+
+  /** The data plane `--backend` names; the builtin one also needs its TUN and bind. */
+  private async startEngine(port: number | undefined): Promise<Engine> {
+    const kind = this.opts.backend ?? 'builtin';
+    if (kind === 'builtin') return (this.engine = new BuiltinEngine(await this.startDevice(port)));
+    if (this.netstack || this.opts.createTun) throw new EngineError('ERR_BACKEND_UNSUPPORTED', `--backend ${kind} runs its own interface: it cannot be combined with --tun=userspace or an injected TUN`);
+    const onExit = () => void this.stop();
+    this.engine = await startExternalEngine({ kind, ifname: this.iface, privateKey: this.key!, listenPort: port || (await pickUdpPort()), fwmark: ENGINE_FWMARK, command: this.opts.wireguardGo, clock: this.clock, logger: this.logger, onExit });
+    return this.engine;
   }
 
   private async startDevice(port: number | undefined): Promise<Device> {
@@ -303,7 +331,7 @@ export class Agent {
   }
 
   private interfaceConfig(s: PersistedState) {
-    return { iface: this.device!.tun.name, ipv4: s.node.ipv4, ipv6: s.node.ipv6, routes: [s.ipv4Range, s.ipv6Range] };
+    return { iface: this.engine!.ifname, ipv4: s.node.ipv4, ipv6: s.node.ipv6, routes: [s.ipv4Range, s.ipv6Range] };
   }
 
   // --- netmap ---------------------------------------------------------------------------
@@ -320,7 +348,7 @@ export class Agent {
       this.bypass.setRelays(ch.relays ?? [], () => this.refreshRoutes());
     }
     if (ch.peers || ch.full) this.syncEngine();
-    if (ch.filter) this.setFilter();
+    if (ch.filter || (ch.self && this.nft)) this.setFilter();
     if (!this.stopping) this.netmapCache.schedule();
     void (ch.self ? this.updateSelf() : Promise.resolve()).then(() => {
       this.refreshDns();
@@ -339,8 +367,8 @@ export class Agent {
 
   /** Gives the engine the backend's whole config; Device.reconfigure touches only what differs. */
   private syncEngine(): void {
-    const { device, backend, key } = this;
-    if (!device || !backend || !key) return;
+    const { engine, backend, key } = this;
+    if (!engine || !backend || !key) return;
     const synthetic = this.nat?.syncPeers(backend.peers.values());
     const now = this.clock.now();
     const local = this.reporter.local.prefixes;
@@ -348,9 +376,9 @@ export class Agent {
       privateKey: key,
       routesFor: (v) => this.routes.routesFor(v),
       // With NAT traversal MagicBind picks the path behind one synthetic endpoint per peer.
-      endpoint: (v, prev) => synthetic?.get(v.publicKey) ?? chooseEndpoint(v, prev, device.peerStatus(keyFromBase64(v.publicKey)), now, local),
+      endpoint: (v, prev) => synthetic?.get(v.publicKey) ?? chooseEndpoint(v, prev, engine.peerStatus(keyFromBase64(v.publicKey)), now, local),
     });
-    device.reconfigure(config).catch((err: Error) => this.logger.error({ err: err.message }, 'configuring the engine from the netmap failed'));
+    engine.reconfigure(config).catch((err: Error) => this.logger.error({ err: err.message }, 'configuring the engine from the netmap failed'));
     this.logger.debug({ peers: config.peers.length }, 'engine configured');
   }
 
@@ -380,7 +408,7 @@ export class Agent {
     this.routesQueue = this.routesQueue
       .then(async () => {
         const self = this.backend?.self?.node;
-        if (!self || !this.device || this.stopping) return;
+        if (!self || !this.engine || this.stopping) return;
         // Peers whose served routes moved (exit node chosen, route approved) get new allowed IPs.
         const moved = await this.routes.refresh(self, this.peers);
         if (moved.size > 0) this.syncEngine();
@@ -399,6 +427,14 @@ export class Agent {
   private setFilter(): void {
     const backend = this.backend;
     if (!backend) return;
+    const { nft, engine } = this;
+    if (nft && engine) {
+      // Queued, and the rules read when it runs: the latest netmap wins.
+      this.nftQueue = this.nftQueue
+        .then(() => (this.stopping ? undefined : nft.apply({ iface: engine.ifname, ...backend.filterConfig() })))
+        .catch((err: Error) => this.logger.error({ err: err.message }, 'applying the packet filter with nftables failed'));
+      return;
+    }
     try {
       this.filter?.setRules(backend.filterConfig().rules);
       this.logger.debug({ rules: backend.filterRules.length }, 'packet filter updated');
@@ -409,17 +445,17 @@ export class Agent {
 
   private refreshDns(): void {
     const input = this.backend?.dnsConfig();
-    if (!this.magicDns || !input || !this.device) return;
-    this.magicDns.update(this.device.tun.name, input);
+    if (!this.magicDns || !input || !this.engine) return;
+    this.magicDns.update(this.engine.ifname, input);
   }
 
   // --- local API backend ----------------------------------------------------------------
 
   status(): StatusJson {
-    const { state, device } = this;
-    if (!state || !device) throw new AgentError('ERR_STOPPED', 'agent not running');
+    const { state, engine } = this;
+    if (!state || !engine) throw new AgentError('ERR_STOPPED', 'agent not running');
     const members = this.opts.localSource?.members();
-    return agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
+    return agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */
@@ -429,6 +465,7 @@ export class Agent {
 
   async ping(target: string, timeoutMs: number): Promise<PingReply> {
     const self = this.state?.node;
+    if (self && this.engine && !this.device) throw new EngineError('ERR_BACKEND_UNSUPPORTED', `weft ping runs inside the builtin engine; with --backend ${this.engine.kind} use ping(8) to the peer's mesh address`);
     if (!self || !this.pinger || !this.device) throw new AgentError('ERR_STOPPED', 'agent not running');
     const peer = this.findPeer(target);
     if (!peer) throw new AgentError('ERR_PEER_NOT_FOUND', `no peer named ${JSON.stringify(target)}`);
@@ -467,15 +504,17 @@ export class Agent {
       await this.magicDns?.stop();
       await this.routesQueue;
       await this.routes.down();
+      await this.nftQueue;
+      await this.nft?.down();
       await this.os.down();
-      await this.device?.close().catch(() => {});
+      await this.engine?.close().catch(() => {});
       await this.nat?.stop().catch(() => {});
       await this.metrics?.stop();
       this.metricsUrl = null;
       // Last: the socket going away tells `weft down` that everything is undone.
       await this.api?.stop().catch(() => {});
       this.lock?.release();
-      if (this.device) this.logger.info({}, 'agent stopped');
+      if (this.engine) this.logger.info({}, 'agent stopped');
       this.resolveStopped();
     })();
     return this.stopping;

@@ -20,6 +20,8 @@ export interface EndpointReporterOptions {
   /** The engine's UDP port; null before it listens. */
   port: () => number | null;
   nat: () => AgentNat | null;
+  /** Pseudo-endpoints reported along (an external engine's WIREGUARD_ONLY_ENDPOINT). */
+  extra?: () => readonly string[];
   source: () => NetmapSource | null;
 }
 
@@ -43,7 +45,7 @@ export class EndpointReporter {
 
   current(port: number): string[] {
     const nat = this.o.nat();
-    return nat ? nat.endpoints() : endpointsFor(this.local, port);
+    return [...(nat ? nat.endpoints() : endpointsFor(this.local, port)), ...(this.o.extra?.() ?? [])];
   }
 
   report(force: boolean): void {

@@ -113,7 +113,8 @@ function iptablesCleanup(): Array<[4 | 6, string[]]> {
   return out;
 }
 
-function nftApply(text: string): Promise<void> {
+/** Loads `text` with `nft -f -` (one atomic transaction; also the packet filter for external engines, nft-filter.ts). */
+export function nftApply(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = execFile('nft', ['-f', '-'], { timeout: 10_000 }, (err, _o, stderr) => (err ? reject(new Error(`nft -f: ${stderr.trim() || err.message}`)) : resolve()));
     child.stdin?.end(text);

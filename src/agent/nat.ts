@@ -1,6 +1,6 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { PrivateKey } from '../crypto/keys.js';
-import type { NodeView, RelayInfo } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, type NodeView, type RelayInfo } from '../wire/control.js';
 import { validRelays } from '../wire/decode.js';
 import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
@@ -47,6 +47,8 @@ export class AgentNat {
   report: NetcheckReport | null = null;
   /** Path changes by the path a peer moved to (metrics). */
   readonly pathChanges = { direct: 0, relay: 0, none: 0 };
+  /** Peers on external engines (no disco), by base64 key. */
+  private readonly plainPeers = new Set<string>();
   /** Told after any peer's path changed (the agent's status report). */
   onPathChange: (() => void) | null = null;
   private relays: RelayInfo[] = [];
@@ -126,7 +128,17 @@ export class AgentNat {
    */
   syncPeers(peers: Iterable<NodeView>): ReadonlyMap<string, Endpoint> {
     const list: MagicPeer[] = [];
-    for (const v of peers) list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
+    const plain: string[] = [];
+    this.plainPeers.clear();
+    for (const v of peers) {
+      // A peer on an external engine answers no disco: WireGuard goes to it directly.
+      if (v.endpoints.includes(WIREGUARD_ONLY_ENDPOINT)) {
+        plain.push(...v.endpoints);
+        this.plainPeers.add(v.publicKey);
+      }
+      else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
+    }
+    this.magic.setPlainSources(plain);
     return this.magic.setPeers(list);
   }
 
@@ -145,7 +157,9 @@ export class AgentNat {
     };
   }
 
-  path(publicKey: string): PathInfo {
+  /** Undefined for a peer without disco: the engine's own view (a direct endpoint) holds. */
+  path(publicKey: string): PathInfo | undefined {
+    if (this.plainPeers.has(publicKey)) return undefined;
     return this.magic.path(publicKey);
   }
 

@@ -1,7 +1,9 @@
 import type { NodeView } from '../wire/control.js';
 import { keyFromBase64 } from '../crypto/keys.js';
 import type { PacketFilter } from '../policy/index.js';
-import type { Device, PeerStatusView } from '../wireguard/device.js';
+import type { PeerStatusView } from '../wireguard/device.js';
+import type { Engine } from '../wireguard/engine.js';
+import { externalBackendStatus, externalPathReason, type BackendStatus } from './external-engine.js';
 import type { AgentNat } from './nat.js';
 import type { RouteController } from './routes.js';
 import type { PersistedState } from './state.js';
@@ -49,12 +51,14 @@ export interface StatusJson {
   routes?: { advertised: string[]; approved: string[] };
   /** Serverless mode: every member known by gossip, with its SWIM state (dead ones too). */
   members?: MeshMemberStatus[];
+  /** An external engine (--backend kernel|wireguard-go) and what it changes; absent for the builtin one. */
+  backend?: BackendStatus;
 }
 
 /** What `status()` reads from the running agent. */
 export interface AgentStatusInput {
   state: PersistedState;
-  device: Device;
+  engine: Engine;
   peers: Iterable<NodeView>;
   connected: boolean;
   endpoints: string[];
@@ -68,12 +72,14 @@ export interface AgentStatusInput {
 }
 
 export function agentStatus(a: AgentStatusInput): StatusJson {
-  const { state: s, device } = a;
+  const { state: s, engine } = a;
+  const kind = engine.kind;
   const peers = [...a.peers]
-    .map((v) => withPath(peerStatus(v, device.peerStatus(keyFromBase64(v.publicKey))), a.nat?.path(v.publicKey)))
+    .map((v) => withPath(peerStatus(v, engine.peerStatus(keyFromBase64(v.publicKey))), a.nat?.path(v.publicKey)))
+    .map((p) => (kind === 'builtin' ? p : { ...p, pathReason: externalPathReason(p.pathReason, kind) }))
     .sort((x, y) => x.name.localeCompare(y.name));
   return {
-    self: selfStatus(s.node, a.connected, a.endpoints, device.listenPort, device.tun.name),
+    self: selfStatus(s.node, a.connected, a.endpoints, engine.listenPort, engine.ifname),
     coordinator: { url: s.serverUrl, connected: a.connected, ...(a.coordinatorError ? { error: a.coordinatorError } : {}), ...(a.fromCache ? { cachedNetmap: true } : {}) },
     peers,
     ...(a.filter ? { filter: { ...a.filter.stats, trackedFlows: a.filter.trackedFlows, rules: a.filterRules } } : {}),
@@ -81,6 +87,7 @@ export function agentStatus(a: AgentStatusInput): StatusJson {
     exitNode: a.routes.status(),
     routes: a.routes.selfRoutes(),
     ...(a.members ? { members: a.members } : {}),
+    ...(kind === 'builtin' ? {} : { backend: externalBackendStatus(kind) }),
   };
 }
 
@@ -145,6 +152,7 @@ export function formatStatus(s: StatusJson, now = Date.now()): string {
   for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state === 'dead' ? 'no answer to direct or indirect probes' : 'no address in the plan'})`]);
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
+  if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, 'no NAT traversal', `filter: ${s.backend.filter}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const warning = expiryWarning(s.self.expiresAt, s.self.name, now);
   return [...(warning ? [warning] : []), ...rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))].join('\n');

@@ -1,3 +1,4 @@
+import { BACKEND_KINDS, type BackendKind } from '../wireguard/engine.js';
 import { InvalidArgumentError } from '../errors.js';
 import { DEFAULT_IFACE } from '../agent/agent.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
@@ -29,6 +30,8 @@ export interface UpArgs {
   metricsListen?: { host: string; port: number };
   /** `--tun=userspace`: no TUN, no root (src/netstack). */
   tun: 'kernel' | 'userspace';
+  /** `--backend`: the data plane (docs/BACKENDS.md). */
+  backend: BackendKind;
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
   /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
@@ -58,6 +61,7 @@ export interface RawUpArgs {
   port?: string;
   metricsListen?: string;
   tun?: string;
+  backend?: string;
   socks5?: string;
   httpProxy?: string;
 }
@@ -111,6 +115,7 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
     ...parseUserspaceArgs(raw),
     ...parseServerlessArgs(raw),
+    backend: parseBackend(raw.backend, raw.tun),
   };
 }
 
@@ -141,6 +146,13 @@ function parseUserspaceArgs(raw: RawUpArgs): Pick<UpArgs, 'tun' | 'socks5' | 'ht
     socks5: raw.socks5 === undefined ? undefined : parseListen(raw.socks5),
     httpProxy: raw.httpProxy === undefined ? undefined : parseListen(raw.httpProxy),
   };
+}
+
+export function parseBackend(v: string | undefined, tun: string | undefined): BackendKind {
+  const kind = v ?? 'builtin';
+  if (!(BACKEND_KINDS as readonly string[]).includes(kind)) throw new InvalidArgumentError(`--backend is ${BACKEND_KINDS.join(', ')}; got ${JSON.stringify(kind)}`);
+  if (kind !== 'builtin' && tun === 'userspace') throw new InvalidArgumentError(`--backend ${kind} runs its own interface: it cannot be combined with --tun=userspace`);
+  return kind as BackendKind;
 }
 
 /** `CIDR[,CIDR]` (host bits cleared, as the coordinator stores them). */

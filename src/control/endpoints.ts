@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { WIREGUARD_ONLY_ENDPOINT } from '../wire/control.js';
 import { badRequest } from './errors.js';
 
 export const MAX_ENDPOINTS = 32;
@@ -23,6 +24,10 @@ export function parseEndpoints(value: unknown, field = 'endpoints'): string[] {
     // Protocol v3: one `relay:<id>` pseudo-endpoint names the node's home relay.
     if (typeof v === 'string' && RELAY_ENDPOINT.test(v)) {
       if (!out.some((e) => e.startsWith('relay:'))) out.push(v);
+      return;
+    }
+    if (v === WIREGUARD_ONLY_ENDPOINT) {
+      if (!out.includes(v)) out.push(v);
       return;
     }
     const c = typeof v === 'string' ? canonicalEndpoint(v) : null;

@@ -121,6 +121,7 @@ export class MagicBind implements Bind {
   private readonly birthday: Birthday;
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerPath>();
+  private plainSources = new Set<string>();
   private readonly byIndex = new Map<number, PeerPath>();
   private readonly addrs = new AddrTable<PeerPath>(MAX_ADDRS_PER_PEER);
   private readonly earlyInits = new EarlyInits();
@@ -321,6 +322,11 @@ export class MagicBind implements Bind {
 
   // --- data path ------------------------------------------------------------------------
 
+  /** Peers without disco (external engines): their WireGuard keeps its real source; send() passes it through. */
+  setPlainSources(endpoints: readonly string[]): void {
+    this.plainSources = new Set(endpoints);
+  }
+
   send(batch: PacketBatch, to: Endpoint): number {
     if (!isSyntheticEndpoint(to)) return this.opts.inner.send(batch, to);
     const s = this.byIndex.get(synthIndex(to.bytes));
@@ -358,7 +364,8 @@ export class MagicBind implements Bind {
           s.handshake.received(d[start], now);
           sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
           keep = true;
-        } else this.stats.wgUnknownSource++;
+        } else if (this.plainSources.size > 0 && this.plainSources.has(Endpoint.fromBytes(sources, off).key)) keep = true;
+        else this.stats.wgUnknownSource++;
       } else {
         const pkt = batch.packet(i);
         if (this.foreign?.accepts(pkt)) {

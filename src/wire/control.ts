@@ -141,6 +141,13 @@ export interface DnsConfig {
  * A relay in the netmap (protocol v3). `id` is what a node's `relay:<id>` pseudo-endpoint
  * names (its home relay); `stun` lists `ip:port` STUN servers next to the relay.
  */
+/**
+ * The pseudo-endpoint a node on an external engine (wireguard-go, kernel) reports: it
+ * speaks no disco, so peers send WireGuard straight to its endpoints instead of through
+ * the NAT-traversal path manager, and accept WireGuard from them (docs/BACKENDS.md).
+ */
+export const WIREGUARD_ONLY_ENDPOINT = 'disco:none';
+
 export interface RelayInfo {
   id: string;
   url: string;

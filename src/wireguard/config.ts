@@ -1,8 +1,9 @@
-import { isZeroKey, keyToBase64, presharedKeyFromBytes, privateKeyFromBytes, publicKeyFromBytes, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { equalBytes } from '../crypto/constant-time.js';
+import { isZeroKey, keyToBase64, presharedKeyFromBytes, privateKeyFromBytes, publicKeyFromPrivate, publicKeyFromBytes, type PresharedKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Endpoint } from '../io/endpoint.js';
 import { formatPrefix, parsePrefix, type Prefix } from '../net/prefix.js';
-import type { UapiDeviceChange, UapiDeviceSnapshot } from './uapi.js';
+import type { UapiDeviceChange, UapiDeviceSnapshot, UapiPeerChange } from './uapi.js';
 
 // The engine's whole configuration as one value (what `wg setconf` describes, plus the
 // agent's handshake-on-add hint). Device.reconfigure diffs it against what runs: peers
@@ -155,4 +156,40 @@ export function configFromUapi(snapshot: UapiDeviceSnapshot, change: UapiDeviceC
     fwmark: change.fwmark,
     peers: [...peers.values()],
   };
+}
+
+/**
+ * The inverse of configFromUapi, for an engine driven over UAPI (wireguard-go): the
+ * smallest `set=1` change that makes `snapshot` run `config`, so untouched peers keep
+ * their sessions, as Device.reconfigure does in-process. UAPI cannot clear an endpoint,
+ * so a null endpoint leaves the engine's one; `initiate` has no UAPI form (the engine
+ * handshakes on the first packet).
+ */
+export function uapiChangeFor(snapshot: UapiDeviceSnapshot, config: DeviceConfig): UapiDeviceChange {
+  const cfg = parseDeviceConfig(config);
+  const change: UapiDeviceChange = { replacePeers: false, peers: [] };
+  // By public key: an engine may report the key clamped or as given.
+  const pub = (k: Uint8Array | null) => (k && !isZeroKey(k) ? publicKeyFromPrivate(privateKeyFromBytes(k)) : ZERO_KEY);
+  if (!equalBytes(pub(snapshot.privateKey), pub(cfg.privateKey))) change.privateKey = cfg.privateKey ?? ZERO_KEY;
+  if (cfg.listenPort !== undefined && cfg.listenPort !== snapshot.listenPort && !(cfg.listenPort === 0 && snapshot.listenPort !== 0)) change.listenPort = cfg.listenPort;
+  if (cfg.fwmark !== undefined && cfg.fwmark !== snapshot.fwmark) change.fwmark = cfg.fwmark;
+  const running = new Map(snapshot.peers.map((p) => [Buffer.from(p.publicKey).toString('hex'), p]));
+  const wanted = new Set(cfg.peers.map((p) => p.hex));
+  for (const [hex, p] of running) {
+    if (!wanted.has(hex)) change.peers.push({ publicKey: p.publicKey, remove: true, updateOnly: false, replaceAllowedIps: false, addAllowedIps: [], removeAllowedIps: [] });
+  }
+  for (const pc of cfg.peers) {
+    const old = running.get(pc.hex);
+    const pch: UapiPeerChange = { publicKey: pc.publicKey, remove: false, updateOnly: false, replaceAllowedIps: false, addAllowedIps: [], removeAllowedIps: [] };
+    if (!equalBytes(old?.presharedKey ?? ZERO_KEY, pc.presharedKey)) pch.presharedKey = pc.presharedKey;
+    if (pc.endpoint && pc.endpoint.key !== old?.endpoint) pch.endpoint = pc.endpoint.key;
+    if (pc.persistentKeepalive !== (old?.persistentKeepalive ?? 0)) pch.persistentKeepalive = pc.persistentKeepalive;
+    if (!old || prefixesText(old.allowedIps.map(parsePrefix)) !== pc.allowedIpsText) {
+      pch.replaceAllowedIps = true;
+      pch.addAllowedIps = pc.allowedIps.map(formatPrefix);
+    }
+    const changed = pch.presharedKey || pch.endpoint || pch.persistentKeepalive !== undefined || pch.replaceAllowedIps;
+    if (changed) change.peers.push(pch);
+  }
+  return change;
 }

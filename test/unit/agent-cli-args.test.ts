@@ -9,10 +9,11 @@ test('weft up arguments are validated with stable codes', () => {
   const ok = parseUpArgs({ server: 'https://c.example:8443', authKey: 'k', hostname: 'laptop-1', port: '41641' });
   assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', insecureHttp: false, resetServerKey: false, forceReauth: false, hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
     advertiseRoutes: [], advertiseExitNode: false, snatSubnetRoutes: true, exitPolicy: { allowPorts: [], block: [] },
-    exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block', metricsListen: undefined, tun: 'kernel', socks5: undefined, httpProxy: undefined });
+    exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block', metricsListen: undefined, tun: 'kernel', backend: 'builtin', socks5: undefined, httpProxy: undefined });
   assert.equal(parseUpArgs({ forceReauth: true, authKey: 'k' }).forceReauth, true);
   const us = parseUpArgs({ tun: 'userspace', socks5: '127.0.0.1:1080', httpProxy: '[::1]:3128' });
   assert.deepEqual([us.tun, us.socks5, us.httpProxy], ['userspace', { host: '127.0.0.1', port: 1080 }, { host: '::1', port: 3128 }]);
+  assert.equal(parseUpArgs({ backend: 'wireguard-go' }).backend, 'wireguard-go');
   assert.deepEqual([parseUpArgs({ insecureHttp: true, resetServerKey: true })].map((a) => [a.insecureHttp, a.resetServerKey]), [[true, true]]);
   for (const bad of [
     { server: 'not a url' },
@@ -28,6 +29,8 @@ test('weft up arguments are validated with stable codes', () => {
     { socks5: '127.0.0.1:1080' }, // proxies need --tun=userspace
     { tun: 'userspace', socks5: '1080' },
     { tun: 'userspace', httpProxy: 'localhost:99999' },
+    { backend: 'boringtun' },
+    { backend: 'wireguard-go', tun: 'userspace' }, // the external engine owns a real interface
   ]) {
     assert.throws(() => parseUpArgs(bad), { code: 'ERR_INVALID_ARGUMENT' }, JSON.stringify(bad));
   }

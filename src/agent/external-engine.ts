@@ -1,0 +1,64 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { PrivateKey } from '../crypto/keys.js';
+import type { BackendKind, Engine } from '../wireguard/engine.js';
+import { startKernelEngine } from '../wireguard/engine-kernel.js';
+import { WireguardGoEngine } from '../wireguard/engine-wireguard-go.js';
+import { NFT_FILTER_TABLE } from './nft-filter.js';
+
+// The agent's side of an external engine (--backend kernel|wireguard-go): starting it
+// with our key and port, and what `weft status` says about what it cannot do. The
+// WireGuard UDP port belongs to the engine, so the builtin NAT traversal (disco, STUN,
+// relays, which share that port in the builtin engine) does not run: peers are reached
+// at the endpoints the coordinator reports. docs/BACKENDS.md.
+
+export type ExternalKind = Exclude<BackendKind, 'builtin'>;
+
+export interface ExternalEngineOptions {
+  kind: ExternalKind;
+  ifname: string;
+  privateKey: PrivateKey;
+  listenPort: number;
+  fwmark: number;
+  /** wireguard-go's command line before `-f IFNAME`. */
+  command?: readonly string[];
+  clock: Clock;
+  logger: Logger;
+  onExit: (reason: string) => void;
+}
+
+export async function startExternalEngine(o: ExternalEngineOptions): Promise<Engine> {
+  if (o.kind === 'kernel') startKernelEngine();
+  const engine = await WireguardGoEngine.start({ ifname: o.ifname, command: o.command, clock: o.clock, logger: o.logger, onExit: o.onExit });
+  try {
+    await engine.reconfigure({ privateKey: o.privateKey, listenPort: o.listenPort, fwmark: o.fwmark, peers: [] });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return engine;
+}
+
+/** `weft status`: which engine runs, and what it changes (absent for the builtin engine). */
+export interface BackendStatus {
+  kind: BackendKind;
+  /** Where the netmap's packet filter is enforced. */
+  filter: string;
+  /** NAT traversal (disco, STUN, relays): off with an external engine, and why. */
+  natTraversal: false;
+  reason: string;
+}
+
+export function externalBackendStatus(kind: ExternalKind): BackendStatus {
+  return {
+    kind,
+    filter: `nftables table inet ${NFT_FILTER_TABLE}`,
+    natTraversal: false,
+    reason: `${kind} owns the WireGuard UDP port, so disco, STUN and relays (which share it in the builtin engine) do not run: peers are reached only at the endpoints the coordinator reports`,
+  };
+}
+
+/** A peer without a direct path: the reason, plus why the backend cannot do better. */
+export function externalPathReason(reason: string | null, kind: ExternalKind): string | null {
+  return reason === null ? null : `${reason}; no NAT traversal or relay with --backend ${kind}`;
+}
