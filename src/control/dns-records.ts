@@ -1,5 +1,5 @@
 import { DnsRecordError } from '../dns/errors.js';
-import { checkRecordSet, parseRecord, recordKey } from '../dns/records.js';
+import { checkRecordSet, hostName, parseRecord, RECORD_TYPES, recordKey } from '../dns/records.js';
 import type { Policy } from '../policy/index.js';
 import type { DnsConfig, DnsRecord, DnsRecordType, DnsRecordView } from '../wire/control.js';
 import { badRequest, conflict, ControlError, notFound } from './errors.js';
@@ -100,24 +100,21 @@ export class MeshDns {
 
   /** Removes the admin records at `name` (of `type`, or all); 404 when there were none. */
   async remove(name: string, type: string | undefined): Promise<DnsRecord[]> {
-    let key: DnsRecord;
-    try {
-      key = parseRecord({ name, type: type ?? 'TXT', value: '' });
-    } catch (err) {
-      throw recordErrorToControl(err);
-    }
-    const t = type === undefined ? undefined : (key.type as DnsRecordType);
-    const left = this.admin.filter((r) => !(r.name === key.name && (t === undefined || r.type === t)));
+    const n = hostName(name);
+    if (!n) throw badRequest('ERR_DNS_RECORD_NAME', `${JSON.stringify(name)} is not a valid DNS name`, 'name');
+    const t = type?.toUpperCase() as DnsRecordType | undefined;
+    if (t !== undefined && !RECORD_TYPES.includes(t)) throw badRequest('ERR_DNS_RECORD_TYPE', `type must be one of ${RECORD_TYPES.join(', ')}`, 'type');
+    const left = this.admin.filter((r) => !(r.name === n && (t === undefined || r.type === t)));
     // Removing the target of an SRV record would leave it pointing nowhere.
     try {
       checkRecordSet([...this.fromPolicy, ...left], this.domain, this.names());
     } catch (err) {
       throw recordErrorToControl(err, 'name');
     }
-    const removed = await this.store.deleteDnsRecords(key.name, t);
+    const removed = await this.store.deleteDnsRecords(n, t);
     if (removed.length === 0) {
-      const inPolicy = this.fromPolicy.some((r) => r.name === key.name && (t === undefined || r.type === t));
-      throw inPolicy ? conflict('ERR_DNS_RECORD_IN_POLICY', `records at ${key.name} are set in the policy file; change them there`, 'name') : notFound('ERR_DNS_RECORD_NOT_FOUND', `no ${t ?? ''} records set at ${key.name}`.replace('  ', ' '), 'name');
+      const inPolicy = this.fromPolicy.some((r) => r.name === n && (t === undefined || r.type === t));
+      throw inPolicy ? conflict('ERR_DNS_RECORD_IN_POLICY', `records at ${n} are set in the policy file; change them there`, 'name') : notFound('ERR_DNS_RECORD_NOT_FOUND', `no records${t ? ` of type ${t}` : ''} set at ${n}`, 'name');
     }
     this.admin = left;
     this.swap(this.fromPolicy);
