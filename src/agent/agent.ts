@@ -32,7 +32,7 @@ import { MetricsServer } from '../metrics/server.js';
 import { DEFAULT_IFACE, defaultBind, defaultTun, linuxBindFactory, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
-import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
+import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js';
 
 // The node agent (tailscaled's job), the process wiring: owns the identity in the state
 // dir, registers with the coordinator once, runs the WireGuard engine on a TUN, feeds
@@ -76,6 +76,8 @@ export class Agent {
   private magicDns: MagicDns | null = null;
   nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
+  /** The tunnel is down (`weft web` Disconnect): no map stream, no peers in the engine, the agent keeps running. */
+  private tunnelDown = false;
   private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
@@ -238,7 +240,13 @@ export class Agent {
       this.fromCache = true;
       this.logger.info({ peers: this.peers.size, seq: cached.seq }, 'peers from the cached netmap until the coordinator answers');
     }
-    this.source.start({
+    this.source.start(this.sink());
+    this.reporter.start();
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: device.listenPort }, 'agent up');
+  }
+
+  private sink(): NetmapSink {
+    return {
       onUpdate: (u) => this.onUpdate(u),
       onError: (code, message) => (this.coordinatorError = { code, message }),
       onConnectedChange: (c) => {
@@ -248,9 +256,29 @@ export class Agent {
         if (c) this.reporter.report(true);
         if (c) this.source?.reportRoutes(this.routes.advertisedRoutes());
       },
-    });
-    this.reporter.start();
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: device.listenPort }, 'agent up');
+    };
+  }
+
+  /**
+   * Down/up without stopping (Tailscale's WantRunning): down closes the map stream and
+   * takes every peer out of the engine; up reconnects and puts them back. The interface,
+   * MagicDNS and the local API stay.
+   */
+  async setTunnel(up: boolean): Promise<StatusJson> {
+    const { device, key, source } = this;
+    if (!device || !key || !source || this.stopping) throw new AgentError('ERR_STOPPED', 'agent not running');
+    if (up === this.tunnelDown) {
+      this.tunnelDown = !up;
+      if (up) {
+        this.syncEngine();
+        source.start(this.sink());
+      } else {
+        await source.stop();
+        await device.reconfigure({ privateKey: key, peers: [] });
+      }
+      this.logger.info({}, up ? 'tunnel up' : 'tunnel down; the agent keeps running');
+    }
+    return this.status();
   }
 
   private async startDevice(port: number | undefined): Promise<Device> {
@@ -337,7 +365,7 @@ export class Agent {
   /** Gives the engine the backend's whole config; Device.reconfigure touches only what differs. */
   private syncEngine(): void {
     const { device, backend, key } = this;
-    if (!device || !backend || !key) return;
+    if (!device || !backend || !key || this.tunnelDown) return;
     const synthetic = this.nat?.syncPeers(backend.peers.values());
     const now = this.clock.now();
     const local = this.reporter.local.prefixes;
@@ -415,7 +443,8 @@ export class Agent {
   status(): StatusJson {
     const { state, device } = this;
     if (!state || !device) throw new AgentError('ERR_STOPPED', 'agent not running');
-    return agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes });
+    const s = agentStatus({ state, device, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(device.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes });
+    return this.tunnelDown ? { ...s, tunnelDown: true } : s;
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */

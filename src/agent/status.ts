@@ -46,6 +46,8 @@ export interface StatusJson {
   exitNode?: import('./routes.js').ExitNodeStatus | null;
   /** Routes this node advertises and which of them are approved. */
   routes?: { advertised: string[]; approved: string[] };
+  /** The tunnel is down (local API /v1/tunnel, `weft web`) while the agent runs. */
+  tunnelDown?: boolean;
 }
 
 /** What `status()` reads from the running agent. */
