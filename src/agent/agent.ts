@@ -42,8 +42,8 @@ import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js'
 // the coordinator is away; the source reconnects and resynchronises by itself.
 //
 // Over 450 lines because this round's features (status reports to the console, the
-// userspace stack, OIDC login, resume) each added their wiring here after the split;
-// the next split moves the local API backend (status, findPeer, ping) to its own file.
+// userspace stack, OIDC login, resume, down/up without stopping for `weft web`) each
+// added their wiring here after the split; the next split moves the local API backend (status, findPeer, ping) to its own file.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 

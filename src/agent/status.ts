@@ -131,7 +131,7 @@ export function expiryWarning(expiresAt: string | null, name: string, now: numbe
 
 /** The human-readable table `weft status` prints, after an expiry warning when one is due. */
 export function formatStatus(s: StatusJson, now = Date.now()): string {
-  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', coordinatorState(s.coordinator)]];
+  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', s.tunnelDown ? 'tunnel down (weft web Connect brings it up)' : coordinatorState(s.coordinator)]];
   for (const p of s.peers) {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
     rows.push([p.ipv4, p.name, p.online ? 'online' : 'offline', `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);
