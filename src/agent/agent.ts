@@ -43,7 +43,8 @@ import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js'
 //
 // Over 450 lines because this round's features (status reports to the console, the
 // userspace stack, OIDC login, resume, down/up without stopping for `weft web`) each
-// added their wiring here after the split; the next split moves the local API backend (status, findPeer, ping) to its own file.
+// added their wiring here after the split; the next split moves the local API backend
+// (status, findPeer, ping, setTunnel) to its own file.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 
@@ -78,6 +79,8 @@ export class Agent {
   private stopping: Promise<void> | null = null;
   /** The tunnel is down (`weft web` Disconnect): no map stream, no peers in the engine, the agent keeps running. */
   private tunnelDown = false;
+  /** setTunnel calls, one at a time (a quick down-up must not end with the engine emptied). */
+  private tunnelQueue: Promise<unknown> = Promise.resolve();
   private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
@@ -264,10 +267,11 @@ export class Agent {
    * takes every peer out of the engine; up reconnects and puts them back. The interface,
    * MagicDNS and the local API stay.
    */
-  async setTunnel(up: boolean): Promise<StatusJson> {
-    const { device, key, source } = this;
-    if (!device || !key || !source || this.stopping) throw new AgentError('ERR_STOPPED', 'agent not running');
-    if (up === this.tunnelDown) {
+  setTunnel(up: boolean): Promise<StatusJson> {
+    const next = this.tunnelQueue.then(async () => {
+      const { device, key, source } = this;
+      if (!device || !key || !source || this.stopping) throw new AgentError('ERR_STOPPED', 'agent not running');
+      if (up !== this.tunnelDown) return this.status();
       this.tunnelDown = !up;
       if (up) {
         this.syncEngine();
@@ -277,8 +281,10 @@ export class Agent {
         await device.reconfigure({ privateKey: key, peers: [] });
       }
       this.logger.info({}, up ? 'tunnel up' : 'tunnel down; the agent keeps running');
-    }
-    return this.status();
+      return this.status();
+    });
+    this.tunnelQueue = next.catch(() => {});
+    return next;
   }
 
   private async startDevice(port: number | undefined): Promise<Device> {

@@ -148,6 +148,19 @@ describe('weft web', () => {
     }
   });
 
+  test('api/down and api/up keep the agent running; a quick down-up ends up with the tunnel up', async () => {
+    const post = (path: string) => fetch(`${web.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then(async (r) => ({ status: r.status, body: (await r.json()) as { tunnelDown?: boolean } }));
+    const down = await post('api/down');
+    assert.equal(down.status, 200);
+    assert.equal(down.body.tunnelDown, true);
+    assert.equal(a.agent.status().tunnelDown, true);
+    assert.equal(a.agent.status().coordinator.connected, false, 'no map stream while down');
+    const [again, up] = await Promise.all([post('api/down'), post('api/up')]);
+    assert.deepEqual([again.status, again.body.tunnelDown, up.status, up.body.tunnelDown], [200, true, 200, undefined]);
+    assert.ok(await waitFor(async () => a.agent.ping('b', 1000).then(() => true, () => false), 15_000), 'b reachable again');
+    assert.ok(await waitFor(() => a.agent.status().coordinator.connected, 10_000));
+  });
+
   test('the page in a headless browser: peers with paths, exit node, disconnect and connect again', { skip: noBrowser, timeout: 60_000 }, async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
