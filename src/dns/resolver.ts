@@ -65,10 +65,13 @@ export interface DnsStats {
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
+const FLAG_TC = 0x0200;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 /** Largest UDP answer we advertise for local answers (DNS flag day 2020). */
 const EDNS_UDP_SIZE = 1232;
+/** Largest UDP message without EDNS (RFC 1035 §4.2.1). */
+const CLASSIC_UDP_SIZE = 512;
 /** CNAMEs followed inside the domain for one answer (loops end here). */
 const MAX_CNAME_CHAIN = 8;
 
@@ -161,7 +164,10 @@ export class MagicDnsResolver {
       if (local) {
         this.stats.local++;
         if (local.rcode === RCODE.NXDOMAIN) this.stats.nxdomain++;
-        return encodeAnswer(id, rd, local.rcode, q, local.answers, edns);
+        const resp = encodeAnswer(id, rd, local.rcode, q, local.answers, edns);
+        // Too big for UDP (many records at one name): TC, and the client asks again over TCP.
+        if (transport === 'udp' && resp.length > (edns ? EDNS_UDP_SIZE : CLASSIC_UDP_SIZE)) return encodeAnswer(id, rd | FLAG_TC, local.rcode, q, [], edns);
+        return resp;
       }
       const response = await this.forward(q, query, transport);
       if (response) {

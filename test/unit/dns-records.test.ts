@@ -136,3 +136,16 @@ test('the resolver answers A, AAAA, CNAME (followed inside the domain), TXT and 
   assert.equal((await ask(r, 'grafana.weft.internal', 'A')).rcode, RCODE.NXDOMAIN, 'a new config drops the records');
   assert.equal(r.stats.badRecords, 0);
 });
+
+test('an answer too big for UDP is truncated (TC) and whole over TCP', async () => {
+  const many = Array.from({ length: 40 }, (_, i) => ({ name: 'pool.weft.internal', type: 'A' as const, value: `100.64.1.${i + 1}` }));
+  const r = new MagicDnsResolver({ ...CONFIG, records: many });
+  const q = dnsPacket.encode({ type: 'query', id: 9, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'pool.weft.internal', class: 'IN' }] });
+  const udp = dnsPacket.decode(Buffer.from((await r.resolve(q, 'udp'))!));
+  assert.ok((udp.flags ?? 0) & 0x0200, 'TC set');
+  assert.equal(udp.answers?.length, 0);
+  const tcp = dnsPacket.decode(Buffer.from((await r.resolve(q, 'tcp'))!));
+  assert.equal((tcp.flags ?? 0) & 0x0200, 0);
+  assert.equal(tcp.answers?.length, 40);
+  assert.equal((await ask(r, 'grafana.weft.internal', 'A')).answers.length, 0, 'records replaced whole');
+});
