@@ -79,7 +79,7 @@ export class MeshDns {
   async set(name: string, type: string, values: readonly string[], now: number): Promise<DnsRecord[]> {
     let parsed: DnsRecord[];
     try {
-      parsed = values.map((value) => parseRecord({ name, type, value }));
+      parsed = [...new Map(values.map((value) => parseRecord({ name, type, value })).map((r) => [recordKey(r), r])).values()];
     } catch (err) {
       throw recordErrorToControl(err);
     }
