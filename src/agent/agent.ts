@@ -35,7 +35,7 @@ import { MetricsServer } from '../metrics/server.js';
 import { DEFAULT_IFACE, bindFactory, defaultBind, defaultTun, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
-import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
+import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js';
 
 // The node agent (tailscaled's job), the process wiring: owns the identity in the state
 // dir, registers with the coordinator once, runs the WireGuard engine on a TUN, feeds
@@ -45,9 +45,10 @@ import type { NetmapSource, NetmapUpdate } from './netmap-source.js';
 // the coordinator is away; the source reconnects and resynchronises by itself.
 //
 // Over 450 lines because this round's features (status reports to the console, the
-// userspace stack, OIDC login, resume) each added their wiring here after the split;
-// the next split moves the local API backend (status, findPeer, ping) to its own file,
-// and engine start-up (startEngine, startDevice, startNat, wireBuiltin; --backend) to another.
+// userspace stack, OIDC login, resume, down/up without stopping for `weft web`, the
+// serverless source and --backend) each added their wiring here after the split; the next
+// split moves the local API backend (status, findPeer, ping, setTunnel) to its own file,
+// and engine start-up (startEngine, startDevice, startNat, wireBuiltin) to another.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 
@@ -86,6 +87,10 @@ export class Agent {
   private magicDns: MagicDns | null = null;
   nat: AgentNat | null = null;
   private stopping: Promise<void> | null = null;
+  /** The tunnel is down (`weft web` Disconnect): no map stream, no peers in the engine, the agent keeps running. */
+  private tunnelDown = false;
+  /** setTunnel calls, one at a time (a quick down-up must not end with the engine emptied). */
+  private tunnelQueue: Promise<unknown> = Promise.resolve();
   private lock: LockHandle | null = null;
   /** Subnet routes and exit nodes, both as client and as router. */
   readonly routes: RouteController;
@@ -247,7 +252,13 @@ export class Agent {
       this.fromCache = true;
       this.logger.info({ peers: this.peers.size, seq: cached.seq }, 'peers from the cached netmap until the coordinator answers');
     }
-    this.source.start({
+    this.source.start(this.sink());
+    this.reporter.start();
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+  }
+
+  private sink(): NetmapSink {
+    return {
       onUpdate: (u) => this.onUpdate(u),
       onError: (code, message) => (this.coordinatorError = { code, message }),
       onConnectedChange: (c) => {
@@ -257,9 +268,32 @@ export class Agent {
         if (c) this.reporter.report(true);
         if (c) this.source?.reportRoutes(this.routes.advertisedRoutes());
       },
+    };
+  }
+
+  /**
+   * Down/up without stopping (Tailscale's WantRunning): down closes the map stream and
+   * takes every peer out of the engine; up reconnects and puts them back. The interface,
+   * MagicDNS and the local API stay.
+   */
+  setTunnel(up: boolean): Promise<StatusJson> {
+    const next = this.tunnelQueue.then(async () => {
+      const { engine, key, source } = this;
+      if (!engine || !key || !source || this.stopping) throw new AgentError('ERR_STOPPED', 'agent not running');
+      if (up !== this.tunnelDown) return this.status();
+      this.tunnelDown = !up;
+      if (up) {
+        this.syncEngine();
+        source.start(this.sink());
+      } else {
+        await source.stop();
+        await engine.reconfigure({ privateKey: key, peers: [] });
+      }
+      this.logger.info({}, up ? 'tunnel up' : 'tunnel down; the agent keeps running');
+      return this.status();
     });
-    this.reporter.start();
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+    this.tunnelQueue = next.catch(() => {});
+    return next;
   }
 
   /** The builtin engine's packet taps: in-engine ping and the ingress packet filter. */
@@ -368,7 +402,7 @@ export class Agent {
   /** Gives the engine the backend's whole config; Device.reconfigure touches only what differs. */
   private syncEngine(): void {
     const { engine, backend, key } = this;
-    if (!engine || !backend || !key) return;
+    if (!engine || !backend || !key || this.tunnelDown) return;
     const synthetic = this.nat?.syncPeers(backend.peers.values());
     const now = this.clock.now();
     const local = this.reporter.local.prefixes;
@@ -455,7 +489,8 @@ export class Agent {
     const { state, engine } = this;
     if (!state || !engine) throw new AgentError('ERR_STOPPED', 'agent not running');
     const members = this.opts.localSource?.members();
-    return agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
+    const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
+    return this.tunnelDown ? { ...s, tunnelDown: true } : s;
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */

@@ -15,6 +15,7 @@ import type { StatusJson } from './status.js';
 //   POST /v1/ping  {peer, timeoutMs?}        -> PingReply | 404 ERR_PEER_NOT_FOUND | 504 ERR_PING_TIMEOUT
 //   POST /v1/down  {logout?}                 -> {ok: true}, then the agent stops
 //   POST /v1/prefs {exitNode?, allowLanAccess?, fallback?} -> StatusJson (`weft set`; exitNode '' clears)
+//   POST /v1/tunnel {up}                     -> StatusJson (the tunnel down or up again; the agent keeps running)
 
 export interface PingReply {
   name: string;
@@ -34,6 +35,8 @@ export interface LocalApiBackend {
   down(logout: boolean): Promise<void>;
   /** `weft set`: exit node preferences (exitNode '' clears). */
   setPrefs(p: { exitNode?: string; allowLanAccess?: boolean; fallback?: 'block' | 'direct' }): Promise<StatusJson>;
+  /** Takes the tunnel down (no coordinator stream, no peers) or brings it up again; the agent keeps running. */
+  setTunnel(up: boolean): Promise<StatusJson>;
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -97,6 +100,11 @@ export class LocalApi {
         },
       },
       async (req) => this.backend.setPrefs(req.body ?? {}),
+    );
+    app.post<{ Body: { up: boolean } }>(
+      '/v1/tunnel',
+      { schema: { body: { type: 'object', additionalProperties: false, required: ['up'], properties: { up: { type: 'boolean' } } } } },
+      async (req) => this.backend.setTunnel(req.body.up),
     );
     if (await answers(this.path)) throw new AgentError('ERR_ALREADY_RUNNING', `another agent is serving ${this.path}`);
     // A socket file left by a crashed agent would make listen() fail with EADDRINUSE.

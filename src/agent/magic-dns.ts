@@ -60,6 +60,7 @@ export class MagicDns {
       meshRanges: [v.ipv4Range, v.ipv6Range],
       routes: v.dns.routes ?? {},
       upstreams: this.upstreams,
+      records: Array.isArray(v.dns.records) ? v.dns.records : [],
     };
   }
 

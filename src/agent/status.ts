@@ -53,6 +53,8 @@ export interface StatusJson {
   members?: MeshMemberStatus[];
   /** An external engine (--backend kernel|wireguard-go) and what it changes; absent for the builtin one. */
   backend?: BackendStatus;
+  /** The tunnel is down (local API /v1/tunnel, `weft web`) while the agent runs. */
+  tunnelDown?: boolean;
 }
 
 /** What `status()` reads from the running agent. */
@@ -142,7 +144,8 @@ export function expiryWarning(expiresAt: string | null, name: string, now: numbe
 /** The human-readable table `weft status` prints, after an expiry warning when one is due. */
 export function formatStatus(s: StatusJson, now = Date.now()): string {
   const members = s.members ? new Map(s.members.map((m) => [m.publicKey, m])) : null;
-  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', members ? `serverless, ${s.members!.filter((m) => m.state !== 'dead').length} of ${members.size} members up` : coordinatorState(s.coordinator)]];
+  const selfState = s.tunnelDown ? 'tunnel down (weft web Connect brings it up)' : members ? `serverless, ${s.members!.filter((m) => m.state !== 'dead').length} of ${members.size} members up` : coordinatorState(s.coordinator);
+  const rows: string[][] = [[s.self.ipv4, s.self.name, 'self', selfState]];
   for (const p of s.peers) {
     const how = p.path === 'none' ? `- (${p.pathReason})` : p.path === 'relay' ? `relay ${p.relay ?? p.endpoint} (${p.pathReason})` : `${p.path} ${p.endpoint}`;
     rows.push([p.ipv4, p.name, members?.get(p.publicKey)?.state ?? (p.online ? 'online' : 'offline'), `${how}, rx ${p.rxBytes} tx ${p.txBytes}`]);

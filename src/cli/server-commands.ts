@@ -18,6 +18,7 @@ import { registerPolicyCommands } from './policy-commands.js';
 import { readRelaySecret, RELAY_SECRET_ENV } from '../relay/admission.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerRouteCommands } from './route-commands.js';
+import { registerDnsCommands } from './dns-commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { oidcFromFlags, oidcServerOptions, type OidcFlags } from './oidc-options.js';
 
@@ -215,6 +216,7 @@ export function registerServerCommands(program: Command, out: (s: string) => voi
     });
 
   registerRouteCommands(program, withTarget, client, out, err);
+  registerDnsCommands(program, withTarget, client, out);
 
   registerPolicyCommands(
     program,

@@ -1,4 +1,4 @@
-// The admin API (`/api/v1/admin/*`): nodes, pre-auth and API keys, routes, policy, audit,
+// The admin API (`/api/v1/admin/*`): nodes, pre-auth and API keys, routes, policy, DNS records, audit,
 // over the local socket (trusted by its permissions) or with an API key or console session.
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
@@ -11,6 +11,7 @@ import type { ApproveRouteRequest, CreateAuthKeyRequest, RouteView } from '../wi
 import { EXIT_ROW, parseRouteArg } from './routes.js';
 import { isExitRoute } from '../policy/index.js';
 import { identityAdminRoutes } from './identity/admin-routes.js';
+import { dnsAdminRoutes } from './dns-admin-routes.js';
 import { CSRF_HEADER, type ConsoleAuth } from './console/session.js';
 import { emptyBody, noQuery, type ApiContext } from './api.js';
 
@@ -195,6 +196,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
     const text = (req.body as { policy: string }).policy;
     await ctx.policy.set(text, now());
     ctx.hub.policyChanged();
+    if (ctx.dns.policyChanged(ctx.policy.policy)) ctx.hub.dnsChanged();
     await audit(req, 'policy.set', 'policy', { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') });
     await ctx.registry.reapplyAutoApprovers();
     return { ok: true };
@@ -224,6 +226,7 @@ function adminScope(app: FastifyInstance, ctx: ApiContext, access: AdminAccess):
   });
 
   identityAdminRoutes(app, ctx, audit);
+  dnsAdminRoutes(app, ctx, audit);
 
   app.get('/api/v1/admin/audit', { schema: { querystring: auditQuerySchema } }, async (req) => {
     const { since, limit } = parseAuditQuery(req.query as { since?: string; limit?: string });

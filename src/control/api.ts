@@ -12,6 +12,7 @@ import { RESPONSE_MAC_HEADER, responseMac } from '../wire/node-auth.js';
 import type { Registry } from './registry.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { NodeRecord, Store } from './store/index.js';
+import type { MeshDns } from './dns-records.js';
 import type { StreamHub } from './stream.js';
 import type { AdminNodeView, ErrorBody, RegisterRequest, RelayInfo, RelayStatusView } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION, FORWARD_RULES_VERSION, MIN_CONTROL_PROTOCOL_VERSION, RESUME_HEADER, VERSION_HEADER } from '../wire/version.js';
@@ -39,6 +40,8 @@ export interface ApiContext {
   registry: Registry;
   hub: StreamHub;
   policy: PolicyEngine;
+  /** MagicDNS config and records (dns-records.ts). */
+  dns: MeshDns;
   verifier: NodeVerifier;
   clock: Clock;
   serverPublicKey: string;

@@ -54,6 +54,8 @@ export class PolicyEngine {
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
+  /** Checks beyond the policy's own (its dnsRecords against the mesh); throws a ControlError. */
+  checkExtra: ((p: Policy) => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -88,6 +90,7 @@ export class PolicyEngine {
   private checked(text: string): { policy: Policy; view: PolicyCheckView } {
     try {
       const { policy } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+      this.checkExtra?.(policy);
       return { policy, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
     } catch (err) {
       throw policyErrorToControl(err);

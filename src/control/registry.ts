@@ -70,6 +70,8 @@ export class Registry {
   autoApprove: (n: NodeRecord, routes: string[]) => string[] = () => [];
   /** Another instance changed the access policy (PostgreSQL). */
   onRemotePolicy: (() => Promise<void>) | undefined = undefined;
+  /** Another instance changed the admin-set MagicDNS records (PostgreSQL). */
+  onRemoteDns: (() => Promise<void>) | undefined = undefined;
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -417,6 +419,7 @@ export class Registry {
       return;
     }
     if (c.kind === 'policy') return this.onRemotePolicy?.();
+    if (c.kind === 'dns') return this.onRemoteDns?.();
     if (c.kind === 'resync') {
       await this.onRemotePolicy?.();
       return this.resync();

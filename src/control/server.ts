@@ -19,7 +19,7 @@ import { ADMIN_FAILURE_GLOBAL_LIMIT, ADMIN_FAILURE_LIMIT, DEFAULT_REGISTER_GLOBA
 import { DEFAULT_NODE_EXPIRY_MS, MAGIC_DNS_IPV4, MAGIC_DNS_IPV6, Registry } from './registry.js';
 import { PolicyEngine, toPolicyNode } from './policy-engine.js';
 import { autoApproved } from '../policy/index.js';
-import type { DnsConfig } from '../wire/control.js';
+import { MeshDns } from './dns-records.js';
 import { loadOrCreateServerKey } from './server-key.js';
 import { openStore, type NodeRecord, type Store } from './store/index.js';
 import { MAX_CLIENT_MESSAGE_BYTES, StreamHub } from './stream.js';
@@ -150,8 +150,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   });
   const policy = new PolicyEngine(store, () => registry.nodes(), log);
   policy.compileTimer = metrics.compileTimer;
-  const dns: DnsConfig = { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} };
-  const hub = new StreamHub(registry, log, policy, dns, clock, opts.updateIntervalMs, opts.policyFanoutWindowMs);
+  const dns = new MeshDns(store, registry.domain, () => registry.nodes(), { magicDns: opts.magicDns ?? true, resolverIPv4: MAGIC_DNS_IPV4, resolverIPv6: MAGIC_DNS_IPV6, routes: opts.dnsRoutes ?? {} });
+  const hub = new StreamHub(registry, log, policy, () => dns.config, clock, opts.updateIntervalMs, opts.policyFanoutWindowMs);
   hub.fanoutTimer = metrics.fanoutTimer;
   let relay: EmbeddedRelay | null = null;
   const events = new ConsoleEvents();
@@ -178,10 +178,15 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const consoleAuth = new ConsoleAuth(store, clock, opts.consoleSessionTtlMs ?? DEFAULT_SESSION_TTL_MS);
   consoleAuth.addProof(apiKeyProof(store));
   consoleAuth.addProof(adminPasswordProof(new AdminPasswords(store.identity, clock), store.identity));
+  policy.checkExtra = (p) => dns.checkPolicy(p);
   registry.autoApprove = (n, routes) => autoApproved(policy.policy, toPolicyNode(n), routes);
   registry.onRemotePolicy = async () => {
     await policy.load();
     hub.policyChanged();
+    if (await dns.load(policy.policy)) hub.dnsChanged();
+  };
+  registry.onRemoteDns = async () => {
+    if (await dns.load(policy.policy)) hub.dnsChanged();
   };
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
   const socketPath = opts.adminSocket === false ? null : join(opts.stateDir, ADMIN_SOCKET_NAME);
@@ -226,13 +231,14 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await store.init();
       await registry.start();
       await policy.load();
+      await dns.load(policy.policy);
       started = true;
       verifier = new NodeVerifier({ serverPrivate: serverKey, clock, isKnown: (k) => registry.byPublicKey(k) !== undefined, registerLimiter });
       const sealer = await Sealer.open(opts.stateDir);
       const oidcSecret = opts.oidc ? await oidcClientSecret(store, sealer, opts.oidc.clientSecret, clock.wallNow()) : null;
       const baseUrl = (): string => opts.nat?.publicUrl?.replace(/\/$/, '') ?? url;
       const nodeLogins = opts.oidc ? new NodeLogins(store.logins, clock, baseUrl) : undefined;
-      const ctx: ApiContext = { store, registry, hub, policy, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry, sealer, nodeLogins };
+      const ctx: ApiContext = { store, registry, hub, policy, dns, verifier, clock, serverPublicKey: publicKey, wss, relaysFor: () => [], relayStatus: () => [], events, adminView, metrics: metrics.registry, sealer, nodeLogins };
 
       if (opts.acme) acme = new AcmeManager({ ...opts.acme, http: opts.acme.http ?? { host, port: 80 } }, opts.stateDir, clock, log);
       const limits = { ...opts.httpLimits };

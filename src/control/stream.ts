@@ -97,7 +97,8 @@ export class StreamHub implements RegistryListener {
     private readonly registry: Registry,
     private readonly log: Logger,
     private readonly policy: PolicyEngine,
-    private readonly dns: DnsConfig,
+    /** The current MagicDNS config (dns-records.ts), read for each full netmap. */
+    private readonly dns: () => DnsConfig,
     private readonly clock: Clock,
     updateIntervalMs = UPDATE_INTERVAL_MS,
     private readonly policyWindowMs = POLICY_FANOUT_WINDOW_MS,
@@ -188,7 +189,7 @@ export class StreamHub implements RegistryListener {
       self: this.registry.view(self),
       peers: this.views(keys),
       packetFilter: this.filterFor(ws, filter),
-      dns: this.dns,
+      dns: this.dns(),
       ...(relays.length > 0 ? { relays } : {}),
       statusReports: true,
     };
@@ -293,6 +294,18 @@ export class StreamHub implements RegistryListener {
       this.deliver(id, seq, { upserts: this.views(after.filter((k) => !before.has(k))), removals: [...before].filter((k) => !afterSet.has(k)), filter: true, self: false });
     }
     this.policy.previous = c;
+  }
+
+  /**
+   * The MagicDNS config changed (records, v9): every connected node gets it in one delta.
+   * Logged like a policy edit, so a resuming stream gets a full netmap with it.
+   */
+  dnsChanged(): void {
+    this.timed(() => {
+      const seq = this.next(null, true);
+      const data = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], dns: this.dns() } satisfies ServerMessage);
+      for (const set of this.streams.values()) for (const ws of set) this.send(ws, data);
+    });
   }
 
   /** Open streams on this instance. */

@@ -1,12 +1,17 @@
 import dnsPacket, { type Answer, type Question } from 'dns-packet';
 import ipaddr from 'ipaddr.js';
+import type { DnsRecord } from '../wire/control.js';
 import { canonicalIp, canonicalName, inCidrs, reverseNameToIp } from './names.js';
+import { recordAnswer, RecordTable } from './record-table.js';
+import { within } from './records.js';
 import { networkExchange, parseUpstream, type Transport, type Upstream, type UpstreamExchange } from './upstream.js';
 
 // MagicDNS (Tailscale's net/dns/resolver): answers for mesh names and addresses from the
 // netmap, everything else forwarded. Order per query:
-//   1. `<name>.<domain>` and bare `<name>`: A/AAAA from the netmap; unknown names inside
-//      the domain get NXDOMAIN (never leak mesh lookups upstream);
+//   1. `<name>.<domain>` and bare `<name>`: A/AAAA from the netmap; names inside the
+//      domain also from the records (A, AAAA, CNAME, TXT, SRV; a CNAME is followed
+//      inside the domain); unknown names inside the domain get NXDOMAIN (never leak mesh
+//      lookups upstream);
 //   2. PTR for mesh addresses; unknown addresses inside the mesh ranges get NXDOMAIN;
 //   3. the most specific split-DNS route suffix -> its resolvers;
 //   4. the default upstreams (the system's previous resolvers); none or all failing ->
@@ -32,6 +37,8 @@ export interface DnsConfig {
   routes: Record<string, string[]>;
   /** Resolvers for everything else (the system's previous ones). */
   upstreams: string[];
+  /** Records beyond nodes (netmap v9); malformed ones are dropped and counted. */
+  records?: readonly DnsRecord[];
 }
 
 export interface ResolverOptions {
@@ -51,20 +58,28 @@ export interface DnsStats {
   formerr: number;
   notimp: number;
   dropped: number;
+  /** Records of the current config dropped as malformed or outside the domain. */
+  badRecords: number;
 }
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
+const FLAG_TC = 0x0200;
 const FLAG_RD = 0x0100;
 const FLAG_RA = 0x0080;
 /** Largest UDP answer we advertise for local answers (DNS flag day 2020). */
 const EDNS_UDP_SIZE = 1232;
+/** Largest UDP message without EDNS (RFC 1035 §4.2.1). */
+const CLASSIC_UDP_SIZE = 512;
+/** CNAMEs followed inside the domain for one answer (loops end here). */
+const MAX_CNAME_CHAIN = 8;
 
 interface Compiled {
   domain: string;
   byName: Map<string, MeshHost>;
   byIp: Map<string, string>;
+  records: RecordTable;
   meshRanges: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
   /** Longest suffix first. */
   routes: Array<{ suffix: string; servers: Upstream[] }>;
@@ -87,6 +102,7 @@ function compile(c: DnsConfig): Compiled {
     domain,
     byName,
     byIp,
+    records: new RecordTable(c.records ?? [], domain),
     meshRanges: c.meshRanges.map((r) => ipaddr.parseCIDR(r)),
     routes: Object.entries(c.routes)
       .map(([suffix, servers]) => ({ suffix: canonicalName(suffix), servers: servers.map(parseUpstream) }))
@@ -95,10 +111,8 @@ function compile(c: DnsConfig): Compiled {
   };
 }
 
-const within = (name: string, suffix: string): boolean => name === suffix || name.endsWith(`.${suffix}`);
-
 export class MagicDnsResolver {
-  readonly stats: DnsStats = { queries: 0, local: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, dropped: 0 };
+  readonly stats: DnsStats = { queries: 0, local: 0, nxdomain: 0, forwarded: 0, servfail: 0, formerr: 0, notimp: 0, dropped: 0, badRecords: 0 };
   private cfg: Compiled;
   private readonly exchange: UpstreamExchange;
   private readonly timeoutMs: number;
@@ -107,6 +121,7 @@ export class MagicDnsResolver {
   /** Throws only on a bad config (unparsable resolver or range), never per query. */
   constructor(config: DnsConfig, opts: ResolverOptions = {}) {
     this.cfg = compile(config);
+    this.stats.badRecords = this.cfg.records.dropped;
     this.exchange = opts.exchange ?? networkExchange;
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.ttl = opts.ttl ?? 5;
@@ -115,6 +130,7 @@ export class MagicDnsResolver {
   /** Applies a new netmap / DNS config; queries in flight finish with the old one. */
   setConfig(config: DnsConfig): void {
     this.cfg = compile(config);
+    this.stats.badRecords = this.cfg.records.dropped;
   }
 
   /** Answers one query; null means drop (not even a header to answer). Never rejects. */
@@ -148,7 +164,10 @@ export class MagicDnsResolver {
       if (local) {
         this.stats.local++;
         if (local.rcode === RCODE.NXDOMAIN) this.stats.nxdomain++;
-        return encodeAnswer(id, rd, local.rcode, q, local.answers, edns);
+        const resp = encodeAnswer(id, rd, local.rcode, q, local.answers, edns);
+        // Too big for UDP (many records at one name): TC, and the client asks again over TCP.
+        if (transport === 'udp' && resp.length > (edns ? EDNS_UDP_SIZE : CLASSIC_UDP_SIZE)) return encodeAnswer(id, rd | FLAG_TC, local.rcode, q, [], edns);
+        return resp;
       }
       const response = await this.forward(q, query, transport);
       if (response) {
@@ -168,17 +187,13 @@ export class MagicDnsResolver {
     const cfg = this.cfg;
     const name = canonicalName(q.name);
     const inDomain = within(name, cfg.domain);
-    const label = inDomain ? name.slice(0, Math.max(0, name.length - cfg.domain.length - 1)) : name;
-    const host = inDomain || !name.includes('.') ? cfg.byName.get(label) : undefined;
     // The typings lack ANY (255), which dns-packet decodes as 'ANY'.
     const type: string = q.type;
-    if (host) {
-      const answers: Answer[] = [];
-      if ((type === 'A' || type === 'ANY') && host.ipv4) answers.push({ type: 'A', name: q.name, ttl: this.ttl, data: host.ipv4 });
-      if ((type === 'AAAA' || type === 'ANY') && host.ipv6) answers.push({ type: 'AAAA', name: q.name, ttl: this.ttl, data: host.ipv6 });
-      return { rcode: RCODE.NOERROR, answers };
+    if (inDomain || !name.includes('.')) {
+      const answers = this.lookup(inDomain ? name : `${name}.${cfg.domain}`, q.name, type, 0);
+      if (answers) return { rcode: RCODE.NOERROR, answers };
     }
-    if (inDomain) return { rcode: name === cfg.domain ? RCODE.NOERROR : RCODE.NXDOMAIN, answers: [] };
+    if (inDomain) return { rcode: name === cfg.domain || cfg.records.isInterior(name) ? RCODE.NOERROR : RCODE.NXDOMAIN, answers: [] };
     const ip = reverseNameToIp(name);
     if (ip) {
       const target = cfg.byIp.get(ip);
@@ -186,6 +201,30 @@ export class MagicDnsResolver {
       if (inCidrs(ip, cfg.meshRanges)) return { rcode: RCODE.NXDOMAIN, answers: [] };
     }
     return null;
+  }
+
+  /**
+   * The answers for `fqdn` (inside the domain) of `type`, or null when nothing lives
+   * there. A node's addresses come from the netmap; a CNAME (never at a node's name) is
+   * answered for any type and followed while its target stays inside the domain.
+   */
+  private lookup(fqdn: string, owner: string, type: string, depth: number): Answer[] | null {
+    const cfg = this.cfg;
+    const label = fqdn.slice(0, Math.max(0, fqdn.length - cfg.domain.length - 1));
+    const host = cfg.byName.get(label);
+    const records = cfg.records.get(fqdn);
+    if (!host && records.length === 0) return null;
+    const cname = host ? undefined : records.find((r) => r.type === 'CNAME');
+    if (cname && type !== 'CNAME') {
+      const chain = depth < MAX_CNAME_CHAIN && within(cname.value, cfg.domain) ? this.lookup(cname.value, cname.value, type, depth + 1) : null;
+      return [recordAnswer(cname, owner, this.ttl), ...(chain ?? [])];
+    }
+    const wants = (t: string): boolean => type === t || type === 'ANY';
+    const answers: Answer[] = [];
+    if (host && wants('A') && host.ipv4) answers.push({ type: 'A', name: owner, ttl: this.ttl, data: host.ipv4 });
+    if (host && wants('AAAA') && host.ipv6) answers.push({ type: 'AAAA', name: owner, ttl: this.ttl, data: host.ipv6 });
+    for (const r of records) if (wants(r.type) && !(host && (r.type === 'A' || r.type === 'AAAA' || r.type === 'CNAME'))) answers.push(recordAnswer(r, owner, this.ttl));
+    return answers;
   }
 
   /** The first valid upstream answer, or null when every server failed. */

@@ -13,6 +13,7 @@ export type PolicyErrorCode =
   | 'ERR_POLICY_BAD_PORTS'
   | 'ERR_POLICY_BAD_PROTO'
   | 'ERR_POLICY_BAD_ACTION'
+  | 'ERR_POLICY_BAD_DNS_RECORD'
   | 'ERR_POLICY_TEST_FAILED';
 
 export class PolicyError extends WeftError {

@@ -1,4 +1,7 @@
 import { parsePrefix, type Prefix } from '../net/prefix.js';
+import { DnsRecordError } from '../dns/errors.js';
+import { parseRecord } from '../dns/records.js';
+import type { DnsRecord } from '../wire/control.js';
 import { PolicyError, type PolicyErrorCode } from './errors.js';
 import { parseHuJSON, SourceMap, type JsonNode } from './hujson.js';
 import {
@@ -40,7 +43,7 @@ const PROTO_NAMES: Record<string, number[]> = {
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const TAG_OR_GROUP_NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
 const INTERNET = 'autogroup:internet';
-const TOP_KEYS = new Set(['groups', 'tagOwners', 'hosts', 'acls', 'tests', 'autoApprovers']);
+const TOP_KEYS = new Set(['groups', 'tagOwners', 'hosts', 'acls', 'tests', 'autoApprovers', 'dnsRecords']);
 
 class Parser {
   private readonly map: SourceMap;
@@ -77,6 +80,8 @@ class Parser {
     if (auto) this.parseAutoApprovers(auto.value);
     const tests = top.get('tests');
     if (tests) for (const t of this.array(tests.value, 'tests')) this.policy.tests.push(this.parseTest(t));
+    const records = top.get('dnsRecords');
+    if (records) this.policy.dnsRecords = this.array(records.value, 'dnsRecords').map((r) => this.parseDnsRecord(r));
     return this.policy;
   }
 
@@ -170,6 +175,22 @@ class Parser {
     const exit = o.get('exitNode');
     if (exit) out.exitNode = this.strings(exit.value, 'autoApprovers.exitNode').map(({ s, at }) => this.selector(s, at));
     this.policy.autoApprovers = out;
+  }
+
+  /** One record alone (src/dns/records.ts); the coordinator checks the set against its domain and nodes. */
+  parseDnsRecord(n: JsonNode): DnsRecord {
+    const o = this.object(n, 'each entry of dnsRecords');
+    this.onlyKeys(o, ['name', 'type', 'value'], 'a DNS record');
+    const field = (k: string): string | undefined => {
+      const v = o.get(k);
+      return v ? this.string(v.value, `dnsRecords ${k}`) : undefined;
+    };
+    try {
+      return parseRecord({ name: field('name'), type: field('type'), value: field('value') });
+    } catch (err) {
+      if (!(err instanceof DnsRecordError)) throw err;
+      this.fail('ERR_POLICY_BAD_DNS_RECORD', o.get(err.field)?.value ?? n, err.message);
+    }
   }
 
   checkPrefixedName(name: string, prefix: string, at: JsonNode): void {

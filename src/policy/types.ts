@@ -1,4 +1,5 @@
 import type { Prefix } from '../net/prefix.js';
+import type { DnsRecord } from '../wire/control.js';
 
 // The policy after parsing and validation. Every element keeps the 1-based line it came
 // from so compile-time and test failures can point at the source.
@@ -60,6 +61,8 @@ export interface Policy {
   tests: PolicyTest[];
   /** `autoApprovers` (routes branch): who may have routes approved without an admin. */
   autoApprovers?: AutoApprovers;
+  /** `dnsRecords` (issue 20): MagicDNS records beyond nodes, each valid alone (src/dns/records.ts). */
+  dnsRecords?: DnsRecord[];
 }
 
 export interface AutoApprovers {

@@ -20,7 +20,8 @@ import { loadStatic, SECURITY_HEADERS } from '../static-files.js';
 //   GET  /<token>/static/<file>    its assets
 //   GET  /<token>/api/status       agent GET /v1/status
 //   POST /<token>/api/prefs        agent POST /v1/prefs {exitNode?}
-//   POST /<token>/api/down         agent POST /v1/down (the agent stops)
+//   POST /<token>/api/down         agent POST /v1/tunnel {up: false} (the agent keeps running)
+//   POST /<token>/api/up           agent POST /v1/tunnel {up: true}
 
 export const DEFAULT_WEB_LISTEN = '127.0.0.1:8088';
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
@@ -96,10 +97,10 @@ export class WebUi {
         return;
       }
       if (req.method === 'GET' && path === 'api/status') return json(res, 200, await callAgent(this.o.socket, 'GET', '/v1/status'));
-      if (req.method === 'POST' && (path === 'api/prefs' || path === 'api/down')) {
+      if (req.method === 'POST' && (path === 'api/prefs' || path === 'api/down' || path === 'api/up')) {
         if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return fail(res, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'writes are application/json', 'content-type');
         const body = await readBody(req);
-        if (path === 'api/down') return json(res, 200, await callAgent(this.o.socket, 'POST', '/v1/down', { logout: false }));
+        if (path !== 'api/prefs') return json(res, 200, await callAgent(this.o.socket, 'POST', '/v1/tunnel', { up: path === 'api/up' }));
         const exitNode = (body as { exitNode?: unknown }).exitNode;
         if (typeof exitNode !== 'string' || exitNode.length > 255) return fail(res, 400, 'ERR_VALIDATION', 'exitNode must be a peer name or "" for none', 'exitNode');
         return json(res, 200, await callAgent(this.o.socket, 'POST', '/v1/prefs', { exitNode }));

@@ -135,6 +135,34 @@ export interface DnsConfig {
   resolverIPv6?: string;
   /** Split DNS: domain suffix -> resolvers ("ip", "ip:port", "[v6]:port"). */
   routes: Record<string, string[]>;
+  /** v9: records beyond nodes (policy `dnsRecords` and `weft dns records`), served by every agent. */
+  records?: DnsRecord[];
+}
+
+export type DnsRecordType = 'A' | 'AAAA' | 'CNAME' | 'TXT' | 'SRV';
+
+/**
+ * v9: one MagicDNS record (src/dns/records.ts). `name` is a lower-case name inside the
+ * mesh domain without the trailing dot; `value` is presentation form: an address (A,
+ * AAAA), a name (CNAME), one string of at most 255 bytes (TXT) or
+ * `priority weight port target` (SRV).
+ */
+export interface DnsRecord {
+  name: string;
+  type: DnsRecordType;
+  value: string;
+}
+
+/** v9: `GET /api/v1/admin/dns/records`: every record served, and where it is set. */
+export interface DnsRecordView extends DnsRecord {
+  source: 'policy' | 'admin';
+}
+
+/** v9: `PUT /api/v1/admin/dns/records`: replaces the admin-set records of `type` at `name` with `values`. */
+export interface SetDnsRecordsRequest {
+  name: string;
+  type: DnsRecordType;
+  values: string[];
 }
 
 /**

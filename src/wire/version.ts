@@ -3,7 +3,7 @@
 // CONTROL_PROTOCOL_LOG; docs/CONTROL-PROTOCOL.md "Change log" has the same entries, in
 // the same order, with the details (test/unit/wire-version.test.ts checks both).
 
-export const CONTROL_PROTOCOL_VERSION = 8;
+export const CONTROL_PROTOCOL_VERSION = 9;
 /** Oldest request version the coordinator still accepts. */
 export const MIN_CONTROL_PROTOCOL_VERSION = 1;
 /**
@@ -46,4 +46,5 @@ export const CONTROL_PROTOCOL_LOG: readonly ProtocolVersion[] = [
   { version: 6, summary: 'node key expiry management (RegisterRequest.reauth, expire/extend)' },
   { version: 7, summary: 'signed version, MACed answers and sealed map-stream frames' },
   { version: 8, summary: 'map-stream resume from <epoch>.<seq> (RESUME_HEADER, NetMap.epoch)' },
+  { version: 9, summary: 'MagicDNS records beyond nodes (DnsConfig.records) and the admin dns/records API' },
 ];

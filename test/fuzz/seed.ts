@@ -126,6 +126,7 @@ function seeds(): Record<string, Uint8Array[]> {
     policy: [
       text(`// seed\n{\n  "groups": { "group:eng": ["alice@"] },\n  "tagOwners": { "tag:server": ["group:eng"] },\n  "hosts": { "nas": "192.0.2.7", "lan": "192.0.2.0/24" },\n  "acls": [ { "action": "accept", "src": ["group:eng", "lan"], "dst": ["tag:server:22,80-90", "nas:*"], "proto": "tcp" } ],\n  "tests": [ { "src": "alice@", "accept": ["tag:server:22"], "deny": ["tag:server:23"] } ],\n}`),
       text('{}'),
+      text(`{\n  "dnsRecords": [\n    { "name": "grafana.weft.internal", "type": "A", "value": "100.64.0.5" },\n    { "name": "www.weft.internal", "type": "CNAME", "value": "web.weft.internal" },\n    { "name": "web.weft.internal", "type": "TXT", "value": "owner=ops" },\n    { "name": "_http._tcp.web.weft.internal", "type": "SRV", "value": "0 5 8080 web.weft.internal" },\n  ],\n}`),
     ],
   };
 }

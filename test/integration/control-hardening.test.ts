@@ -117,7 +117,7 @@ describe('finding 5: slow clients', () => {
     const dir = mkdtempSync(join(tmpdir(), 'weft-slow-'));
     const relay = new RelayServer();
     const port = await relay.listen('127.0.0.1', 0);
-    const api = new LocalApi(join(dir, 'weft.sock'), { status: () => { throw new Error('not reached'); }, ping: async () => { throw new Error('not reached'); }, down: async () => {}, setPrefs: async () => { throw new Error('not reached'); } }, silentLogger);
+    const api = new LocalApi(join(dir, 'weft.sock'), { status: () => { throw new Error('not reached'); }, ping: async () => { throw new Error('not reached'); }, down: async () => {}, setPrefs: async () => { throw new Error('not reached'); }, setTunnel: async () => { throw new Error('not reached'); } }, silentLogger);
     await api.start();
     try {
       const [r, l] = await Promise.all([slowloris({ port }, HALF_HEADERS, 20_000), slowloris({ path: join(dir, 'weft.sock') }, HALF_HEADERS, 20_000)]);

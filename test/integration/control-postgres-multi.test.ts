@@ -66,6 +66,19 @@ if (why && process.env.WEFT_E2E_REQUIRED === '1') {
     await map.close();
   });
 
+  test('MagicDNS records set through instance A reach a stream held by instance B', async () => {
+    const key = (await new AdminClient({ socketPath: a.adminSocketPath! }).request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true })).key;
+    const node = new SimNode(b.url, b.publicKey);
+    assert.equal((await node.register({ hostname: 'dns-watcher', authKey: key })).status, 200);
+    const map = await node.openMap();
+    await map.waitFor((m) => m.type === 'full');
+    await new AdminClient({ socketPath: a.adminSocketPath! }).request('PUT', '/api/v1/admin/dns/records', { name: 'shared.weft.internal', type: 'A', values: ['100.64.0.77'] });
+    await map.waitFor((m) => m.type === 'delta' && (m.dns?.records ?? []).some((r) => r.name === 'shared.weft.internal' && r.value === '100.64.0.77'), 3000);
+    const list = await new AdminClient({ socketPath: b.adminSocketPath! }).request<{ records: { name: string }[] }>('GET', '/api/v1/admin/dns/records');
+    assert.deepEqual(list.records.map((r) => r.name), ['shared.weft.internal']);
+    await map.close();
+  });
+
   test('an instance whose change listener drops reconnects and catches up', async () => {
     const key = (await new AdminClient({ socketPath: a.adminSocketPath! }).request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true })).key;
     const watcher = new SimNode(b.url, b.publicKey);

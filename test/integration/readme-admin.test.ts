@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { ADMIN_SOCKET_NAME } from '../../src/control/server.js';
-import type { NodeView } from '../../src/wire/control.js';
+import type { DnsRecordView, NodeView } from '../../src/wire/control.js';
 import { SimNode } from '../helpers/control.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
@@ -18,7 +18,7 @@ import { waitFor } from '../helpers/wait.js';
 // the state dir, the server URL, and the listen address (a free localhost port).
 
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
-const ADMIN = /^(?:WEFT_\w+=(?:\$\([^)]*\)|\S+) )*weft (keys|nodes|routes|policy|apikeys|version|users|admins|secrets)\b/;
+const ADMIN = /^(?:WEFT_\w+=(?:\$\([^)]*\)|\S+) )*weft (keys|nodes|routes|policy|apikeys|version|users|admins|secrets|dns)\b/;
 
 interface Block {
   lang: string;
@@ -107,6 +107,15 @@ test("the README's admin examples run in order on a fresh server", async () => {
     assert.deepEqual(nodes.find((n) => n.name === 'gw')?.approvedRoutes, ['0.0.0.0/0', '::/0']);
     assert.deepEqual(nodes.find((n) => n.name === 'router')?.approvedRoutes, [], 'unapproved again');
     assert.match((await admin.request<{ policy: string }>('GET', '/api/v1/admin/policy')).policy, /tag:server/);
+    const { records } = await admin.request<{ records: DnsRecordView[] }>('GET', '/api/v1/admin/dns/records');
+    assert.deepEqual(records.map((r) => `${r.source}: ${r.name} ${r.type} ${r.value}`), [
+      'admin: _http._tcp.gw.weft.internal SRV 0 5 8080 gw.weft.internal',
+      'admin: grafana.weft.internal A 100.64.0.50',
+      'admin: gw.weft.internal TXT backup=nightly',
+      'admin: gw.weft.internal TXT owner=ops',
+      'policy: nas.weft.internal A 100.64.0.7',
+      'admin: www.weft.internal CNAME gw.weft.internal',
+    ]);
     // The identity examples: alice created, renamed and removed; root created and removed; a read-only key.
     const { users } = await admin.request<{ users: { login: string }[] }>('GET', '/api/v1/admin/users');
     assert.ok(!users.some((u) => u.login.startsWith('alice@')), JSON.stringify(users));

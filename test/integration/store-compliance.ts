@@ -278,6 +278,24 @@ export function storeCompliance(fixture: StoreFixture): void {
     await s.close();
   });
 
+  test('MagicDNS records (migration 9): set replaces one name and type, delete by name or name and type', async () => {
+    await fresh();
+    const rows = async (): Promise<string[]> => (await s.listDnsRecords()).map((r) => `${r.name} ${r.type} ${r.value}`);
+    assert.deepEqual(await rows(), []);
+    await s.setDnsRecords('web.weft.internal', 'TXT', ['b', 'a', 'a'], NOW);
+    await s.setDnsRecords('db.weft.internal', 'A', ['100.64.0.9'], NOW);
+    await s.setDnsRecords('db.weft.internal', 'TXT', ['x'], NOW);
+    assert.deepEqual(await rows(), ['db.weft.internal A 100.64.0.9', 'db.weft.internal TXT x', 'web.weft.internal TXT a', 'web.weft.internal TXT b']);
+    await s.setDnsRecords('web.weft.internal', 'TXT', ['c'], NOW);
+    assert.deepEqual((await s.deleteDnsRecords('db.weft.internal', 'TXT')).map((r) => r.value), ['x']);
+    assert.deepEqual(await rows(), ['db.weft.internal A 100.64.0.9', 'web.weft.internal TXT c']);
+    assert.deepEqual((await s.deleteDnsRecords('web.weft.internal')).map((r) => `${r.type} ${r.value}`), ['TXT c']);
+    assert.deepEqual(await s.deleteDnsRecords('nobody.weft.internal'), []);
+    await s.setDnsRecords('db.weft.internal', 'A', [], NOW);
+    assert.deepEqual(await rows(), []);
+    await s.close();
+  });
+
   if (fixture.openShared) {
     test('changes made through one instance are announced to another', async () => {
       await fresh();
@@ -291,9 +309,10 @@ export function storeCompliance(fixture: StoreFixture): void {
       await s.updateNode(n.id, { endpoints: ['1.1.1.1:1'] });
       await s.touchNodes([n.id], NOW + 1);
       await s.deleteNode(n.id);
+      await s.setDnsRecords('x.weft.internal', 'TXT', ['y'], NOW);
       const deadline = Date.now() + 5000;
-      while (seen.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(seen.map((c) => c.kind), ['node-upsert', 'node-upsert', 'seen', 'node-remove']);
+      while (seen.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen.map((c) => c.kind), ['node-upsert', 'node-upsert', 'seen', 'node-remove', 'dns']);
       assert.equal(own.length, 0, 'an instance ignores its own announcements');
       await other.close();
       await s.close();

@@ -20,7 +20,8 @@ import { waitFor } from '../helpers/wait.js';
 // `weft web` against a real agent's local API (in-process agent, fake network): the
 // token in the printed URL is required on every request, the Host must be the listen
 // address, writes must be JSON; the page (in headless Chromium when installed) shows
-// the peers with their paths, picks an exit node and disconnects. The README's
+// the peers with their paths, picks an exit node, disconnects (the agent keeps running)
+// and connects again. The README's
 // `weft web` lines are run as written.
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -147,7 +148,20 @@ describe('weft web', () => {
     }
   });
 
-  test('the page in a headless browser: peers with paths, exit node, disconnect', { skip: noBrowser, timeout: 60_000 }, async () => {
+  test('api/down and api/up keep the agent running; a quick down-up ends up with the tunnel up', async () => {
+    const post = (path: string) => fetch(`${web.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then(async (r) => ({ status: r.status, body: (await r.json()) as { tunnelDown?: boolean } }));
+    const down = await post('api/down');
+    assert.equal(down.status, 200);
+    assert.equal(down.body.tunnelDown, true);
+    assert.equal(a.agent.status().tunnelDown, true);
+    assert.equal(a.agent.status().coordinator.connected, false, 'no map stream while down');
+    const [again, up] = await Promise.all([post('api/down'), post('api/up')]);
+    assert.deepEqual([again.status, again.body.tunnelDown, up.status, up.body.tunnelDown], [200, true, 200, undefined]);
+    assert.ok(await waitFor(async () => a.agent.ping('b', 1000).then(() => true, () => false), 15_000), 'b reachable again');
+    assert.ok(await waitFor(() => a.agent.status().coordinator.connected, 10_000));
+  });
+
+  test('the page in a headless browser: peers with paths, exit node, disconnect and connect again', { skip: noBrowser, timeout: 60_000 }, async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     try {
@@ -163,10 +177,21 @@ describe('weft web', () => {
       assert.equal(a.agent.status().exitNode?.selected, 'b');
       mkdirSync('docs/screenshots', { recursive: true });
       await page.screenshot({ path: 'docs/screenshots/weft-web.png' });
+      await a.agent.ping('b', 5000);
       page.once('dialog', (d) => void d.accept());
       await page.click('#down');
-      await page.waitForFunction(hasText, ['status', 'disconnected'] as [string, string]);
-      assert.ok(await waitFor(() => !existsSync(socketPath(join(dir, 'a'))), 10_000), 'the agent stopped');
+      await page.waitForSelector('#state[data-tunnel="down"]');
+      await page.waitForSelector('#up:not([hidden])');
+      assert.ok(existsSync(socketPath(join(dir, 'a'))), 'the agent keeps running');
+      const down = a.agent.status();
+      assert.equal(down.tunnelDown, true);
+      assert.equal(down.coordinator.connected, false);
+      await assert.rejects(a.agent.ping('b', 1000), (e: { code?: string }) => e.code === 'ERR_NO_ROUTE' || e.code === 'ERR_PING_TIMEOUT', 'no tunnel to b while down');
+      await page.click('#up');
+      await page.waitForSelector('#state[data-tunnel="up"]');
+      await page.waitForFunction(hasText, ['state', 'connected'] as [string, string]);
+      assert.ok(await waitFor(async () => a.agent.ping('b', 1000).then(() => true, () => false), 15_000), 'b reachable again');
+      await page.waitForSelector('#peers tr[data-peer="b"]');
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

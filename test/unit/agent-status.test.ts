@@ -26,3 +26,8 @@ test('weft status warns from 7 days before the node key expires, and after', () 
   assert.match(text[1], /^100\.64\.0\.1\s+laptop\s+self/);
   assert.doesNotMatch(formatStatus(status(iso(NOW + 30 * DAY)), NOW), /warning/);
 });
+
+test('weft status says when the tunnel is down while the agent runs', () => {
+  assert.match(formatStatus({ ...status(null), coordinator: { url: 'http://c', connected: false }, tunnelDown: true }, NOW), /^100\.64\.0\.1\s+laptop\s+self\s+tunnel down/);
+  assert.match(formatStatus(status(null), NOW), /self\s+coordinator connected$/);
+});

@@ -113,6 +113,16 @@ export function migrations(d: Dialect): { version: number; statements: string[] 
         `CREATE INDEX node_logins_created ON node_logins (created_at)`,
       ],
     },
+    {
+      // MagicDNS records set with `weft dns records` (issue 20); the policy's dnsRecords
+      // stay in the policy text. Canonical presentation form (src/dns/records.ts).
+      version: 9,
+      statements: [
+        `CREATE TABLE dns_records (
+          name TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL, created_at ${int} NOT NULL,
+          PRIMARY KEY (name, type, value))`,
+      ],
+    },
   ];
 }
 
@@ -128,4 +138,4 @@ const completeExitPostgres = `UPDATE nodes SET approved_routes = (
   WHERE ${HALF_EXIT}`;
 
 /** The schema version this code writes; a database at a higher one is refused. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;

@@ -4,6 +4,7 @@ import { SqlIdentityStore } from './identity-sql.js';
 import type { IdentityStore } from './identity-types.js';
 import { SqlLoginStore } from './login-sql.js';
 import type { LoginStore } from './login-types.js';
+import type { DnsRecord, DnsRecordType } from '../../wire/control.js';
 import { SchemaTooNewError } from './types.js';
 import type { ApiKeyRecord, AuditRecord, AuthKeyRecord, ConsoleSessionRecord, NewAuditRecord, NewApiKey, NewAuthKey, NewNode, NodeRecord, PolicyRecord, Store, StoreChange } from './types.js';
 
@@ -77,6 +78,8 @@ function toApiKey(r: Row): ApiKeyRecord {
 function toAudit(r: Row): AuditRecord {
   return { id: num(r.id), at: num(r.at), actor: String(r.actor), action: String(r.action), target: String(r.target), detail: JSON.parse(String(r.detail)) as Record<string, unknown>, source: String(r.source) };
 }
+
+const toDnsRecord = (r: Row): DnsRecord => ({ name: String(r.name), type: String(r.type) as DnsRecordType, value: String(r.value) });
 
 const b = (v: boolean): number => (v ? 1 : 0);
 
@@ -251,6 +254,26 @@ export class SqlStore implements Store {
       await q.run('INSERT INTO policy (id, text, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at', [text, now]);
       await this.db.announce(q, { kind: 'policy' });
       return { text, updatedAt: now };
+    });
+  }
+
+  async listDnsRecords(): Promise<DnsRecord[]> {
+    return (await this.db.all('SELECT name, type, value FROM dns_records ORDER BY name, type, value')).map(toDnsRecord);
+  }
+
+  async setDnsRecords(name: string, type: DnsRecordType, values: readonly string[], now: number): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.run('DELETE FROM dns_records WHERE name = ? AND type = ?', [name, type]);
+      for (const v of new Set(values)) await q.run('INSERT INTO dns_records (name, type, value, created_at) VALUES (?, ?, ?, ?)', [name, type, v, now]);
+      await this.db.announce(q, { kind: 'dns' });
+    });
+  }
+
+  async deleteDnsRecords(name: string, type?: DnsRecordType): Promise<DnsRecord[]> {
+    return this.db.tx(async (q) => {
+      const rows = await q.all(`DELETE FROM dns_records WHERE name = ?${type ? ' AND type = ?' : ''} RETURNING name, type, value`, type ? [name, type] : [name]);
+      if (rows.length) await this.db.announce(q, { kind: 'dns' });
+      return rows.map(toDnsRecord).sort((a, b) => (`${a.type} ${a.value}` < `${b.type} ${b.value}` ? -1 : 1));
     });
   }
 

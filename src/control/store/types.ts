@@ -1,6 +1,7 @@
 import { WeftError } from '../../errors.js';
 import type { IdentityStore } from './identity-types.js';
 import type { LoginStore } from './login-types.js';
+import type { DnsRecord, DnsRecordType } from '../../wire/control.js';
 
 // The coordinator's persistent state behind one small interface; SQLite (embedded) and
 // PostgreSQL (several coordinators sharing a database) implement it and pass the same
@@ -101,6 +102,8 @@ export type StoreChange =
   | { kind: 'node-remove'; node: NodeRecord }
   | { kind: 'seen'; ids: number[]; at: number }
   | { kind: 'policy' }
+  /** The admin-set MagicDNS records changed (migration 9). */
+  | { kind: 'dns' }
   /** Announcements may have been missed (listener reconnected): reload everything. */
   | { kind: 'resync' };
 
@@ -150,6 +153,13 @@ export interface Store {
   /** The access policy; null until an admin sets one. */
   getPolicy(): Promise<PolicyRecord | null>;
   setPolicy(text: string, now: number): Promise<PolicyRecord>;
+
+  /** MagicDNS records set by admins (migration 9), sorted by name, type, value. */
+  listDnsRecords(): Promise<DnsRecord[]>;
+  /** Replaces the records of `type` at `name` with `values` in one transaction (none: removes them). */
+  setDnsRecords(name: string, type: DnsRecordType, values: readonly string[], now: number): Promise<void>;
+  /** Removes the records at `name` (of `type`, or all); returns those removed. */
+  deleteDnsRecords(name: string, type?: DnsRecordType): Promise<DnsRecord[]>;
 
   appendAudit(e: NewAuditRecord): Promise<AuditRecord>;
   /** The newest `limit` entries at or after `since`, oldest first. */

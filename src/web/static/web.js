@@ -1,5 +1,5 @@
 // `weft web`: this device's status, peers with their paths, exit node choice and
-// disconnect, through the token-guarded proxy to the agent's local API. All URLs are
+// disconnect / connect, through the token-guarded proxy to the agent's local API. All URLs are
 // relative, so they keep the token path segment the page was opened with.
 const $ = (id) => document.getElementById(id);
 const cell = (text, cls) => {
@@ -24,8 +24,11 @@ function say(text, bad = false) {
 let selecting = false;
 function render(s) {
   $('self-name').textContent = `${s.self.name} (${s.self.ipv4})`;
-  $('state').textContent = s.coordinator.connected ? 'connected' : 'coordinator unreachable';
-  $('state').className = s.coordinator.connected ? 'ok' : 'error';
+  $('state').textContent = s.tunnelDown ? 'disconnected' : s.coordinator.connected ? 'connected' : 'coordinator unreachable';
+  $('state').className = s.coordinator.connected && !s.tunnelDown ? 'ok' : 'error';
+  $('state').dataset.tunnel = s.tunnelDown ? 'down' : 'up';
+  $('down').hidden = s.tunnelDown === true;
+  $('up').hidden = s.tunnelDown !== true;
   $('self').replaceChildren(
     Object.assign(document.createElement('p'), { textContent: `${s.self.fqdn} · ${s.self.ipv4} · ${s.self.ipv6} · coordinator ${s.coordinator.url}` }),
   );
@@ -72,13 +75,20 @@ $('exit').addEventListener('submit', async (e) => {
 $('down').addEventListener('click', async () => {
   if (!confirm('Disconnect this device from the mesh?')) return;
   try {
-    await call('POST', 'api/down', {});
-    say('disconnected: the agent stopped');
-    clearInterval(timer);
+    render(await call('POST', 'api/down', {}));
+    say('disconnected: no tunnels until you connect again');
+  } catch (err) {
+    say(err.message, true);
+  }
+});
+$('up').addEventListener('click', async () => {
+  try {
+    render(await call('POST', 'api/up', {}));
+    say('connected');
   } catch (err) {
     say(err.message, true);
   }
 });
 
-const timer = setInterval(refresh, 2000);
+setInterval(refresh, 2000);
 refresh();
