@@ -75,7 +75,8 @@ export function parseEcho(p: Uint8Array): Echo | null {
   let request: boolean;
   if (version === 4) {
     hdr = (p[0] & 15) * 4;
-    if (p.length < hdr + 8 || p[9] !== ICMP4) return null;
+    // IHL below 5 is no IPv4 header (and would leave the addresses out of the packet).
+    if (hdr < 20 || p.length < hdr + 8 || p[9] !== ICMP4) return null;
     end = Math.min(p.length, v.getUint16(2));
     if (p[hdr] !== ECHO_REQUEST4 && p[hdr] !== ECHO_REPLY4) return null;
     request = p[hdr] === ECHO_REQUEST4;
