@@ -200,4 +200,17 @@ describe('serverless mesh of five agents in namespaces', { timeout: 300_000 }, (
     }
     await assertPairs(rest, 'after revocation');
   });
+
+  test('weft down --logout has no coordinator to log out of; weft down stops the agent', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const n = mesh.node(NAMES[1]);
+    const r = await mesh.weft(n.ns, ['down', '--logout', '--state-dir', n.stateDir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /ERR_NO_COORDINATOR/);
+    assert.equal((await mesh.status(n.name)).self.name, n.name, 'still running');
+    const down = await mesh.down(n.name);
+    assert.equal(down.code, 0, down.stderr);
+    await waitStatus(NAMES[0], (s) => !s.peers.some((p) => p.name === n.name), `${n.name} gone after weft down`);
+  });
 });
