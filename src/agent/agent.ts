@@ -197,6 +197,7 @@ export class Agent {
     const device = await this.startDevice(this.opts.port ?? state.listenPort);
     this.state = state;
     if (state.listenPort !== device.listenPort) await this.persist({ ...state, listenPort: device.listenPort });
+    this.nat?.mapPort(device.listenPort);
     this.client ??= newControlClient(id.key, state, this);
     this.source = this.client;
 
@@ -286,6 +287,7 @@ export class Agent {
       privateKey: this.key!,
       clock: this.clock,
       logger: this.logger,
+      portMapping: (this.opts.portMapping ?? !this.opts.createBind) ? undefined : false,
       localEndpoints: () => (this.device ? this.reporter.localEndpoints(this.device.listenPort) : []),
       onEndpointsChanged: () => this.reporter.report(false),
     });
