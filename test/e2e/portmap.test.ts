@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { StatusJson } from '../../src/agent/status.js';
 import { WEFT_JS } from '../../src/lab/mesh.js';
 import { miniupnpdMappings } from '../../src/lab/miniupnpd.js';
 import { NatLab, PORTMAP_INET, type SiteSpec } from '../../src/lab/nat-lab.js';
@@ -88,7 +89,7 @@ describe('port mapping: miniupnpd on EDM routers', { timeout: 300_000 }, () => {
     }
   });
 
-  async function pathBetween(a: string, b: string): Promise<{ path: string; endpoint?: string | null; pathReason?: string } | undefined> {
+  async function pathBetween(a: string, b: string): Promise<StatusJson['peers'][number] | undefined> {
     return (await L().status(a)).peers.find((p) => p.name === b);
   }
 
