@@ -1,20 +1,22 @@
 // The NAT lab: a Weft mesh where every site sits behind a Linux router namespace doing
 // real NAT with iptables, driven only through the `weft` CLI (tests and benchmarks).
 //
-//   inet (203.0.113.0/24 bridge): `weft server` on 203.0.113.1 (API 8080, embedded relay
-//   at /relay, STUN on 3478 and 3479)
+//   inet (203.0.113.0/24 bridge, or the `inet` option's /24): `weft server` on .1 (API
+//   8080, embedded relay at /relay, STUN on 3478 and 3479)
 //   site router rtr-<site>: wan 203.0.113.<10+i>, lan bridge 192.168.<i>.1/24, NAT:
 //     eim      MASQUERADE (endpoint-independent mapping, port-restricted filtering)
 //     edm      MASQUERADE --random-fully (a random port per destination)
 //     blocked  MASQUERADE, and outbound UDP dropped (only TCP to the relay works)
 //     web      MASQUERADE, and only TCP to port 443 forwarded (networks that pass web traffic only)
-//     (any kind with `portMapping`: miniupnpd on the router, see miniupnpd.ts)
 //     double   a CGNAT router (wan 203.0.113.<10+i>, inside 100.64.<i>.1/24, MASQUERADE) in
 //              front of a home router (100.64.<i>.2, MASQUERADE)
+//   any kind with `portMapping`: miniupnpd on the router (miniupnpd.ts; needs `inet`
+//   set to a non-reserved prefix such as PORTMAP_INET)
 //   node namespaces on a site's LAN bridge, 192.168.<i>.<10+n>, default route via the router.
 //
 // Safety: only namespaces created by Lab (weft-<pid>-<n>), documentation/test ranges
-// inside them; every wait is bounded; destroy() removes everything.
+// inside them (PORTMAP_INET excepted: the inet namespace has no uplink); every wait is
+// bounded; destroy() removes everything.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
