@@ -21,6 +21,8 @@ export const WAN_SERVICES = [
 export const MAX_SSDP_LEN = 2048;
 export const MAX_HTTP_BODY = 64 * 1024;
 export const UPNP_TIMEOUT_MS = 2000;
+/** AddPortMapping fault: the external port is mapped to another client already. */
+export const UPNP_CONFLICT_IN_MAPPING_ENTRY = 718;
 const DESCRIPTION = 'weft';
 
 export function encodeMSearch(host = `${SSDP_MULTICAST}:${SSDP_PORT}`): Uint8Array {
@@ -97,6 +99,8 @@ export interface UpnpClientOptions {
   localIp: string;
   stats: PortMapStats;
   clock?: Clock;
+  /** Where the gateway answers SSDP (default 1900; tests use another). */
+  ssdpPort?: number;
 }
 
 /** HTTP to the gateway only; the body up to MAX_HTTP_BODY, else an error. */
@@ -162,8 +166,9 @@ export class UpnpClient implements PortMapClient {
         else this.o.stats.malformed++;
       });
       sock.bind({ address: this.o.localIp, port: 0 }, () => {
-        sock.send(encodeMSearch(`${this.o.gatewayIp}:${SSDP_PORT}`), SSDP_PORT, this.o.gatewayIp, () => {});
-        sock.send(encodeMSearch(), SSDP_PORT, SSDP_MULTICAST, () => {});
+        const port = this.o.ssdpPort ?? SSDP_PORT;
+        sock.send(encodeMSearch(`${this.o.gatewayIp}:${port}`), port, this.o.gatewayIp, () => {});
+        if (port === SSDP_PORT) sock.send(encodeMSearch(), SSDP_PORT, SSDP_MULTICAST, () => {});
       });
     });
   }
@@ -183,7 +188,8 @@ export class UpnpClient implements PortMapClient {
     return this.service;
   }
 
-  private async soap(action: string, args: [string, string | number][], outArgs: string[]): Promise<Record<string, string>> {
+  /** The action's out-arguments, or the UPnPError code of a fault. */
+  private async soap(action: string, args: [string, string | number][], outArgs: string[]): Promise<Record<string, string> | number> {
     const svc = await this.findService();
     const body = encodeSoapRequest(svc.serviceType, action, args);
     const headers = { 'Content-Type': 'text/xml; charset="utf-8"', SOAPAction: `"${svc.serviceType}#${action}"`, 'Content-Length': String(Buffer.byteLength(body)) };
@@ -193,15 +199,17 @@ export class UpnpClient implements PortMapClient {
       this.o.stats.malformed++;
       throw new PortMapError('ERR_PORTMAP_BAD_RESPONSE', `UPnP ${action}: unreadable answer (HTTP ${res.status})`);
     }
-    if (!r.ok) throw new PortMapError('ERR_PORTMAP_REFUSED', `UPnP ${action}: error ${r.errorCode}`);
-    return r.values;
+    return r.ok ? r.values : r.errorCode;
   }
 
-  async map(internalPort: number, lifetimeS: number): Promise<PortMapping> {
-    const { NewExternalIPAddress: ip } = await this.soap('GetExternalIPAddress', [], ['NewExternalIPAddress']);
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || ip === '0.0.0.0') throw new PortMapError('ERR_PORTMAP_BAD_RESPONSE', `UPnP external address ${JSON.stringify(ip)}`);
-    const externalPort = this.last?.externalPort ?? internalPort;
-    await this.soap(
+  private async must(action: string, args: [string, string | number][], outArgs: string[]): Promise<Record<string, string>> {
+    const r = await this.soap(action, args, outArgs);
+    if (typeof r === 'number') throw new PortMapError('ERR_PORTMAP_REFUSED', `UPnP ${action}: error ${r}`);
+    return r;
+  }
+
+  private add(externalPort: number, internalPort: number, lifetimeS: number): Promise<Record<string, string> | number> {
+    return this.soap(
       'AddPortMapping',
       [
         ['NewRemoteHost', ''],
@@ -215,6 +223,19 @@ export class UpnpClient implements PortMapClient {
       ],
       [],
     );
+  }
+
+  async map(internalPort: number, lifetimeS: number): Promise<PortMapping> {
+    const { NewExternalIPAddress: ip } = await this.must('GetExternalIPAddress', [], ['NewExternalIPAddress']);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || ip === '0.0.0.0') throw new PortMapError('ERR_PORTMAP_BAD_RESPONSE', `UPnP external address ${JSON.stringify(ip)}`);
+    let externalPort = this.last?.externalPort ?? internalPort;
+    let r = await this.add(externalPort, internalPort, lifetimeS);
+    if (r === UPNP_CONFLICT_IN_MAPPING_ENTRY) {
+      // another LAN host holds that port: one more try on a random one
+      externalPort = 1024 + Math.floor(Math.random() * (65536 - 1024));
+      r = await this.add(externalPort, internalPort, lifetimeS);
+    }
+    if (typeof r === 'number') throw new PortMapError('ERR_PORTMAP_REFUSED', `UPnP AddPortMapping: error ${r}`);
     this.last = { externalPort };
     return { protocol: this.name, external: `${ip}:${externalPort}`, internalPort, lifetimeS };
   }
@@ -223,6 +244,6 @@ export class UpnpClient implements PortMapClient {
     if (!this.last) return;
     const { externalPort } = this.last;
     this.last = null;
-    await this.soap('DeletePortMapping', [['NewRemoteHost', ''], ['NewExternalPort', externalPort], ['NewProtocol', 'UDP']], []);
+    await this.must('DeletePortMapping', [['NewRemoteHost', ''], ['NewExternalPort', externalPort], ['NewProtocol', 'UDP']], []);
   }
 }
