@@ -175,6 +175,7 @@ export class AgentNat {
     if (this.lastLocal !== null && now !== this.lastLocal && now !== '') {
       this.logger.info({ from: this.lastLocal, to: now }, 'local addresses changed: rediscovering paths');
       this.magic.linkChange();
+      void this.portMapper?.refresh(); // maybe another gateway now
       this.o.onEndpointsChanged();
       void this.runNetcheck().then(() => this.o.onEndpointsChanged());
     }

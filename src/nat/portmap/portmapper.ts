@@ -59,6 +59,7 @@ export class PortMapper {
 
   /** One attempt: renew with the protocol in use, else try each in order. */
   refresh(): Promise<void> {
+    if (this.stopped || this.port === 0) return Promise.resolve();
     this.running ??= this.attempt().finally(() => {
       this.running = null;
     });
