@@ -42,7 +42,8 @@ async function directAt(lab: NatLab, a: string, peerKey: string, deadline: numbe
     for (const line of (lab.node(a).agent?.stderr ?? '').split('\n')) {
       if (!line.includes('direct path confirmed') || !line.includes(prefix)) continue;
       try {
-        return (JSON.parse(line) as { time: number }).time;
+        const { time } = JSON.parse(line) as { time: number | string };
+        return typeof time === 'number' ? time : Date.parse(time); // the logger writes ISO times
       } catch {
         /* partial line */
       }
