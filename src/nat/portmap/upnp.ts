@@ -118,6 +118,9 @@ function http(url: URL, method: string, headers: Record<string, string>, body: s
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new PortMapError('ERR_PORTMAP_TIMEOUT', `no answer from ${url.host}`)));
+    // `timeout` is per idle gap; this bounds the whole exchange (a slow-dripping answer)
+    const deadline = setTimeout(() => req.destroy(new PortMapError('ERR_PORTMAP_TIMEOUT', `${url.host} too slow`)), 2 * UPNP_TIMEOUT_MS);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', (err) => reject(err instanceof PortMapError ? err : new PortMapError('ERR_PORTMAP_TIMEOUT', err.message, { cause: err })));
     req.end(body ?? undefined);
   });
