@@ -3,14 +3,17 @@
 //     tunnel (system ping every 50 ms; includes the WireGuard handshake, relay or direct);
 //   - direct: from both agents up until the agent logs "direct path confirmed" for the
 //     peer (null when the pair stays relayed, as expected for EDM<->EDM and UDP-blocked).
-// Median of --runs runs. Every wait is bounded.
+// Median of --runs runs. Every wait is bounded. --port-mapping: every router runs
+// miniupnpd (UPnP IGD, NAT-PMP, PCP; src/lab/miniupnpd.ts) and the agents map their port.
 import { parseArgs } from 'node:util';
-import { NAT_LAB_SITES as SITES, NatLab } from '../src/lab/nat-lab.js';
+import { NAT_LAB_SITES, NatLab, PORTMAP_INET } from '../src/lab/nat-lab.js';
 import { sleep } from '../src/lab/netns.js';
 import { acquireLock } from '../src/lab/lock.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'port-mapping': { type: 'boolean', default: false } } });
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
+const PORT_MAPPING = args['port-mapping'];
+const SITES = PORT_MAPPING ? NAT_LAB_SITES.map((s) => ({ ...s, portMapping: true })) : NAT_LAB_SITES;
 
 const PAIRS: [string, string, string][] = [
   ['eim1', 'eim2', 'EIM <-> EIM'],
@@ -39,7 +42,8 @@ async function directAt(lab: NatLab, a: string, peerKey: string, deadline: numbe
     for (const line of (lab.node(a).agent?.stderr ?? '').split('\n')) {
       if (!line.includes('direct path confirmed') || !line.includes(prefix)) continue;
       try {
-        return (JSON.parse(line) as { time: number }).time;
+        const { time } = JSON.parse(line) as { time: number | string };
+        return typeof time === 'number' ? time : Date.parse(time); // the logger writes ISO times
       } catch {
         /* partial line */
       }
@@ -51,7 +55,7 @@ async function directAt(lab: NatLab, a: string, peerKey: string, deadline: numbe
 
 async function main(): Promise<void> {
   const lock = await acquireLock('weft-e2e', { onWait: (pid) => process.stderr.write(`waiting for the e2e lock (pid ${pid})\n`) });
-  const lab = new NatLab();
+  const lab = PORT_MAPPING ? new NatLab({ inet: PORTMAP_INET }) : new NatLab();
   lab.env.LOG_LEVEL = 'info';
   const rows: string[] = [];
   try {
@@ -74,7 +78,8 @@ async function main(): Promise<void> {
         const t0 = Math.max(lab.node(a).upAt, lab.node(b).upAt);
         const fp = await firstPacket(lab, a, b, t0);
         if (fp !== null) ttfp.push(fp);
-        const d = await directAt(lab, a, keys.get(b)!, Date.now() + (label.includes('EDM <-> EDM') || label.includes('blocked') ? 6000 : 25_000));
+        const expectRelay = (label.includes('EDM <-> EDM') && !PORT_MAPPING) || label.includes('blocked');
+        const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : 25_000));
         if (d !== null) ttd.push(d - t0);
         else relayed++;
       }

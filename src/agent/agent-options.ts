@@ -67,6 +67,8 @@ export interface AgentOptions {
   random?: () => number;
   /** NAT traversal (MagicBind, netcheck, relays); default on unless createBind is given. */
   nat?: boolean | Pick<AgentNatOptions, 'heartbeatMs' | 'trustMs' | 'retryMs' | 'netcheckIntervalMs'>;
+  /** Map our UDP port on the home router (PCP, NAT-PMP, UPnP IGD); default on unless createBind is given. */
+  portMapping?: boolean;
   /** Subnet routes to advertise (routes branch); served once approved. */
   advertiseRoutes?: string[];
   /** Advertise 0.0.0.0/0 and ::/0: offer to be an exit node. */

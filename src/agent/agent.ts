@@ -214,6 +214,7 @@ export class Agent {
     const device = this.device;
     this.state = state;
     if (state.listenPort !== engine.listenPort) await this.persist({ ...state, listenPort: engine.listenPort });
+    this.nat?.mapPort(engine.listenPort);
     if (local) {
       if (!this.nat || !device) throw new AgentError('ERR_NO_SHARED_SOCKET', 'serverless mode gossips on the NAT traversal socket; it needs the builtin engine with NAT traversal on');
       this.source = await local.attach(this.nat.magic, engine.listenPort);
@@ -350,6 +351,7 @@ export class Agent {
       privateKey: this.key!,
       clock: this.clock,
       logger: this.logger,
+      portMapping: (this.opts.portMapping ?? !this.opts.createBind) ? undefined : false,
       localEndpoints: () => (this.device ? this.reporter.localEndpoints(this.device.listenPort) : []),
       onEndpointsChanged: () => this.reporter.report(false),
     });

@@ -7,11 +7,12 @@ import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import { MagicBind, type MagicPeer, type PathInfo } from '../nat/magicsock.js';
 import { netcheck, type NetcheckRelay, type NetcheckReport } from '../nat/netcheck.js';
+import { PortMapper, type PortMapperOptions } from '../nat/portmap/portmapper.js';
 
 // The agent's NAT traversal: a MagicBind around the engine's socket, netcheck (STUN over
 // that same socket, so the mapped address is the one peers must use) at start, when the
 // relay map changes and every `netcheckIntervalMs`; the home relay (lowest latency) and
-// the endpoints to report (local, STUN-mapped, `relay:<home>`).
+// the endpoints to report (local, STUN-mapped, port-mapped on the gateway, `relay:<home>`).
 
 const RELAY_PREFIX = 'relay:';
 export const DEFAULT_NETCHECK_INTERVAL_MS = 60_000;
@@ -35,6 +36,8 @@ export interface AgentNatOptions {
   heartbeatMs?: number;
   trustMs?: number;
   retryMs?: number;
+  /** Map the engine's port on the gateway (PCP, NAT-PMP, UPnP); false: never (`--no-port-mapping`). */
+  portMapping?: false | Omit<PortMapperOptions, 'onChange' | 'clock' | 'logger'>;
 }
 
 export function homeRelayOf(v: NodeView): string | null {
@@ -58,10 +61,12 @@ export class AgentNat {
   private stopped = false;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  readonly portMapper: PortMapper | null;
 
   constructor(private readonly o: AgentNatOptions) {
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? silentLogger;
+    this.portMapper = o.portMapping === false ? null : new PortMapper({ ...o.portMapping, clock: this.clock, logger: this.logger, onChange: () => this.o.onEndpointsChanged() });
     this.magic = new MagicBind({
       inner: o.inner,
       createExtraBind: o.createExtraBind,
@@ -96,10 +101,10 @@ export class AgentNat {
     return this.magic.homeRelay;
   }
 
-  /** Local + STUN-mapped endpoints. */
+  /** Local + STUN-mapped + port-mapped endpoints. */
   directEndpoints(): string[] {
     const out = [...this.o.localEndpoints()];
-    for (const g of [this.report?.globalV4, this.report?.globalV6]) if (g && !out.includes(g)) out.push(g);
+    for (const g of [this.report?.globalV4, this.report?.globalV6, this.portMapper?.mapping?.external]) if (g && !out.includes(g)) out.push(g);
     return out;
   }
 
@@ -153,6 +158,7 @@ export class AgentNat {
       mappingVariesByDestIP: r?.mappingVariesByDestIP ?? null,
       relayLatency: r?.relayLatency ?? {},
       relays: this.relays,
+      portMapping: this.portMapper ? { ...(this.portMapper.mapping ?? { protocol: null, external: null }), stats: { ...this.portMapper.stats } } : null,
       stats: { ...this.magic.stats },
     };
   }
@@ -168,6 +174,11 @@ export class AgentNat {
     this.pollLink();
   }
 
+  /** The engine listens on `port` now: keep it mapped on the gateway (unless port mapping is off). */
+  mapPort(port: number): void {
+    this.portMapper?.start(port);
+  }
+
   private lastLocal: string | null = null;
   private linkTimer: TimerHandle | null = null;
 
@@ -178,6 +189,7 @@ export class AgentNat {
     if (this.lastLocal !== null && now !== this.lastLocal && now !== '') {
       this.logger.info({ from: this.lastLocal, to: now }, 'local addresses changed: rediscovering paths');
       this.magic.linkChange();
+      void this.portMapper?.refresh(); // maybe another gateway now
       this.o.onEndpointsChanged();
       void this.runNetcheck().then(() => this.o.onEndpointsChanged());
     }
@@ -219,6 +231,7 @@ export class AgentNat {
     if (this.timer) this.clock.clearTimeout(this.timer);
     if (this.linkTimer) this.clock.clearTimeout(this.linkTimer);
     this.timer = this.linkTimer = null;
+    await this.portMapper?.stop();
     await this.magic.shutdown();
   }
 }

@@ -23,6 +23,8 @@ export interface UpArgs {
   advertiseRoutes: string[];
   advertiseExitNode: boolean;
   snatSubnetRoutes: boolean;
+  /** `--no-port-mapping`: never ask the gateway for a port mapping. */
+  portMapping: boolean;
   exitPolicy: { allowPorts: string[]; block: string[] };
   exitNode?: string;
   exitNodeAllowLanAccess: boolean;
@@ -45,6 +47,7 @@ export interface RawUpArgs {
   advertiseRoutes?: string;
   advertiseExitNode?: boolean;
   snatSubnetRoutes?: boolean;
+  portMapping?: boolean;
   exitPolicyAllowPorts?: string;
   exitPolicyBlock?: string[];
   exitNode?: string;
@@ -108,6 +111,7 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     advertiseRoutes: parseCidrList('--advertise-routes', raw.advertiseRoutes),
     advertiseExitNode: raw.advertiseExitNode === true,
     snatSubnetRoutes: raw.snatSubnetRoutes !== false,
+    portMapping: raw.portMapping !== false,
     exitPolicy: { allowPorts: parsePortList(raw.exitPolicyAllowPorts), block: (raw.exitPolicyBlock ?? []).flatMap((b) => parseCidrList('--exit-policy-block', b)) },
     exitNode: parseExitNode(raw.exitNode),
     exitNodeAllowLanAccess: raw.exitNodeAllowLanAccess === true,

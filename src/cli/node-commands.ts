@@ -44,6 +44,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--advertise-routes <cidrs>', 'offer to route these subnets (CIDR[,CIDR]) once approved')
     .option('--advertise-exit-node', 'offer to be an exit node (0.0.0.0/0 and ::/0) once approved')
     .option('--no-snat-subnet-routes', 'do not masquerade mesh traffic to advertised subnets')
+    .option('--no-port-mapping', 'never ask the home router for a port mapping (PCP, NAT-PMP, UPnP IGD)')
     .option('--exit-policy-allow-ports <ports>', 'as exit node: only these TCP/UDP destination ports (80,443,1000-2000)')
     .option('--exit-policy-block <cidrs>', 'as exit node: never forward to these CIDRs (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--exit-node <name|ip>', 'send all non-mesh traffic through this peer')
@@ -127,6 +128,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     advertiseRoutes: args.advertiseRoutes,
     advertiseExitNode: args.advertiseExitNode,
     snatSubnetRoutes: args.snatSubnetRoutes,
+    portMapping: args.portMapping,
     exitPolicy: args.exitPolicy,
     exitNode: args.exitNode,
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,

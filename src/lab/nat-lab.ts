@@ -1,8 +1,8 @@
 // The NAT lab: a Weft mesh where every site sits behind a Linux router namespace doing
 // real NAT with iptables, driven only through the `weft` CLI (tests and benchmarks).
 //
-//   inet (203.0.113.0/24 bridge): `weft server` on 203.0.113.1 (API 8080, embedded relay
-//   at /relay, STUN on 3478 and 3479)
+//   inet (203.0.113.0/24 bridge, or the `inet` option's /24): `weft server` on .1 (API
+//   8080, embedded relay at /relay, STUN on 3478 and 3479)
 //   site router rtr-<site>: wan 203.0.113.<10+i>, lan bridge 192.168.<i>.1/24, NAT:
 //     eim      MASQUERADE (endpoint-independent mapping, port-restricted filtering)
 //     edm      MASQUERADE --random-fully (a random port per destination)
@@ -10,16 +10,20 @@
 //     web      MASQUERADE, and only TCP to port 443 forwarded (networks that pass web traffic only)
 //     double   a CGNAT router (wan 203.0.113.<10+i>, inside 100.64.<i>.1/24, MASQUERADE) in
 //              front of a home router (100.64.<i>.2, MASQUERADE)
+//   any kind with `portMapping`: miniupnpd on the router (miniupnpd.ts; needs `inet`
+//   set to a non-reserved prefix such as PORTMAP_INET)
 //   node namespaces on a site's LAN bridge, 192.168.<i>.<10+n>, default route via the router.
 //
 // Safety: only namespaces created by Lab (weft-<pid>-<n>), documentation/test ranges
-// inside them; every wait is bounded; destroy() removes everything.
+// inside them (PORTMAP_INET excepted: the inet namespace has no uplink); every wait is
+// bounded; destroy() removes everything.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusJson } from '../agent/status.js';
 import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
 import { WEFT_JS, startWeftServer, type MeshNode } from './mesh.js';
+import { startMiniupnpd } from './miniupnpd.js';
 
 export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double' | 'web';
 
@@ -33,6 +37,8 @@ export interface SiteSpec {
    * router's firewall, which drops it.
    */
   open?: boolean;
+  /** The router runs miniupnpd: UPnP IGD, NAT-PMP and PCP port mapping (needs a non-reserved `inet`). */
+  portMapping?: boolean;
 }
 
 /** The lab the e2e test and `npm run bench:nat` use: every NAT kind, and two nodes on one LAN. */
@@ -62,6 +68,8 @@ interface Site {
 
 const INET = '203.0.113';
 export const SERVER_IP = `${INET}.1`;
+/** An internet prefix miniupnpd accepts as public (see miniupnpd.ts); only inside the lab's namespaces. */
+export const PORTMAP_INET = '198.20.0';
 const SERVER_PORT = 8080;
 
 export class NatLab {
@@ -71,11 +79,20 @@ export class NatLab {
   readonly sites: Site[] = [];
   inet = '';
   server: Child | null = null;
+  /** The internet bridge's /24: the server is .1, site routers .<10+i>. */
+  readonly inetPrefix: string;
+  readonly serverIp: string;
   /** Where agents find the coordinator; startServer may change it (e.g. to HTTPS on 443). */
-  serverUrl = `http://${SERVER_IP}:${SERVER_PORT}`;
+  serverUrl: string;
   readonly serverStateDir = join(this.dir, 'server');
   authKey = '';
   env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.WEFT_LAB_LOG ?? 'warn' };
+
+  constructor(opts: { inet?: string } = {}) {
+    this.inetPrefix = opts.inet ?? INET;
+    this.serverIp = `${this.inetPrefix}.1`;
+    this.serverUrl = `http://${this.serverIp}:${SERVER_PORT}`;
+  }
 
   private async sysctl(ns: string, kv: string): Promise<void> {
     await this.lab.exec(ns, ['sysctl', '-qw', kv], { timeoutMs: 5000, check: true });
@@ -88,13 +105,13 @@ export class NatLab {
   async build(sites: SiteSpec[]): Promise<void> {
     this.inet = await this.lab.addNs();
     await runOk(['ip', '-n', this.inet, 'link', 'add', 'br0', 'type', 'bridge']);
-    await runOk(['ip', '-n', this.inet, 'addr', 'add', `${SERVER_IP}/24`, 'dev', 'br0']);
+    await runOk(['ip', '-n', this.inet, 'addr', 'add', `${this.serverIp}/24`, 'dev', 'br0']);
     await runOk(['ip', '-n', this.inet, 'link', 'set', 'br0', 'up']);
     await runOk(['ip', '-n', this.inet, 'link', 'set', 'lo', 'up']);
     let port = 0;
     for (const [i, spec] of sites.entries()) {
       const index = i + 1;
-      const wanIp = `${INET}.${10 + index}`;
+      const wanIp = `${this.inetPrefix}.${10 + index}`;
       const router = await this.lab.addNs();
       await runOk(['ip', '-n', router, 'link', 'set', 'lo', 'up']);
       await this.sysctl(router, 'net.ipv4.ip_forward=1');
@@ -125,6 +142,7 @@ export class NatLab {
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'tcp', '--dport', '443', '-j', 'ACCEPT']);
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-j', 'DROP']);
       }
+      if (spec.portMapping) await startMiniupnpd(this.lab, { ns: router, wanIf: 'wan', lanIf: 'br-lan', lanCidr: `192.168.${index}.0/24`, dir: this.dir });
       const site: Site = { spec, index, router, cgnat, wanIp };
       this.sites.push(site);
       for (const [n, name] of spec.nodes.entries()) {
@@ -156,7 +174,7 @@ export class NatLab {
   }
 
   /** `weft server`, by default on the lab's public address; `listen` replaces the --listen argument, `url` the URL agents dial. */
-  async startServer(listen: string[] = ['--listen', `${SERVER_IP}:${SERVER_PORT}`, '--stun-port', '3478'], url = this.serverUrl): Promise<void> {
+  async startServer(listen: string[] = ['--listen', `${this.serverIp}:${SERVER_PORT}`, '--stun-port', '3478'], url = this.serverUrl): Promise<void> {
     this.serverUrl = url;
     this.server = await startWeftServer(this.lab, this.inet, [...listen, '--state-dir', this.serverStateDir], this.serverUrl, this.env);
   }

@@ -88,6 +88,15 @@ function seeds(): Record<string, Uint8Array[]> {
       encodeStun({ method: STUN_METHOD_BINDING, cls: 'success', transactionId: tx, attributes: [xorMappedAddressAttr(Endpoint.parse('198.51.100.7:40000'), tx), softwareAttr('weft')] }),
       encodeStun({ method: STUN_METHOD_BINDING, cls: 'success', transactionId: tx, attributes: [xorMappedAddressAttr(Endpoint.parse('[2001:db8::7]:40000'), tx)] }, { fingerprint: false }),
     ],
+    portmap: [
+      Buffer.from('0080000000000e10c6140b0b', 'hex'),
+      Buffer.from('00810000 00000e10 a2a9c350 00001c20'.replace(/ /g, ''), 'hex'),
+      Buffer.from('0281000000001c2000000e10000000000000000000000000' + '0102030405060708090a0b0c11000000a2a9c35000000000000000000000ffffc6140b0b', 'hex'),
+      text('HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nLOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n'),
+      text('<root><device><serviceList><service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><controlURL>/ctl/IPConn</controlURL></service></serviceList></device></root>'),
+      text('<s:Envelope><s:Body><u:GetExternalIPAddressResponse><NewExternalIPAddress>198.20.11.11</NewExternalIPAddress></u:GetExternalIPAddressResponse></s:Body></s:Envelope>'),
+      text('<s:Envelope><s:Body><s:Fault><detail><UPnPError><errorCode>718</errorCode></UPnPError></detail></s:Fault></s:Body></s:Envelope>'),
+    ],
     'relay-frame': frames.map((f) => encodeFrame(f)),
     'icmp-echo': [
       buildEcho({ src: '100.64.0.1', dst: '100.64.0.2', request: true, id: 7, seq: 1, payload: text('ping') }),

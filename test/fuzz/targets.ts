@@ -16,6 +16,9 @@ import { parseRequest } from '../../src/netstack/socks5.js';
 import { parseNodeAuth } from '../../src/wire/node-auth.js';
 import { DiscoKeys, isDiscoPacket, openDisco, parseDiscoPlaintext } from '../../src/nat/disco.js';
 import { isStunPacket, parseStun } from '../../src/nat/stun.js';
+import { parseNatPmpResponse } from '../../src/nat/portmap/natpmp.js';
+import { parsePcpResponse } from '../../src/nat/portmap/pcp.js';
+import { parseIgdDescription, parseSoapResponse, parseSsdpResponse } from '../../src/nat/portmap/upnp.js';
 import { parsePolicy } from '../../src/policy/parse.js';
 import { parseFrame } from '../../src/wire/relay.js';
 import { CookieChecker, CookieGenerator } from '../../src/wireguard/cookie.js';
@@ -87,6 +90,19 @@ export function fuzzTargets(): FuzzTarget[] {
       run(b) {
         isStunPacket(b);
         parseStun(b);
+      },
+    },
+    {
+      // What the gateway (or a LAN host pretending to be it) answers a port-mapping client.
+      name: 'portmap',
+      run(b) {
+        parseNatPmpResponse(b);
+        parsePcpResponse(b);
+        parseSsdpResponse(b);
+        const t = utf8.decode(b);
+        parseIgdDescription(t);
+        parseSoapResponse(t, 'AddPortMapping', []);
+        parseSoapResponse(t, 'GetExternalIPAddress', ['NewExternalIPAddress']);
       },
     },
     { name: 'relay-frame', run: (b) => void parseFrame(b) },

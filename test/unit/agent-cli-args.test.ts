@@ -8,9 +8,10 @@ import { ipCommands } from '../../src/agent/os-config.js';
 test('weft up arguments are validated with stable codes', () => {
   const ok = parseUpArgs({ server: 'https://c.example:8443', authKey: 'k', hostname: 'laptop-1', port: '41641' });
   assert.deepEqual(ok, { server: 'https://c.example:8443/', authKey: 'k', insecureHttp: false, resetServerKey: false, forceReauth: false, hostname: 'laptop-1', stateDir: '/var/lib/weft', iface: 'weft0', port: 41641,
-    advertiseRoutes: [], advertiseExitNode: false, snatSubnetRoutes: true, exitPolicy: { allowPorts: [], block: [] },
+    advertiseRoutes: [], advertiseExitNode: false, snatSubnetRoutes: true, portMapping: true, exitPolicy: { allowPorts: [], block: [] },
     exitNode: undefined, exitNodeAllowLanAccess: false, exitNodeFallback: 'block', metricsListen: undefined, tun: 'kernel', backend: 'builtin', socks5: undefined, httpProxy: undefined });
   assert.equal(parseUpArgs({ forceReauth: true, authKey: 'k' }).forceReauth, true);
+  assert.equal(parseUpArgs({ portMapping: false }).portMapping, false, '--no-port-mapping');
   const us = parseUpArgs({ tun: 'userspace', socks5: '127.0.0.1:1080', httpProxy: '[::1]:3128' });
   assert.deepEqual([us.tun, us.socks5, us.httpProxy], ['userspace', { host: '127.0.0.1', port: 1080 }, { host: '::1', port: 3128 }]);
   assert.equal(parseUpArgs({ backend: 'wireguard-go' }).backend, 'wireguard-go');

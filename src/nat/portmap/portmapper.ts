@@ -1,0 +1,116 @@
+import { systemClock, type Clock, type TimerHandle } from '../../clock.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { defaultGateway } from './gateway.js';
+import { NatPmpClient, NATPMP_PORT } from './natpmp.js';
+import { PcpClient } from './pcp.js';
+import { newPortMapStats, type Gateway, type PortMapClient, type PortMapping, type PortMapStats } from './types.js';
+import { UdpExchange } from './udp-exchange.js';
+import { UpnpClient } from './upnp.js';
+
+// Keeps one UDP port mapping on the default gateway for the engine's port, as Tailscale's
+// portmapper does: PCP, then NAT-PMP, then UPnP IGD (the first that grants one is kept),
+// a 2-hour lifetime renewed at half of what the gateway granted, and deleted on stop().
+// When nothing maps (no gateway, no protocol, a refusal) it tries again every retryMs.
+
+export const DEFAULT_LIFETIME_S = 7200;
+export const DEFAULT_RETRY_MS = 60_000;
+
+export interface PortMapperOptions {
+  clock?: Clock;
+  logger?: Logger;
+  gateway?: () => Promise<Gateway | null>;
+  /** The protocol clients to try in order (default: PCP, NAT-PMP, UPnP at the gateway). */
+  clients?: (gw: Gateway, stats: PortMapStats, clock: Clock) => PortMapClient[];
+  lifetimeS?: number;
+  retryMs?: number;
+  /** Told when the mapping appeared, moved or went away. */
+  onChange: () => void;
+}
+
+export function defaultClients(gw: Gateway, stats: PortMapStats, clock: Clock): PortMapClient[] {
+  const udp = new UdpExchange({ gatewayIp: gw.ip, port: NATPMP_PORT, localIp: gw.localIp, stats, clock });
+  return [new PcpClient(udp, gw.localIp), new NatPmpClient(udp), new UpnpClient({ gatewayIp: gw.ip, localIp: gw.localIp, stats, clock })];
+}
+
+export class PortMapper {
+  readonly stats = newPortMapStats();
+  mapping: PortMapping | null = null;
+  private gw: Gateway | null = null;
+  private clients: PortMapClient[] = [];
+  private active: PortMapClient | null = null;
+  private port = 0;
+  private timer: TimerHandle | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(private readonly o: PortMapperOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.logger = o.logger ?? silentLogger;
+  }
+
+  /** Maps UDP `internalPort` (again, if it changed). */
+  start(internalPort: number): void {
+    if (this.stopped || internalPort === this.port) return;
+    this.port = internalPort;
+    void this.refresh();
+  }
+
+  /** One attempt: renew with the protocol in use, else try each in order. */
+  refresh(): Promise<void> {
+    if (this.stopped || this.port === 0) return Promise.resolve();
+    this.running ??= this.attempt().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    const gw = await (this.o.gateway ?? defaultGateway)().catch(() => null);
+    if (this.stopped) return;
+    if (!gw || gw.ip !== this.gw?.ip || gw.localIp !== this.gw.localIp) {
+      this.gw = gw;
+      this.clients = gw ? (this.o.clients ?? defaultClients)(gw, this.stats, this.clock) : [];
+      this.active = null;
+    }
+    const order = this.active ? [this.active, ...this.clients.filter((c) => c !== this.active)] : this.clients;
+    let got: PortMapping | null = null;
+    for (const c of order) {
+      try {
+        got = await c.map(this.port, this.o.lifetimeS ?? DEFAULT_LIFETIME_S);
+        this.active = c;
+        break;
+      } catch (err) {
+        this.logger.debug({ protocol: c.name, err: (err as Error).message }, 'port mapping failed');
+      }
+      if (this.stopped) return;
+    }
+    if (this.stopped) return; // stop() deletes what we just got
+    const before = this.mapping?.external ?? null;
+    this.mapping = got;
+    if (got) this.logger.info({ protocol: got.protocol, external: got.external, lifetimeS: got.lifetimeS }, 'port mapped');
+    else if (before) this.logger.warn({ gateway: gw?.ip ?? null }, 'port mapping lost');
+    if ((got?.external ?? null) !== before) this.o.onChange();
+    const wait = got ? (got.lifetimeS * 1000) / 2 : (this.o.retryMs ?? DEFAULT_RETRY_MS);
+    this.timer = this.clock.setTimeout(() => void this.refresh(), wait);
+  }
+
+  /** Stops renewing and deletes the mapping on the gateway (bounded by the clients' timeouts). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+    const active = this.active;
+    this.active = null;
+    this.mapping = null;
+    try {
+      await active?.unmap();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'port mapping delete failed');
+    }
+  }
+}
