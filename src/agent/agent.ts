@@ -6,12 +6,11 @@ import { WIREGUARD_ONLY_ENDPOINT, type NodeView } from '../wire/control.js';
 import { PacketFilter } from '../policy/index.js';
 import { MagicDns } from './magic-dns.js';
 import { NetStack } from '../netstack/stack.js';
-import type { Bind } from '../io/bind.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
 import { CAP_NET_ADMIN, hasCapability } from '../io/capabilities.js';
 import { Device } from '../wireguard/device.js';
-import { BuiltinEngine, EngineError, type Engine } from '../wireguard/engine.js';
-import { startExternalEngine } from './external-engine.js';
+import { EngineError, type Engine } from '../wireguard/engine.js';
+import { packetTaps, startEngine } from './engine-start.js';
 import { NftFilter } from './nft-filter.js';
 import type { ControlClient } from './control-client.js';
 import { loadIdentity, localIdentity, newControlClient, registerNode } from './identity.js';
@@ -32,7 +31,7 @@ import { RouteBypass } from './bypass.js';
 import { RouteController, type ExitPrefs } from './routes.js';
 import { agentMetrics } from './metrics.js';
 import { MetricsServer } from '../metrics/server.js';
-import { DEFAULT_IFACE, bindFactory, defaultBind, defaultTun, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
+import { DEFAULT_IFACE, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
 import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js';
@@ -47,8 +46,8 @@ import type { NetmapSink, NetmapSource, NetmapUpdate } from './netmap-source.js'
 // Over 450 lines because this round's features (status reports to the console, the
 // userspace stack, OIDC login, resume, down/up without stopping for `weft web`, the
 // serverless source and --backend) each added their wiring here after the split; the next
-// split moves the local API backend (status, findPeer, ping, setTunnel) to its own file,
-// and engine start-up (startEngine, startDevice, startNat, wireBuiltin) to another.
+// split moves the local API backend (status, findPeer, ping, setTunnel) to its own file.
+// Engine start-up is in engine-start.ts.
 
 export { DEFAULT_IFACE, type AgentOptions } from './agent-options.js';
 
@@ -210,7 +209,10 @@ export class Agent {
       ({ state, client: this.client } = await registerNode(this.opts, { key: id.key, url: id.serverUrl, listenPort, endpoints }, { clock: this.clock, logger: this.logger, random: this.random, stopping: () => this.stopping !== null }));
     }
     this.backend = new NetmapBackend(this.publicKey, state);
-    const engine = await this.startEngine(this.opts.port ?? state.listenPort);
+    const { opts, iface, netstack, clock, logger, random, reporter } = this;
+    const hooks = { onGone: () => void this.stop(), onNat: (n: AgentNat) => (this.nat = n), onDevice: (d: Device) => (this.device = d) };
+    const nat = { localEndpoints: (p: number) => reporter.localEndpoints(p), onEndpointsChanged: () => reporter.report(false), onPathChange: () => this.statusReport.changed() };
+    const engine = (this.engine = await startEngine({ opts, iface, key: this.key!, netstack, clock, logger, random, ...hooks, ...nat }, opts.port ?? state.listenPort));
     const device = this.device;
     this.state = state;
     if (state.listenPort !== engine.listenPort) await this.persist({ ...state, listenPort: engine.listenPort });
@@ -232,7 +234,7 @@ export class Agent {
     }
     await this.routes.down();
     if (!local) await this.bypass.setCoordinator(state.serverUrl);
-    if (device) this.wireBuiltin(device, state);
+    if (device) ({ pinger: this.pinger, filter: this.filter } = packetTaps(device, state, this.routes, this.clock));
     else this.nft = new NftFilter(this.logger);
     // Userspace mode has no OS resolver to point anywhere: its proxies resolve with findPeer().
     const md = this.opts.magicDns ?? (this.opts.osConfig || this.netstack ? false : { acceptDns: true });
@@ -295,69 +297,6 @@ export class Agent {
     });
     this.tunnelQueue = next.catch(() => {});
     return next;
-  }
-
-  /** The builtin engine's packet taps: in-engine ping and the ingress packet filter. */
-  private wireBuiltin(device: Device, state: PersistedState): void {
-    this.pinger = new Pinger(device, this.clock, false);
-    const filter = (this.filter = new PacketFilter({ localAddresses: [state.node.ipv4, state.node.ipv6], rules: [], clock: this.clock }));
-    const pinger = this.pinger;
-    device.onOutboundPacket = (buf, off, len) => filter.recordOutbound(buf, off, len);
-    const routes = this.routes;
-    // Consumed = dropped: packets we route are judged by the forwarding rules (v5).
-    device.onInboundPacket = (buf, off, len) => pinger.onInbound(buf, off, len) || !(routes.mayForward(buf, off, len) ? filter.allowForward(buf, off, len) : filter.allowInbound(buf, off, len));
-  }
-
-  /** The data plane `--backend` names; the builtin one also needs its TUN and bind. */
-  private async startEngine(port: number | undefined): Promise<Engine> {
-    const kind = this.opts.backend ?? 'builtin';
-    if (kind === 'builtin') return (this.engine = new BuiltinEngine(await this.startDevice(port)));
-    if (this.netstack || this.opts.createTun) throw new EngineError('ERR_BACKEND_UNSUPPORTED', `--backend ${kind} runs its own interface: it cannot be combined with --tun=userspace or an injected TUN`);
-    const onExit = () => void this.stop();
-    this.engine = await startExternalEngine({ kind, ifname: this.iface, privateKey: this.key!, listenPort: port || (await pickUdpPort()), fwmark: ENGINE_FWMARK, command: this.opts.wireguardGo, clock: this.clock, logger: this.logger, onExit });
-    return this.engine;
-  }
-
-  private async startDevice(port: number | undefined): Promise<Device> {
-    const tun = this.netstack ?? (await (this.opts.createTun ?? defaultTun)(this.iface, DEFAULT_MTU));
-    let bind = this.opts.createBind ? this.opts.createBind() : await defaultBind();
-    if (this.opts.nat ?? !this.opts.createBind) bind = this.startNat(bind, this.opts.createBind ?? (await bindFactory()));
-    const device = new Device({ tun, bind, clock: this.clock, logger: this.logger, random: this.random });
-    this.device = device;
-    device.onTunClosed = (err) => {
-      this.logger.warn({ err: err?.message }, 'interface removed: stopping');
-      void this.stop();
-    };
-    const base = { privateKey: this.key, peers: [] };
-    await device.reconfigure({ ...base, listenPort: port ?? 0 });
-    try {
-      await device.start();
-    } catch (err) {
-      if (!port || this.opts.port) throw err;
-      // The port we used last time is taken now: any port will do, peers learn the new one.
-      this.logger.warn({ port }, 'previous listen port unavailable; using a random one');
-      await device.reconfigure({ ...base, listenPort: 0 });
-      await device.start();
-    }
-    return device;
-  }
-
-  private startNat(inner: Bind, createExtraBind: () => Bind): Bind {
-    const tuning = typeof this.opts.nat === 'object' ? this.opts.nat : {};
-    this.nat = new AgentNat({
-      ...tuning,
-      inner,
-      createExtraBind,
-      privateKey: this.key!,
-      clock: this.clock,
-      logger: this.logger,
-      portMapping: (this.opts.portMapping ?? !this.opts.createBind) ? undefined : false,
-      localEndpoints: () => (this.device ? this.reporter.localEndpoints(this.device.listenPort) : []),
-      onEndpointsChanged: () => this.reporter.report(false),
-    });
-    this.nat.onPathChange = () => this.statusReport.changed();
-    this.nat.start();
-    return this.nat.bind;
   }
 
   /** A local source (serverless) derives our state at every start: nothing to save. */
