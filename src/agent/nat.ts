@@ -38,6 +38,11 @@ export interface AgentNatOptions {
   retryMs?: number;
   /** Map the engine's port on the gateway (PCP, NAT-PMP, UPnP); false: never (`--no-port-mapping`). */
   portMapping?: false | Omit<PortMapperOptions, 'onChange' | 'clock' | 'logger'>;
+  /**
+   * Beside an external engine: turns the peers' synthetic endpoints into the endpoints
+   * the engine uses (its loopback proxies, external-nat.ts); closed on stop.
+   */
+  peerEndpoints?: { sync(synthetic: ReadonlyMap<string, Endpoint>): ReadonlyMap<string, Endpoint>; close(): void; stats(): object };
 }
 
 export function homeRelayOf(v: NodeView): string | null {
@@ -129,7 +134,8 @@ export class AgentNat {
 
   /**
    * Gives the path manager the peers' candidates; returns each peer's synthetic
-   * endpoint (base64 key -> Endpoint), which the engine config uses as its endpoint.
+   * endpoint (base64 key -> Endpoint), or what `peerEndpoints` makes of it, which the
+   * engine config uses as its endpoint.
    */
   syncPeers(peers: Iterable<NodeView>): ReadonlyMap<string, Endpoint> {
     const list: MagicPeer[] = [];
@@ -144,7 +150,8 @@ export class AgentNat {
       else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
     }
     this.magic.setPlainSources(plain);
-    return this.magic.setPeers(list);
+    const synthetic = this.magic.setPeers(list);
+    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic) : synthetic;
   }
 
   summary(): Record<string, unknown> {
@@ -160,6 +167,7 @@ export class AgentNat {
       relays: this.relays,
       portMapping: this.portMapper ? { ...(this.portMapper.mapping ?? { protocol: null, external: null }), stats: { ...this.portMapper.stats } } : null,
       stats: { ...this.magic.stats },
+      ...(this.o.peerEndpoints ? { discoPort: this.magic.port, proxies: this.o.peerEndpoints.stats() } : {}),
     };
   }
 
@@ -232,6 +240,7 @@ export class AgentNat {
     if (this.linkTimer) this.clock.clearTimeout(this.linkTimer);
     this.timer = this.linkTimer = null;
     await this.portMapper?.stop();
+    this.o.peerEndpoints?.close();
     await this.magic.shutdown();
   }
 }
