@@ -89,9 +89,15 @@ export class PeerProxies implements BindEvents {
         continue;
       }
       p.inFlight++;
-      // The batch is reused after we return: send a copy.
-      p.sock.send(Buffer.from(batch.packet(i)), port, LOOPBACK, () => p.inFlight--);
-      this.stats.toEngine++;
+      try {
+        // The batch is reused after we return: send a copy.
+        p.sock.send(Buffer.from(batch.packet(i)), port, LOOPBACK, () => p.inFlight--);
+        this.stats.toEngine++;
+      } catch {
+        // closed under us (peer removed)
+        p.inFlight--;
+        this.stats.drops++;
+      }
     }
   }
 
