@@ -27,10 +27,14 @@ export async function startExternalNat(ctx: EngineStartContext, engine: Engine):
     portMapping: false,
     localEndpoints: (): string[] => ctx.localEndpoints(nat.magic.port),
     onEndpointsChanged: ctx.onEndpointsChanged,
-    peerEndpoints: { sync: (synth) => proxies!.sync(synth), close: () => proxies!.close(), stats: () => ({ ...proxies!.stats }) },
+    peerEndpoints: { sync: (synth, direct) => proxies!.sync(synth, direct), close: () => proxies!.close(), stats: () => ({ ...proxies!.stats }), wireguardPort: () => engine.listenPort },
   });
   proxies = new PeerProxies({ enginePort: () => engine.listenPort, send: (b, to) => nat.magic.send(b, to), logger, onReady: ctx.resync });
-  nat.onPathChange = ctx.onPathChange;
+  // A direct path found or lost changes the engine's endpoint for the peer.
+  nat.onPathChange = () => {
+    ctx.onPathChange();
+    ctx.resync();
+  };
   ctx.onNat(nat);
   const preferred = engine.listenPort < 65535 ? engine.listenPort + 1 : 0;
   let discoPort: number;

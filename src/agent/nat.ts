@@ -1,6 +1,6 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { PrivateKey } from '../crypto/keys.js';
-import { WIREGUARD_ONLY_ENDPOINT, type NodeView, type RelayInfo } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, WIREGUARD_PORT_PREFIX, wireguardPortOf, type NodeView, type RelayInfo } from '../wire/control.js';
 import { validRelays } from '../wire/decode.js';
 import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
@@ -42,7 +42,14 @@ export interface AgentNatOptions {
    * Beside an external engine: turns the peers' synthetic endpoints into the endpoints
    * the engine uses (its loopback proxies, external-nat.ts); closed on stop.
    */
-  peerEndpoints?: { sync(synthetic: ReadonlyMap<string, Endpoint>): ReadonlyMap<string, Endpoint>; close(): void; stats(): object };
+  peerEndpoints?: {
+    /** `direct`: where the engine reaches a peer itself now (null: through the proxy). */
+    sync(synthetic: ReadonlyMap<string, Endpoint>, direct: (b64: string) => Endpoint | null): ReadonlyMap<string, Endpoint>;
+    close(): void;
+    stats(): object;
+    /** The engine's own WireGuard port, reported as `wgport:<port>`. */
+    wireguardPort(): number;
+  };
 }
 
 export function homeRelayOf(v: NodeView): string | null {
@@ -116,7 +123,8 @@ export class AgentNat {
   /** What the agent reports to the coordinator. */
   endpoints(): string[] {
     const home = this.magic.homeRelay;
-    return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : [])];
+    const wg = this.o.peerEndpoints ? [`${WIREGUARD_PORT_PREFIX}${this.o.peerEndpoints.wireguardPort()}`] : [];
+    return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : []), ...wg];
   }
 
   /** The relay map from a full netmap (absent on older coordinators). */
@@ -147,11 +155,11 @@ export class AgentNat {
         plain.push(...v.endpoints);
         this.plainPeers.add(v.publicKey);
       }
-      else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
+      else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX) && !e.startsWith(WIREGUARD_PORT_PREFIX)), homeRelay: homeRelayOf(v), wgPort: wireguardPortOf(v.endpoints) });
     }
     this.magic.setPlainSources(plain);
     const synthetic = this.magic.setPeers(list);
-    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic) : synthetic;
+    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic, (k) => this.magic.directWireguard(k)) : synthetic;
   }
 
   summary(): Record<string, unknown> {

@@ -57,9 +57,10 @@ export class PeerProxies implements BindEvents {
 
   /**
    * Keeps one proxy per peer in `synthetic` (base64 key -> synthetic endpoint), closes the
-   * others; returns the loopback endpoint of each peer whose proxy is bound.
+   * others; returns each peer's engine endpoint: its direct WireGuard address when `direct`
+   * has one, else the loopback endpoint of its proxy once bound.
    */
-  sync(synthetic: ReadonlyMap<string, Endpoint>): Map<string, Endpoint> {
+  sync(synthetic: ReadonlyMap<string, Endpoint>, direct: (b64: string) => Endpoint | null = () => null): Map<string, Endpoint> {
     const out = new Map<string, Endpoint>();
     for (const [b64, synth] of synthetic) {
       let p = this.byPeer.get(b64);
@@ -68,7 +69,9 @@ export class PeerProxies implements BindEvents {
         p = undefined;
       }
       p ??= this.open(b64, synth);
-      if (p?.local) out.set(b64, p.local);
+      // Kept while direct: the fallback when the direct path goes.
+      const ep = direct(b64) ?? p?.local;
+      if (ep) out.set(b64, ep);
     }
     for (const p of [...this.byPeer.values()]) if (!synthetic.has(p.b64)) this.drop(p);
     return out;

@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { uapiChangeFor, type DeviceConfig } from './config.js';
 import type { PeerStatusView } from './device.js';
 import { EngineError, peerStatusFromUapi, type Engine } from './engine.js';
-import type { UapiDeviceSnapshot } from './uapi.js';
+import type { UapiDeviceChange, UapiDeviceSnapshot, UapiPeerChange } from './uapi.js';
 import { UapiClient } from './uapi-client.js';
 
 // wireguard-go as the agent's engine: we start `wireguard-go -f IFNAME` (or drive one
@@ -78,7 +78,7 @@ export class WireguardGoEngine implements Engine {
 
   reconfigure(config: DeviceConfig): Promise<void> {
     const run = this.queue.then(async () => {
-      const change = uapiChangeFor(await this.uapi.get(), config);
+      const change = withKeepaliveNudge(uapiChangeFor(await this.uapi.get(), config), config);
       const touches = change.privateKey || change.listenPort !== undefined || change.fwmark !== undefined || change.peers.length > 0;
       if (touches) await this.uapi.set(change);
       await this.refresh();
@@ -154,6 +154,25 @@ export class WireguardGoEngine implements Engine {
         .finally(() => this.schedulePoll());
     }, this.opts.pollMs ?? ENGINE_POLL_MS);
   }
+}
+
+/**
+ * For each peer whose endpoint moves to a non-loopback address, two more sections that set
+ * its persistent keepalive away from and back to the configured value: wireguard-go sends
+ * a keepalive (or a handshake) at once when the interval goes from 0 to non-zero, so a
+ * new direct path opens the NAT mappings on it without waiting for traffic from this side
+ * (the peer's first packets on it would be dropped by our NAT until we send).
+ */
+export function withKeepaliveNudge(change: UapiDeviceChange, config: DeviceConfig): UapiDeviceChange {
+  const extra: UapiPeerChange[] = [];
+  for (const p of change.peers) {
+    if (p.remove || p.endpoint === undefined || p.endpoint.startsWith('127.')) continue;
+    const hex = Buffer.from(p.publicKey).toString('hex');
+    const want = config.peers.find((c) => Buffer.from(c.publicKey).toString('hex') === hex)?.persistentKeepalive ?? 0;
+    const section = (persistentKeepalive: number): UapiPeerChange => ({ publicKey: p.publicKey, remove: false, updateOnly: true, persistentKeepalive, replaceAllowedIps: false, addAllowedIps: [], removeAllowedIps: [] });
+    extra.push(...(want === 0 ? [section(1), section(0)] : [section(0), section(want)]));
+  }
+  return extra.length ? { ...change, peers: [...change.peers, ...extra] } : change;
 }
 
 function spawnEngine(opts: WireguardGoOptions): ChildProcess {

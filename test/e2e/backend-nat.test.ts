@@ -16,14 +16,15 @@ import { e2eFile } from './helpers.js';
 
 e2eFile();
 
-const TOOLS = ['ip', 'ping', 'iptables', 'sysctl', 'nft', 'wireguard-go'];
+const TOOLS = ['ip', 'ping', 'iptables', 'sysctl', 'nft', 'wireguard-go', 'wg'];
 const SITES: SiteSpec[] = [
   { name: 'eimA', kind: 'eim', nodes: ['goeim'] },
   { name: 'eimB', kind: 'eim', nodes: ['eim2'] },
   { name: 'edmA', kind: 'edm', nodes: ['goedm'] },
   { name: 'edmB', kind: 'edm', nodes: ['edm2'] },
 ];
-const GO_NODES = ['goeim', 'goedm'];
+// UAPI sockets are per host, not per namespace: each wireguard-go node its own name.
+const GO_IFACE = new Map(['goeim', 'goedm'].map((n) => [n, randomIfname('wgo')]));
 const NAMES = SITES.flatMap((s) => s.nodes);
 
 function pre(t: SkipContext): boolean {
@@ -40,8 +41,7 @@ describe('NAT traversal beside wireguard-go: NAT lab pairs', { timeout: 180_000 
     await lab.build(SITES);
     await lab.startServer();
     await lab.createAuthKey();
-    // UAPI sockets are per host, not per namespace: each wireguard-go node its own name.
-    await Promise.all(NAMES.map((n) => lab!.up(n, GO_NODES.includes(n) ? ['--backend', 'wireguard-go', '--iface', randomIfname('wgo')] : [])));
+    await Promise.all(NAMES.map((n) => lab!.up(n, GO_IFACE.has(n) ? ['--backend', 'wireguard-go', '--iface', GO_IFACE.get(n)!] : [])));
     for (const n of NAMES) await lab.waitPeers(n, NAMES.length - 1);
     ready = true;
   });
@@ -94,7 +94,17 @@ describe('NAT traversal beside wireguard-go: NAT lab pairs', { timeout: 180_000 
     assert.equal(g.path, 'direct', JSON.stringify(g));
     assert.equal(n.path, 'direct', JSON.stringify(n));
     assert.match(g.endpoint!, /^203\.0\.113\.\d+:\d+$/, 'the peer\'s public (NAT router) address');
+    // WireGuard itself goes direct: wireguard-go's endpoint is eim2's public address (not
+    // its loopback proxy), and a burst both ways passes without the proxy.
+    const before = go.nat?.proxies as { fromEngine: number; toEngine: number };
     assert.equal((await lab.ping('goeim', lab.node('eim2').ipv4, 5, 0.2)).received, 5);
+    assert.equal((await lab.ping('eim2', lab.node('goeim').ipv4, 5, 0.2)).received, 5);
+    const wg = await lab.lab.exec(lab.node('goeim').ns, ['wg', 'show', GO_IFACE.get('goeim')!, 'endpoints'], { timeoutMs: 5000, check: true });
+    const line = wg.stdout.split('\n').find((l) => l.startsWith(native.self.publicKey));
+    assert.match(line ?? '', /\t203\.0\.113\.\d+:\d+$/, `wireguard-go sends to eim2's public address: ${wg.stdout}`);
+    const after = (await lab.status('goeim')).nat?.proxies as { fromEngine: number; toEngine: number };
+    t.diagnostic(`proxy counters before/after the direct pings: ${JSON.stringify(before)} ${JSON.stringify(after)}`);
+    assert.ok(after.fromEngine - before.fromEngine < 3 && after.toEngine - before.toEngine < 3, 'the pings did not go through the proxy');
   });
 
   test('EDM pair (wireguard-go + builtin) works over the relay and says why', async (t) => {
