@@ -8,9 +8,10 @@ import type { Engine } from '../wireguard/engine.js';
 // NAT traversal beside an external engine: the engine owns the WireGuard port, so the
 // agent runs disco, STUN/netcheck and the relay client on a second UDP port (the
 // WireGuard port + 1, else any free one) and reports that socket's endpoints; peers
-// find direct paths to it as to any builtin node. WireGuard to and from a peer goes
-// through a loopback proxy per peer (peer-proxy.ts) onto MagicBind, which sends it on
-// the direct path or over the relay. docs/BACKENDS.md.
+// find direct paths to it as to any builtin node, and send WireGuard to the engine's own
+// port (`wgport:`) at that path's address, where the engine sends from as well. Without
+// a direct path WireGuard goes through a loopback proxy per peer (peer-proxy.ts) onto
+// MagicBind and over the relay. docs/BACKENDS.md.
 
 export async function startExternalNat(ctx: EngineStartContext, engine: Engine): Promise<AgentNat> {
   const { opts, clock, logger } = ctx;

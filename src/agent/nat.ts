@@ -123,7 +123,7 @@ export class AgentNat {
   /** What the agent reports to the coordinator. */
   endpoints(): string[] {
     const home = this.magic.homeRelay;
-    const wg = this.o.peerEndpoints ? [`${WIREGUARD_PORT_PREFIX}${this.o.peerEndpoints.wireguardPort()}`] : [];
+    const wg = this.o.peerEndpoints && this.portPreserved() ? [`${WIREGUARD_PORT_PREFIX}${this.o.peerEndpoints.wireguardPort()}`] : [];
     return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : []), ...wg];
   }
 
@@ -159,7 +159,18 @@ export class AgentNat {
     }
     this.magic.setPlainSources(plain);
     const synthetic = this.magic.setPeers(list);
-    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic, (k) => this.magic.directWireguard(k)) : synthetic;
+    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic, (k) => (this.portPreserved() ? this.magic.directWireguard(k) : null)) : synthetic;
+  }
+
+  /**
+   * Beside an external engine, whether our NAT kept the disco port's number (or there is
+   * no NAT seen): then it likely maps the engine's WireGuard port as its own too, and
+   * WireGuard may go direct to and from it. Otherwise all WireGuard goes through the
+   * proxies and the disco socket, and we report no `wgport:`.
+   */
+  portPreserved(): boolean {
+    const g = this.report?.globalV4;
+    return !g || g.endsWith(`:${this.magic.port}`);
   }
 
   summary(): Record<string, unknown> {
