@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PrivateKey } from '../crypto/keys.js';
 import type { BackendKind, Engine } from '../wireguard/engine.js';
-import { startKernelEngine } from '../wireguard/engine-kernel.js';
+import { KernelEngine } from '../wireguard/engine-kernel.js';
 import { WireguardGoEngine } from '../wireguard/engine-wireguard-go.js';
 import { NFT_FILTER_TABLE } from './nft-filter.js';
 
@@ -27,8 +27,8 @@ export interface ExternalEngineOptions {
 }
 
 export async function startExternalEngine(o: ExternalEngineOptions): Promise<Engine> {
-  if (o.kind === 'kernel') startKernelEngine();
-  const engine = await WireguardGoEngine.start({ ifname: o.ifname, command: o.command, clock: o.clock, logger: o.logger, onExit: o.onExit });
+  const { ifname, clock, logger } = o;
+  const engine = o.kind === 'kernel' ? await KernelEngine.start({ ifname, clock, logger }) : await WireguardGoEngine.start({ ifname, command: o.command, clock, logger, onExit: o.onExit });
   try {
     await engine.reconfigure({ privateKey: o.privateKey, listenPort: o.listenPort, fwmark: o.fwmark, peers: [] });
   } catch (err) {

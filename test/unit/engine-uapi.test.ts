@@ -6,7 +6,7 @@ import { formatGet, parseSet, type UapiDeviceSnapshot } from '../../src/wireguar
 import { formatSet, parseGet } from '../../src/wireguard/uapi-client.js';
 import { privateKeyFromBytes, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { peerStatusFromUapi } from '../../src/wireguard/engine.js';
-import { withKeepaliveNudge } from '../../src/wireguard/engine-wireguard-go.js';
+import { withKeepaliveNudge } from '../../src/wireguard/engine-driven.js';
 
 // The UAPI client (what drives wireguard-go) against our own UAPI server's parser and
 // formatter, and the diff the external engine sets.
