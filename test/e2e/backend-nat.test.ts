@@ -3,16 +3,16 @@
 // wireguard-go node runs disco, STUN and the relay client on its second port. An EIM pair
 // (wireguard-go + builtin) goes direct, an EDM pair (wireguard-go + builtin) works over
 // the relay, and `weft status` says which and why on both sides.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { WEFT_JS } from '../../src/lab/mesh.js';
-import { NatLab, type SiteSpec } from '../../src/lab/nat-lab.js';
+import type { SiteSpec } from '../../src/lab/nat-lab.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { randomIfname } from '../../src/lab/wg-pair.js';
 import type { StatusJson } from '../../src/agent/status.js';
-import { e2eFile } from './helpers.js';
+import { e2eFile, suiteNatLab } from './helpers.js';
 
 e2eFile();
 
@@ -32,28 +32,20 @@ function pre(t: SkipContext): boolean {
 }
 
 describe('NAT traversal beside wireguard-go: NAT lab pairs', { timeout: 180_000 }, () => {
-  let lab: NatLab | null = null;
-  let ready = false;
+  const fx = suiteNatLab();
 
   before(async () => {
     if (rootReason() !== null || missingTools(TOOLS).length) return;
-    lab = new NatLab();
+    const lab = fx.create();
     await lab.build(SITES);
     await lab.startServer();
     await lab.createAuthKey();
-    await Promise.all(NAMES.map((n) => lab!.up(n, GO_IFACE.has(n) ? ['--backend', 'wireguard-go', '--iface', GO_IFACE.get(n)!] : [])));
+    await Promise.all(NAMES.map((n) => lab.up(n, GO_IFACE.has(n) ? ['--backend', 'wireguard-go', '--iface', GO_IFACE.get(n)!] : [])));
     for (const n of NAMES) await lab.waitPeers(n, NAMES.length - 1);
-    ready = true;
+    fx.ready();
   });
 
-  after(async () => {
-    await lab?.destroy();
-  });
-
-  const L = (): NatLab => {
-    assert.ok(lab && ready, 'lab set up');
-    return lab;
-  };
+  const L = fx.get;
 
   /** Both sides' view of the pair once both report `path` (or the last view at the deadline). */
   async function settle(a: string, b: string, path: 'direct' | 'relay', ms: number): Promise<[StatusJson, StatusJson]> {
