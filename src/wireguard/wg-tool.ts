@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiPeerSnapshot } from './uapi.js';
 
 // The kernel engine's configuration channel: `wg` (wireguard-tools, which talks netlink
 // to the module) as a get/set pair with the same snapshot and change types as the UAPI
 // client, so the declarative diff (config.ts uapiChangeFor) drives both. `wg set` takes
-// keys as file names: they go through pipes (/dev/fd/N), never through a file or argv.
+// keys as file names (and cannot open Node's stdio, which are sockets): they go in files
+// of a private directory (0700, files 0600; in /dev/shm where it exists, so in memory)
+// removed when wg exits, never on the command line.
 
 const TIMEOUT_MS = 5_000;
 const MAX_OUTPUT = 16 << 20;
@@ -12,14 +17,14 @@ const MAX_OUTPUT = 16 << 20;
 const b64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
 const isZero = (k: Uint8Array): boolean => k.every((b) => b === 0);
 
-/** `wg set IFACE ...` for `change`; `secrets[i]` is read by wg from `/dev/fd/${3 + i}`. */
-export function wgSetCommand(ifname: string, c: UapiDeviceChange): { args: string[]; secrets: string[] } {
+/** `wg set IFACE ...` for `change`; wg reads `secrets[i]` from the file `keyFile(i)`. */
+export function wgSetCommand(ifname: string, c: UapiDeviceChange, keyFile: (i: number) => string): { args: string[]; secrets: string[] } {
   if (c.replacePeers) throw new UapiError('ERR_UAPI_PROTO', 'wg set cannot replace all peers: list them as removals');
   const args = ['set', ifname];
   const secrets: string[] = [];
   const secret = (k: Uint8Array): string => {
     secrets.push(isZero(k) ? '' : `${b64(k)}\n`);
-    return `/dev/fd/${2 + secrets.length}`;
+    return keyFile(secrets.length - 1);
   };
   if (c.listenPort !== undefined) args.push('listen-port', String(c.listenPort));
   if (c.fwmark !== undefined) args.push('fwmark', c.fwmark === 0 ? 'off' : String(c.fwmark));
@@ -84,27 +89,28 @@ export class WgTool {
   ) {}
 
   async get(): Promise<UapiDeviceSnapshot> {
-    return parseWgDump(await this.run(['show', this.ifname, 'dump'], []));
+    return parseWgDump(await this.run(['show', this.ifname, 'dump']));
   }
 
   async set(change: UapiDeviceChange): Promise<void> {
-    const { args, secrets } = wgSetCommand(this.ifname, change);
-    await this.run(args, secrets);
+    const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'weft-wg-'));
+    try {
+      const { args, secrets } = wgSetCommand(this.ifname, change, (i) => join(dir, `key${i}`));
+      secrets.forEach((s, i) => writeFileSync(join(dir, `key${i}`), s, { mode: 0o600 }));
+      await this.run(args);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
-  private run(args: string[], secrets: string[]): Promise<string> {
+  private run(args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe', ...secrets.map(() => 'pipe' as const)] });
+      const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
       child.stdout?.on('data', (d: Buffer) => (out.length < MAX_OUTPUT ? (out += d.toString('utf8')) : undefined));
       child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2000)));
-      secrets.forEach((s, i) => {
-        const pipe = child.stdio[3 + i] as NodeJS.WritableStream | null;
-        pipe?.on('error', () => {}); // wg exited before reading: its exit code says why
-        pipe?.end(s);
-      });
       child.on('error', (e) => {
         clearTimeout(timer);
         reject(new UapiError('ERR_UAPI_IO', `${this.binary}: ${e.message}`, { cause: e }));

@@ -1,13 +1,13 @@
 // End to end: the kernel backend's driver. `wg` (wireguard-tools) speaks netlink to the
 // kernel module and the same commands over UAPI to wireguard-go, so the driver's channel
-// (src/wireguard/wg-tool.ts: `wg set` with keys through pipes, `wg show dump`) is checked
+// (src/wireguard/wg-tool.ts: `wg set` with keys in private files, `wg show dump`) is checked
 // against a real wireguard-go everywhere. `weft up --backend kernel` beside a builtin node
 // runs only where the kernel has WireGuard: elsewhere it is skipped with the reason, also
 // under WEFT_E2E_REQUIRED=1 (a hardware-dependent skip; the refusal there is tested in
 // backend-wireguard-go.test.ts).
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { WEFT_JS } from '../../src/lab/mesh.js';
 import { randomIfname, startEngine, WIREGUARD_GO } from '../../src/lab/wg-pair.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
@@ -29,7 +29,7 @@ function pre(t: SkipContext): boolean {
 }
 
 describe('the kernel driver\'s wg channel', { timeout: 60_000 }, () => {
-  test('sets the diff through wg (keys through pipes) and reads it back from wg show dump', async (t) => {
+  test('sets the diff through wg (keys in private files, removed after) and reads it back from wg show dump', async (t) => {
     if (!pre(t)) return;
     const lab = new Lab();
     try {
@@ -47,7 +47,8 @@ describe('the kernel driver\'s wg channel', { timeout: 60_000 }, () => {
       assert.equal(snap.fwmark, 0x5746);
       assert.ok(snap.privateKey, 'a private key is set');
       const dump = (await execOk(ns, ['wg', 'show', ifname, 'public-key'])).trim();
-      assert.equal(dump, keyToBase64(publicKeyFromPrivate(own)), 'the key arrived through the pipe');
+      assert.equal(dump, keyToBase64(publicKeyFromPrivate(own)), 'the key arrived through its file');
+      assert.deepEqual(readdirSync('/dev/shm').filter((f) => f.startsWith('weft-wg-')), [], 'the key files are gone');
       assert.deepEqual(snap.peers.map((p) => [keyToBase64(p.publicKey), p.endpoint, p.allowedIps, p.persistentKeepalive, p.presharedKey && Buffer.from(p.presharedKey).equals(Buffer.from(psk))]), [[keyToBase64(k1), '192.0.2.1:51820', ['100.64.0.2/32'], 25, true]]);
       await apply({ privateKey: own, peers: [{ publicKey: k2, allowedIps: ['100.64.0.3/32', '10.1.0.0/16'] }] });
       snap = await wg.get();

@@ -17,15 +17,15 @@ import { FakeClock } from '../../src/clock.js';
 const key = (b: number) => new Uint8Array(32).fill(b);
 const b64 = (k: Uint8Array) => Buffer.from(k).toString('base64');
 
-test('wgSetCommand: the diff as wg set arguments, keys only through /dev/fd pipes', () => {
+test('wgSetCommand: the diff as wg set arguments, keys only in files', () => {
   const snap: UapiDeviceSnapshot = { privateKey: null, listenPort: 51820, fwmark: 0, peers: [{ publicKey: key(2), presharedKey: null, endpoint: '192.0.2.2:1', lastHandshakeMs: 0, rxBytes: 0n, txBytes: 0n, persistentKeepalive: 0, allowedIps: ['100.64.0.2/32'] }] };
   const config: DeviceConfig = { privateKey: key(9), listenPort: 41641, fwmark: 0x5746, peers: [{ publicKey: key(3), presharedKey: key(4), allowedIps: ['100.64.0.3/32', '10.0.0.0/8'], endpoint: '203.0.113.5:51820', persistentKeepalive: 25 }] };
   const change = withKeepaliveNudge(uapiChangeFor(snap, config), config);
-  const { args, secrets } = wgSetCommand('wk0', change);
+  const { args, secrets } = wgSetCommand('wk0', change, (i) => `/k/${i}`);
   assert.deepEqual(args, [
-    'set', 'wk0', 'listen-port', '41641', 'fwmark', String(0x5746), 'private-key', '/dev/fd/3',
+    'set', 'wk0', 'listen-port', '41641', 'fwmark', String(0x5746), 'private-key', '/k/0',
     'peer', b64(key(2)), 'remove',
-    'peer', b64(key(3)), 'preshared-key', '/dev/fd/4', 'endpoint', '203.0.113.5:51820', 'persistent-keepalive', '25', 'allowed-ips', '100.64.0.3/32,10.0.0.0/8',
+    'peer', b64(key(3)), 'preshared-key', '/k/1', 'endpoint', '203.0.113.5:51820', 'persistent-keepalive', '25', 'allowed-ips', '100.64.0.3/32,10.0.0.0/8',
     // the nudge: 25 -> off -> 25 sends a keepalive on the new endpoint at once
     'peer', b64(key(3)), 'persistent-keepalive', 'off',
     'peer', b64(key(3)), 'persistent-keepalive', '25',
@@ -34,10 +34,10 @@ test('wgSetCommand: the diff as wg set arguments, keys only through /dev/fd pipe
   assert.ok(!args.some((a) => a.includes(b64(change.privateKey!))), 'no private key on the command line');
   // Removing the key: an empty file; an empty allowed-ips list clears it.
   const clear: UapiDeviceChange = { privateKey: new Uint8Array(32), replacePeers: false, peers: [{ publicKey: key(3), remove: false, updateOnly: false, replaceAllowedIps: true, addAllowedIps: [], removeAllowedIps: [] }] };
-  const c = wgSetCommand('wk0', clear);
+  const c = wgSetCommand('wk0', clear, (i) => `/k/${i}`);
   assert.deepEqual(c.secrets, ['']);
   assert.deepEqual(c.args.slice(-2), ['allowed-ips', '']);
-  assert.throws(() => wgSetCommand('wk0', { replacePeers: true, peers: [] }), /replace all peers/);
+  assert.throws(() => wgSetCommand('wk0', { replacePeers: true, peers: [] }, String), /replace all peers/);
 });
 
 test('parseWgDump: the interface line and peer lines; malformed dumps are errors', () => {
