@@ -51,7 +51,12 @@ export async function startEngine(ctx: EngineStartContext, port: number | undefi
   const { iface: ifname, key: privateKey, clock, logger } = ctx;
   const engine = await startExternalEngine({ kind, ifname, privateKey, listenPort: port || (await pickUdpPort()), fwmark: ENGINE_FWMARK, command: ctx.opts.wireguardGo, clock, logger, onExit: ctx.onGone });
   // NAT traversal on a second port unless turned off (`nat: false`): then peers only reach our reported endpoints.
-  if (ctx.opts.nat ?? true) await startExternalNat(ctx, engine);
+  try {
+    if (ctx.opts.nat ?? true) await startExternalNat(ctx, engine);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   return engine;
 }
 
