@@ -53,6 +53,7 @@ const key = (s: string): Uint8Array | null => {
 };
 const num = (s: string): number => {
   if (s === 'off' || s === '(none)') return 0;
+  if (/^0x[0-9a-f]{1,8}$/i.test(s)) return Number(s); // wg prints the fwmark in hex
   if (!/^\d+$/.test(s)) throw new UapiError('ERR_UAPI_PROTO', `malformed number in wg show dump: ${JSON.stringify(s)}`);
   return Number(s);
 };

@@ -42,12 +42,13 @@ test('wgSetCommand: the diff as wg set arguments, keys only in files', () => {
 
 test('parseWgDump: the interface line and peer lines; malformed dumps are errors', () => {
   const text = [
-    [b64(key(9)), b64(key(8)), '41641', 'off'].join('\t'),
+    [b64(key(9)), b64(key(8)), '41641', '0x5746'].join('\t'),
     [b64(key(2)), '(none)', '192.0.2.2:51820', '100.64.0.2/32,10.0.0.0/8', '1700000000', '123', '456', '25'].join('\t'),
     [b64(key(3)), b64(key(4)), '(none)', '(none)', '0', '0', '0', 'off'].join('\t'),
   ].join('\n') + '\n';
   const s = parseWgDump(text);
-  assert.deepEqual([s.listenPort, s.fwmark, b64(s.privateKey!)], [41641, 0, b64(key(9))]);
+  assert.deepEqual([s.listenPort, s.fwmark, b64(s.privateKey!)], [41641, 0x5746, b64(key(9))], 'wg prints the fwmark in hex');
+  assert.equal(parseWgDump(`${[b64(key(9)), b64(key(8)), '1', 'off'].join('\t')}\n`).fwmark, 0);
   assert.deepEqual(s.peers.map((p) => [b64(p.publicKey), p.endpoint, p.allowedIps, p.lastHandshakeMs, p.rxBytes, p.txBytes, p.persistentKeepalive, p.presharedKey && b64(p.presharedKey)]), [
     [b64(key(2)), '192.0.2.2:51820', ['100.64.0.2/32', '10.0.0.0/8'], 1_700_000_000_000, 123n, 456n, 25, null],
     [b64(key(3)), null, [], 0, 0n, 0n, 0, b64(key(4))],
