@@ -244,6 +244,16 @@ export class NatLab {
     return { received: m ? Number(m[1]) : 0, output: r.stdout + r.stderr };
   }
 
+  /** Pings `b`'s mesh address from `a` until one reply or `ms` pass: the time it took, or null. */
+  async reach(a: string, b: string, ms: number): Promise<number | null> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms) {
+      const r = await this.ping(a, this.node(b).ipv4, 1, 0.2);
+      if (r.received > 0) return Date.now() - t0;
+    }
+    return null;
+  }
+
   /** Sets the UDP conntrack timeouts on every router (mapping expiry). */
   async conntrackUdpTimeout(seconds: number): Promise<void> {
     for (const s of this.sites) {

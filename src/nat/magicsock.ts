@@ -49,6 +49,8 @@ export interface MagicPeer {
   publicKey: string;
   endpoints: string[];
   homeRelay: string | null;
+  /** On an external engine: WireGuard goes to this port at the direct path's address. */
+  wgPort?: number | null;
 }
 
 export interface PathInfo {
@@ -158,6 +160,8 @@ export class MagicBind implements Bind {
       sendRelay: (p, pkt) => this.sendRelay(p, pkt),
       spray: (p) => this.birthday.spray(p),
       confirmed: (p, was, now) => {
+        // WireGuard from an external engine's own port at that address is the peer's too.
+        if (p.wgPort !== null && p.best) this.addrs.learn(p, p.best.sock, p.wgEndpoint(p.best), (e) => p.isBest(e.ep, e.sock));
         this.onPathChange?.(p.b64, this.path(p.b64));
         // A handshake message sent moments ago may have been lost on the way to a relay
         // the peer had not joined yet: send it again on the new path at once.
@@ -253,6 +257,7 @@ export class MagicBind implements Bind {
         added.push(s);
       }
       s.homeRelay = p.homeRelay;
+      s.wgPort = p.wgPort ?? null;
       s.setNetmapEndpoints(p.endpoints);
       out.set(p.publicKey, s.synth);
     }
@@ -304,6 +309,12 @@ export class MagicBind implements Bind {
     return { path: 'relay', endpoint: null, relay, rttMs: null, reason };
   }
 
+  /** Where WireGuard reaches the peer directly now (its WireGuard port at the best path's address), or null. */
+  directWireguard(peerKey: string): Endpoint | null {
+    const s = this.peers.get(peerKey);
+    return s?.best && s.direct(this.clock.now()) ? s.wgEndpoint(s.best) : null;
+  }
+
   /** Time (clock ms) the first direct path to the peer was confirmed, or null. */
   directSince(peerKey: string): number | null {
     return this.peers.get(peerKey)?.firstDirectAt ?? null;
@@ -337,7 +348,7 @@ export class MagicBind implements Bind {
     const now = this.clock.now();
     if (batch.count === 1) s.handshake.sent(batch, now);
     if (s.best && s.direct(now)) {
-      const n = this.sock(s.best.sock)?.send(batch, s.best.ep) ?? 0;
+      const n = this.sock(s.best.sock)?.send(batch, s.wgEndpoint(s.best)) ?? 0;
       this.stats.directTx += n;
       return n;
     }
@@ -436,7 +447,7 @@ export class MagicBind implements Bind {
       const b = this.one;
       b.reset();
       b.push(pkt);
-      this.sock(s.best.sock)?.send(b, s.best.ep);
+      this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best));
     } else this.sendRelay(s, pkt);
   }
 

@@ -60,6 +60,9 @@ export class PeerPath {
   lastBirthday = -Infinity;
   lastSpray = -Infinity;
   readonly handshake = new HandshakeMemo();
+  /** A peer on an external engine: its WireGuard port (disco answers on another one). */
+  wgPort: number | null = null;
+  private wgEp: { from: Endpoint; to: Endpoint } | null = null;
 
   constructor(
     readonly b64: string,
@@ -157,6 +160,13 @@ export class PeerPath {
     }
     for (const [id, p] of this.pending) if (now - p.sentAt > this.timing.trustMs * 2) this.pending.delete(id);
     return lost;
+  }
+
+  /** Where WireGuard goes on the best path: its address, at the peer's WireGuard port if it has its own. */
+  wgEndpoint(best: Confirmed): Endpoint {
+    if (this.wgPort === null) return best.ep;
+    if (this.wgEp?.from !== best.ep) this.wgEp = { from: best.ep, to: Endpoint.of(best.ep.ip, this.wgPort) };
+    return this.wgEp.to;
   }
 
   /** Heartbeat without a direct path: whether to probe every candidate now (counted as an attempt). */
