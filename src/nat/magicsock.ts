@@ -13,6 +13,7 @@ import { PeerPath, type PathTiming } from './peer-path.js';
 import { RelaySet, type MagicRelay, type RelayLike } from './relay-set.js';
 import { StunClient, stunSendOverBind } from './stun-client.js';
 import { isStunPacket } from './stun.js';
+import { answerStun } from './stun-server.js';
 import { isSyntheticEndpoint, synthIndex } from './synthetic.js';
 
 export type { MagicRelay, RelayLike } from './relay-set.js';
@@ -135,6 +136,9 @@ export class MagicBind implements Bind {
   private closed = false;
   /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
   foreign: ForeignProtocol | null = null;
+  /** Answer STUN binding requests on this socket (a serverless member that relays). */
+  stunResponder = false;
+  private readonly stunReply: (pkt: Uint8Array, to: Endpoint) => void;
   /** Fires when a peer's path changes (direct found or lost). */
   onPathChange?: (peerKey: string, info: PathInfo) => void;
 
@@ -144,6 +148,7 @@ export class MagicBind implements Bind {
     this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000 };
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
+    this.stunReply = stunSendOverBind(opts.inner);
     const closed = (): boolean => this.closed;
     this.discovery = new PathDiscovery({
       privateKey: opts.privateKey,
@@ -376,7 +381,7 @@ export class MagicBind implements Bind {
           }
         } else if (isStunPacket(pkt)) {
           this.stats.stunRx++;
-          this.stun.handlePacket(pkt);
+          if (!this.stunResponder || !this.answerStun(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
         } else if (isDiscoPacket(pkt)) {
           this.discovery.receive(pkt, Endpoint.fromBytes(sources, off), null, sock);
         } else this.stats.malformed++;
@@ -392,6 +397,21 @@ export class MagicBind implements Bind {
     }
     batch.count = w;
     if (w > 0 && this.events) this.events.onReceive(batch, sources);
+  }
+
+  /** True when `pkt` was a request (answered, or malformed): not for our STUN client. */
+  private answerStun(pkt: Uint8Array, from: Endpoint): boolean {
+    const a = answerStun(pkt, from);
+    if (a.kind === 'ignored') return false;
+    if (a.kind === 'malformed') this.stats.malformed++;
+    else {
+      try {
+        this.stunReply(a.bytes, from);
+      } catch {
+        this.stats.malformed++; // the socket refused it; nothing to retry
+      }
+    }
+    return true;
   }
 
   private fromRelay(src: PublicKey, pkt: Uint8Array): void {
