@@ -159,6 +159,19 @@ export class Membership {
     this.d.emit({ type: 'dead', id });
   }
 
+  /**
+   * Graceful leave (memberlist's Leave): we declare ourselves dead (node = from = us) at a
+   * new incarnation, so every member that hears it drops us at once, with no suspicion.
+   * Returns the message to send; gossip carries it on from the members that get it.
+   */
+  leave(): Uint8Array {
+    const self = this.self;
+    Object.assign(self, { incarnation: self.incarnation + 1, state: 'dead' });
+    const msg = encodeMessage({ type: 'dead', incarnation: self.incarnation, node: self.key, from: self.key });
+    this.d.queue.queue(self.id, msg);
+    return msg;
+  }
+
   /** A verified revocation of a trusted key: it leaves the table for good. True when new. */
   revoke(r: RevokeMsg): boolean {
     if (!this.d.trust.revoke(r)) return false;

@@ -128,7 +128,7 @@ export class ServerlessMesh implements LocalNetmapSource {
     for (const w of r.watchers) w.close();
     r.lan?.stop();
     await r.relay?.stop();
-    r.node.stop();
+    r.node.leave();
     await r.source.stop();
   }
 

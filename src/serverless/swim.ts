@@ -18,6 +18,8 @@ import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } f
 
 /** Outstanding probes and indirect probes we serve; past it new ones are refused. */
 export const MAX_PENDING_ACKS = 4096;
+/** Members told directly of a graceful leave; the rest learn it by gossip. */
+export const LEAVE_FANOUT = 16;
 
 export interface SwimNodeOptions {
   privateKey: PrivateKey;
@@ -107,6 +109,17 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
   addSeed(addr: Endpoint): void {
     if (!this.seeds.some((s) => s.equals(addr))) this.seeds.push(addr);
     this.o.transport.send(addr, whoisPacket(Kind.Whois));
+  }
+
+  /**
+   * `weft down`: our leave goes straight to (up to LEAVE_FANOUT) live members, who drop us
+   * at once and gossip it on, instead of suspecting us for seconds; then we stop.
+   */
+  leave(): void {
+    if (this.stopped) return;
+    const msg = this.membership.leave();
+    for (const m of this.pick(LEAVE_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
+    this.stop();
   }
 
   stop(): void {
