@@ -98,15 +98,11 @@ describe('serverless mesh across NAT routers: STUN, hole punching and relay thro
     adminDir = join(lab.dir, 'admin');
     adminKey = (await ok(inet, fill(readmeLine(readme, 'weft', 'id', '--admin'), adminDir))).trim();
     await Promise.all(NAMES.map(async (n) => keys.set(n, (await ok(lab!.node(n).ns, fill(readmeLine(readme, 'weft', 'id'), lab!.node(n).stateDir))).trim())));
-    const authorize = readmeLine(readme, 'weft', 'keys', 'authorize', 'KEY', '--name', 'laptop');
-    // Each folder in turn, the folders side by side (each command is a node start-up).
-    const folders = [...NAMES.map((n) => [lab!.node(n).ns, lab!.node(n).stateDir]), [inet, adminDir]];
-    await Promise.all(
-      folders.map(async ([ns, dir]) => {
-        for (const m of NAMES) await ok(ns, fill(authorize, dir, { key: keys.get(m), name: m }));
-        await ok(ns, fill(readmeLine(readme, 'weft', 'keys', 'authorize', 'ADMINKEY', '--admin', '--name', 'ops'), dir));
-      }),
-    );
+    // The admin machine writes the folder with the README's commands and hands a copy to
+    // every member (serverless-mesh.test.ts runs them on each member instead).
+    for (const m of NAMES) await ok(inet, fill(readmeLine(readme, 'weft', 'keys', 'authorize', 'KEY', '--name', 'laptop'), adminDir, { key: keys.get(m), name: m }));
+    await ok(inet, fill(readmeLine(readme, 'weft', 'keys', 'authorize', 'ADMINKEY', '--admin', '--name', 'ops'), adminDir));
+    for (const n of NAMES) cpSync(join(adminDir, 'authorized_keys'), join(lab.node(n).stateDir, 'authorized_keys'), { recursive: true });
     await up(HUB);
     await Promise.all(NAMES.slice(1).map((n) => up(n)));
     ready = true;
