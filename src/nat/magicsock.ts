@@ -13,7 +13,6 @@ import { PeerPath, type PathTiming } from './peer-path.js';
 import { RelaySet, type MagicRelay, type RelayLike } from './relay-set.js';
 import { StunClient, stunSendOverBind } from './stun-client.js';
 import { isStunPacket } from './stun.js';
-import { answerStun } from './stun-server.js';
 import { isSyntheticEndpoint, synthIndex } from './synthetic.js';
 
 export type { MagicRelay, RelayLike } from './relay-set.js';
@@ -136,9 +135,10 @@ export class MagicBind implements Bind {
   private closed = false;
   /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
   foreign: ForeignProtocol | null = null;
-  /** Answer STUN binding requests on this socket (a serverless member that relays). */
-  stunResponder = false;
-  private readonly stunReply: (pkt: Uint8Array, to: Endpoint) => void;
+  /** Answers STUN requests on this socket (a serverless relay member); true when it took `pkt`. */
+  stunResponder: ((pkt: Uint8Array, from: Endpoint) => boolean) | null = null;
+  /** With no relay, disco goes this way (serverless: gossip through a mutual member). */
+  rendezvous: ((key: Uint8Array, pkt: Uint8Array) => boolean) | null = null;
   /** Fires when a peer's path changes (direct found or lost). */
   onPathChange?: (peerKey: string, info: PathInfo) => void;
 
@@ -148,7 +148,6 @@ export class MagicBind implements Bind {
     this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000 };
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
-    this.stunReply = stunSendOverBind(opts.inner);
     const closed = (): boolean => this.closed;
     this.discovery = new PathDiscovery({
       privateKey: opts.privateKey,
@@ -381,7 +380,7 @@ export class MagicBind implements Bind {
           }
         } else if (isStunPacket(pkt)) {
           this.stats.stunRx++;
-          if (!this.stunResponder || !this.answerStun(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
+          if (!this.stunResponder?.(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
         } else if (isDiscoPacket(pkt)) {
           this.discovery.receive(pkt, Endpoint.fromBytes(sources, off), null, sock);
         } else this.stats.malformed++;
@@ -397,21 +396,6 @@ export class MagicBind implements Bind {
     }
     batch.count = w;
     if (w > 0 && this.events) this.events.onReceive(batch, sources);
-  }
-
-  /** True when `pkt` was a request (answered, or malformed): not for our STUN client. */
-  private answerStun(pkt: Uint8Array, from: Endpoint): boolean {
-    const a = answerStun(pkt, from);
-    if (a.kind === 'ignored') return false;
-    if (a.kind === 'malformed') this.stats.malformed++;
-    else {
-      try {
-        this.stunReply(a.bytes, from);
-      } catch {
-        this.stats.malformed++; // the socket refused it; nothing to retry
-      }
-    }
-    return true;
   }
 
   private fromRelay(src: PublicKey, pkt: Uint8Array): void {
@@ -445,7 +429,14 @@ export class MagicBind implements Bind {
   }
 
   private sendRelay(s: PeerPath, pkt: Uint8Array): boolean {
-    return this.relays.send(this.relays.idFor(s.homeRelay), s.key, pkt);
+    const id = this.relays.idFor(s.homeRelay);
+    if (id === null && this.rendezvous && isDiscoPacket(pkt)) return this.rendezvous(s.key, pkt);
+    return this.relays.send(id, s.key, pkt);
+  }
+
+  /** A disco packet from `src` that a mutual member passed on (serverless rendezvous). */
+  receiveRendezvous(src: PublicKey, pkt: Uint8Array): void {
+    if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
   }
 
   /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
+import { keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MagicBind } from '../nat/magicsock.js';
@@ -18,6 +18,7 @@ import { AUTHORIZED_KEYS_DIR, defaultName, loadTrustStore, saveRevocation, type 
 import { keyId, TrustSet } from './trust.js';
 import { MagicGossipTransport } from './udp-transport.js';
 import { MemberRelay } from './relay-member.js';
+import { Rendezvous } from './rendezvous.js';
 import { planFor, ServerlessView, type AddressOptions, type ServerlessMember } from './view.js';
 
 // Serverless mode as the agent runs it (`weft up --serverless`): loads the authorized_keys
@@ -55,6 +56,7 @@ interface Running {
   source: ServerlessNetmapSource;
   lan: LanDiscovery | null;
   relay: MemberRelay | null;
+  rendezvous: Rendezvous;
   watchers: FSWatcher[];
 }
 
@@ -66,6 +68,7 @@ export class ServerlessMesh implements LocalNetmapSource {
   private trust: TrustSet | null = null;
   private run: Running | null = null;
   private reloadTimer: TimerHandle | null = null;
+  private socket: MagicBind | null = null;
 
   constructor(private readonly o: ServerlessMeshOptions) {
     this.dir = o.authorizedKeys ?? join(o.stateDir, AUTHORIZED_KEYS_DIR);
@@ -108,7 +111,10 @@ export class ServerlessMesh implements LocalNetmapSource {
     });
     const lan = this.o.mdns === false ? null : new LanDiscovery({ publicKey, port: listenPort, trusted: (k) => trust.isMember(keyId(k)), onPeer: (_k, ep) => node.addSeed(ep), onError: (err) => this.logger.warn({ err: err.message }, 'mDNS') });
     const relay = this.o.relay ? new MemberRelay({ trust, magic: socket, port: listenPort, logger: this.logger }) : null;
-    this.run = { node, view, source, lan, relay, watchers: [] };
+    const rendezvous = new Rendezvous({ node, trust, clock: this.clock, deliver: (src, pkt) => socket.receiveRendezvous(src as PublicKey, pkt), onObserved: (ep) => source.setObserved(ep) });
+    socket.rendezvous = (k, pkt) => rendezvous.send(k, pkt);
+    this.run = { node, view, source, lan, relay, rendezvous, watchers: [] };
+    this.socket = socket;
     await relay?.start();
     node.start(await this.resolveSeeds());
     lan?.start();
@@ -128,6 +134,8 @@ export class ServerlessMesh implements LocalNetmapSource {
     for (const w of r.watchers) w.close();
     r.lan?.stop();
     await r.relay?.stop();
+    r.rendezvous.stop();
+    if (this.socket) this.socket.rendezvous = null;
     r.node.leave();
     await r.source.stop();
   }

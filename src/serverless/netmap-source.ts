@@ -39,6 +39,8 @@ export class ServerlessNetmapSource implements NetmapSource {
   private sink: NetmapSink | null = null;
   private seq = 0;
   private readonly domain: string;
+  private reported: Endpoint[] = [];
+  private observed: Endpoint | null = null;
   /** The relay map last sent, to tell when a full netmap must carry a new one. */
   private relaysText = '[]';
   private readonly onChange = (c: ServerlessChange): void => this.change(c);
@@ -89,9 +91,9 @@ export class ServerlessNetmapSource implements NetmapSource {
     };
   }
 
-  /** Our advertised endpoints (local + STUN-mapped) go out in our next `alive`. */
+  /** Our advertised endpoints (local + STUN-mapped, + the mapping members observe) go out in our next `alive`. */
   reportEndpoints(endpoints: readonly string[]): boolean {
-    const parsed = endpoints.flatMap((e) => {
+    this.reported = endpoints.flatMap((e) => {
       if (e.startsWith(RELAY_PREFIX)) return [];
       try {
         return [Endpoint.parse(e)];
@@ -99,13 +101,25 @@ export class ServerlessNetmapSource implements NetmapSource {
         return [];
       }
     });
+    this.advertise();
+    return true;
+  }
+
+  /** The NAT mapping most members see us at (rendezvous.ts): advertised after our own. */
+  setObserved(ep: Endpoint): void {
+    this.observed = ep;
+    this.advertise();
+  }
+
+  private advertise(): void {
+    const o = this.observed;
+    const eps = o && !this.reported.some((e) => e.equals(o)) ? [...this.reported, o] : this.reported;
     const { membership } = this.o.node;
     const now = membership.self.endpoints;
-    if (parsed.length > 0 && (parsed.length !== now.length || parsed.some((e, i) => !e.equals(now[i])))) {
-      membership.setSelf(parsed, membership.self.relay);
+    if (eps.length > 0 && (eps.length !== now.length || eps.some((e, i) => !e.equals(now[i])))) {
+      membership.setSelf(eps, membership.self.relay);
       if (this.relaysChanged()) this.resync();
     }
-    return true;
   }
 
   /** Serverless mode has nobody to approve subnet routes: only "none" is delivered. */

@@ -2,6 +2,7 @@ import { keyToBase64, type PublicKey } from '../crypto/keys.js';
 import type { Logger } from '../log.js';
 import type { MagicBind } from '../nat/magicsock.js';
 import { RelayServer } from '../relay/server.js';
+import { stunResponder, type StunResponderStats } from '../nat/stun-responder.js';
 import { keyId, type TrustSet } from './trust.js';
 
 // A member that volunteers (`weft up --serverless --relay`) relays for the others: the
@@ -23,6 +24,7 @@ export interface MemberRelayOptions {
 }
 
 export class MemberRelay {
+  readonly stunStats: StunResponderStats = { answered: 0, malformed: 0, sendErrors: 0 };
   private readonly server: RelayServer;
 
   constructor(private readonly o: MemberRelayOptions) {
@@ -35,7 +37,7 @@ export class MemberRelay {
 
   async start(): Promise<void> {
     await this.server.listen(this.o.host ?? '::', this.o.port);
-    this.o.magic.stunResponder = true;
+    this.o.magic.stunResponder = stunResponder(this.o.magic.socket, this.stunStats);
     this.o.logger.info({ port: this.o.port }, 'relaying for the members (TCP) and answering STUN (UDP)');
   }
 
@@ -50,7 +52,7 @@ export class MemberRelay {
   }
 
   async stop(): Promise<void> {
-    this.o.magic.stunResponder = false;
+    this.o.magic.stunResponder = null;
     await this.server.stop();
   }
 }

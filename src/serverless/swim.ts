@@ -59,7 +59,10 @@ interface Pending {
   timer: TimerHandle;
 }
 
-export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
+/** The rendezvous messages (rendezvous.ts), with the authenticated sender's id. */
+export type RendezvousMessage = Extract<GossipMessage, { type: 'forward' | 'forwarded' | 'observed' }>;
+
+export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: [RendezvousMessage, string] }> {
   readonly config: SwimConfig;
   readonly membership: Membership;
   readonly awareness: Awareness;
@@ -327,7 +330,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
     switch (m.type) {
       case 'ping':
         if (!this.membership.isSelf(m.target)) this.counters.rxMisdirected++;
-        else this.send(sender, [encodeMessage({ type: 'ack', seq: m.seq })]);
+        else this.send(sender, [encodeMessage({ type: 'ack', seq: m.seq }), ...this.observed(sender)]);
         return;
       case 'indirectPing':
         return this.probeFor(m, sender);
@@ -353,7 +356,26 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
         return;
       case 'sync':
         return;
+      case 'forward':
+      case 'forwarded':
+      case 'observed':
+        this.emit('rendezvous', m, sender.id);
+        return;
     }
+  }
+
+  /** Tells a member that does not advertise where its ping came from (its NAT's mapping). */
+  private observed(sender: Target): Uint8Array[] {
+    const m = this.membership.members.get(sender.id);
+    return m && sender.addr && !m.endpoints.some((e) => e.equals(sender.addr!)) ? [encodeMessage({ type: 'observed', addr: sender.addr })] : [];
+  }
+
+  /** Sends one message to member `id` where we probe it; false when it has no address. */
+  sendTo(id: string, msg: Uint8Array): boolean {
+    const m = this.membership.members.get(id);
+    if (!m?.addr || this.stopped) return false;
+    this.send(m, [msg]);
+    return true;
   }
 
   /** Probes `target` for a member that could not reach it; acks or nacks back. */

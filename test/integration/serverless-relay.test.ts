@@ -52,7 +52,7 @@ test('the member relay admits trusted keys only, and closes a key the trust set 
 });
 
 test('the shared UDP socket of a relay member answers STUN binding requests with the mapped address', async (t) => {
-  const { port } = await setup(t);
+  const { port, relay } = await setup(t);
   const sock = dgram.createSocket('udp4');
   t.after(() => sock.close());
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
@@ -63,4 +63,5 @@ test('the shared UDP socket of a relay member answers STUN binding requests with
   assert.equal(msg?.cls, 'success');
   assert.deepEqual(Buffer.from(msg!.transactionId), Buffer.from(tx));
   assert.equal(msg?.xorMappedAddress?.key, `127.0.0.1:${sock.address().port}`);
+  assert.equal(relay.stunStats.answered, 1);
 });
