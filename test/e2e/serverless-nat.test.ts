@@ -5,8 +5,10 @@
 // (placeholders filled in, `--state-dir` and `--no-accept-dns` added). Every pair pings;
 // NATed members learn their public address from the hub's STUN and the EIM pair punches
 // through to a direct path, while the EDM pair stays on the hub's relay; a killed member
-// is dead everywhere, a restarted one rejoins with the same addresses, a revoked one
-// loses its tunnels everywhere.
+// is dead everywhere, a restarted one rejoins with the same addresses; with the hub back
+// as a plain member (no relay, no STUN) the EIM pair finds a direct path again from the
+// mappings members observe and disco passed on by the hub; a revoked member loses its
+// tunnels everywhere.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import type { StatusJson } from '../../src/agent/status.js';
 import { WEFT_JS } from '../../src/lab/mesh.js';
 import { NatLab, type SiteSpec } from '../../src/lab/nat-lab.js';
+import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile } from './helpers.js';
 import { memberState, readmeLine, readmeLines, waitStatus } from './serverless-helpers.js';
@@ -68,9 +71,10 @@ describe('serverless mesh across NAT routers: STUN, hole punching and relay thro
     return r.stdout;
   }
 
-  async function up(name: string): Promise<void> {
+  async function up(name: string, relay = true): Promise<void> {
     const n = lab!.node(name);
-    const words = name === HUB ? readmeLine(readme, 'weft', 'up', '--serverless', '--relay') : readmeLine(readme, 'weft', 'up', '--serverless', '--seed', '192.168.1.20:41641');
+    const hub = relay ? readmeLine(readme, 'weft', 'up', '--serverless', '--relay') : readmeLine(readme, 'weft', 'up', '--serverless');
+    const words = name === HUB ? hub : readmeLine(readme, 'weft', 'up', '--serverless', '--seed', '192.168.1.20:41641');
     // --no-accept-dns: the lab's namespaces share the host's /etc/resolv.conf.
     await lab!.spawnAgent(name, [...fill(words, n.stateDir), '--no-accept-dns']);
   }
@@ -164,6 +168,34 @@ describe('serverless mesh across NAT routers: STUN, hole punching and relay thro
     const failures: string[] = [];
     for (const x of NAMES.filter((y) => y !== 'edm2')) for (const [a, b] of [[x, 'edm2'], ['edm2', x]]) if (!(await reach(a, b))) failures.push(`${a} -> ${b}`);
     assert.deepEqual(failures, []);
+  });
+
+  test('without a relay member, the EIM pair goes direct again: mappings observed, disco through the hub', async (t) => {
+    if (!pre(t)) return;
+    const lab = L();
+    const pair = ['eim1', 'eim2'];
+    const noRelays = (s: StatusJson): boolean => ((s.nat?.relays as unknown[] | undefined) ?? []).length === 0;
+    // The hub comes back as a plain member (the README's first-member line): no relay, no STUN.
+    await lab.down(HUB);
+    await up(HUB, false);
+    // Both ends restart once their routers forgot the old mappings: nothing of the old path is left.
+    await lab.conntrackUdpTimeout(2);
+    await Promise.all(pair.map((n) => lab.down(n)));
+    await sleep(4000);
+    await lab.conntrackUdpTimeout(120);
+    await Promise.all(pair.map((n) => up(n)));
+    for (const n of pair) await waitStatus(status, n, (s) => s.peers.length === NAMES.length - 1 && noRelays(s), 'all peers, no relay', 30_000);
+    const direct = async (x: string, y: string): Promise<boolean> => (await status(x)).peers.find((p) => p.name === y)?.path === 'direct';
+    const deadline = Date.now() + 40_000;
+    while (!((await direct('eim1', 'eim2')) && (await direct('eim2', 'eim1'))) && Date.now() < deadline) await lab.ping('eim1', lab.node('eim2').ipv4, 1, 0.2);
+    const p = (await status('eim1')).peers.find((q) => q.name === 'eim2')!;
+    assert.equal(p.path, 'direct', `eim1 -> eim2: ${p.pathReason}`);
+    assert.equal(p.endpoint, `${lab.site('eimB').wanIp}:41641`, 'at the mapping eim2 learnt from what members observe');
+    assert.ok(await reach('eim2', 'eim1'));
+    // The relay member again, for the EDM pair in the next test.
+    await lab.down(HUB);
+    await up(HUB);
+    await waitStatus(status, 'edm1', (s) => s.peers.find((q) => q.name === 'edm2')?.path === 'relay', 'edm2 through the relay again', 60_000);
   });
 
   test('a revoked member loses its tunnels everywhere, direct and relayed', async (t) => {
