@@ -19,7 +19,7 @@ import { encodeMessage, MAX_FORWARD_PAYLOAD } from './wire.js';
 // call-me-maybe and the peer's pings aim at it. Ties keep the current one, so a hard NAT
 // (a different mapping per member) does not make our endpoints churn.
 
-/** Forwards a member may ask of us (and deliveries through one member) per window. */
+/** Forwards a member may ask of us, and deliveries from one source, per window. */
 export const RENDEZVOUS_BURST = 20;
 export const RENDEZVOUS_WINDOW_MS = 10_000;
 /** Mutual members asked to pass each packet on. */
@@ -71,13 +71,14 @@ export class Rendezvous {
 
   private receive(m: RendezvousMessage, from: string): void {
     if (m.type === 'observed') return this.observe(from, m.addr);
-    if (!this.allow(from)) {
-      this.counters.limited++;
-      return;
-    }
     const peer = keyId(m.peer);
     if (peer === from || !this.o.trust.isMember(peer) || !isDiscoPacket(m.payload)) {
       this.counters.refused++;
+      return;
+    }
+    // The budget is the originating member's: the asker at a mutual member, the source at the receiver.
+    if (!this.allow(m.type === 'forward' ? from : peer)) {
+      this.counters.limited++;
       return;
     }
     if (m.type === 'forwarded') {
