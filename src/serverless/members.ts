@@ -26,6 +26,8 @@ export interface Member {
   /** Where we probe it: its first advertised endpoint, then where it was last heard from. */
   addr: Endpoint | null;
   stateChangeAt: number;
+  /** Dead by its own word (a graceful leave), not by failed probes. */
+  left?: boolean;
 }
 
 export type MemberEventType = 'join' | 'update' | 'suspect' | 'dead' | 'revoked';
@@ -112,7 +114,7 @@ export class Membership {
     }
     this.cancelSuspicion(id);
     if (!sameEndpoints(m.endpoints, a.endpoints) || m.addr === null) m.addr = a.endpoints[0] ?? m.addr;
-    Object.assign(m, { incarnation: a.incarnation, endpoints: a.endpoints, relay: a.relay, state: 'alive', stateChangeAt: this.d.clock.now() });
+    Object.assign(m, { incarnation: a.incarnation, endpoints: a.endpoints, relay: a.relay, state: 'alive', left: false, stateChangeAt: this.d.clock.now() });
     this.queueAlive(m);
     this.d.emit({ type: joined ? 'join' : 'update', id });
   }
@@ -154,7 +156,7 @@ export class Membership {
     this.cancelSuspicion(id);
     if (m.state === 'dead') return;
     if (m === this.self) return this.refute(dm.incarnation);
-    Object.assign(m, { incarnation: dm.incarnation, state: 'dead', stateChangeAt: this.d.clock.now() });
+    Object.assign(m, { incarnation: dm.incarnation, state: 'dead', left: equalBytes(dm.from, dm.node), stateChangeAt: this.d.clock.now() });
     this.d.queue.queue(id, encodeMessage({ type: 'dead', ...dm }));
     this.d.emit({ type: 'dead', id });
   }

@@ -92,7 +92,7 @@ export class ServerlessMesh implements LocalNetmapSource {
     }
     const plan = planFor(pub, trust, this.o.addresses);
     const a = plan.byKey.get(id)!;
-    const self: ServerlessMember = { publicKey: id, name: trust.name(id) ?? defaultName(pub), ipv4: a.ipv4, ipv6: a.ipv6, endpoints: [], relay: false, reachAt: null, state: 'alive', incarnation: 0, self: true };
+    const self: ServerlessMember = { publicKey: id, name: trust.name(id) ?? defaultName(pub), ipv4: a.ipv4, ipv6: a.ipv6, endpoints: [], relay: false, reachAt: null, state: 'alive', left: false, incarnation: 0, self: true };
     for (const c of plan.collisions) this.logger.warn({ key: c.key, address: c.address, heldBy: c.heldBy }, 'address collision in the trust set: the higher key takes the next address');
     return { node: memberNodeView(self, SERVERLESS_DOMAIN), domain: SERVERLESS_DOMAIN, ipv4Range: plan.ipv4Range, ipv6Range: plan.ipv6Range };
   }

@@ -21,6 +21,8 @@ export interface ServerlessMember {
   /** Where it answers us: where its gossip was last heard from, else its first endpoint. */
   reachAt: string | null;
   state: MemberState;
+  /** Dead because it left (`weft down`), not because it stopped answering. */
+  left: boolean;
   incarnation: number;
   self: boolean;
 }
@@ -87,6 +89,7 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
       relay: m.relay,
       reachAt: ((m === this.node.membership.self ? null : m.addr) ?? m.endpoints[0] ?? null)?.key ?? null,
       state: m.state,
+      left: m.left === true,
       incarnation: m.incarnation,
       self: m === this.node.membership.self,
     };

@@ -190,6 +190,10 @@ describe('serverless mesh of five agents in namespaces', { timeout: 300_000 }, (
     assert.equal((await mesh.status(n.name)).self.name, n.name, 'still running');
     const down = await mesh.down(n.name);
     assert.equal(down.code, 0, down.stderr);
-    await waitStatus(NAMES[0], (s) => !s.peers.some((p) => p.name === n.name), `${n.name} gone after weft down`);
+    // A graceful leave: dead at once, and said to have left rather than stopped answering.
+    const s = await waitStatus(NAMES[0], (x) => !x.peers.some((p) => p.name === n.name) && stateOf(x, n.name) === 'dead', `${n.name} gone after weft down`);
+    assert.equal(s.members?.find((m) => m.name === n.name)?.left, true);
+    const text = await ok(mesh.node(NAMES[0]).ns, fill(line('weft', 'status'), mesh.node(NAMES[0]).stateDir));
+    assert.match(text, new RegExp(`${n.name}\\s+dead\\s+- \\(left the mesh\\)`));
   });
 });

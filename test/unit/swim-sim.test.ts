@@ -109,6 +109,7 @@ test('a graceful leave is dead everywhere at once, never suspected; the member c
   assert.ok(took! < 2_000, `learnt by gossip in ${took} ms, not by probing`);
   assert.equal(suspected, 0, 'never suspected');
   assert.ok(others.every((i) => sim.nodes[i].membership.members.get(sim.ids[4])!.incarnation === before + 1));
+  assert.ok(others.every((i) => sim.nodes[i].membership.members.get(sim.ids[4])!.left === true), 'marked as left, not failed');
   sim.net.setDown(sim.addrs[4], false);
   sim.nodes[4] = sim.makeNode(4);
   sim.nodes[4].start([sim.addrs[0]]);
