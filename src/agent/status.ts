@@ -152,7 +152,7 @@ export function formatStatus(s: StatusJson, now = Date.now()): string {
   }
   // Members that are not peers: dead (or without addresses) and so out of the engine.
   const peerKeys = new Set(s.peers.map((p) => p.publicKey));
-  for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state === 'dead' ? 'no answer to direct or indirect probes' : 'no address in the plan'})`]);
+  for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state !== 'dead' ? 'no address in the plan' : m.left ? 'left the mesh' : 'no answer to direct or indirect probes'})`]);
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, s.backend.discoPort === null ? 'no NAT traversal' : `disco port ${s.backend.discoPort}`, `filter: ${s.backend.filter}`]);

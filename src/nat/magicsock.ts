@@ -137,6 +137,10 @@ export class MagicBind implements Bind {
   private closed = false;
   /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
   foreign: ForeignProtocol | null = null;
+  /** Answers STUN requests on this socket (a serverless relay member); true when it took `pkt`. */
+  stunResponder: ((pkt: Uint8Array, from: Endpoint) => boolean) | null = null;
+  /** With no relay, disco goes this way (serverless: gossip through a mutual member). */
+  rendezvous: ((key: Uint8Array, pkt: Uint8Array) => boolean) | null = null;
   /** Fires when a peer's path changes (direct found or lost). */
   onPathChange?: (peerKey: string, info: PathInfo) => void;
 
@@ -387,7 +391,7 @@ export class MagicBind implements Bind {
           }
         } else if (isStunPacket(pkt)) {
           this.stats.stunRx++;
-          this.stun.handlePacket(pkt);
+          if (!this.stunResponder?.(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
         } else if (isDiscoPacket(pkt)) {
           this.discovery.receive(pkt, Endpoint.fromBytes(sources, off), null, sock);
         } else this.stats.malformed++;
@@ -436,7 +440,14 @@ export class MagicBind implements Bind {
   }
 
   private sendRelay(s: PeerPath, pkt: Uint8Array): boolean {
-    return this.relays.send(this.relays.idFor(s.homeRelay), s.key, pkt);
+    const id = this.relays.idFor(s.homeRelay);
+    if (id === null && this.rendezvous && isDiscoPacket(pkt)) return this.rendezvous(s.key, pkt);
+    return this.relays.send(id, s.key, pkt);
+  }
+
+  /** A disco packet from `src` that a mutual member passed on (serverless rendezvous). */
+  receiveRendezvous(src: PublicKey, pkt: Uint8Array): void {
+    if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
   }
 
   /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */
