@@ -6,11 +6,16 @@ import type { ServerlessMember } from './view.js';
 // serves the relay on TCP at the same port number as its UDP socket, and answers STUN on
 // that UDP socket. We reach it where its gossip comes from (its `reachAt`), so the URL
 // may differ between members but its id, the member's name (unique in the trust set),
-// is the same everywhere: that id is what a `relay:<id>` home relay names.
+// is the same everywhere.
+//
+// Only one relay member is in use at a time: the live one with the lowest name. A peer's
+// home relay is not gossiped, so a member sends relayed packets through its own home;
+// one relay for everyone means every pair meets there. The others are standbys: when
+// the one in use dies (SWIM), every member moves to the next at the same time.
 
 export function memberRelays(members: readonly ServerlessMember[]): RelayInfo[] {
-  return members
+  const live = members
     .filter((m) => m.relay && m.reachAt !== null && (m.state === 'alive' || m.state === 'suspect'))
-    .map((m) => ({ id: m.name, url: `ws://${m.reachAt}${RELAY_DEFAULT_PATH}`, stun: [m.reachAt!] }))
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return live.slice(0, 1).map((m) => ({ id: m.name, url: `ws://${m.reachAt}${RELAY_DEFAULT_PATH}`, stun: [m.reachAt!] }));
 }

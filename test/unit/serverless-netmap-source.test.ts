@@ -120,7 +120,7 @@ test('a member behind NAT: the address it is heard from joins its advertised end
   assert.deepEqual(backend.peers.get(sim.ids[1])?.endpoints, [sim.addrs[1].key], 'nothing added when the advertised address is the one heard from');
 });
 
-test('members that volunteer as relays form the relay map, in full netmaps, until they die', () => {
+test('members that volunteer as relays form the relay map (one in use, the rest standbys), in full netmaps, until they die', () => {
   const { sim, backend, updates } = setup(4);
   sim.startAll();
   assert.notEqual(sim.runUntil(() => sim.converged(), 30_000), null);
@@ -130,7 +130,14 @@ test('members that volunteer as relays form the relay map, in full netmaps, unti
   assert.deepEqual(backend.relays, [{ id: 'n2', url: `ws://${sim.addrs[2].key}/relay`, stun: [sim.addrs[2].key] }]);
   const last = updates.at(-1)!;
   assert.equal(last.type, 'full', 'the agent takes relays from full netmaps only');
+  // A second relay member is a standby: everyone keeps using the lowest name, so every
+  // pair meets on the same relay.
+  sim.nodes[3].membership.setSelf([sim.addrs[3]], true);
+  sim.clock.advance(30_000);
+  assert.deepEqual(backend.relays?.map((r) => r.id), ['n2']);
   sim.kill(2);
+  assert.notEqual(sim.runUntil(() => backend.relays?.[0]?.id === 'n3', 120_000), null, 'the standby takes over when the relay in use dies');
+  sim.kill(3);
   assert.notEqual(sim.runUntil(() => backend.relays?.length === 0, 120_000), null, 'a dead relay leaves the map');
   assert.equal(backend.peers.has(sim.ids[2]), false);
 });
