@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import type { StatusJson } from '../agent/status.js';
 import { Child, Lab, addAddr, runOk, sleep, type ExecResult } from './netns.js';
 import { WEFT_JS, startWeftServer, type MeshNode } from './mesh.js';
-import { startMiniupnpd } from './miniupnpd.js';
+import { restartMiniupnpd, startMiniupnpd, type MiniupnpdSpec } from './miniupnpd.js';
 
 export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double' | 'web';
 
@@ -154,7 +154,7 @@ export class NatLab {
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'tcp', '--dport', '443', '-j', 'ACCEPT']);
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-j', 'DROP']);
       }
-      if (spec.portMapping) await startMiniupnpd(this.lab, { ns: router, wanIf: 'wan', lanIf: 'br-lan', lanCidr: `192.168.${index}.0/24`, dir: this.dir });
+      if (spec.portMapping) await startMiniupnpd(this.lab, this.miniupnpdSpec(router, index));
       const wanIp6 = spec.ipv6 ? await this.routeIpv6(router, index, spec) : '';
       const site: Site = { spec, index, router, cgnat, wanIp, wanIp6 };
       this.sites.push(site);
@@ -197,6 +197,16 @@ export class NatLab {
     await fw(['-i', 'br-lan', '-j', 'ACCEPT']);
     await fw(['-j', 'DROP']);
     return wanIp6;
+  }
+
+  private miniupnpdSpec(router: string, index: number): MiniupnpdSpec {
+    return { ns: router, wanIf: 'wan', lanIf: 'br-lan', lanCidr: `192.168.${index}.0/24`, dir: this.dir };
+  }
+
+  /** Restarts a `portMapping` site's miniupnpd: its mappings are gone and its epoch starts again. */
+  async restartPortMapping(site: string): Promise<void> {
+    const s = this.site(site);
+    await restartMiniupnpd(this.lab, this.miniupnpdSpec(s.router, s.index));
   }
 
   node(name: string): LabNode {
