@@ -243,6 +243,16 @@ export class NatLab {
     return this.authKey;
   }
 
+  /** The whole mesh: the sites, the coordinator, an auth key, every node up and seeing every other. */
+  async startMesh(sites: SiteSpec[]): Promise<void> {
+    await this.build(sites);
+    await this.startServer();
+    await this.createAuthKey();
+    const names = this.nodes.map((n) => n.name);
+    await Promise.all(names.map((n) => this.up(n)));
+    for (const n of names) await this.waitPeers(n, names.length - 1);
+  }
+
   /** `weft up` for `name` (first start or restart); `extra` arguments go after the lab's own. */
   async up(name: string, extra: string[] = []): Promise<LabNode> {
     const n = this.node(name);

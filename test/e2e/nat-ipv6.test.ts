@@ -20,7 +20,6 @@ const SITES: SiteSpec[] = [
   { name: 'v6B', kind: 'edm', nodes: ['v6b'], ipv6: true },
   { name: 'v4C', kind: 'edm', nodes: ['v4c'] },
 ];
-const NAMES = SITES.flatMap((s) => s.nodes);
 
 function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
@@ -32,11 +31,7 @@ describe('NAT lab: global IPv6 behind stateful firewalls, IPv4 behind EDM NAT', 
   before(async () => {
     if (rootReason() !== null || missingTools(TOOLS).length) return;
     lab = new NatLab();
-    await lab.build(SITES);
-    await lab.startServer();
-    await lab.createAuthKey();
-    await Promise.all(NAMES.map((n) => lab!.up(n)));
-    for (const n of NAMES) await lab.waitPeers(n, NAMES.length - 1);
+    await lab.startMesh(SITES);
   });
 
   after(async () => {
