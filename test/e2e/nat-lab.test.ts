@@ -36,7 +36,11 @@ describe('NAT lab: real iptables NAT routers in namespaces', { timeout: 600_000 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'ping', 'iptables', 'sysctl']).length) return;
     lab = new NatLab();
-    await lab.startMesh(SITES);
+    await lab.build(SITES);
+    await lab.startServer();
+    await lab.createAuthKey();
+    await Promise.all(NAMES.map((n) => lab!.up(n)));
+    for (const n of NAMES) await lab.waitPeers(n, NAMES.length - 1);
     ready = true;
   });
 
