@@ -60,8 +60,8 @@ export const NAT_LAB_SITES: SiteSpec[] = [
 export interface LabNode extends MeshNode {
   site: string;
   upAt: number;
-  /** The node's global IPv6 address on an `ipv6` site, else ''. */
-  lanIp6: string;
+  /** The node's global IPv6 address on an `ipv6` site. */
+  lanIp6?: string;
 }
 
 interface Site {
@@ -165,7 +165,7 @@ export class NatLab {
         await runOk(['ip', '-n', router, 'link', 'set', link.ifB, 'master', 'br-lan']);
         await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
         await runOk(['ip', '-n', ns, 'route', 'add', 'default', 'via', `192.168.${index}.1`]);
-        const lanIp6 = spec.ipv6 ? `2001:db8:${index}::${10 + n}` : '';
+        const lanIp6 = spec.ipv6 ? `2001:db8:${index}::${10 + n}` : undefined;
         if (lanIp6) {
           await addAddr(ns, 'eth0', { v6: `${lanIp6}/64` });
           await runOk(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', `2001:db8:${index}::1`]);

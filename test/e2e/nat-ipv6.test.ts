@@ -47,14 +47,14 @@ describe('NAT lab: global IPv6 behind stateful firewalls, IPv4 behind EDM NAT', 
     if (!pre(t)) return;
     const lab = L();
     assert.ok((await lab.ping('v6a', '2001:db8:0::1', 1)).received > 0, 'v6a reaches the inet side');
-    const r = await lab.lab.exec(lab.inet, ['ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1', lab.node('v6a').lanIp6], { timeoutMs: 10_000 });
+    const r = await lab.lab.exec(lab.inet, ['ping', '-n', '-q', '-c', '2', '-i', '0.2', '-W', '1', lab.node('v6a').lanIp6!], { timeoutMs: 10_000 });
     assert.match(r.stdout, / 0 received/, 'unsolicited inbound to v6a is dropped');
   });
 
   test('agents report global IPv6 candidates, no link-local', async (t) => {
     if (!pre(t)) return;
     const self = (await L().status('v6a')).self;
-    assert.ok(self.endpoints.includes(`[${L().node('v6a').lanIp6}]:${self.listenPort}`), JSON.stringify(self.endpoints));
+    assert.ok(self.endpoints.includes(`[${L().node('v6a').lanIp6!}]:${self.listenPort}`), JSON.stringify(self.endpoints));
     assert.ok(!self.endpoints.some((e) => /^\[fe80:/i.test(e)), JSON.stringify(self.endpoints));
   });
 
