@@ -2,27 +2,54 @@
 //   - first packet: from both agents up until the first ICMP echo reply through the
 //     tunnel (system ping every 50 ms; includes the WireGuard handshake, relay or direct);
 //   - direct: from both agents up until the agent logs "direct path confirmed" for the
-//     peer (null when the pair stays relayed, as expected for EDM<->EDM and UDP-blocked).
-// Median of --runs runs. Every wait is bounded. --port-mapping: every router runs
-// miniupnpd (UPnP IGD, NAT-PMP, PCP; src/lab/miniupnpd.ts) and the agents map their port.
+//     peer (relay when it does not within --direct-timeout, or 6 s for pairs that stay
+//     relayed by design: EDM<->EDM without port mapping, UDP blocked).
+// Median of --runs runs. Every wait is bounded. --configs picks the labs, one after the
+// other (comma-separated; default home):
+//   home      routers drop unsolicited UDP to themselves (a home router's firewall)
+//   open      plain Linux routers that accept it (`open: true`, docs/NAT.md)
+//   home-pm, open-pm   the same with miniupnpd on every router (UPnP IGD, NAT-PMP, PCP;
+//             src/lab/miniupnpd.ts), the agents map their port
+//   ipv6      two EDM sites with global IPv6 behind stateful firewalls (no NAT)
 import { parseArgs } from 'node:util';
-import { NAT_LAB_SITES, NatLab, PORTMAP_INET } from '../src/lab/nat-lab.js';
+import { NAT_LAB_SITES, NatLab, PORTMAP_INET, type SiteSpec } from '../src/lab/nat-lab.js';
 import { sleep } from '../src/lab/netns.js';
 import { acquireLock } from '../src/lab/lock.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'port-mapping': { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' } } });
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
-const PORT_MAPPING = args['port-mapping'];
-const SITES = PORT_MAPPING ? NAT_LAB_SITES.map((s) => ({ ...s, portMapping: true })) : NAT_LAB_SITES;
+const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(60, Number(args['direct-timeout']))) * 1000;
 
-const PAIRS: [string, string, string][] = [
+type Pair = [string, string, string];
+const PAIRS: Pair[] = [
   ['eim1', 'eim2', 'EIM <-> EIM'],
-  ['eim1', 'edm1', 'EIM <-> EDM (birthday)'],
+  ['eim1', 'edm1', 'EIM <-> EDM'],
   ['dbl', 'eim2', 'double NAT <-> EIM'],
   ['lan1', 'lan2', 'same LAN'],
   ['edm1', 'edm2', 'EDM <-> EDM'],
   ['blk', 'eim1', 'UDP blocked <-> EIM'],
 ];
+
+interface Config {
+  sites: SiteSpec[];
+  pairs: Pair[];
+  portMapping: boolean;
+}
+
+const CONFIGS: Record<string, Config> = {
+  home: { sites: NAT_LAB_SITES, pairs: PAIRS, portMapping: false },
+  'home-pm': { sites: NAT_LAB_SITES.map((s) => ({ ...s, portMapping: true })), pairs: PAIRS, portMapping: true },
+  open: { sites: NAT_LAB_SITES.map((s) => ({ ...s, open: true })), pairs: PAIRS, portMapping: false },
+  'open-pm': { sites: NAT_LAB_SITES.map((s) => ({ ...s, open: true, portMapping: true })), pairs: PAIRS, portMapping: true },
+  ipv6: {
+    sites: [
+      { name: 'v6A', kind: 'edm', nodes: ['v6a'], ipv6: true },
+      { name: 'v6B', kind: 'edm', nodes: ['v6b'], ipv6: true },
+    ],
+    pairs: [['v6a', 'v6b', 'EDM <-> EDM, global IPv6 on both']],
+    portMapping: false,
+  },
+};
 
 const median = (xs: number[]): number | null => {
   if (xs.length === 0) return null;
@@ -53,21 +80,20 @@ async function directAt(lab: NatLab, a: string, peerKey: string, deadline: numbe
   return null;
 }
 
-async function main(): Promise<void> {
-  const lock = await acquireLock('weft-e2e', { onWait: (pid) => process.stderr.write(`waiting for the e2e lock (pid ${pid})\n`) });
-  const lab = PORT_MAPPING ? new NatLab({ inet: PORTMAP_INET }) : new NatLab();
+async function measure(name: string, cfg: Config): Promise<string[]> {
+  const lab = cfg.portMapping ? new NatLab({ inet: PORTMAP_INET }) : new NatLab();
   lab.env.LOG_LEVEL = 'info';
   const rows: string[] = [];
   try {
-    await lab.build(SITES);
+    await lab.build(cfg.sites);
     await lab.startServer();
     await lab.createAuthKey();
-    const names = SITES.flatMap((s) => s.nodes);
+    const names = cfg.sites.flatMap((s) => s.nodes);
     for (const n of names) await lab.up(n);
     for (const n of names) await lab.waitPeers(n, names.length - 1);
-    const keys = new Map((await lab.status('eim1')).peers.map((p) => [p.name, p.publicKey]));
-    keys.set('eim1', (await lab.status('eim2')).peers.find((p) => p.name === 'eim1')!.publicKey);
-    for (const [a, b, label] of PAIRS) {
+    const keys = new Map<string, string>();
+    for (const n of names.slice(0, 2)) for (const p of (await lab.status(n)).peers) keys.set(p.name, p.publicKey);
+    for (const [a, b, label] of cfg.pairs) {
       const ttfp: number[] = [];
       const ttd: number[] = [];
       let relayed = 0;
@@ -78,20 +104,32 @@ async function main(): Promise<void> {
         const t0 = Math.max(lab.node(a).upAt, lab.node(b).upAt);
         const fp = await firstPacket(lab, a, b, t0);
         if (fp !== null) ttfp.push(fp);
-        const expectRelay = (label.includes('EDM <-> EDM') && !PORT_MAPPING) || label.includes('blocked');
-        const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : 25_000));
+        const expectRelay = (label === 'EDM <-> EDM' && !cfg.portMapping) || label.includes('blocked');
+        const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : DIRECT_TIMEOUT_MS));
         if (d !== null) ttd.push(d - t0);
         else relayed++;
       }
-      const row = `| ${label} | ${a} -> ${b} | ${median(ttfp) ?? 'n/a'} | ${ttd.length ? median(ttd) : `relay (${relayed}/${RUNS})`} | ${ttfp.join(', ')} | ${ttd.join(', ')} |`;
+      const row = `| ${name} | ${label} | ${a} -> ${b} | ${median(ttfp) ?? 'n/a'} | ${ttd.length ? median(ttd) : 'relay'}${relayed && ttd.length ? ` (relay ${relayed}/${RUNS})` : ''} | ${ttfp.join(', ')} | ${ttd.join(', ') || '—'} |`;
       rows.push(row);
       process.stdout.write(row + '\n');
     }
   } finally {
     await lab.destroy();
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const names = args.configs.split(',').map((c) => c.trim());
+  for (const n of names) if (!CONFIGS[n]) throw new Error(`unknown config ${n} (${Object.keys(CONFIGS).join(', ')})`);
+  const lock = await acquireLock('weft-e2e', { onWait: (pid) => process.stderr.write(`waiting for the e2e lock (pid ${pid})\n`) });
+  const rows: string[] = [];
+  try {
+    for (const n of names) rows.push(...(await measure(n, CONFIGS[n])));
+  } finally {
     lock.release();
   }
-  process.stdout.write(['', `| pair | nodes | first packet, median ms | direct, median ms | first packet runs | direct runs |`, '|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
+  process.stdout.write(['', `| lab | pair | nodes | first packet, median ms | direct, median ms | first packet runs | direct runs |`, '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
 }
 
 await main();

@@ -5,7 +5,10 @@ import type { LocalPrefix } from './netmap.js';
 
 // The endpoints a node advertises: its interface addresses with the WireGuard port,
 // leaving out the mesh interface itself, loopback, link-local and mesh addresses (a
-// peer could never reach us through the tunnel it is trying to set up).
+// peer could never reach us through the tunnel it is trying to set up), and IPv6
+// unique-local ones (site-scoped: a LAN peer has our IPv4 LAN address, and a remote one
+// would only probe a ULA it cannot route). Global IPv6 goes along: behind a firewall
+// without NAT it is the public endpoint.
 
 export type InterfaceLister = () => NodeJS.Dict<NetworkInterfaceInfo[]>;
 
@@ -34,7 +37,7 @@ export function localAddresses(list: InterfaceLister, meshIface: string, meshRan
         continue;
       }
       const range = ip.range();
-      if (range === 'linkLocal' || range === 'loopback' || range === 'unspecified') continue;
+      if (range === 'linkLocal' || range === 'loopback' || range === 'unspecified' || range === 'uniqueLocal' || range === 'multicast') continue;
       if (ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match([net, bits] as never))) continue;
       prefixes.push({ cidr: a.cidr });
     }

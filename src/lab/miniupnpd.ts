@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Child, Lab } from './netns.js';
 
@@ -58,7 +58,7 @@ export async function startMiniupnpd(lab: Lab, s: MiniupnpdSpec): Promise<Child>
       'enable_natpmp=yes',
       'enable_upnp=yes',
       'secure_mode=yes',
-      'system_uptime=yes',
+      'system_uptime=no', // the PCP/NAT-PMP epoch is the daemon's uptime: a restart resets it, as it loses the mappings
       'clean_ruleset_interval=0',
       'uuid=3b0c5d0e-8f5e-4c2a-9a52-7765ef7a1b01',
       `allow 1024-65535 ${s.lanCidr} 1024-65535`,
@@ -67,9 +67,22 @@ export async function startMiniupnpd(lab: Lab, s: MiniupnpdSpec): Promise<Child>
     ].join('\n'),
   );
   // -d: stay in the foreground and log to stderr, which the lab keeps
-  const child = lab.spawn(s.ns, ['miniupnpd', '-d', '-f', conf, '-P', join(s.dir, `miniupnpd-${s.ns}.pid`)]);
+  const child = lab.spawn(s.ns, ['miniupnpd', '-d', '-f', conf, '-P', pidFile(s)]);
   await child.waitFor(/Listening for NAT-PMP\/PCP traffic/, 10_000, 'stderr');
   return child;
+}
+
+const pidFile = (s: MiniupnpdSpec): string => join(s.dir, `miniupnpd-${s.ns}.pid`);
+
+/**
+ * A router reboot: stops the miniupnpd of `s` (SIGTERM by its pid file), empties its
+ * table (the daemon leaves its rules behind) and starts it again.
+ */
+export async function restartMiniupnpd(lab: Lab, s: MiniupnpdSpec): Promise<Child> {
+  process.kill(Number(readFileSync(pidFile(s), 'utf8').trim()), 'SIGTERM');
+  for (let i = 0; i < 50 && existsSync(pidFile(s)); i++) await new Promise((r) => setTimeout(r, 100));
+  await lab.exec(s.ns, ['nft', 'flush', 'table', 'inet', 'filter'], { timeoutMs: 10_000, check: true });
+  return startMiniupnpd(lab, s);
 }
 
 /** The port-forwarding (DNAT) rules miniupnpd holds now, as nft prints them. */

@@ -12,6 +12,9 @@
 //              front of a home router (100.64.<i>.2, MASQUERADE)
 //   any kind with `portMapping`: miniupnpd on the router (miniupnpd.ts; needs `inet`
 //   set to a non-reserved prefix such as PORTMAP_INET)
+//   any kind but double with `ipv6`: a global prefix 2001:db8:<i>::/64 on the LAN, routed
+//   without NAT (router wan 2001:db8::<10+i> on the inet bridge) behind a stateful
+//   ip6tables firewall: replies and outbound pass, new inbound connections are dropped
 //   node namespaces on a site's LAN bridge, 192.168.<i>.<10+n>, default route via the router.
 //
 // Safety: only namespaces created by Lab (weft-<pid>-<n>), documentation/test ranges
@@ -21,9 +24,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StatusJson } from '../agent/status.js';
-import { Child, Lab, runOk, sleep, type ExecResult } from './netns.js';
+import { Child, Lab, addAddr, runOk, sleep, type ExecResult } from './netns.js';
 import { WEFT_JS, startWeftServer, type MeshNode } from './mesh.js';
-import { startMiniupnpd } from './miniupnpd.js';
+import { restartMiniupnpd, startMiniupnpd, type MiniupnpdSpec } from './miniupnpd.js';
 
 export type SiteKind = 'eim' | 'edm' | 'blocked' | 'double' | 'web';
 
@@ -39,6 +42,8 @@ export interface SiteSpec {
   open?: boolean;
   /** The router runs miniupnpd: UPnP IGD, NAT-PMP and PCP port mapping (needs a non-reserved `inet`). */
   portMapping?: boolean;
+  /** Global IPv6 (2001:db8:<i>::/64) routed without NAT behind a stateful firewall; not for `double`. */
+  ipv6?: boolean;
 }
 
 /** The lab the e2e test and `npm run bench:nat` use: every NAT kind, and two nodes on one LAN. */
@@ -55,6 +60,8 @@ export const NAT_LAB_SITES: SiteSpec[] = [
 export interface LabNode extends MeshNode {
   site: string;
   upAt: number;
+  /** The node's global IPv6 address on an `ipv6` site. */
+  lanIp6?: string;
 }
 
 interface Site {
@@ -64,9 +71,13 @@ interface Site {
   /** The CGNAT router of a double-NAT site. */
   cgnat: string | null;
   wanIp: string;
+  /** The router's IPv6 address on the inet bridge (`ipv6` sites), else ''. */
+  wanIp6: string;
 }
 
 const INET = '203.0.113';
+/** The inet bridge's IPv6 /64 (server ::1, site routers ::<10+i>); site i has 2001:db8:<i>::/64. */
+const INET6 = '2001:db8:0';
 export const SERVER_IP = `${INET}.1`;
 /** An internet prefix miniupnpd accepts as public (see miniupnpd.ts); only inside the lab's namespaces. */
 export const PORTMAP_INET = '198.20.0';
@@ -78,6 +89,7 @@ export class NatLab {
   readonly nodes: LabNode[] = [];
   readonly sites: Site[] = [];
   inet = '';
+  private inet6 = false;
   server: Child | null = null;
   /** The internet bridge's /24: the server is .1, site routers .<10+i>. */
   readonly inetPrefix: string;
@@ -142,8 +154,9 @@ export class NatLab {
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-p', 'tcp', '--dport', '443', '-j', 'ACCEPT']);
         await this.ipt(router, ['-A', 'FORWARD', '-i', 'br-lan', '-j', 'DROP']);
       }
-      if (spec.portMapping) await startMiniupnpd(this.lab, { ns: router, wanIf: 'wan', lanIf: 'br-lan', lanCidr: `192.168.${index}.0/24`, dir: this.dir });
-      const site: Site = { spec, index, router, cgnat, wanIp };
+      if (spec.portMapping) await startMiniupnpd(this.lab, this.miniupnpdSpec(router, index));
+      const wanIp6 = spec.ipv6 ? await this.routeIpv6(router, index, spec) : '';
+      const site: Site = { spec, index, router, cgnat, wanIp, wanIp6 };
       this.sites.push(site);
       for (const [n, name] of spec.nodes.entries()) {
         const ns = await this.lab.addNs();
@@ -152,9 +165,48 @@ export class NatLab {
         await runOk(['ip', '-n', router, 'link', 'set', link.ifB, 'master', 'br-lan']);
         await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
         await runOk(['ip', '-n', ns, 'route', 'add', 'default', 'via', `192.168.${index}.1`]);
-        this.nodes.push({ name, site: spec.name, ns, lanIp, stateDir: join(this.dir, name), agent: null, ipv4: '', ipv6: '', upAt: 0 });
+        const lanIp6 = spec.ipv6 ? `2001:db8:${index}::${10 + n}` : undefined;
+        if (lanIp6) {
+          await addAddr(ns, 'eth0', { v6: `${lanIp6}/64` });
+          await runOk(['ip', '-n', ns, '-6', 'route', 'add', 'default', 'via', `2001:db8:${index}::1`]);
+        }
+        this.nodes.push({ name, site: spec.name, ns, lanIp, lanIp6, stateDir: join(this.dir, name), agent: null, ipv4: '', ipv6: '', upAt: 0 });
       }
     }
+    // The IPv6 sites and the inet namespace reach each other across the inet bridge, one
+    // route per site.
+    for (const b of this.sites) {
+      if (!b.wanIp6) continue;
+      for (const ns of [this.inet, ...this.sites.filter((a) => a !== b && a.wanIp6).map((a) => a.router)]) await runOk(['ip', '-n', ns, '-6', 'route', 'add', `2001:db8:${b.index}::/64`, 'via', b.wanIp6]);
+    }
+  }
+
+  /** Gives an `ipv6` site its routed prefix and the stateful firewall; returns the router's wan address. */
+  private async routeIpv6(router: string, index: number, spec: SiteSpec): Promise<string> {
+    if (spec.kind === 'double') throw new Error(`site ${spec.name}: ipv6 is not supported behind double NAT`);
+    if (!this.inet6) {
+      this.inet6 = true;
+      await addAddr(this.inet, 'br0', { v6: `${INET6}::1/64` });
+    }
+    const wanIp6 = `${INET6}::${10 + index}`;
+    await this.sysctl(router, 'net.ipv6.conf.all.forwarding=1');
+    await addAddr(router, 'wan', { v6: `${wanIp6}/64` });
+    await addAddr(router, 'br-lan', { v6: `2001:db8:${index}::1/64` });
+    const fw = (args: string[]) => this.lab.exec(router, ['ip6tables', '-A', 'FORWARD', ...args], { timeoutMs: 10_000, check: true });
+    await fw(['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
+    await fw(['-i', 'br-lan', '-j', 'ACCEPT']);
+    await fw(['-j', 'DROP']);
+    return wanIp6;
+  }
+
+  private miniupnpdSpec(router: string, index: number): MiniupnpdSpec {
+    return { ns: router, wanIf: 'wan', lanIf: 'br-lan', lanCidr: `192.168.${index}.0/24`, dir: this.dir };
+  }
+
+  /** Restarts a `portMapping` site's miniupnpd: its mappings are gone and its epoch starts again. */
+  async restartPortMapping(site: string): Promise<void> {
+    const s = this.site(site);
+    await restartMiniupnpd(this.lab, this.miniupnpdSpec(s.router, s.index));
   }
 
   /** A node on the internet bridge itself (the `inet` namespace, the server's address): a public host. */
@@ -196,6 +248,16 @@ export class NatLab {
     if (r.code !== 0) throw new Error(`weft keys create failed: ${r.stderr}`);
     this.authKey = r.stdout.trim().split(/\s+/).pop() ?? '';
     return this.authKey;
+  }
+
+  /** The whole mesh: the sites, the coordinator, an auth key, every node up and seeing every other. */
+  async startMesh(sites: SiteSpec[]): Promise<void> {
+    await this.build(sites);
+    await this.startServer();
+    await this.createAuthKey();
+    const names = this.nodes.map((n) => n.name);
+    await Promise.all(names.map((n) => this.up(n)));
+    for (const n of names) await this.waitPeers(n, names.length - 1);
   }
 
   /** `weft up` for `name` (first start or restart); `extra` arguments go after the lab's own. */

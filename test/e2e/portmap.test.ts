@@ -50,23 +50,32 @@ describe('port mapping: miniupnpd on EDM routers', { timeout: 300_000 }, () => {
   };
   const wanOf = (site: string): string => L().site(site).wanIp;
 
-  /** Runs one protocol client in `node`'s namespace: map, list the router's rules, delete. */
-  async function mapWith(node: string, client: 'PcpClient' | 'NatPmpClient' | 'UpnpClient', internalPort: number): Promise<{ external: string; protocol: string }> {
+  /** Node code that builds protocol client `c` for `node` against its gateway, then runs `body`. */
+  function clientScript(node: string, client: 'PcpClient' | 'NatPmpClient' | 'UpnpClient', body: string): string {
     const n = L().node(node);
     const gw = `192.168.${L().site(n.site).index}.1`;
-    const script = `
+    return `
       import { newPortMapStats } from '${PORTMAP_DIR}types.js';
       import { UdpExchange } from '${PORTMAP_DIR}udp-exchange.js';
       import { ${client} } from '${PORTMAP_DIR}${client === 'PcpClient' ? 'pcp' : client === 'NatPmpClient' ? 'natpmp' : 'upnp'}.js';
       const stats = newPortMapStats();
       const udp = new UdpExchange({ gatewayIp: '${gw}', port: 5351, localIp: '${n.lanIp}', stats });
       const c = ${client === 'PcpClient' ? `new PcpClient(udp, '${n.lanIp}')` : client === 'NatPmpClient' ? 'new NatPmpClient(udp)' : `new UpnpClient({ gatewayIp: '${gw}', localIp: '${n.lanIp}', stats })`};
+      const next = () => new Promise((r) => process.stdin.once('data', r));
+      ${body}
+    `;
+  }
+
+  /** Runs one protocol client in `node`'s namespace: map, list the router's rules, delete. */
+  async function mapWith(node: string, client: 'PcpClient' | 'NatPmpClient' | 'UpnpClient', internalPort: number): Promise<{ external: string; protocol: string }> {
+    const n = L().node(node);
+    const script = clientScript(node, client, `
       const m = await c.map(${internalPort}, 120);
       process.stdout.write(JSON.stringify(m) + '\\n');
-      await new Promise((r) => process.stdin.once('data', r));
+      await next();
       await c.unmap();
       process.stdout.write('deleted\\n');
-    `;
+    `);
     const child = L().lab.spawn(n.ns, [process.execPath, '--input-type=module', '-e', script], { stdin: true });
     const m = await child.waitFor(/^(\{.*\})$/m, 15_000);
     const mapping = JSON.parse(m[1]) as { external: string; protocol: string };
@@ -87,6 +96,37 @@ describe('port mapping: miniupnpd on EDM routers', { timeout: 300_000 }, () => {
       t.diagnostic(`${client}: ${JSON.stringify(m)}`);
       assert.match(m.external, new RegExp(`^${wanOf('offA').replace(/\./g, '\\.')}:\\d+$`), 'the router\'s public address');
     }
+  });
+
+  test('PCP epoch: after miniupnpd restarts (mappings gone, epoch reset) an ANNOUNCE tells the client, which maps again', async (t) => {
+    if (!pre(t)) return;
+    const lab = L();
+    const n = lab.node('off2');
+    const router = lab.site(n.site).router;
+    const child = lab.lab.spawn(n.ns, [process.execPath, '--input-type=module', '-e', clientScript('off2', 'PcpClient', `
+      await c.map(42100, 120);
+      process.stdout.write('lost before: ' + (await c.stateLost()) + '\\n');
+      await next();
+      process.stdout.write('lost after: ' + (await c.stateLost()) + '\\n');
+      await c.map(42100, 120);
+      process.stdout.write('mapped again\\n');
+      await next();
+      await c.unmap();
+      process.stdout.write('deleted\\n');
+    `)], { stdin: true });
+    assert.equal((await child.waitFor(/^lost before: (\w+)$/m, 15_000))[1], 'false', 'no restart: epoch in step');
+    const has = async (): Promise<boolean> => (await miniupnpdMappings(lab.lab, router)).some((r) => r.includes(`${n.lanIp}:42100`) || r.includes(`${n.lanIp} :42100`));
+    assert.ok(await has(), 'mapped');
+    await sleep(2500); // the restarted daemon's epoch must fall visibly behind ours
+    await lab.restartPortMapping(n.site);
+    assert.equal(await has(), false, 'the restart dropped the mapping');
+    child.proc.stdin!.write('go\n');
+    assert.equal((await child.waitFor(/^lost after: (\w+)$/m, 15_000))[1], 'true', 'epoch reset seen');
+    await child.waitFor(/^mapped again$/m, 15_000);
+    assert.ok(await has(), 'mapped again');
+    child.proc.stdin!.write('go\n');
+    await child.waitFor(/^deleted$/m, 15_000);
+    await child.wait(5000);
   });
 
   async function pathBetween(a: string, b: string): Promise<StatusJson['peers'][number] | undefined> {

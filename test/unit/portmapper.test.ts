@@ -1,6 +1,7 @@
 // PortMapper: protocol order, renewal at half the granted lifetime, retry, delete on
-// stop (fake clients, fake clock); and the NAT-PMP/PCP clients against a fake gateway
-// on loopback that also receives foreign and malformed datagrams.
+// stop (fake clients, fake clock); the NAT-PMP/PCP clients against a fake gateway on
+// loopback that also receives foreign and malformed datagrams; the PCP epoch check
+// against a fake PCP gateway that restarts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -9,6 +10,7 @@ import { FakeClock } from '../../src/clock.js';
 import { PortMapper } from '../../src/nat/portmap/portmapper.js';
 import { NatPmpClient } from '../../src/nat/portmap/natpmp.js';
 import { PcpClient } from '../../src/nat/portmap/pcp.js';
+import { PcpEpoch } from '../../src/nat/portmap/pcp-epoch.js';
 import { UdpExchange } from '../../src/nat/portmap/udp-exchange.js';
 import { newPortMapStats, PortMapError, type PortMapClient, type PortMapProtocolName } from '../../src/nat/portmap/types.js';
 
@@ -146,4 +148,76 @@ test('UdpExchange: only the gateway address and port are heard; silence is a typ
     silent.close();
     stranger.close();
   }
+});
+
+test('PcpEpoch (RFC 6887 8.5): steady time passes; backwards by more than 1 s or out of step with our clock does not', () => {
+  const e = new PcpEpoch();
+  assert.equal(e.observe(100, 0), true, 'first response');
+  assert.equal(e.observe(130, 30_000), true, 'in step');
+  assert.equal(e.observe(129, 30_500), true, 'back by one second is tolerated');
+  assert.equal(e.observe(127, 31_000), false, 'back by two: restarted');
+  assert.equal(e.observe(150, 54_000), true, 'in step again from the new reference');
+  assert.equal(e.observe(300, 114_000), false, 'server 150 s in 60 s of ours');
+  assert.equal(e.observe(310, 214_000), false, 'server 10 s in 100 s of ours');
+  e.reset();
+  assert.equal(e.observe(5, 300_000), true, 'forgotten after reset');
+});
+
+/** A PCP gateway on loopback: MAP (echoing the nonce) and ANNOUNCE, each answered with the epoch the test sets. */
+async function fakePcpGateway(): Promise<{ sock: Socket; port: number; epoch: number; maps: number; deletes: number; announces: number }> {
+  const sock = createSocket('udp4');
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  const g = { sock, port: sock.address().port, epoch: 0, maps: 0, deletes: 0, announces: 0 };
+  sock.on('message', (m, r) => {
+    if (m[0] !== 2 || m.length < 24) return;
+    const b = Buffer.alloc(m[1] === 1 ? 60 : 24);
+    b[0] = 2;
+    b[1] = 0x80 | m[1];
+    b.writeUInt32BE(g.epoch, 8);
+    if (m[1] === 0) g.announces++;
+    else {
+      const life = m.readUInt32BE(4);
+      if (life === 0) g.deletes++;
+      else g.maps++;
+      b.writeUInt32BE(life, 4);
+      m.copy(b, 24, 24, 42); // nonce, protocol, reserved, internal port
+      b.writeUInt16BE(50000, 42);
+      Buffer.from('00000000000000000000ffffc6140b0b', 'hex').copy(b, 44);
+    }
+    sock.send(b, r.port, r.address);
+  });
+  return g;
+}
+
+const until = async (cond: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), what);
+};
+
+test('PCP epoch: a gateway that restarted (epoch backwards or out of step) is mapped again at once, not at the renewal', async () => {
+  const clock = new FakeClock();
+  const g = await fakePcpGateway();
+  const udp = new UdpExchange({ gatewayIp: '127.0.0.1', port: g.port, localIp: '127.0.0.1', stats: newPortMapStats(), clock });
+  const m = new PortMapper({ clock, epochCheckMs: 30_000, gateway: async () => ({ ip: '127.0.0.1', localIp: '127.0.0.1' }), clients: () => [new PcpClient(udp, '127.0.0.1', clock)], onChange: () => {} });
+  try {
+    g.epoch = 1000;
+    m.start(41641);
+    // Idle = the mapper's one timer pending (an exchange in flight has its retransmit timer too).
+    await until(() => m.mapping !== null && clock.pending === 1, 'mapped');
+    assert.equal(m.mapping?.external, '198.20.11.11:50000');
+    const step = async (epoch: number, want: { maps: number; announces: number }, why: string): Promise<void> => {
+      g.epoch = epoch;
+      clock.advance(30_000);
+      await until(() => g.announces === want.announces && g.maps === want.maps && clock.pending === 1, `${why}: ${JSON.stringify(want)}, got maps ${g.maps} announces ${g.announces}`);
+    };
+    await step(1030, { maps: 1, announces: 1 }, 'in step: no new mapping');
+    await step(2, { maps: 2, announces: 2 }, 'restarted (epoch back to 2): mapped again');
+    await step(5000, { maps: 3, announces: 3 }, 'epoch jumped ahead of our clock: mapped again');
+    await step(5030, { maps: 3, announces: 4 }, 'in step again');
+  } finally {
+    await m.stop();
+    g.sock.close();
+  }
+  assert.equal(g.deletes, 1, 'deleted on stop');
 });

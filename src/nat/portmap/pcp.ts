@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../../clock.js';
 import { InvalidArgumentError } from '../../errors.js';
+import { PcpEpoch } from './pcp-epoch.js';
 import { ipv4At, putIpv4, PortMapError, type PortMapClient, type PortMapping } from './types.js';
 import type { UdpExchange } from './udp-exchange.js';
 
@@ -9,9 +11,12 @@ import type { UdpExchange } from './udp-exchange.js';
 // 36-byte body: a 96-bit nonce the response must echo, protocol, internal port and the
 // suggested (request) or assigned (response) external port and address. Lifetime 0 with
 // the same nonce deletes the mapping (section 15). Options after the body are ignored.
+// An ANNOUNCE request (opcode 0, header only, section 14.1) asks just for the epoch,
+// which every response is checked against (pcp-epoch.ts).
 
 export const PCP_PORT = 5351;
 export const PCP_VERSION = 2;
+export const PCP_OP_ANNOUNCE = 0;
 export const PCP_OP_MAP = 1;
 export const PCP_R_BIT = 0x80;
 export const PCP_HEADER_LEN = 24;
@@ -57,14 +62,25 @@ function isMapped(b: Uint8Array, off: number): boolean {
   return b[off + 10] === 0xff && b[off + 11] === 0xff;
 }
 
+/** The common request header: version, opcode, lifetime, our address. */
+function putHeader(b: Uint8Array, opcode: number, lifetimeS: number, clientIp: string): void {
+  b[0] = PCP_VERSION;
+  b[1] = opcode;
+  new DataView(b.buffer).setUint32(4, lifetimeS);
+  if (!putMapped(b, 8, clientIp)) throw new InvalidArgumentError(`not an IPv4 address: ${clientIp}`);
+}
+
+export function encodePcpAnnounceRequest(clientIp: string): Uint8Array {
+  const b = new Uint8Array(PCP_HEADER_LEN);
+  putHeader(b, PCP_OP_ANNOUNCE, 0, clientIp);
+  return b;
+}
+
 export function encodePcpMapRequest(r: PcpMapRequest): Uint8Array {
   if (r.nonce.length !== 12) throw new InvalidArgumentError('PCP nonce is 12 bytes');
   const b = new Uint8Array(PCP_MAP_LEN);
   const v = new DataView(b.buffer);
-  b[0] = PCP_VERSION;
-  b[1] = PCP_OP_MAP;
-  v.setUint32(4, r.lifetimeS);
-  if (!putMapped(b, 8, r.clientIp)) throw new InvalidArgumentError(`not an IPv4 address: ${r.clientIp}`);
+  putHeader(b, PCP_OP_MAP, r.lifetimeS, r.clientIp);
   b.set(r.nonce, 24);
   b[36] = IPPROTO_UDP;
   v.setUint16(40, r.internalPort);
@@ -98,28 +114,45 @@ export class PcpClient implements PortMapClient {
   /** Kept for renewals and the delete, which must repeat the nonce. */
   private readonly nonce = new Uint8Array(randomBytes(12));
   private last: { internalPort: number; externalPort: number; externalIp: string } | null = null;
+  private readonly epoch = new PcpEpoch();
+  /** Set when a response's epoch showed the server lost its state; cleared by the next map. */
+  private lost = false;
 
   constructor(
     private readonly udp: UdpExchange,
     private readonly clientIp: string,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  private async ask(internalPort: number, suggestedExternalPort: number, suggestedExternalIp: string | undefined, lifetimeS: number): Promise<PcpResponse> {
-    const req = encodePcpMapRequest({ nonce: this.nonce, clientIp: this.clientIp, internalPort, suggestedExternalPort, suggestedExternalIp, lifetimeS });
+  private async ask(opcode: number, req: Uint8Array): Promise<PcpResponse> {
     const r = await this.udp.exchange(req, (b): PcpResponse | 'natpmp' | null => {
       if (isNatPmpVersionReply(b)) return 'natpmp';
       const p = parsePcpResponse(b);
-      if (!p || p.opcode !== PCP_OP_MAP) return null;
+      if (!p || p.opcode !== opcode) return null;
       return p.map && !sameBytes(p.map.nonce, this.nonce) ? null : p;
     });
     if (r === 'natpmp' || r.result === PCP_UNSUPP_VERSION || r.result === PCP_UNSUPP_OPCODE) throw new PortMapError('ERR_PORTMAP_UNSUPPORTED', 'gateway does not speak PCP');
+    // Error responses carry the epoch too (section 8.5: every response).
+    if (!this.epoch.observe(r.epoch, this.clock.now())) this.lost = true;
     if (r.result !== PCP_SUCCESS) throw new PortMapError('ERR_PORTMAP_REFUSED', `PCP result ${r.result}`);
     return r;
   }
 
+  private askMap(internalPort: number, suggestedExternalPort: number, suggestedExternalIp: string | undefined, lifetimeS: number): Promise<PcpResponse> {
+    return this.ask(PCP_OP_MAP, encodePcpMapRequest({ nonce: this.nonce, clientIp: this.clientIp, internalPort, suggestedExternalPort, suggestedExternalIp, lifetimeS }));
+  }
+
+  /** True when the server lost its mappings since our last exchange (an ANNOUNCE to read its epoch). */
+  async stateLost(): Promise<boolean> {
+    if (!this.last) return false;
+    await this.ask(PCP_OP_ANNOUNCE, encodePcpAnnounceRequest(this.clientIp));
+    return this.lost;
+  }
+
   async map(internalPort: number, lifetimeS: number): Promise<PortMapping> {
     const prev = this.last?.internalPort === internalPort ? this.last : null;
-    const r = await this.ask(internalPort, prev?.externalPort ?? internalPort, prev?.externalIp, lifetimeS);
+    const r = await this.askMap(internalPort, prev?.externalPort ?? internalPort, prev?.externalIp, lifetimeS);
+    this.lost = false; // this MAP re-created the mapping if the server had lost it
     const m = r.map;
     if (!m || m.protocol !== IPPROTO_UDP || m.internalPort !== internalPort || m.externalPort === 0 || r.lifetimeS === 0 || m.externalIp === '0.0.0.0') {
       throw new PortMapError('ERR_PORTMAP_BAD_RESPONSE', 'PCP mapping does not match the request');
@@ -132,6 +165,7 @@ export class PcpClient implements PortMapClient {
     if (!this.last) return;
     const { internalPort } = this.last;
     this.last = null;
-    await this.ask(internalPort, 0, undefined, 0);
+    this.epoch.reset();
+    await this.askMap(internalPort, 0, undefined, 0);
   }
 }

@@ -11,9 +11,12 @@ import { UpnpClient } from './upnp.js';
 // portmapper does: PCP, then NAT-PMP, then UPnP IGD (the first that grants one is kept),
 // a 2-hour lifetime renewed at half of what the gateway granted, and deleted on stop().
 // When nothing maps (no gateway, no protocol, a refusal) it tries again every retryMs.
+// Between renewals, a protocol that can tell (PCP's epoch) is asked every epochCheckMs
+// whether the gateway restarted and lost the mapping; if so it is mapped again at once.
 
 export const DEFAULT_LIFETIME_S = 7200;
 export const DEFAULT_RETRY_MS = 60_000;
+export const DEFAULT_EPOCH_CHECK_MS = 60_000;
 
 export interface PortMapperOptions {
   clock?: Clock;
@@ -23,13 +26,14 @@ export interface PortMapperOptions {
   clients?: (gw: Gateway, stats: PortMapStats, clock: Clock) => PortMapClient[];
   lifetimeS?: number;
   retryMs?: number;
+  epochCheckMs?: number;
   /** Told when the mapping appeared, moved or went away. */
   onChange: () => void;
 }
 
 export function defaultClients(gw: Gateway, stats: PortMapStats, clock: Clock): PortMapClient[] {
   const udp = new UdpExchange({ gatewayIp: gw.ip, port: NATPMP_PORT, localIp: gw.localIp, stats, clock });
-  return [new PcpClient(udp, gw.localIp), new NatPmpClient(udp), new UpnpClient({ gatewayIp: gw.ip, localIp: gw.localIp, stats, clock })];
+  return [new PcpClient(udp, gw.localIp, clock), new NatPmpClient(udp), new UpnpClient({ gatewayIp: gw.ip, localIp: gw.localIp, stats, clock })];
 }
 
 export class PortMapper {
@@ -40,6 +44,8 @@ export class PortMapper {
   private active: PortMapClient | null = null;
   private port = 0;
   private timer: TimerHandle | null = null;
+  /** When the next renewal (or retry) is due, on the clock. */
+  private renewAt = 0;
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly clock: Clock;
@@ -94,8 +100,27 @@ export class PortMapper {
     if (got) this.logger.info({ protocol: got.protocol, external: got.external, lifetimeS: got.lifetimeS }, 'port mapped');
     else if (before) this.logger.warn({ gateway: gw?.ip ?? null }, 'port mapping lost');
     if ((got?.external ?? null) !== before) this.o.onChange();
-    const wait = got ? (got.lifetimeS * 1000) / 2 : (this.o.retryMs ?? DEFAULT_RETRY_MS);
-    this.timer = this.clock.setTimeout(() => void this.refresh(), wait);
+    this.renewAt = this.clock.now() + (got ? (got.lifetimeS * 1000) / 2 : (this.o.retryMs ?? DEFAULT_RETRY_MS));
+    this.schedule();
+  }
+
+  /** The next timer: the renewal when it comes before the next epoch check, else the check. */
+  private schedule(): void {
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    const left = Math.max(0, this.renewAt - this.clock.now());
+    const check = this.mapping && this.active?.stateLost ? (this.o.epochCheckMs ?? DEFAULT_EPOCH_CHECK_MS) : Infinity;
+    this.timer = left <= check ? this.clock.setTimeout(() => void this.refresh(), left) : this.clock.setTimeout(() => void this.checkState(), check);
+  }
+
+  private async checkState(): Promise<void> {
+    this.timer = null;
+    const active = this.active;
+    // No answer is not proof of a restart: the renewal decides then.
+    const lost = await active?.stateLost?.().catch(() => false);
+    if (this.stopped || active !== this.active || this.running) return;
+    if (!lost) return this.schedule();
+    this.logger.info({ protocol: active?.name, gateway: this.gw?.ip ?? null }, 'gateway lost its port mappings (restart); mapping again');
+    void this.refresh();
   }
 
   /** Stops renewing and deletes the mapping on the gateway (bounded by the clients' timeouts). */

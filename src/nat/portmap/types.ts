@@ -26,6 +26,8 @@ export interface PortMapClient {
   map(internalPort: number, lifetimeS: number): Promise<PortMapping>;
   /** Deletes the mapping made last (a no-op when there is none). */
   unmap(): Promise<void>;
+  /** Asks the gateway whether it lost our mapping before its lifetime ran out (a restart); protocols that can tell. */
+  stateLost?(): Promise<boolean>;
 }
 
 export interface PortMapStats {
