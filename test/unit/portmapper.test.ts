@@ -190,8 +190,11 @@ async function fakePcpGateway(): Promise<{ sock: Socket; port: number; epoch: nu
   return g;
 }
 
+// Real UDP on loopback under a fake clock: generous in real time, since a loaded
+// machine (the whole unit suite at once) can hold a datagram for a while.
 const until = async (cond: () => boolean, what: string): Promise<void> => {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  const deadline = Date.now() + 15_000;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.ok(cond(), what);
 };
 
@@ -209,7 +212,9 @@ test('PCP epoch: a gateway that restarted (epoch backwards or out of step) is ma
     const step = async (epoch: number, want: { maps: number; announces: number }, why: string): Promise<void> => {
       g.epoch = epoch;
       clock.advance(30_000);
-      await until(() => g.announces === want.announces && g.maps === want.maps && clock.pending === 1, `${why}: ${JSON.stringify(want)}, got maps ${g.maps} announces ${g.announces}`);
+      // Idle = the counts reached, no attempt under way and only the mapper's timer left
+      // (a MAP in flight has a retransmit timer that would also make `pending` 1).
+      await until(() => g.announces === want.announces && g.maps === want.maps && !m.busy && clock.pending === 1, `${why}: ${JSON.stringify(want)}, got maps ${g.maps} announces ${g.announces}`);
     };
     await step(1030, { maps: 1, announces: 1 }, 'in step: no new mapping');
     await step(2, { maps: 2, announces: 2 }, 'restarted (epoch back to 2): mapped again');

@@ -104,6 +104,11 @@ export class PortMapper {
     this.schedule();
   }
 
+  /** True while a mapping attempt (or its re-map after a restart) is under way. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** The next timer: the renewal when it comes before the next epoch check, else the check. */
   private schedule(): void {
     if (this.timer) this.clock.clearTimeout(this.timer);
