@@ -377,6 +377,11 @@ export class Device implements UapiTarget {
     this.initiator.initiate(peer, isRetry);
   }
 
+  /** We answered the peer's initiation while ours was in flight (handshake-initiator.ts). */
+  handshakeCrossed(peer: Peer): void {
+    this.initiator.afterCrossing(peer);
+  }
+
   ephemeralForKeyLog(peer: Peer): PrivateKey | undefined {
     return this.initiator.ephemeralForKeyLog(peer);
   }

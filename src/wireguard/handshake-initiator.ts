@@ -11,10 +11,18 @@ import { tai64n } from './tai64n.js';
 // with `initiate`: when two nodes learn of each other at once, both initiations cross
 // and neither completes (each overwrites the other's handshake state), so the node with
 // the lower public key (base64 order, as every Weft agent compares) initiates at once
-// and the other waits crossingWaitMs and initiates only if no handshake happened.
+// and the other waits crossingWaitMs and initiates only if no handshake happened. Other
+// crossings (both sides' first packets at once) are broken by the receiver: afterCrossing.
 
 /** How long the higher key waits before initiating to a newly added peer. */
 export const CROSSING_WAIT_MS = 300;
+
+/**
+ * The lower key's new initiation after a crossing waits this long: the peer refuses an
+ * initiation within HANDSHAKE_INITIATION_RATE (20 ms) of the last one it consumed, or
+ * whose timestamp is not newer (timestamps are whitened to ~16.8 ms).
+ */
+const REINITIATE_AFTER_CROSSING_MS = 50;
 
 export class HandshakeInitiator {
   constructor(
@@ -59,6 +67,28 @@ export class HandshakeInitiator {
       if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
       if (peer.lastHandshakeWallMs === hs && !peer.keypairs.next && peer.timers.handshakeAttempts === 0) this.initiate(peer, false);
     }, this.crossingWaitMs);
+  }
+
+  /**
+   * We just answered the peer's initiation while one of ours was in flight: the two
+   * crossed, and each side's response will be dropped by the other (answering overwrote
+   * the state it was for), leaving both waiting for REKEY_TIMEOUT. The lower key
+   * initiates again shortly; the peer, no longer holding an initiation, answers it.
+   */
+  afterCrossing(peer: Peer): void {
+    const dev = this.device;
+    if (!dev.identity || keyToBase64(dev.identity.publicKey) >= keyToBase64(peer.publicKey)) return;
+    // An initiation of ours long unanswered was lost, not crossed: its retry timer handles it.
+    if (dev.clock.now() - peer.lastSentHandshake >= REKEY_TIMEOUT) return;
+    const current = peer.keypairs.current;
+    dev.clock.setTimeout(() => {
+      // Still the same peer, no session confirmed (our response did get through after all)
+      // and no initiation of ours since.
+      if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
+      if (peer.keypairs.current !== current || peer.handshake.localIndex !== 0) return;
+      peer.lastSentHandshake = -Infinity;
+      this.initiate(peer, false);
+    }, REINITIATE_AFTER_CROSSING_MS);
   }
 
   /** With key logging on, picks the handshake's ephemeral here so it can be logged. */
