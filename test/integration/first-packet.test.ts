@@ -142,47 +142,46 @@ test("an initiation relayed before our netmap names its sender is answered when 
   assert.ok(took < TIMING.heartbeatMs / 2, `answered ${took} ms after alpha learned beta, not at beta's next retry`);
 });
 
-test('crossed initiations (both sides send their first packet at once) complete at once, not after the 5 s retry', async (t) => {
-  const clock = new FakeClock();
-  const net = new FakeNetwork();
-  const hub = new RelayHub();
-  const alpha = await node(t, net, clock, hub, '10.0.0.2', '100.64.0.1', true);
-  const beta = await node(t, net, clock, hub, '10.0.0.3', '100.64.0.2', true);
-  net.filter = () => 'drop'; // only the relay
-  learn(alpha, beta);
-  learn(beta, alpha);
-  alpha.tun.inject(udp4(alpha.mesh, 2000, beta.mesh, 1000, Buffer.from('from-alpha')));
-  beta.tun.inject(udp4(beta.mesh, 1000, alpha.mesh, 2000, Buffer.from('from-beta')));
-  const took = await run(clock, net, 8000, () => got(alpha, 'from-beta') && got(beta, 'from-alpha'));
-  assert.ok(got(alpha, 'from-beta') && got(beta, 'from-alpha'), 'both arrive');
-  // Each side answers the other's initiation and drops the answer to its own; the lower
-  // key then initiates again (25 ms after that answer, past the peer's flood check).
-  assert.ok(took < 500, `both arrived after ${took} ms, not after WireGuard's 5 s retry`);
-});
-
-test("a crossing where the peer takes our first initiation late still completes at once", async (t) => {
+/**
+ * Two nodes reachable only through the relay both send their first packet at once (their
+ * initiations cross); `delay` may hold the lower key's relayed packets. Returns the fake
+ * ms until both packets arrived.
+ */
+async function crossing(t: { after(fn: () => unknown): void }, delay?: (fromLow: boolean, pkt: Uint8Array) => number): Promise<number> {
   const clock = new FakeClock();
   const net = new FakeNetwork();
   const hub = new RelayHub(clock);
   const one = await node(t, net, clock, hub, '10.0.0.2', '100.64.0.1', true);
   const two = await node(t, net, clock, hub, '10.0.0.3', '100.64.0.2', true);
   const [low, high] = keyToBase64(one.pub) < keyToBase64(two.pub) ? [one, two] : [two, one];
+  if (delay) hub.delay = (from, pkt) => delay(keyToBase64(from) === keyToBase64(low.pub), pkt);
   net.filter = () => 'drop'; // only the relay
-  // As in the lab (relay backlog, loaded machine): the lower key's first initiation and
-  // its answer to the higher key's reach the higher key late; a new initiation of the
-  // lower key's sent a fixed time after the crossing would land within the higher
-  // key's 20 ms flood window after the late one and be refused.
-  let inits = 0;
-  hub.delay = (from, pkt) => {
-    if (keyToBase64(from) !== keyToBase64(low.pub)) return 0;
-    if (pkt[0] === 1) return inits++ === 0 ? 50 : 0;
-    return pkt[0] === 2 ? 100 : 0;
-  };
   learn(low, high);
   learn(high, low);
   low.tun.inject(udp4(low.mesh, 2000, high.mesh, 1000, Buffer.from('from-low')));
   high.tun.inject(udp4(high.mesh, 1000, low.mesh, 2000, Buffer.from('from-high')));
   const took = await run(clock, net, 8000, () => got(low, 'from-high') && got(high, 'from-low'));
   assert.ok(got(low, 'from-high') && got(high, 'from-low'), 'both arrive');
+  return took;
+}
+
+test('crossed initiations (both sides send their first packet at once) complete at once, not after the 5 s retry', async (t) => {
+  const took = await crossing(t);
+  // Each side answers the other's initiation and drops the answer to its own; the lower
+  // key then initiates again (25 ms after that answer, past the peer's flood check).
+  assert.ok(took < 500, `both arrived after ${took} ms, not after WireGuard's 5 s retry`);
+});
+
+test('a crossing where the peer takes our first initiation late still completes at once', async (t) => {
+  // As in the lab (relay backlog, loaded machine): the lower key's first initiation and
+  // its answer to the higher key's reach the higher key late; a new initiation of the
+  // lower key's sent a fixed time after the crossing would land within the higher
+  // key's 20 ms flood window after the late one and be refused.
+  let inits = 0;
+  const took = await crossing(t, (fromLow, pkt) => {
+    if (!fromLow) return 0;
+    if (pkt[0] === 1) return inits++ === 0 ? 50 : 0;
+    return pkt[0] === 2 ? 100 : 0;
+  });
   assert.ok(took < 1000, `both arrived after ${took} ms, not at a heartbeat resend (1.5 s) or WireGuard's 5 s retry`);
 });
