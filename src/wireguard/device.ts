@@ -377,6 +377,16 @@ export class Device implements UapiTarget {
     this.initiator.initiate(peer, isRetry);
   }
 
+  /** We answered the peer's initiation while ours (`superseded`) was in flight (handshake-initiator.ts). */
+  handshakeCrossed(peer: Peer, superseded: number): void {
+    this.initiator.afterCrossing(peer, superseded);
+  }
+
+  /** A handshake response for no live index of ours (handshake-initiator.ts). */
+  staleResponse(receiverIndex: number): void {
+    this.initiator.staleResponse(receiverIndex);
+  }
+
   ephemeralForKeyLog(peer: Peer): PrivateKey | undefined {
     return this.initiator.ephemeralForKeyLog(peer);
   }

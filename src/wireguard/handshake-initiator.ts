@@ -11,12 +11,23 @@ import { tai64n } from './tai64n.js';
 // with `initiate`: when two nodes learn of each other at once, both initiations cross
 // and neither completes (each overwrites the other's handshake state), so the node with
 // the lower public key (base64 order, as every Weft agent compares) initiates at once
-// and the other waits crossingWaitMs and initiates only if no handshake happened.
+// and the other waits crossingWaitMs and initiates only if no handshake happened. Other
+// crossings (both sides' first packets at once): afterCrossing and staleResponse.
 
 /** How long the higher key waits before initiating to a newly added peer. */
 export const CROSSING_WAIT_MS = 300;
 
+/**
+ * The lower key's new initiation after a crossing waits this long after the peer's stale
+ * response: the peer refuses an initiation within HANDSHAKE_INITIATION_RATE (20 ms) of
+ * the one it consumed (ours, just before answering it).
+ */
+const REINITIATE_AFTER_CROSSING_MS = 25;
+
 export class HandshakeInitiator {
+  /** The lower key's initiations that crossed the peer's: our index -> peer (one per peer). */
+  private readonly crossed = new Map<number, { peer: Peer; at: number }>();
+
   constructor(
     private readonly device: Device,
     private readonly crossingWaitMs: number,
@@ -59,6 +70,46 @@ export class HandshakeInitiator {
       if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
       if (peer.lastHandshakeWallMs === hs && !peer.keypairs.next && peer.timers.handshakeAttempts === 0) this.initiate(peer, false);
     }, this.crossingWaitMs);
+  }
+
+  /**
+   * We just answered the peer's initiation while ours (index `superseded`) was in flight.
+   * If the peer answers ours too, the two crossed: each side's response is dropped by the
+   * other (answering overwrote the state it was for) and both wait for REKEY_TIMEOUT.
+   * The lower key remembers its superseded initiation to start again when that happens.
+   */
+  afterCrossing(peer: Peer, superseded: number): void {
+    const dev = this.device;
+    if (!dev.identity || keyToBase64(dev.identity.publicKey) >= keyToBase64(peer.publicKey)) return;
+    const now = dev.clock.now();
+    // An initiation of ours long unanswered was lost, not crossed: its retry timer handles it.
+    if (now - peer.lastSentHandshake >= REKEY_TIMEOUT) return;
+    for (const [i, e] of this.crossed) if (e.peer === peer || now - e.at >= REKEY_TIMEOUT) this.crossed.delete(i);
+    this.crossed.set(superseded, { peer, at: now });
+  }
+
+  /**
+   * A response for no live index of ours came. If it answers an initiation that crossed,
+   * the peer now holds no initiation and waits on a session we cannot confirm: initiate
+   * again (once; the peer answers it). Not yet authenticated, but it names a 32-bit index
+   * only our crossed initiation carried, and costs one initiation per crossing at most.
+   */
+  staleResponse(receiverIndex: number): void {
+    const dev = this.device;
+    const e = this.crossed.get(receiverIndex);
+    if (!e) return;
+    this.crossed.delete(receiverIndex);
+    const { peer } = e;
+    const current = peer.keypairs.current;
+    // Our answer to the peer's initiation got through after all (no crossing at its end).
+    if (dev.clock.now() - e.at >= REKEY_TIMEOUT || (current && current.created >= e.at)) return;
+    dev.clock.setTimeout(() => {
+      // Still the same peer, no session confirmed since and no initiation of ours since.
+      if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
+      if (peer.keypairs.current !== current || peer.handshake.localIndex !== 0) return;
+      peer.lastSentHandshake = -Infinity;
+      this.initiate(peer, false);
+    }, REINITIATE_AFTER_CROSSING_MS);
   }
 
   /** With key logging on, picks the handshake's ephemeral here so it can be logged. */

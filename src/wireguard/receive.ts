@@ -256,6 +256,7 @@ export class InboundPath {
     if (superseded) dev.indexTable.delete(superseded);
     this.authenticated(peer, job.src, job.msg.length, 1);
     this.respond(peer, response, keys);
+    if (superseded) dev.handshakeCrossed(peer, superseded);
   }
 
   private initiation(msg: Buffer, src: Uint8Array): void {
@@ -269,7 +270,8 @@ export class InboundPath {
     }
     this.authenticated(peer, src, msg.length, 1);
     // Any initiation of ours in flight is superseded by answering theirs.
-    if (hs.localIndex) dev.indexTable.delete(hs.localIndex);
+    const superseded = hs.localIndex;
+    if (superseded) dev.indexTable.delete(superseded);
     const idx = dev.indexTable.newIndex(peer);
     hs.localIndex = idx;
     const response = createResponse(identity, hs, idx, dev.ephemeralForKeyLog(peer));
@@ -281,6 +283,7 @@ export class InboundPath {
       return;
     }
     this.respond(peer, response, keys);
+    if (superseded) dev.handshakeCrossed(peer, superseded);
   }
 
   private respond(peer: Peer, response: Uint8Array, keys: SessionKeys): void {
@@ -294,6 +297,7 @@ export class InboundPath {
     const dev = this.device;
     const hs = consumeResponse(dev.identity!, msg, (idx) => {
       const e = dev.indexTable.lookup(idx);
+      if (!e) dev.staleResponse(idx); // perhaps an answer to an initiation that crossed the peer's
       return e && !e.keypair && e.peer.handshake.localIndex === idx ? e.peer.handshake : undefined;
     });
     const peer = hs && dev.lookupPeer(hs.remoteStatic);

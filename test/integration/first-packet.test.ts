@@ -15,13 +15,18 @@ import { udp4 } from '../helpers/packets.js';
 // sent before either path works are lost to a relay the peer has not joined yet. The
 // answer must come within one handshake round trip once a path works, not after
 // WireGuard's 5 s retransmission. Fake clock, in-memory network, an in-memory relay hub
-// that drops packets for clients that have not joined.
+// that drops packets for clients that have not joined. Also crossed initiations: both
+// sides answer the other's and drop the answer to their own.
 
 const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
 
 class RelayHub {
   readonly clients = new Map<string, { onPacket: (src: PublicKey, pkt: Uint8Array) => void; joined: boolean }>();
   dropped = 0;
+  /** Extra latency (ms of the fake clock) per relayed packet, by sender and packet. */
+  delay: ((from: PublicKey, pkt: Uint8Array) => number) | null = null;
+
+  constructor(private readonly clock?: FakeClock) {}
 
   client(own: PublicKey, onPacket: (src: PublicKey, pkt: Uint8Array) => void, joined: boolean): RelayLike {
     this.clients.set(keyToBase64(own), { onPacket, joined });
@@ -36,7 +41,9 @@ class RelayHub {
           return true; // the sender cannot tell: the relay server drops it
         }
         const copy = Uint8Array.prototype.slice.call(pkt) as Uint8Array;
-        setImmediate(() => c.onPacket(own, copy));
+        const ms = this.delay?.(own, copy) ?? 0;
+        if (ms > 0 && this.clock) this.clock.setTimeout(() => c.onPacket(own, copy), ms);
+        else setImmediate(() => c.onPacket(own, copy));
         return true;
       },
     };
@@ -133,4 +140,48 @@ test("an initiation relayed before our netmap names its sender is answered when 
   const took = await run(clock, net, 1000, () => got(alpha, 'early'));
   assert.ok(got(alpha, 'early'), "beta's packet arrives");
   assert.ok(took < TIMING.heartbeatMs / 2, `answered ${took} ms after alpha learned beta, not at beta's next retry`);
+});
+
+/**
+ * Two nodes reachable only through the relay both send their first packet at once (their
+ * initiations cross); `delay` may hold the lower key's relayed packets. Returns the fake
+ * ms until both packets arrived.
+ */
+async function crossing(t: { after(fn: () => unknown): void }, delay?: (fromLow: boolean, pkt: Uint8Array) => number): Promise<number> {
+  const clock = new FakeClock();
+  const net = new FakeNetwork();
+  const hub = new RelayHub(clock);
+  const one = await node(t, net, clock, hub, '10.0.0.2', '100.64.0.1', true);
+  const two = await node(t, net, clock, hub, '10.0.0.3', '100.64.0.2', true);
+  const [low, high] = keyToBase64(one.pub) < keyToBase64(two.pub) ? [one, two] : [two, one];
+  if (delay) hub.delay = (from, pkt) => delay(keyToBase64(from) === keyToBase64(low.pub), pkt);
+  net.filter = () => 'drop'; // only the relay
+  learn(low, high);
+  learn(high, low);
+  low.tun.inject(udp4(low.mesh, 2000, high.mesh, 1000, Buffer.from('from-low')));
+  high.tun.inject(udp4(high.mesh, 1000, low.mesh, 2000, Buffer.from('from-high')));
+  const took = await run(clock, net, 8000, () => got(low, 'from-high') && got(high, 'from-low'));
+  assert.ok(got(low, 'from-high') && got(high, 'from-low'), 'both arrive');
+  return took;
+}
+
+test('crossed initiations (both sides send their first packet at once) complete at once, not after the 5 s retry', async (t) => {
+  const took = await crossing(t);
+  // Each side answers the other's initiation and drops the answer to its own; the lower
+  // key then initiates again (25 ms after that answer, past the peer's flood check).
+  assert.ok(took < 500, `both arrived after ${took} ms, not after WireGuard's 5 s retry`);
+});
+
+test('a crossing where the peer takes our first initiation late still completes at once', async (t) => {
+  // As in the lab (relay backlog, loaded machine): the lower key's first initiation and
+  // its answer to the higher key's reach the higher key late; a new initiation of the
+  // lower key's sent a fixed time after the crossing would land within the higher
+  // key's 20 ms flood window after the late one and be refused.
+  let inits = 0;
+  const took = await crossing(t, (fromLow, pkt) => {
+    if (!fromLow) return 0;
+    if (pkt[0] === 1) return inits++ === 0 ? 50 : 0;
+    return pkt[0] === 2 ? 100 : 0;
+  });
+  assert.ok(took < 1000, `both arrived after ${took} ms, not at a heartbeat resend (1.5 s) or WireGuard's 5 s retry`);
 });
