@@ -1,7 +1,7 @@
 // Idle cost and configuration scale (issue 19), Weft and wireguard-go interleaved where
 // the comparison applies.
 //
-//   node dist/bench/idle.js [--rounds N] [--seconds S] [--peers N] [--idle-peers N]
+//   node dist/bench/idle.js [--rounds N] [--seconds S] [--peers N] [--idle-peers N] [--agent-only]
 //
 // 1. A large configuration: an engine (weft-wg or wireguard-go, fresh per round, in its
 //    own namespace) takes --peers peers (10,000 by default, an allowed /32 each, no
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     peers: { type: 'string', default: '10000' },
     'idle-peers': { type: 'string', default: '20' },
+    // Part 3 only (the agent), e.g. to compare two builds of the agent quickly.
+    'agent-only': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Math.max(1, Math.min(10, Number(args.rounds)));
@@ -179,7 +181,7 @@ async function main(): Promise<number> {
     const bigConf = configFile(tmp, PEERS);
     const idleConf = configFile(tmp, IDLE_PEERS);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const impl of [WEFT, WIREGUARD_GO]) {
+      for (const impl of args['agent-only'] ? [] : [WEFT, WIREGUARD_GO]) {
         log(`round ${r + 1}/${ROUNDS}: ${impl.name}`);
         try {
           const x = await engineRound(impl, bigConf, idleConf);
@@ -225,7 +227,8 @@ async function main(): Promise<number> {
       ['RSS, MiB', fmt(median(agents.map((a) => a.rssMiB))), '<= 64'],
     ],
   );
-  process.stdout.write([`Idle and scale, ${ROUNDS} interleaved round(s), idle windows of ${SECONDS} s:`, '', ...table, '', ...agentTable, ''].join('\n'));
+  const engines = args['agent-only'] ? [] : [...table, ''];
+  process.stdout.write([`Idle and scale, ${ROUNDS} interleaved round(s), idle windows of ${SECONDS} s:`, '', ...engines, ...agentTable, ''].join('\n'));
   if (failures.length) {
     log(`could not measure:\n  ${failures.join('\n  ')}`);
     return 1;
