@@ -8,7 +8,7 @@ import { PeerPath, QUICK_ATTEMPTS } from '../../src/nat/peer-path.js';
 // The per-peer path state machine on the fake clock: probing schedule, confirmation
 // rules, expiry, and which pongs settle a probe.
 
-const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
+const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000, activeMs: 45_000 };
 const peer = () => new PeerPath(keyToBase64(publicKeyFromPrivate(generatePrivateKey())), 7, TIMING);
 const txid = (n: number) => new Uint8Array(12).fill(n);
 
