@@ -47,11 +47,16 @@ interface Usage {
   cpuPct: number;
   wakeupsPerS: number;
   rssMiB: number;
+  /** Wakeups per second by thread name, busiest first. */
+  byThread: string;
 }
 
-/** Context switches (voluntary + involuntary) of every thread of `pid` and its descendants. */
-function switches(pid: number): number {
-  let n = 0;
+/**
+ * Context switches (voluntary + involuntary) of every thread of `pid` and its
+ * descendants, by thread name (/proc/.../comm: node, libuv-worker, V8 workers...).
+ */
+function switches(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
   for (const p of processTree(pid)) {
     let tids: string[] = [];
     try {
@@ -62,14 +67,18 @@ function switches(pid: number): number {
     for (const tid of tids) {
       try {
         const st = readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8');
-        n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+        const name = /Name:\s+(.*)/.exec(st)?.[1]?.trim() ?? '?';
+        const n = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+        by.set(name, (by.get(name) ?? 0) + n);
       } catch {
         /* thread gone */
       }
     }
   }
-  return n;
+  return by;
 }
+
+const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 function rssMiB(pid: number): number {
   return processTree(pid).reduce((sum, p) => {
@@ -86,7 +95,11 @@ async function idleUsage(pid: number, seconds: number): Promise<Usage> {
   const [cpu0, sw0, t0] = [cpuSeconds(pid), switches(pid), performance.now()];
   await sleep(seconds * 1000);
   const s = (performance.now() - t0) / 1000;
-  return { cpuPct: ((cpuSeconds(pid) - cpu0) / s) * 100, wakeupsPerS: (switches(pid) - sw0) / s, rssMiB: rssMiB(pid) };
+  const sw1 = switches(pid);
+  // A thread that ended in the window counts as 0 (its switches are gone with it).
+  const rate = [...sw1].map(([name, n]) => [name, Math.max(0, n - (sw0.get(name) ?? 0)) / s] as const).filter(([, r]) => r > 0);
+  const byThread = rate.sort((a, b) => b[1] - a[1]).map(([name, r]) => `${name} ${fmt(r)}`).join(', ');
+  return { cpuPct: ((cpuSeconds(pid) - cpu0) / s) * 100, wakeupsPerS: Math.max(0, total(sw1) - total(sw0)) / s, rssMiB: rssMiB(pid), byThread };
 }
 
 /** A `wg setconf` file: a private key and `n` peers with an allowed /32 each. */
@@ -196,7 +209,7 @@ async function main(): Promise<number> {
       try {
         const a = await agentIdle();
         agents.push(a);
-        log(`    agent idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s, ${a.rssMiB.toFixed(0)} MiB`);
+        log(`    agent idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s (${a.byThread}), ${a.rssMiB.toFixed(0)} MiB`);
       } catch (err) {
         failures.push(`agent round ${r + 1}: ${(err as Error).message}`);
         log(`  FAILED: ${(err as Error).message}`);

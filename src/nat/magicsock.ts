@@ -308,7 +308,7 @@ export class MagicBind implements Bind {
     if (!s) return { path: 'none', endpoint: null, relay: null, rttMs: null, reason: 'unknown peer' };
     const now = this.clock.now();
     // An idle peer's last direct path is not pinged, so not re-confirmed: it is still its path.
-    if (s.best && (s.direct(now) || s.idle(now))) return { path: 'direct', endpoint: s.best.ep.key, relay: null, rttMs: Math.round(s.best.rttMs * 100) / 100, reason: null };
+    if (s.best && s.kept(now)) return { path: 'direct', endpoint: s.best.ep.key, relay: null, rttMs: Math.round(s.best.rttMs * 100) / 100, reason: null };
     const relay = this.relays.idFor(s.homeRelay);
     const state = relay ? this.relays.state(relay) : null;
     const reason = s.whyNotDirect(this.opts.natInfo?.() ?? { udp: null, hard: null }, now);

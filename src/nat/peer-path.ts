@@ -86,6 +86,14 @@ export class PeerPath {
     return this.best !== null && now - this.best.lastPong <= this.timing.trustMs;
   }
 
+  /**
+   * Whether the best path stands: answered within trustMs, or not pinged since (the peer
+   * is idle, or woke less than trustMs ago). The heartbeat drops it otherwise.
+   */
+  kept(now: number): boolean {
+    return this.best !== null && (this.direct(now) || this.idle(now) || now - this.wokeAt <= this.timing.trustMs);
+  }
+
   isBest(ep: Endpoint, sock: number): boolean {
     return this.best !== null && this.best.sock === sock && this.best.ep.equals(ep);
   }
@@ -154,13 +162,12 @@ export class PeerPath {
   }
 
   /**
-   * Heartbeat: drops a best path without a pong for trustMs (since the peer woke, if
-   * later: an idle peer's path is not pinged) and returns it (one immediate retry, then
-   * every retryMs); forgets probes unanswered for twice that.
+   * Heartbeat: drops a best path no longer kept and returns it (one immediate retry,
+   * then every retryMs); forgets probes unanswered for twice trustMs.
    */
   expire(now: number): Endpoint | null {
     let lost: Endpoint | null = null;
-    if (this.best && !this.direct(now) && now - this.wokeAt > this.timing.trustMs) {
+    if (this.best && !this.kept(now)) {
       lost = this.best.ep;
       this.best = null;
       this.lostAt = now;
