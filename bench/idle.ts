@@ -15,6 +15,7 @@
 //    is no agent to compare it with here (wireguard-go has no control plane); the issue's
 //    goals are printed beside it: < 0.5 % of a core, < 5 wakeups/s, RSS <= 64 MB.
 // Root, `ip`, `wg` and wireguard-go are needed; every loop is bounded in count and time.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,7 +68,7 @@ function switches(pid: number): Map<string, number> {
     for (const tid of tids) {
       try {
         const st = readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8');
-        const name = /Name:\s+(.*)/.exec(st)?.[1]?.trim() ?? '?';
+        const name = tid === String(p) ? 'main' : (/Name:\s+(.*)/.exec(st)?.[1]?.trim() ?? '?');
         const n = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
         by.set(name, (by.get(name) ?? 0) + n);
       } catch {
@@ -100,6 +101,16 @@ async function idleUsage(pid: number, seconds: number): Promise<Usage> {
   const rate = [...sw1].map(([name, n]) => [name, Math.max(0, n - (sw0.get(name) ?? 0)) / s] as const).filter(([, r]) => r > 0);
   const byThread = rate.sort((a, b) => b[1] - a[1]).map(([name, r]) => `${name} ${fmt(r)}`).join(', ');
   return { cpuPct: ((cpuSeconds(pid) - cpu0) / s) * 100, wakeupsPerS: Math.max(0, total(sw1) - total(sw0)) / s, rssMiB: rssMiB(pid), byThread };
+}
+
+/** `strace -f -tt -C` on `pid` into `file` (every call, then a summary) until the returned function is called. */
+function spawnStrace(pid: number, file: string): () => Promise<void> {
+  const child = spawn('strace', ['-f', '-tt', '-C', '-o', file, '-p', String(pid)], { stdio: 'ignore' });
+  return () =>
+    new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.kill('SIGINT');
+    });
 }
 
 /** A `wg setconf` file: a private key and `n` peers with an allowed /32 each. */
@@ -168,7 +179,17 @@ async function agentIdle(): Promise<Usage> {
     const peers = (JSON.parse(status.stdout) as { peers: unknown[] }).peers.length;
     if (peers !== IDLE_PEERS) throw new Error(`agent: ${peers} peers in weft status, wanted ${IDLE_PEERS}`);
     await sleep(10_000); // start-up work (STUN, endpoint reports) settles
-    return await idleUsage(n.agent!.pid, SECONDS);
+    const pid = n.agent!.pid;
+    // WEFT_IDLE_STRACE=FILE: the system calls of the idle window (where wakeups come from;
+    // strace itself adds many) and the agent's log.
+    const file = process.env.WEFT_IDLE_STRACE;
+    const trace = file ? spawnStrace(pid, file) : null;
+    const usage = await idleUsage(pid, SECONDS);
+    if (trace) {
+      await trace();
+      log(`strace in ${file}; the agent's log:\n${n.agent!.stdout.slice(-4000)}\n${n.agent!.stderr.slice(-4000)}`);
+    }
+    return usage;
   } finally {
     await mesh.destroy().catch(() => {});
   }
