@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../src/crypto/keys.js';
 import { acquireLock } from '../src/lab/lock.js';
+import { ACTIVE_MS } from '../src/nat/heartbeat.js';
+import { REKEY_ATTEMPT_TIME } from '../src/wireguard/constants.js';
 import { NetnsMesh } from '../src/lab/mesh.js';
 import { Lab, execOk, sleep, sweepStale } from '../src/lab/netns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
@@ -178,7 +180,11 @@ async function agentIdle(): Promise<Usage> {
     const status = await mesh.weft(n.ns, ['status', '--json', '--state-dir', n.stateDir]);
     const peers = (JSON.parse(status.stdout) as { peers: unknown[] }).peers.length;
     if (peers !== IDLE_PEERS) throw new Error(`agent: ${peers} peers in weft status, wanted ${IDLE_PEERS}`);
-    await sleep(10_000); // start-up work (STUN, endpoint reports) settles
+    // Start-up work settles: STUN, endpoint reports, and the handshakes the agent starts
+    // to every online peer. The simulated ones never answer: WireGuard gives up after
+    // REKEY_ATTEMPT_TIME (90 s), and each peer stays active (probed) for ACTIVE_MS (45 s)
+    // after its last initiation (src/nat/heartbeat.ts).
+    await sleep(REKEY_ATTEMPT_TIME + ACTIVE_MS + 5_000);
     const pid = n.agent!.pid;
     // WEFT_IDLE_STRACE=FILE: the system calls of the idle window (where wakeups come from;
     // strace itself adds many) and the agent's log.

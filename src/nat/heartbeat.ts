@@ -14,6 +14,8 @@ import type { PathTiming, PeerPath } from './peer-path.js';
 // last known direct path. The timer runs only while some peer is active (or a birthday
 // run is on), so an agent without traffic has no heartbeat wakeups at all.
 
+/** Default `activeMs`: Tailscale's sessionActiveTimeout. */
+export const ACTIVE_MS = 45_000;
 /** A handshake message unanswered this long goes again on the heartbeat. */
 const HEARTBEAT_RESEND_MS = 400;
 

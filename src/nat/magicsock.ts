@@ -8,7 +8,7 @@ import { AddrTable } from './addr-table.js';
 import { Birthday } from './birthday.js';
 import { isDiscoPacket } from './disco.js';
 import { EarlyInits } from './handshake-resend.js';
-import { Heartbeat } from './heartbeat.js';
+import { ACTIVE_MS, Heartbeat } from './heartbeat.js';
 import { PathDiscovery } from './path-discovery.js';
 import { PeerPath, type PathTiming } from './peer-path.js';
 import { RelaySet, type MagicRelay, type RelayLike } from './relay-set.js';
@@ -140,7 +140,7 @@ export class MagicBind implements Bind {
   constructor(private readonly opts: MagicBindOptions) {
     const clock = (this.clock = opts.clock ?? systemClock);
     const logger = (this.logger = opts.logger ?? silentLogger);
-    this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000, activeMs: opts.activeMs ?? 45_000 };
+    this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000, activeMs: opts.activeMs ?? ACTIVE_MS };
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
     const closed = (): boolean => this.closed;
