@@ -38,12 +38,16 @@ export interface LoadResult {
   policyErrors: number;
 }
 
-interface Ctx {
+/** What a client process knows: the coordinator, the team keys, and which teams are its own. */
+export interface Ctx {
   serverUrl: string;
   serverKey: string;
-  admin: AdminClient;
+  /** Set in the one process that owns team 0: it makes the policy edits. */
+  admin: AdminClient | null;
   teamKeys: string[];
   teams: number;
+  /** The teams whose members live in this process: every change's recipients are local. */
+  own: number[];
 }
 
 export async function join(ctx: Ctx, team: number): Promise<Member> {
@@ -100,7 +104,7 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const at = performance.now();
     changes++;
-    if (at - lastPolicy >= POLICY_EVERY_MS) {
+    if (ctx.admin && at - lastPolicy >= POLICY_EVERY_MS) {
       lastPolicy = at;
       expect(0, '', 'pf', at);
       // A failed edit is counted (its deliveries then show as missing), not fatal.
@@ -110,7 +114,7 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     const kind = c % 10;
     if (kind === 1) {
       // Join: its team hears of it.
-      const team = c % ctx.teams;
+      const team = ctx.own[c % ctx.own.length];
       const node = new SimNode(ctx.serverUrl, ctx.serverKey);
       expect(team, node.publicKey, `up|${node.publicKey}`, at);
       inflight.push(

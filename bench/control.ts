@@ -1,5 +1,6 @@
 // Coordinator benchmark: simulated agents (real HTTP registrations and WebSocket map
-// streams, no TUN) against one coordinator process on 127.0.0.1. Per node count:
+// streams, no TUN, spread over `--clients` processes: control-worker.ts) against one
+// coordinator process on 127.0.0.1. Per node count:
 // registrations per second, the time to connect every stream, then a load phase of
 // `--rate` changes a second (endpoint changes, joins, leaves, a policy edit every 10 s;
 // control-load.ts) with the time from each change to every affected peer (p50/p99 over
@@ -8,31 +9,37 @@
 // a change stay constant as the node count grows: CPU and bytes per change should too.
 // Last, the time and size of a Prometheus scrape with every node connected.
 // There is no reference implementation to interleave with here; numbers are absolute.
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AdminClient } from '../src/control/admin-client.js';
 import { http } from '../test/helpers/control.js';
 import { exited, startServerProcess } from '../test/helpers/server-process.js';
 import { cpuSeconds, quantile } from './common.js';
-import { join, runLoad, TEAM, teamPolicy, type Member } from './control-load.js';
-import { measureScrapes, pool } from './sim.js';
+import { TEAM, teamPolicy, type LoadResult } from './control-load.js';
+import type { FromWorker, ToWorker, WorkerSetup } from './control-worker.js';
+import { measureScrapes } from './sim.js';
 
 const { values: args } = parseArgs({
   options: {
     nodes: { type: 'string', default: '100,1000' },
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
+    clients: { type: 'string', default: '3' },
   },
 });
 const SIZES = args.nodes.split(',').map(Number);
 const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
-if (SIZES.some((n) => !Number.isInteger(n) || n < 2 || n > 20_000) || !(RATE > 0 && RATE <= 1000) || !(SECONDS > 0 && SECONDS <= 120)) {
-  throw new Error('--nodes: integers 2..20000; --rate: 1..1000; --seconds: 1..120');
+const CLIENTS = Number(args.clients);
+if (SIZES.some((n) => !Number.isInteger(n) || n < 2 || n > 20_000) || !(RATE > 0 && RATE <= 1000) || !(SECONDS > 0 && SECONDS <= 120) || !(Number.isInteger(CLIENTS) && CLIENTS >= 1 && CLIENTS <= 16)) {
+  throw new Error('--nodes: integers 2..20000; --rate: 1..1000; --seconds: 1..120; --clients: 1..16');
 }
-const CONCURRENCY = 50;
+/** How long registering and streaming one size may take in all (bounded like every load loop). */
+const JOIN_TIMEOUT_MS = 30 * 60_000;
 
 const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
@@ -68,49 +75,99 @@ async function run(size: number): Promise<Row> {
     const teamKeys: string[] = [];
     for (let t = 0; t < teams; t++) teamKeys.push((await admin.request<{ key: string }>('POST', '/api/v1/admin/authkeys', { reusable: true, tags: [`tag:team${t}`] })).key);
     const serverKey = (await http(`${server.url}/api/v1/key`, 'GET')).json.publicKey as string;
-    const ctx = { serverUrl: server.url, serverKey, admin, teamKeys, teams };
-
-    const t0 = performance.now();
-    const members: Member[] = new Array(size);
-    await pool(Array.from({ length: size }, (_, i) => i), CONCURRENCY, async (i) => {
-      members[i] = await join(ctx, i % teams);
-      if ((i + 1) % 1000 === 0) console.error(`${i + 1} registered and streaming`);
-    });
-    const regPerSec = size / ((performance.now() - t0) / 1000);
-    // Let the online flips of the connect phase drain before measuring.
-    await new Promise((r) => setTimeout(r, 1000));
-    const rssIdle = rssMiB(pid);
-    let rssPeak = rssIdle;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(pid))), 500);
-    const cpu0 = cpuSeconds(pid);
-    const load = await runLoad(ctx, members, RATE, SECONDS);
-    const cpu = cpuSeconds(pid) - cpu0;
-    clearInterval(sampler);
-    const s = await measureScrapes(`${server.metrics}/metrics`);
-    await Promise.all(members.map((m) => m.map.close()));
-    const lat = load.latencies;
-    return {
-      nodes: size,
-      regPerSec,
-      changes: load.changes,
-      p50: quantile(lat, 0.5),
-      p99: quantile(lat, 0.99),
-      max: lat.reduce((a, b) => Math.max(a, b), 0),
-      deliveries: lat.length,
-      missing: load.missing,
-      policyErrors: load.policyErrors,
-      cpuMsPerChange: (cpu * 1000) / load.changes,
-      bytesPerChange: load.bytes / load.changes,
-      rssIdle,
-      rssPeak,
-      scrapeP50: s.p50,
-      scrapeBytes: s.bytes,
-    };
+    const clients = Math.min(CLIENTS, teams);
+    const workers = Array.from({ length: clients }, () => new Worker());
+    try {
+      const t0 = performance.now();
+      await Promise.all(workers.map((w, k) => {
+        const own = Array.from({ length: teams }, (_, t) => t).filter((t) => t % clients === k);
+        const memberTeams = Array.from({ length: size }, (_, i) => i % teams).filter((t) => t % clients === k);
+        const setup: WorkerSetup = { serverUrl: server.url, serverKey, adminSocket: own.includes(0) ? joinPath(dir, 'admin.sock') : null, teamKeys, teams, own, memberTeams };
+        return w.ask({ type: 'setup', setup }, 'joined', JOIN_TIMEOUT_MS);
+      }));
+      const regPerSec = size / ((performance.now() - t0) / 1000);
+      // Let the online flips of the connect phase drain before measuring.
+      await new Promise((r) => setTimeout(r, 1000));
+      const rssIdle = rssMiB(pid);
+      let rssPeak = rssIdle;
+      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(pid))), 500);
+      const cpu0 = cpuSeconds(pid);
+      const startAt = Date.now() + 200;
+      const results = await Promise.all(workers.map((w) => w.ask({ type: 'load', rate: RATE / clients, seconds: SECONDS, startAt }, 'result', SECONDS * 2000 + 60_000)));
+      const load = merge(results.map((r) => (r as Extract<FromWorker, { type: 'result' }>).result));
+      const cpu = cpuSeconds(pid) - cpu0;
+      clearInterval(sampler);
+      const s = await measureScrapes(`${server.metrics}/metrics`);
+      const lat = load.latencies;
+      return {
+        nodes: size,
+        regPerSec,
+        changes: load.changes,
+        p50: quantile(lat, 0.5),
+        p99: quantile(lat, 0.99),
+        max: lat.reduce((a, b) => Math.max(a, b), 0),
+        deliveries: lat.length,
+        missing: load.missing,
+        policyErrors: load.policyErrors,
+        cpuMsPerChange: (cpu * 1000) / load.changes,
+        bytesPerChange: load.bytes / load.changes,
+        rssIdle,
+        rssPeak,
+        scrapeP50: s.p50,
+        scrapeBytes: s.bytes,
+      };
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+    }
   } finally {
     server.proc.kill('SIGTERM');
     await exited(server.proc);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** One forked client process (control-worker.ts) and its replies. */
+class Worker {
+  private readonly proc: ChildProcess = fork(fileURLToPath(new URL('./control-worker.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+  /** Sends `m` and resolves with the reply of `type` (progress is printed; a failure or an exit rejects). */
+  ask(m: ToWorker, type: FromWorker['type'], timeoutMs: number): Promise<FromWorker> {
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | null, r?: FromWorker): void => {
+        clearTimeout(timer);
+        this.proc.off('message', onMessage).off('exit', onExit);
+        if (err) reject(err);
+        else resolve(r!);
+      };
+      const onMessage = (r: FromWorker): void => {
+        if (r.type === type) done(null, r);
+        else if (r.type === 'failed') done(new Error(`client process: ${r.error}`));
+        else if (r.type === 'progress') console.error(`client ${this.proc.pid}: ${r.count} registered and streaming`);
+      };
+      const onExit = (code: number | null): void => done(new Error(`client process exited (${code}) before '${type}'`));
+      const timer = setTimeout(() => done(new Error(`client process: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
+      this.proc.on('message', onMessage).once('exit', onExit);
+      this.proc.send(m);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    this.proc.send({ type: 'close' } satisfies ToWorker);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await exited(this.proc);
+    clearTimeout(t);
+  }
+}
+
+function merge(rs: LoadResult[]): LoadResult {
+  return {
+    changes: rs.reduce((a, r) => a + r.changes, 0),
+    latencies: rs.flatMap((r) => r.latencies),
+    missing: rs.reduce((a, r) => a + r.missing, 0),
+    bytes: rs.reduce((a, r) => a + r.bytes, 0),
+    policyErrors: rs.reduce((a, r) => a + r.policyErrors, 0),
+  };
 }
 
 const rows: Row[] = [];
@@ -119,7 +176,7 @@ for (const size of SIZES) {
   console.error(`${size} nodes done: ${JSON.stringify(rows.at(-1))}`);
 }
 
-console.log(`\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in one client process)`);
+console.log(`\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in ${CLIENTS} client processes)`);
 console.log(`Load: ${RATE} changes/s for ${SECONDS} s (endpoints 80%, joins 10%, leaves 10%, a policy edit every 10 s); teams of ${TEAM} see only each other.`);
 console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
 const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];

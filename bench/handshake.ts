@@ -16,7 +16,8 @@
 //    bounded window, each peer at most once per --interval ms. Per round: responses per
 //    second, send-to-response latency, the engine's CPU (utime + stime from /proc) per
 //    1000 handshakes, the generator's own CPU, cookie replies (the engine thought it was
-//    under load). Prints medians and the Weft / wireguard-go ratio. Exit code 1 when
+//    under load), and ping p99 through an established session (namespace A) before and
+//    during the storm. Prints medians and the Weft / wireguard-go ratio. Exit code 1 when
 //    something could not be measured.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,10 +39,10 @@ import { tai64n } from '../src/wireguard/tai64n.js';
 import { Lab, execOk, sweepStale } from '../src/lab/netns.js';
 import { addLoadNamespace } from '../src/lab/load-ns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
-import { implUnavailable, randomIfname, startEngine, writeSecret, WEFT, WIREGUARD_GO, type WgImpl } from '../src/lab/wg-pair.js';
+import { genKeyPair, implUnavailable, randomIfname, startEngine, writeSecret, WEFT, WIREGUARD_GO, type WgImpl } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
 import type { HandshakeLoadResult, HandshakeLoadSpec } from '../src/lab/agents/handshake-load.js';
-import { cpuSeconds, fmt, markdownTable, median, runBench } from './common.js';
+import { cpuSeconds, fmt, markdownTable, median, pingRtts, quantile, runBench } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -129,7 +130,32 @@ interface Round {
   genCorePct: number;
   cookieReplies: number;
   timeouts: number;
+  /** Ping p99 through an established tunnel to the engine, before and during the storm. */
+  pingIdleP99Ms: number;
+  pingStormP99Ms: number;
   load: HandshakeLoadResult;
+}
+
+// An established session beside the storm: namespace A (wireguard-go, the same in every
+// round) on its own veth to B, one more peer of B's, pinged at B's tunnel address
+// before and during the storm; a storm must not stall sessions that already exist.
+const PING_PEER = { underA: '10.203.0.2', underB: '10.203.0.1', tunA: '10.204.0.2', tunB: '10.204.0.1', port: PORT + 1 };
+const PING_IDLE_COUNT = 200;
+
+async function addPingPeer(lab: Lab, nsB: string, ifB: string, setup: Setup): Promise<string> {
+  const nsA = await lab.addNs();
+  await lab.veth(nsA, { v4: `${PING_PEER.underA}/24` }, nsB, { v4: `${PING_PEER.underB}/24` });
+  const ifA = randomIfname();
+  await startEngine(lab, nsA, WIREGUARD_GO, ifA);
+  const a = await genKeyPair();
+  const keyA = writeSecret(setup.tmp, 'ping-peer.key', a.privateKey);
+  await execOk(nsA, ['wg', 'set', ifA, 'listen-port', String(PING_PEER.port), 'private-key', keyA, 'peer', setup.responderPublic, 'endpoint', `${PING_PEER.underB}:${PORT}`, 'allowed-ips', `${PING_PEER.tunB}/32`], { timeoutMs: 10_000 });
+  await execOk(nsB, ['wg', 'set', ifB, 'peer', a.publicKey, 'endpoint', `${PING_PEER.underA}:${PING_PEER.port}`, 'allowed-ips', `${PING_PEER.tunA}/32`], { timeoutMs: 10_000 });
+  for (const [ns, ifname, addr] of [[nsA, ifA, PING_PEER.tunA], [nsB, ifB, PING_PEER.tunB]]) {
+    await execOk(ns, ['ip', 'addr', 'add', `${addr}/24`, 'dev', ifname], { timeoutMs: 10_000 });
+    await execOk(ns, ['ip', 'link', 'set', ifname, 'up'], { timeoutMs: 10_000 });
+  }
+  return nsA;
 }
 
 interface Setup {
@@ -161,9 +187,12 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
     const keyFile = writeSecret(setup.tmp, 'responder.key', setup.responderPrivate);
     const peerArgs = setup.peers.flatMap((p, i) => ['peer', p.publicKey, 'allowed-ips', `10.202.${i >> 8}.${i & 255}/32`]);
     await execOk(nsB, ['wg', 'set', ifname, 'listen-port', String(PORT), 'private-key', keyFile, ...peerArgs], { timeoutMs: 60_000 });
-    await execOk(nsB, ['ip', 'link', 'set', ifname, 'up'], { timeoutMs: 10_000 });
+    const nsA = await addPingPeer(lab, nsB, ifname, setup);
     const shown = (await execOk(nsB, ['wg', 'show', ifname, 'peers'], { timeoutMs: 30_000 })).split('\n').filter(Boolean).length;
-    if (shown !== PEERS) throw new Error(`${impl.name}: ${shown} peers configured, wanted ${PEERS}`);
+    if (shown !== PEERS + 1) throw new Error(`${impl.name}: ${shown} peers configured, wanted ${PEERS + 1}`);
+    // The first ping makes the session; the idle figure is taken once it exists.
+    await pingRtts(nsA, PING_PEER.tunB, 5);
+    const pingIdle = await pingRtts(nsA, PING_PEER.tunB, PING_IDLE_COUNT);
 
     const spec: HandshakeLoadSpec = {
       target: load.target,
@@ -188,8 +217,10 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
       if (Number(ready[1]) > 1000) log(`    precomputed the initiations in ${(Number(ready[1]) / 1000).toFixed(1)} s`);
       await agent.waitFor(/^measure$/m, WARMUP_S * 1000 + 10_000).catch(() => Promise.reject(fail('no measure phase')));
       const cpu0 = cpuSeconds(engine.child.pid);
+      const stormPings = pingRtts(nsA, PING_PEER.tunB, Math.max(50, (DUR_S - 1) * 100));
       const line = await agent.waitFor(/^(\{.*\})$/m, DUR_S * 1000 + 10_000).catch(() => Promise.reject(fail('no result')));
       const cpu1 = cpuSeconds(engine.child.pid);
+      const pingStorm = await stormPings;
       if (!engine.child.running) throw new Error(`${impl.name} exited: ${JSON.stringify(engine.child.exit)} ${engine.child.stderr.slice(-500)}`);
       const r = JSON.parse(line[1]) as HandshakeLoadResult;
       if (!r.responses) throw new Error(`${impl.name}: no handshake responses (sent ${r.sent}, cookie replies ${r.cookieReplies}, timeouts ${r.timeouts})`);
@@ -204,6 +235,8 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
         genCorePct: (r.genCpuS / s) * 100,
         cookieReplies: r.cookieReplies,
         timeouts: r.timeouts,
+        pingIdleP99Ms: quantile(pingIdle, 0.99),
+        pingStormP99Ms: quantile(pingStorm, 0.99),
         load: r,
       };
     } finally {
@@ -235,7 +268,8 @@ async function endToEnd(): Promise<{ rounds: Round[]; failures: string[]; skippe
           rounds.push(x);
           log(
             `    ${impl.name}: ${x.hsPerS.toFixed(0)} handshakes/s, p50 ${fmt(x.latP50Ms)} ms, engine ${fmt(x.engineCpuPer1k)} CPU s/1000 (${fmt(x.engineCores)} cores), ` +
-              `generator ${x.genCorePct.toFixed(0)}% of a core, ${x.cookieReplies} cookie replies, ${x.timeouts} timeouts (${x.load.timeoutsMeasured} in the measured window)`,
+              `generator ${x.genCorePct.toFixed(0)}% of a core, ${x.cookieReplies} cookie replies, ${x.timeouts} timeouts (${x.load.timeoutsMeasured} in the measured window), ` +
+              `ping p99 ${fmt(x.pingIdleP99Ms)} ms idle, ${fmt(x.pingStormP99Ms)} ms in the storm`,
           );
         } catch (err) {
           failures.push(`${impl.name} round ${r + 1}: ${(err as Error).message}`);
@@ -263,6 +297,8 @@ function e2eTable(rounds: Round[]): string[] {
     ['generator CPU (% core)', (x) => x.genCorePct],
     ['cookie replies', (x) => x.cookieReplies, int],
     ['timeouts', (x) => x.timeouts, int],
+    ['ping p99 idle (ms)', (x) => x.pingIdleP99Ms],
+    ['ping p99 storm (ms)', (x) => x.pingStormP99Ms],
   ];
   const rows = [WEFT.name, WIREGUARD_GO.name].map((name) => [`${name} (${by(name).length})`, ...cols.map(([, f, show]) => (show ?? fmt)(m(by(name), f)))]);
   const ratio = (i: number): string => {
@@ -270,7 +306,7 @@ function e2eTable(rounds: Round[]): string[] {
     const g = m(by(WIREGUARD_GO.name), cols[i][1]);
     return Number.isFinite(w / g) ? `${(w / g).toFixed(2)}x` : 'n/a';
   };
-  rows.push(['weft / wireguard-go', ratio(0), ratio(1), ratio(2), ratio(3), ratio(4), '', '', '']);
+  rows.push(['weft / wireguard-go', ratio(0), ratio(1), ratio(2), ratio(3), ratio(4), '', '', '', ratio(8), ratio(9)]);
   return markdownTable(['engine (rounds)', ...cols.map(([h]) => h)], rows);
 }
 

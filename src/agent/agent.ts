@@ -147,7 +147,7 @@ export class Agent {
       meshRanges: () => (this.state ? [this.state.ipv4Range, this.state.ipv6Range] : []),
       port: () => this.engine?.listenPort ?? null,
       nat: () => this.nat,
-      extra: () => (this.engine && !this.device ? [WIREGUARD_ONLY_ENDPOINT] : []),
+      extra: () => (this.engine && !this.device && !this.nat ? [WIREGUARD_ONLY_ENDPOINT] : []),
       source: () => this.source,
     });
   }
@@ -210,7 +210,7 @@ export class Agent {
     this.backend = new NetmapBackend(this.publicKey, state);
     const { opts, iface, netstack, clock, logger, random, reporter } = this;
     const hooks = { onGone: () => void this.stop(), onNat: (n: AgentNat) => (this.nat = n), onDevice: (d: Device) => (this.device = d) };
-    const nat = { localEndpoints: (p: number) => reporter.localEndpoints(p), onEndpointsChanged: () => reporter.report(false), onPathChange: () => this.statusReport.changed() };
+    const nat = { localEndpoints: (p: number) => reporter.localEndpoints(p), onEndpointsChanged: () => reporter.report(false), onPathChange: () => this.statusReport.changed(), resync: () => this.syncEngine() };
     const engine = (this.engine = await startEngine({ opts, iface, key: this.key!, netstack, clock, logger, random, ...hooks, ...nat }, opts.port ?? state.listenPort));
     const device = this.device;
     this.state = state;

@@ -8,6 +8,7 @@ import { Device } from '../wireguard/device.js';
 import { BuiltinEngine, EngineError, type Engine } from '../wireguard/engine.js';
 import { bindFactory, defaultBind, defaultTun, type AgentOptions } from './agent-options.js';
 import { startExternalEngine } from './external-engine.js';
+import { startExternalNat } from './external-nat.js';
 import { pickUdpPort } from './local-endpoints.js';
 import { AgentNat } from './nat.js';
 import { ENGINE_FWMARK } from './routing.js';
@@ -19,7 +20,8 @@ import { PacketFilter } from '../policy/index.js';
 // Engine start-up, the agent's first job at `weft up`: the data plane `--backend` names.
 // The builtin one is a Device on the TUN (or the userspace stack) and the shared UDP
 // socket, wrapped by NAT traversal (MagicBind) unless a test injects its own socket; an
-// external one is wireguard-go driven over UAPI (external-engine.ts).
+// external one is wireguard-go driven over UAPI (external-engine.ts) with NAT traversal
+// on a second port (external-nat.ts).
 
 export interface EngineStartContext {
   opts: AgentOptions;
@@ -38,6 +40,8 @@ export interface EngineStartContext {
   localEndpoints(port: number): string[];
   onEndpointsChanged(): void;
   onPathChange(): void;
+  /** Apply the netmap to the engine again (a peer's proxy became ready). */
+  resync(): void;
 }
 
 export async function startEngine(ctx: EngineStartContext, port: number | undefined): Promise<Engine> {
@@ -45,7 +49,15 @@ export async function startEngine(ctx: EngineStartContext, port: number | undefi
   if (kind === 'builtin') return new BuiltinEngine(await startDevice(ctx, port));
   if (ctx.netstack || ctx.opts.createTun) throw new EngineError('ERR_BACKEND_UNSUPPORTED', `--backend ${kind} runs its own interface: it cannot be combined with --tun=userspace or an injected TUN`);
   const { iface: ifname, key: privateKey, clock, logger } = ctx;
-  return startExternalEngine({ kind, ifname, privateKey, listenPort: port || (await pickUdpPort()), fwmark: ENGINE_FWMARK, command: ctx.opts.wireguardGo, clock, logger, onExit: ctx.onGone });
+  const engine = await startExternalEngine({ kind, ifname, privateKey, listenPort: port || (await pickUdpPort()), fwmark: ENGINE_FWMARK, command: ctx.opts.wireguardGo, clock, logger, onExit: ctx.onGone });
+  // NAT traversal on a second port unless turned off (`nat: false`): then peers only reach our reported endpoints.
+  try {
+    if (ctx.opts.nat ?? true) await startExternalNat(ctx, engine);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return engine;
 }
 
 async function startDevice(ctx: EngineStartContext, port: number | undefined): Promise<Device> {

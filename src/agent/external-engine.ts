@@ -2,15 +2,14 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { PrivateKey } from '../crypto/keys.js';
 import type { BackendKind, Engine } from '../wireguard/engine.js';
-import { startKernelEngine } from '../wireguard/engine-kernel.js';
+import { KernelEngine } from '../wireguard/engine-kernel.js';
 import { WireguardGoEngine } from '../wireguard/engine-wireguard-go.js';
 import { NFT_FILTER_TABLE } from './nft-filter.js';
 
 // The agent's side of an external engine (--backend kernel|wireguard-go): starting it
-// with our key and port, and what `weft status` says about what it cannot do. The
-// WireGuard UDP port belongs to the engine, so the builtin NAT traversal (disco, STUN,
-// relays, which share that port in the builtin engine) does not run: peers are reached
-// at the endpoints the coordinator reports. docs/BACKENDS.md.
+// with our key and port, and what `weft status` says about what differs. The WireGuard
+// UDP port belongs to the engine, so NAT traversal (disco, STUN, relays, which share that
+// port in the builtin engine) runs on a second port (external-nat.ts). docs/BACKENDS.md.
 
 export type ExternalKind = Exclude<BackendKind, 'builtin'>;
 
@@ -28,8 +27,8 @@ export interface ExternalEngineOptions {
 }
 
 export async function startExternalEngine(o: ExternalEngineOptions): Promise<Engine> {
-  if (o.kind === 'kernel') startKernelEngine();
-  const engine = await WireguardGoEngine.start({ ifname: o.ifname, command: o.command, clock: o.clock, logger: o.logger, onExit: o.onExit });
+  const { ifname, clock, logger } = o;
+  const engine = o.kind === 'kernel' ? await KernelEngine.start({ ifname, clock, logger }) : await WireguardGoEngine.start({ ifname, command: o.command, clock, logger, onExit: o.onExit });
   try {
     await engine.reconfigure({ privateKey: o.privateKey, listenPort: o.listenPort, fwmark: o.fwmark, peers: [] });
   } catch (err) {
@@ -44,21 +43,26 @@ export interface BackendStatus {
   kind: BackendKind;
   /** Where the netmap's packet filter is enforced. */
   filter: string;
-  /** NAT traversal (disco, STUN, relays): off with an external engine, and why. */
-  natTraversal: false;
+  /** NAT traversal (disco, STUN, relays) on a second port beside the engine, or off. */
+  natTraversal: boolean;
+  /** That second port (null when NAT traversal is off). */
+  discoPort: number | null;
   reason: string;
 }
 
-export function externalBackendStatus(kind: ExternalKind): BackendStatus {
+export function externalBackendStatus(kind: ExternalKind, discoPort: number | null): BackendStatus {
+  const filter = `nftables table inet ${NFT_FILTER_TABLE}`;
+  if (discoPort === null) return { kind, filter, natTraversal: false, discoPort, reason: `NAT traversal is off: peers are reached only at the endpoints the coordinator reports` };
   return {
     kind,
-    filter: `nftables table inet ${NFT_FILTER_TABLE}`,
-    natTraversal: false,
-    reason: `${kind} owns the WireGuard UDP port, so disco, STUN and relays (which share it in the builtin engine) do not run: peers are reached only at the endpoints the coordinator reports`,
+    filter,
+    natTraversal: true,
+    discoPort,
+    reason: `${kind} owns the WireGuard UDP port, so disco, STUN and relays run on UDP port ${discoPort}; WireGuard to peers goes through a loopback proxy per peer onto that port (direct) or the relay`,
   };
 }
 
-/** A peer without a direct path: the reason, plus why the backend cannot do better. */
+/** A peer without a direct path while NAT traversal is off: the reason, plus why the backend cannot do better. */
 export function externalPathReason(reason: string | null, kind: ExternalKind): string | null {
   return reason === null ? null : `${reason}; no NAT traversal or relay with --backend ${kind}`;
 }

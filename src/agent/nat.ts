@@ -1,6 +1,6 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { PrivateKey } from '../crypto/keys.js';
-import { WIREGUARD_ONLY_ENDPOINT, type NodeView, type RelayInfo } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, WIREGUARD_PORT_PREFIX, wireguardPortOf, type NodeView, type RelayInfo } from '../wire/control.js';
 import { validRelays } from '../wire/decode.js';
 import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
@@ -38,6 +38,18 @@ export interface AgentNatOptions {
   retryMs?: number;
   /** Map the engine's port on the gateway (PCP, NAT-PMP, UPnP); false: never (`--no-port-mapping`). */
   portMapping?: false | Omit<PortMapperOptions, 'onChange' | 'clock' | 'logger'>;
+  /**
+   * Beside an external engine: turns the peers' synthetic endpoints into the endpoints
+   * the engine uses (its loopback proxies, external-nat.ts); closed on stop.
+   */
+  peerEndpoints?: {
+    /** `direct`: where the engine reaches a peer itself now (null: through the proxy). */
+    sync(synthetic: ReadonlyMap<string, Endpoint>, direct: (b64: string) => Endpoint | null): ReadonlyMap<string, Endpoint>;
+    close(): void;
+    stats(): object;
+    /** The engine's own WireGuard port, reported as `wgport:<port>`. */
+    wireguardPort(): number;
+  };
 }
 
 export function homeRelayOf(v: NodeView): string | null {
@@ -111,7 +123,8 @@ export class AgentNat {
   /** What the agent reports to the coordinator. */
   endpoints(): string[] {
     const home = this.magic.homeRelay;
-    return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : [])];
+    const wg = this.o.peerEndpoints && this.portPreserved() ? [`${WIREGUARD_PORT_PREFIX}${this.o.peerEndpoints.wireguardPort()}`] : [];
+    return [...this.directEndpoints(), ...(home ? [`${RELAY_PREFIX}${home}`] : []), ...wg];
   }
 
   /** The relay map from a full netmap (absent on older coordinators). */
@@ -129,7 +142,8 @@ export class AgentNat {
 
   /**
    * Gives the path manager the peers' candidates; returns each peer's synthetic
-   * endpoint (base64 key -> Endpoint), which the engine config uses as its endpoint.
+   * endpoint (base64 key -> Endpoint), or what `peerEndpoints` makes of it, which the
+   * engine config uses as its endpoint.
    */
   syncPeers(peers: Iterable<NodeView>): ReadonlyMap<string, Endpoint> {
     const list: MagicPeer[] = [];
@@ -141,10 +155,22 @@ export class AgentNat {
         plain.push(...v.endpoints);
         this.plainPeers.add(v.publicKey);
       }
-      else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX)), homeRelay: homeRelayOf(v) });
+      else list.push({ publicKey: v.publicKey, endpoints: v.endpoints.filter((e) => !e.startsWith(RELAY_PREFIX) && !e.startsWith(WIREGUARD_PORT_PREFIX)), homeRelay: homeRelayOf(v), wgPort: wireguardPortOf(v.endpoints) });
     }
     this.magic.setPlainSources(plain);
-    return this.magic.setPeers(list);
+    const synthetic = this.magic.setPeers(list);
+    return this.o.peerEndpoints ? this.o.peerEndpoints.sync(synthetic, (k) => (this.portPreserved() ? this.magic.directWireguard(k) : null)) : synthetic;
+  }
+
+  /**
+   * Beside an external engine, whether our NAT kept the disco port's number (or there is
+   * no NAT seen): then it likely maps the engine's WireGuard port as its own too, and
+   * WireGuard may go direct to and from it. Otherwise all WireGuard goes through the
+   * proxies and the disco socket, and we report no `wgport:`.
+   */
+  portPreserved(): boolean {
+    const g = this.report?.globalV4;
+    return !g || g.endsWith(`:${this.magic.port}`);
   }
 
   summary(): Record<string, unknown> {
@@ -160,6 +186,7 @@ export class AgentNat {
       relays: this.relays,
       portMapping: this.portMapper ? { ...(this.portMapper.mapping ?? { protocol: null, external: null }), stats: { ...this.portMapper.stats } } : null,
       stats: { ...this.magic.stats },
+      ...(this.o.peerEndpoints ? { discoPort: this.magic.port, proxies: this.o.peerEndpoints.stats() } : {}),
     };
   }
 
@@ -232,6 +259,7 @@ export class AgentNat {
     if (this.linkTimer) this.clock.clearTimeout(this.linkTimer);
     this.timer = this.linkTimer = null;
     await this.portMapper?.stop();
+    this.o.peerEndpoints?.close();
     await this.magic.shutdown();
   }
 }

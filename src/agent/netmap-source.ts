@@ -49,6 +49,8 @@ export interface MeshMemberStatus {
   ipv4: string | null;
   ipv6: string | null;
   state: 'alive' | 'suspect' | 'dead';
+  /** Dead because it said goodbye (`weft down`), not because it stopped answering. */
+  left?: boolean;
   incarnation: number;
   endpoints: string[];
   self: boolean;

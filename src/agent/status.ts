@@ -78,7 +78,7 @@ export function agentStatus(a: AgentStatusInput): StatusJson {
   const kind = engine.kind;
   const peers = [...a.peers]
     .map((v) => withPath(peerStatus(v, engine.peerStatus(keyFromBase64(v.publicKey))), a.nat?.path(v.publicKey)))
-    .map((p) => (kind === 'builtin' ? p : { ...p, pathReason: externalPathReason(p.pathReason, kind) }))
+    .map((p) => (kind === 'builtin' || a.nat ? p : { ...p, pathReason: externalPathReason(p.pathReason, kind) }))
     .sort((x, y) => x.name.localeCompare(y.name));
   return {
     self: selfStatus(s.node, a.connected, a.endpoints, engine.listenPort, engine.ifname),
@@ -89,7 +89,7 @@ export function agentStatus(a: AgentStatusInput): StatusJson {
     exitNode: a.routes.status(),
     routes: a.routes.selfRoutes(),
     ...(a.members ? { members: a.members } : {}),
-    ...(kind === 'builtin' ? {} : { backend: externalBackendStatus(kind) }),
+    ...(kind === 'builtin' ? {} : { backend: externalBackendStatus(kind, a.nat?.magic.port ?? null) }),
   };
 }
 
@@ -152,10 +152,10 @@ export function formatStatus(s: StatusJson, now = Date.now()): string {
   }
   // Members that are not peers: dead (or without addresses) and so out of the engine.
   const peerKeys = new Set(s.peers.map((p) => p.publicKey));
-  for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state === 'dead' ? 'no answer to direct or indirect probes' : 'no address in the plan'})`]);
+  for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state !== 'dead' ? 'no address in the plan' : m.left ? 'left the mesh' : 'no answer to direct or indirect probes'})`]);
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
-  if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, 'no NAT traversal', `filter: ${s.backend.filter}`]);
+  if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, s.backend.discoPort === null ? 'no NAT traversal' : `disco port ${s.backend.discoPort}`, `filter: ${s.backend.filter}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const warning = expiryWarning(s.self.expiresAt, s.self.name, now);
   return [...(warning ? [warning] : []), ...rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))].join('\n');

@@ -37,13 +37,14 @@ export interface UpArgs {
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
   /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
-  serverless?: { seeds: string[]; authorizedKeys?: string };
+  serverless?: { seeds: string[]; authorizedKeys?: string; relay: boolean };
 }
 
 export interface RawUpArgs {
   serverless?: boolean;
   seed?: string;
   authorizedKeys?: string;
+  relay?: boolean;
   advertiseRoutes?: string;
   advertiseExitNode?: boolean;
   snatSubnetRoutes?: boolean;
@@ -123,10 +124,10 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
   };
 }
 
-/** --serverless, --seed and --authorized-keys: the serverless mode's own flags, and only its. */
+/** --serverless, --seed, --authorized-keys and --relay: the serverless mode's own flags, and only its. */
 function parseServerlessArgs(raw: RawUpArgs): Pick<UpArgs, 'serverless'> {
   if (!raw.serverless) {
-    if (raw.seed !== undefined || raw.authorizedKeys !== undefined) throw new InvalidArgumentError('--seed and --authorized-keys need --serverless');
+    if (raw.seed !== undefined || raw.authorizedKeys !== undefined || raw.relay !== undefined) throw new InvalidArgumentError('--seed, --authorized-keys and --relay need --serverless');
     return {};
   }
   const coordinator = (['server', 'authKey', 'forceReauth', 'resetServerKey'] as const).find((k) => raw[k] !== undefined && raw[k] !== false);
@@ -137,7 +138,7 @@ function parseServerlessArgs(raw: RawUpArgs): Pick<UpArgs, 'serverless'> {
     if (!m) throw new InvalidArgumentError(`--seed takes HOST:PORT[,HOST:PORT] (IPv6 as [addr]:port), got ${JSON.stringify(s)}`);
     parseIntArg('--seed port', m[2], 1, 65535);
   }
-  return { serverless: { seeds, authorizedKeys: raw.authorizedKeys } };
+  return { serverless: { seeds, authorizedKeys: raw.authorizedKeys, relay: raw.relay === true } };
 }
 
 /** --tun, --socks5 and --http-proxy: the proxies need the userspace stack to dial from. */

@@ -52,12 +52,13 @@ export function registerNodeCommands(program: Command): void {
     .option('--exit-node-fallback <mode>', 'when the exit node is unavailable: block (default) or direct')
     .option('--metrics-listen <host:port>', 'serve Prometheus /metrics on this address, e.g. 127.0.0.1:9101 (default: off)')
     .option('--tun <mode>', 'kernel (a TUN device; needs root) or userspace (no TUN, no root: reach the mesh through --socks5/--http-proxy)', 'kernel')
-    .option('--backend <kind>', 'the WireGuard data plane: builtin (default), wireguard-go (runs wireguard-go on --iface; filter via nftables, no NAT traversal) or kernel; see docs/BACKENDS.md', 'builtin')
+    .option('--backend <kind>', 'the WireGuard data plane: builtin (default), wireguard-go (runs wireguard-go on --iface; filter via nftables, NAT traversal on the WireGuard port + 1) or kernel (the WireGuard module through ip and wg); see docs/BACKENDS.md', 'builtin')
     .option('--socks5 <host:port>', 'with --tun=userspace: SOCKS5 proxy into the mesh on this address, e.g. 127.0.0.1:1080')
     .option('--http-proxy <host:port>', 'with --tun=userspace: HTTP proxy (CONNECT and plain) into the mesh on this address')
     .option('--serverless', `no coordinator: trust the keys in authorized_keys, find members by gossip and mDNS (port default ${DEFAULT_SERVERLESS_PORT})`)
     .option('--seed <host:port,...>', 'with --serverless: members to join through')
-    .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)');
+    .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)')
+    .option('--relay', 'with --serverless: volunteer as a relay and STUN server for the members (TCP on the same port number as UDP)');
   envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
     const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
     await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
@@ -111,7 +112,7 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
-  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, magicDns: magicDns !== false, logger }) : undefined;
+  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
     serverUrl: args.server,

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { WIREGUARD_ONLY_ENDPOINT } from '../wire/control.js';
+import { WIREGUARD_ONLY_ENDPOINT, WIREGUARD_PORT_PREFIX, wireguardPortOf } from '../wire/control.js';
 import { badRequest } from './errors.js';
 
 export const MAX_ENDPOINTS = 32;
@@ -28,6 +28,12 @@ export function parseEndpoints(value: unknown, field = 'endpoints'): string[] {
     }
     if (v === WIREGUARD_ONLY_ENDPOINT) {
       if (!out.includes(v)) out.push(v);
+      return;
+    }
+    // One `wgport:<port>` (an external engine's WireGuard port beside its disco port).
+    if (typeof v === 'string' && v.startsWith(WIREGUARD_PORT_PREFIX)) {
+      if (wireguardPortOf([v]) === null) throw badRequest('ERR_INVALID_ENDPOINT', `${field}[${i}] is not wgport:<1-65535>`, `${field}[${i}]`);
+      if (!out.some((e) => e.startsWith(WIREGUARD_PORT_PREFIX))) out.push(v);
       return;
     }
     const c = typeof v === 'string' ? canonicalEndpoint(v) : null;

@@ -157,6 +157,13 @@ export class NatLab {
     }
   }
 
+  /** A node on the internet bridge itself (the `inet` namespace, the server's address): a public host. */
+  addPublicNode(name: string): LabNode {
+    const n: LabNode = { name, site: 'inet', ns: this.inet, lanIp: this.serverIp, stateDir: join(this.dir, name), agent: null, ipv4: '', ipv6: '', upAt: 0 };
+    this.nodes.push(n);
+    return n;
+  }
+
   node(name: string): LabNode {
     const n = this.nodes.find((x) => x.name === name);
     if (!n) throw new Error(`no node ${name}`);
@@ -197,8 +204,13 @@ export class NatLab {
     // --no-accept-dns: these namespaces have no /etc/netns/<ns>/resolv.conf, so the agent
     // would rewrite (and on exit restore) the host's own /etc/resolv.conf.
     // The lab coordinator speaks plain HTTP on namespace addresses (not loopback).
-    const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', '--no-accept-dns', ...extra];
-    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: { ...this.env, WEFT_AUTH_KEY: this.authKey } });
+    return this.spawnAgent(name, ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', '--no-accept-dns', ...extra]);
+  }
+
+  /** Runs `weft ARGS` (an `up` of any kind) as `name`'s agent; resolves once it says it is up. */
+  async spawnAgent(name: string, args: string[]): Promise<LabNode> {
+    const n = this.node(name);
+    n.agent = this.lab.spawn(n.ns, [process.execPath, WEFT_JS, ...args], { env: this.authKey ? { ...this.env, WEFT_AUTH_KEY: this.authKey } : this.env });
     const m = await n.agent.waitFor(/weft: up as (\S+) \((\S+), (\S+)\)/, 20_000);
     n.ipv4 = m[2];
     n.ipv6 = m[3];
@@ -242,6 +254,16 @@ export class NatLab {
     const r = await this.lab.exec(this.node(from).ns, ['ping', '-n', '-q', '-c', String(count), '-i', String(intervalS), '-W', '1', ip], { timeoutMs: 15_000 + count * 1000 });
     const m = /(\d+) received/.exec(r.stdout);
     return { received: m ? Number(m[1]) : 0, output: r.stdout + r.stderr };
+  }
+
+  /** Pings `b`'s mesh address from `a` until one reply or `ms` pass: the time it took, or null. */
+  async reach(a: string, b: string, ms: number): Promise<number | null> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms) {
+      const r = await this.ping(a, this.node(b).ipv4, 1, 0.2);
+      if (r.received > 0) return Date.now() - t0;
+    }
+    return null;
   }
 
   /** Sets the UDP conntrack timeouts on every router (mapping expiry). */

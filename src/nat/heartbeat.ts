@@ -44,7 +44,7 @@ export class Heartbeat {
    * The first one after `activeMs` of silence starts discovery and the timer.
    */
   touch(p: PeerPath, now: number): void {
-    if (now - p.lastActive > this.host.timing.activeMs) this.wake(p, now);
+    if (p.idle(now)) this.wake(p, now);
     p.lastActive = now;
   }
 
@@ -85,7 +85,7 @@ export class Heartbeat {
     const now = clock.now();
     let active = false;
     for (const s of this.host.peers()) {
-      if (now - s.lastActive > timing.activeMs) continue;
+      if (s.idle(now)) continue;
       active = true;
       const lost = s.expire(now);
       if (lost) this.host.lost(s, lost);

@@ -46,6 +46,8 @@ export interface MagicPeer {
   publicKey: string;
   endpoints: string[];
   homeRelay: string | null;
+  /** On an external engine: WireGuard goes to this port at the direct path's address. */
+  wgPort?: number | null;
 }
 
 export interface PathInfo {
@@ -134,6 +136,10 @@ export class MagicBind implements Bind {
   private closed = false;
   /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
   foreign: ForeignProtocol | null = null;
+  /** Answers STUN requests on this socket (a serverless relay member); true when it took `pkt`. */
+  stunResponder: ((pkt: Uint8Array, from: Endpoint) => boolean) | null = null;
+  /** With no relay, disco goes this way (serverless: gossip through a mutual member). */
+  rendezvous: ((key: Uint8Array, pkt: Uint8Array) => boolean) | null = null;
   /** Fires when a peer's path changes (direct found or lost). */
   onPathChange?: (peerKey: string, info: PathInfo) => void;
 
@@ -157,6 +163,8 @@ export class MagicBind implements Bind {
       sendRelay: (p, pkt) => this.sendRelay(p, pkt),
       spray: (p) => this.birthday.spray(p),
       confirmed: (p, was, now) => {
+        // WireGuard from an external engine's own port at that address is the peer's too.
+        if (p.wgPort !== null && p.best) this.addrs.learn(p, p.best.sock, p.wgEndpoint(p.best), (e) => p.isBest(e.ep, e.sock));
         this.onPathChange?.(p.b64, this.path(p.b64));
         // A handshake message sent moments ago may have been lost on the way to a relay
         // the peer had not joined yet: send it again on the new path at once.
@@ -265,6 +273,7 @@ export class MagicBind implements Bind {
         added.push(s);
       }
       s.homeRelay = p.homeRelay;
+      s.wgPort = p.wgPort ?? null;
       s.setNetmapEndpoints(p.endpoints);
       out.set(p.publicKey, s.synth);
     }
@@ -317,6 +326,20 @@ export class MagicBind implements Bind {
     return { path: 'relay', endpoint: null, relay, rttMs: null, reason };
   }
 
+  /**
+   * Where WireGuard reaches the peer directly now (its WireGuard port at the best path's
+   * address), or null. An external engine then sends around this bind, unseen: the peer
+   * counts as active (its path stays probed) while it does.
+   */
+  directWireguard(peerKey: string): Endpoint | null {
+    const s = this.peers.get(peerKey);
+    if (!s) return null;
+    const ep = s.best && s.kept(this.clock.now()) ? s.wgEndpoint(s.best) : null;
+    s.bypassed = ep !== null;
+    if (ep) this.heartbeat.schedule();
+    return ep;
+  }
+
   /** Time (clock ms) the first direct path to the peer was confirmed, or null. */
   directSince(peerKey: string): number | null {
     return this.peers.get(peerKey)?.firstDirectAt ?? null;
@@ -352,13 +375,13 @@ export class MagicBind implements Bind {
     if (batch.count === 1) s.handshake.sent(batch, now);
     const best = s.best;
     if (best && s.direct(now)) {
-      const n = this.sock(best.sock)?.send(batch, best.ep) ?? 0;
+      const n = this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
       this.stats.directTx += n;
       return n;
     }
     // A direct path not confirmed lately (the peer was idle, or it stopped answering and
     // the heartbeat has not dropped it yet) gets a copy too: it likely still works.
-    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, best.ep) ?? 0;
+    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
     let n = 0;
     for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
     return n;
@@ -395,7 +418,7 @@ export class MagicBind implements Bind {
           }
         } else if (isStunPacket(pkt)) {
           this.stats.stunRx++;
-          this.stun.handlePacket(pkt);
+          if (!this.stunResponder?.(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
         } else if (isDiscoPacket(pkt)) {
           this.discovery.receive(pkt, Endpoint.fromBytes(sources, off), null, sock);
         } else this.stats.malformed++;
@@ -446,7 +469,14 @@ export class MagicBind implements Bind {
   }
 
   private sendRelay(s: PeerPath, pkt: Uint8Array): boolean {
-    return this.relays.send(this.relays.idFor(s.homeRelay), s.key, pkt);
+    const id = this.relays.idFor(s.homeRelay);
+    if (id === null && this.rendezvous && isDiscoPacket(pkt)) return this.rendezvous(s.key, pkt);
+    return this.relays.send(id, s.key, pkt);
+  }
+
+  /** A disco packet from `src` that a mutual member passed on (serverless rendezvous). */
+  receiveRendezvous(src: PublicKey, pkt: Uint8Array): void {
+    if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
   }
 
   /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */
@@ -457,7 +487,7 @@ export class MagicBind implements Bind {
       const b = this.one;
       b.reset();
       b.push(pkt);
-      this.sock(s.best.sock)?.send(b, s.best.ep);
+      this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best));
     } else this.sendRelay(s, pkt);
   }
 }

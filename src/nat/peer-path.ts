@@ -65,7 +65,12 @@ export class PeerPath {
   lastActive = -Infinity;
   /** When traffic last resumed after idle: the stale best path gets trustMs to answer. */
   wokeAt = -Infinity;
+  /** An external engine sends to the peer directly, around the bind: always active. */
+  bypassed = false;
   readonly handshake = new HandshakeMemo();
+  /** A peer on an external engine: its WireGuard port (disco answers on another one). */
+  wgPort: number | null = null;
+  private wgEp: { from: Endpoint; to: Endpoint } | null = null;
 
   constructor(
     readonly b64: string,
@@ -78,7 +83,7 @@ export class PeerPath {
 
   /** Whether the peer had no WireGuard traffic for activeMs. */
   idle(now: number): boolean {
-    return now - this.lastActive > this.timing.activeMs;
+    return !this.bypassed && now - this.lastActive > this.timing.activeMs;
   }
 
   /** Whether the best direct path answered within trustMs. */
@@ -176,6 +181,13 @@ export class PeerPath {
     }
     for (const [id, p] of this.pending) if (now - p.sentAt > this.timing.trustMs * 2) this.pending.delete(id);
     return lost;
+  }
+
+  /** Where WireGuard goes on the best path: its address, at the peer's WireGuard port if it has its own. */
+  wgEndpoint(best: Confirmed): Endpoint {
+    if (this.wgPort === null) return best.ep;
+    if (this.wgEp?.from !== best.ep) this.wgEp = { from: best.ep, to: Endpoint.of(best.ep.ip, this.wgPort) };
+    return this.wgEp.to;
   }
 
   /** Heartbeat without a direct path: whether to probe every candidate now (counted as an attempt). */

@@ -26,6 +26,8 @@ export interface Member {
   /** Where we probe it: its first advertised endpoint, then where it was last heard from. */
   addr: Endpoint | null;
   stateChangeAt: number;
+  /** Dead by its own word (a graceful leave), not by failed probes. */
+  left?: boolean;
 }
 
 export type MemberEventType = 'join' | 'update' | 'suspect' | 'dead' | 'revoked';
@@ -112,7 +114,7 @@ export class Membership {
     }
     this.cancelSuspicion(id);
     if (!sameEndpoints(m.endpoints, a.endpoints) || m.addr === null) m.addr = a.endpoints[0] ?? m.addr;
-    Object.assign(m, { incarnation: a.incarnation, endpoints: a.endpoints, relay: a.relay, state: 'alive', stateChangeAt: this.d.clock.now() });
+    Object.assign(m, { incarnation: a.incarnation, endpoints: a.endpoints, relay: a.relay, state: 'alive', left: false, stateChangeAt: this.d.clock.now() });
     this.queueAlive(m);
     this.d.emit({ type: joined ? 'join' : 'update', id });
   }
@@ -154,9 +156,22 @@ export class Membership {
     this.cancelSuspicion(id);
     if (m.state === 'dead') return;
     if (m === this.self) return this.refute(dm.incarnation);
-    Object.assign(m, { incarnation: dm.incarnation, state: 'dead', stateChangeAt: this.d.clock.now() });
+    Object.assign(m, { incarnation: dm.incarnation, state: 'dead', left: equalBytes(dm.from, dm.node), stateChangeAt: this.d.clock.now() });
     this.d.queue.queue(id, encodeMessage({ type: 'dead', ...dm }));
     this.d.emit({ type: 'dead', id });
+  }
+
+  /**
+   * Graceful leave (memberlist's Leave): we declare ourselves dead (node = from = us) at a
+   * new incarnation, so every member that hears it drops us at once, with no suspicion.
+   * Returns the message to send; gossip carries it on from the members that get it.
+   */
+  leave(): Uint8Array {
+    const self = this.self;
+    Object.assign(self, { incarnation: self.incarnation + 1, state: 'dead' });
+    const msg = encodeMessage({ type: 'dead', incarnation: self.incarnation, node: self.key, from: self.key });
+    this.d.queue.queue(self.id, msg);
+    return msg;
   }
 
   /** A verified revocation of a trusted key: it leaves the table for good. True when new. */

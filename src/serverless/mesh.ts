@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
+import { keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MagicBind } from '../nat/magicsock.js';
@@ -17,6 +17,8 @@ import { SwimNode } from './swim.js';
 import { AUTHORIZED_KEYS_DIR, defaultName, loadTrustStore, saveRevocation, type LoadedTrust } from './trust-store.js';
 import { keyId, TrustSet } from './trust.js';
 import { MagicGossipTransport } from './udp-transport.js';
+import { MemberRelay } from './relay-member.js';
+import { Rendezvous } from './rendezvous.js';
 import { planFor, ServerlessView, type AddressOptions, type ServerlessMember } from './view.js';
 
 // Serverless mode as the agent runs it (`weft up --serverless`): loads the authorized_keys
@@ -37,6 +39,8 @@ export interface ServerlessMeshOptions {
   authorizedKeys?: string;
   /** `HOST:PORT` (IP literal or host name) of members to join through. */
   seeds?: string[];
+  /** Volunteer as a relay and STUN server for the members (`--relay`). */
+  relay?: boolean;
   /** Announce and find members by mDNS (default true). */
   mdns?: boolean;
   magicDns?: boolean;
@@ -51,6 +55,8 @@ interface Running {
   view: ServerlessView;
   source: ServerlessNetmapSource;
   lan: LanDiscovery | null;
+  relay: MemberRelay | null;
+  rendezvous: Rendezvous;
   watchers: FSWatcher[];
 }
 
@@ -62,6 +68,7 @@ export class ServerlessMesh implements LocalNetmapSource {
   private trust: TrustSet | null = null;
   private run: Running | null = null;
   private reloadTimer: TimerHandle | null = null;
+  private socket: MagicBind | null = null;
 
   constructor(private readonly o: ServerlessMeshOptions) {
     this.dir = o.authorizedKeys ?? join(o.stateDir, AUTHORIZED_KEYS_DIR);
@@ -85,7 +92,7 @@ export class ServerlessMesh implements LocalNetmapSource {
     }
     const plan = planFor(pub, trust, this.o.addresses);
     const a = plan.byKey.get(id)!;
-    const self: ServerlessMember = { publicKey: id, name: trust.name(id) ?? defaultName(pub), ipv4: a.ipv4, ipv6: a.ipv6, endpoints: [], relay: false, state: 'alive', incarnation: 0, self: true };
+    const self: ServerlessMember = { publicKey: id, name: trust.name(id) ?? defaultName(pub), ipv4: a.ipv4, ipv6: a.ipv6, endpoints: [], relay: false, reachAt: null, state: 'alive', left: false, incarnation: 0, self: true };
     for (const c of plan.collisions) this.logger.warn({ key: c.key, address: c.address, heldBy: c.heldBy }, 'address collision in the trust set: the higher key takes the next address');
     return { node: memberNodeView(self, SERVERLESS_DOMAIN), domain: SERVERLESS_DOMAIN, ipv4Range: plan.ipv4Range, ipv6Range: plan.ipv6Range };
   }
@@ -94,15 +101,21 @@ export class ServerlessMesh implements LocalNetmapSource {
     const { key, trust } = this;
     if (!key || !trust) throw new Error('identify() first');
     const publicKey = publicKeyFromPrivate(key);
-    const node = new SwimNode({ privateKey: key, publicKey, trust, transport: new MagicGossipTransport(socket), endpoints: [], clock: this.clock, config: this.o.config });
+    const node = new SwimNode({ privateKey: key, publicKey, trust, transport: new MagicGossipTransport(socket), endpoints: [], relay: this.o.relay === true, clock: this.clock, config: this.o.config });
     const view = new ServerlessView(node, trust, this.o.addresses);
     const source = new ServerlessNetmapSource({ view, node, magicDns: this.o.magicDns });
     view.on('change', (c) => {
       this.logger.info({ member: c.member.name, state: c.type }, 'member');
       if (c.type === 'revoked') this.persistRevocation(c.member.publicKey);
+      if (c.type === 'revoked') this.run?.relay?.recheck();
     });
     const lan = this.o.mdns === false ? null : new LanDiscovery({ publicKey, port: listenPort, trusted: (k) => trust.isMember(keyId(k)), onPeer: (_k, ep) => node.addSeed(ep), onError: (err) => this.logger.warn({ err: err.message }, 'mDNS') });
-    this.run = { node, view, source, lan, watchers: [] };
+    const relay = this.o.relay ? new MemberRelay({ trust, magic: socket, port: listenPort, logger: this.logger }) : null;
+    const rendezvous = new Rendezvous({ node, trust, clock: this.clock, deliver: (src, pkt) => socket.receiveRendezvous(src as PublicKey, pkt), onObserved: (ep) => source.setObserved(ep) });
+    socket.rendezvous = (k, pkt) => rendezvous.send(k, pkt);
+    this.run = { node, view, source, lan, relay, rendezvous, watchers: [] };
+    this.socket = socket;
+    await relay?.start();
     node.start(await this.resolveSeeds());
     lan?.start();
     await this.watchFolder();
@@ -120,7 +133,10 @@ export class ServerlessMesh implements LocalNetmapSource {
     if (!r) return;
     for (const w of r.watchers) w.close();
     r.lan?.stop();
-    r.node.stop();
+    await r.relay?.stop();
+    r.rendezvous.stop();
+    if (this.socket) this.socket.rendezvous = null;
+    r.node.leave();
     await r.source.stop();
   }
 
@@ -191,6 +207,7 @@ export class ServerlessMesh implements LocalNetmapSource {
     trust.replace(loaded.entries);
     for (const rev of loaded.revocations) r.node.membership.revoke(rev);
     r.view.replan();
+    r.relay?.recheck();
     this.logger.info({ nodes: trust.nodes().length, revoked: trust.revocations().length }, 'authorized_keys reloaded');
     r.source.resync();
   }

@@ -1,15 +1,17 @@
 import { keyFromBase64 } from '../crypto/keys.js';
 import { Endpoint } from '../io/endpoint.js';
-import type { DnsConfig, FilterRule, NetMap, NodeView } from '../wire/control.js';
+import type { DnsConfig, FilterRule, NetMap, NodeView, RelayInfo } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION } from '../wire/version.js';
 import type { NetmapSink, NetmapSource } from '../agent/netmap-source.js';
+import { memberRelays } from './relay-map.js';
 import type { SwimNode } from './swim.js';
 import type { ServerlessChange, ServerlessMember, ServerlessView } from './view.js';
 
 // ServerlessView as the agent's NetmapSource: the trusted members that are alive or
 // suspect become the peers (derived IPv4/IPv6 as allowed IPs, advertised endpoints,
 // member name for MagicDNS); a full netmap on start (and after the trust set is
-// reloaded), then one delta per membership change. `dead` and `revoked` remove the peer,
+// reloaded, or when the relay members change: the agent takes relays from full netmaps
+// only), then one delta per membership change. `dead` and `revoked` remove the peer,
 // so the engine drops it (and its tunnel) at once.
 //
 // Decisions (docs/SERVERLESS.md): the domain is the coordinator's default
@@ -37,6 +39,10 @@ export class ServerlessNetmapSource implements NetmapSource {
   private sink: NetmapSink | null = null;
   private seq = 0;
   private readonly domain: string;
+  private reported: Endpoint[] = [];
+  private observed: Endpoint | null = null;
+  /** The relay map last sent, to tell when a full netmap must carry a new one. */
+  private relaysText = '[]';
   private readonly onChange = (c: ServerlessChange): void => this.change(c);
 
   constructor(private readonly o: ServerlessSourceOptions) {
@@ -81,12 +87,13 @@ export class ServerlessNetmapSource implements NetmapSource {
       peers: members.filter((m) => !m.self && isPeer(m)).map((m) => memberNodeView(m, this.domain)),
       packetFilter: this.filter(),
       dns: this.dns(),
+      relays: this.relays(members),
     };
   }
 
-  /** Our advertised endpoints (local + STUN-mapped) go out in our next `alive`. */
+  /** Our advertised endpoints (local + STUN-mapped, + the mapping members observe) go out in our next `alive`. */
   reportEndpoints(endpoints: readonly string[]): boolean {
-    const parsed = endpoints.flatMap((e) => {
+    this.reported = endpoints.flatMap((e) => {
       if (e.startsWith(RELAY_PREFIX)) return [];
       try {
         return [Endpoint.parse(e)];
@@ -94,10 +101,25 @@ export class ServerlessNetmapSource implements NetmapSource {
         return [];
       }
     });
+    this.advertise();
+    return true;
+  }
+
+  /** The NAT mapping most members see us at (rendezvous.ts): advertised after our own. */
+  setObserved(ep: Endpoint): void {
+    this.observed = ep;
+    this.advertise();
+  }
+
+  private advertise(): void {
+    const o = this.observed;
+    const eps = o && !this.reported.some((e) => e.equals(o)) ? [...this.reported, o] : this.reported;
     const { membership } = this.o.node;
     const now = membership.self.endpoints;
-    if (parsed.length > 0 && (parsed.length !== now.length || parsed.some((e, i) => !e.equals(now[i])))) membership.setSelf(parsed, membership.self.relay);
-    return true;
+    if (eps.length > 0 && (eps.length !== now.length || eps.some((e, i) => !e.equals(now[i])))) {
+      membership.setSelf(eps, membership.self.relay);
+      if (this.relaysChanged()) this.resync();
+    }
   }
 
   /** Serverless mode has nobody to approve subnet routes: only "none" is delivered. */
@@ -108,8 +130,19 @@ export class ServerlessNetmapSource implements NetmapSource {
   private change(c: ServerlessChange): void {
     const m = c.member;
     if (!this.sink || m.self) return;
+    if (this.relaysChanged()) return this.resync();
     const gone = c.type === 'dead' || c.type === 'revoked' || !isPeer(m);
     this.sink.onUpdate({ type: 'delta', seq: ++this.seq, upserts: gone ? [] : [memberNodeView(m, this.domain)], removals: gone ? [m.publicKey] : [] });
+  }
+
+  private relays(members: readonly ServerlessMember[]): RelayInfo[] {
+    const relays = memberRelays(members);
+    this.relaysText = JSON.stringify(relays);
+    return relays;
+  }
+
+  private relaysChanged(): boolean {
+    return JSON.stringify(memberRelays(this.o.view.members())) !== this.relaysText;
   }
 
   private filter(): FilterRule[] {

@@ -18,6 +18,8 @@ import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } f
 
 /** Outstanding probes and indirect probes we serve; past it new ones are refused. */
 export const MAX_PENDING_ACKS = 4096;
+/** Members told directly of a graceful leave; the rest learn it by gossip. */
+export const LEAVE_FANOUT = 16;
 
 export interface SwimNodeOptions {
   privateKey: PrivateKey;
@@ -57,7 +59,10 @@ interface Pending {
   timer: TimerHandle;
 }
 
-export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
+/** The rendezvous messages (rendezvous.ts), with the authenticated sender's id. */
+export type RendezvousMessage = Extract<GossipMessage, { type: 'forward' | 'forwarded' | 'observed' }>;
+
+export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: [RendezvousMessage, string] }> {
   readonly config: SwimConfig;
   readonly membership: Membership;
   readonly awareness: Awareness;
@@ -107,6 +112,17 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
   addSeed(addr: Endpoint): void {
     if (!this.seeds.some((s) => s.equals(addr))) this.seeds.push(addr);
     this.o.transport.send(addr, whoisPacket(Kind.Whois));
+  }
+
+  /**
+   * `weft down`: our leave goes straight to (up to LEAVE_FANOUT) live members, who drop us
+   * at once and gossip it on, instead of suspecting us for seconds; then we stop.
+   */
+  leave(): void {
+    if (this.stopped) return;
+    const msg = this.membership.leave();
+    for (const m of this.pick(LEAVE_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
+    this.stop();
   }
 
   stop(): void {
@@ -314,7 +330,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
     switch (m.type) {
       case 'ping':
         if (!this.membership.isSelf(m.target)) this.counters.rxMisdirected++;
-        else this.send(sender, [encodeMessage({ type: 'ack', seq: m.seq })]);
+        else this.send(sender, [encodeMessage({ type: 'ack', seq: m.seq }), ...this.observed(sender)]);
         return;
       case 'indirectPing':
         return this.probeFor(m, sender);
@@ -340,7 +356,26 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent] }> {
         return;
       case 'sync':
         return;
+      case 'forward':
+      case 'forwarded':
+      case 'observed':
+        this.emit('rendezvous', m, sender.id);
+        return;
     }
+  }
+
+  /** Tells a member that does not advertise where its ping came from (its NAT's mapping). */
+  private observed(sender: Target): Uint8Array[] {
+    const m = this.membership.members.get(sender.id);
+    return m && sender.addr && !m.endpoints.some((e) => e.equals(sender.addr!)) ? [encodeMessage({ type: 'observed', addr: sender.addr })] : [];
+  }
+
+  /** Sends one message to member `id` where we probe it; false when it has no address. */
+  sendTo(id: string, msg: Uint8Array): boolean {
+    const m = this.membership.members.get(id);
+    if (!m?.addr || this.stopped) return false;
+    this.send(m, [msg]);
+    return true;
   }
 
   /** Probes `target` for a member that could not reach it; acks or nacks back. */

@@ -23,6 +23,8 @@ export interface FakeNetworkOptions {
 export class FakeGossipNetwork {
   private readonly nodes = new Map<string, (data: Uint8Array, from: Endpoint) => void>();
   private readonly down = new Set<string>();
+  /** Pairs `a|b` that cannot reach each other (two NATs), both ways. */
+  private readonly blocked = new Set<string>();
   readonly sentBytes = new Map<string, number>();
   loss: number;
   private readonly latency: number;
@@ -42,7 +44,7 @@ export class FakeGossipNetwork {
     return {
       send(to, data) {
         net.sentBytes.set(addr.key, (net.sentBytes.get(addr.key) ?? 0) + data.length);
-        if (net.down.has(addr.key) || net.random() < net.loss) return;
+        if (net.down.has(addr.key) || net.blocked.has(`${addr.key}|${to.key}`) || net.random() < net.loss) return;
         const copy = data.slice();
         net.clock.setTimeout(() => {
           if (!net.down.has(to.key)) net.nodes.get(to.key)?.(copy, addr);
@@ -55,6 +57,11 @@ export class FakeGossipNetwork {
         net.nodes.delete(addr.key);
       },
     };
+  }
+
+  /** `a` and `b` cannot reach each other (each behind its own NAT); others still reach both. */
+  block(a: Endpoint, b: Endpoint): void {
+    this.blocked.add(`${a.key}|${b.key}`).add(`${b.key}|${a.key}`);
   }
 
   /** A crashed host: it neither sends nor receives until `setDown(addr, false)`. */

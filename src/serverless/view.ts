@@ -18,7 +18,11 @@ export interface ServerlessMember {
   ipv6: string | null;
   endpoints: string[];
   relay: boolean;
+  /** Where it answers us: where its gossip was last heard from, else its first endpoint. */
+  reachAt: string | null;
   state: MemberState;
+  /** Dead because it left (`weft down`), not because it stopped answering. */
+  left: boolean;
   incarnation: number;
   self: boolean;
 }
@@ -83,7 +87,9 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
       // Advertised first, then where it was heard from when that differs (behind NAT).
       endpoints: [...m.endpoints, ...(m.addr && m !== this.node.membership.self && !m.endpoints.some((e) => e.equals(m.addr!)) ? [m.addr] : [])].map((e) => e.key),
       relay: m.relay,
+      reachAt: ((m === this.node.membership.self ? null : m.addr) ?? m.endpoints[0] ?? null)?.key ?? null,
       state: m.state,
+      left: m.left === true,
       incarnation: m.incarnation,
       self: m === this.node.membership.self,
     };

@@ -54,6 +54,9 @@ export const enum MsgType {
   Dead = 7,
   Sync = 8,
   Revoke = 9,
+  Forward = 10,
+  Forwarded = 11,
+  Observed = 12,
 }
 
 export type GossipMessage =
@@ -65,7 +68,11 @@ export type GossipMessage =
   | { type: 'suspect'; incarnation: number; node: Uint8Array; from: Uint8Array }
   | { type: 'dead'; incarnation: number; node: Uint8Array; from: Uint8Array }
   | { type: 'sync'; wantReply: boolean }
-  | RevokeMsg;
+  | RevokeMsg
+  /** Rendezvous: "pass `payload` (a disco packet) on to `peer`" / "`peer` sent you this". */
+  | { type: 'forward' | 'forwarded'; peer: Uint8Array; payload: Uint8Array }
+  /** "Your gossip reaches me from `addr`" (your NAT's mapping, as one member sees it). */
+  | { type: 'observed'; addr: Endpoint };
 
 export interface AliveMsg {
   type: 'alive';
@@ -109,6 +116,11 @@ function bodyLength(m: GossipMessage): number {
       return 1;
     case 'revoke':
       return 2 * KEY_LEN + 8 + SIGNATURE_LEN;
+    case 'forward':
+    case 'forwarded':
+      return KEY_LEN + m.payload.length;
+    case 'observed':
+      return ENDPOINT_BYTES;
   }
 }
 
@@ -122,6 +134,9 @@ const TYPE_CODE: Record<GossipMessage['type'], MsgType> = {
   dead: MsgType.Dead,
   sync: MsgType.Sync,
   revoke: MsgType.Revoke,
+  forward: MsgType.Forward,
+  forwarded: MsgType.Forwarded,
+  observed: MsgType.Observed,
 };
 
 /** One message as it goes on the wire (type, length, body); broadcasts are kept encoded. */
@@ -169,6 +184,14 @@ export function encodeMessage(m: GossipMessage): Uint8Array {
       out.set(m.admin, o + KEY_LEN);
       dv.setBigUint64(o + 2 * KEY_LEN, BigInt(m.issuedAt));
       out.set(m.signature, o + 2 * KEY_LEN + 8);
+      break;
+    case 'forward':
+    case 'forwarded':
+      out.set(m.peer, o);
+      out.set(m.payload, o + KEY_LEN);
+      break;
+    case 'observed':
+      out.set(m.addr.bytes, o);
       break;
   }
   return out;
@@ -222,6 +245,12 @@ function parseBody(type: number, b: Uint8Array, dv: DataView, o: number, len: nu
       if (!Number.isSafeInteger(issuedAt)) return null;
       return { type: 'revoke', node: key(o), admin: key(o + KEY_LEN), issuedAt, signature: b.slice(o + 2 * KEY_LEN + 8, o + 2 * KEY_LEN + 8 + SIGNATURE_LEN) };
     }
+    case MsgType.Forward:
+    case MsgType.Forwarded:
+      if (len <= KEY_LEN || len > KEY_LEN + MAX_FORWARD_PAYLOAD) return null;
+      return { type: type === MsgType.Forward ? 'forward' : 'forwarded', peer: key(o), payload: b.slice(o + KEY_LEN, o + len) };
+    case MsgType.Observed:
+      return fixed(ENDPOINT_BYTES) ? { type: 'observed', addr: Endpoint.fromBytes(b, o) } : null;
     default:
       return 'skip';
   }
@@ -251,3 +280,5 @@ export function decodePlaintext(b: Uint8Array): { stamp: number; messages: Gossi
 export const SEAL_OVERHEAD = GOSSIP_MAGIC.length + 1 + KEY_LEN + 24 + 16;
 /** Room for messages in one datagram. */
 export const MESSAGE_BUDGET = MAX_DATAGRAM - SEAL_OVERHEAD - STAMP_LEN;
+/** A forwarded packet fills at most one datagram by itself. */
+export const MAX_FORWARD_PAYLOAD = MESSAGE_BUDGET - MSG_HEADER - KEY_LEN;

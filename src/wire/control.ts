@@ -176,6 +176,23 @@ export interface SetDnsRecordsRequest {
  */
 export const WIREGUARD_ONLY_ENDPOINT = 'disco:none';
 
+/**
+ * `wgport:<port>`: a node on an external engine runs disco on a second port, and its
+ * other endpoints are that port's; WireGuard goes to this port at the address of the
+ * direct path disco finds (docs/BACKENDS.md).
+ */
+export const WIREGUARD_PORT_PREFIX = 'wgport:';
+
+/** The port of a `wgport:<port>` pseudo-endpoint in `endpoints`, or null. */
+export function wireguardPortOf(endpoints: readonly string[]): number | null {
+  for (const e of endpoints) {
+    if (!e.startsWith(WIREGUARD_PORT_PREFIX)) continue;
+    const port = Number(e.slice(WIREGUARD_PORT_PREFIX.length));
+    return /^\d{1,5}$/.test(e.slice(WIREGUARD_PORT_PREFIX.length)) && port >= 1 && port <= 65535 ? port : null;
+  }
+  return null;
+}
+
 export interface RelayInfo {
   id: string;
   url: string;

@@ -22,6 +22,7 @@ import { OutboundPath } from './send.js';
 import { DEFAULT_MTU } from './constants.js';
 import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiTarget } from './uapi.js';
 import { DeviceStats } from './stats.js';
+import { HandshakeOffload } from './handshake-offload.js';
 
 /** A per-packet hook: the IP packet is buf[off .. off+len] (offsets, so no view per packet). */
 export type PacketTap<R> = (buf: Uint8Array, off: number, len: number) => R;
@@ -40,6 +41,12 @@ export interface DeviceOptions {
   keyLog?: (lines: string) => void;
   /** Crossing-handshake tie-break for peers added with `initiate` (handshake-initiator.ts); default CROSSING_WAIT_MS. */
   crossingWaitMs?: number;
+  /**
+   * Answer initiations on a worker thread once they come fast (handshake-offload.ts),
+   * so a handshake storm uses a second core and does not hold up established
+   * sessions. Default true.
+   */
+  handshakeWorker?: boolean;
 }
 
 /** What the engine tells about one peer; a copy, so holding it changes nothing. */
@@ -91,6 +98,8 @@ export class Device implements UapiTarget {
   private readonly outbound: OutboundPath;
   private readonly inbound: InboundPath;
   private readonly ctrlBatch = new PacketBatch(1, 256);
+  /** Set when initiations are answered on a worker thread. */
+  readonly handshakeOffload: HandshakeOffload | null = null;
   private started = false;
   private closed = false;
 
@@ -105,6 +114,21 @@ export class Device implements UapiTarget {
     this.initiator = new HandshakeInitiator(this, opts.crossingWaitMs ?? CROSSING_WAIT_MS);
     this.outbound = new OutboundPath(this);
     this.inbound = new InboundPath(this);
+    if (opts.handshakeWorker !== false) {
+      this.handshakeOffload = new HandshakeOffload({
+        identity: () => this.identity?.privateKey ?? null,
+        peerKeys: () => [...this.peers.values()].map((p) => p.publicKey),
+        done: (job, result) => {
+          try {
+            this.inbound.completeInitiation(job, result);
+          } catch (err) {
+            this.stats.handlerErrors++;
+            this.logger.error({ err }, 'handshake completion failed');
+          }
+        },
+        failed: (err) => this.logger.warn({ err: err.message }, 'handshake worker failed; answering initiations on the main thread'),
+      });
+    }
   }
 
   get isClosed(): boolean {
@@ -165,6 +189,7 @@ export class Device implements UapiTarget {
     this.closed = true;
     for (const peer of this.peers.values()) this.removePeer(peer);
     this.ratelimiter.close();
+    await this.handshakeOffload?.close();
     await this.bind.close();
     await this.tun.stop();
   }
@@ -192,6 +217,7 @@ export class Device implements UapiTarget {
     const identity = key ? { privateKey: key, publicKey: publicKeyFromPrivate(key) } : null;
     this.identity = identity;
     this.cookieChecker = identity ? new CookieChecker(identity.publicKey, this.clock) : null;
+    this.handshakeOffload?.setIdentity(key);
     if (identity) {
       // A peer with our own public key would be talking to itself (wg-go removes it).
       const self = this.lookupPeer(identity.publicKey);
@@ -209,6 +235,7 @@ export class Device implements UapiTarget {
     const peer = new Peer(this, publicKey);
     peer.handshake.setIdentity(this.identity);
     this.peers.set(Buffer.from(publicKey).toString('hex'), peer);
+    this.handshakeOffload?.peerChanged(publicKey, true);
     return peer;
   }
 
@@ -217,6 +244,7 @@ export class Device implements UapiTarget {
     this.expireSessions(peer);
     this.allowedIps.removeByValue(peer);
     this.peers.delete(Buffer.from(peer.publicKey).toString('hex'));
+    this.handshakeOffload?.peerChanged(peer.publicKey, false);
   }
 
   setPresharedKey(peer: Peer, psk: PresharedKey): void {

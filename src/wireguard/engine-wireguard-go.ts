@@ -1,19 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../log.js';
-import { uapiChangeFor, type DeviceConfig } from './config.js';
-import type { PeerStatusView } from './device.js';
-import { EngineError, peerStatusFromUapi, type Engine } from './engine.js';
-import type { UapiDeviceSnapshot } from './uapi.js';
+import { DrivenEngine } from './engine-driven.js';
+import { EngineError } from './engine.js';
 import { UapiClient } from './uapi-client.js';
 
 // wireguard-go as the agent's engine: we start `wireguard-go -f IFNAME` (or drive one
-// already running on IFNAME) and configure it only through its UAPI socket, setting the
-// diff between what it runs and the agent's DeviceConfig (config.ts uapiChangeFor), so
-// untouched peers keep their sessions. Peer state for `weft status` is polled.
+// already running on IFNAME) and configure it only through its UAPI socket; the diff and
+// the poll are engine-driven.ts.
 
-export const ENGINE_POLL_MS = 1_000;
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 3_000;
 /** Bounded tail of the engine's output, for the error when it dies. */
@@ -31,17 +27,9 @@ export interface WireguardGoOptions {
   onExit?: (reason: string) => void;
 }
 
-export class WireguardGoEngine implements Engine {
+export class WireguardGoEngine extends DrivenEngine {
   readonly kind = 'wireguard-go';
-  readonly ifname: string;
-  private snap: UapiDeviceSnapshot = { privateKey: null, listenPort: 0, fwmark: 0, peers: [] };
-  private byKey = new Map<string, PeerStatusView>();
-  private queue: Promise<void> = Promise.resolve();
-  private poll: TimerHandle | null = null;
   private output = '';
-  private closing = false;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
 
   private constructor(
     private readonly opts: WireguardGoOptions,
@@ -49,9 +37,7 @@ export class WireguardGoEngine implements Engine {
     /** Null when we drive an engine someone else started (we leave it running). */
     private readonly child: ChildProcess | null,
   ) {
-    this.ifname = opts.ifname;
-    this.clock = opts.clock ?? systemClock;
-    this.logger = opts.logger ?? silentLogger;
+    super(opts.ifname, uapi, opts.clock ?? systemClock, opts.logger ?? silentLogger, opts.pollMs);
   }
 
   /** Starts (or attaches to) wireguard-go on `opts.ifname` and waits until its UAPI socket answers. */
@@ -72,30 +58,8 @@ export class WireguardGoEngine implements Engine {
     return engine;
   }
 
-  get listenPort(): number {
-    return this.snap.listenPort;
-  }
-
-  reconfigure(config: DeviceConfig): Promise<void> {
-    const run = this.queue.then(async () => {
-      const change = uapiChangeFor(await this.uapi.get(), config);
-      const touches = change.privateKey || change.listenPort !== undefined || change.fwmark !== undefined || change.peers.length > 0;
-      if (touches) await this.uapi.set(change);
-      await this.refresh();
-    });
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  peerStatus(publicKey: Uint8Array): PeerStatusView | undefined {
-    return this.byKey.get(Buffer.from(publicKey).toString('hex'));
-  }
-
   async close(): Promise<void> {
-    this.closing = true;
-    if (this.poll) this.clock.clearTimeout(this.poll);
-    this.poll = null;
-    await this.queue;
+    await this.stopPolling();
     const child = this.child;
     if (!child) {
       // Someone else's engine: leave it running, without our peers and key.
@@ -135,24 +99,6 @@ export class WireguardGoEngine implements Engine {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-  }
-
-  private async refresh(): Promise<void> {
-    const snap = await this.uapi.get();
-    const now = this.clock.now();
-    const wall = this.clock.wallNow();
-    this.snap = snap;
-    this.byKey = new Map(snap.peers.map((p) => [Buffer.from(p.publicKey).toString('hex'), peerStatusFromUapi(p, now, wall)]));
-  }
-
-  private schedulePoll(): void {
-    if (this.closing) return;
-    this.poll = this.clock.setTimeout(() => {
-      this.queue = this.queue
-        .then(() => this.refresh())
-        .catch((err: Error) => this.logger.debug({ err: err.message }, 'polling wireguard-go failed'))
-        .finally(() => this.schedulePoll());
-    }, this.opts.pollMs ?? ENGINE_POLL_MS);
   }
 }
 

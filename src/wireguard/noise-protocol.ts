@@ -142,12 +142,20 @@ export function ikReadMessage2(t: Transcript, e: PrivateKey, s: PrivateKey, psk:
 
 // The key schedule both sides of message 2 share; `aead` seals or opens the payload.
 function finishMessage2(t: Transcript, ePub: Uint8Array, ee: Uint8Array, se: Uint8Array, psk: Uint8Array, aead: (key: Uint8Array, h: Uint8Array) => Uint8Array | null): Transcript | null {
-  let h = mixHash(t.h, ePub);
+  return finishMessage2Psk(message2Dh(t, ePub, ee, se), psk, aead);
+}
+
+/** Message 2 up to the psk: `e`, `ee`, `se` mixed in (the part that needs no per-peer secret but `rs`). */
+function message2Dh(t: Transcript, ePub: Uint8Array, ee: Uint8Array, se: Uint8Array): Transcript {
   let ck = mixKey(t.ck, ePub);
   ck = mixKey(ck, ee);
   ck = mixKey(ck, se);
-  const [ck2, tau, key] = kdf3(ck, psk);
-  h = mixHash(h, tau);
+  return { ck, h: mixHash(t.h, ePub) };
+}
+
+function finishMessage2Psk(t: Transcript, psk: Uint8Array, aead: (key: Uint8Array, h: Uint8Array) => Uint8Array | null): Transcript | null {
+  const [ck2, tau, key] = kdf3(t.ck, psk);
+  const h = mixHash(t.h, tau);
   const enc = aead(key, h);
   if (!enc) return null;
   return { ck: ck2, h: mixHash(h, enc) };
@@ -336,6 +344,68 @@ export function createResponse(_id: NoiseIdentity, hs: Handshake, localIndex: nu
   if (!t) return null;
   setTranscript(s, t);
   s.localEphemeral = e;
+  hs.localIndex = localIndex >>> 0;
+  hs.state = 'response-created';
+  return msg;
+}
+
+/**
+ * What a handshake worker computes for an initiation (handshake-offload.ts): the
+ * initiation authenticated and the response's X25519 work done, leaving the parts
+ * that need per-peer state — the replay and flood checks and the psk step — to
+ * acceptPrecomputedResponse on the device's thread.
+ */
+export interface PrecomputedResponse {
+  rs: PublicKey;
+  timestamp: Uint8Array;
+  remoteIndex: number;
+  ePub: Uint8Array;
+  partial: Transcript;
+}
+
+/** `ssFor` returns DH(s, rs) for a known peer, null for a key that is not one. */
+export function precomputeResponse(id: NoiseIdentity, msg: Uint8Array, ssFor: (rs: PublicKey) => Uint8Array | null): PrecomputedResponse | null {
+  if (messageType(msg) !== MessageType.Initiation || msg.length !== MESSAGE_INITIATION_SIZE) return null;
+  const body = msg.subarray(INITIATION_EPHEMERAL_OFFSET, INITIATION_BODY_END);
+  const st = ikReadMessage1Static(ikInitialTranscript(WG_PROLOGUE, id.publicKey), id.privateKey, body);
+  if (!st) return null;
+  const ss = ssFor(st.rs);
+  if (!ss) return null;
+  const timestamp = new Uint8Array(TIMESTAMP_SIZE);
+  const t = ikReadMessage1Payload(st, ss, body, timestamp);
+  if (!t) return null;
+  const e = generatePrivateKey();
+  const ePub = publicKeyFromPrivate(e);
+  const ee = x25519(e, st.re);
+  const se = x25519(e, st.rs);
+  e.fill(0);
+  if (!ee || !se) return null;
+  return { rs: st.rs, timestamp, remoteIndex: readU32(msg, INITIATION_SENDER_OFFSET), ePub, partial: message2Dh(t, ePub, ee, se) };
+}
+
+/**
+ * Responder, with a worker's precomputation: the same checks and state change as
+ * consumeInitiation + createResponse (null, nothing changed, on a replayed timestamp or
+ * a flood), returning the 92-byte response (macs zero).
+ */
+export function acceptPrecomputedResponse(hs: Handshake, p: PrecomputedResponse, localIndex: number, nowMs: number): Uint8Array | null {
+  if (!equalBytes(hs.remoteStatic, p.rs)) return null;
+  const s = sec(hs);
+  if (!tai64nAfter(p.timestamp, s.lastTimestamp)) return null;
+  if (nowMs - hs.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) return null;
+  const msg = new Uint8Array(MESSAGE_RESPONSE_SIZE);
+  msg[0] = MessageType.Response;
+  writeU32(msg, RESPONSE_SENDER_OFFSET, localIndex);
+  writeU32(msg, RESPONSE_RECEIVER_OFFSET, p.remoteIndex);
+  msg.set(p.ePub, RESPONSE_EPHEMERAL_OFFSET);
+  const enc = msg.subarray(RESPONSE_EPHEMERAL_OFFSET + KEY_LEN, RESPONSE_BODY_END);
+  const t = finishMessage2Psk(p.partial, hs.presharedKey, (key, h) => (chachaSeal(enc, key, ZERO_NONCE, EMPTY, h), enc));
+  if (!t) return null;
+  hs.clear();
+  setTranscript(s, t);
+  s.lastTimestamp = p.timestamp;
+  hs.lastInitiationConsumedAt = nowMs;
+  hs.remoteIndex = p.remoteIndex;
   hs.localIndex = localIndex >>> 0;
   hs.state = 'response-created';
   return msg;

@@ -16,7 +16,8 @@ import {
   MESSAGE_TRANSPORT_SIZE_MIN,
   messageType,
 } from './messages.js';
-import { consumeInitiation, consumeResponse, createResponse, deriveSessionKeys } from './noise-protocol.js';
+import { acceptPrecomputedResponse, consumeInitiation, consumeResponse, createResponse, deriveSessionKeys, type PrecomputedResponse, type SessionKeys } from './noise-protocol.js';
+import type { OffloadedInitiation } from './handshake-offload.js';
 import type { Peer } from './peer.js';
 import { ReplayFilter } from './replay.js';
 
@@ -217,9 +218,44 @@ export class InboundPath {
         return false;
       }
     }
-    if (type === MessageType.Initiation) this.initiation(msg, src);
-    else this.response(msg, src);
+    if (type === MessageType.Response) this.response(msg, src);
+    else if (!this.offload(msg, src)) this.initiation(msg, src);
     return false;
+  }
+
+  /** Hands an initiation to the handshake worker; false when it is to be answered here. */
+  private offload(msg: Buffer, src: Uint8Array): boolean {
+    const dev = this.device;
+    const off = dev.handshakeOffload;
+    // Key logging needs our ephemeral key, which the worker never hands out.
+    if (!off || dev.keyLog) return false;
+    const r = off.submit(msg, src, dev.clock.now());
+    if (r === 'full') dev.stats.handshakeQueueFull++;
+    return r !== 'here';
+  }
+
+  /** The device's part of an initiation the worker answered (handshake-offload.ts). */
+  completeInitiation(job: OffloadedInitiation, p: PrecomputedResponse | null): void {
+    const dev = this.device;
+    const peer = p && !dev.isClosed ? dev.lookupPeer(p.rs) : undefined;
+    if (!p || !peer) {
+      dev.stats.handshakeFailed++;
+      return;
+    }
+    const hs = peer.handshake;
+    const superseded = hs.localIndex;
+    const idx = dev.indexTable.newIndex(peer);
+    const response = acceptPrecomputedResponse(hs, p, idx, dev.clock.now());
+    const keys = response && deriveSessionKeys(hs);
+    if (!response || !keys) {
+      dev.indexTable.delete(idx);
+      dev.stats.handshakeFailed++;
+      return;
+    }
+    // Any initiation of ours in flight is superseded by answering theirs.
+    if (superseded) dev.indexTable.delete(superseded);
+    this.authenticated(peer, job.src, job.msg.length, 1);
+    this.respond(peer, response, keys);
   }
 
   private initiation(msg: Buffer, src: Uint8Array): void {
@@ -244,10 +280,14 @@ export class InboundPath {
       dev.stats.handshakeFailed++;
       return;
     }
+    this.respond(peer, response, keys);
+  }
+
+  private respond(peer: Peer, response: Uint8Array, keys: SessionKeys): void {
     peer.cookieGenerator.addMacs(response);
     this.install(peer, keys);
     peer.timers.anyAuthenticatedPacketSent();
-    dev.sendControl(peer, response);
+    this.device.sendControl(peer, response);
   }
 
   private response(msg: Buffer, src: Uint8Array): void {
@@ -269,7 +309,7 @@ export class InboundPath {
     dev.sendKeepalive(peer);
   }
 
-  private install(peer: Peer, keys: NonNullable<ReturnType<typeof deriveSessionKeys>>): void {
+  private install(peer: Peer, keys: SessionKeys): void {
     const dev = this.device;
     const kp = new Keypair(keys.sendKey, keys.recvKey, keys.isInitiator, keys.localIndex, keys.remoteIndex, dev.clock.now(), new ReplayFilter());
     dev.installKeypair(peer, kp);

@@ -7,6 +7,7 @@ export class DeviceStats {
   cookieRepliesSent = 0;
   badCookieReply = 0;
   ratelimited = 0;
+  handshakeQueueFull = 0; // the handshake worker's queue (HANDSHAKE_QUEUE_SIZE) was full
   unknownIndex = 0;
   expiredKeypair = 0;
   decryptFailed = 0;

@@ -98,19 +98,20 @@ describe('weft up --backend wireguard-go beside a builtin node', { timeout: 240_
     assert.match(peerLine, new RegExp(`${native.self.ipv4.replace(/\./g, '\\.')}/32`), 'its mesh address is an allowed IP');
   });
 
-  test('status shows the backend, the missing NAT traversal and wireguard-go\'s handshake and transfer stats', async (t) => {
+  test('status shows the backend, its second port for NAT traversal and wireguard-go\'s handshake and transfer stats', async (t) => {
     if (!pre(t)) return;
     const mesh = m();
     await mesh.ping(GO, mesh.node(NATIVE).ipv4, 2, 5);
     await sleep(1500); // the engine's stats are polled once a second
     const s = await mesh.status(GO);
     assert.equal(s.backend?.kind, 'wireguard-go');
-    assert.equal(s.backend?.natTraversal, false);
+    assert.equal(s.backend?.natTraversal, true);
     assert.match(s.backend!.reason, /owns the WireGuard UDP port/);
+    assert.equal(s.backend?.discoPort, s.self.listenPort + 1);
     assert.match(s.backend!.filter, /nftables/);
     assert.equal(s.self.iface, goIf);
     assert.ok(s.self.listenPort > 0);
-    assert.equal(s.nat, undefined, 'no NAT traversal section');
+    assert.equal(s.nat?.discoPort, s.backend?.discoPort, 'NAT traversal on the second port');
     const p = s.peers.find((x) => x.name === NATIVE)!;
     assert.equal(p.path, 'direct', JSON.stringify(p));
     assert.ok(p.latestHandshake, 'handshake time from wireguard-go');

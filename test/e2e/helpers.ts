@@ -2,6 +2,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetnsMesh } from '../../src/lab/mesh.js';
+import { NatLab } from '../../src/lab/nat-lab.js';
 import { acquireLock, type LockHandle } from '../../src/lab/lock.js';
 import { sweepStale } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
@@ -25,26 +26,29 @@ export function e2eFile(): void {
 }
 
 /**
- * One NetnsMesh for a describe(): `create()` it in before(), `ready()` once built, `get()`
- * it in tests (fails while not set up); it is destroyed after the suite.
+ * One lab (a NetnsMesh, a NatLab) for a describe(): `create()` it in before(), `ready()`
+ * once built, `get()` it in tests (fails while not set up); it is destroyed after the suite.
  */
-export function suiteMesh(): { create(): NetnsMesh; ready(): void; get(): NetnsMesh } {
-  let mesh: NetnsMesh | null = null;
+export function suiteLab<T extends { destroy(): Promise<void> }>(make: () => T): { create(): T; ready(): void; get(): T } {
+  let lab: T | null = null;
   let built = false;
   after(async () => {
-    await mesh?.destroy();
+    await lab?.destroy();
   });
   return {
-    create: () => (mesh = new NetnsMesh()),
+    create: () => (lab = make()),
     ready: () => {
       built = true;
     },
     get: () => {
-      assert.ok(mesh && built, 'mesh set up');
-      return mesh;
+      assert.ok(lab && built, 'lab set up');
+      return lab;
     },
   };
 }
+
+export const suiteMesh = () => suiteLab(() => new NetnsMesh());
+export const suiteNatLab = () => suiteLab(() => new NatLab());
 
 /** Root, tools, and each implementation built/installed. Skips or (when required) throws. */
 export function pre(t: SkipContext, impls: WgImpl[], tools: string[] = []): boolean {

@@ -2,14 +2,14 @@
 // src/lab/nat-lab.ts), agents and the coordinator (embedded relay + STUN) as real
 // processes driven through the `weft` CLI. Asserts the path every pair reaches and that
 // traffic flows; mapping expiry; roaming; relay restart.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { WEFT_JS } from '../../src/lab/mesh.js';
-import { NAT_LAB_SITES as SITES, NatLab } from '../../src/lab/nat-lab.js';
+import { NAT_LAB_SITES as SITES, type NatLab } from '../../src/lab/nat-lab.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { e2eFile } from './helpers.js';
+import { e2eFile, suiteNatLab } from './helpers.js';
 
 e2eFile();
 
@@ -30,37 +30,22 @@ function pre(t: SkipContext): boolean {
 }
 
 describe('NAT lab: real iptables NAT routers in namespaces', { timeout: 600_000 }, () => {
-  let lab: NatLab | null = null;
-  let ready = false;
+  const fx = suiteNatLab();
 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'ping', 'iptables', 'sysctl']).length) return;
-    lab = new NatLab();
+    const lab = fx.create();
     await lab.build(SITES);
     await lab.startServer();
     await lab.createAuthKey();
-    await Promise.all(NAMES.map((n) => lab!.up(n)));
+    await Promise.all(NAMES.map((n) => lab.up(n)));
     for (const n of NAMES) await lab.waitPeers(n, NAMES.length - 1);
-    ready = true;
+    fx.ready();
   });
 
-  after(async () => {
-    await lab?.destroy();
-  });
+  const L = fx.get;
 
-  const L = (): NatLab => {
-    assert.ok(lab && ready, 'lab set up');
-    return lab;
-  };
-
-  async function reach(a: string, b: string, ms: number): Promise<number | null> {
-    const t0 = Date.now();
-    while (Date.now() - t0 < ms) {
-      const r = await L().ping(a, L().node(b).ipv4, 1, 0.2);
-      if (r.received > 0) return Date.now() - t0;
-    }
-    return null;
-  }
+  const reach = (a: string, b: string, ms: number): Promise<number | null> => L().reach(a, b, ms);
 
   test('pair matrix: every pair reachable, direct or relayed as the NATs allow', async (t) => {
     if (!pre(t)) return;

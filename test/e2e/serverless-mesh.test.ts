@@ -7,31 +7,19 @@
 // the same addresses, and a revoked one loses its tunnels everywhere.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StatusJson } from '../../src/agent/status.js';
 import { WEFT_JS, type MeshNode } from '../../src/lab/mesh.js';
-import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
 import { sleep } from '../../src/lab/netns.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile, suiteMesh } from './helpers.js';
+import { memberState, readmeLines, waitStatus as waitFor } from './serverless-helpers.js';
 
 e2eFile();
 
 const NAMES = ['amber', 'birch', 'cedar', 'dune', 'elm'];
 const PORT = 41641;
-
-/** The README's serverless lines, comments stripped, split into words. */
-function readmeLines(): string[][] {
-  const md = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  const block = /<!-- serverless-commands[^]*?```bash\n([^]*?)```/.exec(md);
-  assert.ok(block, 'README serverless block');
-  return block[1]
-    .split('\n')
-    .map((l) => l.replace(/\s*#.*$/, '').trim())
-    .filter((l) => l !== '')
-    .map((l) => l.split(/\s+/));
-}
 
 function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'ping', 'getent']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
@@ -75,18 +63,9 @@ describe('serverless mesh of five agents in namespaces', { timeout: 300_000 }, (
     return mesh.startAgent(n, [...mesh.cli, ...fill(words, n.stateDir)], mesh.env);
   }
 
-  /** Polls `weft status --json` on `name` until `done` holds. */
-  async function waitStatus(name: string, done: (s: StatusJson) => boolean, what: string, timeoutMs = 60_000): Promise<StatusJson> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await fx.get().status(name);
-      if (done(s)) return s;
-      if (Date.now() > deadline) throw new Error(`${name}: ${what}; status: ${JSON.stringify({ peers: s.peers.map((p) => p.name), members: s.members?.map((m) => [m.name, m.state]) })}`);
-      await sleep(250);
-    }
-  }
+  const waitStatus = (name: string, done: (s: StatusJson) => boolean, what: string, timeoutMs?: number): Promise<StatusJson> => waitFor((n) => fx.get().status(n), name, done, what, timeoutMs);
 
-  const stateOf = (s: StatusJson, name: string): string | undefined => s.members?.find((m) => m.name === name)?.state;
+  const stateOf = memberState;
 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'ping', 'getent']).length) return;
@@ -211,6 +190,10 @@ describe('serverless mesh of five agents in namespaces', { timeout: 300_000 }, (
     assert.equal((await mesh.status(n.name)).self.name, n.name, 'still running');
     const down = await mesh.down(n.name);
     assert.equal(down.code, 0, down.stderr);
-    await waitStatus(NAMES[0], (s) => !s.peers.some((p) => p.name === n.name), `${n.name} gone after weft down`);
+    // A graceful leave: dead at once, and said to have left rather than stopped answering.
+    const s = await waitStatus(NAMES[0], (x) => !x.peers.some((p) => p.name === n.name) && stateOf(x, n.name) === 'dead', `${n.name} gone after weft down`);
+    assert.equal(s.members?.find((m) => m.name === n.name)?.left, true);
+    const text = await ok(mesh.node(NAMES[0]).ns, fill(line('weft', 'status'), mesh.node(NAMES[0]).stateDir));
+    assert.match(text, new RegExp(`${n.name}\\s+dead\\s+- \\(left the mesh\\)`));
   });
 });

@@ -84,8 +84,9 @@ test('weft up --metrics-listen takes HOST:PORT', () => {
 
 test('weft up --serverless takes seeds and a trust folder, and refuses coordinator flags', () => {
   const a = parseUpArgs({ serverless: true, seed: '10.0.0.1:41641, [fd00::1]:41641,seed.lan:7', authorizedKeys: '/etc/weft/keys' });
-  assert.deepEqual(a.serverless, { seeds: ['10.0.0.1:41641', '[fd00::1]:41641', 'seed.lan:7'], authorizedKeys: '/etc/weft/keys' });
-  assert.deepEqual(parseUpArgs({ serverless: true }).serverless, { seeds: [], authorizedKeys: undefined });
+  assert.deepEqual(a.serverless, { seeds: ['10.0.0.1:41641', '[fd00::1]:41641', 'seed.lan:7'], authorizedKeys: '/etc/weft/keys', relay: false });
+  assert.deepEqual(parseUpArgs({ serverless: true }).serverless, { seeds: [], authorizedKeys: undefined, relay: false });
+  assert.equal(parseUpArgs({ serverless: true, relay: true }).serverless?.relay, true);
   assert.equal(parseUpArgs({}).serverless, undefined);
   for (const bad of [
     { serverless: true, server: 'https://c.example' },
@@ -95,6 +96,7 @@ test('weft up --serverless takes seeds and a trust folder, and refuses coordinat
     { serverless: true, seed: 'a b:1' },
     { seed: '10.0.0.1:41641' },
     { authorizedKeys: '/x' },
+    { relay: true },
   ]) {
     assert.throws(() => parseUpArgs(bad), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARGUMENT', JSON.stringify(bad));
   }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseDuration } from '../../src/control/durations.js';
 import { canonicalEndpoint, parseEndpoints } from '../../src/control/endpoints.js';
+import { wireguardPortOf } from '../../src/wire/control.js';
 import { generateUla48, Ipam, parseIpv4Range } from '../../src/control/ipam.js';
 import { generatedName, NameAllocator, sanitizeHostname } from '../../src/control/names.js';
 import { hashSecret, isSecretOf, mintSecret, secretMatches, secretPrefix } from '../../src/control/secrets.js';
@@ -164,4 +165,9 @@ test('endpoints are validated and canonicalised', () => {
   assert.equal(codeOf(() => parseEndpoints(['1.2.3.4:1', 'nope'])), 'ERR_INVALID_ENDPOINT');
   assert.equal(codeOf(() => parseEndpoints('x')), 'ERR_VALIDATION');
   assert.equal(codeOf(() => parseEndpoints(Array(33).fill('1.2.3.4:1'))), 'ERR_VALIDATION');
+  // An external engine's WireGuard port beside its disco endpoints: one, 1..65535.
+  assert.deepEqual(parseEndpoints(['1.2.3.4:1', 'wgport:51820', 'wgport:51821']), ['1.2.3.4:1', 'wgport:51820']);
+  for (const bad of ['wgport:0', 'wgport:65536', 'wgport:', 'wgport:1x', 'wgport:-1']) assert.equal(codeOf(() => parseEndpoints([bad])), 'ERR_INVALID_ENDPOINT', bad);
+  assert.equal(wireguardPortOf(['1.2.3.4:1', 'relay:x', 'wgport:51820']), 51820);
+  assert.equal(wireguardPortOf(['1.2.3.4:1']), null);
 });

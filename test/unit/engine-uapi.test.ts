@@ -6,6 +6,7 @@ import { formatGet, parseSet, type UapiDeviceSnapshot } from '../../src/wireguar
 import { formatSet, parseGet } from '../../src/wireguard/uapi-client.js';
 import { privateKeyFromBytes, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { peerStatusFromUapi } from '../../src/wireguard/engine.js';
+import { withKeepaliveNudge } from '../../src/wireguard/engine-driven.js';
 
 // The UAPI client (what drives wireguard-go) against our own UAPI server's parser and
 // formatter, and the diff the external engine sets.
@@ -96,4 +97,32 @@ test('peerStatusFromUapi: the session is dated by the last handshake', () => {
   assert.equal(v.sessionCreatedMs, 200);
   assert.deepEqual([v.rxBytes, v.txBytes, v.endpoint], [10, 20, '192.0.2.1:41641']);
   assert.equal(peerStatusFromUapi({ ...p, lastHandshakeMs: 0 }, 500, 1_000_300).sessionCreatedMs, null);
+});
+
+test('withKeepaliveNudge: a peer moving to a direct endpoint gets its keepalive set away and back (wireguard-go sends at once)', () => {
+  const [a, b, c] = [key(1), key(2), key(3)];
+  const base = { remove: false, updateOnly: true, replaceAllowedIps: false, addAllowedIps: [], removeAllowedIps: [] };
+  const change = {
+    replacePeers: false,
+    peers: [
+      { ...base, publicKey: a, endpoint: '203.0.113.12:41641' },
+      { ...base, publicKey: b, endpoint: '127.0.0.1:40000' },
+      { ...base, publicKey: c, endpoint: '198.51.100.1:1' },
+    ],
+  };
+  const config: DeviceConfig = { privateKey: key(9), peers: [{ publicKey: a, allowedIps: [] }, { publicKey: b, allowedIps: [] }, { publicKey: c, allowedIps: [], persistentKeepalive: 25 }] };
+  const out = withKeepaliveNudge(change, config);
+  const text = formatSet(out);
+  // a: 0 -> 1 -> 0; c: 25 -> 0 -> 25; b (loopback proxy): nothing more.
+  const sections = text.trim().split('public_key=').slice(1).map((s) => s.trim().split('\n'));
+  assert.equal(sections.length, 7);
+  assert.deepEqual(sections.slice(3).map((s) => [s[0], s.find((l) => l.startsWith('persistent_keepalive_interval='))]), [
+    [hex(a), 'persistent_keepalive_interval=1'],
+    [hex(a), 'persistent_keepalive_interval=0'],
+    [hex(c), 'persistent_keepalive_interval=0'],
+    [hex(c), 'persistent_keepalive_interval=25'],
+  ]);
+  assert.ok(sections.slice(3).every((s) => s.includes('update_only=true')), 'never re-creates a peer');
+  const quiet = { replacePeers: false, peers: [{ ...base, publicKey: b, endpoint: '127.0.0.1:40000' }] };
+  assert.equal(withKeepaliveNudge(quiet, config), quiet);
 });

@@ -79,3 +79,15 @@ test('PeerPath: a peer waking from idle keeps its old path for trustMs, then dro
   clock.advance(1);
   assert.equal(p.expire(clock.now()), lan, 'no pong since waking');
 });
+
+test('PeerPath.wgEndpoint: the best path itself, or its address at the peer\'s own WireGuard port', () => {
+  const p = peer();
+  assert.equal(p.confirm(Endpoint.of('203.0.113.11', 50070), 0, 5, 0)?.was, null);
+  assert.equal(p.wgEndpoint(p.best!).key, '203.0.113.11:50070', 'builtin peer: disco and WireGuard share the port');
+  p.wgPort = 50069;
+  const wg = p.wgEndpoint(p.best!);
+  assert.equal(wg.key, '203.0.113.11:50069', 'external engine: its WireGuard port');
+  assert.equal(p.wgEndpoint(p.best!), wg, 'cached while the best path stays');
+  p.confirm(Endpoint.of('192.168.1.5', 50070), 0, 0.5, 1);
+  assert.equal(p.wgEndpoint(p.best!).key, '192.168.1.5:50069');
+});

@@ -119,3 +119,18 @@ test('a member behind NAT: the address it is heard from joins its advertised end
   assert.equal(sim.stateOf(0, 2), 'alive');
   assert.deepEqual(backend.peers.get(sim.ids[1])?.endpoints, [sim.addrs[1].key], 'nothing added when the advertised address is the one heard from');
 });
+
+test('members that volunteer as relays form the relay map, in full netmaps, until they die', () => {
+  const { sim, backend, updates } = setup(4);
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => sim.converged(), 30_000), null);
+  assert.deepEqual(backend.relays, [], 'no relay member yet');
+  sim.nodes[2].membership.setSelf([sim.addrs[2]], true);
+  assert.notEqual(sim.runUntil(() => (backend.relays?.length ?? 0) > 0, 30_000), null, 'the relay flag spreads');
+  assert.deepEqual(backend.relays, [{ id: 'n2', url: `ws://${sim.addrs[2].key}/relay`, stun: [sim.addrs[2].key] }]);
+  const last = updates.at(-1)!;
+  assert.equal(last.type, 'full', 'the agent takes relays from full netmaps only');
+  sim.kill(2);
+  assert.notEqual(sim.runUntil(() => backend.relays?.length === 0, 120_000), null, 'a dead relay leaves the map');
+  assert.equal(backend.peers.has(sim.ids[2]), false);
+});

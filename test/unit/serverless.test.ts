@@ -82,6 +82,8 @@ const messageArb: fc.Arbitrary<GossipMessage> = fc.oneof(
   fc.record({ type: fc.constantFrom('suspect' as const, 'dead' as const), incarnation: u32, node: keyArb, from: keyArb }),
   fc.record({ type: fc.constant('sync' as const), wantReply: fc.boolean() }),
   fc.record({ type: fc.constant('revoke' as const), node: keyArb, admin: keyArb, issuedAt: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), signature: fc.uint8Array({ minLength: 64, maxLength: 64 }) }),
+  fc.record({ type: fc.constantFrom('forward' as const, 'forwarded' as const), peer: keyArb, payload: fc.uint8Array({ minLength: 1, maxLength: 120 }) }),
+  fc.record({ type: fc.constant('observed' as const), addr: endpointArb }),
 );
 const norm = (m: GossipMessage): unknown => JSON.parse(JSON.stringify(m, (_k, v) => (v instanceof Endpoint ? v.key : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)));
 

@@ -92,3 +92,26 @@ test('a replayed datagram is dropped and counted', () => {
   sim.clock.advance(100);
   assert.equal(sim.nodes[0].counters.rxReplayed, 1);
 });
+
+test('a graceful leave is dead everywhere at once, never suspected; the member can rejoin', () => {
+  const sim = new SimCluster({ n: 20, seed: 8 });
+  let suspected = 0;
+  sim.nodes.forEach((node) => node.on('member', (e) => e.type === 'suspect' && e.id === sim.ids[4] && suspected++));
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  const before = sim.nodes[4].membership.self.incarnation;
+  sim.nodes[4].leave();
+  sim.net.setDown(sim.addrs[4]); // gone: it answers nothing after leaving
+  const others = sim.nodes.map((_, i) => i).filter((i) => i !== 4);
+  const took = sim.runUntil(() => others.every((i) => sim.stateOf(i, 4) === 'dead'), 30_000, 10);
+  assert.notEqual(took, null, 'dead everywhere');
+  // Suspicion alone takes at least suspicionMult·log10(20)·1 s ≈ 5.2 s, plus probing.
+  assert.ok(took! < 2_000, `learnt by gossip in ${took} ms, not by probing`);
+  assert.equal(suspected, 0, 'never suspected');
+  assert.ok(others.every((i) => sim.nodes[i].membership.members.get(sim.ids[4])!.incarnation === before + 1));
+  assert.ok(others.every((i) => sim.nodes[i].membership.members.get(sim.ids[4])!.left === true), 'marked as left, not failed');
+  sim.net.setDown(sim.addrs[4], false);
+  sim.nodes[4] = sim.makeNode(4);
+  sim.nodes[4].start([sim.addrs[0]]);
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 60_000), null, 'rejoins after leaving');
+});

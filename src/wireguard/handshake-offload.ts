@@ -1,0 +1,165 @@
+import { Worker } from 'node:worker_threads';
+import type { PrecomputedResponse } from './noise-protocol.js';
+
+// Initiations answered on a worker thread (handshake-worker.ts): the device's thread
+// checks mac1 and cookies as before, hands the initiation over, and finishes it
+// (replay and flood checks, psk step, index, session) when the worker's part comes
+// back. The worker starts only when initiations arrive faster than OFFLOAD_START_RATE
+// a second (an idle node never pays for a thread) and stops after OFFLOAD_IDLE_MS
+// without one. Like wireguard-go's handshake queue it is bounded: past
+// HANDSHAKE_QUEUE_SIZE in flight, initiations are dropped and counted. If the worker
+// dies, the device answers on its own thread again.
+
+/** wireguard-go's QueueHandshakeSize. */
+export const HANDSHAKE_QUEUE_SIZE = 1024;
+/** Initiations in one second that start the worker. */
+export const OFFLOAD_START_RATE = 32;
+export const OFFLOAD_IDLE_MS = 30_000;
+
+export type ToHandshakeWorker =
+  | { type: 'identity'; privateKey: Uint8Array | null }
+  | { type: 'peers'; changes: { key: Uint8Array; present: boolean }[] }
+  | { type: 'jobs'; gen: number; jobs: { id: number; msg: Uint8Array }[] };
+export type FromHandshakeWorker = { type: 'done'; gen: number; results: { id: number; result: PrecomputedResponse | null }[] };
+
+/** An initiation in flight: a copy of the message and of its source endpoint. */
+export interface OffloadedInitiation {
+  msg: Uint8Array;
+  src: Uint8Array;
+}
+
+export interface HandshakeOffloadHooks {
+  /** Our private key and the peers' public keys now, for a worker that starts. */
+  identity(): Uint8Array | null;
+  peerKeys(): Iterable<Uint8Array>;
+  /** The worker's part, or null (not a valid initiation for a known peer, or stale). */
+  done(job: OffloadedInitiation, result: PrecomputedResponse | null): void;
+  /** The worker failed; every later initiation is answered on the device's thread. */
+  failed(err: Error): void;
+}
+
+export class HandshakeOffload {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, OffloadedInitiation>();
+  private nextId = 1;
+  /** Bumped by every identity change and worker start: older answers are dropped. */
+  private gen = 0;
+  private broken = false;
+  /** Peer set changes not yet sent, by key (hex): the last change of a key wins. */
+  private changes = new Map<string, { key: Uint8Array; present: boolean }>();
+  private windowStart = 0;
+  private windowCount = 0;
+  private lastJobAt = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** Jobs of this turn: one message per turn each way, not one per initiation. */
+  private outbox: { id: number; msg: Uint8Array }[] = [];
+
+  constructor(private readonly hooks: HandshakeOffloadHooks) {}
+
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  setIdentity(privateKey: Uint8Array | null): void {
+    this.gen++;
+    this.post({ type: 'identity', privateKey: privateKey ? Uint8Array.from(privateKey) : null });
+  }
+
+  peerChanged(publicKey: Uint8Array, present: boolean): void {
+    if (this.worker) this.changes.set(Buffer.from(publicKey).toString('hex'), { key: Uint8Array.from(publicKey), present });
+  }
+
+  /**
+   * Offers an initiation (`msg` from `src`, at monotonic `nowMs`): 'queued' when the
+   * worker takes it, 'full' when its queue is, 'here' when the device answers it itself.
+   */
+  submit(msg: Uint8Array, src: Uint8Array, nowMs: number): 'queued' | 'full' | 'here' {
+    if (this.broken) return 'here';
+    if (!this.worker) {
+      if (nowMs - this.windowStart >= 1000) {
+        this.windowStart = nowMs;
+        this.windowCount = 0;
+      }
+      if (++this.windowCount < OFFLOAD_START_RATE) return 'here';
+      this.start();
+    }
+    if (this.pending.size >= HANDSHAKE_QUEUE_SIZE) return 'full';
+    const id = this.nextId++;
+    const job = { msg: Uint8Array.from(msg), src: Uint8Array.from(src) };
+    this.pending.set(id, job);
+    this.lastJobAt = performance.now();
+    if (this.outbox.length === 0) queueMicrotask(() => this.flush());
+    this.outbox.push({ id, msg: job.msg });
+    return 'queued';
+  }
+
+  async close(): Promise<void> {
+    this.broken = true;
+    await this.stop();
+  }
+
+  private start(): void {
+    const worker = new Worker(new URL('./handshake-worker.js', import.meta.url));
+    // The device decides when the process ends, not this thread.
+    worker.unref();
+    worker.on('message', (m: FromHandshakeWorker) => this.finished(m));
+    worker.on('error', (err) => this.fail(worker, err));
+    worker.on('exit', (code) => this.fail(worker, new Error(`handshake worker exited (${code})`)));
+    this.worker = worker;
+    this.gen++;
+    this.changes.clear();
+    this.post({ type: 'identity', privateKey: this.hooks.identity() });
+    this.post({ type: 'peers', changes: [...this.hooks.peerKeys()].map((key) => ({ key: Uint8Array.from(key), present: true })) });
+    this.idleTimer = setInterval(() => {
+      if (this.pending.size === 0 && performance.now() - this.lastJobAt > OFFLOAD_IDLE_MS) void this.stop();
+    }, OFFLOAD_IDLE_MS / 3).unref();
+  }
+
+  private async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
+    this.windowCount = 0;
+    this.outbox = [];
+    const jobs = [...this.pending.values()];
+    this.pending.clear();
+    for (const job of jobs) this.hooks.done(job, null);
+    await worker?.terminate();
+  }
+
+  // Peer changes go over in one message before the next jobs, so a reconfigure of
+  // 10,000 peers is one message, and a job never overtakes the peer it names.
+  private flush(): void {
+    if (this.changes.size > 0) {
+      this.post({ type: 'peers', changes: [...this.changes.values()] });
+      this.changes = new Map();
+    }
+    if (this.outbox.length > 0) this.post({ type: 'jobs', gen: this.gen, jobs: this.outbox });
+    this.outbox = [];
+  }
+
+  private post(m: ToHandshakeWorker): void {
+    this.worker?.postMessage(m);
+  }
+
+  private finished(m: FromHandshakeWorker): void {
+    for (const r of m.results) {
+      const job = this.pending.get(r.id);
+      if (!job) continue;
+      this.pending.delete(r.id);
+      this.hooks.done(job, m.gen === this.gen ? r.result : null);
+    }
+  }
+
+  private fail(worker: Worker, err: Error): void {
+    if (worker !== this.worker) return; // stopped on purpose
+    this.broken = true;
+    this.hooks.failed(err);
+    void this.stop();
+  }
+}

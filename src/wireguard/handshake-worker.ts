@@ -1,0 +1,51 @@
+import { parentPort } from 'node:worker_threads';
+import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { precomputeResponse, type NoiseIdentity } from './noise-protocol.js';
+import type { ToHandshakeWorker, FromHandshakeWorker } from './handshake-offload.js';
+
+// The handshake worker thread (handshake-offload.ts starts it): the X25519 work of
+// answering initiations, so a handshake storm runs on the second core and the device's
+// thread keeps moving data. It holds our private key and the set of peer keys (for
+// the static-static DH, computed once per peer as the device does); it never sees
+// pre-shared keys, timestamps of earlier handshakes or sessions.
+
+const port = parentPort!;
+let identity: NoiseIdentity | null = null;
+/** Peer key (hex) -> DH(s, peer) once computed; null until the first initiation needs it. */
+const peers = new Map<string, Uint8Array | null>();
+
+function ssFor(rs: PublicKey): Uint8Array | null {
+  const hex = Buffer.from(rs).toString('hex');
+  if (!peers.has(hex)) return null;
+  let ss = peers.get(hex) ?? null;
+  if (!ss) {
+    ss = x25519(identity!.privateKey, rs);
+    if (!ss) return null;
+    peers.set(hex, ss);
+  }
+  return isZeroKey(ss) ? null : ss;
+}
+
+port.on('message', (m: ToHandshakeWorker) => {
+  if (m.type === 'identity') {
+    const key = m.privateKey as PrivateKey | null;
+    identity = key ? { privateKey: key, publicKey: publicKeyFromPrivate(key) } : null;
+    for (const k of peers.keys()) peers.set(k, null);
+  } else if (m.type === 'peers') {
+    for (const c of m.changes) {
+      const hex = Buffer.from(c.key).toString('hex');
+      if (!c.present) peers.delete(hex);
+      else if (!peers.has(hex)) peers.set(hex, null);
+    }
+  } else {
+    const results = m.jobs.map(({ id, msg }) => {
+      try {
+        return { id, result: identity ? precomputeResponse(identity, msg, ssFor) : null };
+      } catch {
+        // A bug, not the sender's doing: the initiation fails like a bad one would.
+        return { id, result: null };
+      }
+    });
+    port.postMessage({ type: 'done', gen: m.gen, results } satisfies FromHandshakeWorker);
+  }
+});

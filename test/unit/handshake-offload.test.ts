@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generatePrivateKey, publicKeyFromPrivate, x25519, type PrivateKey } from '../../src/crypto/keys.js';
+import { HandshakeOffload, OFFLOAD_START_RATE, type OffloadedInitiation } from '../../src/wireguard/handshake-offload.js';
+import {
+  acceptPrecomputedResponse,
+  consumeResponse,
+  createInitiation,
+  deriveSessionKeys,
+  Handshake,
+  precomputeResponse,
+  type NoiseIdentity,
+  type PrecomputedResponse,
+} from '../../src/wireguard/noise-protocol.js';
+import { tai64n } from '../../src/wireguard/tai64n.js';
+
+const ident = (k: PrivateKey = generatePrivateKey()): NoiseIdentity => ({ privateKey: k, publicKey: publicKeyFromPrivate(k) });
+
+/** DH(responder static, initiator static), as the device caches it. */
+const sharedStatic = (a: NoiseIdentity, b: NoiseIdentity): Uint8Array => x25519(a.privateKey, b.publicKey)!;
+
+/** An initiator towards `responder`, and the responder's handshake state for it (optionally with a psk). */
+function pair(responder: NoiseIdentity, psk?: Uint8Array) {
+  const me = ident();
+  const mine = new Handshake(responder.publicKey, psk as never);
+  mine.setIdentity(me);
+  const theirs = new Handshake(me.publicKey, psk as never);
+  theirs.setIdentity(responder);
+  return { me, mine, theirs };
+}
+
+test('a precomputed response is the response: the initiator accepts it and both derive the same keys (psk too)', () => {
+  const responder = ident();
+  for (const psk of [undefined, new Uint8Array(32).fill(7)]) {
+    const { me, mine, theirs } = pair(responder, psk);
+    const init = createInitiation(me, mine, 11, tai64n(Date.now()))!;
+    const p = precomputeResponse(responder, init, (rs) => (Buffer.from(rs).equals(Buffer.from(me.publicKey)) ? sharedStatic(responder, me) : null))!;
+    assert.ok(p);
+    const resp = acceptPrecomputedResponse(theirs, p, 22, 1000)!;
+    assert.ok(resp);
+    const rKeys = deriveSessionKeys(theirs)!;
+    const ih = consumeResponse(me, resp, (i) => (i === 11 ? mine : undefined))!;
+    assert.ok(ih, 'initiator accepts the response');
+    const iKeys = deriveSessionKeys(ih)!;
+    assert.deepEqual(Buffer.from(iKeys.sendKey), Buffer.from(rKeys.recvKey));
+    assert.deepEqual(Buffer.from(iKeys.recvKey), Buffer.from(rKeys.sendKey));
+    assert.equal(rKeys.remoteIndex, 11);
+    assert.equal(iKeys.remoteIndex, 22);
+  }
+});
+
+test('accepting a precomputed response keeps the replay and flood checks and changes nothing when it refuses', () => {
+  const responder = ident();
+  const { me, mine, theirs } = pair(responder);
+  const init = createInitiation(me, mine, 1, tai64n(Date.now()))!;
+  const ss = (): Uint8Array => sharedStatic(responder, me);
+  const p = precomputeResponse(responder, init, ss)!;
+  assert.ok(acceptPrecomputedResponse(theirs, p, 2, 1000));
+  deriveSessionKeys(theirs);
+  // The same initiation again (same timestamp): a replay.
+  assert.equal(acceptPrecomputedResponse(theirs, precomputeResponse(responder, init, ss)!, 3, 5000), null);
+  assert.equal(theirs.state, 'zeroed');
+  // A newer one within the flood interval: refused too.
+  const again = createInitiation(me, mine, 4, tai64n(Date.now() + 1000))!;
+  assert.equal(acceptPrecomputedResponse(theirs, precomputeResponse(responder, again, ss)!, 5, 1005), null);
+  // Another peer's precomputation never lands on this handshake.
+  const other = pair(responder);
+  const foreign = precomputeResponse(responder, createInitiation(other.me, other.mine, 6, tai64n(Date.now()))!, () => sharedStatic(responder, other.me))!;
+  assert.equal(acceptPrecomputedResponse(theirs, foreign, 7, 9000), null);
+  // An unknown key is refused before any further work.
+  assert.equal(precomputeResponse(responder, again, () => null), null);
+  // Garbage is refused, not thrown.
+  assert.equal(precomputeResponse(responder, new Uint8Array(148).fill(1), ss), null);
+  assert.equal(precomputeResponse(responder, new Uint8Array(3), ss), null);
+});
+
+test('the offload answers here below the start rate, then on the worker; stale and unknown initiations come back empty', async () => {
+  const responder = ident();
+  const peers = Array.from({ length: OFFLOAD_START_RATE + 8 }, () => pair(responder));
+  const stranger = pair(responder);
+  const results: { job: OffloadedInitiation; result: PrecomputedResponse | null }[] = [];
+  let waiting: (() => void) | null = null;
+  let keys = peers.map((p) => p.me.publicKey);
+  const off = new HandshakeOffload({
+    identity: () => responder.privateKey,
+    peerKeys: () => keys,
+    done: (job, result) => {
+      results.push({ job, result });
+      waiting?.();
+    },
+    failed: (err) => assert.fail(err),
+  });
+  const until = async (n: number): Promise<void> => {
+    while (results.length < n) await new Promise<void>((r) => (waiting = r));
+  };
+  try {
+    const answers = peers.map((p, i) => off.submit(createInitiation(p.me, p.mine, i + 1, tai64n(Date.now()))!, Uint8Array.of(i), 10));
+    assert.deepEqual(answers.slice(0, OFFLOAD_START_RATE - 1), new Array(OFFLOAD_START_RATE - 1).fill('here'));
+    assert.deepEqual(answers.slice(OFFLOAD_START_RATE - 1), new Array(peers.length - OFFLOAD_START_RATE + 1).fill('queued'));
+    assert.ok(off.running);
+    await until(answers.filter((a) => a === 'queued').length);
+    for (const { job, result } of results) {
+      const i = job.src[0];
+      assert.ok(result, `peer ${i} answered`);
+      assert.ok(acceptPrecomputedResponse(peers[i].theirs, result, 100 + i, 10));
+    }
+    // A key outside the peer set: no answer (as the device's own path refuses it).
+    results.length = 0;
+    off.submit(createInitiation(stranger.me, stranger.mine, 99, tai64n(Date.now()))!, Uint8Array.of(0), 20);
+    await until(1);
+    assert.equal(results[0].result, null);
+    // Added later, it is answered; an identity change makes answers in flight stale.
+    off.peerChanged(stranger.me.publicKey, true);
+    keys = [...keys, stranger.me.publicKey];
+    results.length = 0;
+    off.submit(createInitiation(stranger.me, stranger.mine, 98, tai64n(Date.now() + 1))!, Uint8Array.of(0), 30);
+    await until(1);
+    assert.ok(results[0].result);
+    results.length = 0;
+    off.submit(createInitiation(peers[0].me, peers[0].mine, 97, tai64n(Date.now() + 2))!, Uint8Array.of(0), 40);
+    off.setIdentity(generatePrivateKey());
+    await until(1);
+    assert.equal(results[0].result, null);
+  } finally {
+    await off.close();
+  }
+  assert.equal(off.running, false);
+});
