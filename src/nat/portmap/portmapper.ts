@@ -47,6 +47,7 @@ export class PortMapper {
   /** When the next renewal (or retry) is due, on the clock. */
   private renewAt = 0;
   private running: Promise<void> | null = null;
+  private checking = false;
   private stopped = false;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -104,9 +105,9 @@ export class PortMapper {
     this.schedule();
   }
 
-  /** True while a mapping attempt (or its re-map after a restart) is under way. */
+  /** True while a mapping attempt, or a check of the gateway's state, is under way. */
   get busy(): boolean {
-    return this.running !== null;
+    return this.running !== null || this.checking;
   }
 
   /** The next timer: the renewal when it comes before the next epoch check, else the check. */
@@ -121,7 +122,13 @@ export class PortMapper {
     this.timer = null;
     const active = this.active;
     // No answer is not proof of a restart: the renewal decides then.
-    const lost = await active?.stateLost?.().catch(() => false);
+    this.checking = true;
+    let lost: boolean | undefined;
+    try {
+      lost = await active?.stateLost?.().catch(() => false);
+    } finally {
+      this.checking = false;
+    }
     if (this.stopped || active !== this.active || this.running) return;
     if (!lost) return this.schedule();
     this.logger.info({ protocol: active?.name, gateway: this.gw?.ip ?? null }, 'gateway lost its port mappings (restart); mapping again');
