@@ -288,7 +288,9 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
    */
   private heardFrom(id: string, from: Endpoint): void {
     const m = this.membership.members.get(id);
-    if (!m || m === this.membership.self || m.addr?.equals(from)) return;
+    if (!m || m === this.membership.self) return;
+    m.heardAt = this.clock.now();
+    if (m.addr?.equals(from)) return;
     m.addr = from;
     if (!m.endpoints.some((e) => e.equals(from))) this.emit('member', { type: 'update', id });
   }
@@ -389,7 +391,12 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq })]);
     });
     if (!ok) return;
-    this.send({ key: req.target, id: targetId, addr: req.addr }, [encodeMessage({ type: 'ping', seq, target: req.target })]);
+    // Also where we reach it ourselves: a member behind a NAT answers only at its mapping
+    // towards each peer, and the requester's address for it may be one it cannot use.
+    const own = this.membership.members.get(targetId)?.addr;
+    for (const addr of own && !own.equals(req.addr) ? [req.addr, own] : [req.addr]) {
+      this.send({ key: req.target, id: targetId, addr }, [encodeMessage({ type: 'ping', seq, target: req.target })]);
+    }
     if (req.wantNack) {
       this.after(this.config.probeTimeoutMs, () => {
         if (!acked) this.send(requester, [encodeMessage({ type: 'nack', seq: req.seq })]);

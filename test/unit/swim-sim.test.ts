@@ -29,6 +29,22 @@ test('a member cut off briefly is suspected and refutes with a higher incarnatio
   assert.deepEqual(deaths, []);
 });
 
+test('a member behind a NAT reachable only through the seed is never suspected: helpers probe it where they hear it', () => {
+  // Node 3 advertises a LAN address first (nobody reaches it) and can talk only with node 0,
+  // as a member behind an endpoint-dependent NAT does with the relay member.
+  const lan = Endpoint.of('192.168.9.3', 7946);
+  const sim = new SimCluster({ n: 4, seed: 9, advertise: (i, addr) => (i === 3 ? [lan, addr] : [addr]) });
+  sim.net.block(sim.addrs[3], sim.addrs[1]);
+  sim.net.block(sim.addrs[3], sim.addrs[2]);
+  const suspects: number[] = [];
+  sim.nodes.forEach((node, i) => node.on('member', (e) => e.type === 'suspect' && e.id === sim.ids[3] && suspects.push(i)));
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  sim.runUntil(() => false, 60_000);
+  assert.deepEqual(suspects, [], 'nobody suspected node 3');
+  assert.ok(allAlive(sim));
+});
+
 test('a revocation signed by an admin spreads by gossip; the revoked key is refused and cannot rejoin', () => {
   const admin = adminKeyFromSeed(new Uint8Array(32).fill(9));
   const sim = new SimCluster({ n: 8, seed: 3, admins: [admin.publicKey] });
