@@ -72,6 +72,8 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private readonly queue: BroadcastQueue;
   private readonly sealer: GossipSealer;
   private readonly pending = new Map<number, Pending>();
+  /** When we last synced with a member we hold dead but heard from (bounded by the trust set). */
+  private readonly resyncedAt = new Map<string, number>();
   private readonly timers = new Set<TimerHandle>();
   private seeds: Endpoint[] = [];
   private seq = 0;
@@ -323,9 +325,24 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       }
       this.heardFrom(r.senderId, from);
       if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
+      else this.resyncIfDead(sender);
     } catch {
       this.counters.rxMalformed++;
     }
+  }
+
+  /**
+   * A member we hold dead is talking to us: it restarted, or came back from a partition,
+   * and its refutation may never reach us by gossip (it went out a few times, to whoever
+   * it could reach). A sync tells it what we believe, so it refutes, and its reply
+   * carries the refutation. At most once per probe interval per member.
+   */
+  private resyncIfDead(sender: Target): void {
+    if (this.membership.members.get(sender.id)?.state !== 'dead') return;
+    const now = this.clock.now();
+    if (now - (this.resyncedAt.get(sender.id) ?? -Infinity) < this.config.probeIntervalMs) return;
+    this.resyncedAt.set(sender.id, now);
+    this.sync(sender, true);
   }
 
   private handle(m: GossipMessage, sender: Target): void {

@@ -131,3 +131,20 @@ test('a graceful leave is dead everywhere at once, never suspected; the member c
   sim.nodes[4].start([sim.addrs[0]]);
   assert.notEqual(sim.runUntil(() => allAlive(sim), 60_000), null, 'rejoins after leaving');
 });
+
+test('a killed member that restarts behind a NAT is alive again at its seed at once, though gossip cannot reach most members', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    const sim = new SimCluster({ n: 6, seed });
+    sim.startAll();
+    assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+    sim.kill(3);
+    assert.notEqual(sim.runUntil(() => sim.lagging(3, 'dead', (i) => i !== 3) === 0, 60_000), null, 'dead everywhere');
+    // It comes back reaching node 0 (its seed) only: its refutation, gossiped to random
+    // members, mostly goes nowhere; node 0 hears its probes and syncs with it.
+    for (const i of [1, 2, 4, 5]) sim.net.block(sim.addrs[3], sim.addrs[i]);
+    sim.net.setDown(sim.addrs[3], false);
+    sim.nodes[3] = sim.makeNode(3);
+    sim.nodes[3].start([sim.addrs[0]]);
+    assert.notEqual(sim.runUntil(() => sim.stateOf(0, 3) === 'alive', 5_000), null, `seed ${seed}: alive at node 0`);
+  }
+});
