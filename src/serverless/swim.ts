@@ -18,8 +18,8 @@ import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } f
 
 /** Outstanding probes and indirect probes we serve; past it new ones are refused. */
 export const MAX_PENDING_ACKS = 4096;
-/** Members told directly of a graceful leave; the rest learn it by gossip. */
-export const LEAVE_FANOUT = 16;
+/** Members told directly of a graceful leave or a rejoin; the rest learn it by gossip. */
+export const DIRECT_FANOUT = 16;
 
 export interface SwimNodeOptions {
   privateKey: PrivateKey;
@@ -117,13 +117,13 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   }
 
   /**
-   * `weft down`: our leave goes straight to (up to LEAVE_FANOUT) live members, who drop us
+   * `weft down`: our leave goes straight to (up to DIRECT_FANOUT) live members, who drop us
    * at once and gossip it on, instead of suspecting us for seconds; then we stop.
    */
   leave(): void {
     if (this.stopped) return;
     const msg = this.membership.leave();
-    for (const m of this.pick(LEAVE_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
+    for (const m of this.pick(DIRECT_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
     this.stop();
   }
 
@@ -318,6 +318,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         return;
       }
       const sender = { key: r.sender, id: r.senderId, addr: from };
+      const wasDead = this.membership.members.get(r.senderId)?.state === 'dead';
       const isSync = r.messages.find((m) => m.type === 'sync');
       for (const m of r.messages) {
         if (isSync) this.membership.mergeState(m);
@@ -326,6 +327,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       this.heardFrom(r.senderId, from);
       if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
       else this.resyncIfDead(sender);
+      if (wasDead) this.announceRejoin(sender);
     } catch {
       this.counters.rxMalformed++;
     }
@@ -343,6 +345,19 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     if (now - (this.resyncedAt.get(sender.id) ?? -Infinity) < this.config.probeIntervalMs) return;
     this.resyncedAt.set(sender.id, now);
     this.sync(sender, true);
+  }
+
+  /**
+   * A member we held dead proved first-hand that it is alive again. Behind a NAT it may
+   * reach only us, and its refutation is one update among few members, where a handful of
+   * piggybacked copies easily misses someone who then holds it dead until a push/pull:
+   * tell the live members directly, as a leave is told.
+   */
+  private announceRejoin(sender: Target): void {
+    const m = this.membership.members.get(sender.id);
+    if (m?.state !== 'alive') return;
+    const msg = encodeMessage(this.membership.aliveMessage(m));
+    for (const t of this.pick(DIRECT_FANOUT, (x) => x.state === 'alive' && x !== m)) this.send(t, [msg]);
   }
 
   private handle(m: GossipMessage, sender: Target): void {
