@@ -263,7 +263,21 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private pushPull(): void {
     const [peer] = this.pick(1, (m) => m.state === 'alive');
     if (peer) this.sync(peer, true);
-    else this.askSeeds();
+    this.reconnect();
+  }
+
+  /**
+   * Serf's reconnect: the seeds we do not hold alive, and one random failed (not left)
+   * member, are asked who they are, a small datagram each; an answer (Iam) starts a sync.
+   * Without it a seed that left and restarted, or the far side of a healed partition,
+   * stays dead to members that still have someone else alive and so never feel alone.
+   */
+  private reconnect(): void {
+    const live = this.membership.others.filter((m) => m.state === 'alive');
+    const known = (s: Endpoint): boolean => live.some((m) => m.addr?.equals(s) || m.endpoints.some((e) => e.equals(s)));
+    for (const s of this.seeds) if (!known(s)) this.o.transport.send(s, whoisPacket(Kind.Whois));
+    const [failed] = this.pick(1, (m) => m.state === 'dead' && !m.left && m.addr !== null);
+    if (failed) this.o.transport.send(failed.addr!, whoisPacket(Kind.Whois));
   }
 
   /** Our full state in as many datagrams as it takes; only the first asks for a reply. */

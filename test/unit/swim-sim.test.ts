@@ -150,3 +150,16 @@ test('a killed member that restarts behind a NAT is alive again everywhere at on
     assert.notEqual(sim.runUntil(() => sim.lagging(3, 'alive', () => true) === 0, 500, 10), null, `seed ${seed}: alive everywhere`);
   }
 });
+
+test('a seed that left and restarts with no seeds of its own is found again by members that never felt alone', () => {
+  const sim = new SimCluster({ n: 6, seed: 11 });
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  sim.nodes[0].leave();
+  assert.notEqual(sim.runUntil(() => sim.lagging(0, 'dead', (i) => i !== 0) === 0, 5_000), null, 'left everywhere');
+  sim.nodes[0] = sim.makeNode(0);
+  sim.nodes[0].start([]); // the first member's line: nobody to ask
+  // Members 1…5 still have each other; they ask the seed they no longer hold alive at
+  // their next push/pull (30 s), and it answers.
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 65_000), null, 'one mesh again');
+});
