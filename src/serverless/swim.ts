@@ -54,7 +54,8 @@ interface Target {
 }
 
 interface Pending {
-  onAck(): void;
+  /** `from`: who delivered the ack (the target, or a helper that probed it for us). */
+  onAck(from: Target): void;
   onNack(): void;
   timer: TimerHandle;
 }
@@ -72,7 +73,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private readonly queue: BroadcastQueue;
   private readonly sealer: GossipSealer;
   private readonly pending = new Map<number, Pending>();
-  /** When we last synced with a member we hold dead but heard from (bounded by the trust set). */
+  /** When we last asked a member for a sync out of turn (bounded by the trust set). */
   private readonly resyncedAt = new Map<string, number>();
   private readonly timers = new Set<TimerHandle>();
   private seeds: Endpoint[] = [];
@@ -179,7 +180,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     return this.seq;
   }
 
-  private expect(seq: number, ttl: number, onAck: () => void, onNack: () => void = () => {}): boolean {
+  private expect(seq: number, ttl: number, onAck: (from: Target) => void, onNack: () => void = () => {}): boolean {
     if (this.pending.size >= MAX_PENDING_ACKS) {
       this.counters.pendingFull++;
       return false;
@@ -232,11 +233,19 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     let acked = false;
     let nacks = 0;
     let expectedNacks = 0;
-    if (!this.expect(seq, interval, () => void (acked = true), () => void nacks++)) return;
+    const onAck = (from: Target): void => {
+      acked = true;
+      // An answering suspect has refuted by now or will: pull the refutation from whoever
+      // delivered the ack, instead of waiting for gossip that may never come our way.
+      if (m.state === 'suspect') this.resync(from);
+    };
+    if (!this.expect(seq, interval, onAck, () => void nacks++)) return;
     const incarnation = m.incarnation;
     const ping = [encodeMessage({ type: 'ping', seq, target: m.key })];
-    // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now.
-    if (m.state === 'suspect') ping.push(encodeMessage({ type: 'suspect', incarnation, node: m.key, from: self.key }));
+    // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now. The
+    // accusation goes first, so the refutation is queued before the ack and rides on it
+    // (a NATed member's own gossip may not reach us).
+    if (m.state === 'suspect') ping.unshift(encodeMessage({ type: 'suspect', incarnation, node: m.key, from: self.key }));
     this.send(m, ping);
     this.after(this.awareness.scale(this.config.probeTimeoutMs), () => {
       if (acked || !m.addr) return;
@@ -354,11 +363,15 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
    * carries the refutation. At most once per probe interval per member.
    */
   private resyncIfDead(sender: Target): void {
-    if (this.membership.members.get(sender.id)?.state !== 'dead') return;
+    if (this.membership.members.get(sender.id)?.state === 'dead') this.resync(sender);
+  }
+
+  /** A sync that asks for a reply; at most once per probe interval per member. */
+  private resync(to: Target): void {
     const now = this.clock.now();
-    if (now - (this.resyncedAt.get(sender.id) ?? -Infinity) < this.config.probeIntervalMs) return;
-    this.resyncedAt.set(sender.id, now);
-    this.sync(sender, true);
+    if (now - (this.resyncedAt.get(to.id) ?? -Infinity) < this.config.probeIntervalMs) return;
+    this.resyncedAt.set(to.id, now);
+    this.sync(to, true);
   }
 
   /**
@@ -389,15 +402,17 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
           this.pending.delete(m.seq);
           this.clock.clearTimeout(p.timer);
           this.timers.delete(p.timer);
-          p.onAck();
+          p.onAck(sender);
         } else p?.onNack();
         return;
       }
       case 'alive':
         return this.membership.aliveNode(m);
       case 'suspect':
+        this.correctStale(m, sender);
         return this.membership.suspectNode(m);
       case 'dead':
+        this.correctStale(m, sender);
         return this.membership.deadNode(m);
       case 'revoke':
         this.membership.revoke(m);
@@ -410,6 +425,15 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         this.emit('rendezvous', m, sender.id);
         return;
     }
+  }
+
+  /**
+   * The sender passed on an accusation older than the member's refutation we hold: it
+   * missed the refutation (a NATed member's gossip reaches few), so send it the `alive`.
+   */
+  private correctStale(acc: { node: Uint8Array; incarnation: number }, sender: Target): void {
+    const m = this.membership.members.get(keyId(acc.node));
+    if (m && m !== this.membership.self && m.state === 'alive' && acc.incarnation < m.incarnation) this.send(sender, [encodeMessage(this.membership.aliveMessage(m))]);
   }
 
   /** Tells a member that does not advertise where its ping came from (its NAT's mapping). */
