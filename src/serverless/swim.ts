@@ -54,8 +54,7 @@ interface Target {
 }
 
 interface Pending {
-  /** `from`: who delivered the ack (the target, or a helper that probed it for us). */
-  onAck(from: Target): void;
+  onAck(): void;
   onNack(): void;
   timer: TimerHandle;
 }
@@ -180,7 +179,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     return this.seq;
   }
 
-  private expect(seq: number, ttl: number, onAck: (from: Target) => void, onNack: () => void = () => {}): boolean {
+  private expect(seq: number, ttl: number, onAck: () => void, onNack: () => void = () => {}): boolean {
     if (this.pending.size >= MAX_PENDING_ACKS) {
       this.counters.pendingFull++;
       return false;
@@ -233,13 +232,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     let acked = false;
     let nacks = 0;
     let expectedNacks = 0;
-    const onAck = (from: Target): void => {
-      acked = true;
-      // An answering suspect has refuted by now or will: pull the refutation from whoever
-      // delivered the ack, instead of waiting for gossip that may never come our way.
-      if (m.state === 'suspect') this.resync(from);
-    };
-    if (!this.expect(seq, interval, onAck, () => void nacks++)) return;
+    if (!this.expect(seq, interval, () => void (acked = true), () => void nacks++)) return;
     const incarnation = m.incarnation;
     const ping = [encodeMessage({ type: 'ping', seq, target: m.key })];
     // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now. The
@@ -402,7 +395,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
           this.pending.delete(m.seq);
           this.clock.clearTimeout(p.timer);
           this.timers.delete(p.timer);
-          p.onAck(sender);
+          p.onAck();
         } else p?.onNack();
         return;
       }
@@ -410,7 +403,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         return this.membership.aliveNode(m);
       case 'suspect':
         this.correctStale(m, sender);
-        return this.membership.suspectNode(m);
+        return this.suspectAndTell(m);
       case 'dead':
         this.correctStale(m, sender);
         return this.membership.deadNode(m);
@@ -425,6 +418,20 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         this.emit('rendezvous', m, sender.id);
         return;
     }
+  }
+
+  /**
+   * Someone else's accusation: when it makes us suspect a member we heard from lately, we
+   * tell that member at once (Lifeguard's buddy, on receipt rather than at our next probe
+   * of it). A member behind a NAT hears gossip only from the few members that reach it,
+   * and must refute before the suspicion timeout, which independent accusers shorten.
+   */
+  private suspectAndTell(s: Extract<GossipMessage, { type: 'suspect' }>): void {
+    const m = this.membership.members.get(keyId(s.node));
+    const was = m?.state;
+    this.membership.suspectNode(s);
+    if (!m || was !== 'alive' || m.state !== 'suspect' || m === this.membership.self) return;
+    if (this.clock.now() - m.heardAt < 2 * this.config.probeIntervalMs) this.send(m, [encodeMessage(s)]);
   }
 
   /**
@@ -458,7 +465,11 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     let acked = false;
     const ok = this.expect(seq, this.config.probeIntervalMs, () => {
       acked = true;
-      this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq })]);
+      // With our view of the target: a requester that holds it suspect may have missed its
+      // refutation (a NATed member's own gossip reaches few), and this carries it.
+      const t = this.membership.members.get(targetId);
+      const view = t?.state === 'alive' ? [encodeMessage(this.membership.aliveMessage(t))] : [];
+      this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq }), ...view]);
     });
     if (!ok) return;
     // Also where we reach it ourselves: a member behind a NAT answers only at its mapping
