@@ -3,8 +3,10 @@
 # without a native addon. The .wasm is committed, so installs need no clang; run this
 # (`npm run build:wasm`) after changing glue.c, lwipopts.h or the vendored lwIP.
 # Needs clang and wasm-ld (LLVM >= 14) and wasi-libc (Debian: clang lld wasi-libc).
+# OUT=path writes elsewhere (the unit test rebuilds and compares: the build is reproducible).
 set -eu
 cd "$(dirname "$0")/../native/lwip-wasm"
+OUT=${OUT:-lwip.wasm}
 CC=${CC:-clang}
 SYSROOT=${WASI_SYSROOT:-/usr}
 LWIP=vendor/lwip/src
@@ -23,6 +25,6 @@ $LWIP/core/ipv6/ip6_frag.c $LWIP/core/ipv6/nd6.c $LWIP/core/ipv6/mld6.c"
   -Iinclude -I$LWIP/include \
   -Wl,--no-entry -Wl,--export-dynamic -Wl,--strip-all \
   -Wl,-z,stack-size=262144 -Wl,--initial-memory=4194304 -Wl,--max-memory=1073741824 \
-  -o lwip.wasm.tmp $SRCS "$SYSROOT/lib/wasm32-wasi/libc.a"
-mv lwip.wasm.tmp lwip.wasm
-ls -l lwip.wasm
+  -o "$OUT.tmp" $SRCS "$SYSROOT/lib/wasm32-wasi/libc.a"
+mv "$OUT.tmp" "$OUT"
+ls -l "$OUT"
