@@ -1,7 +1,7 @@
 #!/bin/sh
-# Builds native/lwip-wasm/lwip.wasm: the vendored lwIP and glue.c, for the userspace stack
+# Builds native/lwip-wasm/lwip.wasm: the vendored lwIP, native/lwip-core.c and glue.c, for the userspace stack
 # without a native addon. The .wasm is committed, so installs need no clang; run this
-# (`npm run build:wasm`) after changing glue.c, lwipopts.h or the vendored lwIP.
+# (`npm run build:wasm`) after changing lwip-core.c, glue.c, lwipopts.h or the vendored lwIP.
 # Needs clang and wasm-ld (LLVM >= 14) and wasi-libc (Debian: clang lld wasi-libc).
 # OUT=path writes elsewhere (the unit test rebuilds and compares: the build is reproducible).
 set -eu
@@ -10,7 +10,7 @@ OUT=${OUT:-lwip.wasm}
 CC=${CC:-clang}
 SYSROOT=${WASI_SYSROOT:-/usr}
 LWIP=vendor/lwip/src
-SRCS="glue.c
+SRCS="glue.c ../lwip-core.c
 $LWIP/core/def.c $LWIP/core/inet_chksum.c $LWIP/core/init.c $LWIP/core/ip.c $LWIP/core/mem.c
 $LWIP/core/memp.c $LWIP/core/netif.c $LWIP/core/pbuf.c $LWIP/core/tcp.c $LWIP/core/tcp_in.c
 $LWIP/core/tcp_out.c $LWIP/core/timeouts.c $LWIP/core/udp.c

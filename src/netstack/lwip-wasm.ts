@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { NetstackError } from './errors.js';
 import { EV_ACCEPT, EV_ERROR, EV_SENT, type LwipAddon, type LwipEventHandler, type TcpInfo } from './lwip.js';
 
-// lwIP compiled to WebAssembly (native/lwip-wasm: the vendored lwIP and glue.c, built by
+// lwIP compiled to WebAssembly (native/lwip-wasm: the vendored lwIP, native/lwip-core.c
+// shared with the addon, and glue.c, built by
 // `npm run build:wasm`, the .wasm committed) behind the same LwipAddon interface as the
 // weft_lwip addon: the userspace stack where no C addon loads, or WEFT_NATIVE=0.
 //
@@ -16,10 +17,10 @@ import { EV_ACCEPT, EV_ERROR, EV_SENT, type LwipAddon, type LwipEventHandler, ty
 
 const OUT_MAX = 8192;
 const EVENTS_MAX = 65536;
-/** glue.c's scratch buffer (arguments from JS) and where udpSend's payload starts in it. */
+/** glue.c's scratch buffer: an address string at 0, then up to SCRATCH bytes at DATA. */
 const SCRATCH = 65536;
-const UDP_DATA = 64;
-/** glue.c's negative results. */
+const DATA = 64;
+/** lwip-core.h's negative results. */
 const RESULT_CODES: Record<number, string> = { [-1]: 'ENOMEM', [-2]: 'EADDRINUSE', [-3]: 'ERR_INVALID_ARGUMENT', [-4]: 'EHOSTUNREACH' };
 /** lwIP's enum tcp_state, named as tcp_debug_state_str names them. */
 const TCP_STATES = ['CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RCVD', 'ESTABLISHED', 'FIN_WAIT_1', 'FIN_WAIT_2', 'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT'];
@@ -84,7 +85,7 @@ export class WasmLwip implements LwipAddon {
   private mem: Uint8Array;
   private readonly out: Buffer[] = [];
   private events: Event[] = [];
-  /** JS side of the socket table: lwIP id -> pointer to glue.c's Conn or Udp. */
+  /** JS side of the socket table: lwIP id -> pointer to its LwConn or LwUdp (lwip-core.h). */
   private readonly conns = new Map<number, number>();
   private readonly udps = new Map<number, number>();
   private outDrops = 0;
@@ -150,11 +151,11 @@ export class WasmLwip implements LwipAddon {
     this.out.push(this.copyOut(ptr, len));
   }
 
-  // glue.c refuses data and accepts itself when full(); only EV_SENT is dropped here
+  // lwip-core.c refuses data and accepts itself when full(); only EV_SENT is dropped here
   // (the next one carries on). EOF and errors always go in.
   private onEvent(type: number, conn: number, id: number, num: number, ptr: number, len: number, addr: number, port: number): void {
     if (type === EV_ACCEPT) this.conns.set(num, conn);
-    else if (type === EV_ERROR) this.conns.delete(id); // glue.c frees the Conn after this call
+    else if (type === EV_ERROR) this.conns.delete(id); // lwip-core.c frees the LwConn after this call
     if (type === EV_SENT && this.events.length >= EVENTS_MAX) {
       this.eventDrops++;
       return;
@@ -165,7 +166,7 @@ export class WasmLwip implements LwipAddon {
 
   /** Writes a NUL-terminated ASCII string at the start of scratch (addresses are short). */
   private putString(s: string, at = 0): number {
-    const n = this.heap.subarray(this.scratch + at, this.scratch + UDP_DATA - 1);
+    const n = this.heap.subarray(this.scratch + at, this.scratch + DATA - 1);
     const w = Buffer.from(n.buffer, n.byteOffset, n.length).write(s, 'latin1');
     this.heap[this.scratch + at + w] = 0;
     return at + w + 1;
@@ -262,7 +263,7 @@ export class WasmLwip implements LwipAddon {
     const c = this.conns.get(id);
     if (c === undefined) return -1;
     const n = Math.min(data.byteLength, SCRATCH);
-    this.heap.set(n === data.byteLength ? data : data.subarray(0, n), this.scratch);
+    this.heap.set(n === data.byteLength ? data : data.subarray(0, n), this.scratch + DATA);
     return this.x.wl_tcp_write(c, n);
   }
 
@@ -305,9 +306,9 @@ export class WasmLwip implements LwipAddon {
 
   udpSend(id: number, addr: string, port: number, data: Uint8Array): boolean {
     const u = this.udps.get(id);
-    if (u === undefined || data.byteLength > SCRATCH - UDP_DATA) return false;
+    if (u === undefined || data.byteLength > SCRATCH) return false;
     this.putString(addr);
-    this.heap.set(data, this.scratch + UDP_DATA);
+    this.heap.set(data, this.scratch + DATA);
     return this.x.wl_udp_send(u, port, data.byteLength) === 1;
   }
 
