@@ -257,7 +257,7 @@ export class Agent {
     }
     this.source.start(this.sink());
     this.reporter.start();
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind, netstack: this.netstack?.kind }, 'agent up');
   }
 
   private sink(): NetmapSink {

@@ -75,6 +75,11 @@ export class NetStack implements TunDevice {
     }, TIMER_MS).unref();
   }
 
+  /** Which lwIP build runs this stack (select.ts). */
+  get kind(): 'addon' | 'wasm' {
+    return this.lwip.kind ?? 'addon';
+  }
+
   /** The OsConfigurator the agent uses in userspace mode: addresses go to lwIP, routes nowhere. */
   get osConfig(): OsConfigurator {
     return {

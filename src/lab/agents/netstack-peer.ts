@@ -127,4 +127,4 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     out({ event: 'error', code: (err as Error).message });
   }
 });
-out({ event: 'ready', stack: stack.lwip.kind ?? 'addon' });
+out({ event: 'ready', stack: stack.kind });
