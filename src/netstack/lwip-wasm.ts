@@ -216,7 +216,8 @@ export class WasmLwip implements LwipAddon {
         this.outDrops++; // larger than the MTU the engine can carry
       }
     }
-    this.out.splice(0, taken);
+    if (taken === this.out.length) this.out.length = 0;
+    else this.out.splice(0, taken);
     return n;
   }
 
@@ -317,6 +318,11 @@ export class WasmLwip implements LwipAddon {
     if (u === undefined) return;
     this.udps.delete(id);
     this.x.wl_udp_close(u);
+  }
+
+  /** Bytes of linear memory (it grows with connections and buffered data, never shrinks). */
+  memoryBytes(): number {
+    return this.x.memory.buffer.byteLength;
   }
 
   stats(): { outDrops: number; inDrops: number; eventDrops: number; sockets: number; tcpMss: number; tcpWnd: number; tcpSndBuf: number } {

@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { PacketBatch } from '../../src/io/batch.js';
 import { NetStack } from '../../src/netstack/stack.js';
+import { WasmLwip } from '../../src/netstack/lwip-wasm.js';
 import { loadStack, type StackKind } from '../../src/netstack/select.js';
 import { TcpServer } from '../../src/netstack/tcp-server.js';
 import { dialTcp, type TcpSocket } from '../../src/netstack/tcp-socket.js';
@@ -134,6 +135,43 @@ for (const [ka, kb] of pairs) {
         const s2err = new Promise<Error>((r) => accepted[1].once('error', r));
         c2.resetAndDestroy();
         assert.equal(((await s2err) as NodeJS.ErrnoException).code, 'ECONNRESET');
+      } finally {
+        server.close();
+      }
+    });
+
+    test('TCP: 200 connections with their send buffers full, then every byte arrives (wasm memory grows)', async () => {
+      const N = 200;
+      const SIZE = 100_000;
+      const memBefore = a.lwip instanceof WasmLwip ? a.lwip.memoryBytes() : 0;
+      const held: TcpSocket[] = [];
+      const server = new TcpServer(b, { allowHalfOpen: true });
+      server.on('connection', (s: TcpSocket) => {
+        s.pause(); // nothing is read until every client has filled its send buffer
+        held.push(s);
+      });
+      server.listen(5003);
+      try {
+        const clients = Array.from({ length: N }, (_, i) => {
+          const c = dialTcp(a, B.v4, 5003, { allowHalfOpen: true });
+          c.on('connect', () => c.end(Buffer.alloc(SIZE, i & 0xff))).resume();
+          return c;
+        });
+        const closed = clients.map((c) => once(c, 'close'));
+        await Promise.all(clients.map((c) => once(c, 'connect')));
+        while (held.length < N) await new Promise((r) => setTimeout(r, 10));
+        if (a.lwip instanceof WasmLwip) assert.ok(a.lwip.memoryBytes() > memBefore, 'linear memory grew');
+        const got = await Promise.all(
+          held.map((s) => {
+            const all = readAll(s);
+            s.resume();
+            return all;
+          }),
+        );
+        const byFill = got.map((g) => [g.length, g.every((x) => x === g[0]) ? g[0] : -1]).sort((x, y) => x[1] - y[1]);
+        assert.deepEqual(byFill, Array.from({ length: N }, (_, i) => [SIZE, i & 0xff]).sort((x, y) => x[1] - y[1]));
+        for (const s of held) s.end();
+        await Promise.all(closed);
       } finally {
         server.close();
       }
