@@ -54,7 +54,7 @@ async function curlMbps(mesh: NetnsMesh, client: string, url: string, socks: boo
   return (speed * 8) / 1e6;
 }
 
-type Conns = { rssPerConn: number; heapPerConn: number; externalPerConn: number };
+type Conns = { rssPerConn: number; heapPerConn: number; externalPerConn: number; wasmPerConn?: number };
 /** The userspace clients: the lwIP build each runs (src/netstack/select.ts). */
 const STACKS = { addon: { WEFT_NETSTACK: 'addon' }, wasm: { WEFT_NETSTACK: 'wasm' }, noaddon: { WEFT_NATIVE: '0' } } as const;
 type Stack = keyof typeof STACKS;
@@ -124,6 +124,7 @@ async function main(): Promise<number> {
     [`TCP download ${MB} MB through the mesh (Mbit/s)`, fmt(median(tun)), fmt(m('addon')), fmt(m('wasm')), fmt(m('noaddon')), fmt(m('addon') / median(tun)), fmt(m('wasm') / m('addon'))],
     [`memory per open connection, RSS (KiB, ${CONNS} conns)`, 'n/a (kernel)', fmt(conns.addon.rssPerConn / 1024), fmt(conns.wasm.rssPerConn / 1024), '', '', fmt(conns.wasm.rssPerConn / conns.addon.rssPerConn)],
     ['memory per open connection, JS heap + external (KiB)', 'n/a (kernel)', kib(conns.addon), kib(conns.wasm), '', '', ''],
+    ['memory per open connection, lwIP heap in wasm memory (KiB)', 'n/a (kernel)', 'n/a (malloc)', fmt((conns.wasm.wasmPerConn ?? NaN) / 1024), '', '', ''],
     ['embedded example: process start to first fetched byte (ms)', '', fmt(median(cold.addon)), '', fmt(median(cold.noaddon)), '', ''],
   ];
   const head = ['metric', 'TUN', 'userspace (addon)', 'userspace (wasm)', 'no addon (WEFT_NATIVE=0)', 'addon/TUN', 'wasm/addon'];

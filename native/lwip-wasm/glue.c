@@ -3,7 +3,9 @@
 // connection is a pointer to its LwConn here and an id in JS); strings and bytes go
 // through one static scratch buffer: JS writes, then calls. The core's hooks
 // (weft_output, weft_event, weft_full) and the ones below are the `weft` imports.
+#include <malloc.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lwip-core.h"
@@ -18,6 +20,19 @@ IMPORT(assert_fail) void weft_assert_fail(const char* msg, const char* file, int
 // Arguments from JS: an address string at 0 (NUL-terminated), bytes at DATA.
 #define DATA 64
 static uint8_t scratch[DATA + 65536];
+
+static size_t heap_bytes;  // held by lwIP's mem_malloc (pcbs, pbufs, segments, LwConns)
+
+void* weft_malloc(size_t size) {
+  void* p = malloc(size);
+  if (p) heap_bytes += malloc_usable_size(p);
+  return p;
+}
+
+void weft_free(void* p) {
+  if (p) heap_bytes -= malloc_usable_size(p);
+  free(p);
+}
 
 uint32_t sys_now(void) { return weft_now(); }
 void weft_assert(const char* msg, const char* file, int line) { weft_assert_fail(msg, file, line); }
@@ -68,6 +83,8 @@ EXPORT(wl_udp_port) uint32_t wl_udp_port(LwUdp* u) { return u->pcb->local_port; 
 // scratch: the address; scratch + DATA: len bytes.
 EXPORT(wl_udp_send) int wl_udp_send(LwUdp* u, uint32_t port, uint32_t len) { return lw_udp_send(u, addr(), (uint16_t)port, scratch + DATA, len); }
 EXPORT(wl_udp_close) void wl_udp_close(LwUdp* u) { lw_udp_close(u); }
+
+EXPORT(wl_heap_bytes) uint32_t wl_heap_bytes(void) { return (uint32_t)heap_bytes; }
 
 // Build constants for stats(): 0 TCP_MSS, 1 TCP_WND, 2 TCP_SND_BUF.
 EXPORT(wl_const) uint32_t wl_const(uint32_t which) {

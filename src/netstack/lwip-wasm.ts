@@ -56,6 +56,7 @@ interface Exports {
   wl_udp_send(u: number, port: number, len: number): number;
   wl_udp_close(u: number): void;
   wl_const(which: number): number;
+  wl_heap_bytes(): number;
 }
 
 type Event = [type: number, id: number, num: number, data: Buffer | null, addr: string, port: number];
@@ -323,6 +324,11 @@ export class WasmLwip implements LwipAddon {
   /** Bytes of linear memory (it grows with connections and buffered data, never shrinks). */
   memoryBytes(): number {
     return this.x.memory.buffer.byteLength;
+  }
+
+  /** Bytes lwIP holds from its allocator now (pcbs, pbufs, queued segments). */
+  heapBytes(): number {
+    return this.x.wl_heap_bytes();
   }
 
   stats(): { outDrops: number; inDrops: number; eventDrops: number; sockets: number; tcpMss: number; tcpWnd: number; tcpSndBuf: number } {

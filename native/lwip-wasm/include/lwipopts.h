@@ -15,6 +15,12 @@
 #define MEMP_MEM_MALLOC 1
 #define MEM_USE_POOLS 0
 #define MEM_ALIGNMENT 4
+/* Counted, so the bench can report lwIP's bytes per connection (glue.c wl_heap_bytes). */
+#include <stddef.h>
+void *weft_malloc(size_t size);
+void weft_free(void *p);
+#define mem_clib_malloc weft_malloc
+#define mem_clib_free weft_free
 
 #define LWIP_NETIF_TX_SINGLE_PBUF 1
 #define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1
