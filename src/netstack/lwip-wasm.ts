@@ -155,7 +155,8 @@ export class WasmLwip implements LwipAddon {
   // lwip-core.c refuses data and accepts itself when full(); only EV_SENT is dropped here
   // (the next one carries on). EOF and errors always go in.
   private onEvent(type: number, conn: number, id: number, num: number, ptr: number, len: number, addr: number, port: number): void {
-    if (type === EV_ACCEPT) this.conns.set(num, conn);
+    id >>>= 0; // wasm i32s arrive signed; ids are u32 like the addon's
+    if (type === EV_ACCEPT) this.conns.set((num >>>= 0), conn);
     else if (type === EV_ERROR) this.conns.delete(id); // lwip-core.c frees the LwConn after this call
     if (type === EV_SENT && this.events.length >= EVENTS_MAX) {
       this.eventDrops++;
@@ -248,7 +249,7 @@ export class WasmLwip implements LwipAddon {
 
   tcpListen(port: number, backlog: number): { id: number; port: number } {
     const c = this.check(this.x.wl_tcp_listen(port, backlog), 'tcp listen');
-    const id = this.x.wl_conn_id(c);
+    const id = this.x.wl_conn_id(c) >>> 0;
     this.conns.set(id, c);
     return { id, port: this.x.wl_local_port(c) };
   }
@@ -256,7 +257,7 @@ export class WasmLwip implements LwipAddon {
   tcpConnect(addr: string, port: number): number {
     this.putString(addr);
     const c = this.check(this.x.wl_tcp_connect(port), `tcp connect to ${addr}`);
-    const id = this.x.wl_conn_id(c);
+    const id = this.x.wl_conn_id(c) >>> 0;
     this.conns.set(id, c);
     return id;
   }
@@ -301,7 +302,7 @@ export class WasmLwip implements LwipAddon {
 
   udpBind(port: number): { id: number; port: number } {
     const u = this.check(this.x.wl_udp_bind(port), 'udp bind');
-    const id = this.x.wl_udp_id(u);
+    const id = this.x.wl_udp_id(u) >>> 0;
     this.udps.set(id, u);
     return { id, port: this.x.wl_udp_port(u) };
   }
