@@ -258,7 +258,7 @@ export class Agent {
     }
     this.source.start(this.sink());
     if (!this.nat) this.reporter.start(); // NAT traversal watches the addresses itself (nat.ts)
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind, netstack: this.netstack?.kind }, 'agent up');
   }
 
   private sink(): NetmapSink {
