@@ -4,7 +4,7 @@ import type { AdminClient } from '../control/admin-client.js';
 import type { ApiKeyView } from '../control/auth-keys.js';
 import type { UserView } from '../control/identity/admin-routes.js';
 import { parseDuration } from '../control/durations.js';
-import { DEFAULT_STATE_DIR } from '../control/server.js';
+import { DEFAULT_STATE_DIR } from '../control/defaults.js';
 import { json, jsonOption, keyState, localTime, table } from './format.js';
 import { envOptions } from './options.js';
 import { readPassword } from './password-input.js';

@@ -3,9 +3,8 @@ import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AdminClient, type AdminTarget } from '../control/admin-client.js';
 import { parseDuration } from '../control/durations.js';
-import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, runServer } from '../control/server.js';
+import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_LISTEN, DEFAULT_STATE_DIR, LETS_ENCRYPT_DIRECTORY } from '../control/defaults.js';
 import { parseListen } from '../listen.js';
-import { checkAcmeDomain, LETS_ENCRYPT_DIRECTORY } from '../control/acme.js';
 import { DEFAULT_IPV4_RANGE, parseIpv4Range } from '../control/ipam.js';
 import type { RateLimit } from '../control/rate-limit.js';
 import { DEFAULT_HTTP_LIMITS } from '../listen.js';
@@ -88,6 +87,8 @@ export function serverCommand(): Command {
     const ephemeralTimeoutMs = parseDuration(o.ephemeralTimeout!);
     const registerRateLimit = registerRate(o.registerRate!);
     const maxConnections = parseIntArg('--max-connections', o.maxConnections!, 1, 1_000_000);
+    // The coordinator's code (fastify, the stores, ACME) loads only for `weft server`.
+    const [{ runServer }, { checkAcmeDomain }] = await Promise.all([import('../control/server.js'), import('../control/acme.js')]);
     const acme = o.acmeDomain
       ? { domain: checkAcmeDomain(o.acmeDomain), email: o.acmeEmail, directoryUrl: o.acmeDirectory, http: o.acmeHttpListen ? parseListen(o.acmeHttpListen) : undefined }
       : undefined;

@@ -15,8 +15,8 @@ import { readOrCreateFile, writeFileAtomic } from '../atomic-file.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { AcmeError } from './errors.js';
+import { LETS_ENCRYPT_DIRECTORY } from './defaults.js';
 
-export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
 const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 const RETRY_MS = 3_600_000;
 // Timers re-check at least daily: a 90-day certificate's renewal is beyond setTimeout's 24.8 days.

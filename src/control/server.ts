@@ -43,12 +43,8 @@ import { adminPasswordProof } from './identity/console-proof.js';
 import { AdminPasswords } from './identity/passwords.js';
 import { relayStatus } from './relay-status.js';
 import { NodeReports } from './node-reports.js';
+import { ADMIN_SOCKET_NAME, DEFAULT_DOMAIN, DEFAULT_EPHEMERAL_TIMEOUT_MS, DEFAULT_LISTEN } from './defaults.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:8080';
-export const DEFAULT_STATE_DIR = '/var/lib/weft-server';
-export const DEFAULT_DOMAIN = 'weft.internal';
-export const DEFAULT_EPHEMERAL_TIMEOUT_MS = 10 * 60_000;
-export const ADMIN_SOCKET_NAME = 'admin.sock';
 
 export interface CoordinatorOptions {
   /** Holds server.key, admin.sock and (by default) weft.db; created with mode 0700. */

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/control/admin-client.js';
-import { ADMIN_SOCKET_NAME } from '../../src/control/server.js';
+import { ADMIN_SOCKET_NAME } from '../../src/control/defaults.js';
 import type { DnsRecordView, NodeView } from '../../src/wire/control.js';
 import { SimNode } from '../helpers/control.js';
 import { WEFT_MAIN } from '../helpers/cli.js';
