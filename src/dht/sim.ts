@@ -124,7 +124,8 @@ export class DhtSim {
     this.nodes[from].findRecord(this.keys[of], (record, l: LookupResult) => {
       out = { record, hops: l.hops, messages: l.messages, ms: this.clock.now() - start };
     });
-    if (!this.runUntil(() => out !== null)) throw new Error('lookup did not finish');
+    this.runUntil(() => out !== null);
+    if (!out) throw new Error('lookup did not finish');
     return out;
   }
 
