@@ -107,15 +107,15 @@ export class RoutingTable {
         b.contacts.push({ ...old, endpoint, lastSeen: now, failures: 0 });
         return { status: 'updated' };
       }
+      if (b.contacts.length >= this.k && i === this.buckets.length - 1 && this.buckets.length < ID_BITS) {
+        this.split();
+        continue;
+      }
       if (!this.subnetRoom(b.contacts, c.endpoint)) return { status: 'subnet' };
       if (b.contacts.length < this.k) {
         b.contacts.push({ ...c, lastSeen: now, failures: 0 });
         b.replacements = b.replacements.filter((x) => !idEquals(x.id, c.id));
         return { status: 'added' };
-      }
-      if (i === this.buckets.length - 1 && this.buckets.length < ID_BITS) {
-        this.split();
-        continue;
       }
       b.replacements = b.replacements.filter((x) => !idEquals(x.id, c.id));
       b.replacements.push({ ...c, lastSeen: now, failures: 0 });
