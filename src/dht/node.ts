@@ -159,7 +159,8 @@ export class DhtNode {
     );
   }
 
-  private idOf(key: Uint8Array, id: string): NodeId {
+  /** The id of `key` (cached: ids are looked up per datagram). */
+  idOf(key: Uint8Array, id: string = keyId(key)): NodeId {
     let n = this.ids.get(id);
     if (!n) {
       if (this.ids.size >= ID_CACHE) this.ids.clear();

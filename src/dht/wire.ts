@@ -1,6 +1,7 @@
 import { KEY_LEN } from '../crypto/keys.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import type { SealFraming } from '../serverless/seal.js';
+import type { ForeignRoute } from '../serverless/udp-transport.js';
 import { decodeRecord, encodeRecord, type PeerRecord } from './records.js';
 
 // The DHT wire format: every type and constant on the wire, in one place.
@@ -59,6 +60,9 @@ const CODE: Record<DhtMessage['type'], number> = { ping: 1, pong: 2, findNode: 3
 export function isDhtPacket(pkt: Uint8Array): boolean {
   return pkt.length > DHT_MAGIC.length && pkt[0] === DHT_MAGIC[0] && pkt[1] === DHT_MAGIC[1] && pkt[2] === DHT_MAGIC[2] && pkt[3] === DHT_MAGIC[3];
 }
+
+/** How the agent's socket hands DHT datagrams over (serverless/udp-transport.ts). */
+export const DHT_ROUTE: ForeignRoute = { byte: DHT_DEMUX_BYTE, accepts: isDhtPacket };
 
 export function dhtPacketKind(pkt: Uint8Array): number {
   return isDhtPacket(pkt) ? pkt[DHT_MAGIC.length] : 0;
