@@ -61,7 +61,8 @@ export class DhtNode {
   readonly rpc: Rpc;
   readonly counters: DhtCounters = { rx: 0, tx: 0, malformed: 0, untrusted: 0, unauthenticated: 0, replayed: 0, badRecords: 0, errors: 0 };
   readonly k: number;
-  readonly alpha: number;
+  /** Settable: the benchmark compares α = 1 and α = 3 on one network. */
+  alpha: number;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly sealer: PairSealer<Uint8Array, DhtMessage>;

@@ -108,12 +108,12 @@ export class DhtSim {
     return signRecord(signingKeyFromX25519(this.privateKeys[i]), this.keys[i], { seq, expiresAt: this.clock.wallNow() + ttlMs, endpoints: [this.addrs[i]], relays: [] });
   }
 
-  /** Every live node publishes its record; returns how many nodes took each. */
-  publishAll(): number[] {
+  /** Every live node (or those in `only`) publishes its record; returns how many nodes took each. */
+  publishAll(only?: readonly number[]): number[] {
     const accepted: number[] = [];
-    this.nodes.forEach((node, i) => {
-      if (!this.down.has(i)) node.publish(this.record(i), (a) => (accepted[i] = a));
-    });
+    for (const i of only ?? this.nodes.map((_, j) => j)) {
+      if (!this.down.has(i)) this.nodes[i].publish(this.record(i), (a) => (accepted[i] = a));
+    }
     this.run();
     return accepted;
   }
