@@ -231,7 +231,7 @@ export class DhtNode {
       if (!key || !this.whois.delete(from.key)) return void this.counters.malformed++;
       const c = this.admit(key, from);
       if (!c) return void this.counters.untrusted++;
-      return this.ping(c, (alive) => alive && this.refreshSelf());
+      return this.ping(c, (alive) => alive && this.join());
     }
     const r = this.sealer.open(data, this.o.trusted, this.clock.wallNow());
     if (!r.ok) return void this.counters[r.reason]++;
@@ -263,6 +263,19 @@ export class DhtNode {
     }
     // A requester we do not know: in only after it answers a ping of ours.
     if (!this.table.get(peer.id)) this.ping(peer);
+  }
+
+  /**
+   * Joining (Kademlia §2.3): a lookup of our own id fills the buckets near us, then one
+   * lookup of a random id in each farther bucket fills those, so our first lookups do not
+   * all funnel through the bootstrap node.
+   */
+  join(done: () => void = () => {}): void {
+    this.findNode(this.id, () => {
+      let left = this.table.bucketCount - 1;
+      if (left <= 0) return done();
+      for (let i = 0; i < this.table.bucketCount - 1; i++) this.findNode(randomIdInBucket(this.id, i, this.random), () => --left === 0 && done());
+    });
   }
 
   private refreshSelf(): void {

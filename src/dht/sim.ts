@@ -80,13 +80,14 @@ export class DhtSim {
     return done();
   }
 
-  /** The real join, one node after the other: ping node 0, then a lookup of one's own id. */
+  /** The real join, one node after the other: ping node 0, then DhtNode.join(). */
   joinAll(): void {
     for (let i = 1; i < this.nodes.length; i++) {
       this.nodes[i].addContact(this.keys[0], this.addrs[0]);
       this.run(2_000);
-      this.nodes[i].findNode(this.nodes[i].id, () => {});
-      this.run(5_000);
+      let joined = false;
+      this.nodes[i].join(() => (joined = true));
+      this.runUntil(() => joined);
     }
   }
 
