@@ -98,8 +98,10 @@ export class MagicGossipTransport implements GossipTransport {
   private receive(pkt: Uint8Array, from: Endpoint): void {
     this.counters.rx++;
     try {
-      // A copy: the socket's receive batch is reused for the next datagrams.
-      this.handler?.(pkt.slice(), from);
+      // A copy: the socket's receive batch is reused for the next datagrams. Not
+      // pkt.slice(): pkt is a Buffer, whose slice() is a view of the batch, so keys
+      // sliced out of it later would change under their holders.
+      this.handler?.(Uint8Array.prototype.slice.call(pkt), from);
     } catch {
       this.counters.rxErrors++;
     }

@@ -67,7 +67,7 @@ test('--discovery dht: members that know only a bootstrap find each other throug
       const d = m.mesh.dht!;
       assert.ok(d, 'dht discovery runs');
       assert.ok(d.published && d.published.endpoints.some((e) => e.port === m.magic.port), 'our record carries our endpoint');
-      assert.equal(d.node.counters.unauthenticated + d.node.counters.malformed + d.node.counters.errors, 0);
+      assert.equal(d.node.counters.unauthenticated + d.node.counters.malformed + d.node.counters.errors, 0, JSON.stringify(d.node.counters));
     }
     // The joins came from records: b and c looked members up and found them.
     assert.ok(b.mesh.dht!.counters.found + c.mesh.dht!.counters.found >= 2, `found ${b.mesh.dht!.counters.found}+${c.mesh.dht!.counters.found}`);
