@@ -7,12 +7,7 @@
 // hops against log2(n), the textbook bound for Kademlia with 1-bit digits.
 //   node dist/bench/dht.js [--sizes 30,300,3000] [--lookups 200] [--latency 10] [--join real|seeded]
 import { DhtSim } from '../src/dht/sim.js';
-import { fmt, markdownTable, median, runBench } from './common.js';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
+import { arg, fmt, markdownTable, median, runBench } from './common.js';
 
 const sizes = arg('sizes', '30,300,3000').split(',').map(Number);
 const lookups = Number(arg('lookups', '200'));

@@ -1,7 +1,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import type { PrivateKey } from '../crypto/keys.js';
+import { KEY_LEN, type PrivateKey } from '../crypto/keys.js';
 import type { Endpoint } from '../io/endpoint.js';
-import { PairSealer } from '../serverless/seal.js';
+import { PairSealer, parseIamDatagram, whoisDatagram } from '../serverless/seal.js';
 import type { GossipTransport } from '../serverless/transport.js';
 import { keyId } from '../serverless/trust.js';
 import { idHex, nodeIdOf, randomIdInBucket, type NodeId } from './id.js';
@@ -10,7 +10,8 @@ import { checkRecord, type PeerRecord } from './records.js';
 import { RoutingTable, type Contact } from './routing.js';
 import { Rpc, type Peer } from './rpc.js';
 import { RecordStore } from './store.js';
-import { DHT_FRAMING, DhtKind, dhtPacketKind, dhtWhoisPacket, encodeDhtMessage, K, parseDhtIam, type DhtMessage } from './wire.js';
+import { Kind } from '../serverless/wire.js';
+import { DHT_FRAMING, DHT_MAGIC, dhtPacketKind, encodeDhtMessage, K, type DhtMessage } from './wire.js';
 
 // One DHT node: the wiring of sealing (serverless/seal.ts, trust set checked before any
 // X25519), the routing table, requests, lookups and the record store, on an injected
@@ -92,7 +93,7 @@ export class DhtNode {
     for (const ep of endpoints) {
       if (this.whois.size >= MAX_WHOIS) break;
       this.whois.add(ep.key);
-      this.o.transport.send(ep, dhtWhoisPacket(DhtKind.Whois));
+      this.o.transport.send(ep, whoisDatagram(DHT_MAGIC, Kind.Whois));
     }
     this.scheduleRefresh();
   }
@@ -221,13 +222,13 @@ export class DhtNode {
 
   private dispatch(data: Uint8Array, from: Endpoint): void {
     const kind = dhtPacketKind(data);
-    if (kind === DhtKind.Whois) {
-      if (data.length === dhtWhoisPacket(DhtKind.Whois).length) this.o.transport.send(from, dhtWhoisPacket(DhtKind.Iam, this.o.publicKey));
+    if (kind === Kind.Whois) {
+      if (data.length === DHT_MAGIC.length + 1 + KEY_LEN) this.o.transport.send(from, whoisDatagram(DHT_MAGIC, Kind.Iam, this.o.publicKey));
       else this.counters.malformed++;
       return;
     }
-    if (kind === DhtKind.Iam) {
-      const key = parseDhtIam(data);
+    if (kind === Kind.Iam) {
+      const key = parseIamDatagram(DHT_MAGIC, data);
       if (!key || !this.whois.delete(from.key)) return void this.counters.malformed++;
       const c = this.admit(key, from);
       if (!c) return void this.counters.untrusted++;

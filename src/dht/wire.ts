@@ -1,6 +1,7 @@
 import { KEY_LEN } from '../crypto/keys.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import type { SealFraming } from '../serverless/seal.js';
+import { Kind, MAX_DATAGRAM } from '../serverless/wire.js';
 import type { ForeignRoute } from '../serverless/udp-transport.js';
 import { decodeRecord, encodeRecord, type PeerRecord } from './records.js';
 
@@ -10,8 +11,8 @@ import { decodeRecord, encodeRecord, type PeerRecord } from './records.js';
 //   magic "K" "D" "H" 0x01 (4) | kind u8 | ...
 //   kind 1 SEALED  sender public key (32) | nonce (24) | box  (serverless/seal.ts PairSealer,
 //                  label "weft-dht-v1": X25519 pair keys, trust set checked before any X25519)
-//   kind 2 WHOIS   zero padding to WHOIS_LEN   (a bootstrap HOST:PORT: ask for its key)
-//   kind 3 IAM     public key (32) | zero padding to WHOIS_LEN
+//   kind 2 WHOIS   zero padding to 37 bytes    (a bootstrap HOST:PORT: ask for its key)
+//   kind 3 IAM     public key (32)             (37 bytes too: answering never amplifies)
 // Demultiplexing: DHT_DEMUX_BYTE = 0x4B ('K') has its top two bits 01 like gossip's 'G'
 // (0x47) and disco's 'W' (0x57): never STUN (00), never a WireGuard type (1..4), and
 // distinct from both (serverless/udp-transport.ts routes by this byte).
@@ -30,13 +31,8 @@ import { decodeRecord, encodeRecord, type PeerRecord } from './records.js';
 
 export const DHT_DEMUX_BYTE = 0x4b;
 export const DHT_MAGIC = Uint8Array.from([DHT_DEMUX_BYTE, 0x44, 0x48, 0x01]);
-export const enum DhtKind {
-  Sealed = 1,
-  Whois = 2,
-  Iam = 3,
-}
-export const DHT_WHOIS_LEN = DHT_MAGIC.length + 1 + KEY_LEN;
-export const DHT_MAX_DATAGRAM = 1200;
+/** The kinds are gossip's (serverless/wire.ts Kind), and so is the datagram limit. */
+export const DHT_MAX_DATAGRAM = MAX_DATAGRAM;
 /** Kademlia's k: bucket size and the number of closest nodes a lookup returns and stores at. */
 export const K = 20;
 const STAMP_LEN = 8;
@@ -153,22 +149,9 @@ export function decodeDhtPlaintext(b: Uint8Array): { stamp: number; value: DhtMe
 
 export const DHT_FRAMING: SealFraming<Uint8Array, DhtMessage> = {
   magic: DHT_MAGIC,
-  kind: DhtKind.Sealed,
+  kind: Kind.Sealed,
   label: 'weft-dht-v1',
   maxDatagram: DHT_MAX_DATAGRAM,
   codec: { encode: encodeDhtPlaintext, decode: decodeDhtPlaintext },
 };
 
-/** A WHOIS or IAM datagram: same length, so answering never amplifies. */
-export function dhtWhoisPacket(kind: DhtKind.Whois | DhtKind.Iam, key?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(DHT_WHOIS_LEN);
-  out.set(DHT_MAGIC);
-  out[DHT_MAGIC.length] = kind;
-  if (key) out.set(key, DHT_MAGIC.length + 1);
-  return out;
-}
-
-/** The key an IAM names; null unless `pkt` is a well-formed IAM. */
-export function parseDhtIam(pkt: Uint8Array): Uint8Array | null {
-  return dhtPacketKind(pkt) === DhtKind.Iam && pkt.length === DHT_WHOIS_LEN ? pkt.slice(DHT_MAGIC.length + 1) : null;
-}

@@ -3,7 +3,7 @@ import { AEAD_TAG_LEN, XAEAD_NONCE_LEN, xchachaOpen, xchachaSeal } from '../cryp
 import { KEY_LEN, keyToBase64, x25519, type PrivateKey } from '../crypto/keys.js';
 import { DiscoFreshness, DiscoStamper } from '../nat/disco.js';
 import { hash } from '../wireguard/noise-helpers.js';
-import { GOSSIP_MAGIC, Kind, MAX_DATAGRAM, WHOIS_LEN, decodePlaintext, encodePlaintext, packetKind, type GossipMessage } from './wire.js';
+import { GOSSIP_MAGIC, Kind, MAX_DATAGRAM, decodePlaintext, encodePlaintext, packetKind, type GossipMessage } from './wire.js';
 
 // Gossip authentication: every datagram is sealed with XChaCha20-Poly1305 under
 //   key = BLAKE2s(label ‖ X25519(own static private, peer static public))
@@ -145,16 +145,26 @@ export class GossipSealer {
   }
 }
 
-/** A WHOIS (kind 2) or IAM (kind 3) datagram: same length, so answers never amplify. */
-export function whoisPacket(kind: Kind.Whois | Kind.Iam, key?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(WHOIS_LEN);
-  out.set(GOSSIP_MAGIC);
-  out[GOSSIP_MAGIC.length] = kind;
-  if (key) out.set(key, GOSSIP_MAGIC.length + 1);
+/** A WHOIS (kind 2) or IAM (kind 3) datagram of the protocol with `magic` (gossip, the DHT): same length, so answers never amplify. */
+export function whoisDatagram(magic: Uint8Array, kind: Kind.Whois | Kind.Iam, key?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(magic.length + 1 + KEY_LEN);
+  out.set(magic);
+  out[magic.length] = kind;
+  if (key) out.set(key, magic.length + 1);
   return out;
 }
 
-/** The key an IAM names; null unless `pkt` is a well-formed IAM. */
+/** The key an IAM names; null unless `pkt` is a well-formed IAM of the protocol with `magic` (whose demux already checked the magic). */
+export function parseIamDatagram(magic: Uint8Array, pkt: Uint8Array): Uint8Array | null {
+  return pkt[magic.length] === Kind.Iam && pkt.length === magic.length + 1 + KEY_LEN ? pkt.slice(magic.length + 1) : null;
+}
+
+/** Gossip's WHOIS or IAM. */
+export function whoisPacket(kind: Kind.Whois | Kind.Iam, key?: Uint8Array): Uint8Array {
+  return whoisDatagram(GOSSIP_MAGIC, kind, key);
+}
+
+/** The key a gossip IAM names; null unless `pkt` is a well-formed IAM. */
 export function parseIam(pkt: Uint8Array): Uint8Array | null {
-  return packetKind(pkt) === Kind.Iam && pkt.length === WHOIS_LEN ? pkt.slice(GOSSIP_MAGIC.length + 1) : null;
+  return packetKind(pkt) === Kind.Iam ? parseIamDatagram(GOSSIP_MAGIC, pkt) : null;
 }
