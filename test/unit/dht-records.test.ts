@@ -130,3 +130,27 @@ test('fuzz: random bytes never throw; a node counts random datagrams as malforme
   assert.equal(answers, 0);
   node.stop();
 });
+
+test('a DHT datagram from a key outside the trust set is dropped unanswered and counted', () => {
+  const clock = new FakeClock();
+  const net = new FakeGossipNetwork(clock);
+  const strangerPriv = generatePrivateKey();
+  const stranger = publicKeyFromPrivate(strangerPriv);
+  const addrs = [Endpoint.of('10.0.0.1', 4000), Endpoint.of('10.0.1.1', 4000)];
+  // We trust only ourselves; the stranger trusts us (it could be any member's old key).
+  const us = new DhtNode({ privateKey: priv, publicKey: pub, transport: net.attach(addrs[0]), trusted: trustedOnly, clock });
+  const them = new DhtNode({ privateKey: strangerPriv, publicKey: stranger, transport: net.attach(addrs[1]), trusted: () => true, clock });
+  them.addContact(pub, addrs[0]);
+  const record = signRecord(signingKeyFromX25519(strangerPriv), stranger, fields(1));
+  let took = -1;
+  them.publish(record, (n) => (took = n));
+  clock.advance(5000);
+  assert.ok(us.counters.untrusted >= 1);
+  assert.equal(us.counters.rx, us.counters.untrusted, 'nothing else arrived');
+  assert.equal(us.counters.tx, 0, 'never answered');
+  assert.equal(us.store.size, 0);
+  assert.equal(them.table.size, 0, 'we never entered its table: we never answered');
+  assert.equal(took, 0);
+  us.stop();
+  them.stop();
+});
