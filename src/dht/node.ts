@@ -24,6 +24,7 @@ const REFRESH_MS = 15 * 60_000;
 /** Bootstrap WHOIS answers we wait for (a stranger's IAM is never asked for). */
 const MAX_WHOIS = 64;
 const ID_CACHE = 8192;
+const LIVE_MS = 60_000;
 
 export interface DhtNodeOptions {
   privateKey: PrivateKey;
@@ -197,8 +198,10 @@ export class DhtNode {
 
   /** `c` answered a request: into the table, or behind a full bucket whose oldest we then ping. */
   private answered(c: LookupContact): void {
-    const r = this.table.seen(c, this.clock.now());
-    if (r.status === 'full') this.ping(r.oldest);
+    const now = this.clock.now();
+    const r = this.table.seen(c, now);
+    // The oldest heard from within LIVE_MS counts as alive without a ping.
+    if (r.status === 'full' && now - r.oldest.lastSeen > LIVE_MS) this.ping(r.oldest);
   }
 
   private send(to: Peer, m: DhtMessage): boolean {
@@ -262,8 +265,10 @@ export class DhtNode {
         break;
       }
     }
-    // A requester we do not know: in only after it answers a ping of ours.
-    if (!this.table.get(peer.id)) this.ping(peer);
+    // A requester we do not know: in only after it answers a ping of ours. Not for a
+    // PING itself: pinging back every pinger would chain (our ping of a full bucket's
+    // oldest contact would make it ping us, fill its bucket, ping its oldest, …).
+    if (m.type !== 'ping' && !this.table.get(peer.id)) this.ping(peer);
   }
 
   /**
