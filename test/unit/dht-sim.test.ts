@@ -55,3 +55,23 @@ test('churn: after 30% of the nodes crash, live records are still found from liv
     sim.stop();
   }
 });
+
+test('a PING is answered, not pinged back; a FIND_NODE from an unknown node is (only answerers enter tables)', () => {
+  const sim = new DhtSim({ n: 3, seed: 13 });
+  try {
+    const [a, b, c] = sim.nodes;
+    b.addContact(sim.keys[0], sim.addrs[0]);
+    sim.run(2000);
+    assert.equal(b.table.size, 1, 'a answered b');
+    assert.equal(a.rpc.counters.requests, 0, 'a did not ping b back');
+    assert.equal(a.table.size, 0, 'b never answered a');
+    c.addContact(sim.keys[0], sim.addrs[0]);
+    sim.run(2000);
+    c.findNode(c.id, () => {});
+    sim.run(2000);
+    assert.equal(a.rpc.counters.requests, 1, 'a pinged c, which asked it a FIND_NODE');
+    assert.equal(a.table.size, 1, 'and c, having answered, is in');
+  } finally {
+    sim.stop();
+  }
+});
