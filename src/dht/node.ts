@@ -114,7 +114,16 @@ export class DhtNode {
   findRecord(key: Uint8Array, done: (r: PeerRecord | null, l: LookupResult) => void): void {
     const id = nodeIdOf(key);
     const local = this.store.get(id, this.clock.wallNow());
-    this.lookup(id, 'findValue', (l) => done(l.record ?? local, l), (r) => r.key.length === key.length && r.key.every((b, i) => b === key[i]));
+    this.lookup(
+      id,
+      'findValue',
+      (l) => {
+        // The one we hold may be newer; it is checked again (the trust set may have changed).
+        const mine = local && this.validRecord(local) ? local : null;
+        done(mine && (!l.record || mine.seq > l.record.seq) ? mine : l.record, l);
+      },
+      (r) => r.key.length === key.length && r.key.every((b, i) => b === key[i]),
+    );
   }
 
   /** STOREs `record` at the k nodes closest to its id; `done(accepted)` counts the nodes that took it. */
@@ -145,7 +154,7 @@ export class DhtNode {
   private lookup(target: NodeId, type: 'findNode' | 'findValue', done: (r: LookupResult) => void, accept?: (r: PeerRecord) => boolean): void {
     lookup(
       target,
-      this.table.closest(target, this.k),
+      this.closest(target),
       type,
       {
         k: this.k,
@@ -160,6 +169,16 @@ export class DhtNode {
       },
       done,
     );
+  }
+
+  /** The k closest contacts still in the trust set; those no longer in it (revoked, deauthorized) leave the table. */
+  private closest(target: NodeId): Contact[] {
+    for (;;) {
+      const out = this.table.closest(target, this.k);
+      const gone = out.filter((c) => !this.o.trusted(c.keyId));
+      if (gone.length === 0) return out;
+      for (const c of gone) this.table.remove(c.id);
+    }
   }
 
   /** The id of `key` (cached: ids are looked up per datagram). */
@@ -252,11 +271,11 @@ export class DhtNode {
         this.send(peer, { type: 'pong', reqId: m.reqId });
         break;
       case 'findNode':
-        this.send(peer, { type: 'nodes', reqId: m.reqId, contacts: this.table.closest(m.target, this.k) });
+        this.send(peer, { type: 'nodes', reqId: m.reqId, contacts: this.closest(m.target) });
         break;
       case 'findValue': {
         const rec = this.store.get(m.target, this.clock.wallNow());
-        this.send(peer, rec ? { type: 'value', reqId: m.reqId, record: rec } : { type: 'nodes', reqId: m.reqId, contacts: this.table.closest(m.target, this.k) });
+        this.send(peer, rec ? { type: 'value', reqId: m.reqId, record: rec } : { type: 'nodes', reqId: m.reqId, contacts: this.closest(m.target) });
         break;
       }
       case 'store': {

@@ -154,3 +154,29 @@ test('a DHT datagram from a key outside the trust set is dropped unanswered and 
   us.stop();
   them.stop();
 });
+
+test('a member dropped from the trust set leaves the table and its held record is no longer used', () => {
+  const clock = new FakeClock();
+  const net = new FakeGossipNetwork(clock);
+  const otherPriv = generatePrivateKey();
+  const other = publicKeyFromPrivate(otherPriv);
+  const trusted = new Set([keyId(pub), keyId(other)]);
+  const addrs = [Endpoint.of('10.0.0.1', 4000), Endpoint.of('10.0.1.1', 4000)];
+  const us = new DhtNode({ privateKey: priv, publicKey: pub, transport: net.attach(addrs[0]), trusted: (id) => trusted.has(id), clock });
+  const them = new DhtNode({ privateKey: otherPriv, publicKey: other, transport: net.attach(addrs[1]), trusted: (id) => trusted.has(id), clock });
+  us.addContact(other, addrs[1]);
+  them.addContact(pub, addrs[0]);
+  clock.advance(1000);
+  assert.equal(us.table.size, 1);
+  them.publish(signRecord(signingKeyFromX25519(otherPriv), other, { ...fields(1), expiresAt: clock.wallNow() + 600_000 }));
+  clock.advance(1000);
+  assert.equal(us.store.size, 1, 'we hold its record');
+  trusted.delete(keyId(other));
+  let found: PeerRecord | null | undefined;
+  us.findRecord(other, (r) => (found = r));
+  clock.advance(1000);
+  assert.equal(found, null);
+  assert.equal(us.table.size, 0, 'it left the table at the lookup');
+  us.stop();
+  them.stop();
+});
