@@ -29,6 +29,22 @@ test('a member cut off briefly is suspected and refutes with a higher incarnatio
   assert.deepEqual(deaths, []);
 });
 
+test('a member behind a NAT reachable only through the seed is never suspected: helpers probe it where they hear it', () => {
+  // Node 3 advertises a LAN address first (nobody reaches it) and can talk only with node 0,
+  // as a member behind an endpoint-dependent NAT does with the relay member.
+  const lan = Endpoint.of('192.168.9.3', 7946);
+  const sim = new SimCluster({ n: 4, seed: 9, advertise: (i, addr) => (i === 3 ? [lan, addr] : [addr]) });
+  sim.net.block(sim.addrs[3], sim.addrs[1]);
+  sim.net.block(sim.addrs[3], sim.addrs[2]);
+  const suspects: number[] = [];
+  sim.nodes.forEach((node, i) => node.on('member', (e) => e.type === 'suspect' && e.id === sim.ids[3] && suspects.push(i)));
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  sim.runUntil(() => false, 60_000);
+  assert.deepEqual(suspects, [], 'nobody suspected node 3');
+  assert.ok(allAlive(sim));
+});
+
 test('a revocation signed by an admin spreads by gossip; the revoked key is refused and cannot rejoin', () => {
   const admin = adminKeyFromSeed(new Uint8Array(32).fill(9));
   const sim = new SimCluster({ n: 8, seed: 3, admins: [admin.publicKey] });
@@ -114,4 +130,36 @@ test('a graceful leave is dead everywhere at once, never suspected; the member c
   sim.nodes[4] = sim.makeNode(4);
   sim.nodes[4].start([sim.addrs[0]]);
   assert.notEqual(sim.runUntil(() => allAlive(sim), 60_000), null, 'rejoins after leaving');
+});
+
+test('a killed member that restarts behind a NAT is alive again everywhere at once, though it reaches only its seed', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {
+    const sim = new SimCluster({ n: 6, seed });
+    sim.startAll();
+    assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+    sim.kill(3);
+    assert.notEqual(sim.runUntil(() => sim.lagging(3, 'dead', (i) => i !== 3) === 0, 60_000), null, 'dead everywhere');
+    // It comes back reaching node 0 (its seed) only: its refutation, gossiped to random
+    // members, mostly goes nowhere; node 0 hears its probes and syncs with it.
+    for (const i of [1, 2, 4, 5]) sim.net.block(sim.addrs[3], sim.addrs[i]);
+    sim.net.setDown(sim.addrs[3], false);
+    sim.nodes[3] = sim.makeNode(3);
+    sim.nodes[3].start([sim.addrs[0]]);
+    assert.notEqual(sim.runUntil(() => sim.stateOf(0, 3) === 'alive', 5_000), null, `seed ${seed}: alive at node 0`);
+    // Node 0 heard it first-hand and tells every live member directly.
+    assert.notEqual(sim.runUntil(() => sim.lagging(3, 'alive', () => true) === 0, 500, 10), null, `seed ${seed}: alive everywhere`);
+  }
+});
+
+test('a seed that left and restarts with no seeds of its own is found again by members that never felt alone', () => {
+  const sim = new SimCluster({ n: 6, seed: 11 });
+  sim.startAll();
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 30_000), null);
+  sim.nodes[0].leave();
+  assert.notEqual(sim.runUntil(() => sim.lagging(0, 'dead', (i) => i !== 0) === 0, 5_000), null, 'left everywhere');
+  sim.nodes[0] = sim.makeNode(0);
+  sim.nodes[0].start([]); // the first member's line: nobody to ask
+  // Members 1…5 still have each other; they ask the seed they no longer hold alive at
+  // their next push/pull (30 s), and it answers.
+  assert.notEqual(sim.runUntil(() => allAlive(sim), 65_000), null, 'one mesh again');
 });
