@@ -131,19 +131,25 @@ test('fuzz: random bytes never throw; a node counts random datagrams as malforme
   node.stop();
 });
 
-test('a DHT datagram from a key outside the trust set is dropped unanswered and counted', () => {
+/** Us (`priv`) and another node on a fake network, each with its own trust predicate. */
+function pairOfNodes(ours: (id: string) => boolean, theirs: (id: string) => boolean) {
   const clock = new FakeClock();
   const net = new FakeGossipNetwork(clock);
-  const strangerPriv = generatePrivateKey();
-  const stranger = publicKeyFromPrivate(strangerPriv);
+  const otherPriv = generatePrivateKey();
+  const other = publicKeyFromPrivate(otherPriv);
   const addrs = [Endpoint.of('10.0.0.1', 4000), Endpoint.of('10.0.1.1', 4000)];
+  const us = new DhtNode({ privateKey: priv, publicKey: pub, transport: net.attach(addrs[0]), trusted: ours, clock });
+  const them = new DhtNode({ privateKey: otherPriv, publicKey: other, transport: net.attach(addrs[1]), trusted: theirs, clock });
+  const record = (): PeerRecord => signRecord(signingKeyFromX25519(otherPriv), other, { ...fields(1), expiresAt: clock.wallNow() + 600_000 });
+  return { clock, other, addrs, us, them, record, stop: () => (us.stop(), them.stop()) };
+}
+
+test('a DHT datagram from a key outside the trust set is dropped unanswered and counted', () => {
   // We trust only ourselves; the stranger trusts us (it could be any member's old key).
-  const us = new DhtNode({ privateKey: priv, publicKey: pub, transport: net.attach(addrs[0]), trusted: trustedOnly, clock });
-  const them = new DhtNode({ privateKey: strangerPriv, publicKey: stranger, transport: net.attach(addrs[1]), trusted: () => true, clock });
+  const { clock, addrs, us, them, record, stop } = pairOfNodes(trustedOnly, () => true);
   them.addContact(pub, addrs[0]);
-  const record = signRecord(signingKeyFromX25519(strangerPriv), stranger, fields(1));
   let took = -1;
-  them.publish(record, (n) => (took = n));
+  them.publish(record(), (n) => (took = n));
   clock.advance(5000);
   assert.ok(us.counters.untrusted >= 1);
   assert.equal(us.counters.rx, us.counters.untrusted, 'nothing else arrived');
@@ -151,32 +157,25 @@ test('a DHT datagram from a key outside the trust set is dropped unanswered and 
   assert.equal(us.store.size, 0);
   assert.equal(them.table.size, 0, 'we never entered its table: we never answered');
   assert.equal(took, 0);
-  us.stop();
-  them.stop();
+  stop();
 });
 
 test('a member dropped from the trust set leaves the table and its held record is no longer used', () => {
-  const clock = new FakeClock();
-  const net = new FakeGossipNetwork(clock);
-  const otherPriv = generatePrivateKey();
-  const other = publicKeyFromPrivate(otherPriv);
-  const trusted = new Set([keyId(pub), keyId(other)]);
-  const addrs = [Endpoint.of('10.0.0.1', 4000), Endpoint.of('10.0.1.1', 4000)];
-  const us = new DhtNode({ privateKey: priv, publicKey: pub, transport: net.attach(addrs[0]), trusted: (id) => trusted.has(id), clock });
-  const them = new DhtNode({ privateKey: otherPriv, publicKey: other, transport: net.attach(addrs[1]), trusted: (id) => trusted.has(id), clock });
-  us.addContact(other, addrs[1]);
-  them.addContact(pub, addrs[0]);
-  clock.advance(1000);
-  assert.equal(us.table.size, 1);
-  them.publish(signRecord(signingKeyFromX25519(otherPriv), other, { ...fields(1), expiresAt: clock.wallNow() + 600_000 }));
-  clock.advance(1000);
-  assert.equal(us.store.size, 1, 'we hold its record');
-  trusted.delete(keyId(other));
+  const trusted = new Set([keyId(pub)]);
+  const p = pairOfNodes((id) => trusted.has(id), (id) => trusted.has(id));
+  trusted.add(keyId(p.other));
+  p.us.addContact(p.other, p.addrs[1]);
+  p.them.addContact(pub, p.addrs[0]);
+  p.clock.advance(1000);
+  assert.equal(p.us.table.size, 1);
+  p.them.publish(p.record());
+  p.clock.advance(1000);
+  assert.equal(p.us.store.size, 1, 'we hold its record');
+  trusted.delete(keyId(p.other));
   let found: PeerRecord | null | undefined;
-  us.findRecord(other, (r) => (found = r));
-  clock.advance(1000);
+  p.us.findRecord(p.other, (r) => (found = r));
+  p.clock.advance(1000);
   assert.equal(found, null);
-  assert.equal(us.table.size, 0, 'it left the table at the lookup');
-  us.stop();
-  them.stop();
+  assert.equal(p.us.table.size, 0, 'it left the table at the lookup');
+  p.stop();
 });
