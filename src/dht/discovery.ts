@@ -63,6 +63,7 @@ export class DhtDiscovery {
   private cursor = 0;
   private contactCursor = 0;
   private readonly inFlight = new Set<string>();
+  private bootstrap: readonly Endpoint[] = [];
 
   constructor(private readonly o: DhtDiscoveryOptions) {
     this.config = { ...DEFAULT_DHT_DISCOVERY, ...o.config };
@@ -72,6 +73,7 @@ export class DhtDiscovery {
   }
 
   start(bootstrap: readonly Endpoint[]): void {
+    this.bootstrap = bootstrap;
     this.node.bootstrap(bootstrap);
     this.schedule(Math.min(1000, this.config.intervalMs));
   }
@@ -95,6 +97,8 @@ export class DhtDiscovery {
   }
 
   private tick(): void {
+    // Nobody answered yet (the bootstrap member may start after us): ask again.
+    if (this.node.table.size === 0) this.node.bootstrap(this.bootstrap);
     const m = this.o.swim.membership;
     const others = m.others.filter((x) => x.state === 'alive' && x.addr);
     for (let i = 0; i < Math.min(CONTACTS_PER_TICK, others.length); i++) {

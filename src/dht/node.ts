@@ -89,10 +89,10 @@ export class DhtNode {
     o.transport.onReceive((data, from) => this.receive(data, from));
   }
 
-  /** Join through `HOST:PORT`s whose keys we do not know (WHOIS); then refresh periodically. */
+  /** Join through `HOST:PORT`s whose keys we do not know (WHOIS; again if called again); then refresh periodically. */
   bootstrap(endpoints: readonly Endpoint[]): void {
     for (const ep of endpoints) {
-      if (this.whois.size >= MAX_WHOIS) break;
+      if (this.whois.size >= MAX_WHOIS && !this.whois.has(ep.key)) break;
       this.whois.add(ep.key);
       this.o.transport.send(ep, whoisDatagram(DHT_MAGIC, Kind.Whois));
     }

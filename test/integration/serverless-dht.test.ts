@@ -34,34 +34,46 @@ async function waitFor(ok: () => boolean, what: string, ms = 15_000): Promise<vo
   }
 }
 
-async function members(root: string, names: string[]): Promise<Member[]> {
+/** Members named `names`; the first is everyone's bootstrap. Sockets open first, then the meshes attach in `order`. */
+async function members(root: string, names: string[], order: number[] = names.map((_, i) => i)): Promise<Member[]> {
   const dirs = names.map((n) => join(root, n));
   for (const d of dirs) await ensureStateDir(d);
   const keys = await Promise.all(dirs.map(async (d) => (await loadOrCreateKey(d)).key));
   const pubs = keys.map((k) => publicKeyFromPrivate(k));
   for (const d of dirs) for (const [i, name] of names.entries()) await authorizeKey(join(d, 'authorized_keys'), pubs[i], name, 'node');
+  const magics = keys.map((k) => new MagicBind({ inner: new LinuxBind(), privateKey: k, heartbeatMs: 3_600_000 }));
+  const ports = await Promise.all(magics.map((m) => m.open(0, { onReceive: () => {} })));
   const out: Member[] = [];
-  for (const [i, dir] of dirs.entries()) {
-    const seeds = i === 0 ? [] : [`127.0.0.1:${out[0].magic.port}`];
-    const mesh = new ServerlessMesh({ stateDir: dir, seeds, discovery: 'dht', dht: { intervalMs: 300 }, mdns: false, config: FAST });
+  for (const i of order) {
+    const seeds = i === 0 ? [] : [`127.0.0.1:${ports[0]}`];
+    const mesh = new ServerlessMesh({ stateDir: dirs[i], seeds, discovery: 'dht', dht: { intervalMs: 300 }, mdns: false, config: FAST });
     const self = await mesh.identify(keys[i]);
-    const magic = new MagicBind({ inner: new LinuxBind(), privateKey: keys[i], heartbeatMs: 3_600_000 });
-    const port = await magic.open(0, { onReceive: () => {} });
-    await mesh.attach(magic, port);
-    const m: Member = { mesh, magic, backend: new NetmapBackend(keyToBase64(pubs[i]), self), id: keyToBase64(pubs[i]) };
+    await mesh.attach(magics[i], ports[i]);
+    const m: Member = { mesh, magic: magics[i], backend: new NetmapBackend(keyToBase64(pubs[i]), self), id: keyToBase64(pubs[i]) };
     mesh.start({ onUpdate: (u) => m.backend.apply(u), onConnectedChange: () => {}, onError: () => {} });
-    mesh.reportEndpoints([`127.0.0.1:${port}`]);
-    out.push(m);
+    mesh.reportEndpoints([`127.0.0.1:${ports[i]}`]);
+    out[i] = m;
+    await new Promise((r) => setTimeout(r, 200));
   }
   return out;
 }
+
+async function teardown(ms: Member[], root: string): Promise<void> {
+  for (const m of ms) {
+    await m.mesh.stop();
+    await m.magic.shutdown();
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
+const allJoined = (ms: Member[]): boolean => ms.every((x) => ms.every((y) => x === y || x.backend.peers.has(y.id)));
 
 test('--discovery dht: members that know only a bootstrap find each other through signed records', async () => {
   const root = mkdtempSync(join(tmpdir(), 'weft-dht-'));
   const ms = await members(root, ['a', 'b', 'c']);
   try {
     const [a, b, c] = ms;
-    await waitFor(() => ms.every((x) => ms.every((y) => x === y || x.backend.peers.has(y.id))), 'every member in every netmap');
+    await waitFor(() => allJoined(ms), 'every member in every netmap');
     assert.deepEqual(b.backend.peers.get(c.id)!.endpoints, [`127.0.0.1:${c.magic.port}`]);
     for (const m of ms) {
       const d = m.mesh.dht!;
@@ -75,10 +87,18 @@ test('--discovery dht: members that know only a bootstrap find each other throug
     // Gossip and the DHT share one socket: each got its own datagrams, none left unclaimed.
     for (const m of ms) assert.equal(m.magic.stats.malformed, 0);
   } finally {
-    for (const m of ms) {
-      await m.mesh.stop();
-      await m.magic.shutdown();
-    }
-    rmSync(root, { recursive: true, force: true });
+    await teardown(ms, root);
+  }
+});
+
+test('--discovery dht: the bootstrap member may start last; the others ask it again until it answers', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'weft-dht-'));
+  const ms = await members(root, ['a', 'b', 'c'], [1, 2, 0]);
+  try {
+    await waitFor(() => allJoined(ms), 'every member in every netmap');
+    assert.ok(ms[0].magic.stats.malformed > 0, 'WHOIS reached a before its DHT ran (so they were asked again)');
+    assert.ok(ms[1].mesh.dht!.counters.found + ms[2].mesh.dht!.counters.found >= 2);
+  } finally {
+    await teardown(ms, root);
   }
 });
