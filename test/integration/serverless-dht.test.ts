@@ -10,6 +10,7 @@ import { LinuxBind } from '../../src/io/bind-linux.js';
 import { MagicBind } from '../../src/nat/magicsock.js';
 import { ServerlessMesh } from '../../src/serverless/mesh.js';
 import { authorizeKey } from '../../src/serverless/trust-store.js';
+import { waitFor } from '../helpers/wait.js';
 
 // `--discovery dht` over real UDP on loopback: three members, the serverless mesh as the
 // agent drives it, sharing each socket with WireGuard, disco and gossip. b and c know
@@ -24,14 +25,6 @@ interface Member {
   magic: MagicBind;
   backend: NetmapBackend;
   id: string;
-}
-
-async function waitFor(ok: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    assert.ok(Date.now() < deadline, what);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Members named `names`; the first is everyone's bootstrap. Sockets open first, then the meshes attach in `order`. */
@@ -73,7 +66,7 @@ test('--discovery dht: members that know only a bootstrap find each other throug
   const ms = await members(root, ['a', 'b', 'c']);
   try {
     const [a, b, c] = ms;
-    await waitFor(() => allJoined(ms), 'every member in every netmap');
+    assert.ok(await waitFor(() => allJoined(ms), 15_000), 'every member in every netmap');
     assert.deepEqual(b.backend.peers.get(c.id)!.endpoints, [`127.0.0.1:${c.magic.port}`]);
     for (const m of ms) {
       const d = m.mesh.dht!;
@@ -95,7 +88,7 @@ test('--discovery dht: the bootstrap member may start last; the others ask it ag
   const root = mkdtempSync(join(tmpdir(), 'weft-dht-'));
   const ms = await members(root, ['a', 'b', 'c'], [1, 2, 0]);
   try {
-    await waitFor(() => allJoined(ms), 'every member in every netmap');
+    assert.ok(await waitFor(() => allJoined(ms), 15_000), 'every member in every netmap');
     assert.ok(ms[0].magic.stats.malformed > 0, 'WHOIS reached a before its DHT ran (so they were asked again)');
     assert.ok(ms[1].mesh.dht!.counters.found + ms[2].mesh.dht!.counters.found >= 2);
   } finally {
