@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetmapBackend } from '../../src/agent/backend.js';
+import { stopMembers } from '../helpers/serverless-members.js';
 import { ensureStateDir, loadOrCreateKey } from '../../src/agent/state.js';
 import { keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { LinuxBind } from '../../src/io/bind-linux.js';
@@ -51,14 +52,6 @@ async function members(root: string, names: string[], order: number[] = names.ma
   return out;
 }
 
-async function teardown(ms: Member[], root: string): Promise<void> {
-  for (const m of ms) {
-    await m.mesh.stop();
-    await m.magic.shutdown();
-  }
-  rmSync(root, { recursive: true, force: true });
-}
-
 const allJoined = (ms: Member[]): boolean => ms.every((x) => ms.every((y) => x === y || x.backend.peers.has(y.id)));
 
 test('--discovery dht: members that know only a bootstrap find each other through signed records', async () => {
@@ -80,7 +73,7 @@ test('--discovery dht: members that know only a bootstrap find each other throug
     // Gossip and the DHT share one socket: each got its own datagrams, none left unclaimed.
     for (const m of ms) assert.equal(m.magic.stats.malformed, 0);
   } finally {
-    await teardown(ms, root);
+    await stopMembers(ms, root);
   }
 });
 
@@ -92,6 +85,6 @@ test('--discovery dht: the bootstrap member may start last; the others ask it ag
     assert.ok(ms[0].magic.stats.malformed > 0, 'WHOIS reached a before its DHT ran (so they were asked again)');
     assert.ok(ms[1].mesh.dht!.counters.found + ms[2].mesh.dht!.counters.found >= 2);
   } finally {
-    await teardown(ms, root);
+    await stopMembers(ms, root);
   }
 });
