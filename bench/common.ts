@@ -105,6 +105,12 @@ export async function pingRtts(ns: string, target: string, count: number): Promi
   return res.rttsMs;
 }
 
+/** The value after `--name` on the command line, else `dflt`. */
+export function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+
 export function fmt(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return 'n/a';
   if (Math.abs(x) >= 100) return x.toFixed(0);

@@ -8,12 +8,7 @@
 import { DEFAULT_SWIM_CONFIG as C, suspicionTimeout } from '../src/serverless/config.js';
 import { SimCluster } from '../src/serverless/sim.js';
 import { keyId } from '../src/serverless/trust.js';
-import { fmt, markdownTable, median } from './common.js';
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
+import { arg, fmt, markdownTable, median } from './common.js';
 
 const sizes = arg('sizes', '50,200,1000').split(',').map(Number);
 const loss = Number(arg('loss', '0.05'));

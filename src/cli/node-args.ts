@@ -5,6 +5,7 @@ import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
 import { parseListen } from '../listen.js';
+import { DISCOVERY_MODES, type DiscoveryMode } from '../dht/discovery.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -37,12 +38,13 @@ export interface UpArgs {
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
   /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
-  serverless?: { seeds: string[]; authorizedKeys?: string; relay: boolean };
+  serverless?: { seeds: string[]; authorizedKeys?: string; relay: boolean; discovery: DiscoveryMode };
 }
 
 export interface RawUpArgs {
   serverless?: boolean;
   seed?: string;
+  discovery?: string;
   authorizedKeys?: string;
   relay?: boolean;
   advertiseRoutes?: string;
@@ -124,10 +126,10 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
   };
 }
 
-/** --serverless, --seed, --authorized-keys and --relay: the serverless mode's own flags, and only its. */
+/** --serverless, --seed, --discovery, --authorized-keys and --relay: the serverless mode's own flags, and only its. */
 function parseServerlessArgs(raw: RawUpArgs): Pick<UpArgs, 'serverless'> {
   if (!raw.serverless) {
-    if (raw.seed !== undefined || raw.authorizedKeys !== undefined || raw.relay !== undefined) throw new InvalidArgumentError('--seed, --authorized-keys and --relay need --serverless');
+    if (raw.seed !== undefined || raw.authorizedKeys !== undefined || raw.relay !== undefined || raw.discovery !== undefined) throw new InvalidArgumentError('--seed, --discovery, --authorized-keys and --relay need --serverless');
     return {};
   }
   const coordinator = (['server', 'authKey', 'forceReauth', 'resetServerKey'] as const).find((k) => raw[k] !== undefined && raw[k] !== false);
@@ -138,7 +140,9 @@ function parseServerlessArgs(raw: RawUpArgs): Pick<UpArgs, 'serverless'> {
     if (!m) throw new InvalidArgumentError(`--seed takes HOST:PORT[,HOST:PORT] (IPv6 as [addr]:port), got ${JSON.stringify(s)}`);
     parseIntArg('--seed port', m[2], 1, 65535);
   }
-  return { serverless: { seeds, authorizedKeys: raw.authorizedKeys, relay: raw.relay === true } };
+  const discovery = (raw.discovery ?? 'swim') as DiscoveryMode;
+  if (!DISCOVERY_MODES.includes(discovery)) throw new InvalidArgumentError(`--discovery takes ${DISCOVERY_MODES.join('|')}, got ${JSON.stringify(raw.discovery)}`);
+  return { serverless: { seeds, authorizedKeys: raw.authorizedKeys, relay: raw.relay === true, discovery } };
 }
 
 /** --tun, --socks5 and --http-proxy: the proxies need the userspace stack to dial from. */

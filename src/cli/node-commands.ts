@@ -56,7 +56,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--socks5 <host:port>', 'with --tun=userspace: SOCKS5 proxy into the mesh on this address, e.g. 127.0.0.1:1080')
     .option('--http-proxy <host:port>', 'with --tun=userspace: HTTP proxy (CONNECT and plain) into the mesh on this address')
     .option('--serverless', `no coordinator: trust the keys in authorized_keys, find members by gossip and mDNS (port default ${DEFAULT_SERVERLESS_PORT})`)
-    .option('--seed <host:port,...>', 'with --serverless: members to join through')
+    .option('--seed <host:port,...>', 'with --serverless: members to join through (with --discovery dht: DHT bootstrap nodes only)')
+    .option('--discovery <mode>', 'with --serverless: find members by swim (gossip through --seed, default), dht (signed records in a Kademlia DHT among the members) or both')
     .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)')
     .option('--relay', 'with --serverless: volunteer as a relay and STUN server for the members (TCP on the same port number as UDP)');
   envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
@@ -112,7 +113,7 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
-  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
+  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
     serverUrl: args.server,

@@ -9,6 +9,8 @@ import { silentLogger, type Logger } from '../log.js';
 import type { MagicBind } from '../nat/magicsock.js';
 import type { SelfInfo } from '../agent/backend.js';
 import type { LocalNetmapSource, NetmapSink } from '../agent/netmap-source.js';
+import { DhtDiscovery, type DhtDiscoveryConfig, type DiscoveryMode } from '../dht/discovery.js';
+import { DHT_ROUTE } from '../dht/wire.js';
 import type { SwimConfig } from './config.js';
 import { ServerlessError } from './errors.js';
 import { LanDiscovery } from './mdns.js';
@@ -41,6 +43,9 @@ export interface ServerlessMeshOptions {
   seeds?: string[];
   /** Volunteer as a relay and STUN server for the members (`--relay`). */
   relay?: boolean;
+  /** `--discovery`: SWIM seeds (default), the DHT (seeds only bootstrap it), or both. */
+  discovery?: DiscoveryMode;
+  dht?: Partial<DhtDiscoveryConfig>;
   /** Announce and find members by mDNS (default true). */
   mdns?: boolean;
   magicDns?: boolean;
@@ -57,6 +62,7 @@ interface Running {
   lan: LanDiscovery | null;
   relay: MemberRelay | null;
   rendezvous: Rendezvous;
+  dht: DhtDiscovery | null;
   watchers: FSWatcher[];
 }
 
@@ -113,10 +119,14 @@ export class ServerlessMesh implements LocalNetmapSource {
     const relay = this.o.relay ? new MemberRelay({ trust, magic: socket, port: listenPort, logger: this.logger }) : null;
     const rendezvous = new Rendezvous({ node, trust, clock: this.clock, deliver: (src, pkt) => socket.receiveRendezvous(src as PublicKey, pkt), onObserved: (ep) => source.setObserved(ep) });
     socket.rendezvous = (k, pkt) => rendezvous.send(k, pkt);
-    this.run = { node, view, source, lan, relay, rendezvous, watchers: [] };
+    const mode = this.o.discovery ?? 'swim';
+    const dht = mode === 'swim' ? null : new DhtDiscovery({ privateKey: key, publicKey, trust, swim: node, transport: new MagicGossipTransport(socket, DHT_ROUTE), clock: this.clock, config: this.o.dht });
+    this.run = { node, view, source, lan, relay, rendezvous, dht, watchers: [] };
     this.socket = socket;
     await relay?.start();
-    node.start(await this.resolveSeeds());
+    const seeds = await this.resolveSeeds();
+    node.start(mode === 'dht' ? [] : seeds);
+    dht?.start(seeds);
     lan?.start();
     await this.watchFolder();
     return this;
@@ -135,6 +145,7 @@ export class ServerlessMesh implements LocalNetmapSource {
     r.lan?.stop();
     await r.relay?.stop();
     r.rendezvous.stop();
+    r.dht?.stop();
     if (this.socket) this.socket.rendezvous = null;
     r.node.leave();
     await r.source.stop();
@@ -146,6 +157,11 @@ export class ServerlessMesh implements LocalNetmapSource {
 
   reportRoutes(routes: readonly string[]): boolean {
     return this.run?.source.reportRoutes(routes) ?? false;
+  }
+
+  /** The DHT discovery with `--discovery dht|both` (counters, table), else null. */
+  get dht(): DhtDiscovery | null {
+    return this.run?.dht ?? null;
   }
 
   /** Every trusted member we know of (dead ones too), for `weft status`. */

@@ -13,4 +13,9 @@ declare module 'sodium-native' {
   export function crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void;
   export function crypto_sign_detached(sig: Bytes, m: Bytes, sk: Bytes): void;
   export function crypto_sign_verify_detached(sig: Bytes, m: Bytes, pk: Bytes): boolean;
+  // XEdDSA-style signing with an X25519 key (src/dht/sign.ts).
+  export function crypto_core_ed25519_scalar_reduce(out: Bytes, s: Bytes): void;
+  export function crypto_core_ed25519_scalar_negate(out: Bytes, s: Bytes): void;
+  export function crypto_scalarmult_ed25519_base_noclamp(q: Bytes, n: Bytes): void;
+  export function extension_tweak_ed25519_sign_detached(sig: Bytes, m: Bytes, scalar: Bytes, pk?: Bytes): void;
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetmapBackend } from '../../src/agent/backend.js';
+import { stopMembers } from '../helpers/serverless-members.js';
 import { ensureStateDir, loadOrCreateKey } from '../../src/agent/state.js';
 import { keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey } from '../../src/crypto/keys.js';
 import { LinuxBind } from '../../src/io/bind-linux.js';
@@ -71,14 +72,6 @@ async function twoMembers(root: string): Promise<Member[]> {
   return out;
 }
 
-async function teardown(ms: Member[], root: string): Promise<void> {
-  for (const m of ms) {
-    await m.mesh.stop();
-    await m.magic.shutdown();
-  }
-  rmSync(root, { recursive: true, force: true });
-}
-
 test('members find each other; a deauthorized key leaves the netmap while running', async () => {
   const root = mkdtempSync(join(tmpdir(), 'weft-serverless-'));
   const ms = await twoMembers(root);
@@ -94,7 +87,7 @@ test('members find each other; a deauthorized key leaves the netmap while runnin
     assert.ok(a.full > fulls, 'a full netmap after the reload');
     assert.deepEqual(a.mesh.members().map((m) => m.name), ['a']);
   } finally {
-    await teardown(ms, root);
+    await stopMembers(ms, root);
   }
 });
 
@@ -113,7 +106,7 @@ test('a revocation file dropped into the folder revokes the member at once', asy
     assert.equal(a.backend.peers.has(bId), false);
     assert.ok(!a.mesh.members().some((m) => m.publicKey === bId));
   } finally {
-    await teardown(ms, root);
+    await stopMembers(ms, root);
   }
 });
 

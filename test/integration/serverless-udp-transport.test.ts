@@ -10,6 +10,7 @@ import { TrustSet } from '../../src/serverless/trust.js';
 import { MagicGossipTransport } from '../../src/serverless/udp-transport.js';
 import { GOSSIP_MAGIC } from '../../src/serverless/wire.js';
 import { RecordingBind } from '../helpers/recording-bind.js';
+import { DHT_MAGIC, DHT_ROUTE } from '../../src/dht/wire.js';
 
 // Gossip on the agent's shared UDP socket: two SWIM members on real loopback sockets
 // (MagicBind around LinuxBind, as in the agent) find each other through a seed, and the
@@ -75,5 +76,29 @@ test('demux: only datagrams with the whole gossip magic go to gossip; a throwing
   transport.close();
   inner.deliver([gossip], [from]);
   assert.equal(magic.stats.malformed, 2, 'after close gossip is just an unknown datagram');
+  await magic.close();
+});
+
+test('demux: gossip and the DHT share the socket by first byte; each gets copies that later datagrams do not overwrite', async () => {
+  const inner = new RecordingBind();
+  const magic = new MagicBind({ inner, privateKey: generatePrivateKey(), heartbeatMs: 3_600_000 });
+  await magic.open(0, { onReceive: () => {} });
+  const gossip = new MagicGossipTransport(magic);
+  const dht = new MagicGossipTransport(magic, DHT_ROUTE);
+  const got = { gossip: [] as Uint8Array[], dht: [] as Uint8Array[] };
+  gossip.onReceive((d) => got.gossip.push(d));
+  dht.onReceive((d) => got.dht.push(d));
+  const from = Endpoint.of('192.0.2.9', 4000);
+  const pkt = (magicBytes: Uint8Array, fill: number): Uint8Array => Uint8Array.from([...magicBytes, ...new Array(40).fill(fill)]);
+  inner.deliver([pkt(DHT_MAGIC, 1)], [from]);
+  inner.deliver([pkt(GOSSIP_MAGIC, 2)], [from]);
+  inner.deliver([pkt(DHT_MAGIC, 3)], [from]);
+  assert.deepEqual([got.gossip.length, got.dht.length], [1, 2]);
+  assert.deepEqual([...got.dht[0]], [...pkt(DHT_MAGIC, 1)], 'the first datagram is intact after two more');
+  assert.equal(got.dht[0].buffer.byteLength, got.dht[0].byteLength, 'a copy, not a view of the (reused) receive batch');
+  dht.close();
+  inner.deliver([pkt(DHT_MAGIC, 4), pkt(GOSSIP_MAGIC, 5)], [from, from]);
+  assert.deepEqual([got.gossip.length, got.dht.length, magic.stats.malformed], [2, 2, 1], 'after the DHT closes, gossip still gets its own');
+  gossip.close();
   await magic.close();
 });

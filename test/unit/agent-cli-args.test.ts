@@ -84,8 +84,10 @@ test('weft up --metrics-listen takes HOST:PORT', () => {
 
 test('weft up --serverless takes seeds and a trust folder, and refuses coordinator flags', () => {
   const a = parseUpArgs({ serverless: true, seed: '10.0.0.1:41641, [fd00::1]:41641,seed.lan:7', authorizedKeys: '/etc/weft/keys' });
-  assert.deepEqual(a.serverless, { seeds: ['10.0.0.1:41641', '[fd00::1]:41641', 'seed.lan:7'], authorizedKeys: '/etc/weft/keys', relay: false });
-  assert.deepEqual(parseUpArgs({ serverless: true }).serverless, { seeds: [], authorizedKeys: undefined, relay: false });
+  assert.deepEqual(a.serverless, { seeds: ['10.0.0.1:41641', '[fd00::1]:41641', 'seed.lan:7'], authorizedKeys: '/etc/weft/keys', relay: false, discovery: 'swim' });
+  assert.deepEqual(parseUpArgs({ serverless: true }).serverless, { seeds: [], authorizedKeys: undefined, relay: false, discovery: 'swim' });
+  assert.equal(parseUpArgs({ serverless: true, discovery: 'dht' }).serverless?.discovery, 'dht');
+  assert.equal(parseUpArgs({ serverless: true, discovery: 'both' }).serverless?.discovery, 'both');
   assert.equal(parseUpArgs({ serverless: true, relay: true }).serverless?.relay, true);
   assert.equal(parseUpArgs({}).serverless, undefined);
   for (const bad of [
@@ -97,6 +99,8 @@ test('weft up --serverless takes seeds and a trust folder, and refuses coordinat
     { seed: '10.0.0.1:41641' },
     { authorizedKeys: '/x' },
     { relay: true },
+    { discovery: 'dht' },
+    { serverless: true, discovery: 'kademlia' },
   ]) {
     assert.throws(() => parseUpArgs(bad), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARGUMENT', JSON.stringify(bad));
   }
