@@ -159,6 +159,7 @@ export class MagicBind implements Bind {
       stats: this.stats,
       addrs: this.addrs,
       ownEndpoints: opts.ownEndpoints,
+      natInfo: opts.natInfo,
       peer: (b64) => this.peers.get(b64),
       sock: (k) => this.sock(k),
       sendRelay: (p, pkt) => this.sendRelay(p, pkt),
@@ -492,6 +493,7 @@ export class MagicBind implements Bind {
       }
       if (s.fullProbeDue(now)) this.discovery.pingAll(s, true);
       this.birthday.consider(s, now);
+      this.discovery.punch.consider(s, now);
     }
     this.birthday.tick(now);
   }
