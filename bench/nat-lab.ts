@@ -4,7 +4,10 @@
 //   - direct: from both agents up until the agent logs "direct path confirmed" for the
 //     peer (relay when it does not within --direct-timeout, or 6 s for pairs that stay
 //     relayed by design: EDM<->EDM without port mapping, UDP blocked).
-// Median of --runs runs. Every wait is bounded. --configs picks the labs, one after the
+// Median of --runs runs; each run gives both agents fresh UDP ports (--port), so conntrack
+// entries the previous run left on the routers (an open path, or poison) play no part.
+// Open routers without port mapping go direct through the open-router punch, which waits
+// past the UDP conntrack timeout: give them --direct-timeout 160. Every wait is bounded. --configs picks the labs, one after the
 // other (comma-separated; default home):
 //   home      routers drop unsolicited UDP to themselves (a home router's firewall)
 //   open      plain Linux routers that accept it (`open: true`, docs/NAT.md)
@@ -18,7 +21,7 @@ import { acquireLock } from '../src/lab/lock.js';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' } } });
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
-const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(60, Number(args['direct-timeout']))) * 1000;
+const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(400, Number(args['direct-timeout']))) * 1000;
 
 type Pair = [string, string, string];
 const PAIRS: Pair[] = [
@@ -100,7 +103,8 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
       for (let run = 0; run < RUNS; run++) {
         await lab.down(a);
         await lab.down(b);
-        await Promise.all([lab.up(a), lab.up(b)]);
+        const port = 20_000 + ((run * 2 + Math.floor(Date.now() / 1000)) % 20_000) * 2;
+        await Promise.all([lab.up(a, ['--port', String(port)]), lab.up(b, ['--port', String(port + 1)])]);
         const t0 = Math.max(lab.node(a).upAt, lab.node(b).upAt);
         const fp = await firstPacket(lab, a, b, t0);
         if (fp !== null) ttfp.push(fp);
