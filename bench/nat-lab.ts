@@ -19,7 +19,9 @@ import { NAT_LAB_SITES, NatLab, PORTMAP_INET, type SiteSpec } from '../src/lab/n
 import { sleep } from '../src/lab/netns.js';
 import { acquireLock } from '../src/lab/lock.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' }, pairs: { type: 'string', default: '' } } });
+/** --pairs eim1-eim2,dbl-eim2: only these pairs (default all). */
+const ONLY = new Set(args.pairs.split(',').filter(Boolean));
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
 const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(400, Number(args['direct-timeout']))) * 1000;
 
@@ -97,6 +99,7 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
     const keys = new Map<string, string>();
     for (const n of names.slice(0, 2)) for (const p of (await lab.status(n)).peers) keys.set(p.name, p.publicKey);
     for (const [a, b, label] of cfg.pairs) {
+      if (ONLY.size > 0 && !ONLY.has(`${a}-${b}`)) continue;
       const ttfp: number[] = [];
       const ttd: number[] = [];
       let relayed = 0;
@@ -112,6 +115,8 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
         const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : DIRECT_TIMEOUT_MS));
         if (d !== null) ttd.push(d - t0);
         else relayed++;
+        // How the open-router punch went, for the record (stderr).
+        for (const n of [a, b]) for (const l of (lab.node(n).agent?.stderr ?? '').split('\n')) if (l.includes('open-router punch')) process.stderr.write(`${n} ${l}\n`);
       }
       const row = `| ${name} | ${label} | ${a} -> ${b} | ${median(ttfp) ?? 'n/a'} | ${ttd.length ? median(ttd) : 'relay'}${relayed && ttd.length ? ` (relay ${relayed}/${RUNS})` : ''} | ${ttfp.join(', ')} | ${ttd.join(', ') || '—'} |`;
       rows.push(row);

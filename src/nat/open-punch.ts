@@ -39,6 +39,8 @@ const PROBE_MS = 5000;
 const TAIL_MS = 3000;
 /** Between one failed attempt and the next. */
 const NEXT_GAP_MS = 1000;
+/** A peer that did not answer an ask is not asked again for this long (new quick rounds or not). */
+const NO_ANSWER_MS = 10 * 60_000;
 /** After the quick rounds' last full probe, this long for their pongs. */
 const QUICK_SETTLE_MS = 1000;
 export const PUNCH_TTL = 1;
@@ -60,6 +62,8 @@ interface PeerPunch {
   next: number;
   over: boolean;
   notBefore: number;
+  /** Until when a peer that never acked is left alone. */
+  quietUntil: number;
   run: Run | null;
 }
 
@@ -106,7 +110,7 @@ export class OpenPunch {
 
   private state(p: PeerPath): PeerPunch {
     let s = this.peers.get(p);
-    if (!s) this.peers.set(p, (s = { next: 0, over: false, notBefore: -Infinity, run: null }));
+    if (!s) this.peers.set(p, (s = { next: 0, over: false, notBefore: -Infinity, quietUntil: -Infinity, run: null }));
     return s;
   }
 
@@ -130,7 +134,7 @@ export class OpenPunch {
       if (!s.run) Object.assign(s, { next: 0, over: false, notBefore: -Infinity });
       return;
     }
-    if (s.run || s.over || now < s.notBefore || now - p.lastFull < QUICK_SETTLE_MS) return;
+    if (s.run || s.over || now < s.notBefore || now < s.quietUntil || now - p.lastFull < QUICK_SETTLE_MS) return;
     if (s.next >= PUNCH_WAITS_S.length) {
       s.over = true;
       return;
@@ -219,6 +223,7 @@ export class OpenPunch {
         if (run.asks >= ASKS) {
           this.fail(p, s, run, 'no answer: the peer cannot keep (hard NAT, no TTL, or an older version)');
           s.over = true;
+          s.quietUntil = now + NO_ANSWER_MS;
           return;
         }
         run.asks++;

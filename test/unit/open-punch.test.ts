@@ -157,14 +157,22 @@ test('attempts are bounded: waits grow, roles alternate, then it stops until the
 });
 
 test('a peer behind an endpoint-dependent NAT does not keep: the opener asks 5 times and gives up', () => {
-  const { signals, sent, punch, peerOf, run } = setup({ hardHi: true });
+  const { signals, sent, punch, peerOf, run, clock } = setup({ hardHi: true });
   run(20_000);
   assert.equal(signals.filter((s) => s.side === 'lo' && !s.m.ack).length, 5);
   assert.equal(signals.filter((s) => s.m.ack).length, 0);
   assert.equal(sent.length, 0, 'no probe without an agreed schedule');
   assert.equal(punch.lo.phase(peerOf.lo), null);
+  // Quick rounds again (its endpoints change often): still not asked again for 10 minutes.
+  const again = (): void => {
+    for (const s of ['lo', 'hi'] as const) punch[s].consider(Object.assign(peerOf[s], { attempts: 0 }), clock.now());
+    for (const p of Object.values(peerOf)) Object.assign(p, { attempts: QUICK_ATTEMPTS, lastFull: clock.now() - 2000 });
+  };
+  again();
   run(200_000);
   assert.equal(signals.length, 5);
+  run(400_000);
+  assert.equal(signals.length, 10, 'asked again (5 times) once the 10 minutes passed');
 });
 
 test('an ask for an attempt that is ours to open, or older than our own run, is ignored', () => {
