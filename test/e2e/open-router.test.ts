@@ -21,14 +21,17 @@ const SITES: SiteSpec[] = [
   { name: 'openA', kind: 'eim', nodes: ['o1'], open: true },
   { name: 'openB', kind: 'eim', nodes: ['o2'], open: true },
 ];
-/** Quick rounds (~8 s), then at worst two waits of 35 s and the keeper's probes, plus margin. */
-const DIRECT_WITHIN_MS = 110_000;
+/**
+ * Quick rounds (~8 s), then attempt 0 (direct at W = 35 s or 2W) or, when a drifted
+ * mapping spoils it (docs/NAT.md), attempt 1 with the roles swapped: ~160 s at worst.
+ */
+const DIRECT_WITHIN_MS = 165_000;
 
 function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
 }
 
-describe('open routers: EIM <-> EIM ends direct through the open-router punch', { timeout: 180_000 }, () => {
+describe('open routers: EIM <-> EIM ends direct through the open-router punch', { timeout: 220_000 }, () => {
   let lab: NatLab | null = null;
 
   before(async () => {
