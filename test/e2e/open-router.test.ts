@@ -5,14 +5,14 @@
 // timeout, agreed through the relay) must then end it direct, with traffic on the relay
 // meanwhile. The routers keep Linux's default UDP conntrack timeout (30 s), unknown to
 // the agents.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { WEFT_JS } from '../../src/lab/mesh.js';
-import { NatLab, type SiteSpec } from '../../src/lab/nat-lab.js';
+import type { SiteSpec } from '../../src/lab/nat-lab.js';
 import { sleep } from '../../src/lab/netns.js';
-import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { e2eFile } from './helpers.js';
+import { missingTools, requireOrSkip, rootReason } from '../../src/lab/require.js';
+import { e2eFile, suiteNatLab } from './helpers.js';
 
 e2eFile();
 
@@ -27,29 +27,24 @@ const SITES: SiteSpec[] = [
  */
 const DIRECT_WITHIN_MS = 165_000;
 
-function pre(t: SkipContext): boolean {
-  return requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
-}
+const ready = (): boolean => rootReason() === null && missingTools(TOOLS).length === 0 && existsSync(WEFT_JS);
 
 describe('open routers: EIM <-> EIM ends direct through the open-router punch', { timeout: 220_000 }, () => {
-  let lab: NatLab | null = null;
+  const fx = suiteNatLab();
 
   before(async () => {
-    if (rootReason() !== null || missingTools(TOOLS).length) return;
-    lab = new NatLab();
+    if (!ready()) return;
+    const lab = fx.create();
     lab.env.LOG_LEVEL = 'info';
     await lab.build(SITES);
     await lab.startServer();
     await lab.createAuthKey();
-  });
-
-  after(async () => {
-    await lab?.destroy();
+    fx.ready();
   });
 
   test('relay first, direct after the punch, traffic throughout', async (t) => {
-    if (!pre(t)) return;
-    const L = lab!;
+    if (!requireOrSkip(t, [rootReason(), ...missingTools(TOOLS), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`])) return;
+    const L = fx.get();
     await Promise.all(['o1', 'o2'].map((n) => L.up(n)));
     for (const n of ['o1', 'o2']) await L.waitPeers(n, 1);
     const t0 = Math.max(L.node('o1').upAt, L.node('o2').upAt);
