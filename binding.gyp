@@ -37,7 +37,7 @@
       "targets": [
         {
           "target_name": "weft_lwip",
-          "sources": ["native/lwip.cc"],
+          "sources": ["native/lwip.cc", "native/lwip-core.c"],
           "include_dirs": [
             "<!(node -p \"require('node-addon-api').include_dir\")",
             "/usr/include/lwip"

@@ -1,7 +1,7 @@
 // Idle cost and configuration scale (issue 19), Weft and wireguard-go interleaved where
 // the comparison applies.
 //
-//   node dist/bench/idle.js [--rounds N] [--seconds S] [--peers N] [--idle-peers N]
+//   node dist/bench/idle.js [--rounds N] [--seconds S] [--peers N] [--idle-peers N] [--agent-only]
 //
 // 1. A large configuration: an engine (weft-wg or wireguard-go, fresh per round, in its
 //    own namespace) takes --peers peers (10,000 by default, an allowed /32 each, no
@@ -15,12 +15,15 @@
 //    is no agent to compare it with here (wireguard-go has no control plane); the issue's
 //    goals are printed beside it: < 0.5 % of a core, < 5 wakeups/s, RSS <= 64 MB.
 // Root, `ip`, `wg` and wireguard-go are needed; every loop is bounded in count and time.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../src/crypto/keys.js';
 import { acquireLock } from '../src/lab/lock.js';
+import { ACTIVE_MS } from '../src/nat/heartbeat.js';
+import { REKEY_ATTEMPT_TIME } from '../src/wireguard/constants.js';
 import { NetnsMesh } from '../src/lab/mesh.js';
 import { Lab, execOk, sleep, sweepStale } from '../src/lab/netns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
@@ -33,6 +36,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     peers: { type: 'string', default: '10000' },
     'idle-peers': { type: 'string', default: '20' },
+    // Part 3 only (the agent), e.g. to compare two builds of the agent quickly.
+    'agent-only': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Math.max(1, Math.min(10, Number(args.rounds)));
@@ -45,11 +50,16 @@ interface Usage {
   cpuPct: number;
   wakeupsPerS: number;
   rssMiB: number;
+  /** Wakeups per second by thread name, busiest first. */
+  byThread: string;
 }
 
-/** Context switches (voluntary + involuntary) of every thread of `pid` and its descendants. */
-function switches(pid: number): number {
-  let n = 0;
+/**
+ * Context switches (voluntary + involuntary) of every thread of `pid` and its
+ * descendants, by thread name (/proc/.../comm: node, libuv-worker, V8 workers...).
+ */
+function switches(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
   for (const p of processTree(pid)) {
     let tids: string[] = [];
     try {
@@ -60,14 +70,18 @@ function switches(pid: number): number {
     for (const tid of tids) {
       try {
         const st = readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8');
-        n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+        const name = tid === String(p) ? 'main' : (/Name:\s+(.*)/.exec(st)?.[1]?.trim() ?? '?');
+        const n = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(st)?.[1] ?? 0);
+        by.set(name, (by.get(name) ?? 0) + n);
       } catch {
         /* thread gone */
       }
     }
   }
-  return n;
+  return by;
 }
+
+const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 function rssMiB(pid: number): number {
   return processTree(pid).reduce((sum, p) => {
@@ -84,7 +98,21 @@ async function idleUsage(pid: number, seconds: number): Promise<Usage> {
   const [cpu0, sw0, t0] = [cpuSeconds(pid), switches(pid), performance.now()];
   await sleep(seconds * 1000);
   const s = (performance.now() - t0) / 1000;
-  return { cpuPct: ((cpuSeconds(pid) - cpu0) / s) * 100, wakeupsPerS: (switches(pid) - sw0) / s, rssMiB: rssMiB(pid) };
+  const sw1 = switches(pid);
+  // A thread that ended in the window counts as 0 (its switches are gone with it).
+  const rate = [...sw1].map(([name, n]) => [name, Math.max(0, n - (sw0.get(name) ?? 0)) / s] as const).filter(([, r]) => r > 0);
+  const byThread = rate.sort((a, b) => b[1] - a[1]).map(([name, r]) => `${name} ${fmt(r)}`).join(', ');
+  return { cpuPct: ((cpuSeconds(pid) - cpu0) / s) * 100, wakeupsPerS: Math.max(0, total(sw1) - total(sw0)) / s, rssMiB: rssMiB(pid), byThread };
+}
+
+/** `strace -f -tt -C` on `pid` into `file` (every call, then a summary) until the returned function is called. */
+function spawnStrace(pid: number, file: string): () => Promise<void> {
+  const child = spawn('strace', ['-f', '-tt', '-C', '-o', file, '-p', String(pid)], { stdio: 'ignore' });
+  return () =>
+    new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.kill('SIGINT');
+    });
 }
 
 /** A `wg setconf` file: a private key and `n` peers with an allowed /32 each. */
@@ -152,8 +180,22 @@ async function agentIdle(): Promise<Usage> {
     const status = await mesh.weft(n.ns, ['status', '--json', '--state-dir', n.stateDir]);
     const peers = (JSON.parse(status.stdout) as { peers: unknown[] }).peers.length;
     if (peers !== IDLE_PEERS) throw new Error(`agent: ${peers} peers in weft status, wanted ${IDLE_PEERS}`);
-    await sleep(10_000); // start-up work (STUN, endpoint reports) settles
-    return await idleUsage(n.agent!.pid, SECONDS);
+    // Start-up work settles: STUN, endpoint reports, and the handshakes the agent starts
+    // to every online peer. The simulated ones never answer: WireGuard gives up after
+    // REKEY_ATTEMPT_TIME (90 s), and each peer stays active (probed) for ACTIVE_MS (45 s)
+    // after its last initiation (src/nat/heartbeat.ts).
+    await sleep(REKEY_ATTEMPT_TIME + ACTIVE_MS + 5_000);
+    const pid = n.agent!.pid;
+    // WEFT_IDLE_STRACE=FILE: the system calls of the idle window (where wakeups come from;
+    // strace itself adds many) and the agent's log.
+    const file = process.env.WEFT_IDLE_STRACE;
+    const trace = file ? spawnStrace(pid, file) : null;
+    const usage = await idleUsage(pid, SECONDS);
+    if (trace) {
+      await trace();
+      log(`strace in ${file}; the agent's log:\n${n.agent!.stdout.slice(-4000)}\n${n.agent!.stderr.slice(-4000)}`);
+    }
+    return usage;
   } finally {
     await mesh.destroy().catch(() => {});
   }
@@ -179,7 +221,7 @@ async function main(): Promise<number> {
     const bigConf = configFile(tmp, PEERS);
     const idleConf = configFile(tmp, IDLE_PEERS);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const impl of [WEFT, WIREGUARD_GO]) {
+      for (const impl of args['agent-only'] ? [] : [WEFT, WIREGUARD_GO]) {
         log(`round ${r + 1}/${ROUNDS}: ${impl.name}`);
         try {
           const x = await engineRound(impl, bigConf, idleConf);
@@ -194,7 +236,7 @@ async function main(): Promise<number> {
       try {
         const a = await agentIdle();
         agents.push(a);
-        log(`    agent idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s, ${a.rssMiB.toFixed(0)} MiB`);
+        log(`    agent idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s (${a.byThread}), ${a.rssMiB.toFixed(0)} MiB`);
       } catch (err) {
         failures.push(`agent round ${r + 1}: ${(err as Error).message}`);
         log(`  FAILED: ${(err as Error).message}`);
@@ -225,7 +267,8 @@ async function main(): Promise<number> {
       ['RSS, MiB', fmt(median(agents.map((a) => a.rssMiB))), '<= 64'],
     ],
   );
-  process.stdout.write([`Idle and scale, ${ROUNDS} interleaved round(s), idle windows of ${SECONDS} s:`, '', ...table, '', ...agentTable, ''].join('\n'));
+  const engines = args['agent-only'] ? [] : [...table, ''];
+  process.stdout.write([`Idle and scale, ${ROUNDS} interleaved round(s), idle windows of ${SECONDS} s:`, '', ...engines, ...agentTable, ''].join('\n'));
   if (failures.length) {
     log(`could not measure:\n  ${failures.join('\n  ')}`);
     return 1;

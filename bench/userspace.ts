@@ -1,8 +1,11 @@
 // Userspace stack benchmark (issue 15): in one netns mesh with a coordinator, an origin
-// node (TUN) and two clients, one with a TUN and one `weft up --tun=userspace --socks5`:
-//  - TCP download throughput, TUN client vs userspace client (curl through SOCKS5), interleaved;
-//  - memory per open connection of the userspace stack (embedding API, after GC);
-//  - cold start of examples/embedded.mjs to the first fetched byte (fresh state dir: registration included).
+// node (TUN) and four clients: one with a TUN and three `weft up --tun=userspace --socks5`,
+// on the lwIP addon, on the WebAssembly lwIP (WEFT_NETSTACK=wasm), and with no C addon at
+// all (WEFT_NATIVE=0: the wasm lwIP, dgram and sodium AEAD):
+//  - TCP download throughput of each (curl, through SOCKS5 for the userspace ones), interleaved;
+//  - memory per open connection of the userspace stack, addon and wasm (embedding API, after GC);
+//  - cold start of examples/embedded.mjs to the first fetched byte (fresh state dir:
+//    registration included), with and without the addons.
 //
 //   node dist/bench/userspace.js [--rounds N] [--mb MB] [--conns N] [--json FILE]
 //
@@ -51,60 +54,81 @@ async function curlMbps(mesh: NetnsMesh, client: string, url: string, socks: boo
   return (speed * 8) / 1e6;
 }
 
+type Conns = { rssPerConn: number; heapPerConn: number; externalPerConn: number; wasmPerConn?: number };
+/** The userspace clients: the lwIP build each runs (src/netstack/select.ts). */
+const STACKS = { addon: { WEFT_NETSTACK: 'addon' }, wasm: { WEFT_NETSTACK: 'wasm' }, noaddon: { WEFT_NATIVE: '0' } } as const;
+type Stack = keyof typeof STACKS;
+
+async function memoryPerConn(mesh: NetnsMesh, stack: Stack): Promise<Conns> {
+  const connsJs = join(AGENTS, 'weft-conns.js');
+  const argv = [process.execPath, '--expose-gc', connsJs, mesh.serverUrl, mesh.authKey, join(mesh.dir, `conns-${stack}`), 'origin', String(HOLD_PORT), String(CONNS)];
+  const cr = await mesh.lab.exec(mesh.node('embed').ns, argv, { timeoutMs: 300_000, env: { ...mesh.env, ...STACKS[stack] } });
+  if (cr.code !== 0) throw new Error(`weft-conns (${stack}): ${cr.stderr}`);
+  return JSON.parse(cr.stdout.trim().split('\n').pop()!) as Conns;
+}
+
+async function coldStart(mesh: NetnsMesh, stack: Stack, r: number): Promise<number> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'weft-cold-'));
+  const t0 = performance.now();
+  const env = { ...mesh.env, ...STACKS[stack], WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: stateDir, WEFT_INSECURE_HTTP: '1', WEFT_HOSTNAME: `cold-${stack}-${r}`, PEER_URL: `http://origin:${HTTP_PORT}/` };
+  const c = mesh.lab.spawn(mesh.node('embed').ns, [process.execPath, EXAMPLE], { env });
+  await c.waitFor(/fetched 200: ok/, 30_000);
+  const ms = performance.now() - t0;
+  await c.kill('SIGTERM', 3000);
+  rmSync(stateDir, { recursive: true, force: true });
+  return ms;
+}
+
 async function main(): Promise<number> {
   const reasons = [rootReason(), ...missingTools(['ip', 'curl'])].filter(Boolean);
   if (reasons.length) throw new Error(`cannot run: ${reasons.join('; ')}`);
   const lock = await acquireLock('weft-e2e', { onWait: (pid) => log(`waiting for the lab lock held by pid ${pid}`) });
   const mesh = new NetnsMesh();
   const tun: number[] = [];
-  const user: number[] = [];
-  const cold: number[] = [];
-  let conns: { rssPerConn: number; heapPerConn: number; externalPerConn: number } | null = null;
+  const user: Record<Stack, number[]> = { addon: [], wasm: [], noaddon: [] };
+  const cold: Record<Stack, number[]> = { addon: [], wasm: [], noaddon: [] };
+  const conns = {} as Record<Stack, Conns>;
+  const stacks = Object.keys(STACKS) as Stack[];
   try {
     await sweepStale();
-    await mesh.build(['origin', 'tunclient', 'userclient', 'embed']);
+    await mesh.build(['origin', 'tunclient', ...stacks.map((s) => `user-${s}`), 'embed']);
     await mesh.startServer();
     await mesh.createAuthKey();
     await mesh.up('origin');
     await mesh.up('tunclient');
-    await mesh.up('userclient', ['--tun=userspace', '--socks5', SOCKS]);
-    await mesh.waitPeers('origin', ['tunclient', 'userclient']);
+    for (const s of stacks) await mesh.up(`user-${s}`, ['--tun=userspace', '--socks5', SOCKS], mesh.authKey, STACKS[s]);
+    await mesh.waitPeers('origin', ['tunclient', ...stacks.map((s) => `user-${s}`)]);
     mesh.lab.spawn(mesh.node('origin').ns, [process.execPath, '-e', SERVER_JS]);
     const big = `http://${mesh.node('origin').ipv4}:${HTTP_PORT}/big`;
     for (let i = 0; i < 50 && (await mesh.fetchText(mesh.node('origin').ns, `http://127.0.0.1:${HTTP_PORT}/`)) === null; i++) await new Promise((r) => setTimeout(r, 100));
     for (let r = 0; r < ROUNDS; r++) {
       tun.push(await curlMbps(mesh, 'tunclient', big, false));
-      user.push(await curlMbps(mesh, 'userclient', big, true));
-      log(`round ${r + 1}: TUN ${fmt(tun[r])} Mbit/s, userspace ${fmt(user[r])} Mbit/s`);
+      for (const s of stacks) user[s].push(await curlMbps(mesh, `user-${s}`, big, true));
+      log(`round ${r + 1}: TUN ${fmt(tun[r])} Mbit/s, ${stacks.map((s) => `${s} ${fmt(user[s][r])}`).join(', ')} Mbit/s`);
     }
-    const e = mesh.node('embed');
-    const connsJs = join(AGENTS, 'weft-conns.js');
-    const cr = await mesh.lab.exec(e.ns, [process.execPath, '--expose-gc', connsJs, mesh.serverUrl, mesh.authKey, join(mesh.dir, 'conns'), 'origin', String(HOLD_PORT), String(CONNS)], { timeoutMs: 300_000, env: mesh.env });
-    if (cr.code !== 0) throw new Error(`weft-conns: ${cr.stderr}`);
-    conns = JSON.parse(cr.stdout.trim().split('\n').pop()!);
-    log(`memory per connection: ${JSON.stringify(conns)}`);
+    for (const s of ['addon', 'wasm'] as const) {
+      conns[s] = await memoryPerConn(mesh, s);
+      log(`memory per connection (${s}): ${JSON.stringify(conns[s])}`);
+    }
     for (let r = 0; r < ROUNDS; r++) {
-      const stateDir = mkdtempSync(join(tmpdir(), 'weft-cold-'));
-      const t0 = performance.now();
-      const env = { ...mesh.env, WEFT_SERVER: mesh.serverUrl, WEFT_AUTH_KEY: mesh.authKey, WEFT_STATE_DIR: stateDir, WEFT_INSECURE_HTTP: '1', WEFT_HOSTNAME: `cold${r}`, PEER_URL: `http://origin:${HTTP_PORT}/` };
-      const c = mesh.lab.spawn(e.ns, [process.execPath, EXAMPLE], { env });
-      await c.waitFor(/fetched 200: ok/, 30_000);
-      cold.push(performance.now() - t0);
-      await c.kill('SIGTERM', 3000);
-      rmSync(stateDir, { recursive: true, force: true });
-      log(`cold start ${r + 1}: ${fmt(cold[r])} ms`);
+      for (const s of ['addon', 'noaddon'] as const) cold[s].push(await coldStart(mesh, s, r));
+      log(`cold start ${r + 1}: addon ${fmt(cold.addon[r])} ms, no addon ${fmt(cold.noaddon[r])} ms`);
     }
   } finally {
     await mesh.destroy();
     lock.release();
   }
+  const m = (s: Stack) => median(user[s]);
+  const kib = (c: Conns) => fmt((c.heapPerConn + c.externalPerConn) / 1024);
   const rows = [
-    [`TCP download ${MB} MB through the mesh (Mbit/s)`, fmt(median(tun)), fmt(median(user)), fmt(median(user) / median(tun))],
-    [`memory per open connection, RSS (KiB, ${CONNS} conns)`, 'n/a (kernel)', fmt(conns!.rssPerConn / 1024), ''],
-    ['memory per open connection, JS heap + external (KiB)', 'n/a (kernel)', fmt((conns!.heapPerConn + conns!.externalPerConn) / 1024), ''],
-    ['embedded example: process start to first fetched byte (ms)', '', fmt(median(cold)), ''],
+    [`TCP download ${MB} MB through the mesh (Mbit/s)`, fmt(median(tun)), fmt(m('addon')), fmt(m('wasm')), fmt(m('noaddon')), fmt(m('addon') / median(tun)), fmt(m('wasm') / m('addon'))],
+    [`memory per open connection, RSS (KiB, ${CONNS} conns)`, 'n/a (kernel)', fmt(conns.addon.rssPerConn / 1024), fmt(conns.wasm.rssPerConn / 1024), '', '', fmt(conns.wasm.rssPerConn / conns.addon.rssPerConn)],
+    ['memory per open connection, JS heap + external (KiB)', 'n/a (kernel)', kib(conns.addon), kib(conns.wasm), '', '', ''],
+    ['memory per open connection, lwIP heap in wasm memory (KiB)', 'n/a (kernel)', 'n/a (malloc)', fmt((conns.wasm.wasmPerConn ?? NaN) / 1024), '', '', ''],
+    ['embedded example: process start to first fetched byte (ms)', '', fmt(median(cold.addon)), '', fmt(median(cold.noaddon)), '', ''],
   ];
-  const out = [`Userspace stack (lwIP) vs TUN, medians of ${ROUNDS} interleaved rounds:`, ...markdownTable(['metric', 'TUN', 'userspace', 'userspace/TUN'], rows)];
+  const head = ['metric', 'TUN', 'userspace (addon)', 'userspace (wasm)', 'no addon (WEFT_NATIVE=0)', 'addon/TUN', 'wasm/addon'];
+  const out = [`Userspace stack (lwIP addon, lwIP wasm) vs TUN, medians of ${ROUNDS} interleaved rounds:`, ...markdownTable(head, rows)];
   process.stdout.write(out.join('\n') + '\n');
   if (args.json) writeFileSync(args.json, JSON.stringify({ rounds: ROUNDS, mb: MB, tun, user, conns, cold }, null, 2));
   return 0;

@@ -2,7 +2,7 @@ import { chmod } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
-import { WeftError } from './errors.js';
+import { InvalidArgumentError, WeftError } from './errors.js';
 
 // Listening safely. What every HTTP server Weft runs (coordinator API and admin socket, standalone relay,
 // agent local API) gets, so slow or idle clients cannot hold sockets forever: Node's
@@ -83,4 +83,12 @@ export async function listenOn(server: NetServer, host: string, port: number, co
     throw new WeftError(code, `${what} cannot listen on ${host}:${port}: ${err.message}`, { cause: err });
   });
   return server.address() as AddressInfo;
+}
+
+/** `HOST:PORT` or `[v6]:PORT` of a --listen flag. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`invalid listen address ${JSON.stringify(listen)} (want HOST:PORT)`);
+  return { host: m[1] ?? m[2], port };
 }

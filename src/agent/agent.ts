@@ -29,8 +29,7 @@ import { NetfilterForwarding, noForwarding } from './forwarding.js';
 import { ENGINE_FWMARK, noRouting, PolicyRoutingConfigurator } from './routing.js';
 import { RouteBypass } from './bypass.js';
 import { RouteController, type ExitPrefs } from './routes.js';
-import { agentMetrics } from './metrics.js';
-import { MetricsServer } from '../metrics/server.js';
+import type { MetricsServer } from '../metrics/server.js';
 import { DEFAULT_IFACE, NEEDS_ROOT, type AgentOptions } from './agent-options.js';
 import { NetmapBackend } from './backend.js';
 import { EndpointReporter } from './endpoint-reporter.js';
@@ -244,6 +243,8 @@ export class Agent {
       await this.api.start();
     }
     if (this.opts.metricsListen) {
+      // Loaded only here: prom-client costs an agent without --metrics-listen ~1 MB of heap.
+      const [{ agentMetrics }, { MetricsServer }] = await Promise.all([import('./metrics.js'), import('../metrics/server.js')]);
       this.metrics = new MetricsServer(agentMetrics(this), this.logger);
       this.metricsUrl = await this.metrics.listen(this.opts.metricsListen.host, this.opts.metricsListen.port);
       this.logger.info({ url: this.metricsUrl }, 'metrics listening');
@@ -256,8 +257,8 @@ export class Agent {
       this.logger.info({ peers: this.peers.size, seq: cached.seq }, 'peers from the cached netmap until the coordinator answers');
     }
     this.source.start(this.sink());
-    this.reporter.start();
-    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind }, 'agent up');
+    if (!this.nat) this.reporter.start(); // NAT traversal watches the addresses itself (nat.ts)
+    this.logger.info({ name: state.node.name, ipv4: state.node.ipv4, ipv6: state.node.ipv6, port: engine.listenPort, backend: engine.kind, netstack: this.netstack?.kind }, 'agent up');
   }
 
   private sink(): NetmapSink {

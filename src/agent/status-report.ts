@@ -5,11 +5,13 @@ import type { StatusJson } from './status.js';
 
 // Tells the coordinator this agent's version and how it reaches each peer (`status`
 // messages), for the admin console. Only to a coordinator that asked for them (netmap
-// `statusReports`; an older one would answer with an error). The paths are compared
-// every `intervalMs` and on a NAT path change (shortly after, so a burst is one
-// message); a message goes out only when they changed, and on every new stream.
+// `statusReports`; an older one would answer with an error). The paths are compared on
+// a NAT path change (shortly after, so a burst is one message) and every `intervalMs`,
+// for changes no event signals (a relay connection going up or down); a message goes
+// out only when they changed, and on every new stream.
 
-export const DEFAULT_STATUS_REPORT_MS = 5_000;
+/** 30 s: building the status costs an idle agent CPU; path changes come sooner via changed(). */
+export const DEFAULT_STATUS_REPORT_MS = 30_000;
 const SOON_MS = 500;
 
 export class StatusReporter {

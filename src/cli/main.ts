@@ -6,10 +6,6 @@ import { runWg } from './wg.js';
 import { VERSION } from '../version.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerUserspaceCommands } from './userspace-commands.js';
-import { registerServerCommands } from './server-commands.js';
-import { registerRelayCommands } from './relay-commands.js';
-import { registerWebCommand } from './web-commands.js';
-import { registerServerlessCommands } from './serverless-commands.js';
 import { runCli } from './errors.js';
 import { logOptions } from './options.js';
 
@@ -39,9 +35,15 @@ logOptions(
 
 registerNodeCommands(program);
 registerUserspaceCommands(program);
-registerServerCommands(program);
-registerRelayCommands(program);
-registerWebCommand(program);
-registerServerlessCommands(program);
+// `weft up` runs for days: it does not load the coordinator, relay and console commands
+// and the modules behind them (~11 MB of RSS: docs/BENCHMARKS.md, idle cost). Every
+// other command (and --help) registers them all.
+if (process.argv.slice(2).find((a) => !a.startsWith('-')) !== 'up') {
+  const [server, relay, web, serverless] = await Promise.all([import('./server-commands.js'), import('./relay-commands.js'), import('./web-commands.js'), import('./serverless-commands.js')]);
+  server.registerServerCommands(program);
+  relay.registerRelayCommands(program);
+  web.registerWebCommand(program);
+  serverless.registerServerlessCommands(program);
+}
 
 await runCli(program);

@@ -4,7 +4,7 @@ import { DEFAULT_IFACE } from '../agent/agent.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
-import { parseListen } from '../control/server.js';
+import { parseListen } from '../listen.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import ipaddr from 'ipaddr.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
-import { parseListen } from '../control/server.js';
+import { parseListen } from '../listen.js';
 import { DEFAULT_WEB_LISTEN, WebUi } from '../web/server.js';
 import { callAgent } from '../agent/local-client.js';
 import { envOptions } from './options.js';

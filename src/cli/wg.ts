@@ -17,7 +17,6 @@ import { VERSION } from '../version.js';
 // SIGTERM, when the interface is deleted or when its UAPI socket file is removed.
 
 const READY_FD_ENV = 'WEFT_WG_READY_FD';
-const MTU_REFRESH_MS = 2_000;
 
 export interface WgOptions extends LogOptions {
   foreground: boolean;
@@ -132,12 +131,10 @@ async function serve(opts: WgOptions, logger: PinoLogger): Promise<number> {
 
   return new Promise((resolve) => {
     let stopping = false;
-    const mtuTimer = setInterval(() => tun.refreshMtu(), MTU_REFRESH_MS);
     const stop = (why: string) => {
       if (stopping) return;
       stopping = true;
       logger.info({ why }, 'shutting down');
-      clearInterval(mtuTimer);
       Promise.allSettled([uapi.stop(), device.close()]).then(() => resolve(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));

@@ -8,8 +8,7 @@ import { pino, type Logger as PinoLogger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { keyToBase64, publicKeyFromPrivate } from '../crypto/keys.js';
-import { InvalidArgumentError } from '../errors.js';
-import { applyHttpLimits, listenPrivateSocket, type HttpLimits } from '../listen.js';
+import { applyHttpLimits, listenPrivateSocket, parseListen, type HttpLimits } from '../listen.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { createHttp, handleMapUpgrade, MAP_PATH, nodeRoutes, type ApiContext } from './api.js';
 import { adminRoutes } from './admin-api.js';
@@ -118,13 +117,6 @@ export interface Coordinator {
   readonly verifier: NodeVerifier | null;
   /** `http://host:port` of the --metrics-listen listener once started, else null. */
   readonly metricsUrl: string | null;
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InvalidArgumentError(`invalid listen address ${JSON.stringify(listen)} (want HOST:PORT)`);
-  return { host: m[1] ?? m[2], port };
 }
 
 export function createCoordinator(opts: CoordinatorOptions): Coordinator {

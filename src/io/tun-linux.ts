@@ -27,8 +27,10 @@ export interface LinuxTunOptions {
   /** Batches read per readable event before yielding to the loop (default 8). */
   maxBatchesPerTick?: number;
   /**
-   * Re-read the interface MTU every this many ms (unref'd timer; 0 = never; default 1000),
-   * so `mtu` follows `ip link set mtu`. `refreshMtu()` does it on demand.
+   * Re-read the interface MTU every this many ms (unref'd timer; 0 = never; default
+   * 10 s), so `mtu` follows `ip link set mtu`. `refreshMtu()` does it on demand; a read
+   * that did not fit (MTU raised) does it at once, so the poll only keeps padding exact
+   * after a change and need not wake an idle agent often.
    */
   mtuPollMs?: number;
 }
@@ -82,7 +84,7 @@ export class LinuxTun implements TunDevice {
     this.scratch = this.vnetHdr ? Buffer.allocUnsafe(65536 + 64) : undefined;
     this.batchSize = opts.batchSize ?? DEFAULT_BATCH;
     this.maxBatchesPerTick = opts.maxBatchesPerTick ?? 8;
-    this.mtuPollMs = opts.mtuPollMs ?? 1000;
+    this.mtuPollMs = opts.mtuPollMs ?? 10_000;
     this.currentMtu = native.ifGetMtu(name);
     this.batch = new PacketBatch(this.batchSize, tunSlotSize(this.currentMtu, this.headroom));
     this.absOffsets = new Uint32Array(this.batchSize);

@@ -128,14 +128,14 @@ export class NetnsMesh {
     return key;
   }
 
-  /** `weft up` in the node's namespace; resolves once it reports being up. */
-  async up(name: string, extra: string[] = [], authKey = this.authKey): Promise<MeshNode> {
+  /** `weft up` in the node's namespace (`env` on top of this.env); resolves once it reports being up. */
+  async up(name: string, extra: string[] = [], authKey = this.authKey, env: NodeJS.ProcessEnv = {}): Promise<MeshNode> {
     const n = this.node(name);
     // The lab coordinator speaks plain HTTP on namespace addresses (not loopback).
     const args = ['up', '--state-dir', n.stateDir, '--hostname', name, '--server', this.serverUrl, '--insecure-http', ...extra];
     if (this.resolvConf === null) args.push('--no-accept-dns');
     else this.nsResolvConf(n);
-    return this.startAgent(n, [...this.cli, ...args], { ...this.env, WEFT_AUTH_KEY: authKey });
+    return this.startAgent(n, [...this.cli, ...args], { ...this.env, ...env, WEFT_AUTH_KEY: authKey });
   }
 
   /** Runs an agent command line (`weft up ...`, maybe wrapped) in `n`'s namespace; resolves once it reports being up. */

@@ -65,6 +65,11 @@ export class Birthday {
     private readonly retryMs: number,
   ) {}
 
+  /** A run is on (its pings go out on the heartbeat). */
+  get running(): boolean {
+    return this.run !== null;
+  }
+
   /** Extra socket k (k >= 1), if open. */
   sock(k: number): Bind | null {
     return this.extra[k - 1] ?? null;

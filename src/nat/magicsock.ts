@@ -8,6 +8,7 @@ import { AddrTable } from './addr-table.js';
 import { Birthday } from './birthday.js';
 import { isDiscoPacket } from './disco.js';
 import { EarlyInits } from './handshake-resend.js';
+import { ACTIVE_MS, Heartbeat } from './heartbeat.js';
 import { PathDiscovery } from './path-discovery.js';
 import { PeerPath, type PathTiming } from './peer-path.js';
 import { RelaySet, type MagicRelay, type RelayLike } from './relay-set.js';
@@ -28,11 +29,9 @@ export { isSyntheticEndpoint } from './synthetic.js';
 // The parts: per-peer path state (peer-path.ts), source addresses (addr-table.ts), disco
 // probing (path-discovery.ts), the relays (relay-set.ts), the birthday method
 // (birthday.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
-// This file wires them to the socket and runs the heartbeat: every heartbeat the best
-// path is pinged; without a direct path every candidate is pinged and a CallMeMaybe sent
-// through the relay, so the peer pings back at the same time (hole punching).
-// A foreign protocol (serverless gossip) may share the socket: it sees its datagrams
-// first. Over 450 lines by that hook; the next split moves the heartbeat out.
+// This file wires them to the socket; the heartbeat (heartbeat.ts) probes the paths of
+// peers with recent traffic only. A foreign protocol (serverless gossip) may share the
+// socket: it sees its datagrams first.
 
 const RELAY_PSEUDO = Endpoint.of('::', 0);
 /**
@@ -41,8 +40,6 @@ const RELAY_PSEUDO = Endpoint.of('::', 0);
  * mapping at the peer's NAT.
  */
 const MAX_ADDRS_PER_PEER = 512;
-/** A handshake message unanswered this long goes again on the heartbeat. */
-const HEARTBEAT_RESEND_MS = 400;
 
 export interface MagicPeer {
   /** base64 WireGuard public key */
@@ -71,6 +68,8 @@ export interface MagicBindOptions {
   trustMs?: number;
   /** Direct retry interval once the quick attempts failed (default 30 s). */
   retryMs?: number;
+  /** A peer without WireGuard traffic for this long is no longer probed (default 45 s). */
+  activeMs?: number;
   /** Our own candidate endpoints, sent in CallMeMaybe. */
   ownEndpoints?: () => Endpoint[];
   /** Facts from netcheck for the "why not direct" reason. */
@@ -130,7 +129,7 @@ export class MagicBind implements Bind {
   private nextIndex = 1;
   /** The engine's fwmark, also on the birthday sockets. */
   private mark = 0;
-  private timer: TimerHandle | null = null;
+  private readonly heartbeat: Heartbeat;
   private readonly one = new PacketBatch(1, 2048);
   private readonly relayIn = new PacketBatch(1, 65536 + 64);
   private readonly relaySrc = new Uint8Array(ENDPOINT_BYTES);
@@ -147,7 +146,7 @@ export class MagicBind implements Bind {
   constructor(private readonly opts: MagicBindOptions) {
     const clock = (this.clock = opts.clock ?? systemClock);
     const logger = (this.logger = opts.logger ?? silentLogger);
-    this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000 };
+    this.timing = { heartbeatMs: opts.heartbeatMs ?? 1500, trustMs: opts.trustMs ?? 3500, retryMs: opts.retryMs ?? 30_000, activeMs: opts.activeMs ?? ACTIVE_MS };
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
     const closed = (): boolean => this.closed;
@@ -194,6 +193,20 @@ export class MagicBind implements Bind {
       },
       this.timing.retryMs,
     );
+    this.heartbeat = new Heartbeat({
+      clock,
+      logger,
+      timing: this.timing,
+      discovery: this.discovery,
+      birthday: this.birthday,
+      peers: () => this.peers.values(),
+      running: () => !this.closed && this.events !== null,
+      lost: (s, ep) => {
+        logger.info({ peer: s.b64.slice(0, 8), endpoint: ep.key }, 'direct path lost: falling back to the relay');
+        this.onPathChange?.(s.b64, this.path(s.b64));
+      },
+      resendHandshake: (s, now) => this.resendHandshake(s, now),
+    });
   }
 
   get port(): number {
@@ -216,7 +229,7 @@ export class MagicBind implements Bind {
       onReceive: (batch, sources) => this.onInner(batch, sources, 0),
       onClose: (err) => events.onClose?.(err),
     });
-    this.scheduleTick();
+    this.heartbeat.schedule();
     return bound;
   }
 
@@ -228,8 +241,7 @@ export class MagicBind implements Bind {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = null;
+    this.heartbeat.stop();
     await this.birthday.close();
     await this.opts.inner.close();
   }
@@ -279,7 +291,7 @@ export class MagicBind implements Bind {
       if (early) this.clock.setTimeout(() => this.peers.get(s.b64) === s && this.relayPacket(s, early), 0);
     }
     this.discovery.retain(this.peers);
-    if (!this.closed && this.events) this.tick();
+    if (!this.closed && this.events) this.heartbeat.beat();
     return out;
   }
 
@@ -292,7 +304,7 @@ export class MagicBind implements Bind {
     for (const s of this.peers.values()) s.linkChanged(now);
     this.addrs.clear();
     this.relays.reconnect();
-    if (!this.closed && this.events) this.tick();
+    if (!this.closed && this.events) this.heartbeat.beat();
   }
 
   // --- queries --------------------------------------------------------------------------
@@ -305,7 +317,8 @@ export class MagicBind implements Bind {
     const s = this.peers.get(peerKey);
     if (!s) return { path: 'none', endpoint: null, relay: null, rttMs: null, reason: 'unknown peer' };
     const now = this.clock.now();
-    if (s.best && s.direct(now)) return { path: 'direct', endpoint: s.best.ep.key, relay: null, rttMs: Math.round(s.best.rttMs * 100) / 100, reason: null };
+    // An idle peer's last direct path is not pinged, so not re-confirmed: it is still its path.
+    if (s.best && s.kept(now)) return { path: 'direct', endpoint: s.best.ep.key, relay: null, rttMs: Math.round(s.best.rttMs * 100) / 100, reason: null };
     const relay = this.relays.idFor(s.homeRelay);
     const state = relay ? this.relays.state(relay) : null;
     const reason = s.whyNotDirect(this.opts.natInfo?.() ?? { udp: null, hard: null }, now);
@@ -314,10 +327,18 @@ export class MagicBind implements Bind {
     return { path: 'relay', endpoint: null, relay, rttMs: null, reason };
   }
 
-  /** Where WireGuard reaches the peer directly now (its WireGuard port at the best path's address), or null. */
+  /**
+   * Where WireGuard reaches the peer directly now (its WireGuard port at the best path's
+   * address), or null. An external engine then sends around this bind, unseen: the peer
+   * counts as active (its path stays probed) while it does.
+   */
   directWireguard(peerKey: string): Endpoint | null {
     const s = this.peers.get(peerKey);
-    return s?.best && s.direct(this.clock.now()) ? s.wgEndpoint(s.best) : null;
+    if (!s) return null;
+    const ep = s.best && s.kept(this.clock.now()) ? s.wgEndpoint(s.best) : null;
+    s.bypassed = ep !== null;
+    if (ep) this.heartbeat.schedule();
+    return ep;
   }
 
   /** Time (clock ms) the first direct path to the peer was confirmed, or null. */
@@ -351,12 +372,17 @@ export class MagicBind implements Bind {
       return 0;
     }
     const now = this.clock.now();
+    this.heartbeat.touch(s, now);
     if (batch.count === 1) s.handshake.sent(batch, now);
-    if (s.best && s.direct(now)) {
-      const n = this.sock(s.best.sock)?.send(batch, s.wgEndpoint(s.best)) ?? 0;
+    const best = s.best;
+    if (best && s.direct(now)) {
+      const n = this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
       this.stats.directTx += n;
       return n;
     }
+    // A direct path not confirmed lately (the peer was idle, or it stopped answering and
+    // the heartbeat has not dropped it yet) gets a copy too: it likely still works.
+    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
     let n = 0;
     for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
     return n;
@@ -377,6 +403,7 @@ export class MagicBind implements Bind {
       if (len >= 32 && d[start] >= 1 && d[start] <= 4 && d[start + 1] === 0 && d[start + 2] === 0 && d[start + 3] === 0) {
         const s = this.addrs.lookup(sources, off, sock)?.peer;
         if (s) {
+          this.heartbeat.touch(s, now);
           s.handshake.received(d[start], now);
           sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
           keep = true;
@@ -424,7 +451,9 @@ export class MagicBind implements Bind {
       this.stats.malformed++;
       return;
     }
-    s.handshake.received(pkt[0], this.clock.now());
+    const now = this.clock.now();
+    this.heartbeat.touch(s, now);
+    s.handshake.received(pkt[0], now);
     const b = this.relayIn;
     b.reset();
     if (!b.push(pkt)) return;
@@ -461,40 +490,5 @@ export class MagicBind implements Bind {
       b.push(pkt);
       this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best));
     } else this.sendRelay(s, pkt);
-  }
-
-  // --- heartbeat ------------------------------------------------------------------------
-
-  private scheduleTick(): void {
-    if (this.closed) return;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.tick();
-      this.scheduleTick();
-    }, this.timing.heartbeatMs);
-  }
-
-  private tick(): void {
-    const now = this.clock.now();
-    for (const s of this.peers.values()) {
-      const lost = s.expire(now);
-      if (lost) {
-        this.logger.info({ peer: s.b64.slice(0, 8), endpoint: lost.key }, 'direct path lost: falling back to the relay');
-        this.onPathChange?.(s.b64, this.path(s.b64));
-      }
-      // An unanswered handshake message (e.g. sent to a relay the peer had not joined
-      // yet) goes again on the current path instead of waiting for WireGuard's 5 s retry.
-      if (s.handshake.olderThan(HEARTBEAT_RESEND_MS, now)) this.resendHandshake(s, now);
-      if (s.best) {
-        this.discovery.ping(s, s.best.ep, s.best.sock);
-        if (now - s.lastFull >= this.timing.retryMs) this.discovery.pingAll(s, false);
-        continue;
-      }
-      if (s.fullProbeDue(now)) this.discovery.pingAll(s, true);
-      this.birthday.consider(s, now);
-      this.discovery.punch.consider(s, now);
-    }
-    this.birthday.tick(now);
   }
 }

@@ -19,6 +19,8 @@ export interface PathTiming {
   heartbeatMs: number;
   trustMs: number;
   retryMs: number;
+  /** A peer without WireGuard traffic for this long is idle: no probing (heartbeat.ts). */
+  activeMs: number;
 }
 
 export interface Confirmed {
@@ -59,6 +61,12 @@ export class PeerPath {
   firstDirectAt: number | null = null;
   lastBirthday = -Infinity;
   lastSpray = -Infinity;
+  /** When a WireGuard packet last went to or came from the peer (heartbeat.ts). */
+  lastActive = -Infinity;
+  /** When traffic last resumed after idle: the stale best path gets trustMs to answer. */
+  wokeAt = -Infinity;
+  /** An external engine sends to the peer directly, around the bind: always active. */
+  bypassed = false;
   readonly handshake = new HandshakeMemo();
   /** A peer on an external engine: its WireGuard port (disco answers on another one). */
   wgPort: number | null = null;
@@ -73,9 +81,22 @@ export class PeerPath {
     this.synth = synthFor(index);
   }
 
+  /** Whether the peer had no WireGuard traffic for activeMs. */
+  idle(now: number): boolean {
+    return !this.bypassed && now - this.lastActive > this.timing.activeMs;
+  }
+
   /** Whether the best direct path answered within trustMs. */
   direct(now: number): boolean {
     return this.best !== null && now - this.best.lastPong <= this.timing.trustMs;
+  }
+
+  /**
+   * Whether the best path stands: answered within trustMs, or not pinged since (the peer
+   * is idle, or woke less than trustMs ago). The heartbeat drops it otherwise.
+   */
+  kept(now: number): boolean {
+    return this.best !== null && (this.direct(now) || this.idle(now) || now - this.wokeAt <= this.timing.trustMs);
   }
 
   isBest(ep: Endpoint, sock: number): boolean {
@@ -146,12 +167,12 @@ export class PeerPath {
   }
 
   /**
-   * Heartbeat: drops a best path without a pong for trustMs (one immediate retry, then
-   * every retryMs) and returns it; forgets probes unanswered for twice that.
+   * Heartbeat: drops a best path no longer kept and returns it (one immediate retry,
+   * then every retryMs); forgets probes unanswered for twice trustMs.
    */
   expire(now: number): Endpoint | null {
     let lost: Endpoint | null = null;
-    if (this.best && !this.direct(now)) {
+    if (this.best && !this.kept(now)) {
       lost = this.best.ep;
       this.best = null;
       this.lostAt = now;
@@ -191,6 +212,7 @@ export class PeerPath {
     const n = this.candidates.size;
     if (n === 0) return 'peer has no direct candidates';
     if (this.best || now - this.lostAt < this.timing.retryMs) return 'direct path stopped answering; retrying later';
+    if (this.idle(now)) return 'idle: no traffic, paths are probed on the next packet';
     if (this.attempts === 0) return 'probing candidates';
     const hard = nat.hard ? ' (we are behind endpoint-dependent NAT; peer probably too)' : '';
     return `no reply to probes of ${n} candidate${n === 1 ? '' : 's'}${hard}`;

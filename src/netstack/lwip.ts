@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { nativeCandidates } from '../io/native.js';
 import { NetstackError } from './errors.js';
 
-// Typed loader for the weft_lwip addon (native/lwip.cc, linked against Debian's liblwip).
-// It is a separate addon from weft_native so a host without liblwip loses only the
-// userspace stack, and WEFT_NATIVE=0 (which turns weft_native off: dgram, sodium AEAD)
-// leaves this one on, so `--tun=userspace` runs without weft_native.
+// Typed loader for the weft_lwip addon (native/lwip.cc, linked against Debian's liblwip),
+// and the interface the WebAssembly build (lwip-wasm.ts) implements too; select.ts picks
+// one. It is a separate addon from weft_native so a host without liblwip loses only the
+// addon stack; without it, or with WEFT_NATIVE=0, the wasm build runs the userspace stack.
 
 /** Event types delivered by drain() (native/lwip.cc EventType). */
 export const EV_ACCEPT = 1;
@@ -34,6 +34,8 @@ export interface TcpInfo {
 }
 
 export interface LwipAddon {
+  /** 'wasm' for the WebAssembly build (lwip-wasm.ts); absent on the addon. */
+  readonly kind?: 'wasm';
   /** Creates the one interface (lwIP is process-global; later calls only set the MTU). */
   init(mtu: number): void;
   setAddresses(ipv4: string, ipv6: string): void;

@@ -3,7 +3,8 @@ import { tunSlotSize } from '../io/tun-linux.js';
 import type { TunDevice, TunEvents } from '../io/tun.js';
 import type { InterfaceConfig, OsConfigurator } from '../agent/os-config.js';
 import { NetstackError } from './errors.js';
-import { loadLwip, type LwipAddon } from './lwip.js';
+import type { LwipAddon } from './lwip.js';
+import { loadStack } from './select.js';
 
 // The userspace network stack as the engine's TUN device: packets the engine decrypts
 // go into lwIP (write), packets lwIP sends come back to the engine (onPackets). Sockets
@@ -55,20 +56,28 @@ export class NetStack implements TunDevice {
     }
   };
 
-  /** lwIP is process-global: one running stack at a time. */
+  private readonly global: boolean;
+  /** The addon's lwIP is process-global: one running addon stack at a time. */
   private static running = false;
 
   constructor(opts: NetStackOptions = {}) {
     this.mtu = opts.mtu ?? 1420;
-    this.lwip = opts.addon ?? loadLwip();
-    if (NetStack.running) throw new NetstackError('ERR_NETSTACK_IN_USE', 'a userspace stack is already running in this process (lwIP is global)');
-    NetStack.running = true;
+    this.lwip = opts.addon ?? loadStack();
+    // The addon's lwIP is process-global; each wasm stack is its own instance.
+    this.global = this.lwip.kind !== 'wasm';
+    if (this.global && NetStack.running) throw new NetstackError('ERR_NETSTACK_IN_USE', 'a userspace stack is already running in this process (lwIP is global)');
+    if (this.global) NetStack.running = true;
     this.lwip.init(this.mtu);
     this.batch = new PacketBatch(BATCH, tunSlotSize(this.mtu, this.headroom));
     this.timer = setInterval(() => {
       this.lwip.checkTimeouts();
       this.flush();
     }, TIMER_MS).unref();
+  }
+
+  /** Which lwIP build runs this stack (select.ts). */
+  get kind(): 'addon' | 'wasm' {
+    return this.lwip.kind ?? 'addon';
   }
 
   /** The OsConfigurator the agent uses in userspace mode: addresses go to lwIP, routes nowhere. */
@@ -132,7 +141,7 @@ export class NetStack implements TunDevice {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    NetStack.running = false;
+    if (this.global) NetStack.running = false;
     clearInterval(this.timer);
     const open = [...this.handlers.values()];
     this.handlers.clear();

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { NetstackError, type NetstackErrorCode } from './errors.js';
-import { EV_CONNECTED, EV_DATA, EV_EOF, EV_ERROR, EV_SENT, ERR_ABRT, ERR_RST } from './lwip.js';
+import { EV_CONNECTED, EV_DATA, EV_EOF, EV_ERROR, EV_SENT, ERR_ABRT, ERR_CLSD, ERR_RST } from './lwip.js';
 import type { NetStack, SocketHandler } from './stack.js';
 
 // A TCP connection of the userspace stack as a Duplex, shaped like net.Socket where code
@@ -29,6 +29,9 @@ export class TcpSocket extends Duplex implements SocketHandler {
   private readonly id: number;
   /** lwIP freed the connection (RST, abort) or we closed it: the id is dead. */
   private gone = false;
+  /** The peer's FIN arrived / ours was queued: with both, lwIP's ERR_CLSD is a clean close. */
+  private eof = false;
+  private shutdown = false;
   /** Bytes pushed to the consumer that lwIP has not been told about (backpressure). */
   private held = 0;
   private pending: { chunk: Buffer; cb: (err?: Error | null) => void } | undefined;
@@ -111,11 +114,15 @@ export class TcpSocket extends Duplex implements SocketHandler {
       this.emit('ready');
       this.pump();
     } else if (type === EV_EOF) {
+      this.eof = true;
       this.push(null);
     } else if (type === EV_ERROR) {
       this.gone = true;
       this.stack.unregister(this.id);
-      this.destroy(errorFor(num, this.connecting, this.remoteAddress, this.remotePort));
+      // ERR_CLSD after FINs both ways (ours acked before the stream's own close ran,
+      // e.g. a peer in the same process) is an orderly close, not an error.
+      if (num === ERR_CLSD && this.eof && this.shutdown) this.destroy();
+      else this.destroy(errorFor(num, this.connecting, this.remoteAddress, this.remotePort));
     }
   }
 
@@ -136,6 +143,7 @@ export class TcpSocket extends Duplex implements SocketHandler {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    this.shutdown = true;
     if (!this.gone) {
       this.stack.lwip.tcpShutdown(this.id);
       this.stack.kick();

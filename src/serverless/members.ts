@@ -25,6 +25,8 @@ export interface Member {
   relay: boolean;
   /** Where we probe it: its first advertised endpoint, then where it was last heard from. */
   addr: Endpoint | null;
+  /** When `addr` was last confirmed by an authenticated datagram from it (0: never). */
+  heardAt: number;
   stateChangeAt: number;
   /** Dead by its own word (a graceful leave), not by failed probes. */
   left?: boolean;
@@ -51,6 +53,13 @@ export interface MembershipDeps {
   emit: (e: MemberEvent) => void;
 }
 
+/**
+ * An address a member was heard from this recently survives a change of its advertised
+ * endpoints: behind a NAT that address is its mapping towards us, which the endpoints it
+ * advertises (its LAN address first) may not reach.
+ */
+export const HEARD_FRESH_MS = 10_000;
+
 const sameEndpoints = (a: readonly Endpoint[], b: readonly Endpoint[]): boolean => a.length === b.length && a.every((e, i) => e.equals(b[i]));
 
 export class Membership {
@@ -63,7 +72,7 @@ export class Membership {
 
   constructor(private readonly d: MembershipDeps) {
     const { key, endpoints, relay } = d.self;
-    this.self = { key, id: keyId(key), incarnation: 0, state: 'alive', endpoints, relay, addr: endpoints[0] ?? null, stateChangeAt: d.clock.now() };
+    this.self = { key, id: keyId(key), incarnation: 0, state: 'alive', endpoints, relay, addr: endpoints[0] ?? null, heardAt: 0, stateChangeAt: d.clock.now() };
     this.members.set(this.self.id, this.self);
     this.queueAlive(this.self);
   }
@@ -108,12 +117,13 @@ export class Membership {
     if (m && a.incarnation <= m.incarnation) return;
     const joined = !m || m.state === 'dead';
     if (!m) {
-      m = { key: a.node, id, incarnation: a.incarnation, state: 'alive', endpoints: [], relay: false, addr: null, stateChangeAt: 0 };
+      m = { key: a.node, id, incarnation: a.incarnation, state: 'alive', endpoints: [], relay: false, addr: null, heardAt: 0, stateChangeAt: 0 };
       this.members.set(id, m);
       this.others.push(m);
     }
     this.cancelSuspicion(id);
-    if (!sameEndpoints(m.endpoints, a.endpoints) || m.addr === null) m.addr = a.endpoints[0] ?? m.addr;
+    const heard = m.heardAt > 0 && this.d.clock.now() - m.heardAt < HEARD_FRESH_MS;
+    if (m.addr === null || (!sameEndpoints(m.endpoints, a.endpoints) && !heard)) m.addr = a.endpoints[0] ?? m.addr;
     Object.assign(m, { incarnation: a.incarnation, endpoints: a.endpoints, relay: a.relay, state: 'alive', left: false, stateChangeAt: this.d.clock.now() });
     this.queueAlive(m);
     this.d.emit({ type: joined ? 'join' : 'update', id });

@@ -30,6 +30,8 @@ export interface SimOptions {
   config?: Partial<SwimConfig>;
   /** Admin (Ed25519) public keys every member trusts to sign revocations. */
   admins?: Uint8Array[];
+  /** What node i advertises (default: its address only), e.g. an unreachable LAN address first. */
+  advertise?: (i: number, addr: Endpoint) => Endpoint[];
 }
 
 export class SimCluster {
@@ -68,7 +70,7 @@ export class SimCluster {
       publicKey: this.keys[i],
       trust: this.trust[i],
       transport: this.net.attach(this.addrs[i]),
-      endpoints: [this.addrs[i]],
+      endpoints: this.opts.advertise?.(i, this.addrs[i]) ?? [this.addrs[i]],
       clock: this.clock,
       config: this.opts.config,
       random: this.random,

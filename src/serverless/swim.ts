@@ -18,8 +18,8 @@ import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } f
 
 /** Outstanding probes and indirect probes we serve; past it new ones are refused. */
 export const MAX_PENDING_ACKS = 4096;
-/** Members told directly of a graceful leave; the rest learn it by gossip. */
-export const LEAVE_FANOUT = 16;
+/** Members told directly of a graceful leave or a rejoin; the rest learn it by gossip. */
+export const DIRECT_FANOUT = 16;
 
 export interface SwimNodeOptions {
   privateKey: PrivateKey;
@@ -72,6 +72,8 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private readonly queue: BroadcastQueue;
   private readonly sealer: GossipSealer;
   private readonly pending = new Map<number, Pending>();
+  /** When we last asked a member for a sync out of turn (bounded by the trust set). */
+  private readonly resyncedAt = new Map<string, number>();
   private readonly timers = new Set<TimerHandle>();
   private seeds: Endpoint[] = [];
   private seq = 0;
@@ -115,13 +117,13 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   }
 
   /**
-   * `weft down`: our leave goes straight to (up to LEAVE_FANOUT) live members, who drop us
+   * `weft down`: our leave goes straight to (up to DIRECT_FANOUT) live members, who drop us
    * at once and gossip it on, instead of suspecting us for seconds; then we stop.
    */
   leave(): void {
     if (this.stopped) return;
     const msg = this.membership.leave();
-    for (const m of this.pick(LEAVE_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
+    for (const m of this.pick(DIRECT_FANOUT, (x) => x.state !== 'dead')) this.send(m, [msg]);
     this.stop();
   }
 
@@ -233,8 +235,10 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     if (!this.expect(seq, interval, () => void (acked = true), () => void nacks++)) return;
     const incarnation = m.incarnation;
     const ping = [encodeMessage({ type: 'ping', seq, target: m.key })];
-    // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now.
-    if (m.state === 'suspect') ping.push(encodeMessage({ type: 'suspect', incarnation, node: m.key, from: self.key }));
+    // Lifeguard's buddy system: tell a suspect it is suspected so it can refute now. The
+    // accusation goes first, so the refutation is queued before the ack and rides on it
+    // (a NATed member's own gossip may not reach us).
+    if (m.state === 'suspect') ping.unshift(encodeMessage({ type: 'suspect', incarnation, node: m.key, from: self.key }));
     this.send(m, ping);
     this.after(this.awareness.scale(this.config.probeTimeoutMs), () => {
       if (acked || !m.addr) return;
@@ -261,7 +265,21 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private pushPull(): void {
     const [peer] = this.pick(1, (m) => m.state === 'alive');
     if (peer) this.sync(peer, true);
-    else this.askSeeds();
+    this.reconnect();
+  }
+
+  /**
+   * Serf's reconnect: the seeds we do not hold alive, and one random failed (not left)
+   * member, are asked who they are, a small datagram each; an answer (Iam) starts a sync.
+   * Without it a seed that left and restarted, or the far side of a healed partition,
+   * stays dead to members that still have someone else alive and so never feel alone.
+   */
+  private reconnect(): void {
+    const live = this.membership.others.filter((m) => m.state === 'alive');
+    const known = (s: Endpoint): boolean => live.some((m) => m.addr?.equals(s) || m.endpoints.some((e) => e.equals(s)));
+    for (const s of this.seeds) if (!known(s)) this.o.transport.send(s, whoisPacket(Kind.Whois));
+    const [failed] = this.pick(1, (m) => m.state === 'dead' && !m.left && m.addr !== null);
+    if (failed) this.o.transport.send(failed.addr!, whoisPacket(Kind.Whois));
   }
 
   /** Our full state in as many datagrams as it takes; only the first asks for a reply. */
@@ -288,7 +306,9 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
    */
   private heardFrom(id: string, from: Endpoint): void {
     const m = this.membership.members.get(id);
-    if (!m || m === this.membership.self || m.addr?.equals(from)) return;
+    if (!m || m === this.membership.self) return;
+    m.heardAt = this.clock.now();
+    if (m.addr?.equals(from)) return;
     m.addr = from;
     if (!m.endpoints.some((e) => e.equals(from))) this.emit('member', { type: 'update', id });
   }
@@ -314,6 +334,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         return;
       }
       const sender = { key: r.sender, id: r.senderId, addr: from };
+      const wasDead = this.membership.members.get(r.senderId)?.state === 'dead';
       const isSync = r.messages.find((m) => m.type === 'sync');
       for (const m of r.messages) {
         if (isSync) this.membership.mergeState(m);
@@ -321,9 +342,42 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       }
       this.heardFrom(r.senderId, from);
       if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
+      else this.resyncIfDead(sender);
+      if (wasDead) this.announceRejoin(sender);
     } catch {
       this.counters.rxMalformed++;
     }
+  }
+
+  /**
+   * A member we hold dead is talking to us: it restarted, or came back from a partition,
+   * and its refutation may never reach us by gossip (it went out a few times, to whoever
+   * it could reach). A sync tells it what we believe, so it refutes, and its reply
+   * carries the refutation. At most once per probe interval per member.
+   */
+  private resyncIfDead(sender: Target): void {
+    if (this.membership.members.get(sender.id)?.state === 'dead') this.resync(sender);
+  }
+
+  /** A sync that asks for a reply; at most once per probe interval per member. */
+  private resync(to: Target): void {
+    const now = this.clock.now();
+    if (now - (this.resyncedAt.get(to.id) ?? -Infinity) < this.config.probeIntervalMs) return;
+    this.resyncedAt.set(to.id, now);
+    this.sync(to, true);
+  }
+
+  /**
+   * A member we held dead proved first-hand that it is alive again. Behind a NAT it may
+   * reach only us, and its refutation is one update among few members, where a handful of
+   * piggybacked copies easily misses someone who then holds it dead until a push/pull:
+   * tell the live members directly, as a leave is told.
+   */
+  private announceRejoin(sender: Target): void {
+    const m = this.membership.members.get(sender.id);
+    if (m?.state !== 'alive') return;
+    const msg = encodeMessage(this.membership.aliveMessage(m));
+    for (const t of this.pick(DIRECT_FANOUT, (x) => x.state === 'alive' && x !== m)) this.send(t, [msg]);
   }
 
   private handle(m: GossipMessage, sender: Target): void {
@@ -348,8 +402,10 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       case 'alive':
         return this.membership.aliveNode(m);
       case 'suspect':
-        return this.membership.suspectNode(m);
+        this.correctStale(m, sender);
+        return this.suspectAndTell(m);
       case 'dead':
+        this.correctStale(m, sender);
         return this.membership.deadNode(m);
       case 'revoke':
         this.membership.revoke(m);
@@ -362,6 +418,29 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         this.emit('rendezvous', m, sender.id);
         return;
     }
+  }
+
+  /**
+   * Someone else's accusation: when it makes us suspect a member we heard from lately, we
+   * tell that member at once (Lifeguard's buddy, on receipt rather than at our next probe
+   * of it). A member behind a NAT hears gossip only from the few members that reach it,
+   * and must refute before the suspicion timeout, which independent accusers shorten.
+   */
+  private suspectAndTell(s: Extract<GossipMessage, { type: 'suspect' }>): void {
+    const m = this.membership.members.get(keyId(s.node));
+    const was = m?.state;
+    this.membership.suspectNode(s);
+    if (!m || was !== 'alive' || m.state !== 'suspect' || m === this.membership.self) return;
+    if (this.clock.now() - m.heardAt < 2 * this.config.probeIntervalMs) this.send(m, [encodeMessage(s)]);
+  }
+
+  /**
+   * The sender passed on an accusation older than the member's refutation we hold: it
+   * missed the refutation (a NATed member's gossip reaches few), so send it the `alive`.
+   */
+  private correctStale(acc: { node: Uint8Array; incarnation: number }, sender: Target): void {
+    const m = this.membership.members.get(keyId(acc.node));
+    if (m && m !== this.membership.self && m.state === 'alive' && acc.incarnation < m.incarnation) this.send(sender, [encodeMessage(this.membership.aliveMessage(m))]);
   }
 
   /** Tells a member that does not advertise where its ping came from (its NAT's mapping). */
@@ -386,10 +465,19 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
     let acked = false;
     const ok = this.expect(seq, this.config.probeIntervalMs, () => {
       acked = true;
-      this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq })]);
+      // With our view of the target: a requester that holds it suspect may have missed its
+      // refutation (a NATed member's own gossip reaches few), and this carries it.
+      const t = this.membership.members.get(targetId);
+      const view = t?.state === 'alive' ? [encodeMessage(this.membership.aliveMessage(t))] : [];
+      this.send(requester, [encodeMessage({ type: 'ack', seq: req.seq }), ...view]);
     });
     if (!ok) return;
-    this.send({ key: req.target, id: targetId, addr: req.addr }, [encodeMessage({ type: 'ping', seq, target: req.target })]);
+    // Also where we reach it ourselves: a member behind a NAT answers only at its mapping
+    // towards each peer, and the requester's address for it may be one it cannot use.
+    const own = this.membership.members.get(targetId)?.addr;
+    for (const addr of own && !own.equals(req.addr) ? [req.addr, own] : [req.addr]) {
+      this.send({ key: req.target, id: targetId, addr }, [encodeMessage({ type: 'ping', seq, target: req.target })]);
+    }
     if (req.wantNack) {
       this.after(this.config.probeTimeoutMs, () => {
         if (!acked) this.send(requester, [encodeMessage({ type: 'nack', seq: req.seq })]);

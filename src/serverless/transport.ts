@@ -59,9 +59,12 @@ export class FakeGossipNetwork {
     };
   }
 
-  /** `a` and `b` cannot reach each other (each behind its own NAT); others still reach both. */
-  block(a: Endpoint, b: Endpoint): void {
-    this.blocked.add(`${a.key}|${b.key}`).add(`${b.key}|${a.key}`);
+  /** `a` and `b` cannot reach each other (each behind its own NAT); others still reach both. `blocked = false` lifts it. */
+  block(a: Endpoint, b: Endpoint, blocked = true): void {
+    for (const k of [`${a.key}|${b.key}`, `${b.key}|${a.key}`]) {
+      if (blocked) this.blocked.add(k);
+      else this.blocked.delete(k);
+    }
   }
 
   /** A crashed host: it neither sends nor receives until `setDown(addr, false)`. */

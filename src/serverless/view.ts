@@ -54,7 +54,7 @@ export class ServerlessView extends EventEmitter<{ change: [ServerlessChange] }>
     this.plan = this.computePlan();
     node.on('member', (e) => {
       const m = node.membership.members.get(e.id);
-      const member = m ? this.describe(m) : this.describe({ key: keyFromBase64(e.id), id: e.id, incarnation: 0, state: 'dead', endpoints: [], relay: false, addr: null, stateChangeAt: 0 });
+      const member = m ? this.describe(m) : this.describe({ key: keyFromBase64(e.id), id: e.id, incarnation: 0, state: 'dead', endpoints: [], relay: false, addr: null, heardAt: 0, stateChangeAt: 0 });
       this.emit('change', { type: e.type, member });
     });
   }

@@ -1,5 +1,5 @@
-// Real processes: 200 concurrent registrations over HTTP, SIGKILL mid-way, restart on the
-// same SQLite file. Every acknowledged registration must survive with the same
+// Real processes: 200 registrations over HTTP, 50 in flight at a time, SIGKILL mid-way,
+// restart on the same SQLite file. Every acknowledged registration must survive with the same
 // addresses, no address may be shared, and the database must pass integrity_check.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -15,10 +15,13 @@ import { exited, startServerProcess, type ServerProcess } from '../helpers/serve
 
 const TOTAL = 200;
 const KILL_AFTER = 70;
+// Registrations in flight at once. With all 200 sent together the server could answer every
+// one before the kill landed; a bounded window keeps some unsent when it does.
+const IN_FLIGHT = 50;
 // All 200 registrations come from 127.0.0.1 at once: no per-source limit here (its own test is control-hardening).
 const startServer = (stateDir: string): Promise<ServerProcess> => startServerProcess(['--state-dir', stateDir, '--register-rate', '0']);
 
-test('coordinator survives SIGKILL during 200 concurrent registrations', { timeout: 90_000 }, async () => {
+test('coordinator survives SIGKILL during 200 registrations, 50 in flight', { timeout: 90_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-crash-'));
   const stateDir = join(dir, 'state');
   let proc: ChildProcess | null = null;
@@ -32,17 +35,21 @@ test('coordinator survives SIGKILL during 200 concurrent registrations', { timeo
     const acked = new Map<string, NodeView>();
     let killed = false;
     const nodes = Array.from({ length: TOTAL }, () => new SimNode(first.url, serverKey));
-    await Promise.allSettled(
-      nodes.map(async (n, i) => {
-        const r = await n.register({ hostname: `crash-${i}`, authKey: key });
-        if (r.status === 200) acked.set(n.publicKey, r.json.node);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (!killed && next < TOTAL) {
+        const i = next++;
+        const r = await nodes[i]!.register({ hostname: `crash-${i}`, authKey: key }).catch(() => null);
+        if (r === null) return; // the connection died with the server
+        if (r.status === 200) acked.set(nodes[i]!.publicKey, r.json.node);
         else assert.fail(`unexpected ${r.status} ${JSON.stringify(r.json)}`);
         if (acked.size >= KILL_AFTER && !killed) {
           killed = true;
           first.proc.kill('SIGKILL');
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
     if (!killed) first.proc.kill('SIGKILL');
     await exited(first.proc);
     assert.ok(acked.size >= KILL_AFTER && acked.size < TOTAL, `killed mid-way (acked ${acked.size})`);

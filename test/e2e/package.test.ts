@@ -53,7 +53,7 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
 
   test('ships what runs and nothing else', (t) => {
     if (!requireOrSkip(t, missingTools(['npm']))) return;
-    for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
+    for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'native/lwip-core.c', 'native/lwip-wasm/lwip.wasm', 'native/lwip-wasm/vendor/lwip/COPYING', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
     // Tests, benches, the labs, the demo and the NAT fake they use (checkout-only), sources, build output.

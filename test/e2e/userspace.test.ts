@@ -2,8 +2,8 @@
 // root, no routes) reaches a kernel-TUN node through its SOCKS5 proxy, by mesh name and
 // by address; the TUN node pings the userspace stack (ICMP echo answered by lwIP). The
 // embedding example (examples/embedded.mjs, as nobody) serves HTTP to the TUN node and
-// fetches from it with weft_native turned off (WEFT_NATIVE=0: dgram and sodium AEAD),
-// so both engine I/O paths carry the userspace stack.
+// fetches from it with no C addon (WEFT_NATIVE=0: dgram, sodium AEAD and the WebAssembly
+// lwIP), so both engine I/O paths and both lwIP builds carry the userspace stack.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -150,7 +150,7 @@ describe('a root-less userspace node reaches a TUN node', { timeout: 180_000 }, 
     assert.deepEqual([fetched[1], fetched[2]], ['200', m[1]]);
     const maps = readFileSync(`/proc/${e.agent.pid}/maps`, 'utf8');
     assert.ok(!maps.includes('weft_native.node'), 'WEFT_NATIVE=0: the I/O addon is not loaded');
-    assert.ok(maps.includes('weft_lwip.node'), 'the userspace stack is');
+    assert.ok(!maps.includes('weft_lwip.node'), 'WEFT_NATIVE=0: nor the lwIP addon (the wasm build runs the stack)');
     await mesh.waitPeers('tunnode', ['rootless', 'embedded']);
     assert.equal(await mesh.fetchText(tunnode.ns, `http://${m[1]}:8080/`, 10), 'hello from embedded\n');
     await e.agent.kill('SIGTERM', 5000);

@@ -21,7 +21,9 @@ const KEYS = 2_000; // self-made keys; each signs FLOOD / KEYS distinct requests
 const UPGRADES = 2_000; // map-stream upgrades, one connection each
 const SOCKETS = 8;
 const BATCH = 250; // pipelined requests in flight per socket
-const DEADLINE_MS = 90_000;
+// Bounds the load loop, not a speed goal (bench:flood measures that): about 20 s on a quiet
+// 2-core machine, past 90 s when other work shares it.
+const DEADLINE_MS = 200_000;
 
 /** Sends pipelined raw requests on one keep-alive socket; counts the status codes. */
 class Pipeline {
@@ -96,7 +98,7 @@ describe('finding 1: requests signed with unknown keys', () => {
   });
   after(() => t.stop());
 
-  test(`${FLOOD} requests from self-made keys leave registered nodes unaffected (p99 < 1 s)`, { timeout: 180_000 }, async () => {
+  test(`${FLOOD} requests from self-made keys leave registered nodes unaffected (p99 < 1 s)`, { timeout: 260_000 }, async () => {
     const started = Date.now();
     const member = t.node();
     assert.equal((await member.register({ hostname: 'member', authKey })).status, 200);

@@ -46,6 +46,9 @@ test('interleaved WireGuard datagrams from two known peers: sources rewritten, n
     return p;
   };
   const batches = Array.from({ length: 50 }, (_, b) => toBatch(Array.from({ length: 64 }, (_, i) => wg((b + i) & 0xff)), from));
+  // The first datagram from each peer wakes it (its paths are pinged: heartbeat.ts); the
+  // steady state after that is what is counted.
+  inner.events!.onReceive(batches[0].batch, batches[0].sources);
   const fromBytes = Endpoint.fromBytes;
   const keyGetter = Object.getOwnPropertyDescriptor(Endpoint.prototype, 'key')!;
   let built = 0;
@@ -53,7 +56,7 @@ test('interleaved WireGuard datagrams from two known peers: sources rewritten, n
   Endpoint.fromBytes = (src: Uint8Array, off?: number) => (built++, fromBytes(src, off));
   Object.defineProperty(Endpoint.prototype, 'key', { ...keyGetter, get(this: Endpoint) { keys++; return keyGetter.get!.call(this); } });
   try {
-    for (const { batch, sources } of batches) inner.events!.onReceive(batch, sources);
+    for (const { batch, sources } of batches.slice(1)) inner.events!.onReceive(batch, sources);
   } finally {
     Endpoint.fromBytes = fromBytes;
     Object.defineProperty(Endpoint.prototype, 'key', keyGetter);

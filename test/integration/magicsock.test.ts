@@ -231,9 +231,9 @@ test('roaming: a node whose address changes is reachable again within 5 s', asyn
   const w = await twoEimSites(t);
   const { net, nodes } = w;
   const [a, b] = nodes;
-  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 5000));
   assert.ok(await traffic(w, a, b, 'before'));
   assert.ok(await traffic(w, b, a, 'beforeb'));
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 5000));
   // b moves from site s2's LAN to another host address of the same site (new NAT mapping)
   const inner = (b.magic as unknown as { opts: { inner: import('../../src/io/bind-fake.js').FakeBind } }).opts.inner;
   net.changeAddress(inner, '10.2.0.99');
@@ -245,6 +245,31 @@ test('roaming: a node whose address changes is reachable again within 5 s', asyn
     ok = await until(w.clock, w.net, () => got(b, `roam-${i}`) && got(a, `roamb-${i}`), 200);
   }
   assert.ok(ok, 'reachable again within 5 s ' + JSON.stringify({ a: a.magic.stats, b: b.magic.stats, pa: a.magic.path(b.pub), pb: b.magic.path(a.pub) }));
+});
+
+test('idle: no pings or relay traffic after 45 s without packets; the next packet arrives and restarts discovery', async (t) => {
+  const w = await twoEimSites(t);
+  const [a, b] = w.nodes;
+  assert.ok(await traffic(w, a, b, 'warm'));
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct' && b.magic.path(a.pub).path === 'direct', 5000));
+  // 45 s active window, plus WireGuard's passive keepalive (10 s after the last data).
+  await run(w.clock, w.net, 70_000);
+  const before = [a, b].map((n) => ({ ...n.magic.stats }));
+  await run(w.clock, w.net, 60_000);
+  for (const [i, n] of [a, b].entries()) {
+    const s = n.magic.stats;
+    assert.equal(s.discoTx - before[i].discoTx, 0, `${n.name}: no disco pings while idle`);
+    assert.equal(s.relayTx - before[i].relayTx, 0, `${n.name}: no relay traffic while idle`);
+    assert.equal(s.directTx - before[i].directTx, 0, `${n.name}: no WireGuard traffic while idle`);
+  }
+  assert.equal(a.magic.path(b.pub).path, 'direct', 'the last direct path is kept while idle');
+  // The first packet: delivered at once (the last direct path and the relay), discovery starts.
+  send(a, b, 'wake');
+  const took = await run(w.clock, w.net, 2000, () => got(b, 'wake'));
+  assert.ok(got(b, 'wake') && took <= 50, `arrived after ${took} ms`);
+  assert.ok(a.magic.stats.discoTx > before[0].discoTx, 'discovery restarted');
+  // Active again: 'direct' now means a pong since the wake, not the idle path kept.
+  assert.ok(await until(w.clock, w.net, () => a.magic.path(b.pub).path === 'direct', 1000), 'direct path confirmed again');
 });
 
 test('disco from unknown or forged senders, junk and bad STUN on the port are dropped and counted', async (t) => {

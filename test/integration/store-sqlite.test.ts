@@ -32,3 +32,24 @@ test('grouped writes are committed before they are acknowledged', async () => {
     await s.close();
   }
 });
+
+// Durability off the event loop: a write is acknowledged only after the WAL's fsync, which
+// runs on the thread pool (held back here), and the event loop keeps turning meanwhile.
+test('a write is acknowledged only after the WAL file is flushed, and the loop runs meanwhile', async () => {
+  const held: Array<() => void> = [];
+  const s = openSqliteStore(join(dir, 'fsync.db'), (_fd, done) => held.push(() => done(null)));
+  const init = s.init();
+  let acked = false;
+  const write = init.then(() => s.getOrCreateMeta('k', () => 'v')).then(() => (acked = true));
+  let turns = 0;
+  while (held.length === 0 || !acked) {
+    await new Promise((r) => setImmediate(r));
+    if (++turns > 200) break;
+    if (held.length > 0 && turns % 20 === 0) held.shift()!();
+    if (turns === 10) assert.equal(acked, false, 'not acknowledged before its fsync');
+  }
+  await write;
+  assert.ok(turns > 10, `the event loop turned ${turns} times while fsyncs were held`);
+  while (held.length) held.shift()!();
+  await s.close();
+});

@@ -11,7 +11,7 @@ import { PeerPath, QUICK_ATTEMPTS } from '../../src/nat/peer-path.js';
 // messages cross a fake relay (20 ms), every probe recorded with its time and TTL.
 
 const RELAY_MS = 20;
-const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
+const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000, activeMs: 45_000 };
 
 interface Sent {
   side: 'lo' | 'hi';

@@ -8,7 +8,7 @@ import { PeerPath, QUICK_ATTEMPTS } from '../../src/nat/peer-path.js';
 // The per-peer path state machine on the fake clock: probing schedule, confirmation
 // rules, expiry, and which pongs settle a probe.
 
-const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000 };
+const TIMING = { heartbeatMs: 1500, trustMs: 3500, retryMs: 30_000, activeMs: 45_000 };
 const peer = () => new PeerPath(keyToBase64(publicKeyFromPrivate(generatePrivateKey())), 7, TIMING);
 const txid = (n: number) => new Uint8Array(12).fill(n);
 
@@ -54,13 +54,30 @@ test('PeerPath: a pong settles only the probe it answers, from where it went; th
   clock.advance(3000);
   assert.equal(p.expire(clock.now()), null, 'answered 3 s ago: still trusted');
   clock.advance(600);
-  assert.equal(p.expire(clock.now()), lan, 'no pong for > trustMs: dropped');
+  assert.equal(p.expire(clock.now()), null, 'idle (no traffic): the unpinged path is kept');
+  p.lastActive = clock.now();
+  assert.equal(p.expire(clock.now()), lan, 'active, no pong for > trustMs: dropped');
   assert.equal(p.best, null);
   assert.equal(p.attempts, QUICK_ATTEMPTS - 1, 'one immediate retry, then every retryMs');
   assert.ok(p.fullProbeDue(clock.now()));
   assert.match(p.whyNotDirect({ udp: true, hard: false }, clock.now()), /peer has no direct candidates/);
   p.addCandidate(wan);
   assert.match(p.whyNotDirect({ udp: true, hard: false }, clock.now()), /stopped answering/);
+});
+
+test('PeerPath: a peer waking from idle keeps its old path for trustMs, then drops it unless a pong came', () => {
+  const clock = new FakeClock();
+  const p = peer();
+  const lan = Endpoint.of('10.0.0.7', 41641);
+  p.lastActive = clock.now();
+  p.confirm(lan, 0, 1, clock.now());
+  clock.advance(60_000);
+  assert.ok(p.idle(clock.now()) && p.kept(clock.now()) && !p.direct(clock.now()), 'idle: kept, not confirmed');
+  p.lastActive = p.wokeAt = clock.now();
+  clock.advance(TIMING.trustMs);
+  assert.equal(p.expire(clock.now()), null, 'within trustMs of waking');
+  clock.advance(1);
+  assert.equal(p.expire(clock.now()), lan, 'no pong since waking');
 });
 
 test('PeerPath.wgEndpoint: the best path itself, or its address at the peer\'s own WireGuard port', () => {

@@ -1,4 +1,5 @@
 // Usage (root, inside a netns): node netstack-peer.js TUN STACK_IPV4 STACK_IPV6 MTU
+// (WEFT_NETSTACK=addon|wasm picks the lwIP build, src/netstack/select.ts.)
 // Bridges a kernel TUN device straight to the userspace stack (no WireGuard), so the
 // conformance tests pit lwIP's TCP against Linux's, with impairment in the bridge
 // (impair.ts: netem's loss/duplicate/delay/reorder, both directions). Services on
@@ -126,4 +127,4 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     out({ event: 'error', code: (err as Error).message });
   }
 });
-out({ event: 'ready' });
+out({ event: 'ready', stack: stack.kind });
