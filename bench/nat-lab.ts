@@ -4,7 +4,10 @@
 //   - direct: from both agents up until the agent logs "direct path confirmed" for the
 //     peer (relay when it does not within --direct-timeout, or 6 s for pairs that stay
 //     relayed by design: EDM<->EDM without port mapping, UDP blocked).
-// Median of --runs runs. Every wait is bounded. --configs picks the labs, one after the
+// Median of --runs runs; each run gives both agents fresh UDP ports (--port), so conntrack
+// entries the previous run left on the routers (an open path, or poison) play no part.
+// Open routers without port mapping go direct through the open-router punch, which waits
+// past the UDP conntrack timeout: give them --direct-timeout 160. Every wait is bounded. --configs picks the labs, one after the
 // other (comma-separated; default home):
 //   home      routers drop unsolicited UDP to themselves (a home router's firewall)
 //   open      plain Linux routers that accept it (`open: true`, docs/NAT.md)
@@ -16,9 +19,11 @@ import { NAT_LAB_SITES, NatLab, PORTMAP_INET, type SiteSpec } from '../src/lab/n
 import { sleep } from '../src/lab/netns.js';
 import { acquireLock } from '../src/lab/lock.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, configs: { type: 'string', default: 'home' }, 'direct-timeout': { type: 'string', default: '25' }, pairs: { type: 'string', default: '' } } });
+/** --pairs eim1-eim2,dbl-eim2: only these pairs (default all). */
+const ONLY = new Set(args.pairs.split(',').filter(Boolean));
 const RUNS = Math.max(1, Math.min(10, Number(args.runs)));
-const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(60, Number(args['direct-timeout']))) * 1000;
+const DIRECT_TIMEOUT_MS = Math.max(5, Math.min(400, Number(args['direct-timeout']))) * 1000;
 
 type Pair = [string, string, string];
 const PAIRS: Pair[] = [
@@ -94,13 +99,15 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
     const keys = new Map<string, string>();
     for (const n of names.slice(0, 2)) for (const p of (await lab.status(n)).peers) keys.set(p.name, p.publicKey);
     for (const [a, b, label] of cfg.pairs) {
+      if (ONLY.size > 0 && !ONLY.has(`${a}-${b}`)) continue;
       const ttfp: number[] = [];
       const ttd: number[] = [];
       let relayed = 0;
       for (let run = 0; run < RUNS; run++) {
         await lab.down(a);
         await lab.down(b);
-        await Promise.all([lab.up(a), lab.up(b)]);
+        const port = 20_000 + ((run * 2 + Math.floor(Date.now() / 1000)) % 20_000) * 2;
+        await Promise.all([lab.up(a, ['--port', String(port)]), lab.up(b, ['--port', String(port + 1)])]);
         const t0 = Math.max(lab.node(a).upAt, lab.node(b).upAt);
         const fp = await firstPacket(lab, a, b, t0);
         if (fp !== null) ttfp.push(fp);
@@ -108,6 +115,8 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
         const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : DIRECT_TIMEOUT_MS));
         if (d !== null) ttd.push(d - t0);
         else relayed++;
+        // How the open-router punch went, for the record (stderr).
+        for (const n of [a, b]) for (const l of (lab.node(n).agent?.stderr ?? '').split('\n')) if (l.includes('open-router punch')) process.stderr.write(`${n} ${l}\n`);
       }
       const row = `| ${name} | ${label} | ${a} -> ${b} | ${median(ttfp) ?? 'n/a'} | ${ttd.length ? median(ttd) : 'relay'}${relayed && ttd.length ? ` (relay ${relayed}/${RUNS})` : ''} | ${ttfp.join(', ')} | ${ttd.join(', ') || '—'} |`;
       rows.push(row);

@@ -2,6 +2,7 @@
 //
 //   udpOpen(port: number, family?: 0 | 4 | 6): { fd: number, port: number, v6: boolean }
 //   udpSetMark(fd, mark): void
+//   udpSetTtl(fd, ttl): void   (ttl -1 = the default again)
 //   udpRecv(fd, buf, slotSize, maxCount, lengths: Uint32Array, sources: Uint8Array): number
 //   udpSend(fd, buf, offsets: Uint32Array /*absolute*/, lengths: Uint32Array, count, dest18: Uint8Array, gso?: boolean): number
 //   udpProbeGso(fd): boolean
@@ -104,6 +105,25 @@ static Napi::Value UdpSetMark(const Napi::CallbackInfo& info) {
   uint32_t m = static_cast<uint32_t>(mark);
   if (setsockopt(static_cast<int>(fd), SOL_SOCKET, SO_MARK, &m, sizeof m) != 0)
     return ThrowErrno(env, errno, "setsockopt(SO_MARK)");
+  return env.Undefined();
+}
+
+// The TTL (IPv4, also for v4-mapped sends on a dual-stack socket) and hop limit (IPv6)
+// of later sends. Path discovery sets it around one send: a packet that refreshes our own
+// NAT's conntrack entry but dies before the peer's router (docs/NAT.md, open routers).
+static Napi::Value UdpSetTtl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, ttl;
+  if (!ArgInt(info, 0, "fd", 0, INT32_MAX, &fd) || !ArgInt(info, 1, "ttl", -1, 255, &ttl) || ttl == 0) {
+    if (!env.IsExceptionPending()) return ThrowType(env, "ttl must be -1 or 1..255");
+    return env.Undefined();
+  }
+  int v = static_cast<int>(ttl);
+  int s = static_cast<int>(fd);
+  bool v4 = setsockopt(s, IPPROTO_IP, IP_TTL, &v, sizeof v) == 0;
+  int err = errno;
+  bool v6 = setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v) == 0;  // fails on AF_INET: fine
+  if (!v4 && !v6) return ThrowErrno(env, err, "setsockopt(IP_TTL)");
   return env.Undefined();
 }
 
@@ -319,6 +339,7 @@ static Napi::Value UdpProbeGso(const Napi::CallbackInfo& info) {
 void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
   exports.Set("udpSetMark", Napi::Function::New(env, UdpSetMark, "udpSetMark"));
+  exports.Set("udpSetTtl", Napi::Function::New(env, UdpSetTtl, "udpSetTtl"));
   exports.Set("udpRecv", Napi::Function::New(env, UdpRecv, "udpRecv"));
   exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
   exports.Set("udpProbeGso", Napi::Function::New(env, UdpProbeGso, "udpProbeGso"));

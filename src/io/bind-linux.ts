@@ -136,6 +136,23 @@ export class LinuxBind implements Bind {
     }
   }
 
+  /** send() with IP_TTL / IPV6_UNICAST_HOPS set to `ttl` around it (the default again after). */
+  sendTtl(batch: PacketBatch, to: Endpoint, ttl: number): number {
+    if (this.fd < 0 || batch.count === 0) return 0;
+    const native = this.native!;
+    try {
+      native.udpSetTtl(this.fd, ttl);
+    } catch (err) {
+      this.lastSendError = err as Error;
+      return 0;
+    }
+    try {
+      return this.send(batch, to);
+    } finally {
+      native.udpSetTtl(this.fd, -1);
+    }
+  }
+
   private teardown(): void {
     this.poller?.stop();
     this.poller = undefined;

@@ -18,5 +18,10 @@ export interface Bind {
   setMark(mark: number): void;
   /** Sends each packet of the batch to `to`; returns how many were sent. */
   send(batch: PacketBatch, to: Endpoint): number;
+  /**
+   * Sends like send() with this TTL / hop limit (1..255) for these packets only. Absent
+   * where the socket cannot (the dgram fallback): path discovery then skips what needs it.
+   */
+  sendTtl?(batch: PacketBatch, to: Endpoint, ttl: number): number;
   close(): Promise<void>;
 }

@@ -73,6 +73,8 @@ export interface WeftNative {
   udpOpen(port: number, family?: 0 | 4 | 6): { fd: number; port: number; v6: boolean };
   /** SO_MARK (needs CAP_NET_ADMIN). */
   udpSetMark(fd: number, mark: number): void;
+  /** IP_TTL and (dual-stack) IPV6_UNICAST_HOPS of later sends; -1 restores the default. */
+  udpSetTtl(fd: number, ttl: number): void;
   /**
    * One recvmmsg(MSG_DONTWAIT) of up to maxCount datagrams; datagram i goes to i*slotSize,
    * its length to lengths[i] and its source (18-byte endpoint form) to sources[i*18..].

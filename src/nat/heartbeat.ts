@@ -99,6 +99,7 @@ export class Heartbeat {
       }
       if (s.fullProbeDue(now)) discovery.pingAll(s, true);
       birthday.consider(s, now);
+      discovery.punch.consider(s, now);
     }
     birthday.tick(now);
     return active || birthday.running;

@@ -158,6 +158,7 @@ export class MagicBind implements Bind {
       stats: this.stats,
       addrs: this.addrs,
       ownEndpoints: opts.ownEndpoints,
+      natInfo: opts.natInfo,
       peer: (b64) => this.peers.get(b64),
       sock: (k) => this.sock(k),
       sendRelay: (p, pkt) => this.sendRelay(p, pkt),

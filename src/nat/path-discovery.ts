@@ -7,6 +7,7 @@ import type { Endpoint } from '../io/endpoint.js';
 import type { Logger } from '../log.js';
 import type { AddrTable } from './addr-table.js';
 import { DiscoFreshness, DiscoKeys, DiscoStamper, discoSender, openDisco, sealDisco, type DiscoBody } from './disco.js';
+import { OpenPunch } from './open-punch.js';
 import type { PeerPath } from './peer-path.js';
 
 // Path discovery over disco: pings to a peer's candidates, pongs that confirm a direct
@@ -27,6 +28,8 @@ export interface DiscoveryHost {
   addrs: AddrTable<PeerPath>;
   /** Our own candidate endpoints, sent in CallMeMaybe. */
   ownEndpoints?: () => Endpoint[];
+  /** Netcheck's facts about our NAT (the open-router punch needs an endpoint-independent one). */
+  natInfo?: () => { udp: boolean | null; hard: boolean | null };
   peer(b64: string): PeerPath | undefined;
   sock(k: number): Bind | null;
   sendRelay(p: PeerPath, pkt: Uint8Array): boolean;
@@ -38,12 +41,24 @@ export interface DiscoveryHost {
 
 export class PathDiscovery {
   readonly keys: DiscoKeys;
+  /** The slow schedule for open routers (open-punch.ts); the heartbeat calls its `consider`. */
+  readonly punch: OpenPunch;
   private readonly stamps = new DiscoStamper();
   private readonly freshness = new DiscoFreshness();
   private readonly one = new PacketBatch(1, 2048);
 
   constructor(private readonly host: DiscoveryHost) {
     this.keys = new DiscoKeys(host.privateKey, host.publicKey);
+    this.punch = new OpenPunch({
+      clock: host.clock,
+      logger: host.logger,
+      ownKey: host.publicKey,
+      natInfo: host.natInfo,
+      canTtl: () => typeof host.sock(0)?.sendTtl === 'function',
+      isCurrent: (p) => host.peer(p.b64) === p,
+      signal: (p, m) => this.send(p, { type: 'punch', ...m }, null),
+      probe: (p, ep, ttl) => (ttl === null ? this.ping(p, ep) : this.send(p, { type: 'ping', txid: randomFillSync(new Uint8Array(12)) }, ep, 0, ttl)),
+    });
   }
 
   /** The peer set changed: replay windows of peers gone are forgotten. */
@@ -51,8 +66,11 @@ export class PathDiscovery {
     this.freshness.retain(peers);
   }
 
-  /** Sends a disco message to `p` at `to` from socket `sock`, or through the relay when `to` is null. */
-  send(p: PeerPath, msg: DiscoBody, to: Endpoint | null, sock = 0): void {
+  /**
+   * Sends a disco message to `p` at `to` from socket `sock`, or through the relay when `to`
+   * is null; with `ttl`, as a packet that dies after that many hops.
+   */
+  send(p: PeerPath, msg: DiscoBody, to: Endpoint | null, sock = 0, ttl?: number): void {
     const host = this.host;
     const pkt = sealDisco(this.keys, p.key, { ...msg, stamp: this.stamps.next(host.clock.wallNow()) });
     if (!pkt) return;
@@ -65,7 +83,9 @@ export class PathDiscovery {
     b.reset();
     b.push(pkt);
     try {
-      host.sock(sock)?.send(b, to);
+      const bind = host.sock(sock);
+      if (ttl === undefined) bind?.send(b, to);
+      else bind?.sendTtl?.(b, to, ttl);
     } catch {
       // unreachable family etc.: the probe is just lost
     }
@@ -81,7 +101,7 @@ export class PathDiscovery {
   /** Pings every candidate, with a CallMeMaybe through the relay so the peer pings back at once. */
   pingAll(p: PeerPath, callMeMaybe: boolean): void {
     p.lastFull = this.host.clock.now();
-    for (const ep of p.candidates.values()) this.ping(p, ep);
+    for (const ep of p.candidates.values()) if (!this.punch.holds(p, ep)) this.ping(p, ep);
     if (callMeMaybe) {
       const own = this.host.ownEndpoints?.() ?? [];
       if (own.length > 0) this.send(p, { type: 'callMeMaybe', endpoints: own }, null);
@@ -127,6 +147,7 @@ export class PathDiscovery {
         const rtt = now - p.sentAt;
         this.learnAddr(s, sock, from);
         const change = s.confirm(from, sock, rtt, now);
+        this.punch.confirmed(s);
         if (!change) return;
         host.logger.info({ peer: s.b64.slice(0, 8), endpoint: from.key, sock, rttMs: Math.round(rtt * 100) / 100, was: change.was?.key ?? null }, 'direct path confirmed');
         host.confirmed(s, change.was, now);
@@ -142,6 +163,9 @@ export class PathDiscovery {
         if (now - s.lastFull > CALL_ME_MAYBE_GAP_MS) this.pingAll(s, false);
         return;
       }
+      case 'punch':
+        if (viaRelay) this.punch.receive(s, m, now); // a schedule is agreed through the relay only
+        return;
     }
   }
 

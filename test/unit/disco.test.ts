@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { generatePrivateKey, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import { Endpoint } from '../../src/io/endpoint.js';
 import { isStunPacket } from '../../src/nat/stun.js';
-import { DISCO_MAGIC, DISCO_MAX_SKEW_MS, DiscoFreshness, DiscoKeys, DiscoStamper, encodeDiscoPlaintext, isDiscoPacket, openDisco, parseDiscoPlaintext, sealDisco, type DiscoMessage } from '../../src/nat/disco.js';
+import { DISCO_MAGIC, DISCO_MAX_SKEW_MS, PUNCH_MAX_ATTEMPTS, PUNCH_MAX_WAIT_S, DiscoFreshness, DiscoKeys, DiscoStamper, encodeDiscoPlaintext, isDiscoPacket, openDisco, parseDiscoPlaintext, sealDisco, type DiscoMessage } from '../../src/nat/disco.js';
 
 const a = generatePrivateKey();
 const b = generatePrivateKey();
@@ -18,6 +18,7 @@ test('disco: ping, pong and CallMeMaybe round-trip between the two keys', () => 
     { type: 'ping', stamp: 1, txid: new Uint8Array(12).fill(7) },
     { type: 'pong', stamp: Date.UTC(2026, 0, 1), txid: new Uint8Array(12).fill(9), src: Endpoint.parse('198.51.100.7:41641') },
     { type: 'callMeMaybe', stamp: Number.MAX_SAFE_INTEGER, endpoints: [Endpoint.parse('10.0.0.2:51820'), Endpoint.parse('[2001:db8::1]:51820')] },
+    { type: 'punch', stamp: 3, attempt: 5, ack: true, waitS: 185 },
   ];
   for (const m of msgs) {
     const pkt = sealDisco(ka, pubB, m)!;
@@ -29,6 +30,7 @@ test('disco: ping, pong and CallMeMaybe round-trip between the two keys', () => 
     assert.equal(o.msg.type, m.type);
     assert.equal(o.msg.stamp, m.stamp);
     if (m.type === 'pong' && o.msg.type === 'pong') assert.equal(o.msg.src.key, m.src.key);
+    if (m.type === 'punch') assert.deepEqual(o.msg, m);
     if (m.type === 'callMeMaybe' && o.msg.type === 'callMeMaybe') assert.deepEqual(o.msg.endpoints.map((e) => e.key), m.endpoints.map((e) => e.key));
   }
 });
@@ -115,4 +117,25 @@ test('disco keys: the cache evicts the least recently used key, one at a time', 
   assert.notEqual(again, k1, 'the evicted key was computed again');
   assert.deepEqual(again, k1);
   assert.equal(keys.size, 3);
+});
+
+test('disco punch: attempt, flags and wait out of bounds, or a wrong length, are malformed', () => {
+  const ok = encodeDiscoPlaintext({ type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35 });
+  assert.deepEqual(parseDiscoPlaintext(ok), { type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35 });
+  const bad = (i: number, v: number): Uint8Array => {
+    const p = Uint8Array.from(ok);
+    p[i] = v;
+    return p;
+  };
+  assert.equal(parseDiscoPlaintext(bad(9, PUNCH_MAX_ATTEMPTS)), null, 'attempt');
+  assert.equal(parseDiscoPlaintext(bad(9, PUNCH_MAX_ATTEMPTS - 1))?.type, 'punch');
+  assert.equal(parseDiscoPlaintext(bad(10, 2)), null, 'unknown flag');
+  assert.equal(parseDiscoPlaintext(bad(12, 0)), null, 'wait 0');
+  const long = bad(11, PUNCH_MAX_WAIT_S >> 8);
+  long[12] = (PUNCH_MAX_WAIT_S & 0xff) + 1;
+  assert.equal(parseDiscoPlaintext(long), null, 'wait past the bound');
+  long[12] = PUNCH_MAX_WAIT_S & 0xff;
+  assert.equal(parseDiscoPlaintext(long)?.type, 'punch');
+  assert.equal(parseDiscoPlaintext(ok.subarray(0, ok.length - 1)), null, 'short');
+  assert.equal(parseDiscoPlaintext(Uint8Array.from([...ok, 0])), null, 'long');
 });
