@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createAgent } from '../agent/agent.js';
 import type { PingReply } from '../agent/local-api.js';
 import { DEFAULT_STATE_DIR, socketPath } from '../agent/state.js';
 import { formatStatus, type StatusJson } from '../agent/status.js';
@@ -9,8 +8,7 @@ import { callAgent } from '../agent/local-client.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
-import { startFrontDoors } from '../netstack/front-doors.js';
-import { DEFAULT_SERVERLESS_PORT, ServerlessMesh } from '../serverless/mesh.js';
+import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -113,6 +111,8 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
+  // The agent's modules load here, not for the client commands (status, ping, down).
+  const [{ createAgent }, { startFrontDoors }, { ServerlessMesh }] = await Promise.all([import('../agent/agent.js'), import('../netstack/front-doors.js'), import('../serverless/mesh.js')]);
   const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,

@@ -1,6 +1,9 @@
 // SWIM + Lifeguard parameters: hashicorp/memberlist's DefaultLANConfig, and its formulas
 // (memberlist util.go; the comments there say log(N+1), the code uses log10).
 
+/** Fixed by default, so `--seed HOST:PORT` can name a member's port without asking it. */
+export const DEFAULT_SERVERLESS_PORT = 41641;
+
 export interface SwimConfig {
   /** Time between failure probes (SWIM's protocol period T′). */
   probeIntervalMs: number;

@@ -30,8 +30,6 @@ import { planFor, ServerlessView, type AddressOptions, type ServerlessMember } f
 // learnt by gossip are written to the folder so they survive a restart; a revocation
 // file dropped into the folder is applied (and gossiped) as if it had been gossiped.
 
-/** Fixed by default, so `--seed HOST:PORT` can name a member's port without asking it. */
-export const DEFAULT_SERVERLESS_PORT = 41641;
 /** Edits come in bursts (temp file + rename): reload once they settle. */
 const RELOAD_DEBOUNCE_MS = 200;
 
