@@ -26,6 +26,8 @@ export interface CellLink {
   send(cell: Uint8Array): boolean;
   /** Bytes waiting to leave. */
   backlog(): number;
+  /** The neighbour's transport address (diagnostics and tests; relays do not log it). */
+  remote(): string;
   close(): void;
 }
 
@@ -78,6 +80,10 @@ class TcpLink implements CellLink {
 
   backlog(): number {
     return this.socket.writableLength;
+  }
+
+  remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   close(): void {
