@@ -55,6 +55,7 @@ export function parseAddress(address: string): { host: string; port: number } | 
 class TcpLink implements CellLink {
   private pending: Buffer = Buffer.alloc(0);
   private closed = false;
+  private corked = false;
 
   constructor(
     readonly id: string,
@@ -74,6 +75,15 @@ class TcpLink implements CellLink {
     }
     this.hub.opts.wireTap?.('out', this.id, cell);
     this.hub.counters.cellsOut++;
+    // Cells made in one tick leave in one write (one syscall instead of one per cell).
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(cell);
     return true;
   }
