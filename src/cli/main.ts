@@ -10,6 +10,7 @@ import { registerServerCommands } from './server-commands.js';
 import { registerRelayCommands } from './relay-commands.js';
 import { registerWebCommand } from './web-commands.js';
 import { registerServerlessCommands } from './serverless-commands.js';
+import { registerCircuitCommands } from './circuit-commands.js';
 import { runCli } from './errors.js';
 import { logOptions } from './options.js';
 
@@ -43,5 +44,6 @@ registerServerCommands(program);
 registerRelayCommands(program);
 registerWebCommand(program);
 registerServerlessCommands(program);
+registerCircuitCommands(program);
 
 await runCli(program);

@@ -5,6 +5,7 @@ import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
 import { parseListen } from '../control/server.js';
+import { parseCircuitArgs, type CircuitArgs, type RawCircuitArgs } from './circuit-commands.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -38,9 +39,11 @@ export interface UpArgs {
   httpProxy?: { host: string; port: number };
   /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
   serverless?: { seeds: string[]; authorizedKeys?: string; relay: boolean };
+  /** `--circuits`, `--circuit-exit`, `--exit-circuit N` (src/agent/circuits.ts). */
+  circuits?: CircuitArgs;
 }
 
-export interface RawUpArgs {
+export interface RawUpArgs extends RawCircuitArgs {
   serverless?: boolean;
   seed?: string;
   authorizedKeys?: string;
@@ -120,6 +123,7 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
     ...parseUserspaceArgs(raw),
     ...parseServerlessArgs(raw),
+    ...parseCircuitArgs(raw),
     backend: parseBackend(raw.backend, raw.tun),
   };
 }

@@ -11,6 +11,8 @@ import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs 
 import { envOptions, logOptions } from './options.js';
 import { startFrontDoors } from '../netstack/front-doors.js';
 import { DEFAULT_SERVERLESS_PORT, ServerlessMesh } from '../serverless/mesh.js';
+import { circuitUpOptions } from './circuit-commands.js';
+import { startCircuitAgent } from '../agent/circuit-start.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -59,7 +61,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--seed <host:port,...>', 'with --serverless: members to join through')
     .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)')
     .option('--relay', 'with --serverless: volunteer as a relay and STUN server for the members (TCP on the same port number as UDP)');
-  envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
+  envOptions(logOptions(circuitUpOptions(up))).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
     const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
     await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
   });
@@ -149,7 +151,9 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
+  const circuits = args.circuits ? await startCircuitAgent(agent, args, logger) : null;
   await agent.stopped;
+  await circuits?.stop();
   await doors?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
