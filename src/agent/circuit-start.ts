@@ -1,4 +1,3 @@
-import type { CircuitArgs } from '../cli/circuit-commands.js';
 import type { Logger } from '../log.js';
 import type { NodeView } from '../wire/control.js';
 import { CircuitAgent } from './circuits.js';
@@ -7,6 +6,14 @@ import { loadOrCreateKey } from './state.js';
 // Starts the circuit side of `weft up` once the agent is up (its key and mesh address
 // exist). The onion exit never serves the mesh, loopback or link-local ranges: its
 // streams are for the outside, and the mesh is reachable directly anyway.
+
+/** The circuit flags of `weft up`, parsed (src/cli/circuit-commands.ts). */
+export interface CircuitArgs {
+  /** Serve as a relay; set by any of the flags. */
+  serve: boolean;
+  exit: boolean;
+  exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
+}
 
 const ALWAYS_BLOCKED = ['100.64.0.0/10', 'fc00::/7', '127.0.0.0/8', '::1/128', '169.254.0.0/16', 'fe80::/10', '0.0.0.0/8'];
 

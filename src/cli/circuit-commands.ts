@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { circuitSocketPath, type BuildReply } from '../agent/circuits.js';
+import type { CircuitArgs } from '../agent/circuit-start.js';
 import { callAgent } from '../agent/local-client.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -11,12 +12,7 @@ import { envOptions } from './options.js';
 // --circuits or --exit-circuit) to build a circuit and make it the active one; the
 // `weft up` flags are parsed here too (parseCircuitArgs).
 
-export interface CircuitArgs {
-  /** Serve as a relay; set by any of the flags below. */
-  serve: boolean;
-  exit: boolean;
-  exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
-}
+export type { CircuitArgs };
 
 export interface RawCircuitArgs {
   circuits?: boolean;

@@ -53,6 +53,13 @@ export function encodeCell(circId: number, command: CellCommand, body?: Uint8Arr
   return out;
 }
 
+/** A zeroed cell with its header written; fill its body through cellBody(). */
+export function allocCell(circId: number, command: CellCommand): Uint8Array {
+  return encodeCell(circId, command);
+}
+
+export const cellBody = (cell: Uint8Array): Uint8Array => cell.subarray(CELL_HEADER_LEN);
+
 /** Parses one cell; malformed input is counted and yields null, never an exception. */
 export function decodeCell(buf: Uint8Array, counters: CellCounters): Cell | null {
   if (!(buf instanceof Uint8Array) || buf.length !== CELL_SIZE) {

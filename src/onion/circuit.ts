@@ -1,5 +1,5 @@
 import type { PublicKey } from '../crypto/keys.js';
-import { CellCommand, encodeCell, type Cell } from './cells.js';
+import { allocCell, cellBody, CellCommand, encodeCell, type Cell } from './cells.js';
 import { OnionError } from './errors.js';
 import { HANDSHAKE2_LEN, HandshakeInitiator, HopCipher } from './hop-crypto.js';
 import { unwrapBackward, wrapForward } from './layers.js';
@@ -148,8 +148,9 @@ export class Circuit {
 
   private sendRelay(target: number, command: RelayCommand, streamId: number, data?: Uint8Array): boolean {
     if (this.closed) return false;
-    const body = wrapForward(this.hops, target, encodeRelay(command, streamId, data));
-    if (this.link.send(encodeCell(this.circId, CellCommand.Relay, body))) return true;
+    const cell = allocCell(this.circId, CellCommand.Relay);
+    wrapForward(this.hops, target, encodeRelay(command, streamId, data), cellBody(cell));
+    if (this.link.send(cell)) return true;
     this.destroy('link backlog full');
     return false;
   }

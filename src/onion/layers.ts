@@ -31,74 +31,83 @@ export const regionLen = (depth: number): number => BODY_LEN - (depth - 1) * HOP
 /** Relay-message bytes a cell to or from the hop at `depth` carries. */
 export const capacityAt = (depth: number): number => regionLen(depth + 1);
 
+// Scratch buffers: layering runs synchronously, so two module-level buffers serve as
+// the plaintext of the layer being processed and the one before it (no per-cell garbage).
+const scratchA = new Uint8Array(BODY_LEN);
+const scratchB = new Uint8Array(BODY_LEN);
+
 /**
- * Client: the body of a RELAY cell for the hop at index `target` (0-based) of `hops`.
- * `msg` is at most capacityAt(target + 1) bytes and is zero padded to it.
+ * Client: writes into `out` (BODY_LEN bytes) the body of a RELAY cell for the hop at
+ * index `target` (0-based) of `hops`. `msg` is at most capacityAt(target + 1) bytes.
  */
-export function wrapForward(hops: readonly HopCipher[], target: number, msg: Uint8Array): Uint8Array {
+export function wrapForward(hops: readonly HopCipher[], target: number, msg: Uint8Array, out: Uint8Array = new Uint8Array(BODY_LEN)): Uint8Array {
   const depth = target + 1;
   if (msg.length > capacityAt(depth)) throw new RangeError(`relay message of ${msg.length} bytes exceeds ${capacityAt(depth)}`);
-  let inner = new Uint8Array(capacityAt(depth));
-  inner.set(msg);
+  // inner of layer i lives at offset 1 of its plaintext; layers alternate between scratches.
+  let plain = scratchA.subarray(0, capacityAt(depth) + 1);
+  plain.fill(0);
+  plain[0] = FLAG_MINE;
+  plain.set(msg, 1);
   for (let i = target; i >= 0; i--) {
-    const plain = new Uint8Array(inner.length + 1);
-    plain[0] = i === target ? FLAG_MINE : FLAG_FORWARD;
-    plain.set(inner, 1);
-    const region = new Uint8Array(plain.length + LAYER_OVERHEAD);
+    const region = i === 0 ? out.subarray(0, regionLen(1)) : (plain.buffer === scratchA.buffer ? scratchB : scratchA).subarray(1, 1 + regionLen(i + 1));
     hops[i].seal(region, plain);
-    inner = region;
+    if (i === 0) break;
+    plain = (region.buffer === scratchA.buffer ? scratchA : scratchB).subarray(0, region.length + 1);
+    plain[0] = FLAG_FORWARD;
   }
-  return inner; // regionLen(1) === BODY_LEN
+  return out;
 }
 
 export type UnwrapResult =
   | { kind: 'mine'; msg: Uint8Array }
-  | { kind: 'forward'; body: Uint8Array }
+  | { kind: 'forward' }
   | { kind: 'fail'; reason: 'bad-tag' | 'replay' };
 
-/** Hop at `depth`: removes exactly its layer from a forward body. */
-export function unwrapForward(hop: HopCipher, depth: number, body: Uint8Array): UnwrapResult {
+/**
+ * Hop at `depth`: removes exactly its layer from a forward body. 'forward': the next
+ * hop's body is in `out` (BODY_LEN, zero filled by the caller). 'mine': `msg` is a view
+ * valid until the next layering call (callers consume it synchronously).
+ */
+export function unwrapForward(hop: HopCipher, depth: number, body: Uint8Array, out: Uint8Array): UnwrapResult {
   const region = body.subarray(0, regionLen(depth));
-  const plain = new Uint8Array(region.length - LAYER_OVERHEAD);
+  const plain = scratchA.subarray(0, region.length - LAYER_OVERHEAD);
   const r = hop.open(plain, region);
   if (r !== 'ok') return { kind: 'fail', reason: r };
   const inner = plain.subarray(1);
   if (plain[0] === FLAG_MINE) return { kind: 'mine', msg: inner };
-  const next = new Uint8Array(BODY_LEN);
-  next.set(inner);
-  return { kind: 'forward', body: next };
+  out.set(inner);
+  return { kind: 'forward' };
 }
 
-/** Hop at `depth`: adds its layer to a body coming back from upstream. */
-export function wrapBackward(hop: HopCipher, depth: number, upstreamBody: Uint8Array): Uint8Array {
-  return sealBackward(hop, depth, FLAG_FORWARD, upstreamBody.subarray(0, capacityAt(depth)));
+/** Hop at `depth`: adds its layer to a body coming back from upstream, into `out`. */
+export function wrapBackward(hop: HopCipher, depth: number, upstreamBody: Uint8Array, out: Uint8Array): void {
+  sealBackward(hop, depth, FLAG_FORWARD, upstreamBody.subarray(0, capacityAt(depth)), out);
 }
 
-/** Hop at `depth`: a relay message of its own toward the client. */
-export function originateBackward(hop: HopCipher, depth: number, msg: Uint8Array): Uint8Array {
+/** Hop at `depth`: a relay message of its own toward the client, into `out`. */
+export function originateBackward(hop: HopCipher, depth: number, msg: Uint8Array, out: Uint8Array): void {
   if (msg.length > capacityAt(depth)) throw new RangeError(`relay message of ${msg.length} bytes exceeds ${capacityAt(depth)}`);
-  return sealBackward(hop, depth, FLAG_MINE, msg);
+  sealBackward(hop, depth, FLAG_MINE, msg, out);
 }
 
-function sealBackward(hop: HopCipher, depth: number, flag: number, inner: Uint8Array): Uint8Array {
-  const plain = new Uint8Array(capacityAt(depth) + 1);
+function sealBackward(hop: HopCipher, depth: number, flag: number, inner: Uint8Array, out: Uint8Array): void {
+  const plain = scratchA.subarray(0, capacityAt(depth) + 1);
+  plain.fill(0);
   plain[0] = flag;
   plain.set(inner, 1);
-  const body = new Uint8Array(BODY_LEN);
-  hop.seal(body.subarray(0, regionLen(depth)), plain);
-  return body;
+  hop.seal(out.subarray(0, regionLen(depth)), plain);
 }
 
 export type BackwardResult =
   | { kind: 'mine'; from: number; msg: Uint8Array }
   | { kind: 'fail'; at: number; reason: 'bad-tag' | 'replay' | 'unrecognized' };
 
-/** Client: peels layers from hop 0 outward until the hop that originated the message. */
+/** Client: peels layers from hop 0 outward until the hop that originated the message (msg: a view, as above). */
 export function unwrapBackward(hops: readonly HopCipher[], body: Uint8Array): BackwardResult {
   let cur = body;
   for (let i = 0; i < hops.length; i++) {
     const region = cur.subarray(0, regionLen(i + 1));
-    const plain = new Uint8Array(region.length - LAYER_OVERHEAD);
+    const plain = (i % 2 === 0 ? scratchA : scratchB).subarray(0, region.length - LAYER_OVERHEAD);
     const r = hops[i].open(plain, region);
     if (r !== 'ok') return { kind: 'fail', at: i, reason: r };
     if (plain[0] === FLAG_MINE) return { kind: 'mine', from: i, msg: plain.subarray(1) };

@@ -1,6 +1,6 @@
 import type { PrivateKey, PublicKey } from '../crypto/keys.js';
 import { silentLogger, type Logger } from '../log.js';
-import { CellCommand, encodeCell, type Cell } from './cells.js';
+import { allocCell, BODY_LEN, cellBody, CellCommand, encodeCell, type Cell } from './cells.js';
 import { HANDSHAKE1_LEN, HANDSHAKE2_LEN, HopCipher, respondHandshake } from './hop-crypto.js';
 import { capacityAt, MAX_HOPS, originateBackward, unwrapForward, wrapBackward } from './layers.js';
 import type { CellLink } from './link.js';
@@ -61,6 +61,9 @@ export interface RelayCounters {
   unknownCircuit: number;
 }
 
+/** Where a forward body goes when there is no next hop (the cell is then refused anyway). */
+const SINK = new Uint8Array(BODY_LEN);
+
 const key = (link: CellLink, circId: number): string => `${link.id}|${circId}`;
 
 export class OnionRelay {
@@ -97,8 +100,9 @@ export class OnionRelay {
   /** Sends a relay message this hop originates (EXTENDED, exit stream traffic) to the client. */
   sendBack(c: HopCircuit, command: RelayCommand, streamId: number, data?: Uint8Array): boolean {
     if (!this.byPrev.has(key(c.prev.link, c.prev.circId))) return false;
-    const body = originateBackward(c.cipher, c.depth, encodeRelay(command, streamId, data));
-    if (c.prev.link.send(encodeCell(c.prev.circId, CellCommand.Relay, body))) return true;
+    const cell = allocCell(c.prev.circId, CellCommand.Relay);
+    originateBackward(c.cipher, c.depth, encodeRelay(command, streamId, data), cellBody(cell));
+    if (c.prev.link.send(cell)) return true;
     this.kill(c, 'link backlog full');
     return false;
   }
@@ -178,15 +182,16 @@ export class OnionRelay {
   }
 
   private forward(c: HopCircuit, body: Uint8Array): void {
-    const r = unwrapForward(c.cipher, c.depth, body);
+    const next = c.next && !c.extending ? allocCell(c.next.circId, CellCommand.Relay) : null;
+    const r = unwrapForward(c.cipher, c.depth, body, next ? cellBody(next) : SINK);
     if (r.kind === 'fail') {
       if (r.reason === 'replay') this.counters.replay++;
       else this.counters.badTag++;
       return this.kill(c, r.reason);
     }
     if (r.kind === 'forward') {
-      if (!c.next || c.extending) return this.kill(c, 'relay cell past the end of the circuit');
-      if (!c.next.link.send(encodeCell(c.next.circId, CellCommand.Relay, r.body))) this.kill(c, 'link backlog full');
+      if (!next || !c.next) return this.kill(c, 'relay cell past the end of the circuit');
+      if (!c.next.link.send(next)) this.kill(c, 'link backlog full');
       return;
     }
     const msg = decodeRelay(r.msg);
@@ -205,8 +210,9 @@ export class OnionRelay {
   }
 
   private backward(c: HopCircuit, body: Uint8Array): void {
-    const out = wrapBackward(c.cipher, c.depth, body);
-    if (!c.prev.link.send(encodeCell(c.prev.circId, CellCommand.Relay, out))) this.kill(c, 'link backlog full');
+    const cell = allocCell(c.prev.circId, CellCommand.Relay);
+    wrapBackward(c.cipher, c.depth, body, cellBody(cell));
+    if (!c.prev.link.send(cell)) this.kill(c, 'link backlog full');
   }
 
   private extend(c: HopCircuit, data: Uint8Array): void {
