@@ -12,6 +12,8 @@ export interface CircuitArgs {
   /** Serve as a relay; set by any of the flags. */
   serve: boolean;
   exit: boolean;
+  /** `--circuit-allow-same-network`: no /16 separation (labs on one LAN). */
+  sameNetwork: boolean;
   exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
 }
 
@@ -31,6 +33,7 @@ export async function startCircuitAgent(
     peers: () => agent.peers.values(),
     exitPolicy: c.exit ? { allow: ['0.0.0.0/0', '::/0'], block: [...ALWAYS_BLOCKED, ...args.exitPolicy.block], ports: args.exitPolicy.allowPorts } : undefined,
     exitCircuit: c.exitCircuit,
+    distinctNetworks: !c.sameNetwork,
     logger,
   });
   await ca.start();

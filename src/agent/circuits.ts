@@ -39,6 +39,8 @@ export interface CircuitAgentOptions {
   peers: () => Iterable<NodeView>;
   /** Serve as an onion exit with this policy. */
   exitPolicy?: OnionExitPolicy;
+  /** false: allow several hops in one /16 (labs on one LAN). */
+  distinctNetworks?: boolean;
   /** Build a circuit of this many hops at start and keep one for the SOCKS5 entry. */
   exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
   logger: Logger;
@@ -91,7 +93,7 @@ export class CircuitAgent {
   /** Builds a circuit and makes it the active one (the previous one is torn down). */
   async build(hops: number, exit?: string): Promise<BuildReply> {
     const guard = await loadGuard(this.opts.stateDir);
-    const sel = selectPath(this.candidates(exit), { hops, exitName: exit, guard });
+    const sel = selectPath(this.candidates(exit), { hops, exitName: exit, guard, distinctNetworks: this.opts.distinctNetworks });
     if (sel.guard && (sel.guard.publicKey !== guard?.publicKey || sel.guard.chosenAt !== guard?.chosenAt)) await saveGuard(this.opts.stateDir, sel.guard);
     const t0 = process.hrtime.bigint();
     const c = await this.node.buildCircuit(sel.path);

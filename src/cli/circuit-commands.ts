@@ -20,13 +20,14 @@ export interface RawCircuitArgs {
   exitCircuit?: string;
   circuitExitNode?: string;
   circuitSocks5?: string;
+  circuitAllowSameNetwork?: boolean;
   tun?: string;
 }
 
 export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs } {
   const any = raw.circuits || raw.circuitExit || raw.exitCircuit !== undefined;
   if (!any) {
-    if (raw.circuitExitNode !== undefined || raw.circuitSocks5 !== undefined) throw new InvalidArgumentError('--circuit-exit-node and --circuit-socks5 need --exit-circuit');
+    if (raw.circuitExitNode !== undefined || raw.circuitSocks5 !== undefined || raw.circuitAllowSameNetwork) throw new InvalidArgumentError('--circuit-exit-node, --circuit-socks5 and --circuit-allow-same-network need --circuits or --exit-circuit');
     return {};
   }
   if (raw.tun === 'userspace') throw new InvalidArgumentError('circuits need the kernel TUN: links listen on the mesh address');
@@ -38,7 +39,7 @@ export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs 
           exit: raw.circuitExitNode,
           socks5: raw.circuitSocks5 === undefined ? undefined : parseListen(raw.circuitSocks5),
         };
-  return { circuits: { serve: true, exit: raw.circuitExit === true, exitCircuit } };
+  return { circuits: { serve: true, exit: raw.circuitExit === true, sameNetwork: raw.circuitAllowSameNetwork === true, exitCircuit } };
 }
 
 /** Adds the circuit flags to `weft up`. */
@@ -48,7 +49,8 @@ export function circuitUpOptions(up: Command): Command {
     .option('--circuit-exit', 'also be an onion exit: TCP to destinations outside the mesh, within --exit-policy-allow-ports / --exit-policy-block')
     .option('--exit-circuit <hops>', 'keep a circuit of this many hops and carry connections through it (SOCKS5 on <state-dir>/circuit-socks5.sock)')
     .option('--circuit-exit-node <name>', 'with --exit-circuit: the exit member (default: any member that is an approved exit node)')
-    .option('--circuit-socks5 <host:port>', 'with --exit-circuit: also a SOCKS5 proxy into the circuit on this address');
+    .option('--circuit-socks5 <host:port>', 'with --exit-circuit: also a SOCKS5 proxy into the circuit on this address')
+    .option('--circuit-allow-same-network', 'let one path use several members in one IPv4 /16 (labs on one LAN; weakens paths)');
 }
 
 export function registerCircuitCommands(program: Command): void {

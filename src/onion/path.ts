@@ -50,6 +50,8 @@ export interface SelectOptions {
   exitName?: string;
   guard?: PinnedGuard | null;
   now?: number;
+  /** Enforce distinct networks (default); off only for labs on one LAN (Tor's EnforceDistinctSubnets 0). */
+  distinctNetworks?: boolean;
   /** Uniform integer in [0, n) (tests make it deterministic). */
   random?: (n: number) => number;
 }
@@ -67,12 +69,13 @@ export function selectPath(candidates: readonly RelayCandidate[], opts: SelectOp
   const exits = candidates.filter((c) => c.exit && (opts.exitName === undefined || c.name === opts.exitName));
   if (exits.length === 0) throw new OnionError('ERR_ONION_PATH', opts.exitName ? `no exit named ${opts.exitName}` : 'no exit relay');
   const exit = exits[rnd(exits.length)];
-  const used = new Set([networkFamily(exit.underlayIp)]);
-  const usable = (c: RelayCandidate): boolean => c !== exit && !used.has(networkFamily(c.underlayIp));
+  const family = opts.distinctNetworks === false ? (c: RelayCandidate) => keyToBase64(c.publicKey) : (c: RelayCandidate) => networkFamily(c.underlayIp);
+  const used = new Set([family(exit)]);
+  const usable = (c: RelayCandidate): boolean => c !== exit && !used.has(family(c));
   const pick = (pool: RelayCandidate[]): RelayCandidate => {
     if (pool.length === 0) throw new OnionError('ERR_ONION_PATH', `not enough relays in distinct networks for ${opts.hops} hops`);
     const c = pool[rnd(pool.length)];
-    used.add(networkFamily(c.underlayIp));
+    used.add(family(c));
     return c;
   };
   if (opts.hops === 1) return { path: [exit], guard: opts.guard ?? null };
@@ -80,7 +83,7 @@ export function selectPath(candidates: readonly RelayCandidate[], opts: SelectOp
   let pinned = opts.guard ?? null;
   if (pinned && now - pinned.chosenAt < GUARD_LIFETIME_MS) {
     guard = candidates.find((c) => keyToBase64(c.publicKey) === pinned!.publicKey && usable(c));
-    if (guard) used.add(networkFamily(guard.underlayIp));
+    if (guard) used.add(family(guard));
   }
   // A pinned guard that is gone, expired or in the exit's network is replaced.
   if (!guard) {

@@ -1,0 +1,120 @@
+// End to end: five serverless agents in namespaces on one bridged LAN, started with the
+// README's circuit commands (placeholders filled in; `--state-dir` and, since every
+// member is on one LAN /16, `--circuit-allow-same-network` added). A host namespace
+// behind the exit member (reachable from nowhere else) serves HTTP; the client reaches
+// it only through a 3-hop circuit built by `weft circuit build`, via its SOCKS5 entry.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { circuitSocksPath } from '../../src/agent/circuits.js';
+import { WEFT_JS, type MeshNode } from '../../src/lab/mesh.js';
+import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
+import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
+import { socksConnect } from '../../src/netstack/socks5-client.js';
+import { e2eFile, suiteMesh } from './helpers.js';
+import { readmeLine, readmeLines } from './serverless-helpers.js';
+
+e2eFile();
+
+const NAMES = ['amber', 'birch', 'cedar', 'dune', 'elm'];
+const CLIENT = 'birch';
+const EXIT = 'elm';
+const HTTP_PORT = 8080;
+
+function pre(t: SkipContext): boolean {
+  return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'curl']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
+}
+
+/** The README's circuit block, comments stripped, split into words. */
+function circuitLines(): string[][] {
+  const md = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
+  const block = /<!-- circuit-commands[^]*?```bash\n([^]*?)```/.exec(md);
+  assert.ok(block, 'README circuit block');
+  return block[1]
+    .split('\n')
+    .map((l) => l.replace(/\s*#.*$/, '').trim())
+    .filter((l) => l !== '')
+    .map((l) => l.split(/\s+/));
+}
+
+describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_000 }, () => {
+  const fx = suiteMesh();
+  let host: { ns: string; ipv4: string; routerIpv4: string };
+  let lines: string[][] = [];
+
+  function fill(words: string[], n: MeshNode, extra: string[] = []): string[] {
+    const seed = fx.get().node(NAMES[0]).lanIp;
+    assert.equal(words[0], 'weft');
+    return [...words.slice(1).map((w) => (w === 'gw' ? EXIT : w.replace('192.168.1.20', seed))), ...extra, '--state-dir', n.stateDir];
+  }
+
+  before(async () => {
+    if (rootReason() !== null || missingTools(['ip', 'curl']).length) return;
+    lines = circuitLines();
+    const serverless = readmeLines();
+    const mesh = fx.create();
+    await mesh.build(NAMES);
+    fx.ready();
+    const keys = new Map<string, string>();
+    for (const n of mesh.nodes) {
+      const r = await mesh.weft(n.ns, ['id', '--state-dir', n.stateDir]);
+      assert.equal(r.code, 0, r.stderr);
+      keys.set(n.name, r.stdout.trim());
+    }
+    const authorize = readmeLine(serverless, 'weft', 'keys', 'authorize', 'KEY', '--name', 'laptop');
+    for (const n of mesh.nodes)
+      for (const m of NAMES) {
+        const args = [...authorize.slice(1).map((w) => (w === 'KEY' ? keys.get(m)! : w === 'laptop' ? m : w)), '--state-dir', n.stateDir];
+        const r = await mesh.weft(n.ns, args);
+        assert.equal(r.code, 0, r.stderr);
+      }
+    host = await mesh.addHostBehind(EXIT, '10.99.0', 'fd99:0:0:1');
+    mesh.serveRemoteAddress(host.ns, HTTP_PORT);
+    const line = (...tail: string[]) => lines.find((l) => l[1] === 'up' && tail.every((w) => l.includes(w)) && l.length === (l.includes('--seed') ? 5 : 3) + tail.length - 1);
+    const same = ['--circuit-allow-same-network'];
+    for (const n of mesh.nodes) {
+      const words =
+        n.name === NAMES[0]
+          ? line('--circuits')
+          : n.name === EXIT
+            ? line('--circuits', '--circuit-exit')
+            : n.name === CLIENT
+              ? lines.find((l) => l.includes('--exit-circuit'))
+              : lines.find((l) => l[1] === 'up' && l.includes('--seed') && l[l.length - 1] === '--circuits');
+      assert.ok(words, `README shows the up line for ${n.name}`);
+      await mesh.startAgent(n, [...mesh.cli, ...fill(words, n, same)], mesh.env);
+    }
+    for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n), 30_000);
+  });
+
+  test('weft circuit build makes a 3-hop circuit ending at the exit', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const c = mesh.node(CLIENT);
+    const build = lines.find((l) => l[1] === 'circuit');
+    assert.ok(build, 'README shows weft circuit build');
+    const r = await mesh.weft(c.ns, fill(build, c));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = /^weft: circuit (\S+) -> (\S+) -> (\S+) built in [\d.]+ ms$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(m[3], EXIT);
+    assert.ok(!m.slice(1, 3).includes(CLIENT) && m[1] !== m[2], `path ${m.slice(1).join(',')}`);
+  });
+
+  test('the host behind the exit is reached only through the circuit, and sees the exit', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const c = mesh.node(CLIENT);
+    // Directly the client has no route to it.
+    assert.equal(await mesh.fetchText(c.ns, `http://${host.ipv4}:${HTTP_PORT}/`, 2), null);
+    // The SOCKS5 entry is a unix socket in the client's state dir (reachable from here).
+    const s = await socksConnect(circuitSocksPath(c.stateDir), host.ipv4, HTTP_PORT);
+    s.end(`GET / HTTP/1.1\r\nHost: ${host.ipv4}\r\nConnection: close\r\n\r\n`);
+    let text = '';
+    for await (const chunk of s) text += chunk;
+    assert.match(text, /^HTTP\/1\.1 200/);
+    // The server answered the exit's address on its link: the exit made the connection.
+    assert.ok(text.endsWith(`\r\n\r\n${host.routerIpv4}`), text);
+  });
+});
