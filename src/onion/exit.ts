@@ -152,9 +152,10 @@ export class OnionExit implements ExitRole {
       socket.pipe(stream);
       stream.pipe(socket);
     });
-    socket.on('error', () => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       if (connected) return void stream.destroy(new Error('destination reset'));
       this.counters.connectFailed++;
+      this.log.debug({ circId: c.prev.circId, err: err.code ?? err.message }, 'onion exit: connect failed');
       table.delete(id);
       stream.abort(new OnionError('ERR_ONION_STREAM', 'connect failed'));
       end(EndReason.ConnectFailed);

@@ -71,17 +71,17 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
       }
     host = await mesh.addHostBehind(EXIT, '10.99.0', 'fd99:0:0:1');
     mesh.serveRemoteAddress(host.ns, HTTP_PORT);
-    const line = (...tail: string[]) => lines.find((l) => l[1] === 'up' && tail.every((w) => l.includes(w)) && l.length === (l.includes('--seed') ? 5 : 3) + tail.length - 1);
     const same = ['--circuit-allow-same-network'];
+    const up = lines.filter((l) => l[1] === 'up');
+    const pick: Record<string, (l: string[]) => boolean> = {
+      first: (l) => l.join(' ') === 'weft up --serverless --circuits',
+      relay: (l) => l.includes('--seed') && l.length === 6 && l[5] === '--circuits',
+      exit: (l) => l.includes('--circuit-exit'),
+      client: (l) => l.includes('--exit-circuit'),
+    };
     for (const n of mesh.nodes) {
-      const words =
-        n.name === NAMES[0]
-          ? line('--circuits')
-          : n.name === EXIT
-            ? line('--circuits', '--circuit-exit')
-            : n.name === CLIENT
-              ? lines.find((l) => l.includes('--exit-circuit'))
-              : lines.find((l) => l[1] === 'up' && l.includes('--seed') && l[l.length - 1] === '--circuits');
+      const role = n.name === NAMES[0] ? 'first' : n.name === EXIT ? 'exit' : n.name === CLIENT ? 'client' : 'relay';
+      const words = up.find(pick[role]);
       assert.ok(words, `README shows the up line for ${n.name}`);
       await mesh.startAgent(n, [...mesh.cli, ...fill(words, n, same)], mesh.env);
     }
@@ -109,7 +109,10 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
     // Directly the client has no route to it.
     assert.equal(await mesh.fetchText(c.ns, `http://${host.ipv4}:${HTTP_PORT}/`, 2), null);
     // The SOCKS5 entry is a unix socket in the client's state dir (reachable from here).
-    const s = await socksConnect(circuitSocksPath(c.stateDir), host.ipv4, HTTP_PORT);
+    const logs = () => [CLIENT, EXIT].map((n) => `--- ${n}:\n${mesh.node(n).agent?.stderr.slice(-4000)}`).join('\n');
+    const s = await socksConnect(circuitSocksPath(c.stateDir), host.ipv4, HTTP_PORT).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
     s.end(`GET / HTTP/1.1\r\nHost: ${host.ipv4}\r\nConnection: close\r\n\r\n`);
     let text = '';
     for await (const chunk of s) text += chunk;
