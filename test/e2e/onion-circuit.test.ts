@@ -5,12 +5,10 @@
 // it only through a 3-hop circuit built by `weft circuit build`, via its SOCKS5 entry.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { circuitSocksPath } from '../../src/agent/circuits.js';
 import { WEFT_JS, type MeshNode } from '../../src/lab/mesh.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
-import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
 import { socksConnect } from '../../src/netstack/socks5-client.js';
 import { e2eFile, suiteMesh } from './helpers.js';
 import { readmeLine, readmeLines } from './serverless-helpers.js';
@@ -26,18 +24,6 @@ function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'curl']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
 }
 
-/** The README's circuit block, comments stripped, split into words. */
-function circuitLines(): string[][] {
-  const md = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  const block = /<!-- circuit-commands[^]*?```bash\n([^]*?)```/.exec(md);
-  assert.ok(block, 'README circuit block');
-  return block[1]
-    .split('\n')
-    .map((l) => l.replace(/\s*#.*$/, '').trim())
-    .filter((l) => l !== '')
-    .map((l) => l.split(/\s+/));
-}
-
 describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_000 }, () => {
   const fx = suiteMesh();
   let host: { ns: string; ipv4: string; routerIpv4: string };
@@ -51,7 +37,7 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
 
   before(async () => {
     if (rootReason() !== null || missingTools(['ip', 'curl']).length) return;
-    lines = circuitLines();
+    lines = readmeLines('circuit-commands');
     const serverless = readmeLines();
     const mesh = fx.create();
     await mesh.build(NAMES);
