@@ -1,8 +1,8 @@
 // End to end: five serverless agents in namespaces on one bridged LAN, started with the
 // README's circuit commands (placeholders filled in; `--state-dir` and, since every
 // member is on one LAN /16, `--circuit-allow-same-network` added). An HTTP server in the
-// exit member's namespace on an address only that namespace has (a dummy interface, no
-// route to it anywhere else) stands for a destination behind the exit; the client
+// exit member's namespace on an address only that namespace has (on its loopback
+// interface; no route to it anywhere else) stands for a destination behind the exit; the client
 // reaches it only through a 3-hop circuit built by `weft circuit build`, via its SOCKS5
 // entry.
 import { before, describe, test } from 'node:test';
@@ -59,7 +59,7 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
         assert.equal(r.code, 0, r.stderr);
       }
     const exitNs = mesh.node(EXIT).ns;
-    for (const cmd of [['link', 'add', 'dest0', 'type', 'dummy'], ['addr', 'add', `${DEST}/32`, 'dev', 'dest0'], ['link', 'set', 'dest0', 'up']]) {
+    for (const cmd of [['addr', 'add', `${DEST}/32`, 'dev', 'lo'], ['link', 'set', 'lo', 'up']]) {
       const r = await mesh.lab.exec(exitNs, ['ip', ...cmd]);
       assert.equal(r.code, 0, r.stderr);
     }
