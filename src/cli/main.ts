@@ -39,11 +39,12 @@ registerUserspaceCommands(program);
 // and the modules behind them (~11 MB of RSS: docs/BENCHMARKS.md, idle cost). Every
 // other command (and --help) registers them all.
 if (process.argv.slice(2).find((a) => !a.startsWith('-')) !== 'up') {
-  const [server, relay, web, serverless] = await Promise.all([import('./server-commands.js'), import('./relay-commands.js'), import('./web-commands.js'), import('./serverless-commands.js')]);
+  const [server, relay, web, serverless, circuit] = await Promise.all([import('./server-commands.js'), import('./relay-commands.js'), import('./web-commands.js'), import('./serverless-commands.js'), import('./circuit-commands.js')]);
   server.registerServerCommands(program);
   relay.registerRelayCommands(program);
   web.registerWebCommand(program);
   serverless.registerServerlessCommands(program);
+  circuit.registerCircuitCommands(program);
 }
 
 await runCli(program);

@@ -6,6 +6,7 @@ import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
 import { parseListen } from '../listen.js';
 import { DISCOVERY_MODES, type DiscoveryMode } from '../dht/discovery.js';
+import { parseCircuitArgs, type CircuitArgs, type RawCircuitArgs } from './circuit-commands.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested
 // and the errors carry stable codes (ERR_INVALID_ARGUMENT).
@@ -39,9 +40,11 @@ export interface UpArgs {
   httpProxy?: { host: string; port: number };
   /** `--serverless`: no coordinator; members from authorized_keys and gossip (src/serverless). */
   serverless?: { seeds: string[]; authorizedKeys?: string; relay: boolean; discovery: DiscoveryMode };
+  /** `--circuits`, `--circuit-exit`, `--exit-circuit N` (src/agent/circuits.ts). */
+  circuits?: CircuitArgs;
 }
 
-export interface RawUpArgs {
+export interface RawUpArgs extends RawCircuitArgs {
   serverless?: boolean;
   seed?: string;
   discovery?: string;
@@ -122,6 +125,7 @@ export function parseUpArgs(raw: RawUpArgs): UpArgs {
     metricsListen: raw.metricsListen === undefined ? undefined : parseListen(raw.metricsListen),
     ...parseUserspaceArgs(raw),
     ...parseServerlessArgs(raw),
+    ...parseCircuitArgs(raw),
     backend: parseBackend(raw.backend, raw.tun),
   };
 }

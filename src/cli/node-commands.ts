@@ -9,6 +9,7 @@ import { daemonLogger, type LogOptions } from './logging.js';
 import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs } from './node-args.js';
 import { envOptions, logOptions } from './options.js';
 import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
+import { circuitUpOptions } from './circuit-commands.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -58,7 +59,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--discovery <mode>', 'with --serverless: find members by swim (gossip through --seed, default), dht (signed records in a Kademlia DHT among the members) or both')
     .option('--authorized-keys <dir>', 'with --serverless: the trust folder (default: <state-dir>/authorized_keys)')
     .option('--relay', 'with --serverless: volunteer as a relay and STUN server for the members (TCP on the same port number as UDP)');
-  envOptions(logOptions(up)).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
+  envOptions(logOptions(circuitUpOptions(up))).action(async (raw: RawUpArgs & LogOptions & { acceptDns?: boolean; magicDns?: boolean }) => {
     const { acceptDns, magicDns, logLevel, logFormat, ...rest } = raw;
     await runUp(rest as RawUpArgs, magicDns === false ? false : { acceptDns: acceptDns !== false }, { logLevel, logFormat });
   });
@@ -112,7 +113,12 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
   // The agent's modules load here, not for the client commands (status, ping, down).
-  const [{ createAgent }, { startFrontDoors }, { ServerlessMesh }] = await Promise.all([import('../agent/agent.js'), import('../netstack/front-doors.js'), import('../serverless/mesh.js')]);
+  const [{ createAgent }, { startFrontDoors }, { ServerlessMesh }, { startCircuitAgent }] = await Promise.all([
+    import('../agent/agent.js'),
+    import('../netstack/front-doors.js'),
+    import('../serverless/mesh.js'),
+    import('../agent/circuit-start.js'),
+  ]);
   const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
@@ -150,7 +156,9 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
+  const circuits = args.circuits ? await startCircuitAgent(agent, args, logger) : null;
   await agent.stopped;
+  await circuits?.stop();
   await doors?.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

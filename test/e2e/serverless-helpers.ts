@@ -6,11 +6,11 @@ import type { StatusJson } from '../../src/agent/status.js';
 import { sleep } from '../../src/lab/netns.js';
 import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
 
-/** The README's serverless lines, comments stripped, split into words. */
-export function readmeLines(): string[][] {
+/** The README's lines in the block marked `<!-- <marker>`, comments stripped, split into words. */
+export function readmeLines(marker = 'serverless-commands'): string[][] {
   const md = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-  const block = /<!-- serverless-commands[^]*?```bash\n([^]*?)```/.exec(md);
-  assert.ok(block, 'README serverless block');
+  const block = new RegExp(`<!-- ${marker}[^]*?\`\`\`bash\n([^]*?)\`\`\``).exec(md);
+  assert.ok(block, `README ${marker} block`);
   return block[1]
     .split('\n')
     .map((l) => l.replace(/\s*#.*$/, '').trim())

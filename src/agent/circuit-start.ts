@@ -1,0 +1,41 @@
+import type { Logger } from '../log.js';
+import type { NodeView } from '../wire/control.js';
+import { CircuitAgent } from './circuits.js';
+import { loadOrCreateKey } from './state.js';
+
+// Starts the circuit side of `weft up` once the agent is up (its key and mesh address
+// exist). The onion exit never serves the mesh, loopback or link-local ranges: its
+// streams are for the outside, and the mesh is reachable directly anyway.
+
+/** The circuit flags of `weft up`, parsed (src/cli/circuit-commands.ts). */
+export interface CircuitArgs {
+  /** Serve as a relay; set by any of the flags. */
+  serve: boolean;
+  exit: boolean;
+  /** `--circuit-allow-same-network`: no /16 separation (labs on one LAN). */
+  sameNetwork: boolean;
+  exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
+}
+
+const ALWAYS_BLOCKED = ['100.64.0.0/10', 'fc00::/7', '127.0.0.0/8', '::1/128', '169.254.0.0/16', 'fe80::/10', '0.0.0.0/8'];
+
+export async function startCircuitAgent(
+  agent: { self: NodeView | null; peers: ReadonlyMap<string, NodeView> },
+  args: { stateDir: string; circuits?: CircuitArgs; exitPolicy: { allowPorts: string[]; block: string[] } },
+  logger: Logger,
+): Promise<CircuitAgent> {
+  const c = args.circuits!;
+  const { key } = await loadOrCreateKey(args.stateDir);
+  const ca = new CircuitAgent({
+    stateDir: args.stateDir,
+    privateKey: key,
+    listenHost: agent.self!.ipv4,
+    peers: () => agent.peers.values(),
+    exitPolicy: c.exit ? { allow: ['0.0.0.0/0', '::/0'], block: [...ALWAYS_BLOCKED, ...args.exitPolicy.block], ports: args.exitPolicy.allowPorts } : undefined,
+    exitCircuit: c.exitCircuit,
+    distinctNetworks: !c.sameNetwork,
+    logger,
+  });
+  await ca.start();
+  return ca;
+}

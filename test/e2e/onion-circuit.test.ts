@@ -1,0 +1,114 @@
+// End to end: five serverless agents in namespaces on one bridged LAN, started with the
+// README's circuit commands (placeholders filled in; `--state-dir` and, since every
+// member is on one LAN /16, `--circuit-allow-same-network` added). A host namespace
+// linked only to the exit member's namespace serves HTTP; the client reaches it only
+// through a 3-hop circuit built by `weft circuit build`, via its SOCKS5 entry.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { circuitSocksPath } from '../../src/agent/circuits.js';
+import { WEFT_JS, type MeshNode } from '../../src/lab/mesh.js';
+import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
+import { socksConnect } from '../../src/netstack/socks5-client.js';
+import { e2eFile, suiteMesh } from './helpers.js';
+import { readmeLine, readmeLines } from './serverless-helpers.js';
+
+e2eFile();
+
+const NAMES = ['amber', 'birch', 'cedar', 'dune', 'elm'];
+const CLIENT = 'birch';
+const EXIT = 'elm';
+const HTTP_PORT = 8080;
+/** The host behind the exit (benchmarking range, clear of the lab LAN 10.99.0.0/24). */
+const DEST = '198.18.7.2';
+
+function pre(t: SkipContext): boolean {
+  return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'curl']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
+}
+
+describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_000 }, () => {
+  const fx = suiteMesh();
+  let lines: string[][] = [];
+  /** The exit's address on the host's link. */
+  let exitSide = '';
+
+  function fill(words: string[], n: MeshNode, extra: string[] = []): string[] {
+    const seed = fx.get().node(NAMES[0]).lanIp;
+    assert.equal(words[0], 'weft');
+    return [...words.slice(1).map((w) => (w === 'gw' ? EXIT : w.replace('192.168.1.20', seed))), ...extra, '--state-dir', n.stateDir];
+  }
+
+  before(async () => {
+    if (rootReason() !== null || missingTools(['ip', 'curl']).length) return;
+    lines = readmeLines('circuit-commands');
+    const serverless = readmeLines();
+    const mesh = fx.create();
+    await mesh.build(NAMES);
+    fx.ready();
+    const keys = new Map<string, string>();
+    for (const n of mesh.nodes) {
+      const r = await mesh.weft(n.ns, ['id', '--state-dir', n.stateDir]);
+      assert.equal(r.code, 0, r.stderr);
+      keys.set(n.name, r.stdout.trim());
+    }
+    const authorize = readmeLine(serverless, 'weft', 'keys', 'authorize', 'KEY', '--name', 'laptop');
+    for (const n of mesh.nodes)
+      for (const m of NAMES) {
+        const args = [...authorize.slice(1).map((w) => (w === 'KEY' ? keys.get(m)! : w === 'laptop' ? m : w)), '--state-dir', n.stateDir];
+        const r = await mesh.weft(n.ns, args);
+        assert.equal(r.code, 0, r.stderr);
+      }
+    const host = await mesh.addHostBehind(EXIT, '198.18.7', 'fd99:0:0:7');
+    assert.equal(host.ipv4, DEST);
+    exitSide = host.routerIpv4;
+    mesh.serveRemoteAddress(host.ns, HTTP_PORT);
+    const same = ['--circuit-allow-same-network'];
+    const up = lines.filter((l) => l[1] === 'up');
+    const pick: Record<string, (l: string[]) => boolean> = {
+      first: (l) => l.join(' ') === 'weft up --serverless --circuits',
+      relay: (l) => l.includes('--seed') && l.length === 6 && l[5] === '--circuits',
+      exit: (l) => l.includes('--circuit-exit'),
+      client: (l) => l.includes('--exit-circuit'),
+    };
+    for (const n of mesh.nodes) {
+      const role = n.name === NAMES[0] ? 'first' : n.name === EXIT ? 'exit' : n.name === CLIENT ? 'client' : 'relay';
+      const words = up.find(pick[role]);
+      assert.ok(words, `README shows the up line for ${n.name}`);
+      await mesh.startAgent(n, [...mesh.cli, ...fill(words, n, same)], mesh.env);
+    }
+    for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n), 30_000);
+  });
+
+  test('weft circuit build makes a 3-hop circuit ending at the exit', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const c = mesh.node(CLIENT);
+    const build = lines.find((l) => l[1] === 'circuit');
+    assert.ok(build, 'README shows weft circuit build');
+    const r = await mesh.weft(c.ns, fill(build, c));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = /^weft: circuit (\S+) -> (\S+) -> (\S+) built in [\d.]+ ms$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(m[3], EXIT);
+    assert.ok(!m.slice(1, 3).includes(CLIENT) && m[1] !== m[2], `path ${m.slice(1).join(',')}`);
+  });
+
+  test('the host behind the exit is reached only through the circuit, and sees the exit', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const c = mesh.node(CLIENT);
+    // Directly the client has no route to it.
+    assert.equal(await mesh.fetchText(c.ns, `http://${DEST}:${HTTP_PORT}/`, 2), null);
+    // The SOCKS5 entry is a unix socket in the client's state dir (reachable from here).
+    const logs = () => [CLIENT, EXIT].map((n) => `--- ${n}:\n${mesh.node(n).agent?.stderr.slice(-4000)}`).join('\n');
+    const s = await socksConnect(circuitSocksPath(c.stateDir), DEST, HTTP_PORT).catch((err: Error) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
+    s.end(`GET / HTTP/1.1\r\nHost: ${DEST}\r\nConnection: close\r\n\r\n`);
+    let text = '';
+    for await (const chunk of s) text += chunk;
+    assert.match(text, /^HTTP\/1\.1 200/);
+    // The server answered the exit's address on its link: the exit made the connection.
+    assert.ok(text.endsWith(`\r\n\r\n${exitSide}`), text);
+  });
+});
