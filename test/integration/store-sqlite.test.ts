@@ -53,3 +53,28 @@ test('a write is acknowledged only after the WAL file is flushed, and the loop r
   while (held.length) held.shift()!();
   await s.close();
 });
+
+// Two groups whose fsyncs finish in reverse order are still acknowledged in commit order:
+// the registry applies each write's result to memory, and an older one landing last
+// would undo a newer one (it did: a node's advertised routes vanished from memory).
+test('groups are acknowledged in commit order when their fsyncs finish out of order', async () => {
+  let hold = false;
+  const held: Array<() => void> = [];
+  const s = openSqliteStore(join(dir, 'order.db'), (_fd, done) => (hold ? held.push(() => done(null)) : setImmediate(() => done(null))));
+  await s.init();
+  hold = true;
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const order: string[] = [];
+  const first = s.getOrCreateMeta('first', () => '1').then(() => order.push('first'));
+  while (held.length < 1) await turn();
+  const second = s.getOrCreateMeta('second', () => '2').then(() => order.push('second'));
+  while (held.length < 2) await turn();
+  held.pop()!(); // the second group's fsync finishes first
+  for (let i = 0; i < 20; i++) await turn();
+  assert.deepEqual(order, [], 'nothing acknowledged before the first group is durable');
+  held.pop()!();
+  await Promise.all([first, second]);
+  assert.deepEqual(order, ['first', 'second']);
+  hold = false;
+  await s.close();
+});

@@ -43,8 +43,8 @@ class SqliteDriver implements SqlDriver {
   private done: Array<{ ok: () => void; fail: (err: unknown) => void }> = [];
   /** The WAL file, opened at the first commit (SQLite creates it lazily). */
   private walFd: number | null = null;
-  /** fsyncs in flight; close waits for them before the WAL goes away. */
-  private readonly syncing = new Set<Promise<void>>();
+  /** The last group's acknowledgement; each waits for the one before (and close for all). */
+  private acked: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string,
@@ -141,19 +141,16 @@ class SqliteDriver implements SqlDriver {
       for (const d of group) d.fail(err);
       return;
     }
-    if (fd === null) return void group.forEach((d) => d.ok());
-    // The next group may commit meanwhile; its own fsync covers it.
-    const synced = new Promise<void>((resolve) =>
-      this.fsyncFd(fd, (err) => {
-        for (const d of group) {
-          if (err) d.fail(err);
-          else d.ok();
-        }
-        resolve();
-      }),
-    );
-    this.syncing.add(synced);
-    void synced.then(() => this.syncing.delete(synced));
+    const settle = (err: Error | null): void => {
+      for (const d of group) {
+        if (err) d.fail(err);
+        else d.ok();
+      }
+    };
+    // Groups are acknowledged in commit order even when their fsyncs finish out of order:
+    // a caller that applies each result to memory must not see an older write land last.
+    const synced = fd === null ? Promise.resolve(null) : new Promise<Error | null>((resolve) => this.fsyncFd(fd, resolve));
+    this.acked = this.acked.then(() => synced).then(settle);
   }
 
   all<T = Row>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -179,7 +176,7 @@ class SqliteDriver implements SqlDriver {
   async close(): Promise<void> {
     await (this.chain = this.chain.then(async () => {
       this.commit();
-      await Promise.all(this.syncing);
+      await this.acked;
       this.db.close();
     }));
     if (this.walFd !== null) closeSync(this.walFd);
