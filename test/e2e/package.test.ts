@@ -53,11 +53,12 @@ describe('the packed tarball installs and runs', { timeout: 900_000 }, () => {
 
   test('ships what runs and nothing else', (t) => {
     if (!requireOrSkip(t, missingTools(['npm']))) return;
-    for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'native/lwip-core.c', 'native/lwip-wasm/lwip.wasm', 'native/lwip-wasm/vendor/lwip/COPYING', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
+    for (const f of ['package.json', 'README.md', 'binding.gyp', 'native/tun.cc', 'native/lwip-core.c', 'native/lwip-wasm/lwip.wasm', 'native/lwip-wasm/vendor/lwip/COPYING', 'scripts/install-native.js', 'deploy/systemd/weft.service', 'dist/src/cli/main.js', 'dist/src/cli/weft-wg.js', 'dist/src/index.js', 'dist/src/index.d.ts']) {
       assert.ok(files.includes(f), `${f} missing from the tarball`);
     }
-    // Tests, benches, the labs, the demo and the NAT fake they use (checkout-only), sources, build output.
-    const extra = files.filter((f) => /^(dist\/(test|bench|src\/lab|src\/demo)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$|fake-nat/.test(f));
+    // Tests, benches, the labs, the demo and the NAT fake they use (checkout-only), sources,
+    // build output, and every script but the install step's.
+    const extra = files.filter((f) => f !== 'scripts/install-native.js' && /^(dist\/(test|bench|src\/lab|src\/demo)|test|bench|build|src|scripts|docs|\.ci)\/|\.map$|\.tsbuildinfo$|fake-nat/.test(f));
     assert.deepEqual(extra, []);
     // Nothing shipped imports a file that is not shipped.
     const shipped = new Set(files);
