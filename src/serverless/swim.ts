@@ -334,7 +334,8 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
         return;
       }
       const sender = { key: r.sender, id: r.senderId, addr: from };
-      const wasDead = this.membership.members.get(r.senderId)?.state === 'dead';
+      const before = this.membership.members.get(r.senderId);
+      const arriving = !before || before.state === 'dead';
       const isSync = r.messages.find((m) => m.type === 'sync');
       for (const m of r.messages) {
         if (isSync) this.membership.mergeState(m);
@@ -343,7 +344,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
       this.heardFrom(r.senderId, from);
       if (isSync?.type === 'sync' && isSync.wantReply) this.sync(sender, false);
       else this.resyncIfDead(sender);
-      if (wasDead) this.announceRejoin(sender);
+      if (arriving) this.announceArrival(sender);
     } catch {
       this.counters.rxMalformed++;
     }
@@ -368,12 +369,12 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   }
 
   /**
-   * A member we held dead proved first-hand that it is alive again. Behind a NAT it may
-   * reach only us, and its refutation is one update among few members, where a handful of
-   * piggybacked copies easily misses someone who then holds it dead until a push/pull:
-   * tell the live members directly, as a leave is told.
+   * A member new to us, or one we held dead, proved first-hand that it is alive (it joined
+   * or came back through us). Behind a NAT it may reach only us, and its `alive` is one
+   * update among few members, where a handful of piggybacked copies easily misses someone
+   * who then lacks it until a push/pull: tell the live members directly, as a leave is told.
    */
-  private announceRejoin(sender: Target): void {
+  private announceArrival(sender: Target): void {
     const m = this.membership.members.get(sender.id);
     if (m?.state !== 'alive') return;
     const msg = encodeMessage(this.membership.aliveMessage(m));
