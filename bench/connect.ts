@@ -13,7 +13,7 @@
 //    so no keypair is left); the first reply's RTT against the median RTT of the
 //    established session after it. Goal: within one handshake round trip + 5 ms.
 // Root, `ip`, `ping`, `wg` and wireguard-go are needed; every loop is bounded in count and time.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ import { acquireLock } from '../src/lab/lock.js';
 import { NetnsMesh } from '../src/lab/mesh.js';
 import { execOk, exec, type Lab, sweepStale } from '../src/lab/netns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
-import { genKeyPair, implUnavailable, parsePing, randomIfname, startEngine, WIREGUARD_GO, type Engine, type KeyPair } from '../src/lab/wg-pair.js';
+import { genKeyPair, implUnavailable, parsePing, randomIfname, startEngine, WIREGUARD_GO, writeSecret, type Engine, type KeyPair } from '../src/lab/wg-pair.js';
 import { fmt, markdownTable, median, runBench } from './common.js';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
@@ -72,8 +72,8 @@ async function weftLab(): Promise<{ mesh: NetnsMesh; round: (r: number) => Promi
 }
 
 /** wireguard-go: `a` and `c` engines up in their namespaces; `b` starts fresh each round. */
-async function wgLab(lab: Lab): Promise<(r: number) => Promise<Round>> {
-  const tmp = mkdtempSync(join(tmpdir(), 'weft-connect-'));
+/** `tmp` holds the engines' private keys (0600); the caller removes it. */
+async function wgLab(lab: Lab, tmp: string): Promise<(r: number) => Promise<Round>> {
   const lan = await lab.addNs();
   await execOk(lan, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
   await execOk(lan, ['ip', 'link', 'set', 'br0', 'up']);
@@ -83,11 +83,7 @@ async function wgLab(lab: Lab): Promise<(r: number) => Promise<Round>> {
     const link = await lab.veth(h.ns, { v4: `${h.under}/24` }, lan, {}, { a: 'eth0', b: `w${i}` });
     await execOk(lan, ['ip', 'link', 'set', link.ifB, 'master', 'br0']);
   }
-  const keyFile = (name: string, k: KeyPair): string => {
-    const f = join(tmp, `${name}.key`);
-    writeFileSync(f, k.privateKey + '\n', { mode: 0o600 });
-    return f;
-  };
+  const keyFile = (name: string, k: KeyPair): string => writeSecret(tmp, `${name}.key`, k.privateKey);
   const up = async (ns: string, engine: Engine, key: string, tun: string): Promise<void> => {
     await execOk(ns, ['wg', 'set', engine.ifname, 'listen-port', '51820', 'private-key', key]);
     await execOk(ns, ['ip', 'addr', 'add', `${tun}/24`, 'dev', engine.ifname]);
@@ -131,8 +127,9 @@ async function main(): Promise<number> {
   const lock = await acquireLock();
   await sweepStale();
   const { mesh, round: weftRound } = await weftLab();
+  const tmp = mkdtempSync(join(tmpdir(), 'weft-connect-'));
   try {
-    const wgRound = await wgLab(mesh.lab);
+    const wgRound = await wgLab(mesh.lab, tmp);
     const rows: Record<'weft' | 'wireguard-go', Round[]> = { weft: [], 'wireguard-go': [] };
     for (let r = 0; r < ROUNDS; r++) {
       // Interleaved, the order alternating, so drift in the machine's load hits both.
@@ -160,6 +157,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await mesh.destroy();
+    rmSync(tmp, { recursive: true, force: true });
     lock.release();
   }
 }

@@ -18,7 +18,7 @@ import { Kind, MESSAGE_BUDGET, encodeMessage, packetKind, type GossipMessage } f
 
 /** Outstanding probes and indirect probes we serve; past it new ones are refused. */
 export const MAX_PENDING_ACKS = 4096;
-/** Members told directly of a graceful leave or a rejoin; the rest learn it by gossip. */
+/** Members told directly of a graceful leave or an arrival; the rest learn it by gossip. */
 export const DIRECT_FANOUT = 16;
 
 export interface SwimNodeOptions {
@@ -72,7 +72,7 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
   private readonly queue: BroadcastQueue;
   private readonly sealer: GossipSealer;
   private readonly pending = new Map<number, Pending>();
-  /** When we last asked a member for a sync out of turn (bounded by the trust set). */
+  /** When we last synced with a member we hold dead but heard from (bounded by the trust set). */
   private readonly resyncedAt = new Map<string, number>();
   private readonly timers = new Set<TimerHandle>();
   private seeds: Endpoint[] = [];
@@ -357,15 +357,11 @@ export class SwimNode extends EventEmitter<{ member: [MemberEvent]; rendezvous: 
    * carries the refutation. At most once per probe interval per member.
    */
   private resyncIfDead(sender: Target): void {
-    if (this.membership.members.get(sender.id)?.state === 'dead') this.resync(sender);
-  }
-
-  /** A sync that asks for a reply; at most once per probe interval per member. */
-  private resync(to: Target): void {
+    if (this.membership.members.get(sender.id)?.state !== 'dead') return;
     const now = this.clock.now();
-    if (now - (this.resyncedAt.get(to.id) ?? -Infinity) < this.config.probeIntervalMs) return;
-    this.resyncedAt.set(to.id, now);
-    this.sync(to, true);
+    if (now - (this.resyncedAt.get(sender.id) ?? -Infinity) < this.config.probeIntervalMs) return;
+    this.resyncedAt.set(sender.id, now);
+    this.sync(sender, true);
   }
 
   /**
