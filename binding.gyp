@@ -8,6 +8,7 @@
         "native/poll.cc",
         "native/tun.cc",
         "native/udp.cc",
+        "native/udp-gro.cc",
         "native/aead.cc",
         "native/offload.cc"
       ],
@@ -25,7 +26,7 @@
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/offload.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/udp-gro.cc", "native/offload.cc"] }]
       ]
     }
   ],

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+struct sockaddr_storage;
+
 namespace weft {
 
 const char* ErrnoName(int err);
@@ -35,9 +37,13 @@ struct WriteBatch {
 };
 bool ArgWriteBatch(const Napi::CallbackInfo& info, WriteBatch* out);
 
+// A socket address as the 18-byte endpoint form: IPv6 (IPv4 as ::ffff:a.b.c.d), port big-endian.
+void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out);
+
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
+void InitUdpGro(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
 

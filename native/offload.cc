@@ -10,11 +10,14 @@
 //     state[1] = next segment; the next call continues there. state[2] counts dropped
 //     (truncated or malformed) reads.
 //   tunWriteV(fd, buf, offsets /*absolute*/, lengths, count): number
-//     Writes the packets with a virtio_net_hdr each. Runs of consecutive TCP segments of
-//     one flow (in sequence, same ACK/window/options, equal sizes but the last) are
-//     coalesced GRO-style into one super-packet (gso_type TCPV4/TCPV6, checksum left
-//     partial) and written with one writev() straight from the slots; the first
-//     segment's headers are edited in place. Returns how many packets were consumed.
+//     Writes the packets with a virtio_net_hdr each. Runs of TCP segments of one flow (in
+//     sequence, same ACK/window/options, equal sizes but the last) are coalesced
+//     GRO-style into one super-packet (gso_type TCPV4/TCPV6, checksum left partial) and
+//     written with one writev() straight from the slots; the first segment's headers are
+//     edited in place. Up to 8 flows are followed at once, so interleaved streams
+//     coalesce; a super-packet goes out at its first segment's place, which reorders
+//     packets of different flows but never those of one. Returns how many packets were
+//     written.
 //
 // The ideas follow wireguard-go's tun/offload_linux.go; this is an independent
 // implementation.
@@ -23,6 +26,8 @@
 #include <netinet/in.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace weft {
 
@@ -312,87 +317,143 @@ static bool SameFlow(const Seg& a, const Seg& b) {
 
 static const uint8_t kAck = 0x10, kPsh = 0x08;
 
+// The same connection (addresses and ports): what decides whether a segment may go into
+// an earlier super-packet without reordering its own flow.
+static bool SameConn(const Seg& a, const Seg& b) {
+  if (a.v6 != b.v6) return false;
+  const bool addrs = a.v6 ? memcmp(a.p + 8, b.p + 8, 32) == 0 : memcmp(a.p + 12, b.p + 12, 8) == 0;
+  return addrs && memcmp(a.p + a.iphl, b.p + b.iphl, 4) == 0;
+}
+
+// A super-packet being built: its first segment and where the run stands.
+struct Group {
+  Seg first;
+  size_t last;  // index of the newest member (members are chained through Chain::next)
+  size_t members, total, lastPayload;
+  uint32_t nextSeq;
+  bool lastPsh;
+};
+
+// Whether s (same connection) continues g.
+static bool Continues(const Group& g, const Seg& s) {
+  const size_t mss = g.first.payload;
+  const size_t limit = 65535 - (g.first.v6 ? g.first.thl : g.first.hl);
+  return g.members < static_cast<size_t>(kMaxCoalesce) && g.lastPayload == mss && !g.lastPsh &&
+         (s.flags == kAck || s.flags == (kAck | kPsh)) && s.payload > 0 && s.payload <= mss && s.seq == g.nextSeq &&
+         g.total + s.payload <= limit && SameFlow(g.first, s);
+}
+
+// Turns the group's first segment into the super-packet header and fills vh.
+static void SuperHeader(const Group& g, uint8_t* vh) {
+  const Seg& f = g.first;
+  uint8_t* p = f.p;
+  uint8_t* th = p + f.iphl;
+  if (!f.v6) {
+    PutBe16(p + 2, static_cast<uint16_t>(f.hl + g.total));
+    Ip4Checksum(p, f.iphl);
+  } else {
+    PutBe16(p + 4, static_cast<uint16_t>(f.thl + g.total));
+  }
+  if (g.lastPsh) th[13] |= kPsh;
+  const uint32_t l4 = static_cast<uint32_t>(f.thl + g.total);
+  StoreSum(th + 16, Fold(Pseudo(p, f.v6, l4, IPPROTO_TCP)));  // partial: the kernel completes it
+  vh[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh[1] = f.v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+  const uint16_t fields[4] = {static_cast<uint16_t>(f.hl), static_cast<uint16_t>(f.payload), static_cast<uint16_t>(f.iphl), 16};
+  for (int k = 0; k < 4; k++) {
+    vh[2 + 2 * k] = static_cast<uint8_t>(fields[k]);
+    vh[3 + 2 * k] = static_cast<uint8_t>(fields[k] >> 8);
+  }
+}
+
+// Per packet: -1 written on its own, -2 a member written with an earlier packet, else the
+// index of the group it heads; next chains a group's members.
+struct Chain {
+  int32_t role;
+  int32_t next;
+};
+static const size_t kOpenFlows = 8;
+
 static Napi::Value TunWriteV(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   WriteBatch w;
   if (!ArgWriteBatch(info, &w)) return env.Undefined();
   uint8_t* buf = w.buf;
   uint32_t *lengths = w.lengths, *offsets = w.offsets;
-  const int64_t fd = w.fd;
   const size_t max = w.count;
+  thread_local std::vector<Chain> chain;
+  thread_local std::vector<Group> groups;
+  thread_local std::vector<Seg> segs;
+  if (chain.size() < max) {
+    chain.resize(max);
+    segs.resize(max);
+  }
+  groups.clear();
+
+  // Pass 1: runs of in-order segments per connection, up to kOpenFlows connections open
+  // at once, so interleaved flows (several TCP streams) coalesce too. A segment that does
+  // not continue its connection's run closes it: a flow is never reordered.
+  size_t open[kOpenFlows];
+  size_t nopen = 0, oldest = 0;
+  for (size_t i = 0; i < max; i++) {
+    chain[i].role = -1;
+    chain[i].next = -1;
+    Seg& s = segs[i];
+    if (lengths[i] == 0 || !ParseTcp(buf + offsets[i], lengths[i], &s)) continue;
+    size_t k = 0;
+    while (k < nopen && !SameConn(groups[open[k]].first, s)) k++;
+    if (k < nopen) {
+      Group& g = groups[open[k]];
+      if (Continues(g, s)) {
+        chain[g.last].next = static_cast<int32_t>(i);
+        chain[i].role = -2;
+        g.last = i;
+        g.members++;
+        g.total += s.payload;
+        g.nextSeq += static_cast<uint32_t>(s.payload);
+        g.lastPayload = s.payload;
+        g.lastPsh = (s.flags & kPsh) != 0;
+        continue;
+      }
+      open[k] = open[--nopen];  // closed
+    }
+    if (s.payload == 0 || s.flags != kAck) continue;
+    if (nopen == kOpenFlows) {  // evict in turn: the table stays small
+      open[oldest] = open[--nopen];
+      oldest = (oldest + 1) % kOpenFlows;
+    }
+    chain[i].role = static_cast<int32_t>(groups.size());
+    groups.push_back(Group{s, i, 1, s.payload, s.payload, s.seq + static_cast<uint32_t>(s.payload), false});
+    open[nopen++] = groups.size() - 1;
+  }
+
+  // Pass 2: in order of each write's first packet.
   size_t written = 0;
   struct iovec iov[kMaxCoalesce + 1];
   uint8_t vh[kVnetHdr];
-  size_t i = 0;
-  while (i < max) {
-    if (lengths[i] == 0) {
-      i++;
-      continue;
-    }
-    uint8_t* p = buf + offsets[i];
-    const size_t len = lengths[i];
+  for (size_t i = 0; i < max; i++) {
+    if (lengths[i] == 0 || chain[i].role == -2) continue;
     memset(vh, 0, sizeof vh);
     iov[0].iov_base = vh;
     iov[0].iov_len = kVnetHdr;
-    iov[1].iov_base = p;
-    iov[1].iov_len = len;
+    iov[1].iov_base = buf + offsets[i];
+    iov[1].iov_len = lengths[i];
     int niov = 2;
     size_t members = 1;
-    size_t next = i + 1;
-    Seg first;
-    if (ParseTcp(p, len, &first) && first.payload > 0 && first.flags == kAck) {
-      const size_t mss = first.payload;
-      uint32_t nextSeq = first.seq + static_cast<uint32_t>(mss);
-      size_t total = first.payload;
-      size_t lastPayload = mss;
-      bool lastPsh = false;
-      const size_t limit = 65535 - (first.v6 ? first.thl : first.hl);
-      for (size_t j = i + 1; j < max && members < static_cast<size_t>(kMaxCoalesce); j++) {
-        if (lengths[j] == 0) {
-          next = j + 1;
-          continue;
-        }
-        Seg s;
-        if (lastPayload != mss || lastPsh) break;
-        if (!ParseTcp(buf + offsets[j], lengths[j], &s) || (s.flags != kAck && s.flags != (kAck | kPsh)) ||
-            s.payload == 0 || s.payload > mss || s.seq != nextSeq || total + s.payload > limit || !SameFlow(first, s))
-          break;
+    if (chain[i].role >= 0 && groups[static_cast<size_t>(chain[i].role)].members > 1) {
+      const Group& g = groups[static_cast<size_t>(chain[i].role)];
+      for (int32_t j = chain[i].next; j >= 0; j = chain[static_cast<size_t>(j)].next) {
+        const Seg& s = segs[static_cast<size_t>(j)];
         iov[niov].iov_base = s.p + s.hl;
         iov[niov].iov_len = s.payload;
         niov++;
-        members++;
-        total += s.payload;
-        nextSeq += static_cast<uint32_t>(s.payload);
-        lastPayload = s.payload;
-        lastPsh = (s.flags & kPsh) != 0;
-        next = j + 1;
       }
-      if (members > 1) {
-        uint8_t* th = p + first.iphl;
-        if (!first.v6) {
-          PutBe16(p + 2, static_cast<uint16_t>(first.hl + total));
-          Ip4Checksum(p, first.iphl);
-        } else {
-          PutBe16(p + 4, static_cast<uint16_t>(first.thl + total));
-        }
-        if (lastPsh) th[13] |= kPsh;
-        const uint32_t l4 = static_cast<uint32_t>(first.thl + total);
-        StoreSum(th + 16, Fold(Pseudo(p, first.v6, l4, IPPROTO_TCP)));  // partial: the kernel completes it
-        vh[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        vh[1] = first.v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
-        const uint16_t fields[4] = {static_cast<uint16_t>(first.hl), static_cast<uint16_t>(mss),
-                                    static_cast<uint16_t>(first.iphl), 16};
-        for (int k = 0; k < 4; k++) {
-          vh[2 + 2 * k] = static_cast<uint8_t>(fields[k]);
-          vh[3 + 2 * k] = static_cast<uint8_t>(fields[k] >> 8);
-        }
-      } else {
-        next = i + 1;
-      }
+      members = g.members;
+      SuperHeader(g, vh);
     }
     ssize_t r;
     do {
-      r = ::writev(static_cast<int>(fd), iov, niov);
+      r = ::writev(w.fd, iov, niov);
     } while (r < 0 && errno == EINTR);
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
@@ -403,7 +464,6 @@ static Napi::Value TunWriteV(const Napi::CallbackInfo& info) {
     } else {
       written += members;
     }
-    i = next;
   }
   return Napi::Number::New(env, static_cast<double>(written));
 }

@@ -127,7 +127,7 @@ static Napi::Value UdpSetTtl(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-static void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out) {
+void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out) {
   memset(out, 0, 18);
   if (ss.ss_family == AF_INET6) {
     const auto* a = reinterpret_cast<const struct sockaddr_in6*>(&ss);
@@ -261,7 +261,8 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
     size_t j = i + 1;
     size_t bytes = lengths[i];
     if (gso) {
-      while (j < max && j - i < kMaxGsoSegs && lengths[j] <= lengths[i] && bytes + lengths[j] <= kMaxGsoBytes &&
+      // (an empty datagram cannot be a segment: it would vanish from the run)
+      while (j < max && j - i < kMaxGsoSegs && lengths[j] <= lengths[i] && lengths[j] > 0 && bytes + lengths[j] <= kMaxGsoBytes &&
              lengths[j - 1] == lengths[i]) {
         bytes += lengths[j];
         j++;

@@ -89,6 +89,17 @@ export interface WeftNative {
   udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array, gso?: boolean): number;
   /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
   udpProbeGso(fd: number): boolean;
+  /** setsockopt(SOL_UDP, UDP_GRO); false when the kernel does not know it (then udpRecv as before). */
+  udpSetGro(fd: number, on: boolean): boolean;
+  /**
+   * Like udpRecv for a socket with UDP_GRO: recvmmsg into `scratch` (whole messages of udpGroMessageBytes, at most
+   * 64), each coalesced message split into its datagrams, one per slot. What does not fit stays in scratch (state[0]
+   * messages held, state[1] next, state[2] byte offset; the next call goes on there); state[3] counts dropped
+   * segments (truncated messages, segments longer than slotSize); state needs 4 + 2 * messages elements.
+   */
+  udpRecvGro(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array, scratch: Uint8Array, state: Uint32Array): number;
+  /** Bytes of udpRecvGro's scratch per message: 64 KiB of data plus an 18-byte endpoint. */
+  udpGroMessageBytes: number;
 
   /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
   aeadAvailable: boolean;

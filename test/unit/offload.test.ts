@@ -478,8 +478,11 @@ for (const [family, flow] of [['IPv4', FLOW4] as const, ['IPv6', FLOW6] as const
 const other = (over: Partial<TcpSpec>) => (s: TcpSpec): TcpSpec => ({ ...s, ...over });
 const FULL = [1000, 1000, 1000, 1000];
 
-/** [name, inputs, packets per write]: what breaks (or does not break) a run. */
-function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]][] {
+/**
+ * [name, inputs, packets per write, the order they are written in (default: as given)]:
+ * what breaks (or does not break) a run.
+ */
+function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[], number[]?][] {
   const a = run(flow, [...FULL, 1000, 1000]);
   const flagged = (f: number, at: number) => run(flow, FULL, (i) => (i === at ? TCP_ACK | f : TCP_ACK));
   const v6 = flow.src.includes(':');
@@ -488,7 +491,8 @@ function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]]
   return [
     ['a gap in the sequence', [a[0], a[1], a[3], a[4]], [2, 2]],
     ['a segment sent again', [a[0], a[1], a[1], a[2]], [2, 2]],
-    ['another flow in between', [a[0], a[1], other({ sport: 40002 })(a[2]), a[2], a[3]], [2, 1, 2]],
+    // a super-packet goes out where its first segment was; the other flow's packet after it
+    ['another flow in between', [a[0], a[1], other({ sport: 40002 })(a[2]), a[2], a[3]], [4, 1], [0, 1, 3, 4, 2]],
     ['another destination', [a[0], a[1], other({ dst: v6 ? 'fd00::3' : '10.1.0.3' })(a[2])], [2, 1]],
     ['a different ACK', [a[0], a[1], other({ ack: 0x01020305 })(a[2])], [2, 1]],
     ['a different window', [a[0], a[1], other({ window: 503 })(a[2])], [2, 1]],
@@ -508,18 +512,50 @@ function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]]
     ['a larger segment after the first', run(flow, [500, 1000, 1000]), [1, 2]],
     ['a lone segment', run(flow, [1000]), [1]],
     ['a pure ACK', [other({ payload: undefined })(a[0]), a[0], a[1]], [1, 2]],
-    ['UDP and ICMP in between', [udp, a[0], a[1], icmp, a[2], a[3]], [1, 2, 1, 2]],
+    ['UDP and ICMP in between', [udp, a[0], a[1], icmp, a[2], a[3]], [1, 4, 1], [0, 1, 2, 4, 5, 3]],
+    ['a retransmission after another flow', [a[0], a[1], other({ sport: 40002 })(a[2]), a[1], a[2]], [2, 1, 2]],
   ];
 }
 
 for (const [family, flow] of [['IPv4', FLOW4] as const, ['IPv6', FLOW6] as const]) {
   test(`tunWriteV: what breaks an ${family} run; other packets go with a plain header`, { skip }, (t) => {
     const sink = pipeSink(t);
-    for (const [name, inputs, groups] of writeCases(flow)) {
+    for (const [name, inputs, groups, order] of writeCases(flow)) {
       const { consumed, units } = writeV(sink, asPackets(inputs));
       assert.equal(consumed, inputs.length, `${name}: consumed`);
-      assertWritten(units, inputs, groups);
+      assertWritten(units, order ? order.map((k) => inputs[k]) : inputs, groups);
     }
+  });
+
+  test(`tunWriteV: interleaved ${family} flows coalesce per flow, each in order`, { skip }, (t) => {
+    const sink = fileSink(t);
+    // 10 flows round-robin (more than the 8 followed at once), 6 segments each, the last with PSH
+    const flows = Array.from({ length: 10 }, (_, f) =>
+      run({ ...flow, sport: 41000 + f, seq: 1000 * f }, [1200, 1200, 1200, 1200, 1200, 700], (i) => (i === 5 ? TCP_ACK | TCP_PSH : TCP_ACK)),
+    );
+    const few = flows.slice(0, 4);
+    const inputs = few[0].flatMap((_, i) => few.map((segs) => segs[i]));
+    let r = writeV(sink, asPackets(inputs));
+    assert.equal(r.consumed, inputs.length);
+    assertWritten(r.units, few.flat(), [6, 6, 6, 6]);
+    // With 10 flows some are evicted and restarted: fewer, smaller groups, still each flow in order.
+    const all = flows[0].flatMap((_, i) => flows.map((segs) => segs[i]));
+    r = writeV(sink, asPackets(all));
+    assert.equal(r.consumed, all.length);
+    const perFlow = new Map<number, number[]>();
+    for (const u of r.units) {
+      const g = parseTcp(u.pkt);
+      const seqs = perFlow.get(g.sport) ?? [];
+      seqs.push(g.seq);
+      perFlow.set(g.sport, seqs);
+    }
+    assert.equal(perFlow.size, 10);
+    for (const [sport, seqs] of perFlow) {
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `flow ${sport} in order`);
+    }
+    const payload = r.units.reduce((n, u) => n + parseTcp(u.pkt).payload.length, 0);
+    assert.equal(payload, 10 * (5 * 1200 + 700), 'every byte written once');
+    assert.ok(r.units.length < all.length, 'some coalescing');
   });
 }
 
