@@ -42,7 +42,7 @@ const skip = native || process.env.WEFT_E2E_REQUIRED === '1' ? false : reason;
 
 const NEEDS_CSUM = 1;
 /** gso_type values (linux/virtio_net.h). */
-const GSO = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, ECN: 0x80 } as const;
+const GSO = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, ECN: 0x80 } as const;
 const VNET = 10;
 
 interface Vnet {
@@ -259,7 +259,7 @@ interface Unit {
 }
 
 /** Packets in slots at HEADROOM through tunWriteV; what it returned and wrote (vnet header + packet each). */
-function writeV(sink: Sink, pkts: Uint8Array[]): { consumed: number; units: Unit[] } {
+function writeV(sink: Sink, pkts: Uint8Array[], uso = false): { consumed: number; units: Unit[] } {
   const buf = new Uint8Array(pkts.length * SLOT);
   const offsets = new Uint32Array(pkts.length);
   const lengths = new Uint32Array(pkts.length);
@@ -268,7 +268,7 @@ function writeV(sink: Sink, pkts: Uint8Array[]): { consumed: number; units: Unit
     lengths[i] = p.length;
     buf.set(p, offsets[i]);
   });
-  const consumed = native!.tunWriteV(sink.fd, buf, offsets, lengths, pkts.length);
+  const consumed = native!.tunWriteV(sink.fd, buf, offsets, lengths, pkts.length, uso);
   const out = sink.take();
   const units: Unit[] = [];
   for (let at = 0; at < out.length; ) {
@@ -580,6 +580,76 @@ test('tunWriteV: IPv4 with options or fragments is not coalesced; empty slots ar
   r = writeV(sink, [empty, p0, empty, p1, p2, empty, p3, empty]);
   assert.equal(r.consumed, 4);
   assertWritten(r.units, a, [4]);
+});
+
+// ---------------------------------------------------------------- USO (UDP runs)
+
+/** UDP datagrams of one flow with these payload sizes (IPv4 ID advancing, valid checksums). */
+function udpRun(src: string, dst: string, sport: number, sizes: number[], seed = 1): Uint8Array[] {
+  return sizes.map((n, i) => udpPacket(src, sport, dst, 4789, noise(n, seed * 1000 + i), { id: (0x2000 + i) & 0xffff }));
+}
+
+for (const [family, src, dst] of [['IPv4', '10.1.0.1', '10.1.0.2'] as const, ['IPv6', 'fd00::1', 'fd00::2'] as const]) {
+  test(`tunWriteV with uso: a run of ${family} UDP datagrams goes as one UDP_L4 super-packet; tunReadV splits it back`, { skip }, (t) => {
+    const sink = fileSink(t);
+    const sizes = [1000, 1000, 1000, 1000, 500];
+    const dgrams = udpRun(src, dst, 5000, sizes);
+    const { consumed, units } = writeV(sink, dgrams, true);
+    assert.equal(consumed, 5);
+    assert.equal(units.length, 1);
+    const [u] = units;
+    const { l4, len } = ipLayout(u.pkt);
+    assert.deepEqual(u.hdr, { flags: NEEDS_CSUM, gsoType: GSO.UDP_L4, hdrLen: l4 + 8, gsoSize: 1000, csumStart: l4, csumOffset: 6 });
+    assert.equal(len, u.pkt.length);
+    if (family === 'IPv4') assert.ok(ipv4ChecksumOk(u.pkt), 'IPv4 header checksum');
+    const v = new DataView(u.pkt.buffer, u.pkt.byteOffset);
+    assert.equal(v.getUint16(l4 + 4), 8 + 4500, 'UDP length of the whole run');
+    assert.equal(v.getUint16(l4 + 6), fold(pseudoSum(u.pkt, 17, 8 + 4500)), 'checksum left partial');
+    assert.deepEqual(u.pkt.subarray(l4 + 8), concat(dgrams.map((d) => d.subarray(ipLayout(d).l4 + 8))));
+
+    // What the kernel hands over on read looks the same: split back, the datagrams are the originals.
+    const r = new Reader(fifo(t));
+    const back = r.feed(vnetBytes(u.hdr), u.pkt);
+    assert.equal(back.length, 5);
+    back.forEach((b, i) => {
+      assert.ok(l4ChecksumOk(b), `datagram ${i}: UDP checksum`);
+      assert.deepEqual(b, dgrams[i], `datagram ${i}: bytes (IP ID, lengths, checksums)`);
+    });
+  });
+}
+
+test('tunWriteV: UDP runs only with uso; interleaved UDP and TCP flows coalesce per flow', { skip }, (t) => {
+  const sink = fileSink(t);
+  const a = udpRun('10.1.0.1', '10.1.0.2', 5000, [1200, 1200, 1200]);
+  const b = udpRun('10.1.0.1', '10.1.0.2', 5001, [600, 600, 600, 100, 600], 2);
+  const c = run(FLOW4, FULL);
+  const mixed = [a[0], b[0], ...asPackets([c[0]]), a[1], b[1], ...asPackets([c[1]]), a[2], b[2], b[3], b[4], ...asPackets([c[2], c[3]])];
+  let r = writeV(sink, mixed);
+  assert.equal(r.units.filter((u) => u.hdr.gsoType === GSO.UDP_L4).length, 0, 'no UDP super-packets without uso');
+  assert.equal(r.units.length, mixed.length - 3, 'the TCP flow still coalesces');
+  r = writeV(sink, mixed, true);
+  assert.equal(r.consumed, mixed.length);
+  // a: one run of 3; b: 600 x3 then 100 ends the run, 600 starts a new one; c: one run of 4
+  assert.deepEqual(
+    r.units.map((u) => [u.hdr.gsoType, u.pkt.length]),
+    [
+      [GSO.UDP_L4, 20 + 8 + 3600],
+      [GSO.UDP_L4, 20 + 8 + 1900],
+      [GSO.TCPV4, tcpPacket({ ...c[0], payload: new Uint8Array(4000) }).length],
+      [GSO.NONE, 20 + 8 + 600],
+    ],
+  );
+});
+
+test('tunReadV drops a malformed UDP_L4 super-packet and counts it', { skip }, (t) => {
+  const r = new Reader(fifo(t));
+  const d = udpPacket('10.1.0.1', 1, '10.1.0.2', 2, noise(3000, 5));
+  const hdr = (over: Partial<Vnet>) => vnetBytes({ flags: NEEDS_CSUM, gsoType: GSO.UDP_L4, hdrLen: 28, gsoSize: 1000, csumStart: 20, csumOffset: 6, ...over });
+  assert.equal(r.feed(hdr({ gsoSize: 0 }), d).length, 0);
+  assert.equal(r.feed(hdr({ csumStart: 24 }), d).length, 0);
+  assert.equal(r.feed(hdr({}), tcpPacket({ ...FLOW4, payload: noise(3000, 6) })).length, 0);
+  assert.equal(r.state[2], 3);
+  assert.equal(r.feed(hdr({}), d).length, 3);
 });
 
 /** IPv4 packet `p` (no IP options) with flags/fragment offset `v`. */
