@@ -8,8 +8,6 @@
 #include <cstring>
 #include <string>
 
-struct sockaddr_storage;
-
 namespace weft {
 
 const char* ErrnoName(int err);
@@ -36,9 +34,6 @@ struct WriteBatch {
   size_t count;
 };
 bool ArgWriteBatch(const Napi::CallbackInfo& info, WriteBatch* out);
-
-// A socket address as the 18-byte endpoint form: IPv6 (IPv4 as ::ffff:a.b.c.d), port big-endian.
-void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out);
 
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);

@@ -21,6 +21,40 @@ static inline void Commit(ReadTarget& t, size_t len) {
   t.n++;
 }
 
+// Cuts a super-packet (hl header bytes, then the payload) into gso_size pieces from
+// segment *seg on, one slot each: headers copied, IP length (and IPv4 ID and header
+// checksum) set, then fix(slot, l4 header, segment, count, payload offset, size) for the
+// transport header. Same contract as Emit.
+template <typename FixL4>
+static bool Split(const uint8_t* pkt, size_t len, bool v6, size_t iphl, size_t hl, size_t gso_size, ReadTarget& t,
+                  uint32_t* seg, FixL4 fix) {
+  const size_t payload = len - hl;
+  const size_t nseg = payload == 0 ? 1 : (payload + gso_size - 1) / gso_size;
+  const uint16_t id = Be16(pkt + 4);
+  for (size_t s = *seg; s < nseg; s++) {
+    if (t.n >= t.max) {
+      *seg = static_cast<uint32_t>(s);
+      return false;
+    }
+    const size_t off = s * gso_size;
+    const size_t chunk = payload - off < gso_size ? payload - off : gso_size;
+    uint8_t* p = NextSlot(t);
+    memcpy(p, pkt, hl);
+    memcpy(p + hl, pkt + hl + off, chunk);
+    if (!v6) {
+      PutBe16(p + 2, static_cast<uint16_t>(hl + chunk));
+      PutBe16(p + 4, static_cast<uint16_t>(id + s));
+      Ip4Checksum(p, iphl);
+    } else {
+      PutBe16(p + 4, static_cast<uint16_t>(hl - 40 + chunk));
+    }
+    fix(p, p + iphl, s, nseg, off, chunk);
+    Commit(t, hl + chunk);
+  }
+  *seg = 0;
+  return true;
+}
+
 // A USO super-packet (gso_type UDP_L4): datagrams of gso_size payload bytes, each with
 // its own IP length/ID and UDP length, and a full UDP checksum. Same contract as Emit.
 static bool EmitUdp(uint8_t* pkt, size_t len, size_t gso_size, size_t cs, ReadTarget& t, uint32_t* seg, uint32_t* dropped) {
@@ -40,36 +74,13 @@ static bool EmitUdp(uint8_t* pkt, size_t len, size_t gso_size, size_t cs, ReadTa
     (*dropped)++;
     return true;
   }
-  const size_t payload = len - hl;
-  const size_t nseg = payload == 0 ? 1 : (payload + gso_size - 1) / gso_size;
-  const uint16_t id = Be16(pkt + 4);
-  for (size_t s = *seg; s < nseg; s++) {
-    if (t.n >= t.max) {
-      *seg = static_cast<uint32_t>(s);
-      return false;
-    }
-    const size_t off = s * gso_size;
-    const size_t chunk = payload - off < gso_size ? payload - off : gso_size;
-    uint8_t* p = NextSlot(t);
-    memcpy(p, pkt, hl);
-    memcpy(p + hl, pkt + hl + off, chunk);
-    if (!v6) {
-      PutBe16(p + 2, static_cast<uint16_t>(hl + chunk));
-      PutBe16(p + 4, static_cast<uint16_t>(id + s));
-      Ip4Checksum(p, iphl);
-    } else {
-      PutBe16(p + 4, static_cast<uint16_t>(8 + chunk));
-    }
-    uint8_t* uh = p + iphl;
+  return Split(pkt, len, v6, iphl, hl, gso_size, t, seg, [v6](uint8_t* p, uint8_t* uh, size_t, size_t, size_t, size_t chunk) {
     const uint32_t l4 = static_cast<uint32_t>(8 + chunk);
     PutBe16(uh + 4, static_cast<uint16_t>(l4));
     uh[6] = uh[7] = 0;
-    uint16_t sum = static_cast<uint16_t>(~Fold(Sum(uh, l4, Pseudo(p, v6, l4, IPPROTO_UDP))));
+    const uint16_t sum = static_cast<uint16_t>(~Fold(Sum(uh, l4, Pseudo(p, v6, l4, IPPROTO_UDP))));
     StoreSum(uh + 6, sum == 0 ? 0xffff : sum);  // 0 means "no checksum" in UDP
-    Commit(t, hl + chunk);
-  }
-  *seg = 0;
-  return true;
+  });
 }
 
 // Emits the packet in scratch (after its vnet header) into slots, from segment *seg on.
@@ -105,29 +116,9 @@ static bool Emit(const uint8_t* raw, size_t rawlen, ReadTarget& t, uint32_t* seg
       (*dropped)++;
       return true;
     }
-    const size_t payload = len - hl;
-    const size_t nseg = payload == 0 ? 1 : (payload + gso_size - 1) / gso_size;
-    const uint16_t id = Be16(pkt + 4);
     const uint32_t seq = Be32(pkt + iphl + 4);
     const uint8_t tflags = pkt[iphl + 13];
-    for (size_t s = *seg; s < nseg; s++) {
-      if (t.n >= t.max) {
-        *seg = static_cast<uint32_t>(s);
-        return false;
-      }
-      const size_t off = s * gso_size;
-      const size_t chunk = payload - off < gso_size ? payload - off : gso_size;
-      uint8_t* p = NextSlot(t);
-      memcpy(p, pkt, hl);
-      memcpy(p + hl, pkt + hl + off, chunk);
-      if (!v6) {
-        PutBe16(p + 2, static_cast<uint16_t>(hl + chunk));
-        PutBe16(p + 4, static_cast<uint16_t>(id + s));
-        Ip4Checksum(p, iphl);
-      } else {
-        PutBe16(p + 4, static_cast<uint16_t>(thl + chunk));
-      }
-      uint8_t* th = p + iphl;
+    return Split(pkt, len, v6, iphl, hl, gso_size, t, seg, [&](uint8_t* p, uint8_t* th, size_t s, size_t nseg, size_t off, size_t chunk) {
       PutBe32(th + 4, seq + static_cast<uint32_t>(off));
       uint8_t f = tflags;
       if (s + 1 < nseg) f &= static_cast<uint8_t>(~(0x01 | 0x08));  // FIN, PSH only on the last
@@ -136,10 +127,7 @@ static bool Emit(const uint8_t* raw, size_t rawlen, ReadTarget& t, uint32_t* seg
       th[16] = th[17] = 0;
       const uint32_t l4 = static_cast<uint32_t>(thl + chunk);
       StoreSum(th + 16, static_cast<uint16_t>(~Fold(Sum(th, l4, Pseudo(p, v6, l4, IPPROTO_TCP)))));
-      Commit(t, hl + chunk);
-    }
-    *seg = 0;
-    return true;
+    });
   }
   if (gso == VIRTIO_NET_HDR_GSO_UDP_L4) return EmitUdp(pkt, len, gso_size, cs, t, seg, dropped);
   if (gso != VIRTIO_NET_HDR_GSO_NONE || len > t.room) {

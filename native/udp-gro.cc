@@ -12,7 +12,7 @@
 // message its length and gso_size (0: a single datagram). What does not fit the batch
 // stays in scratch for the next call, like tunReadV's pending super-packet. Without a
 // gso_size cmsg a message is one datagram, so this also works when GRO is off.
-#include "common.h"
+#include "udp.h"
 
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -52,13 +52,7 @@ static int RecvInto(int fd, uint8_t* scratch, size_t m, uint32_t* meta, uint32_t
   struct sockaddr_storage addrs[kMaxGroMsgs];
   Cmsg cms[kMaxGroMsgs];
   for (size_t i = 0; i < m; i++) {
-    iovs[i].iov_base = scratch + i * kGroData;
-    iovs[i].iov_len = kGroData;
-    memset(&msgs[i], 0, sizeof msgs[i]);
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof addrs[i];
+    PrepRecv(msgs[i], iovs[i], scratch + i * kGroData, kGroData, addrs[i]);
     msgs[i].msg_hdr.msg_control = cms[i].buf;
     msgs[i].msg_hdr.msg_controllen = sizeof cms[i].buf;
   }
@@ -66,11 +60,7 @@ static int RecvInto(int fd, uint8_t* scratch, size_t m, uint32_t* meta, uint32_t
   do {
     r = recvmmsg(fd, msgs, static_cast<unsigned>(m), MSG_DONTWAIT, nullptr);
   } while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH) return 0;
-    return -1;
-  }
+  if (r < 0) return RecvNothing(errno) ? 0 : -1;
   uint8_t* eps = scratch + m * kGroData;
   for (int i = 0; i < r; i++) {
     const struct msghdr& h = msgs[i].msg_hdr;
