@@ -27,6 +27,7 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (name.size() >= IFNAMSIZ) return ThrowType(env, "interface name too long (max 15 bytes)");
   bool multi = info.Length() > 1 && info[1].ToBoolean().Value();
   bool vnet = info.Length() > 2 && info[2].ToBoolean().Value();
+  const bool wantUso = info.Length() > 3 && info[3].ToBoolean().Value();
 
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
@@ -57,10 +58,10 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
       ::close(fd);
       return ThrowErrno(env, err, "ioctl(TUNSETVNETHDRSZ)", name);
     }
-    // UDP segmentation (Linux >= 6.2) too when the kernel has it: UDP runs toward the TUN
-    // then go as one super-packet each.
+    // UDP segmentation (Linux >= 6.2) too when asked and the kernel has it: UDP runs
+    // toward the TUN then go as one super-packet each.
     const unsigned tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-    uso = ioctl(fd, TUNSETOFFLOAD, tcp | TUN_F_USO4 | TUN_F_USO6) == 0;
+    uso = wantUso && ioctl(fd, TUNSETOFFLOAD, tcp | TUN_F_USO4 | TUN_F_USO6) == 0;
     offload = uso || ioctl(fd, TUNSETOFFLOAD, tcp) == 0;
   }
   Napi::Object out = Napi::Object::New(env);

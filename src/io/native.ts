@@ -37,10 +37,10 @@ export interface WeftNative {
 
   /**
    * Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE][|IFF_VNET_HDR]. `name` may
-   * contain %d. With vnetHdr it also tries TUNSETOFFLOAD(CSUM|TSO4|TSO6|USO4|USO6), then without USO; the result says
-   * what was granted (vnetHdr false: the kernel refused the header and the fd is a plain TUN).
+   * contain %d. With vnetHdr it also tries TUNSETOFFLOAD(CSUM|TSO4|TSO6), with USO4|USO6 first when `uso`; the
+   * result says what was granted (vnetHdr false: the kernel refused the header and the fd is a plain TUN).
    */
-  tunOpen(name: string, multiQueue?: boolean, vnetHdr?: boolean): { fd: number; name: string; vnetHdr: boolean; offload: boolean; uso: boolean };
+  tunOpen(name: string, multiQueue?: boolean, vnetHdr?: boolean, uso?: boolean): { fd: number; name: string; vnetHdr: boolean; offload: boolean; uso: boolean };
   /**
    * tunRead for an fd opened with IFF_VNET_HDR: reads go to `scratch` (>= 65546 bytes), TSO and USO
    * super-packets are split into segments (one per slot) and checksums completed. A

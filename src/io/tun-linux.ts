@@ -7,8 +7,8 @@ import type { TunDevice, TunEvents } from './tun.js';
 // IFF_VNET_HDR with TSO/checksum offload when the kernel grants it), a libuv poller on
 // Node's loop, and batched non-blocking read()s into one PacketBatch. With offloads the
 // engine still sees plain IP packets: super-packets are split on read and TCP segment
-// runs (UDP datagram runs too where the kernel has USO, Linux >= 6.2) coalesced on write,
-// in native code.
+// runs (UDP datagram runs too with the uso option, Linux >= 6.2) coalesced on write, in
+// native code.
 
 export interface LinuxTunOptions {
   /** Set the interface MTU after creating it. */
@@ -23,6 +23,12 @@ export interface LinuxTunOptions {
    * plain TUN when the kernel refuses. For fromFd: whether the fd has IFF_VNET_HDR.
    */
   offload?: boolean;
+  /**
+   * Also UDP segmentation offload (TUN_F_USO4/6, Linux >= 6.2) when the kernel has it: runs of UDP datagrams of one
+   * flow are written as one super-packet. Default false: on the 2-core bench VM it did not raise UDP rates (the
+   * kernel copies the super-packet in and segments it again for a socket without UDP_GRO); see docs/BENCHMARKS.md.
+   */
+  uso?: boolean;
   /** Packets per batch (default 128). */
   batchSize?: number;
   /** Batches read per readable event before yielding to the loop (default 8). */
@@ -97,7 +103,7 @@ export class LinuxTun implements TunDevice {
   /** Creates (or attaches to) TUN interface `name` (may contain %d). Needs CAP_NET_ADMIN. */
   static async create(name: string, opts: LinuxTunOptions = {}): Promise<LinuxTun> {
     const native = loadNative();
-    const { fd, name: actual, vnetHdr, offload, uso } = native.tunOpen(name, opts.multiQueue ?? false, opts.offload ?? true);
+    const { fd, name: actual, vnetHdr, offload, uso } = native.tunOpen(name, opts.multiQueue ?? false, opts.offload ?? true, opts.uso ?? false);
     try {
       if (opts.mtu !== undefined) native.ifSetMtu(actual, opts.mtu);
       if (opts.up) native.ifUp(actual);
