@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// First: `weft up` holds V8's young generation small while it loads (young-generation.ts).
-import './young-generation.js';
+// First: `weft up` holds V8's young generation small while it loads (agent-memory.ts).
+import './agent-memory.js';
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
