@@ -10,7 +10,7 @@ import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs 
 import { envOptions, logOptions } from './options.js';
 import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
 import { circuitUpOptions } from './circuit-commands.js';
-import { releaseYoungGeneration, trimMemoryPeriodically } from './agent-memory.js';
+import { agentStarted, trimMemoryPeriodically } from './agent-memory.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -153,7 +153,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   const doors = agent.netstack ? await (await import('../netstack/front-doors.js')).startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
-  releaseYoungGeneration();
+  agentStarted();
   const stopTrim = trimMemoryPeriodically();
   const circuits = args.circuits ? await (await import('../agent/circuit-start.js')).startCircuitAgent(agent, args, logger) : null;
   await agent.stopped;
