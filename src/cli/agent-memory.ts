@@ -4,10 +4,11 @@ import { loadNative } from '../io/native.js';
 // `weft up` runs for days, mostly idle: three things kept an idle agent's memory from
 // coming back (docs/BENCHMARKS.md "Agent start-up and idle memory"). This module is
 // main.ts's first import, so what it holds is held before the rest loads.
-// - TurboFan: module bodies and start-up code run once, yet hot loops in them got
-//   optimized on V8's helper threads, whose compiler memory stayed in their malloc arenas
-//   (~13 MB), and the compiler's own code pages were touched (~3 MB). `weft up` starts
-//   with it off and turns it back on once up: the data path is optimized when it runs.
+// - TurboFan: module bodies run once, yet hot loops in them got optimized on V8's helper
+//   threads, whose compiler memory stayed in their malloc arenas (~13 MB), and the
+//   compiler's own code pages were touched (~3 MB). `weft up` loads its modules with it
+//   off and turns it back on before the agent starts (registration and handshakes hash
+//   in JS: they want it).
 // - V8's young generation: every scavenge that finds enough survivors doubles it (up to
 //   16 MiB a semi-space, both committed); loading and starting did that twice over and
 //   an idle agent never gave it back. Growth is off until up, then V8's default again,
@@ -27,10 +28,14 @@ const holdOpt = isUp && !/--(no-)?(opt|turbofan)\b/.test(userFlags);
 if (holdGrowth) setFlagsFromString('--semi-space-growth-factor=1');
 if (holdOpt) setFlagsFromString('--no-opt');
 
-/** Once the agent is up: the optimizing compiler on, the young generation free to grow. */
+/** Once the agent's modules are loaded: the optimizing compiler on. */
+export function modulesLoaded(): void {
+  if (holdOpt) setFlagsFromString('--opt');
+}
+
+/** Once the agent is up: the young generation free to grow. */
 export function agentStarted(): void {
   if (holdGrowth) setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH}`);
-  if (holdOpt) setFlagsFromString('--opt');
 }
 
 /** Trims the heap's free pages every TRIM_EVERY_MS until the returned function is called; nothing without the addon. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// First: `weft up` loads and starts with TurboFan off and V8's young generation held (agent-memory.ts).
+// First: `weft up` loads with TurboFan off and starts with V8's young generation held (agent-memory.ts).
 import './agent-memory.js';
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
