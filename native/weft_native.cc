@@ -1,6 +1,9 @@
 // weft_native: entry point and shared helpers (see common.h).
 #include "common.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -144,8 +147,20 @@ static Napi::Value PeerCred(const Napi::CallbackInfo& info) {
 }
 #endif
 
+// glibc keeps what threads free in their own arenas (V8's compiler and GC threads
+// among them) instead of returning it: an idle agent hands the free pages back now and
+// then (src/cli/agent-memory.ts). True when memory was released; elsewhere a no-op.
+static Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
 #ifdef __linux__
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
 #endif

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { WeftError } from './errors.js';
 
 /** Reads a whole HTTP response and parses it as JSON; `json` is undefined when the body is not JSON. */
 export function readJsonResponse(res: IncomingMessage): Promise<{ status: number; json: unknown }> {
@@ -16,4 +17,24 @@ export function readJsonResponse(res: IncomingMessage): Promise<{ status: number
       resolve({ status: res.statusCode ?? 500, json });
     });
   });
+}
+
+/**
+ * Reads a JSON request body of at most `maxBytes` (an empty body is `{}`).
+ * Throws WeftError ERR_BODY_TOO_LARGE, or ERR_BAD_JSON when it does not parse.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > maxBytes) throw new WeftError('ERR_BODY_TOO_LARGE', `body over ${maxBytes} bytes`);
+    chunks.push(c as Buffer);
+  }
+  if (!chunks.length) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new WeftError('ERR_BAD_JSON', `body is not JSON: ${(err as Error).message}`);
+  }
 }

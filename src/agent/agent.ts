@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { lockStateDir, type LockHandle } from '../file-lock.js';
 import { keyFromBase64, keyToBase64, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { WIREGUARD_ONLY_ENDPOINT, type NodeView } from '../wire/control.js';
-import { PacketFilter } from '../policy/index.js';
+import { PacketFilter } from '../policy/filter.js';
 import { MagicDns } from './magic-dns.js';
 import { NetStack } from '../netstack/stack.js';
 import { DEFAULT_MTU } from '../wireguard/constants.js';
@@ -231,7 +231,9 @@ export class Agent {
         this.logger.warn({ err: (err as Error).message }, 'cannot mark engine packets (SO_MARK); exit node routing would loop');
       }
     }
-    await this.routes.down();
+    // Stale policy rules and NAT of a crashed run go first (~20 ip/iptables/nft commands),
+    // off the start-up path: the netmap's routes queue behind them (refreshRoutes).
+    this.routesQueue = this.routes.down().catch((err: Error) => this.logger.warn({ err: err.message }, 'removing stale routes failed'));
     if (!local) await this.bypass.setCoordinator(state.serverUrl);
     if (device) ({ pinger: this.pinger, filter: this.filter } = packetTaps(device, state, this.routes, this.clock));
     else this.nft = new NftFilter(this.logger);

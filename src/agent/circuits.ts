@@ -13,6 +13,7 @@ import { parseAddress } from '../onion/link.js';
 import { DEFAULT_CIRCUIT_PORT, OnionNode } from '../onion/node.js';
 import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/path.js';
 import type { NodeView } from '../wire/control.js';
+import { circuitSocketPath } from './state.js';
 
 // Onion circuits on a running agent (`weft up --circuits`, `--circuit-exit`,
 // `--exit-circuit N`; `weft circuit build`).
@@ -26,7 +27,6 @@ import type { NodeView } from '../wire/control.js';
 //   front doors give. `weft nc`-style clients can use it.
 // - Control: a local API on circuit.sock (0600, state dir 0700) that the CLI calls.
 
-export const circuitSocketPath = (stateDir: string): string => join(stateDir, 'circuit.sock');
 export const circuitSocksPath = (stateDir: string): string => join(stateDir, 'circuit-socks5.sock');
 
 export interface CircuitAgentOptions {

@@ -15,7 +15,7 @@ import { ENGINE_FWMARK } from './routing.js';
 import { Pinger } from './ping.js';
 import type { PersistedState } from './state.js';
 import type { RouteController } from './routes.js';
-import { PacketFilter } from '../policy/index.js';
+import { PacketFilter } from '../policy/filter.js';
 
 // Engine start-up, the agent's first job at `weft up`: the data plane `--backend` names.
 // The builtin one is a Device on the TUN (or the userspace stack) and the shared UDP

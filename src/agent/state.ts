@@ -41,6 +41,12 @@ export function socketPath(stateDir: string): string {
   return join(stateDir, SOCKET_FILE);
 }
 
+/** The userspace stack's SOCKS5 front door (src/netstack/front-doors.ts; `weft nc` and `weft curl` dial it). */
+export const socksSocketPath = (stateDir: string): string => join(stateDir, 'socks5.sock');
+
+/** The circuit agent's control socket (src/agent/circuits.ts; `weft circuit` calls it). */
+export const circuitSocketPath = (stateDir: string): string => join(stateDir, 'circuit.sock');
+
 export async function ensureStateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { circuitSocketPath, type BuildReply } from '../agent/circuits.js';
+import type { BuildReply } from '../agent/circuits.js';
 import type { CircuitArgs } from '../agent/circuit-start.js';
 import { callAgent } from '../agent/local-client.js';
-import { DEFAULT_STATE_DIR } from '../agent/state.js';
+import { circuitSocketPath, DEFAULT_STATE_DIR } from '../agent/state.js';
 import { InvalidArgumentError } from '../errors.js';
 import { parseListen } from '../listen.js';
 import { parseIntArg } from './node-args.js';

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
+// First: `weft up` loads with TurboFan off and starts with V8's young generation held (agent-memory.ts).
+import './agent-memory.js';
 import { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { runWg } from './wg.js';
 import { VERSION } from '../version.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerUserspaceCommands } from './userspace-commands.js';
@@ -30,6 +31,7 @@ logOptions(
 ).action(async (ifname: string, opts: { foreground?: boolean; logLevel?: string; logFormat?: string }) => {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'weft-wg.js');
   const log = [...(opts.logLevel ? ['--log-level', opts.logLevel] : []), ...(opts.logFormat ? ['--log-format', opts.logFormat] : [])];
+  const { runWg } = await import('./wg.js'); // the userspace engine's modules, only for `weft wg`
   process.exitCode = await runWg([...(opts.foreground ? ['-f'] : []), ...log, ifname], script);
 });
 

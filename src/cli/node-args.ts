@@ -1,11 +1,11 @@
 import { BACKEND_KINDS, type BackendKind } from '../wireguard/engine.js';
 import { InvalidArgumentError } from '../errors.js';
-import { DEFAULT_IFACE } from '../agent/agent.js';
+import { DEFAULT_IFACE } from '../agent/agent-options.js';
 import { DEFAULT_STATE_DIR } from '../agent/state.js';
 import { validExitNodeArg } from '../agent/routes.js';
 import { canonicalRoute } from '../control/routes.js';
 import { parseListen } from '../listen.js';
-import { DISCOVERY_MODES, type DiscoveryMode } from '../dht/discovery.js';
+import { DISCOVERY_MODES, type DiscoveryMode } from '../serverless/config.js';
 import { parseCircuitArgs, type CircuitArgs, type RawCircuitArgs } from './circuit-commands.js';
 
 // Validation of the node commands' options, separate from commander so it is unit-tested

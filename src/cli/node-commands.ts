@@ -10,6 +10,7 @@ import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs 
 import { envOptions, logOptions } from './options.js';
 import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
 import { circuitUpOptions } from './circuit-commands.js';
+import { agentStarted, modulesLoaded, trimMemoryPeriodically } from './agent-memory.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -112,14 +113,11 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
-  // The agent's modules load here, not for the client commands (status, ping, down).
-  const [{ createAgent }, { startFrontDoors }, { ServerlessMesh }, { startCircuitAgent }] = await Promise.all([
-    import('../agent/agent.js'),
-    import('../netstack/front-doors.js'),
-    import('../serverless/mesh.js'),
-    import('../agent/circuit-start.js'),
-  ]);
-  const mesh = args.serverless ? new ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
+  // The agent's modules load here, not for the client commands (status, ping, down);
+  // serverless, the userspace proxies and circuits only with the flags that use them.
+  const [{ createAgent }, serverless] = await Promise.all([import('../agent/agent.js'), args.serverless ? import('../serverless/mesh.js') : null]);
+  modulesLoaded();
+  const mesh = args.serverless && serverless ? new serverless.ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
     serverUrl: args.server,
@@ -153,11 +151,14 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.once('SIGTERM', onSignal);
   await agent.start();
   const self = agent.self!;
-  const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
+  const doors = agent.netstack ? await (await import('../netstack/front-doors.js')).startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
-  const circuits = args.circuits ? await startCircuitAgent(agent, args, logger) : null;
+  agentStarted();
+  const stopTrim = trimMemoryPeriodically();
+  const circuits = args.circuits ? await (await import('../agent/circuit-start.js')).startCircuitAgent(agent, args, logger) : null;
   await agent.stopped;
+  stopTrim();
   await circuits?.stop();
   await doors?.close();
   process.off('SIGINT', onSignal);

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { request } from 'node:http';
-import { DEFAULT_STATE_DIR } from '../agent/state.js';
+import { DEFAULT_STATE_DIR, socksSocketPath } from '../agent/state.js';
 import { InvalidArgumentError } from '../errors.js';
-import { socksSocketPath } from '../netstack/front-doors.js';
 import { socksConnect } from '../netstack/socks5-client.js';
 import { parseIntArg } from './node-args.js';
 import { envOptions } from './options.js';

@@ -18,9 +18,8 @@ import { signingKeyFromX25519, type SigningKey } from './sign.js';
 //   `--seed` and mDNS take): the membership and netmap come from SWIM as before;
 // - SWIM members we know become DHT contacts, so the two help each other in `both`.
 
-/** `--discovery`: how serverless members find each other beyond mDNS. */
-export type DiscoveryMode = 'swim' | 'dht' | 'both';
-export const DISCOVERY_MODES: readonly DiscoveryMode[] = ['swim', 'dht', 'both'];
+// `--discovery`'s modes live with the serverless defaults (the CLI reads them without loading the DHT).
+export { DISCOVERY_MODES, type DiscoveryMode } from '../serverless/config.js';
 
 export interface DhtDiscoveryConfig {
   /** Between ticks (publish check, lookups). */

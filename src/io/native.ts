@@ -32,6 +32,8 @@ export interface NativePollerConstructor {
 export interface WeftNative {
   Poller: NativePollerConstructor;
   close(fd: number): void;
+  /** malloc_trim(0) under glibc (free arena pages back to the OS); absent from addons built before it. */
+  trimMemory?(): boolean;
   /** SO_PEERCRED of a connected unix socket: who is on the other end (user null when the uid has no passwd entry). */
   peerCred(fd: number): { pid: number; uid: number; gid: number; user: string | null };
 

@@ -1,10 +1,10 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { MeshDialer, type MeshNames } from './dial.js';
 import { HttpProxy } from './http-proxy.js';
 import { Socks5Server } from './socks5.js';
 import type { NetStack } from './stack.js';
+import { socksSocketPath } from '../agent/state.js';
 
 // The local proxies of a userspace node (`weft up --tun=userspace --socks5 ... --http-proxy ...`):
 // how programs that know nothing of Weft reach mesh peers without root.
@@ -23,7 +23,7 @@ export interface FrontDoors {
 }
 
 /** The unix socket of the agent's local SOCKS5 proxy. */
-export const socksSocketPath = (stateDir: string): string => join(stateDir, 'socks5.sock');
+export { socksSocketPath };
 
 const hostPort = (a: { host: string; port: number }): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 

@@ -4,6 +4,10 @@
 /** Fixed by default, so `--seed HOST:PORT` can name a member's port without asking it. */
 export const DEFAULT_SERVERLESS_PORT = 41641;
 
+/** `--discovery`: how serverless members find each other beyond mDNS (src/dht/discovery.ts). */
+export type DiscoveryMode = 'swim' | 'dht' | 'both';
+export const DISCOVERY_MODES: readonly DiscoveryMode[] = ['swim', 'dht', 'both'];
+
 export interface SwimConfig {
   /** Time between failure probes (SWIM's protocol period T′). */
   probeIntervalMs: number;

@@ -6,6 +6,7 @@ import { callAgent } from '../agent/local-client.js';
 import { equalBytes } from '../crypto/constant-time.js';
 import { WeftError } from '../errors.js';
 import { applyHttpLimits } from '../listen.js';
+import { readJsonBody } from '../http-json.js';
 import { loadStatic, SECURITY_HEADERS } from '../static-files.js';
 
 // `weft web`: a page for this device (as `tailscale web`), served on loopback and
@@ -40,17 +41,6 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 const fail = (res: ServerResponse, status: number, code: string, message: string, field?: string): void => json(res, status, { error: { code, message, ...(field ? { field } : {}) } });
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new WeftError('ERR_BODY_TOO_LARGE', `body over ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
-  }
-  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
-}
 
 export class WebUi {
   readonly token = randomBytes(24).toString('base64url');
@@ -99,7 +89,7 @@ export class WebUi {
       if (req.method === 'GET' && path === 'api/status') return json(res, 200, await callAgent(this.o.socket, 'GET', '/v1/status'));
       if (req.method === 'POST' && (path === 'api/prefs' || path === 'api/down' || path === 'api/up')) {
         if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return fail(res, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE', 'writes are application/json', 'content-type');
-        const body = await readBody(req);
+        const body = await readJsonBody(req, MAX_BODY);
         if (path !== 'api/prefs') return json(res, 200, await callAgent(this.o.socket, 'POST', '/v1/tunnel', { up: path === 'api/up' }));
         const exitNode = (body as { exitNode?: unknown }).exitNode;
         if (typeof exitNode !== 'string' || exitNode.length > 255) return fail(res, 400, 'ERR_VALIDATION', 'exitNode must be a peer name or "" for none', 'exitNode');
@@ -107,7 +97,7 @@ export class WebUi {
       }
       return fail(res, 404, 'ERR_NOT_FOUND', `no route ${req.method} /${path}`);
     } catch (err) {
-      const code = err instanceof WeftError ? err.code : err instanceof SyntaxError ? 'ERR_BAD_JSON' : 'ERR_INTERNAL';
+      const code = err instanceof WeftError ? err.code : 'ERR_INTERNAL';
       const status = ERR_STATUS[code] ?? (code === 'ERR_BAD_JSON' || code === 'ERR_BODY_TOO_LARGE' ? 400 : code === 'ERR_INTERNAL' ? 500 : 502);
       if (!res.headersSent) fail(res, status, code, status === 500 ? 'internal error' : (err as Error).message);
     }

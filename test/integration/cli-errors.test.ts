@@ -125,6 +125,8 @@ describe('bad inputs to every command', () => {
       [['up', '--log-level', 'loud', ...fresh('a1')], 'ERR_INVALID_ARGUMENT'],
       [['up', ...fresh('a1')], 'ERR_INVALID_ARGUMENT', { WEFT_ADVERTISE_EXIT_NODE: 'maybe' }],
       [['up', ...fresh('a2')], 'ERR_NEEDS_LOGIN'],
+      // The serverless modules load only with --serverless (node-commands.ts): the flag's path reaches them.
+      [['up', '--serverless', ...fresh('a4')], 'ERR_SELF_NOT_AUTHORIZED'],
       [['up', '--server', t.url, '--auth-key', 'weftkey-wrong', '--iface', 'weftbad0', ...fresh('a3')], 'ERR_SERVER'],
       [['status', '--state-dir', nowhere], 'ERR_AGENT_NOT_RUNNING'],
       [['status'], 'ERR_AGENT_NOT_RUNNING', { WEFT_STATE_DIR: nowhere }],
