@@ -9,6 +9,7 @@
         "native/tun.cc",
         "native/udp.cc",
         "native/aead.cc",
+        "native/blake2s.cc",
         "native/offload.cc"
       ],
       "include_dirs": [

@@ -40,5 +40,6 @@ void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
+void InitBlake2s(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft
