@@ -87,6 +87,11 @@ export interface WeftNative {
    * when nothing was sent) means the path cannot do GSO.
    */
   udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array, gso?: boolean): number;
+  /**
+   * sendmmsg of `count` datagrams at absolute `offsets`, datagram i to the 18-byte endpoint at dests[18*i];
+   * returns how many were sent (EAGAIN: fewer). An IPv6 destination on an IPv4-only socket is skipped.
+   */
+  udpSendMany(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint8Array): number;
   /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
   udpProbeGso(fd: number): boolean;
 
