@@ -1,6 +1,8 @@
 import { parentPort } from 'node:worker_threads';
 import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
-import { precomputeResponse, type NoiseIdentity } from './noise-protocol.js';
+import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse } from './noise-protocol.js';
+import { RESULT_SIZE, writeResult } from './handshake-offload-wire.js';
+import { MESSAGE_INITIATION_SIZE } from './messages.js';
 import type { ToHandshakeWorker, FromHandshakeWorker } from './handshake-offload.js';
 
 // The handshake worker thread (handshake-offload.ts starts it): the X25519 work of
@@ -38,14 +40,18 @@ port.on('message', (m: ToHandshakeWorker) => {
       else if (!peers.has(hex)) peers.set(hex, null);
     }
   } else {
-    const results = m.jobs.map(({ id, msg }) => {
+    const n = m.ids.length;
+    const results = new Uint8Array(n * RESULT_SIZE);
+    for (let i = 0; i < n; i++) {
+      const msg = m.msgs.subarray(i * MESSAGE_INITIATION_SIZE, (i + 1) * MESSAGE_INITIATION_SIZE);
+      let p: PrecomputedResponse | null = null;
       try {
-        return { id, result: identity ? precomputeResponse(identity, msg, ssFor) : null };
+        p = identity ? precomputeResponse(identity, msg, ssFor) : null;
       } catch {
         // A bug, not the sender's doing: the initiation fails like a bad one would.
-        return { id, result: null };
       }
-    });
-    port.postMessage({ type: 'done', gen: m.gen, results } satisfies FromHandshakeWorker);
+      writeResult(results, i, p);
+    }
+    port.postMessage({ type: 'done', gen: m.gen, ids: m.ids, results } satisfies FromHandshakeWorker, [m.ids.buffer as ArrayBuffer, results.buffer]);
   }
 });
