@@ -212,7 +212,7 @@ export class Device implements UapiTarget {
   }
 
   lookupPeer(publicKey: Uint8Array): Peer | undefined {
-    return this.peers.get(Buffer.from(publicKey).toString('hex'));
+    return this.peers.get(Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('hex'));
   }
 
   // --- configuration (used by UAPI and by the agent) ---------------------------------

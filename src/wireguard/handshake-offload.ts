@@ -17,14 +17,21 @@ export const HANDSHAKE_QUEUE_SIZE = 1024;
 /** Initiations in one second that start the worker. */
 export const OFFLOAD_START_RATE = 32;
 export const OFFLOAD_IDLE_MS = 30_000;
+/**
+ * Jobs messages the worker has not answered yet. More initiations wait, staged, for an
+ * answer: each message wakes a thread, which on a busy machine costs more than the
+ * copy, so in a storm jobs go over in fewer, larger batches (and answers come back
+ * the same way: the worker answers all it has read in one message).
+ */
+export const OFFLOAD_BATCHES_OUT = 2;
 
 export type ToHandshakeWorker =
   | { type: 'identity'; privateKey: Uint8Array | null }
   | { type: 'peers'; changes: { key: Uint8Array; present: boolean }[] }
   /** msgs: the initiations back to back (148 bytes each), ids[i] naming msgs' i-th (handshake-offload-wire.ts). */
   | { type: 'jobs'; gen: number; ids: Uint32Array; msgs: Uint8Array };
-/** results: one RESULT_SIZE record per id, in order (handshake-offload-wire.ts). */
-export type FromHandshakeWorker = { type: 'done'; gen: number; ids: Uint32Array; results: Uint8Array };
+/** Answers to one or more jobs messages; results: one RESULT_SIZE record per id, in order (handshake-offload-wire.ts). */
+export type FromHandshakeWorker = { type: 'done'; batches: { gen: number; ids: Uint32Array; results: Uint8Array }[] };
 
 /** An initiation in flight: a copy of its source endpoint and its length. */
 export interface OffloadedInitiation {
@@ -59,6 +66,7 @@ export class HandshakeOffload {
   private readonly stagedMsgs = new Uint8Array(HANDSHAKE_QUEUE_SIZE * MESSAGE_INITIATION_SIZE);
   private readonly stagedIds = new Uint32Array(HANDSHAKE_QUEUE_SIZE);
   private staged = 0;
+  private batchesOut = 0;
 
   constructor(private readonly hooks: HandshakeOffloadHooks) {}
 
@@ -133,6 +141,7 @@ export class HandshakeOffload {
     this.idleTimer = null;
     this.windowCount = 0;
     this.staged = 0;
+    this.batchesOut = 0;
     const jobs = [...this.pending.values()];
     this.pending.clear();
     for (const job of jobs) this.hooks.done(job, null);
@@ -147,8 +156,9 @@ export class HandshakeOffload {
       this.changes = new Map();
     }
     const n = this.staged;
+    if (n === 0 || this.batchesOut >= OFFLOAD_BATCHES_OUT) return;
     this.staged = 0;
-    if (n === 0) return;
+    this.batchesOut++;
     const ids = this.stagedIds.slice(0, n);
     const msgs = this.stagedMsgs.slice(0, n * MESSAGE_INITIATION_SIZE);
     this.post({ type: 'jobs', gen: this.gen, ids, msgs }, [ids.buffer, msgs.buffer]);
@@ -159,13 +169,17 @@ export class HandshakeOffload {
   }
 
   private finished(m: FromHandshakeWorker): void {
-    const current = m.gen === this.gen;
-    for (let i = 0; i < m.ids.length; i++) {
-      const job = this.pending.get(m.ids[i]);
-      if (!job) continue;
-      this.pending.delete(m.ids[i]);
-      this.hooks.done(job, current ? readResult(m.results, i) : null);
+    this.batchesOut = Math.max(0, this.batchesOut - m.batches.length);
+    for (const b of m.batches) {
+      const current = b.gen === this.gen;
+      for (let i = 0; i < b.ids.length; i++) {
+        const job = this.pending.get(b.ids[i]);
+        if (!job) continue;
+        this.pending.delete(b.ids[i]);
+        this.hooks.done(job, current ? readResult(b.results, i) : null);
+      }
     }
+    this.flush(); // what was staged while the worker was busy
   }
 
   private fail(worker: Worker, err: Error): void {

@@ -28,6 +28,14 @@ function ssFor(rs: PublicKey): Uint8Array | null {
   return isZeroKey(ss) ? null : ss;
 }
 
+// Answers to every jobs message read in this turn go back in one message.
+let answers: FromHandshakeWorker['batches'] = [];
+function answer(): void {
+  const batches = answers;
+  answers = [];
+  port.postMessage({ type: 'done', batches } satisfies FromHandshakeWorker, batches.flatMap((b) => [b.ids.buffer as ArrayBuffer, b.results.buffer as ArrayBuffer]));
+}
+
 port.on('message', (m: ToHandshakeWorker) => {
   if (m.type === 'identity') {
     const key = m.privateKey as PrivateKey | null;
@@ -52,6 +60,8 @@ port.on('message', (m: ToHandshakeWorker) => {
       }
       writeResult(results, i, p);
     }
-    port.postMessage({ type: 'done', gen: m.gen, ids: m.ids, results } satisfies FromHandshakeWorker, [m.ids.buffer as ArrayBuffer, results.buffer]);
+    if (answers.length === 0) setImmediate(answer);
+    answers.push({ gen: m.gen, ids: m.ids, results });
   }
 });
+

@@ -105,6 +105,14 @@ test('the offload answers here below the start rate, then on the worker; stale a
       assert.ok(result, `peer ${i} answered`);
       assert.ok(acceptPrecomputedResponse(peers[i].theirs, result, 100 + i, 10));
     }
+    // Jobs of several turns while the worker is busy: held back, sent in fewer messages, every one answered.
+    results.length = 0;
+    for (let k = 0; k < 6; k++) {
+      off.submit(createInitiation(peers[k].me, peers[k].mine, 200 + k, tai64n(Date.now() + 10 + k))!, Uint8Array.of(k), 15);
+      await Promise.resolve();
+    }
+    await until(6);
+    assert.deepEqual(results.map((r) => [r.job.src[0], r.result !== null]), [0, 1, 2, 3, 4, 5].map((k) => [k, true]));
     // A key outside the peer set: no answer (as the device's own path refuses it).
     results.length = 0;
     off.submit(createInitiation(stranger.me, stranger.mine, 99, tai64n(Date.now()))!, Uint8Array.of(0), 20);
