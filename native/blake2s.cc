@@ -191,33 +191,40 @@ Napi::Value Blake2s(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// (out, key, input), the arguments of both HMAC and HKDF.
+struct KeyedArgs {
+  uint8_t *out, *key, *in;
+  size_t outlen, keylen, inlen;
+};
+
+bool ArgKeyed(const Napi::CallbackInfo& info, KeyedArgs* a) {
+  return ArgBytes(info, 0, "out", &a->out, &a->outlen) && ArgBytes(info, 1, "key", &a->key, &a->keylen) &&
+         ArgBytes(info, 2, "input", &a->in, &a->inlen);
+}
+
 Napi::Value HmacBlake2s(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint8_t *out, *key, *msg;
-  size_t outlen, keylen, msglen;
-  if (!ArgBytes(info, 0, "out", &out, &outlen) || !ArgBytes(info, 1, "key", &key, &keylen) ||
-      !ArgBytes(info, 2, "msg", &msg, &msglen))
-    return env.Undefined();
-  if (outlen != kHash) return ThrowType(env, "out must be 32 bytes");
+  KeyedArgs a;
+  if (!ArgKeyed(info, &a)) return env.Undefined();
+  if (a.outlen != kHash) return ThrowType(env, "out must be 32 bytes");
   Hmac m;
-  HmacKey(&m, key, keylen);
-  HmacRun(&m, msg, msglen, nullptr, 0, out);
+  HmacKey(&m, a.key, a.keylen);
+  HmacRun(&m, a.in, a.inlen, nullptr, 0, a.out);
   memset(&m, 0, sizeof m);
   return env.Undefined();
 }
 
 Napi::Value HkdfBlake2s(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint8_t *out, *key, *input;
-  size_t outlen, keylen, inlen;
-  if (!ArgBytes(info, 0, "out", &out, &outlen) || !ArgBytes(info, 1, "key", &key, &keylen) ||
-      !ArgBytes(info, 2, "input", &input, &inlen))
-    return env.Undefined();
+  KeyedArgs a;
+  if (!ArgKeyed(info, &a)) return env.Undefined();
+  const size_t outlen = a.outlen;
+  uint8_t* out = a.out;
   if (outlen != kHash && outlen != 2 * kHash && outlen != 3 * kHash) return ThrowType(env, "out must be 32, 64 or 96 bytes");
   Hmac m;
   uint8_t prk[kHash];
-  HmacKey(&m, key, keylen);
-  HmacRun(&m, input, inlen, nullptr, 0, prk);
+  HmacKey(&m, a.key, a.keylen);
+  HmacRun(&m, a.in, a.inlen, nullptr, 0, prk);
   HmacKey(&m, prk, kHash);
   for (size_t i = 0; i < outlen / kHash; i++) {
     const uint8_t n = static_cast<uint8_t>(i + 1);

@@ -210,12 +210,24 @@ static Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
 static const size_t kMaxGsoSegs = 64;
 static const size_t kMaxGsoBytes = 65000;
 
-static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// The arguments of both sends: the batch, then where it goes (argument 5).
+struct SendArgs {
   WriteBatch w;
   uint8_t* dest;
   size_t destlen;
-  if (!ArgWriteBatch(info, &w) || !ArgBytes(info, 5, "dest", &dest, &destlen)) return env.Undefined();
+};
+
+static bool ArgSend(const Napi::CallbackInfo& info, const char* name, SendArgs* a) {
+  return ArgWriteBatch(info, &a->w) && ArgBytes(info, 5, name, &a->dest, &a->destlen);
+}
+
+static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SendArgs a;
+  if (!ArgSend(info, "dest", &a)) return env.Undefined();
+  const WriteBatch& w = a.w;
+  uint8_t* dest = a.dest;
+  const size_t destlen = a.destlen;
   uint8_t* buf = w.buf;
   uint32_t *offsets = w.offsets, *lengths = w.lengths;
   const int64_t fd = w.fd;
@@ -332,11 +344,11 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
 // cannot address (IPv6 on an IPv4-only socket) is skipped, not sent.
 static Napi::Value UdpSendMany(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  WriteBatch w;
-  uint8_t* dests;
-  size_t destlen;
-  if (!ArgWriteBatch(info, &w) || !ArgBytes(info, 5, "dests", &dests, &destlen)) return env.Undefined();
-  if (destlen < w.count * 18) return ThrowType(env, "dests must hold 18 bytes per datagram");
+  SendArgs a;
+  if (!ArgSend(info, "dests", &a)) return env.Undefined();
+  const WriteBatch& w = a.w;
+  const uint8_t* dests = a.dest;
+  if (a.destlen < w.count * 18) return ThrowType(env, "dests must hold 18 bytes per datagram");
   if (w.count == 0) return Napi::Number::New(env, 0);
   static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   int family = AF_INET6;
