@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse } from './noise-protocol.js';
@@ -12,6 +13,16 @@ import type { ToHandshakeWorker, FromHandshakeWorker } from './handshake-offload
 // pre-shared keys, timestamps of earlier handshakes or sessions.
 
 const port = parentPort!;
+
+// On Linux a thread has its own nice value (setpriority with pid 0 is the calling
+// thread): this one yields the CPU to the device's thread, which moves the data of
+// established sessions, whenever both want it. Refused elsewhere: then no matter.
+const HANDSHAKE_WORKER_NICE = 5;
+try {
+  setPriority(HANDSHAKE_WORKER_NICE);
+} catch {
+  // not permitted or not supported: the worker runs at the process's priority
+}
 let identity: NoiseIdentity | null = null;
 /** Peer key (hex) -> DH(s, peer) once computed; null until the first initiation needs it. */
 const peers = new Map<string, Uint8Array | null>();
