@@ -8,9 +8,11 @@
         "native/poll.cc",
         "native/tun.cc",
         "native/udp.cc",
+        "native/udp-gro.cc",
         "native/aead.cc",
         "native/blake2s.cc",
-        "native/offload.cc"
+        "native/offload.cc",
+        "native/offload-read.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -26,7 +28,7 @@
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions"],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/offload.cc"] }]
+        ["OS!='linux'", { "sources!": ["native/tun.cc", "native/udp.cc", "native/udp-gro.cc", "native/offload.cc", "native/offload-read.cc"] }]
       ]
     }
   ],

@@ -38,6 +38,7 @@ bool ArgWriteBatch(const Napi::CallbackInfo& info, WriteBatch* out);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitTun(Napi::Env env, Napi::Object exports);
 void InitUdp(Napi::Env env, Napi::Object exports);
+void InitUdpGro(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
 void InitBlake2s(Napi::Env env, Napi::Object exports);

@@ -13,6 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef TUN_F_USO4  // linux/if_tun.h before 6.2
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
 namespace weft {
 
 static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
@@ -22,6 +27,7 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (name.size() >= IFNAMSIZ) return ThrowType(env, "interface name too long (max 15 bytes)");
   bool multi = info.Length() > 1 && info[1].ToBoolean().Value();
   bool vnet = info.Length() > 2 && info[2].ToBoolean().Value();
+  const bool wantUso = info.Length() > 3 && info[3].ToBoolean().Value();
 
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
@@ -44,7 +50,7 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   // With a virtio_net_hdr on every packet, ask for checksum and TCP segmentation offload:
   // reads may then return TSO super-packets (split in tunReadV) and writes may carry
   // coalesced ones (tunWriteV). Refused offloads leave plain packets behind the header.
-  bool offload = false;
+  bool offload = false, uso = false;
   if (vnet) {
     int hdrsz = 10;
     if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) != 0) {
@@ -52,11 +58,16 @@ static Napi::Value TunOpen(const Napi::CallbackInfo& info) {
       ::close(fd);
       return ThrowErrno(env, err, "ioctl(TUNSETVNETHDRSZ)", name);
     }
-    offload = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+    // UDP segmentation (Linux >= 6.2) too when asked and the kernel has it: UDP runs
+    // toward the TUN then go as one super-packet each.
+    const unsigned tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    uso = wantUso && ioctl(fd, TUNSETOFFLOAD, tcp | TUN_F_USO4 | TUN_F_USO6) == 0;
+    offload = uso || ioctl(fd, TUNSETOFFLOAD, tcp) == 0;
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("vnetHdr", Napi::Boolean::New(env, vnet));
   out.Set("offload", Napi::Boolean::New(env, offload));
+  out.Set("uso", Napi::Boolean::New(env, uso));
   out.Set("fd", Napi::Number::New(env, fd));
   out.Set("name", Napi::String::New(env, std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ))));
   return out;

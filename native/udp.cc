@@ -9,7 +9,7 @@
 //
 // Endpoints are 18 bytes: a 16-byte IPv6 address (IPv4 as ::ffff:a.b.c.d) then the port
 // big-endian. Packet i of udpRecv lands at i*slotSize.
-#include "common.h"
+#include "udp.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -127,7 +127,17 @@ static Napi::Value UdpSetTtl(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-static void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out) {
+void PrepRecv(struct mmsghdr& m, struct iovec& iov, uint8_t* base, size_t len, struct sockaddr_storage& addr) {
+  iov.iov_base = base;
+  iov.iov_len = len;
+  memset(&m, 0, sizeof m);
+  m.msg_hdr.msg_iov = &iov;
+  m.msg_hdr.msg_iovlen = 1;
+  m.msg_hdr.msg_name = &addr;
+  m.msg_hdr.msg_namelen = sizeof addr;
+}
+
+void ToEndpoint(const struct sockaddr_storage& ss, uint8_t* out) {
   memset(out, 0, 18);
   if (ss.ss_family == AF_INET6) {
     const auto* a = reinterpret_cast<const struct sockaddr_in6*>(&ss);
@@ -170,23 +180,14 @@ static Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
     iovs.resize(max);
     addrs.resize(max);
   }
-  for (size_t i = 0; i < max; i++) {
-    iovs[i].iov_base = buf + i * slotz;
-    iovs[i].iov_len = slotz;
-    memset(&msgs[i], 0, sizeof msgs[i]);
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &addrs[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-  }
+  for (size_t i = 0; i < max; i++) PrepRecv(msgs[i], iovs[i], buf + i * slotz, slotz, addrs[i]);
   int r;
   do {
     r = recvmmsg(static_cast<int>(fd), msgs.data(), static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
   } while (r < 0 && errno == EINTR);
   if (r < 0) {
     int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH)
-      return Napi::Number::New(env, 0);
+    if (RecvNothing(err)) return Napi::Number::New(env, 0);
     return ThrowErrno(env, err, "recvmmsg");
   }
   size_t out = 0;
@@ -273,7 +274,8 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
     size_t j = i + 1;
     size_t bytes = lengths[i];
     if (gso) {
-      while (j < max && j - i < kMaxGsoSegs && lengths[j] <= lengths[i] && bytes + lengths[j] <= kMaxGsoBytes &&
+      // (an empty datagram cannot be a segment: it would vanish from the run)
+      while (j < max && j - i < kMaxGsoSegs && lengths[j] <= lengths[i] && lengths[j] > 0 && bytes + lengths[j] <= kMaxGsoBytes &&
              lengths[j - 1] == lengths[i]) {
         bytes += lengths[j];
         j++;

@@ -155,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifdef __linux__
   InitTun(env, exports);
   InitUdp(env, exports);
+  InitUdpGro(env, exports);
 #endif
   return exports;
 }

@@ -430,8 +430,8 @@ export class Agent {
   status(): StatusJson {
     const { state, engine } = this;
     if (!state || !engine) throw new AgentError('ERR_STOPPED', 'agent not running');
-    const members = this.opts.localSource?.members();
-    const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members });
+    const local = this.opts.localSource;
+    const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members: local?.members(), dht: local?.dhtStatus() });
     return this.tunnelDown ? { ...s, tunnelDown: true } : s;
   }
 

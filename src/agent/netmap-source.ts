@@ -1,4 +1,5 @@
 import type { PrivateKey } from '../crypto/keys.js';
+import type { DhtStatus } from '../dht/discovery.js';
 import type { MagicBind } from '../nat/magicsock.js';
 import type { NetMap, ServerMessage } from '../wire/control.js';
 import type { SelfInfo } from './backend.js';
@@ -68,4 +69,6 @@ export interface LocalNetmapSource extends NetmapSource {
   attach(socket: MagicBind, listenPort: number): Promise<LocalNetmapSource>;
   /** Every member known, dead ones too (for `weft status`). */
   members(): MeshMemberStatus[];
+  /** The DHT (`--discovery dht|both`) for `weft status`, else null. */
+  dhtStatus(): DhtStatus | null;
 }

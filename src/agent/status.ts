@@ -8,6 +8,7 @@ import type { AgentNat } from './nat.js';
 import type { RouteController } from './routes.js';
 import type { PersistedState } from './state.js';
 import type { MeshMemberStatus } from './netmap-source.js';
+import type { DhtStatus } from '../dht/discovery.js';
 
 // What `weft status --json` prints: ourselves and every peer with how we reach it.
 // `path` is `direct` once a handshake with the peer's endpoint happened; otherwise
@@ -51,6 +52,8 @@ export interface StatusJson {
   routes?: { advertised: string[]; approved: string[] };
   /** Serverless mode: every member known by gossip, with its SWIM state (dead ones too). */
   members?: MeshMemberStatus[];
+  /** Serverless mode with `--discovery dht|both`: the Kademlia DHT (src/dht/discovery.ts). */
+  dht?: DhtStatus;
   /** An external engine (--backend kernel|wireguard-go) and what it changes; absent for the builtin one. */
   backend?: BackendStatus;
   /** The tunnel is down (local API /v1/tunnel, `weft web`) while the agent runs. */
@@ -71,6 +74,7 @@ export interface AgentStatusInput {
   nat: AgentNat | null;
   routes: RouteController;
   members?: MeshMemberStatus[];
+  dht?: DhtStatus | null;
 }
 
 export function agentStatus(a: AgentStatusInput): StatusJson {
@@ -89,6 +93,7 @@ export function agentStatus(a: AgentStatusInput): StatusJson {
     exitNode: a.routes.status(),
     routes: a.routes.selfRoutes(),
     ...(a.members ? { members: a.members } : {}),
+    ...(a.dht ? { dht: a.dht } : {}),
     ...(kind === 'builtin' ? {} : { backend: externalBackendStatus(kind, a.nat?.magic.port ?? null) }),
   };
 }
@@ -155,6 +160,8 @@ export function formatStatus(s: StatusJson, now = Date.now()): string {
   for (const m of s.members ?? []) if (!m.self && !peerKeys.has(m.publicKey)) rows.push([m.ipv4 ?? '-', m.name, m.state, `- (${m.state !== 'dead' ? 'no address in the plan' : m.left ? 'left the mesh' : 'no answer to direct or indirect probes'})`]);
   const x = s.exitNode;
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
+  const d = s.dht;
+  if (d) rows.push(['-', 'dht', `${d.contacts} contacts`, `${d.records} records held, ours ${d.published ? `stored ${d.published.stores}x (seq ${d.published.seq})` : 'not yet published'}, lookups ${d.lookups} (found ${d.found}), dropped ${d.dropped}`]);
   if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, s.backend.discoPort === null ? 'no NAT traversal' : `disco port ${s.backend.discoPort}`, `filter: ${s.backend.filter}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const warning = expiryWarning(s.self.expiresAt, s.self.name, now);

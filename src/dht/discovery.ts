@@ -53,6 +53,23 @@ export interface DhtDiscoveryCounters {
   found: number;
 }
 
+/** The DHT in `weft status --json` (`dht`). */
+export interface DhtStatus {
+  /** Nodes in our routing table. */
+  contacts: number;
+  /** Records we hold for others (and ours). */
+  records: number;
+  /** Our signed record: its sequence, expiry, and how many times some node took it. */
+  published: { seq: number; expiresAt: string; stores: number } | null;
+  /** Lookups of members SWIM does not have alive, and how many found a record. */
+  lookups: number;
+  found: number;
+  rx: number;
+  tx: number;
+  /** Malformed, untrusted, unauthenticated, replayed messages and records failing their checks. */
+  dropped: number;
+}
+
 export class DhtDiscovery {
   readonly node: DhtNode;
   readonly counters: DhtDiscoveryCounters = { published: 0, lookups: 0, found: 0 };
@@ -82,6 +99,21 @@ export class DhtDiscovery {
     if (this.timer) this.o.clock.clearTimeout(this.timer);
     this.timer = null;
     this.node.stop();
+  }
+
+  /** What `weft status` shows: the table, the records we hold, ours, and the lookups. */
+  status(): DhtStatus {
+    const n = this.node;
+    return {
+      contacts: n.table.size,
+      records: n.store.size,
+      published: this.record ? { seq: this.record.seq, expiresAt: new Date(this.record.expiresAt).toISOString(), stores: this.counters.published } : null,
+      lookups: this.counters.lookups,
+      found: this.counters.found,
+      rx: n.counters.rx,
+      tx: n.counters.tx,
+      dropped: n.counters.malformed + n.counters.untrusted + n.counters.unauthenticated + n.counters.replayed + n.counters.badRecords,
+    };
   }
 
   /** Our current record (for status and tests). */

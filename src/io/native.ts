@@ -37,19 +37,22 @@ export interface WeftNative {
 
   /**
    * Opens /dev/net/tun (O_NONBLOCK|O_CLOEXEC), TUNSETIFF IFF_TUN|IFF_NO_PI[|IFF_MULTI_QUEUE][|IFF_VNET_HDR]. `name` may
-   * contain %d. With vnetHdr it also tries TUNSETOFFLOAD(CSUM|TSO4|TSO6); the result says what was granted
-   * (vnetHdr false: the kernel refused the header and the fd is a plain TUN).
+   * contain %d. With vnetHdr it also tries TUNSETOFFLOAD(CSUM|TSO4|TSO6), with USO4|USO6 first when `uso`; the
+   * result says what was granted (vnetHdr false: the kernel refused the header and the fd is a plain TUN).
    */
-  tunOpen(name: string, multiQueue?: boolean, vnetHdr?: boolean): { fd: number; name: string; vnetHdr: boolean; offload: boolean };
+  tunOpen(name: string, multiQueue?: boolean, vnetHdr?: boolean, uso?: boolean): { fd: number; name: string; vnetHdr: boolean; offload: boolean; uso: boolean };
   /**
-   * tunRead for an fd opened with IFF_VNET_HDR: reads go to `scratch` (>= 65546 bytes), TSO
+   * tunRead for an fd opened with IFF_VNET_HDR: reads go to `scratch` (>= 65546 bytes), TSO and USO
    * super-packets are split into segments (one per slot) and checksums completed. A
    * super-packet that does not fit the batch stays pending in scratch: state[0] = its size,
    * state[1] = next segment; state[2] counts dropped reads. See native/offload.cc.
    */
   tunReadV(fd: number, scratch: Uint8Array, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array, state: Uint32Array): number;
-  /** tunWrite for an IFF_VNET_HDR fd, coalescing runs of TCP segments of one flow into super-packets. Returns packets consumed. */
-  tunWriteV(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
+  /**
+   * tunWrite for an IFF_VNET_HDR fd, coalescing runs of TCP segments of one flow (up to 8 flows interleaved) into
+   * super-packets, and runs of UDP datagrams too with uso (the fd must have USO). Returns packets written.
+   */
+  tunWriteV(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, uso?: boolean): number;
   /**
    * Reads packets until EAGAIN or maxCount; packet i goes to i*slotSize+headroom with
    * lengths[i] and offsets[i] (= headroom, relative to the slot) set. Returns the count.
@@ -94,6 +97,17 @@ export interface WeftNative {
   udpSendMany(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint8Array): number;
   /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
   udpProbeGso(fd: number): boolean;
+  /** setsockopt(SOL_UDP, UDP_GRO); false when the kernel does not know it (then udpRecv as before). */
+  udpSetGro(fd: number, on: boolean): boolean;
+  /**
+   * Like udpRecv for a socket with UDP_GRO: recvmmsg into `scratch` (whole messages of udpGroMessageBytes, at most
+   * 64), each coalesced message split into its datagrams, one per slot. What does not fit stays in scratch (state[0]
+   * messages held, state[1] next, state[2] byte offset; the next call goes on there); state[3] counts dropped
+   * segments (truncated messages, segments longer than slotSize); state needs 4 + 2 * messages elements.
+   */
+  udpRecvGro(fd: number, buf: Uint8Array, slotSize: number, maxCount: number, lengths: Uint32Array, sources: Uint8Array, scratch: Uint8Array, state: Uint32Array): number;
+  /** Bytes of udpRecvGro's scratch per message: 64 KiB of data plus an 18-byte endpoint. */
+  udpGroMessageBytes: number;
 
   /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
   aeadAvailable: boolean;

@@ -165,7 +165,7 @@ export class MagicBind implements Bind {
       spray: (p) => this.birthday.spray(p),
       confirmed: (p, was, now) => {
         // WireGuard from an external engine's own port at that address is the peer's too.
-        if (p.wgPort !== null && p.best) this.addrs.learn(p, p.best.sock, p.wgEndpoint(p.best), (e) => p.isBest(e.ep, e.sock));
+        if (p.wgPort !== null && p.best) this.addrs.learn(p, p.best.sock, p.wgPortAt(p.best), (e) => p.isBest(e.ep, e.sock));
         this.onPathChange?.(p.b64, this.path(p.b64));
         // A handshake message sent moments ago may have been lost on the way to a relay
         // the peer had not joined yet: send it again on the new path at once.
@@ -335,7 +335,9 @@ export class MagicBind implements Bind {
   directWireguard(peerKey: string): Endpoint | null {
     const s = this.peers.get(peerKey);
     if (!s) return null;
-    const ep = s.best && s.kept(this.clock.now()) ? s.wgEndpoint(s.best) : null;
+    // Only to a peer whose NAT maps alike: our engine's port is another source than the
+    // disco socket the path was found from.
+    const ep = s.best && s.kept(this.clock.now()) && s.reportedPath(s.best) ? s.wgPortAt(s.best) : null;
     s.bypassed = ep !== null;
     if (ep) this.heartbeat.schedule();
     return ep;
@@ -376,13 +378,13 @@ export class MagicBind implements Bind {
     if (batch.count === 1) s.handshake.sent(batch, now);
     const best = s.best;
     if (best && s.direct(now)) {
-      const n = this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
+      const n = this.sock(best.sock)?.send(batch, this.wgTo(s, best)) ?? 0;
       this.stats.directTx += n;
       return n;
     }
     // A direct path not confirmed lately (the peer was idle, or it stopped answering and
     // the heartbeat has not dropped it yet) gets a copy too: it likely still works.
-    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, s.wgEndpoint(best)) ?? 0;
+    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, this.wgTo(s, best)) ?? 0;
     let n = 0;
     for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
     return n;
@@ -480,6 +482,11 @@ export class MagicBind implements Bind {
     if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
   }
 
+  /** Where WireGuard to the peer goes on `best` (PeerPath.wgEndpoint; our NAT asked only for external peers). */
+  private wgTo(s: PeerPath, best: NonNullable<PeerPath['best']>): Endpoint {
+    return s.wgPort === null ? best.ep : s.wgEndpoint(best, this.opts.natInfo?.().hard ?? null);
+  }
+
   /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */
   private resendHandshake(s: PeerPath, now: number): void {
     const pkt = s.handshake.due(now);
@@ -488,7 +495,7 @@ export class MagicBind implements Bind {
       const b = this.one;
       b.reset();
       b.push(pkt);
-      this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best));
+      this.sock(s.best.sock)?.send(b, this.wgTo(s, s.best));
     } else this.sendRelay(s, pkt);
   }
 }

@@ -183,11 +183,32 @@ export class PeerPath {
     return lost;
   }
 
-  /** Where WireGuard goes on the best path: its address, at the peer's WireGuard port if it has its own. */
-  wgEndpoint(best: Confirmed): Endpoint {
+  /** The best path's address at the peer's own WireGuard port (an external engine's), else the path itself. */
+  wgPortAt(best: Confirmed): Endpoint {
     if (this.wgPort === null) return best.ep;
     if (this.wgEp?.from !== best.ep) this.wgEp = { from: best.ep, to: Endpoint.of(best.ep.ip, this.wgPort) };
     return this.wgEp.to;
+  }
+
+  /**
+   * Where WireGuard goes on the best path. To an external engine's own port only when our
+   * NAT maps every destination alike (`ownNatHard` false or unknown): behind an
+   * endpoint-dependent NAT a flow to that port gets another public port, which the peer's
+   * router does not expect, so WireGuard goes to the peer's disco socket (its proxy
+   * hands it to the engine).
+   */
+  wgEndpoint(best: Confirmed, ownNatHard: boolean | null): Endpoint {
+    return ownNatHard === true ? best.ep : this.wgPortAt(best);
+  }
+
+  /**
+   * Whether the peer's NAT maps alike towards every destination as far as we can see: the
+   * best path is one of the endpoints it reported (its STUN or LAN address). A path found
+   * at another port (the birthday method, a remapped flow) means an endpoint-dependent
+   * mapping, which a flow from another of our ports would not match.
+   */
+  reportedPath(best: Confirmed): boolean {
+    return this.netmapEndpoints.includes(best.ep.key);
   }
 
   /** Heartbeat without a direct path: whether to probe every candidate now (counted as an attempt). */

@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { MagicBind } from '../nat/magicsock.js';
 import type { SelfInfo } from '../agent/backend.js';
 import type { LocalNetmapSource, NetmapSink } from '../agent/netmap-source.js';
-import { DhtDiscovery, type DhtDiscoveryConfig, type DiscoveryMode } from '../dht/discovery.js';
+import { DhtDiscovery, type DhtDiscoveryConfig, type DhtStatus, type DiscoveryMode } from '../dht/discovery.js';
 import { DHT_ROUTE } from '../dht/wire.js';
 import type { SwimConfig } from './config.js';
 import { ServerlessError } from './errors.js';
@@ -160,6 +160,10 @@ export class ServerlessMesh implements LocalNetmapSource {
   /** The DHT discovery with `--discovery dht|both` (counters, table), else null. */
   get dht(): DhtDiscovery | null {
     return this.run?.dht ?? null;
+  }
+
+  dhtStatus(): DhtStatus | null {
+    return this.run?.dht?.status() ?? null;
   }
 
   /** Every trusted member we know of (dead ones too), for `weft status`. */

@@ -1,8 +1,9 @@
 // End to end: NAT traversal beside an external engine. Nodes on `--backend wireguard-go`
 // and builtin nodes behind the NAT lab's real iptables routers (src/lab/nat-lab.ts): the
-// wireguard-go node runs disco, STUN and the relay client on its second port. An EIM pair
-// (wireguard-go + builtin) goes direct, an EDM pair (wireguard-go + builtin) works over
-// the relay, and `weft status` says which and why on both sides.
+// wireguard-go node runs disco, STUN and the relay client on its second port. EIM pairs
+// and EIM <-> EDM pairs (wireguard-go + builtin, either way round) go direct as with the
+// builtin engine, an EDM pair works over the relay, and `weft status` says which and why
+// on both sides.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -98,6 +99,29 @@ describe('NAT traversal beside wireguard-go: NAT lab pairs', { timeout: 180_000 
     t.diagnostic(`proxy counters before/after the direct pings: ${JSON.stringify(before)} ${JSON.stringify(after)}`);
     assert.ok(after.fromEngine - before.fromEngine < 3 && after.toEngine - before.toEngine < 3, 'the pings did not go through the proxy');
   });
+
+  // Behind the home-router lab the builtin engine takes EIM <-> EDM direct (birthday
+  // method, test/e2e/nat-lab.test.ts); so must a pair with wireguard-go on either side.
+  // The EDM side's mapping is per destination, so wireguard-go's own port cannot reach it
+  // (nor be reached from it): WireGuard rides the disco sockets' direct path through the
+  // loopback proxy (docs/BACKENDS.md).
+  for (const [a, b] of [['goeim', 'edm2'], ['goedm', 'eim2']] as const)
+    test(`EIM <-> EDM (${a} on wireguard-go, ${b} builtin) goes direct, WireGuard through the proxy`, async (t) => {
+      if (!pre(t)) return;
+      const lab = L();
+      assert.ok((await lab.reach(a, b, 15_000)) !== null, `${a} -> ${b}`);
+      assert.ok((await lab.reach(b, a, 15_000)) !== null, `${b} -> ${a}`);
+      const [go, native] = await settle(a, b, 'direct', 20_000);
+      const g = peer(go, b), n = peer(native, a);
+      t.diagnostic(`${a} -> ${b}: ${g.path} ${g.endpoint ?? g.relay} (${g.pathReason}); ${b} -> ${a}: ${n.path} ${n.endpoint ?? n.relay} (${n.pathReason})`);
+      assert.equal(g.path, 'direct', JSON.stringify(g));
+      assert.equal(n.path, 'direct', JSON.stringify(n));
+      assert.equal((await lab.ping(a, lab.node(b).ipv4, 5, 0.2)).received, 5);
+      assert.equal((await lab.ping(b, lab.node(a).ipv4, 5, 0.2)).received, 5);
+      const wg = await lab.lab.exec(lab.node(a).ns, ['wg', 'show', GO_IFACE.get(a)!, 'endpoints'], { timeoutMs: 5000, check: true });
+      const line = wg.stdout.split('\n').find((l) => l.startsWith(native.self.publicKey));
+      assert.match(line ?? '', /\t127\.0\.0\.1:\d+$/, `wireguard-go sends to ${b} through its loopback proxy: ${wg.stdout}`);
+    });
 
   test('EDM pair (wireguard-go + builtin) works over the relay and says why', async (t) => {
     if (!pre(t)) return;

@@ -166,6 +166,8 @@ export interface ParsedTcp {
   l4: number;
   /** TCP header length. */
   thl: number;
+  sport: number;
+  dport: number;
   seq: number;
   ack: number;
   flags: number;
@@ -186,6 +188,8 @@ export function parseTcp(p: Uint8Array): ParsedTcp {
     id: p[0] >> 4 === 4 ? v.getUint16(4) : 0,
     l4,
     thl,
+    sport: v.getUint16(l4),
+    dport: v.getUint16(l4 + 2),
     seq: v.getUint32(l4 + 4),
     ack: v.getUint32(l4 + 8),
     flags: p[l4 + 13],

@@ -6,8 +6,10 @@ import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { PacketBatch } from '../../src/io/batch.js';
+import { Endpoint } from '../../src/io/endpoint.js';
+import { loadNative } from '../../src/io/native.js';
 import { LinuxTun } from '../../src/io/tun-linux.js';
-import { parseUdp, udp4, udp6, type ParsedUdp } from './packets.js';
+import { l4ChecksumOk, parseUdp, udp4, udp6, type ParsedUdp } from './packets.js';
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const fdCount = () => readdirSync('/proc/self/fd').length;
@@ -29,7 +31,7 @@ const result: Record<string, unknown> = {};
 
 // 1. create / configure
 const fdsBefore = fdCount();
-const tun = await LinuxTun.create('wefttest%d', { mtu: 1400, up: true, mtuPollMs: 0 });
+const tun = await LinuxTun.create('wefttest%d', { mtu: 1400, up: true, mtuPollMs: 0, uso: true });
 result.name = tun.name;
 assert.match(tun.name, /^wefttest\d+$/);
 assert.equal(tun.mtu, 1400);
@@ -40,11 +42,14 @@ ip('addr', 'add', 'fd00::1/64', 'dev', tun.name, 'nodad');
 const seen: ParsedUdp[] = [];
 let closeErr: Error | undefined | null = null;
 let badOffsets = 0;
+let badChecksums = 0;
 tun.start({
   onPackets(batch: PacketBatch) {
     for (let i = 0; i < batch.count; i++) {
       if (batch.offsets[i] < tun.headroom) badOffsets++;
-      const u = parseUdp(Uint8Array.prototype.slice.call(batch.packet(i)) as Uint8Array);
+      const p = Uint8Array.prototype.slice.call(batch.packet(i)) as Uint8Array;
+      const u = parseUdp(p);
+      if (u && !l4ChecksumOk(p)) badChecksums++;
       if (u) seen.push(u);
     }
   },
@@ -103,6 +108,37 @@ seen.length = 0;
 for (let i = 0; i < 300; i++) s4.send(`burst${i}`, 7778, '10.9.0.2');
 await until('300 burst packets', () => (seen.filter((u) => u.dport === 7778).length >= 300 ? true : undefined));
 result.burst = seen.filter((u) => u.dport === 7778).length;
+
+// 4b. USO (Linux >= 6.2): a run of UDP datagrams written as one UDP_L4 super-packet
+// reaches the socket as the datagrams; a UDP_SEGMENT send comes out of the TUN split.
+if (tun.uso) {
+  rx4.length = 0;
+  const run = new PacketBatch(40, 2048);
+  for (let i = 0; i < 40; i++) {
+    const body = Buffer.alloc(i === 39 ? 300 : 1000, i);
+    body.write(`uso${i}:`);
+    run.push(udp4('10.9.0.2', 7781, '10.9.0.1', s4.address().port, body), 16);
+  }
+  assert.equal(tun.write(run), 40);
+  await until('40 USO datagrams', () => (rx4.length >= 40 ? true : undefined));
+  rx4.forEach((r, i) => assert.ok(r.msg.toString().startsWith(`uso${i}:`) && r.msg.length === (i === 39 ? 300 : 1000), `datagram ${i}`));
+  seen.length = 0;
+  const n = loadNative();
+  const u = n.udpOpen(0, 4);
+  const tx = new PacketBatch(20, 2048);
+  for (let i = 0; i < 20; i++) tx.push(Buffer.alloc(1000, i));
+  const abs = Uint32Array.from({ length: 20 }, (_, i) => tx.start(i));
+  assert.equal(n.udpSend(u.fd, tx.data, abs, tx.lengths, 20, Endpoint.of('10.9.0.2', 7780).bytes, true), 20);
+  const got = await until('20 segments from the TUN', () => {
+    const g = seen.filter((p) => p.dport === 7780);
+    return g.length >= 20 ? g : undefined;
+  });
+  got.forEach((p, i) => assert.ok(p.payload.length === 1000 && p.payload[0] === i, `segment ${i}`));
+  n.close(u.fd);
+  result.uso = { written: rx4.length, read: got.length, badChecksums };
+} else {
+  result.uso = 'not granted';
+}
 
 // 5. MTU follows `ip link set mtu`; a packet larger than the slots (MTU raised before a
 // refresh) is dropped, not delivered truncated, and makes the device re-read the MTU.

@@ -70,6 +70,10 @@ test('--discovery dht: members that know only a bootstrap find each other throug
     // The joins came from records: b and c looked members up and found them.
     assert.ok(b.mesh.dht!.counters.found + c.mesh.dht!.counters.found >= 2, `found ${b.mesh.dht!.counters.found}+${c.mesh.dht!.counters.found}`);
     assert.ok(a.mesh.dht!.node.table.size >= 2, 'the bootstrap node learnt both');
+    // What `weft status` shows of it (the agent passes dhtStatus() through).
+    const st = b.mesh.dhtStatus()!;
+    assert.ok(st.contacts >= 1 && st.records >= 1 && st.published !== null && st.found >= 1 && st.dropped === 0, JSON.stringify(st));
+    assert.equal(st.published.seq, b.mesh.dht!.published!.seq);
     // Gossip and the DHT share one socket: each got its own datagrams, none left unclaimed.
     for (const m of ms) assert.equal(m.magic.stats.malformed, 0);
   } finally {

@@ -31,3 +31,12 @@ test('weft status says when the tunnel is down while the agent runs', () => {
   assert.match(formatStatus({ ...status(null), coordinator: { url: 'http://c', connected: false }, tunnelDown: true }, NOW), /^100\.64\.0\.1\s+laptop\s+self\s+tunnel down/);
   assert.match(formatStatus(status(null), NOW), /self\s+coordinator connected$/);
 });
+
+test('weft status shows the DHT with --discovery dht|both: table, records, our record, lookups', () => {
+  const dht = { contacts: 4, records: 5, published: { seq: 7, expiresAt: iso(NOW + DAY), stores: 2 }, lookups: 3, found: 2, rx: 40, tx: 41, dropped: 1 };
+  const members = [{ publicKey: 'k', name: 'laptop', ipv4: '100.64.0.1', ipv6: 'fd00::1', incarnation: 0, state: 'alive' as const, endpoints: [], self: true }];
+  const text = formatStatus({ ...status(null), members, dht }, NOW);
+  assert.match(text, /^-\s+dht\s+4 contacts\s+5 records held, ours stored 2x \(seq 7\), lookups 3 \(found 2\), dropped 1$/m);
+  assert.match(formatStatus({ ...status(null), dht: { ...dht, published: null } }, NOW), /ours not yet published/);
+  assert.doesNotMatch(formatStatus(status(null), NOW), /dht/, 'no line without the DHT');
+});

@@ -42,7 +42,7 @@ const skip = native || process.env.WEFT_E2E_REQUIRED === '1' ? false : reason;
 
 const NEEDS_CSUM = 1;
 /** gso_type values (linux/virtio_net.h). */
-const GSO = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, ECN: 0x80 } as const;
+const GSO = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, ECN: 0x80 } as const;
 const VNET = 10;
 
 interface Vnet {
@@ -259,7 +259,7 @@ interface Unit {
 }
 
 /** Packets in slots at HEADROOM through tunWriteV; what it returned and wrote (vnet header + packet each). */
-function writeV(sink: Sink, pkts: Uint8Array[]): { consumed: number; units: Unit[] } {
+function writeV(sink: Sink, pkts: Uint8Array[], uso = false): { consumed: number; units: Unit[] } {
   const buf = new Uint8Array(pkts.length * SLOT);
   const offsets = new Uint32Array(pkts.length);
   const lengths = new Uint32Array(pkts.length);
@@ -268,7 +268,7 @@ function writeV(sink: Sink, pkts: Uint8Array[]): { consumed: number; units: Unit
     lengths[i] = p.length;
     buf.set(p, offsets[i]);
   });
-  const consumed = native!.tunWriteV(sink.fd, buf, offsets, lengths, pkts.length);
+  const consumed = native!.tunWriteV(sink.fd, buf, offsets, lengths, pkts.length, uso);
   const out = sink.take();
   const units: Unit[] = [];
   for (let at = 0; at < out.length; ) {
@@ -478,8 +478,11 @@ for (const [family, flow] of [['IPv4', FLOW4] as const, ['IPv6', FLOW6] as const
 const other = (over: Partial<TcpSpec>) => (s: TcpSpec): TcpSpec => ({ ...s, ...over });
 const FULL = [1000, 1000, 1000, 1000];
 
-/** [name, inputs, packets per write]: what breaks (or does not break) a run. */
-function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]][] {
+/**
+ * [name, inputs, packets per write, the order they are written in (default: as given)]:
+ * what breaks (or does not break) a run.
+ */
+function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[], number[]?][] {
   const a = run(flow, [...FULL, 1000, 1000]);
   const flagged = (f: number, at: number) => run(flow, FULL, (i) => (i === at ? TCP_ACK | f : TCP_ACK));
   const v6 = flow.src.includes(':');
@@ -488,7 +491,8 @@ function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]]
   return [
     ['a gap in the sequence', [a[0], a[1], a[3], a[4]], [2, 2]],
     ['a segment sent again', [a[0], a[1], a[1], a[2]], [2, 2]],
-    ['another flow in between', [a[0], a[1], other({ sport: 40002 })(a[2]), a[2], a[3]], [2, 1, 2]],
+    // a super-packet goes out where its first segment was; the other flow's packet after it
+    ['another flow in between', [a[0], a[1], other({ sport: 40002 })(a[2]), a[2], a[3]], [4, 1], [0, 1, 3, 4, 2]],
     ['another destination', [a[0], a[1], other({ dst: v6 ? 'fd00::3' : '10.1.0.3' })(a[2])], [2, 1]],
     ['a different ACK', [a[0], a[1], other({ ack: 0x01020305 })(a[2])], [2, 1]],
     ['a different window', [a[0], a[1], other({ window: 503 })(a[2])], [2, 1]],
@@ -508,18 +512,50 @@ function writeCases(flow: TcpSpec): [string, (TcpSpec | Uint8Array)[], number[]]
     ['a larger segment after the first', run(flow, [500, 1000, 1000]), [1, 2]],
     ['a lone segment', run(flow, [1000]), [1]],
     ['a pure ACK', [other({ payload: undefined })(a[0]), a[0], a[1]], [1, 2]],
-    ['UDP and ICMP in between', [udp, a[0], a[1], icmp, a[2], a[3]], [1, 2, 1, 2]],
+    ['UDP and ICMP in between', [udp, a[0], a[1], icmp, a[2], a[3]], [1, 4, 1], [0, 1, 2, 4, 5, 3]],
+    ['a retransmission after another flow', [a[0], a[1], other({ sport: 40002 })(a[2]), a[1], a[2]], [2, 1, 2]],
   ];
 }
 
 for (const [family, flow] of [['IPv4', FLOW4] as const, ['IPv6', FLOW6] as const]) {
   test(`tunWriteV: what breaks an ${family} run; other packets go with a plain header`, { skip }, (t) => {
     const sink = pipeSink(t);
-    for (const [name, inputs, groups] of writeCases(flow)) {
+    for (const [name, inputs, groups, order] of writeCases(flow)) {
       const { consumed, units } = writeV(sink, asPackets(inputs));
       assert.equal(consumed, inputs.length, `${name}: consumed`);
-      assertWritten(units, inputs, groups);
+      assertWritten(units, order ? order.map((k) => inputs[k]) : inputs, groups);
     }
+  });
+
+  test(`tunWriteV: interleaved ${family} flows coalesce per flow, each in order`, { skip }, (t) => {
+    const sink = fileSink(t);
+    // 10 flows round-robin (more than the 8 followed at once), 6 segments each, the last with PSH
+    const flows = Array.from({ length: 10 }, (_, f) =>
+      run({ ...flow, sport: 41000 + f, seq: 1000 * f }, [1200, 1200, 1200, 1200, 1200, 700], (i) => (i === 5 ? TCP_ACK | TCP_PSH : TCP_ACK)),
+    );
+    const few = flows.slice(0, 4);
+    const inputs = few[0].flatMap((_, i) => few.map((segs) => segs[i]));
+    let r = writeV(sink, asPackets(inputs));
+    assert.equal(r.consumed, inputs.length);
+    assertWritten(r.units, few.flat(), [6, 6, 6, 6]);
+    // With 10 flows some are evicted and restarted: fewer, smaller groups, still each flow in order.
+    const all = flows[0].flatMap((_, i) => flows.map((segs) => segs[i]));
+    r = writeV(sink, asPackets(all));
+    assert.equal(r.consumed, all.length);
+    const perFlow = new Map<number, number[]>();
+    for (const u of r.units) {
+      const g = parseTcp(u.pkt);
+      const seqs = perFlow.get(g.sport) ?? [];
+      seqs.push(g.seq);
+      perFlow.set(g.sport, seqs);
+    }
+    assert.equal(perFlow.size, 10);
+    for (const [sport, seqs] of perFlow) {
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `flow ${sport} in order`);
+    }
+    const payload = r.units.reduce((n, u) => n + parseTcp(u.pkt).payload.length, 0);
+    assert.equal(payload, 10 * (5 * 1200 + 700), 'every byte written once');
+    assert.ok(r.units.length < all.length, 'some coalescing');
   });
 }
 
@@ -544,6 +580,76 @@ test('tunWriteV: IPv4 with options or fragments is not coalesced; empty slots ar
   r = writeV(sink, [empty, p0, empty, p1, p2, empty, p3, empty]);
   assert.equal(r.consumed, 4);
   assertWritten(r.units, a, [4]);
+});
+
+// ---------------------------------------------------------------- USO (UDP runs)
+
+/** UDP datagrams of one flow with these payload sizes (IPv4 ID advancing, valid checksums). */
+function udpRun(src: string, dst: string, sport: number, sizes: number[], seed = 1): Uint8Array[] {
+  return sizes.map((n, i) => udpPacket(src, sport, dst, 4789, noise(n, seed * 1000 + i), { id: (0x2000 + i) & 0xffff }));
+}
+
+for (const [family, src, dst] of [['IPv4', '10.1.0.1', '10.1.0.2'] as const, ['IPv6', 'fd00::1', 'fd00::2'] as const]) {
+  test(`tunWriteV with uso: a run of ${family} UDP datagrams goes as one UDP_L4 super-packet; tunReadV splits it back`, { skip }, (t) => {
+    const sink = fileSink(t);
+    const sizes = [1000, 1000, 1000, 1000, 500];
+    const dgrams = udpRun(src, dst, 5000, sizes);
+    const { consumed, units } = writeV(sink, dgrams, true);
+    assert.equal(consumed, 5);
+    assert.equal(units.length, 1);
+    const [u] = units;
+    const { l4, len } = ipLayout(u.pkt);
+    assert.deepEqual(u.hdr, { flags: NEEDS_CSUM, gsoType: GSO.UDP_L4, hdrLen: l4 + 8, gsoSize: 1000, csumStart: l4, csumOffset: 6 });
+    assert.equal(len, u.pkt.length);
+    if (family === 'IPv4') assert.ok(ipv4ChecksumOk(u.pkt), 'IPv4 header checksum');
+    const v = new DataView(u.pkt.buffer, u.pkt.byteOffset);
+    assert.equal(v.getUint16(l4 + 4), 8 + 4500, 'UDP length of the whole run');
+    assert.equal(v.getUint16(l4 + 6), fold(pseudoSum(u.pkt, 17, 8 + 4500)), 'checksum left partial');
+    assert.deepEqual(u.pkt.subarray(l4 + 8), concat(dgrams.map((d) => d.subarray(ipLayout(d).l4 + 8))));
+
+    // What the kernel hands over on read looks the same: split back, the datagrams are the originals.
+    const r = new Reader(fifo(t));
+    const back = r.feed(vnetBytes(u.hdr), u.pkt);
+    assert.equal(back.length, 5);
+    back.forEach((b, i) => {
+      assert.ok(l4ChecksumOk(b), `datagram ${i}: UDP checksum`);
+      assert.deepEqual(b, dgrams[i], `datagram ${i}: bytes (IP ID, lengths, checksums)`);
+    });
+  });
+}
+
+test('tunWriteV: UDP runs only with uso; interleaved UDP and TCP flows coalesce per flow', { skip }, (t) => {
+  const sink = fileSink(t);
+  const a = udpRun('10.1.0.1', '10.1.0.2', 5000, [1200, 1200, 1200]);
+  const b = udpRun('10.1.0.1', '10.1.0.2', 5001, [600, 600, 600, 100, 600], 2);
+  const c = run(FLOW4, FULL);
+  const mixed = [a[0], b[0], ...asPackets([c[0]]), a[1], b[1], ...asPackets([c[1]]), a[2], b[2], b[3], b[4], ...asPackets([c[2], c[3]])];
+  let r = writeV(sink, mixed);
+  assert.equal(r.units.filter((u) => u.hdr.gsoType === GSO.UDP_L4).length, 0, 'no UDP super-packets without uso');
+  assert.equal(r.units.length, mixed.length - 3, 'the TCP flow still coalesces');
+  r = writeV(sink, mixed, true);
+  assert.equal(r.consumed, mixed.length);
+  // a: one run of 3; b: 600 x3 then 100 ends the run, 600 starts a new one; c: one run of 4
+  assert.deepEqual(
+    r.units.map((u) => [u.hdr.gsoType, u.pkt.length]),
+    [
+      [GSO.UDP_L4, 20 + 8 + 3600],
+      [GSO.UDP_L4, 20 + 8 + 1900],
+      [GSO.TCPV4, tcpPacket({ ...c[0], payload: new Uint8Array(4000) }).length],
+      [GSO.NONE, 20 + 8 + 600],
+    ],
+  );
+});
+
+test('tunReadV drops a malformed UDP_L4 super-packet and counts it', { skip }, (t) => {
+  const r = new Reader(fifo(t));
+  const d = udpPacket('10.1.0.1', 1, '10.1.0.2', 2, noise(3000, 5));
+  const hdr = (over: Partial<Vnet>) => vnetBytes({ flags: NEEDS_CSUM, gsoType: GSO.UDP_L4, hdrLen: 28, gsoSize: 1000, csumStart: 20, csumOffset: 6, ...over });
+  assert.equal(r.feed(hdr({ gsoSize: 0 }), d).length, 0);
+  assert.equal(r.feed(hdr({ csumStart: 24 }), d).length, 0);
+  assert.equal(r.feed(hdr({}), tcpPacket({ ...FLOW4, payload: noise(3000, 6) })).length, 0);
+  assert.equal(r.state[2], 3);
+  assert.equal(r.feed(hdr({}), d).length, 3);
 });
 
 /** IPv4 packet `p` (no IP options) with flags/fragment offset `v`. */
