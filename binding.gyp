@@ -10,6 +10,7 @@
         "native/udp.cc",
         "native/udp-gro.cc",
         "native/aead.cc",
+        "native/blake2s.cc",
         "native/offload.cc",
         "native/offload-read.cc"
       ],

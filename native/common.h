@@ -41,5 +41,6 @@ void InitUdp(Napi::Env env, Napi::Object exports);
 void InitUdpGro(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
+void InitBlake2s(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

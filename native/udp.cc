@@ -211,12 +211,24 @@ static Napi::Value UdpRecv(const Napi::CallbackInfo& info) {
 static const size_t kMaxGsoSegs = 64;
 static const size_t kMaxGsoBytes = 65000;
 
-static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// The arguments of both sends: the batch, then where it goes (argument 5).
+struct SendArgs {
   WriteBatch w;
   uint8_t* dest;
   size_t destlen;
-  if (!ArgWriteBatch(info, &w) || !ArgBytes(info, 5, "dest", &dest, &destlen)) return env.Undefined();
+};
+
+static bool ArgSend(const Napi::CallbackInfo& info, const char* name, SendArgs* a) {
+  return ArgWriteBatch(info, &a->w) && ArgBytes(info, 5, name, &a->dest, &a->destlen);
+}
+
+static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SendArgs a;
+  if (!ArgSend(info, "dest", &a)) return env.Undefined();
+  const WriteBatch& w = a.w;
+  uint8_t* dest = a.dest;
+  const size_t destlen = a.destlen;
   uint8_t* buf = w.buf;
   uint32_t *offsets = w.offsets, *lengths = w.lengths;
   const int64_t fd = w.fd;
@@ -327,6 +339,80 @@ static Napi::Value UdpSend(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
+// udpSendMany(fd, buf, offsets, lengths, count, dests): datagram i to the 18-byte
+// endpoint at dests[18*i], all in one sendmmsg (handshake responses and cookie replies
+// of one event-loop turn go to as many peers). Returns how many were sent, stopping at
+// EAGAIN/ENOBUFS; other errors throw only if nothing was sent. A datagram the socket
+// cannot address (IPv6 on an IPv4-only socket) is skipped, not sent.
+static Napi::Value UdpSendMany(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SendArgs a;
+  if (!ArgSend(info, "dests", &a)) return env.Undefined();
+  const WriteBatch& w = a.w;
+  const uint8_t* dests = a.dest;
+  if (a.destlen < w.count * 18) return ThrowType(env, "dests must hold 18 bytes per datagram");
+  if (w.count == 0) return Napi::Number::New(env, 0);
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  int family = AF_INET6;
+  socklen_t fl = sizeof family;
+  if (getsockopt(w.fd, SOL_SOCKET, SO_DOMAIN, &family, &fl) != 0) return ThrowErrno(env, errno, "getsockopt");
+  thread_local std::vector<struct mmsghdr> msgs;
+  thread_local std::vector<struct iovec> iovs;
+  thread_local std::vector<struct sockaddr_storage> addrs;
+  if (msgs.size() < w.count) {
+    msgs.resize(w.count);
+    iovs.resize(w.count);
+    addrs.resize(w.count);
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < w.count; i++) {
+    const uint8_t* d = dests + 18 * i;
+    struct sockaddr_storage& to = addrs[n];
+    memset(&to, 0, sizeof to);
+    socklen_t tolen;
+    if (family == AF_INET6) {
+      auto* a = reinterpret_cast<struct sockaddr_in6*>(&to);
+      a->sin6_family = AF_INET6;
+      memcpy(&a->sin6_addr, d, 16);
+      memcpy(&a->sin6_port, d + 16, 2);
+      tolen = sizeof *a;
+    } else if (memcmp(d, kMapped, 12) == 0) {
+      auto* a = reinterpret_cast<struct sockaddr_in*>(&to);
+      a->sin_family = AF_INET;
+      memcpy(&a->sin_addr, d + 12, 4);
+      memcpy(&a->sin_port, d + 16, 2);
+      tolen = sizeof *a;
+    } else {
+      continue;
+    }
+    iovs[n].iov_base = w.buf + w.offsets[i];
+    iovs[n].iov_len = w.lengths[i];
+    struct mmsghdr& m = msgs[n];
+    memset(&m, 0, sizeof m);
+    m.msg_hdr.msg_iov = &iovs[n];
+    m.msg_hdr.msg_iovlen = 1;
+    m.msg_hdr.msg_name = &to;
+    m.msg_hdr.msg_namelen = tolen;
+    n++;
+  }
+  size_t sent = 0;
+  while (sent < n) {
+    size_t k = n - sent;
+    if (k > kMaxBatch) k = kMaxBatch;
+    int r = sendmmsg(w.fd, &msgs[sent], static_cast<unsigned>(k), MSG_DONTWAIT);
+    if (r < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) break;
+      if (sent == 0) return ThrowErrno(env, err, "sendmmsg");
+      break;
+    }
+    if (r == 0) break;
+    sent += static_cast<size_t>(r);
+  }
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
 // udpProbeGso(fd): whether the kernel knows UDP_SEGMENT.
 static Napi::Value UdpProbeGso(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -344,6 +430,7 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSetTtl", Napi::Function::New(env, UdpSetTtl, "udpSetTtl"));
   exports.Set("udpRecv", Napi::Function::New(env, UdpRecv, "udpRecv"));
   exports.Set("udpSend", Napi::Function::New(env, UdpSend, "udpSend"));
+  exports.Set("udpSendMany", Napi::Function::New(env, UdpSendMany, "udpSendMany"));
   exports.Set("udpProbeGso", Napi::Function::New(env, UdpProbeGso, "udpProbeGso"));
 }
 

@@ -166,6 +166,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
   InitPoll(env, exports);
   InitAead(env, exports);
+  InitBlake2s(env, exports);
 #ifdef __linux__
   InitTun(env, exports);
   InitUdp(env, exports);

@@ -157,9 +157,7 @@ export class LinuxBind implements Bind {
   /** Sends each packet of the batch to `to` with sendmmsg; returns how many were sent (0 on error, see lastSendError). */
   send(batch: PacketBatch, to: Endpoint): number {
     if (this.fd < 0 || batch.count === 0) return 0;
-    if (this.absOffsets.length < batch.count) this.absOffsets = new Uint32Array(batch.capacity);
-    const abs = this.absOffsets;
-    for (let i = 0; i < batch.count; i++) abs[i] = i * batch.slotSize + batch.offsets[i];
+    const abs = this.absolute(batch);
     try {
       try {
         return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes, this.gso);
@@ -169,10 +167,33 @@ export class LinuxBind implements Bind {
         return this.native!.udpSend(this.fd, batch.data, abs, batch.lengths, batch.count, to.bytes, false);
       }
     } catch (err) {
-      if (typeof (err as { code?: unknown }).code !== 'string' || !(err as { code: string }).code.startsWith('E')) throw err;
-      this.lastSendError = err as Error;
-      return 0;
+      return this.sendFailed(err);
     }
+  }
+
+  /** Packet i to dests[i*18 ..], one sendmmsg; how many were sent (0 on error, see lastSendError). */
+  sendMany(batch: PacketBatch, dests: Uint8Array): number {
+    if (this.fd < 0 || batch.count === 0) return 0;
+    try {
+      return this.native!.udpSendMany(this.fd, batch.data, this.absolute(batch), batch.lengths, batch.count, dests);
+    } catch (err) {
+      return this.sendFailed(err);
+    }
+  }
+
+  /** A syscall error (errno code) is remembered and sent counts 0; anything else is a bug and goes on. */
+  private sendFailed(err: unknown): number {
+    if (typeof (err as { code?: unknown }).code !== 'string' || !(err as { code: string }).code.startsWith('E')) throw err;
+    this.lastSendError = err as Error;
+    return 0;
+  }
+
+  /** The batch's packets as absolute offsets into its data. */
+  private absolute(batch: PacketBatch): Uint32Array {
+    if (this.absOffsets.length < batch.count) this.absOffsets = new Uint32Array(batch.capacity);
+    const abs = this.absOffsets;
+    for (let i = 0; i < batch.count; i++) abs[i] = i * batch.slotSize + batch.offsets[i];
+    return abs;
   }
 
   /** send() with IP_TTL / IPV6_UNICAST_HOPS set to `ttl` around it (the default again after). */

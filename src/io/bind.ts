@@ -19,6 +19,12 @@ export interface Bind {
   /** Sends each packet of the batch to `to`; returns how many were sent. */
   send(batch: PacketBatch, to: Endpoint): number;
   /**
+   * Sends packet i of the batch to the endpoint at dests[i*18 .. i*18+18], all in one
+   * system call; returns how many were sent. Absent where the socket cannot (the
+   * device then sends its handshake messages one by one).
+   */
+  sendMany?(batch: PacketBatch, dests: Uint8Array): number;
+  /**
    * Sends like send() with this TTL / hop limit (1..255) for these packets only. Absent
    * where the socket cannot (the dgram fallback): path discovery then skips what needs it.
    */

@@ -92,6 +92,11 @@ export interface WeftNative {
    * when nothing was sent) means the path cannot do GSO.
    */
   udpSend(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dest: Uint8Array, gso?: boolean): number;
+  /**
+   * sendmmsg of `count` datagrams at absolute `offsets`, datagram i to the 18-byte endpoint at dests[18*i];
+   * returns how many were sent (EAGAIN: fewer). An IPv6 destination on an IPv4-only socket is skipped.
+   */
+  udpSendMany(fd: number, buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, dests: Uint8Array): number;
   /** Whether the kernel supports UDP_SEGMENT (UDP GSO) on this socket. */
   udpProbeGso(fd: number): boolean;
   /** setsockopt(SOL_UDP, UDP_GRO); false when the kernel does not know it (then udpRecv as before). */
@@ -120,6 +125,13 @@ export interface WeftNative {
   ): void;
   /** See TransportAead.openBatch. */
   openBatch(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, key: Uint8Array, ok: Uint8Array): number;
+
+  /** BLAKE2s of a ‖ b ‖ c into out (1..32 bytes, the digest length), keyed when key (≤ 32 bytes) is given. */
+  blake2s(out: Uint8Array, key: Uint8Array | null, a: Uint8Array, b?: Uint8Array, c?: Uint8Array): void;
+  /** HMAC-BLAKE2s (RFC 2104) into out (32 bytes). */
+  hmacBlake2s(out: Uint8Array, key: Uint8Array, msg: Uint8Array): void;
+  /** WireGuard's KDF1/2/3 (HKDF over HMAC-BLAKE2s): out is 32, 64 or 96 bytes, τ1 ‖ τ2 ‖ τ3. */
+  hkdfBlake2s(out: Uint8Array, key: Uint8Array, input: Uint8Array): void;
 }
 
 const ADDON = 'weft_native.node';

@@ -22,6 +22,7 @@ import { OutboundPath } from './send.js';
 import { DEFAULT_MTU } from './constants.js';
 import { UapiError, type UapiDeviceChange, type UapiDeviceSnapshot, type UapiTarget } from './uapi.js';
 import { DeviceStats } from './stats.js';
+import { ControlSender } from './control-out.js';
 import { HandshakeOffload } from './handshake-offload.js';
 
 /** A per-packet hook: the IP packet is buf[off .. off+len] (offsets, so no view per packet). */
@@ -97,7 +98,7 @@ export class Device implements UapiTarget {
   private readonly initiator: HandshakeInitiator;
   private readonly outbound: OutboundPath;
   private readonly inbound: InboundPath;
-  private readonly ctrlBatch = new PacketBatch(1, 256);
+  private readonly control: ControlSender;
   /** Set when initiations are answered on a worker thread. */
   readonly handshakeOffload: HandshakeOffload | null = null;
   private started = false;
@@ -106,6 +107,10 @@ export class Device implements UapiTarget {
   constructor(opts: DeviceOptions) {
     this.tun = opts.tun;
     this.bind = opts.bind;
+    this.control = new ControlSender(this.bind, (err) => {
+      this.stats.handlerErrors++;
+      this.logger.error({ err }, 'control send failed');
+    });
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger ?? silentLogger;
     this.random = opts.random ?? Math.random;
@@ -207,7 +212,7 @@ export class Device implements UapiTarget {
   }
 
   lookupPeer(publicKey: Uint8Array): Peer | undefined {
-    return this.peers.get(Buffer.from(publicKey).toString('hex'));
+    return this.peers.get(Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('hex'));
   }
 
   // --- configuration (used by UAPI and by the agent) ---------------------------------
@@ -412,11 +417,9 @@ export class Device implements UapiTarget {
     peer.txPackets++;
   }
 
+  /** Sends one handshake-type message; those of one turn leave together (control-out.ts). */
   sendTo(to: Endpoint, msg: Uint8Array): void {
-    const b = this.ctrlBatch;
-    b.reset();
-    b.push(msg);
-    this.bind.send(b, to);
+    this.control.send(to, msg);
   }
 
   /** Records a freshly derived session and retires what it displaces. */

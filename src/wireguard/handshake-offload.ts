@@ -1,4 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import { readResult } from './handshake-offload-wire.js';
+import { MESSAGE_INITIATION_SIZE } from './messages.js';
 import type { PrecomputedResponse } from './noise-protocol.js';
 
 // Initiations answered on a worker thread (handshake-worker.ts): the device's thread
@@ -15,17 +17,26 @@ export const HANDSHAKE_QUEUE_SIZE = 1024;
 /** Initiations in one second that start the worker. */
 export const OFFLOAD_START_RATE = 32;
 export const OFFLOAD_IDLE_MS = 30_000;
+/**
+ * Jobs messages the worker has not answered yet. More initiations wait, staged, for an
+ * answer: each message wakes a thread, which on a busy machine costs more than the
+ * copy, so in a storm jobs go over in fewer, larger batches (and answers come back
+ * the same way: the worker answers all it has read in one message).
+ */
+export const OFFLOAD_BATCHES_OUT = 2;
 
 export type ToHandshakeWorker =
   | { type: 'identity'; privateKey: Uint8Array | null }
   | { type: 'peers'; changes: { key: Uint8Array; present: boolean }[] }
-  | { type: 'jobs'; gen: number; jobs: { id: number; msg: Uint8Array }[] };
-export type FromHandshakeWorker = { type: 'done'; gen: number; results: { id: number; result: PrecomputedResponse | null }[] };
+  /** msgs: the initiations back to back (148 bytes each), ids[i] naming msgs' i-th (handshake-offload-wire.ts). */
+  | { type: 'jobs'; gen: number; ids: Uint32Array; msgs: Uint8Array };
+/** Answers to one or more jobs messages; results: one RESULT_SIZE record per id, in order (handshake-offload-wire.ts). */
+export type FromHandshakeWorker = { type: 'done'; batches: { gen: number; ids: Uint32Array; results: Uint8Array }[] };
 
-/** An initiation in flight: a copy of the message and of its source endpoint. */
+/** An initiation in flight: a copy of its source endpoint and its length. */
 export interface OffloadedInitiation {
-  msg: Uint8Array;
   src: Uint8Array;
+  length: number;
 }
 
 export interface HandshakeOffloadHooks {
@@ -51,8 +62,11 @@ export class HandshakeOffload {
   private windowCount = 0;
   private lastJobAt = 0;
   private idleTimer: NodeJS.Timeout | null = null;
-  /** Jobs of this turn: one message per turn each way, not one per initiation. */
-  private outbox: { id: number; msg: Uint8Array }[] = [];
+  /** Jobs of this turn, staged back to back: one message per turn each way, not one per initiation. */
+  private readonly stagedMsgs = new Uint8Array(HANDSHAKE_QUEUE_SIZE * MESSAGE_INITIATION_SIZE);
+  private readonly stagedIds = new Uint32Array(HANDSHAKE_QUEUE_SIZE);
+  private staged = 0;
+  private batchesOut = 0;
 
   constructor(private readonly hooks: HandshakeOffloadHooks) {}
 
@@ -78,7 +92,7 @@ export class HandshakeOffload {
    * worker takes it, 'full' when its queue is, 'here' when the device answers it itself.
    */
   submit(msg: Uint8Array, src: Uint8Array, nowMs: number): 'queued' | 'full' | 'here' {
-    if (this.broken) return 'here';
+    if (this.broken || msg.length !== MESSAGE_INITIATION_SIZE) return 'here';
     if (!this.worker) {
       if (nowMs - this.windowStart >= 1000) {
         this.windowStart = nowMs;
@@ -89,11 +103,12 @@ export class HandshakeOffload {
     }
     if (this.pending.size >= HANDSHAKE_QUEUE_SIZE) return 'full';
     const id = this.nextId++;
-    const job = { msg: Uint8Array.from(msg), src: Uint8Array.from(src) };
-    this.pending.set(id, job);
+    this.pending.set(id, { src: Uint8Array.from(src), length: msg.length });
     this.lastJobAt = performance.now();
-    if (this.outbox.length === 0) queueMicrotask(() => this.flush());
-    this.outbox.push({ id, msg: job.msg });
+    // staged <= pending.size < HANDSHAKE_QUEUE_SIZE: the staging area cannot overflow.
+    if (this.staged === 0) queueMicrotask(() => this.flush());
+    this.stagedMsgs.set(msg, this.staged * MESSAGE_INITIATION_SIZE);
+    this.stagedIds[this.staged++] = id;
     return 'queued';
   }
 
@@ -125,7 +140,8 @@ export class HandshakeOffload {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.idleTimer = null;
     this.windowCount = 0;
-    this.outbox = [];
+    this.staged = 0;
+    this.batchesOut = 0;
     const jobs = [...this.pending.values()];
     this.pending.clear();
     for (const job of jobs) this.hooks.done(job, null);
@@ -139,21 +155,31 @@ export class HandshakeOffload {
       this.post({ type: 'peers', changes: [...this.changes.values()] });
       this.changes = new Map();
     }
-    if (this.outbox.length > 0) this.post({ type: 'jobs', gen: this.gen, jobs: this.outbox });
-    this.outbox = [];
+    const n = this.staged;
+    if (n === 0 || this.batchesOut >= OFFLOAD_BATCHES_OUT) return;
+    this.staged = 0;
+    this.batchesOut++;
+    const ids = this.stagedIds.slice(0, n);
+    const msgs = this.stagedMsgs.slice(0, n * MESSAGE_INITIATION_SIZE);
+    this.post({ type: 'jobs', gen: this.gen, ids, msgs }, [ids.buffer, msgs.buffer]);
   }
 
-  private post(m: ToHandshakeWorker): void {
-    this.worker?.postMessage(m);
+  private post(m: ToHandshakeWorker, transfer: ArrayBuffer[] = []): void {
+    this.worker?.postMessage(m, transfer);
   }
 
   private finished(m: FromHandshakeWorker): void {
-    for (const r of m.results) {
-      const job = this.pending.get(r.id);
-      if (!job) continue;
-      this.pending.delete(r.id);
-      this.hooks.done(job, m.gen === this.gen ? r.result : null);
+    this.batchesOut = Math.max(0, this.batchesOut - m.batches.length);
+    for (const b of m.batches) {
+      const current = b.gen === this.gen;
+      for (let i = 0; i < b.ids.length; i++) {
+        const job = this.pending.get(b.ids[i]);
+        if (!job) continue;
+        this.pending.delete(b.ids[i]);
+        this.hooks.done(job, current ? readResult(b.results, i) : null);
+      }
     }
+    this.flush(); // what was staged while the worker was busy
   }
 
   private fail(worker: Worker, err: Error): void {

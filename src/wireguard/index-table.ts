@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { Keypair } from './keypair.js';
 import type { Peer } from './peer.js';
 
@@ -42,6 +42,17 @@ export class IndexTable {
   }
 }
 
+// Drawn from a pool refilled 256 at a time: a handshake storm makes one index per
+// handshake, and one randomBytes call (and Buffer) each showed in its profile.
+const pool = new Uint32Array(256);
+let left = 0;
+
 function randomU32(): number {
-  return randomBytes(4).readUInt32LE(0);
+  if (left === 0) {
+    randomFillSync(pool);
+    left = pool.length;
+  }
+  const v = pool[--left];
+  pool[left] = 0;
+  return v;
 }

@@ -254,7 +254,7 @@ export class InboundPath {
     }
     // Any initiation of ours in flight is superseded by answering theirs.
     if (superseded) dev.indexTable.delete(superseded);
-    this.authenticated(peer, job.src, job.msg.length, 1);
+    this.authenticated(peer, job.src, job.length, 1);
     this.respond(peer, response, keys);
     if (superseded) dev.handshakeCrossed(peer, superseded);
   }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generatePrivateKey, publicKeyFromPrivate, x25519, type PrivateKey } from '../../src/crypto/keys.js';
 import { HandshakeOffload, OFFLOAD_START_RATE, type OffloadedInitiation } from '../../src/wireguard/handshake-offload.js';
+import { readResult, RESULT_SIZE, writeResult } from '../../src/wireguard/handshake-offload-wire.js';
 import {
   acceptPrecomputedResponse,
   consumeResponse,
@@ -104,6 +105,14 @@ test('the offload answers here below the start rate, then on the worker; stale a
       assert.ok(result, `peer ${i} answered`);
       assert.ok(acceptPrecomputedResponse(peers[i].theirs, result, 100 + i, 10));
     }
+    // Jobs of several turns while the worker is busy: held back, sent in fewer messages, every one answered.
+    results.length = 0;
+    for (let k = 0; k < 6; k++) {
+      off.submit(createInitiation(peers[k].me, peers[k].mine, 200 + k, tai64n(Date.now() + 10 + k))!, Uint8Array.of(k), 15);
+      await Promise.resolve();
+    }
+    await until(6);
+    assert.deepEqual(results.map((r) => [r.job.src[0], r.result !== null]), [0, 1, 2, 3, 4, 5].map((k) => [k, true]));
     // A key outside the peer set: no answer (as the device's own path refuses it).
     results.length = 0;
     off.submit(createInitiation(stranger.me, stranger.mine, 99, tai64n(Date.now()))!, Uint8Array.of(0), 20);
@@ -125,4 +134,21 @@ test('the offload answers here below the start rate, then on the worker; stale a
     await off.close();
   }
   assert.equal(off.running, false);
+});
+
+test('answers cross as flat records: every field survives, a refusal reads back as null, the kept timestamp is a copy', () => {
+  const responder = ident();
+  const { me, mine } = pair(responder);
+  const init = createInitiation(me, mine, 0xfedcba98, tai64n(Date.now()))!;
+  const p = precomputeResponse(responder, init, () => sharedStatic(responder, me))!;
+  const buf = new Uint8Array(3 * RESULT_SIZE);
+  writeResult(buf, 0, null);
+  writeResult(buf, 2, p);
+  assert.equal(readResult(buf, 0), null);
+  assert.equal(readResult(buf, 1), null, 'a record never written');
+  assert.equal(readResult(buf, 3), null, 'past the end');
+  const back = readResult(buf, 2)!;
+  assert.deepEqual({ ...back, rs: Buffer.from(back.rs), partial: { ck: Buffer.from(back.partial.ck), h: Buffer.from(back.partial.h) } }, { ...p, rs: Buffer.from(p.rs), partial: { ck: Buffer.from(p.partial.ck), h: Buffer.from(p.partial.h) } });
+  assert.equal(back.remoteIndex, 0xfedcba98);
+  assert.notEqual(back.timestamp.buffer, buf.buffer);
 });
