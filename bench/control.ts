@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
     clients: { type: 'string', default: '3' },
+    // A CPU profile of the coordinator per node count (node --cpu-prof), written to this folder.
+    'cpu-prof': { type: 'string' },
   },
 });
 const SIZES = args.nodes.split(',').map(Number);
@@ -66,7 +68,7 @@ interface Row {
 async function run(size: number): Promise<Row> {
   const dir = mkdtempSync(joinPath(tmpdir(), 'weft-bench-'));
   // The bench registers every node from 127.0.0.1 as fast as it can: no per-source limit.
-  const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
+  const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0'], args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof'], '--cpu-prof-name', `coordinator-${size}.cpuprofile`] : []);
   const pid = server.proc.pid!;
   try {
     const admin = new AdminClient({ socketPath: joinPath(dir, 'admin.sock') });

@@ -51,6 +51,13 @@ export class PolicyEngine {
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
   /** The compilation the last recompile replaced: the hub diffs against it once. */
   previous: CompiledPolicy = this.compiled;
+  /**
+   * The nodes the recompiles since the hub's last fan-out may have changed (null: any),
+   * accumulated so that several edits in one fan-out window are all sent (takeChanges).
+   */
+  private changes: Set<string> | null = new Set();
+  /** Bumped by every change to `compiled`: a check's compilation is current only if it did not move. */
+  private generation = 0;
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
@@ -87,11 +94,12 @@ export class PolicyEngine {
     return this.checked(text).view;
   }
 
-  private checked(text: string): { policy: Policy; view: PolicyCheckView } {
+  private checked(text: string): { policy: Policy; compiled: CompiledPolicy; nodes: NodeRecord[]; view: PolicyCheckView } {
     try {
-      const { policy } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+      const nodes = [...this.nodes()];
+      const { policy, compiled } = checkPolicy(text, nodes.map(toPolicyNode));
       this.checkExtra?.(policy);
-      return { policy, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
+      return { policy, compiled, nodes, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
     } catch (err) {
       throw policyErrorToControl(err);
     }
@@ -99,13 +107,17 @@ export class PolicyEngine {
 
   /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
   async set(text: string, now: number): Promise<void> {
+    const generation = this.generation;
     const checked = this.checked(text);
     await this.store.setPolicy(text, now);
     this.text = text;
     this.updatedAt = now;
     this.base = checked.policy;
     this.policy = withProviderGroups(this.base, this.userGroups);
-    this.recompile();
+    // The check compiled this very policy against these nodes: reuse it unless a node
+    // changed meanwhile (or provider groups make the policy in effect another one).
+    if (this.policy === checked.policy && this.generation === generation) this.install(checked.nodes, checked.compiled);
+    else this.recompile();
   }
 
   /** A login refreshed `login`'s provider groups; true when that changed the policy (recompiled). */
@@ -127,17 +139,33 @@ export class PolicyEngine {
   recompile(): void {
     const done = this.compileTimer?.();
     const list = [...this.nodes()];
+    this.install(list, compilePolicy(this.policy, list.map(toPolicyNode)));
+    done?.();
+  }
+
+  private install(list: NodeRecord[], compiled: CompiledPolicy): void {
     this.members.clear();
     for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    const changed = compiled.changedSince(this.compiled);
+    if (this.changes && changed) for (const k of changed) this.changes.add(k);
+    else this.changes = null;
     this.previous = this.compiled;
-    this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
-    done?.();
+    this.compiled = compiled;
+    this.generation++;
+  }
+
+  /** The nodes the policy changes since the last call may affect (null: any node); the hub fans out to them. */
+  takeChanges(): Set<string> | null {
+    const out = this.changes;
+    this.changes = new Set();
+    return out;
   }
 
   /** A node joined or its membership moved: returns the other nodes whose filter may have changed. */
   apply(n: NodeRecord): Set<string> {
     const done = this.compileTimer?.();
     this.members.set(n.publicKey, membershipKey(n));
+    this.generation++;
     const out = this.compiled.upsert(toPolicyNode(n));
     done?.();
     return out;
@@ -146,6 +174,7 @@ export class PolicyEngine {
   /** A node left: returns the nodes whose filter may have changed. */
   drop(n: NodeRecord): Set<string> {
     this.members.delete(n.publicKey);
+    this.generation++;
     return this.compiled.remove(n.publicKey);
   }
 

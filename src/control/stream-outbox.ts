@@ -1,0 +1,103 @@
+import type { WebSocket } from 'ws';
+import type { DnsConfig, FilterRule, NodeView, ServerMessage } from '../wire/control.js';
+
+// What the map streams are sent, batched per event-loop turn. A change is serialized
+// once (Frame) and the same bytes go to every stream that gets it unchanged; the
+// deltas one stream is sent within a turn (changes acknowledged by one group commit,
+// a policy fan-out meeting a join) are folded into one delta, so the node gets one
+// frame and applies it once. Anything else (full netmaps, pongs, errors) keeps its
+// own frame, in order. The protocol allows the fold: a delta's upserts replace whole
+// NodeViews, seqs only have to increase, and resume needs only the last one.
+
+type Delta = Extract<ServerMessage, { type: 'delta' }>;
+
+/** A message serialized at most once, whatever the number of streams it goes to. */
+export class Frame {
+  private bytes: Buffer | null = null;
+  constructor(readonly msg: ServerMessage) {}
+
+  get data(): Buffer {
+    return (this.bytes ??= Buffer.from(JSON.stringify(this.msg)));
+  }
+}
+
+/** Deltas for one stream folded in order: per peer the last word (upsert or removal) wins, as do self, filter and DNS. */
+class Folded {
+  private seq = 0;
+  private readonly peers = new Map<string, NodeView | null>();
+  private self: NodeView | undefined;
+  private packetFilter: FilterRule[] | undefined;
+  private dns: DnsConfig | undefined;
+
+  add(d: Delta): void {
+    this.seq = Math.max(this.seq, d.seq);
+    for (const v of d.upserts) this.peers.delete(v.publicKey), this.peers.set(v.publicKey, v);
+    for (const k of d.removals) this.peers.delete(k), this.peers.set(k, null);
+    if (d.self) this.self = d.self;
+    if (d.packetFilter) this.packetFilter = d.packetFilter;
+    if (d.dns) this.dns = d.dns;
+  }
+
+  frame(): Frame {
+    const upserts: NodeView[] = [];
+    const removals: string[] = [];
+    for (const [k, v] of this.peers) v ? upserts.push(v) : removals.push(k);
+    const d: Delta = { type: 'delta', seq: this.seq, upserts, removals };
+    if (this.self) d.self = this.self;
+    if (this.packetFilter) d.packetFilter = this.packetFilter;
+    if (this.dns) d.dns = this.dns;
+    return new Frame(d);
+  }
+}
+
+/** Messages queued for one stream before a flush; more than this are written at once. */
+export const MAX_QUEUED_PER_STREAM = 64;
+
+export class Outbox {
+  private readonly queued = new Map<WebSocket, Array<Frame | Folded>>();
+  private scheduled = false;
+  /** Deltas folded into another for the same stream (metrics, tests). */
+  folded = 0;
+
+  constructor(private readonly write: (ws: WebSocket, data: Buffer) => void) {}
+
+  push(ws: WebSocket, f: Frame): void {
+    let q = this.queued.get(ws);
+    if (!q) this.queued.set(ws, (q = []));
+    const last = q.at(-1);
+    if (f.msg.type === 'delta' && last && (last instanceof Folded || last.msg.type === 'delta')) {
+      if (!(last instanceof Folded)) {
+        const folded = new Folded();
+        folded.add(last.msg as Delta);
+        q[q.length - 1] = folded;
+      }
+      (q[q.length - 1] as Folded).add(f.msg);
+      this.folded++;
+      return;
+    }
+    q.push(f);
+    if (q.length >= MAX_QUEUED_PER_STREAM) return this.flush(ws);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  /** Writes what `ws` has queued now (before it is closed, so nothing queued comes after its close). */
+  flush(ws: WebSocket): void {
+    const q = this.queued.get(ws);
+    if (!q) return;
+    this.queued.delete(ws);
+    for (const f of q) this.write(ws, (f instanceof Folded ? f.frame() : f).data);
+  }
+
+  private flushAll(): void {
+    this.scheduled = false;
+    for (const ws of [...this.queued.keys()]) this.flush(ws);
+  }
+
+  /** Drops everything queued (shutdown). */
+  clear(): void {
+    this.queued.clear();
+  }
+}
