@@ -34,6 +34,8 @@ export interface LoadResult {
   changes: number;
   latencies: number[];
   missing: number;
+  /** Missing deliveries by what they were to carry (up, rm, ep, pf). */
+  missingKinds: Record<string, number>;
   bytes: number;
   policyErrors: number;
 }
@@ -65,6 +67,17 @@ export async function join(ctx: Ctx, team: number): Promise<Member> {
  */
 export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds: number): Promise<LoadResult> {
   const pending = new Map<string, number>();
+  /**
+   * Per node, its last few endpoint changes, oldest first. The coordinator folds one
+   * stream's deltas within a turn (stream-outbox.ts), so a change can arrive superseded:
+   * a later endpoint of the node, or its removal, settles the earlier changes too.
+   */
+  const epHistory = new Map<string, string[]>();
+  const settleEps = (me: string, node: string, upTo: string | null, now: number): void => {
+    const h = epHistory.get(node) ?? [];
+    const last = upTo === null ? h.length - 1 : h.indexOf(upTo);
+    for (let j = 0; j <= last; j++) settle(`${me}|ep|${node}|${h[j]}`, now);
+  };
   const latencies: number[] = [];
   let bytes = 0;
   const settle = (k: string, now: number): void => {
@@ -83,9 +96,12 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
       const now = performance.now();
       for (const u of msg.upserts) {
         settle(`${me}|up|${u.publicKey}`, now);
-        settle(`${me}|ep|${u.publicKey}|${u.endpoints[0]}`, now);
+        settleEps(me, u.publicKey, u.endpoints[0], now);
       }
-      for (const k of msg.removals) settle(`${me}|rm|${k}`, now);
+      for (const k of msg.removals) {
+        settle(`${me}|rm|${k}`, now);
+        settleEps(me, k, null, now);
+      }
       if (msg.packetFilter) settle(`${me}|pf`, now);
     };
   };
@@ -137,11 +153,17 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
       const m = members[mover++ % members.length];
       const ep = `198.51.100.${(c % 250) + 1}:${10000 + (c % 50000)}`;
       expect(m.team, m.node.publicKey, `ep|${m.node.publicKey}|${ep}`, at);
+      epHistory.set(m.node.publicKey, [...(epHistory.get(m.node.publicKey) ?? []), ep].slice(-4));
       m.map.send({ type: 'endpoints', endpoints: [ep] });
     }
   }
   await Promise.all(inflight);
   const deadline = performance.now() + DELIVERY_TIMEOUT_MS;
   while (pending.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return { changes, latencies, missing: pending.size, bytes, policyErrors };
+  const missingKinds: Record<string, number> = {};
+  for (const k of pending.keys()) {
+    const kind = k.split('|')[1];
+    missingKinds[kind] = (missingKinds[kind] ?? 0) + 1;
+  }
+  return { changes, latencies, missing: pending.size, missingKinds, bytes, policyErrors };
 }

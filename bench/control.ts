@@ -55,6 +55,7 @@ interface Row {
   max: number;
   deliveries: number;
   missing: number;
+  missingKinds: Record<string, number>;
   policyErrors: number;
   cpuMsPerChange: number;
   bytesPerChange: number;
@@ -110,6 +111,7 @@ async function run(size: number): Promise<Row> {
         max: lat.reduce((a, b) => Math.max(a, b), 0),
         deliveries: lat.length,
         missing: load.missing,
+        missingKinds: load.missingKinds,
         policyErrors: load.policyErrors,
         cpuMsPerChange: (cpu * 1000) / load.changes,
         bytesPerChange: load.bytes / load.changes,
@@ -167,6 +169,10 @@ function merge(rs: LoadResult[]): LoadResult {
     changes: rs.reduce((a, r) => a + r.changes, 0),
     latencies: rs.flatMap((r) => r.latencies),
     missing: rs.reduce((a, r) => a + r.missing, 0),
+    missingKinds: rs.reduce<Record<string, number>>((a, r) => {
+      for (const [k, n] of Object.entries(r.missingKinds)) a[k] = (a[k] ?? 0) + n;
+      return a;
+    }, {}),
     bytes: rs.reduce((a, r) => a + r.bytes, 0),
     policyErrors: rs.reduce((a, r) => a + r.policyErrors, 0),
   };

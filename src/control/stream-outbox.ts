@@ -11,13 +11,22 @@ import type { DnsConfig, FilterRule, NodeView, ServerMessage } from '../wire/con
 
 type Delta = Extract<ServerMessage, { type: 'delta' }>;
 
-/** A message serialized at most once, whatever the number of streams it goes to. */
+/**
+ * A message serialized at most once, whatever the number of streams it goes to; UTF-8
+ * encoded once too when it goes to more than one (a single stream's full netmap stays a
+ * string, which the socket encodes as it writes).
+ */
 export class Frame {
+  private text: string | null = null;
   private bytes: Buffer | null = null;
   constructor(readonly msg: ServerMessage) {}
 
-  get data(): Buffer {
-    return (this.bytes ??= Buffer.from(JSON.stringify(this.msg)));
+  get data(): string | Buffer {
+    if (this.bytes) return this.bytes;
+    if (this.text === null) return (this.text = JSON.stringify(this.msg));
+    this.bytes = Buffer.from(this.text);
+    this.text = null;
+    return this.bytes;
   }
 }
 
@@ -59,7 +68,7 @@ export class Outbox {
   /** Deltas folded into another for the same stream (metrics, tests). */
   folded = 0;
 
-  constructor(private readonly write: (ws: WebSocket, data: Buffer) => void) {}
+  constructor(private readonly write: (ws: WebSocket, data: string | Buffer) => void) {}
 
   push(ws: WebSocket, f: Frame): void {
     let q = this.queued.get(ws);

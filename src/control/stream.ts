@@ -402,7 +402,7 @@ export class StreamHub implements RegistryListener {
     this.outbox.push(ws, f);
   }
 
-  private write(ws: WebSocket, data: Buffer): void {
+  private write(ws: WebSocket, data: string | Buffer): void {
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.log.warn({ buffered: ws.bufferedAmount }, 'map stream too slow; closing it');
