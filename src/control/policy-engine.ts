@@ -108,7 +108,10 @@ export class PolicyEngine {
   /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
   async set(text: string, now: number): Promise<void> {
     const generation = this.generation;
+    // Timed as a compile (with its parse and tests): it is the one an edit usually installs.
+    const done = this.compileTimer?.();
     const checked = this.checked(text);
+    done?.();
     await this.store.setPolicy(text, now);
     this.text = text;
     this.updatedAt = now;
