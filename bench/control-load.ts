@@ -3,6 +3,7 @@
 // policy splits the nodes into teams that see only each other. Each change names the
 // peers it must reach; every delivery is timed from the change's submission to the
 // message that carries it. Bounded by count (rate x seconds) and by time.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AdminClient } from '../src/control/admin-client.js';
 import { type ServerMessage } from '../src/wire/control.js';
 import { CONTROL_PROTOCOL_VERSION } from '../src/wire/version.js';
@@ -38,6 +39,8 @@ export interface LoadResult {
   missingKinds: Record<string, number>;
   bytes: number;
   policyErrors: number;
+  /** This client process's own event-loop delay p99 (ms): a starved client delays what it times. */
+  clientLagP99: number;
 }
 
 /** What a client process knows: the coordinator, the team keys, and which teams are its own. */
@@ -110,6 +113,8 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     for (const m of members) if (m.team === team && m.node.publicKey !== except) pending.set(`${m.node.publicKey}|${what}`, at);
   };
 
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const total = Math.round(rate * seconds);
   const started = performance.now();
   let policyEdits = 0, policyErrors = 0, lastPolicy = started, mover = 0, changes = 0;
@@ -165,5 +170,6 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     const kind = k.split('|')[1];
     missingKinds[kind] = (missingKinds[kind] ?? 0) + 1;
   }
-  return { changes, latencies, missing: pending.size, missingKinds, bytes, policyErrors };
+  lag.disable();
+  return { changes, latencies, missing: pending.size, missingKinds, bytes, policyErrors, clientLagP99: lag.percentile(99) / 1e6 };
 }

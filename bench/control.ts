@@ -57,6 +57,7 @@ interface Row {
   missing: number;
   missingKinds: Record<string, number>;
   policyErrors: number;
+  clientLagP99: number;
   cpuMsPerChange: number;
   bytesPerChange: number;
   rssIdle: number;
@@ -112,6 +113,7 @@ async function run(size: number): Promise<Row> {
         deliveries: lat.length,
         missing: load.missing,
         missingKinds: load.missingKinds,
+        clientLagP99: load.clientLagP99,
         policyErrors: load.policyErrors,
         cpuMsPerChange: (cpu * 1000) / load.changes,
         bytesPerChange: load.bytes / load.changes,
@@ -175,6 +177,7 @@ function merge(rs: LoadResult[]): LoadResult {
     }, {}),
     bytes: rs.reduce((a, r) => a + r.bytes, 0),
     policyErrors: rs.reduce((a, r) => a + r.policyErrors, 0),
+    clientLagP99: rs.reduce((a, r) => Math.max(a, r.clientLagP99), 0),
   };
 }
 
@@ -187,7 +190,7 @@ for (const size of SIZES) {
 console.log(`\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in ${CLIENTS} client processes)`);
 console.log(`Load: ${RATE} changes/s for ${SECONDS} s (endpoints 80%, joins 10%, leaves 10%, a policy edit every 10 s); teams of ${TEAM} see only each other.`);
 console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
-const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
-const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), String(r.policyErrors), `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
+const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'client lag p99', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
+const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), String(r.policyErrors), `${r.clientLagP99.toFixed(0)} ms`, `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
 const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 for (const line of [header, widths.map((w) => '-'.repeat(w)), ...body]) console.log(line.map((c, i) => c.padStart(widths[i])).join('  '));
