@@ -5,8 +5,8 @@ import type { DnsConfig, FilterRule, NodeView, ServerMessage } from '../wire/con
 // once (Frame) and the same bytes go to every stream that gets it unchanged; the
 // deltas one stream is sent within a turn (changes acknowledged by one group commit,
 // a policy fan-out meeting a join) are folded into one delta, so the node gets one
-// frame and applies it once. Anything else (full netmaps, pongs, errors) keeps its
-// own frame, in order. The protocol allows the fold: a delta's upserts replace whole
+// frame and applies it once. Anything else (full netmaps, pongs, errors) is written at
+// once, after the stream's queued delta, so order is kept. The protocol allows the fold: a delta's upserts replace whole
 // NodeViews, seqs only have to increase, and resume needs only the last one.
 
 type Delta = Extract<ServerMessage, { type: 'delta' }>;
@@ -59,11 +59,9 @@ class Folded {
   }
 }
 
-/** Messages queued for one stream before a flush; more than this are written at once. */
-export const MAX_QUEUED_PER_STREAM = 64;
-
 export class Outbox {
-  private readonly queued = new Map<WebSocket, Array<Frame | Folded>>();
+  /** Per stream, the delta (or deltas, folded) waiting for the end of the turn. */
+  private readonly queued = new Map<WebSocket, Frame | Folded>();
   private scheduled = false;
   /** Deltas folded into another for the same stream (metrics, tests). */
   folded = 0;
@@ -71,21 +69,26 @@ export class Outbox {
   constructor(private readonly write: (ws: WebSocket, data: string | Buffer) => void) {}
 
   push(ws: WebSocket, f: Frame): void {
-    let q = this.queued.get(ws);
-    if (!q) this.queued.set(ws, (q = []));
-    const last = q.at(-1);
-    if (f.msg.type === 'delta' && last && (last instanceof Folded || last.msg.type === 'delta')) {
-      if (!(last instanceof Folded)) {
-        const folded = new Folded();
-        folded.add(last.msg as Delta);
-        q[q.length - 1] = folded;
+    // Anything but a delta (a full netmap, a pong, an error) cannot fold: it goes now,
+    // after what was queued, instead of keeping a large message alive until the turn ends.
+    if (f.msg.type !== 'delta') {
+      this.flush(ws);
+      return this.write(ws, f.data);
+    }
+    const queued = this.queued.get(ws);
+    if (queued) {
+      let folded: Folded;
+      if (queued instanceof Folded) folded = queued;
+      else {
+        folded = new Folded();
+        folded.add(queued.msg as Delta);
+        this.queued.set(ws, folded);
       }
-      (q[q.length - 1] as Folded).add(f.msg);
+      folded.add(f.msg);
       this.folded++;
       return;
     }
-    q.push(f);
-    if (q.length >= MAX_QUEUED_PER_STREAM) return this.flush(ws);
+    this.queued.set(ws, f);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flushAll());
@@ -97,7 +100,7 @@ export class Outbox {
     const q = this.queued.get(ws);
     if (!q) return;
     this.queued.delete(ws);
-    for (const f of q) this.write(ws, (f instanceof Folded ? f.frame() : f).data);
+    this.write(ws, (q instanceof Folded ? q.frame() : q).data);
   }
 
   private flushAll(): void {
