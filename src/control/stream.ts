@@ -390,14 +390,13 @@ export class StreamHub implements RegistryListener {
     for (const ws of set) this.close(ws, { type: 'error', code, message }, 4403, code);
   }
 
-  /** Sends `last` after everything queued for `ws`, then closes it. */
-  private close(ws: WebSocket, last: ServerMessage, code: number, reason: string): void {
+  /** Sends `last` (not a delta: written at once, after the delta queued for `ws`), then closes it. */
+  private close(ws: WebSocket, last: Extract<ServerMessage, { type: 'error' }>, code: number, reason: string): void {
     this.send(ws, new Frame(last));
-    this.outbox.flush(ws);
     ws.close(code, reason);
   }
 
-  /** Queues `f` for `ws`: written when this event-loop turn's changes are done (stream-outbox.ts). */
+  /** A delta waits for the end of this event-loop turn (folded with the turn's others); anything else goes now (stream-outbox.ts). */
   private send(ws: WebSocket, f: Frame): void {
     this.outbox.push(ws, f);
   }
