@@ -56,8 +56,8 @@ export class PolicyEngine {
    * accumulated so that several edits in one fan-out window are all sent (takeChanges).
    */
   private changes: Set<string> | null = new Set();
-  /** Bumped by every change to `compiled`: a check's compilation is current only if it did not move. */
-  private generation = 0;
+  /** Per policy edit being stored: the nodes applied (record) or dropped (null) meanwhile. */
+  private readonly pending = new Set<Map<string, NodeRecord | null>>();
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
@@ -94,12 +94,11 @@ export class PolicyEngine {
     return this.checked(text).view;
   }
 
-  private checked(text: string): { policy: Policy; compiled: CompiledPolicy; nodes: NodeRecord[]; view: PolicyCheckView } {
+  private checked(text: string): { policy: Policy; compiled: CompiledPolicy; view: PolicyCheckView } {
     try {
-      const nodes = [...this.nodes()];
-      const { policy, compiled } = checkPolicy(text, nodes.map(toPolicyNode));
+      const { policy, compiled } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
       this.checkExtra?.(policy);
-      return { policy, compiled, nodes, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
+      return { policy, compiled, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
     } catch (err) {
       throw policyErrorToControl(err);
     }
@@ -107,20 +106,26 @@ export class PolicyEngine {
 
   /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
   async set(text: string, now: number): Promise<void> {
-    const generation = this.generation;
     // Timed as a compile (with its parse and tests): it is the one an edit usually installs.
     const done = this.compileTimer?.();
     const checked = this.checked(text);
     done?.();
-    await this.store.setPolicy(text, now);
+    const moved = new Map<string, NodeRecord | null>();
+    this.pending.add(moved);
+    try {
+      await this.store.setPolicy(text, now);
+    } finally {
+      this.pending.delete(moved);
+    }
     this.text = text;
     this.updatedAt = now;
     this.base = checked.policy;
     this.policy = withProviderGroups(this.base, this.userGroups);
-    // The check compiled this very policy against these nodes: reuse it unless a node
-    // changed meanwhile (or provider groups make the policy in effect another one).
-    if (this.policy === checked.policy && this.generation === generation) this.install(checked.nodes, checked.compiled);
-    else this.recompile();
+    if (this.policy !== checked.policy) return this.recompile();
+    // The check compiled this very policy: catch it up with the nodes that joined, left or
+    // moved while it was stored (O(those), not a second compile of every node).
+    for (const [key, n] of moved) n ? checked.compiled.upsert(toPolicyNode(n)) : checked.compiled.remove(key);
+    this.install(null, checked.compiled);
   }
 
   /** A login refreshed `login`'s provider groups; true when that changed the policy (recompiled). */
@@ -146,15 +151,17 @@ export class PolicyEngine {
     done?.();
   }
 
-  private install(list: NodeRecord[], compiled: CompiledPolicy): void {
-    this.members.clear();
-    for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+  /** `list`: the nodes `compiled` was made from (null: `members` is current already). */
+  private install(list: NodeRecord[] | null, compiled: CompiledPolicy): void {
+    if (list) {
+      this.members.clear();
+      for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    }
     const changed = compiled.changedSince(this.compiled);
     if (this.changes && changed) for (const k of changed) this.changes.add(k);
     else this.changes = null;
     this.previous = this.compiled;
     this.compiled = compiled;
-    this.generation++;
   }
 
   /** The nodes the policy changes since the last call may affect (null: any node); the hub fans out to them. */
@@ -168,7 +175,7 @@ export class PolicyEngine {
   apply(n: NodeRecord): Set<string> {
     const done = this.compileTimer?.();
     this.members.set(n.publicKey, membershipKey(n));
-    this.generation++;
+    for (const m of this.pending) m.set(n.publicKey, n);
     const out = this.compiled.upsert(toPolicyNode(n));
     done?.();
     return out;
@@ -177,7 +184,7 @@ export class PolicyEngine {
   /** A node left: returns the nodes whose filter may have changed. */
   drop(n: NodeRecord): Set<string> {
     this.members.delete(n.publicKey);
-    this.generation++;
+    for (const m of this.pending) m.set(n.publicKey, null);
     return this.compiled.remove(n.publicKey);
   }
 
