@@ -3,6 +3,7 @@
 // policy splits the nodes into teams that see only each other. Each change names the
 // peers it must reach; every delivery is timed from the change's submission to the
 // message that carries it. Bounded by count (rate x seconds) and by time.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AdminClient } from '../src/control/admin-client.js';
 import { type ServerMessage } from '../src/wire/control.js';
 import { CONTROL_PROTOCOL_VERSION } from '../src/wire/version.js';
@@ -34,8 +35,12 @@ export interface LoadResult {
   changes: number;
   latencies: number[];
   missing: number;
+  /** Missing deliveries by what they were to carry (up, rm, ep, pf). */
+  missingKinds: Record<string, number>;
   bytes: number;
   policyErrors: number;
+  /** This client process's own event-loop delay p99 (ms): a starved client delays what it times. */
+  clientLagP99: number;
 }
 
 /** What a client process knows: the coordinator, the team keys, and which teams are its own. */
@@ -65,6 +70,17 @@ export async function join(ctx: Ctx, team: number): Promise<Member> {
  */
 export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds: number): Promise<LoadResult> {
   const pending = new Map<string, number>();
+  /**
+   * Per node, its last few endpoint changes, oldest first. The coordinator folds one
+   * stream's deltas within a turn (stream-outbox.ts), so a change can arrive superseded:
+   * a later endpoint of the node, or its removal, settles the earlier changes too.
+   */
+  const epHistory = new Map<string, string[]>();
+  const settleEps = (me: string, node: string, upTo: string | null, now: number): void => {
+    const h = epHistory.get(node) ?? [];
+    const last = upTo === null ? h.length - 1 : h.indexOf(upTo);
+    for (let j = 0; j <= last; j++) settle(`${me}|ep|${node}|${h[j]}`, now);
+  };
   const latencies: number[] = [];
   let bytes = 0;
   const settle = (k: string, now: number): void => {
@@ -83,9 +99,12 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
       const now = performance.now();
       for (const u of msg.upserts) {
         settle(`${me}|up|${u.publicKey}`, now);
-        settle(`${me}|ep|${u.publicKey}|${u.endpoints[0]}`, now);
+        settleEps(me, u.publicKey, u.endpoints[0], now);
       }
-      for (const k of msg.removals) settle(`${me}|rm|${k}`, now);
+      for (const k of msg.removals) {
+        settle(`${me}|rm|${k}`, now);
+        settleEps(me, k, null, now);
+      }
       if (msg.packetFilter) settle(`${me}|pf`, now);
     };
   };
@@ -94,6 +113,8 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
     for (const m of members) if (m.team === team && m.node.publicKey !== except) pending.set(`${m.node.publicKey}|${what}`, at);
   };
 
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const total = Math.round(rate * seconds);
   const started = performance.now();
   let policyEdits = 0, policyErrors = 0, lastPolicy = started, mover = 0, changes = 0;
@@ -137,11 +158,18 @@ export async function runLoad(ctx: Ctx, members: Member[], rate: number, seconds
       const m = members[mover++ % members.length];
       const ep = `198.51.100.${(c % 250) + 1}:${10000 + (c % 50000)}`;
       expect(m.team, m.node.publicKey, `ep|${m.node.publicKey}|${ep}`, at);
+      epHistory.set(m.node.publicKey, [...(epHistory.get(m.node.publicKey) ?? []), ep].slice(-4));
       m.map.send({ type: 'endpoints', endpoints: [ep] });
     }
   }
   await Promise.all(inflight);
   const deadline = performance.now() + DELIVERY_TIMEOUT_MS;
   while (pending.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return { changes, latencies, missing: pending.size, bytes, policyErrors };
+  const missingKinds: Record<string, number> = {};
+  for (const k of pending.keys()) {
+    const kind = k.split('|')[1];
+    missingKinds[kind] = (missingKinds[kind] ?? 0) + 1;
+  }
+  lag.disable();
+  return { changes, latencies, missing: pending.size, missingKinds, bytes, policyErrors, clientLagP99: lag.percentile(99) / 1e6 };
 }

@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
     clients: { type: 'string', default: '3' },
+    // A CPU profile of the coordinator per node count (node --cpu-prof), written to this folder.
+    'cpu-prof': { type: 'string' },
   },
 });
 const SIZES = args.nodes.split(',').map(Number);
@@ -53,7 +55,9 @@ interface Row {
   max: number;
   deliveries: number;
   missing: number;
+  missingKinds: Record<string, number>;
   policyErrors: number;
+  clientLagP99: number;
   cpuMsPerChange: number;
   bytesPerChange: number;
   rssIdle: number;
@@ -66,7 +70,7 @@ interface Row {
 async function run(size: number): Promise<Row> {
   const dir = mkdtempSync(joinPath(tmpdir(), 'weft-bench-'));
   // The bench registers every node from 127.0.0.1 as fast as it can: no per-source limit.
-  const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0']);
+  const server = await startServerProcess(['--state-dir', dir, '--register-rate', '0', '--metrics-listen', '127.0.0.1:0'], args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['cpu-prof'], '--cpu-prof-name', `coordinator-${size}.cpuprofile`] : []);
   const pid = server.proc.pid!;
   try {
     const admin = new AdminClient({ socketPath: joinPath(dir, 'admin.sock') });
@@ -108,6 +112,8 @@ async function run(size: number): Promise<Row> {
         max: lat.reduce((a, b) => Math.max(a, b), 0),
         deliveries: lat.length,
         missing: load.missing,
+        missingKinds: load.missingKinds,
+        clientLagP99: load.clientLagP99,
         policyErrors: load.policyErrors,
         cpuMsPerChange: (cpu * 1000) / load.changes,
         bytesPerChange: load.bytes / load.changes,
@@ -165,8 +171,13 @@ function merge(rs: LoadResult[]): LoadResult {
     changes: rs.reduce((a, r) => a + r.changes, 0),
     latencies: rs.flatMap((r) => r.latencies),
     missing: rs.reduce((a, r) => a + r.missing, 0),
+    missingKinds: rs.reduce<Record<string, number>>((a, r) => {
+      for (const [k, n] of Object.entries(r.missingKinds)) a[k] = (a[k] ?? 0) + n;
+      return a;
+    }, {}),
     bytes: rs.reduce((a, r) => a + r.bytes, 0),
     policyErrors: rs.reduce((a, r) => a + r.policyErrors, 0),
+    clientLagP99: rs.reduce((a, r) => Math.max(a, r.clientLagP99), 0),
   };
 }
 
@@ -179,7 +190,7 @@ for (const size of SIZES) {
 console.log(`\nWeft coordinator bench (SQLite, one process on 127.0.0.1; agents simulated in ${CLIENTS} client processes)`);
 console.log(`Load: ${RATE} changes/s for ${SECONDS} s (endpoints 80%, joins 10%, leaves 10%, a policy edit every 10 s); teams of ${TEAM} see only each other.`);
 console.log('No reference implementation is run alongside: these are absolute numbers, not ratios.\n');
-const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
-const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), String(r.policyErrors), `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
+const header = ['nodes', 'registrations/s', 'changes', 'change->peer p50', 'p99', 'max', 'deliveries', 'missing', 'policy edits failed', 'client lag p99', 'coord CPU/change', 'bytes/change', 'RSS idle', 'peak', `/metrics p50`, 'size'];
+const body = rows.map((r) => [String(r.nodes), r.regPerSec.toFixed(0), String(r.changes), `${r.p50.toFixed(1)} ms`, `${r.p99.toFixed(1)} ms`, `${r.max.toFixed(1)} ms`, String(r.deliveries), String(r.missing), String(r.policyErrors), `${r.clientLagP99.toFixed(0)} ms`, `${r.cpuMsPerChange.toFixed(2)} ms`, r.bytesPerChange.toFixed(0), `${r.rssIdle.toFixed(0)} MiB`, `${r.rssPeak.toFixed(0)} MiB`, `${r.scrapeP50.toFixed(2)} ms`, `${(r.scrapeBytes / 1024).toFixed(1)} KiB`]);
 const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 for (const line of [header, widths.map((w) => '-'.repeat(w)), ...body]) console.log(line.map((c, i) => c.padStart(widths[i])).join('  '));

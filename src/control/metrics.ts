@@ -47,6 +47,7 @@ export class CoordinatorMetrics {
     gaugeFrom(reg, { name: 'weft_coordinator_map_streams', help: 'Open netmap streams on this instance.' }, (emit) => emit(hub.streamCount));
     counterFrom(reg, { name: 'weft_coordinator_stream_bad_messages_total', help: 'Malformed map-stream messages from nodes, dropped.' }, (emit) => emit(hub.stats.decode.malformed));
     counterFrom(reg, { name: 'weft_coordinator_map_stream_resumes_total', help: 'Map streams that resumed with only the changes they missed instead of a full netmap (protocol v8).' }, (emit) => emit(hub.stats.resumed));
+    counterFrom(reg, { name: 'weft_coordinator_map_deltas_folded_total', help: 'Deltas folded into another one for the same map stream within an event-loop turn (one frame, applied once).' }, (emit) => emit(hub.stats.folded));
     registerRelayMetrics(reg, relay);
   }
 }

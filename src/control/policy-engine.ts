@@ -51,6 +51,13 @@ export class PolicyEngine {
   compiled: CompiledPolicy = compilePolicy(this.policy, []);
   /** The compilation the last recompile replaced: the hub diffs against it once. */
   previous: CompiledPolicy = this.compiled;
+  /**
+   * The nodes the recompiles since the hub's last fan-out may have changed (null: any),
+   * accumulated so that several edits in one fan-out window are all sent (takeChanges).
+   */
+  private changes: Set<string> | null = new Set();
+  /** Per policy edit being stored: the nodes applied (record) or dropped (null) meanwhile. */
+  private readonly pending = new Set<Map<string, NodeRecord | null>>();
   private readonly members = new Map<string, string>();
   /** Times each compilation (metrics); returns the stop function. */
   compileTimer: (() => () => void) | null = null;
@@ -87,11 +94,11 @@ export class PolicyEngine {
     return this.checked(text).view;
   }
 
-  private checked(text: string): { policy: Policy; view: PolicyCheckView } {
+  private checked(text: string): { policy: Policy; compiled: CompiledPolicy; view: PolicyCheckView } {
     try {
-      const { policy } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
+      const { policy, compiled } = checkPolicy(text, [...this.nodes()].map(toPolicyNode));
       this.checkExtra?.(policy);
-      return { policy, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
+      return { policy, compiled, view: { ok: true, acls: policy.acls.length, testCases: policy.tests.reduce((n, t) => n + t.cases.length, 0) } };
     } catch (err) {
       throw policyErrorToControl(err);
     }
@@ -99,13 +106,26 @@ export class PolicyEngine {
 
   /** Validates `text` against the current nodes (throws a 400 ControlError), stores and swaps it in. */
   async set(text: string, now: number): Promise<void> {
+    // Timed as a compile (with its parse and tests): it is the one an edit usually installs.
+    const done = this.compileTimer?.();
     const checked = this.checked(text);
-    await this.store.setPolicy(text, now);
+    done?.();
+    const moved = new Map<string, NodeRecord | null>();
+    this.pending.add(moved);
+    try {
+      await this.store.setPolicy(text, now);
+    } finally {
+      this.pending.delete(moved);
+    }
     this.text = text;
     this.updatedAt = now;
     this.base = checked.policy;
     this.policy = withProviderGroups(this.base, this.userGroups);
-    this.recompile();
+    if (this.policy !== checked.policy) return this.recompile();
+    // The check compiled this very policy: catch it up with the nodes that joined, left or
+    // moved while it was stored (O(those), not a second compile of every node).
+    for (const [key, n] of moved) n ? checked.compiled.upsert(toPolicyNode(n)) : checked.compiled.remove(key);
+    this.install(null, checked.compiled);
   }
 
   /** A login refreshed `login`'s provider groups; true when that changed the policy (recompiled). */
@@ -127,17 +147,35 @@ export class PolicyEngine {
   recompile(): void {
     const done = this.compileTimer?.();
     const list = [...this.nodes()];
-    this.members.clear();
-    for (const n of list) this.members.set(n.publicKey, membershipKey(n));
-    this.previous = this.compiled;
-    this.compiled = compilePolicy(this.policy, list.map(toPolicyNode));
+    this.install(list, compilePolicy(this.policy, list.map(toPolicyNode)));
     done?.();
+  }
+
+  /** `list`: the nodes `compiled` was made from (null: `members` is current already). */
+  private install(list: NodeRecord[] | null, compiled: CompiledPolicy): void {
+    if (list) {
+      this.members.clear();
+      for (const n of list) this.members.set(n.publicKey, membershipKey(n));
+    }
+    const changed = compiled.changedSince(this.compiled);
+    if (this.changes && changed) for (const k of changed) this.changes.add(k);
+    else this.changes = null;
+    this.previous = this.compiled;
+    this.compiled = compiled;
+  }
+
+  /** The nodes the policy changes since the last call may affect (null: any node); the hub fans out to them. */
+  takeChanges(): Set<string> | null {
+    const out = this.changes;
+    this.changes = new Set();
+    return out;
   }
 
   /** A node joined or its membership moved: returns the other nodes whose filter may have changed. */
   apply(n: NodeRecord): Set<string> {
     const done = this.compileTimer?.();
     this.members.set(n.publicKey, membershipKey(n));
+    for (const m of this.pending) m.set(n.publicKey, n);
     const out = this.compiled.upsert(toPolicyNode(n));
     done?.();
     return out;
@@ -146,6 +184,7 @@ export class PolicyEngine {
   /** A node left: returns the nodes whose filter may have changed. */
   drop(n: NodeRecord): Set<string> {
     this.members.delete(n.publicKey);
+    for (const m of this.pending) m.set(n.publicKey, null);
     return this.compiled.remove(n.publicKey);
   }
 

@@ -10,6 +10,7 @@ import { parseStatusReport, type NodeReport } from './node-reports.js';
 import type { Registry, RegistryListener } from './registry.js';
 import type { NodeRecord } from './store/index.js';
 import { filtersEqual } from '../policy/index.js';
+import { Frame, Outbox } from './stream-outbox.js';
 import type { PolicyEngine } from './policy-engine.js';
 import { openFrame, sealFrame, type SessionKeys } from '../wire/node-auth.js';
 import type { DnsConfig, FilterRule, NetMap, NodeView, RelayInfo, ServerMessage } from '../wire/control.js';
@@ -61,6 +62,8 @@ export interface StreamStats {
   badFrames: number;
   /** Endpoint and route updates replaced by a newer one before they were written. */
   readonly coalesced: number;
+  /** Deltas folded into another one for the same stream within an event-loop turn (stream-outbox.ts). */
+  readonly folded: number;
   /** Client messages dropped as malformed (each answered with ERR_BAD_MESSAGE). */
   readonly decode: DecodeStats;
 }
@@ -80,6 +83,7 @@ export class StreamHub implements RegistryListener {
   private readonly forwardRules = new WeakMap<WebSocket, boolean>();
   private readonly sealing = new WeakMap<WebSocket, Sealing>();
   private readonly updates: Coalescer;
+  private readonly outbox = new Outbox((ws, data) => this.write(ws, data));
   readonly stats: StreamStats;
   private seq = 0;
   private policyTimer: TimerHandle | null = null;
@@ -104,6 +108,7 @@ export class StreamHub implements RegistryListener {
     private readonly policyWindowMs = POLICY_FANOUT_WINDOW_MS,
   ) {
     const updates = (this.updates = new Coalescer(clock, updateIntervalMs, (err) => this.log.error({ err: String(err) }, 'storing a node update failed')));
+    const outbox = this.outbox;
     this.stats = {
       evicted: 0,
       resumed: 0,
@@ -111,6 +116,9 @@ export class StreamHub implements RegistryListener {
       decode: newDecodeStats(),
       get coalesced() {
         return updates.coalesced;
+      },
+      get folded() {
+        return outbox.folded;
       },
     };
   }
@@ -137,8 +145,8 @@ export class StreamHub implements RegistryListener {
     const missed = resume ? this.changes.since(resume, this.seq, node.publicKey, this.clock.wallNow()) : null;
     if (missed) {
       this.stats.resumed++;
-      this.send(ws, JSON.stringify(this.resumeDelta(node, ws, missed)));
-    } else this.send(ws, JSON.stringify({ type: 'full', netmap: this.netmap(node, ws, relays) } satisfies ServerMessage));
+      this.send(ws, new Frame(this.resumeDelta(node, ws, missed)));
+    } else this.send(ws, new Frame({ type: 'full', netmap: this.netmap(node, ws, relays) }));
     this.registry.streamOpened(node.id);
     ws.on('message', (data, isBinary) => this.onFrame(ws, node.id, data as Buffer, isBinary));
     ws.on('error', (err) => this.log.debug({ err: err.message, node: node.name }, 'map stream error'));
@@ -261,31 +269,37 @@ export class StreamHub implements RegistryListener {
     if (!n || !set) return;
     let filter: FilterRule[] | null = null;
     if (o.filter) {
-      const f = this.visible(n).filter;
+      const c = this.policy.compiled;
+      const f = c.has(n.publicKey) ? c.filter(n.publicKey) : [];
       if (!filtersEqual(this.sent.get(id) ?? [], f)) this.sent.set(id, (filter = f));
     }
     if (!o.upserts.length && !o.removals.length && !filter && !o.self) return;
     const msg: ServerMessage = { type: 'delta', seq, upserts: o.upserts, removals: o.removals, ...(o.self ? { self: this.registry.view(n) } : {}) };
     // Serialized once per filter variant (streams of one node may run different versions).
-    const data = new Map<boolean, string>();
+    const frames = new Map<boolean, Frame>();
     for (const ws of set) {
       const variant = this.forwardRules.get(ws) === true;
-      let d = data.get(variant);
-      if (d === undefined) data.set(variant, (d = JSON.stringify(filter ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
-      this.send(ws, d);
+      let f = frames.get(variant);
+      if (f === undefined) frames.set(variant, (f = new Frame(filter ? { ...msg, packetFilter: this.filterFor(ws, filter) } : msg)));
+      this.send(ws, f);
     }
     if (o.self && this.registry.view(n).expired) this.closeAll(set, 'ERR_NODE_EXPIRED', 'node key has expired');
   }
 
   /**
-   * After the access policy changed (compiled once by the engine): each connected node is
-   * sent the peers that became visible, those that no longer are, and its filter if it differs.
+   * After the access policy changed (compiled once by the engine): each connected node the
+   * edit can affect is sent the peers that became visible, those that no longer are, and
+   * its filter if it differs. Affected: the members of the rules that changed (every node
+   * when the groups or the number of rules did; policy-engine.ts takeChanges), so an
+   * edit costs O(its rules' members), not O(nodes x rules).
    */
   private fanPolicy(): void {
     const prev = this.policy.previous;
     const c = this.policy.compiled;
     const seq = this.next(null, true);
-    for (const id of this.streams.keys()) {
+    const changed = this.policy.takeChanges();
+    const ids = changed === null ? [...this.streams.keys()] : [...changed].map((k) => this.registry.byPublicKey(k)?.id).filter((id): id is number => id !== undefined && this.streams.has(id));
+    for (const id of ids) {
       const n = this.registry.get(id);
       if (!n) continue;
       const before = new Set(prev.has(n.publicKey) ? prev.peers(n.publicKey) : []);
@@ -303,7 +317,7 @@ export class StreamHub implements RegistryListener {
   dnsChanged(): void {
     this.timed(() => {
       const seq = this.next(null, true);
-      const data = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], dns: this.dns() } satisfies ServerMessage);
+      const data = new Frame({ type: 'delta', seq, upserts: [], removals: [], dns: this.dns() });
       for (const set of this.streams.values()) for (const ws of set) this.send(ws, data);
     });
   }
@@ -346,7 +360,7 @@ export class StreamHub implements RegistryListener {
     const seq = this.next(node.publicKey, false);
     const view = this.registry.view(node);
     const c = this.policy.compiled;
-    const forPeers = JSON.stringify({ type: 'delta', seq, upserts: [view], removals: [] } satisfies ServerMessage);
+    const forPeers = new Frame({ type: 'delta', seq, upserts: [view], removals: [] });
     for (const k of c.has(node.publicKey) ? c.peers(node.publicKey) : []) {
       const id = this.registry.byPublicKey(k)?.id;
       const set = id === undefined ? undefined : this.streams.get(id);
@@ -354,7 +368,7 @@ export class StreamHub implements RegistryListener {
     }
     const own = this.streams.get(node.id);
     if (!own) return;
-    const forSelf = JSON.stringify({ type: 'delta', seq, upserts: [], removals: [], self: view } satisfies ServerMessage);
+    const forSelf = new Frame({ type: 'delta', seq, upserts: [], removals: [], self: view });
     for (const ws of own) this.send(ws, forSelf);
     // After the self delta, so the agent knows when its key expired (weft status says so).
     if (view.expired) this.closeAll(own, 'ERR_NODE_EXPIRED', 'node key has expired');
@@ -373,13 +387,21 @@ export class StreamHub implements RegistryListener {
   }
 
   private closeAll(set: Set<WebSocket>, code: string, message: string): void {
-    for (const ws of set) {
-      this.send(ws, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
-      ws.close(4403, code);
-    }
+    for (const ws of set) this.close(ws, { type: 'error', code, message }, 4403, code);
   }
 
-  private send(ws: WebSocket, data: string): void {
+  /** Sends `last` (not a delta: written at once, after the delta queued for `ws`), then closes it. */
+  private close(ws: WebSocket, last: Extract<ServerMessage, { type: 'error' }>, code: number, reason: string): void {
+    this.send(ws, new Frame(last));
+    ws.close(code, reason);
+  }
+
+  /** A delta waits for the end of this event-loop turn (folded with the turn's others); anything else goes now (stream-outbox.ts). */
+  private send(ws: WebSocket, f: Frame): void {
+    this.outbox.push(ws, f);
+  }
+
+  private write(ws: WebSocket, data: string | Buffer): void {
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.log.warn({ buffered: ws.bufferedAmount }, 'map stream too slow; closing it');
@@ -387,7 +409,8 @@ export class StreamHub implements RegistryListener {
       return;
     }
     const sealing = this.sealing.get(ws);
-    ws.send(sealing ? sealFrame(sealing.keys.down, sealing.sent++, data) : data);
+    if (sealing) ws.send(sealFrame(sealing.keys.down, sealing.sent++, data));
+    else ws.send(data, { binary: false });
   }
 
   private onFrame(ws: WebSocket, nodeId: number, data: Buffer, isBinary: boolean): void {
@@ -397,8 +420,7 @@ export class StreamHub implements RegistryListener {
     if (text === null) {
       // Forged, replayed or reordered: nothing on this stream can be trusted any more.
       this.stats.badFrames++;
-      this.send(ws, JSON.stringify({ type: 'error', code: 'ERR_BAD_FRAME_MAC', message: 'a frame failed authentication' } satisfies ServerMessage));
-      ws.close(4401, 'ERR_BAD_FRAME_MAC');
+      this.close(ws, { type: 'error', code: 'ERR_BAD_FRAME_MAC', message: 'a frame failed authentication' }, 4401, 'ERR_BAD_FRAME_MAC');
       return;
     }
     this.onMessage(ws, nodeId, text);
@@ -406,10 +428,10 @@ export class StreamHub implements RegistryListener {
 
   // Untrusted input: every failure becomes an `error` message on the stream, never a throw.
   private onMessage(ws: WebSocket, nodeId: number, text: string | null): void {
-    const reply = (code: string, message: string): void => this.send(ws, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
+    const reply = (code: string, message: string): void => this.send(ws, new Frame({ type: 'error', code, message }));
     const m = parseClientMessage(text, this.stats.decode);
     if ('error' in m) return reply(m.error.code, m.error.message);
-    if (m.type === 'ping') return this.send(ws, JSON.stringify({ type: 'pong', id: m.id } satisfies ServerMessage));
+    if (m.type === 'ping') return this.send(ws, new Frame({ type: 'pong', id: m.id }));
     try {
       if (m.type === 'endpoints') {
         const endpoints = parseEndpoints(m.endpoints);
@@ -431,6 +453,7 @@ export class StreamHub implements RegistryListener {
   /** Closes every stream (coordinator shutdown). */
   stop(): void {
     this.updates.stop();
+    this.outbox.clear();
     if (this.policyTimer) this.clock.clearTimeout(this.policyTimer);
     this.policyTimer = null;
     for (const set of this.streams.values()) for (const ws of set) ws.terminate();

@@ -17,8 +17,19 @@ export { filtersEqual, type WireFilterRule } from './compile-parts.js';
 
 const BOTH = FAM4 | FAM6;
 
+/** One selector's per-slot family mask (replaced, not resized, when the slots grow). */
+interface Mask {
+  selector: Selector;
+  mask: Uint8Array;
+}
+
 interface CompiledRule {
   acl: AclRule;
+  /** What the rule compiles from (its line aside): equal texts compile equally. */
+  text: string;
+  /** The masks of its source and destination selectors, looked up once. */
+  srcMasks: Mask[];
+  dstMasks: Mask[];
   /** Source selectors as a key: rules with equal sources share their CIDR list. */
   srcKey: string;
   /** Per slot: its addresses covered by some source (visibility only needs != 0). */
@@ -26,7 +37,6 @@ interface CompiledRule {
   srcNodes: Set<number>;
   /** Slots whose srcMask covers both addresses: all live nodes = everyone is a source. */
   srcFull: number;
-  dstKeys: string[];
   dstPorts: Array<Array<[number, number]>>;
   dstNodes: Set<number>;
   dstUnion: Uint8Array;
@@ -48,7 +58,7 @@ export class CompiledPolicy {
   private v6: Array<Prefix | null> = [];
   private readonly free: number[] = [];
   private live = 0;
-  private readonly masks = new Map<string, { selector: Selector; mask: Uint8Array }>();
+  private readonly masks = new Map<string, Mask>();
   private readonly sources = new Map<string, Sources>();
   private readonly rules: CompiledRule[];
   private readonly groups = new Map<string, Set<string>>();
@@ -58,14 +68,22 @@ export class CompiledPolicy {
     this.rules = policy.acls.map((acl) => {
       const srcKey = acl.srcs.map(selectorKey).sort().join(' ');
       if (!this.sources.has(srcKey)) this.sources.set(srcKey, { selectors: acl.srcs, members: new Set(), cidrs: acl.srcs.some((s) => s.kind === 'all') ? ALL_SRCS : null });
-      for (const s of [...acl.srcs, ...acl.dsts.map((d) => d.selector)]) if (!this.masks.has(selectorKey(s))) this.masks.set(selectorKey(s), { selector: s, mask: new Uint8Array(0) });
+      const mask = (s: Selector): Mask => {
+        const k = selectorKey(s);
+        let m = this.masks.get(k);
+        if (!m) this.masks.set(k, (m = { selector: s, mask: new Uint8Array(0) }));
+        return m;
+      };
+      const dstMasks = acl.dsts.map((d) => mask(d.selector));
       return {
         acl,
+        text: JSON.stringify([acl.srcs, acl.dsts, acl.protos]),
+        srcMasks: acl.srcs.map(mask),
+        dstMasks,
         srcKey,
         srcMask: new Uint8Array(0),
         srcNodes: new Set<number>(),
         srcFull: 0,
-        dstKeys: acl.dsts.map((d) => selectorKey(d.selector)),
         dstPorts: acl.dsts.map((d) => mergePorts(d.ports.map((p) => [p.first, p.last] as [number, number]))),
         dstNodes: new Set<number>(),
         dstUnion: new Uint8Array(0),
@@ -153,6 +171,25 @@ export class CompiledPolicy {
     return [...seen].sort((a, b) => a - b).map((s) => this.slots[s]!.id);
   }
 
+  /**
+   * The nodes whose peers or filter may differ between `prev` (an earlier compilation)
+   * and this one because the policy changed: the members of the rules that differ, by
+   * position. null: the groups or the number of rules changed, so any node may differ.
+   * Node changes since `prev` are not counted (their own fan-out told their peers).
+   */
+  changedSince(prev: CompiledPolicy): Set<string> | null {
+    if (prev.rules.length !== this.rules.length || !sameGroups(prev.groups, this.groups)) return null;
+    const out = new Set<string>();
+    for (let k = 0; k < this.rules.length; k++) {
+      if (prev.rules[k].text === this.rules[k].text) continue;
+      for (const [c, r] of [[prev, prev.rules[k]], [this, this.rules[k]]] as const) {
+        for (const s of r.srcNodes) out.add(c.slots[s]!.id);
+        for (const d of r.dstNodes) out.add(c.slots[d]!.id);
+      }
+    }
+    return out;
+  }
+
   private allBut(i: number): string[] {
     const out: string[] = [];
     for (let k = 0; k < this.slots.length; k++) if (k !== i && this.slots[k]) out.push(this.slots[k]!.id);
@@ -174,19 +211,19 @@ export class CompiledPolicy {
     const i = this.free.pop()!;
     this.index.set(n.id, i);
     this.slots[i] = n;
-    this.v4[i] = parsePrefix(n.ipv4);
-    this.v6[i] = parsePrefix(n.ipv6);
+    this.v4[i] = addressPrefix(n.ipv4);
+    this.v6[i] = addressPrefix(n.ipv6);
     this.live++;
     for (const { selector, mask } of this.masks.values()) mask[i] = this.bits(selector, n, i);
     const router = n.routes?.length || n.exit ? this.router(n) : null;
     for (const r of this.rules) {
       let src = 0;
-      for (const s of r.acl.srcs) src |= this.masks.get(selectorKey(s))!.mask[i];
+      for (const m of r.srcMasks) src |= m.mask[i];
       r.srcMask[i] = src;
       if (src) r.srcNodes.add(i);
       if (src === BOTH) r.srcFull++;
       let dst = 0;
-      for (const k of r.dstKeys) dst |= this.masks.get(k)!.mask[i];
+      for (const m of r.dstMasks) dst |= m.mask[i];
       const fwd = router ? forwardRules(r.acl, [], r.dstPorts, router) : [];
       // Sources allowed through the router see it (and it them), in any family.
       if (fwd.length) {
@@ -287,8 +324,8 @@ export class CompiledPolicy {
 
   private portsFor(r: CompiledRule, i: number, fam: number): Array<[number, number]> | null {
     let ports: Array<[number, number]> | null = null;
-    for (let d = 0; d < r.dstKeys.length; d++) {
-      if (!(this.masks.get(r.dstKeys[d])!.mask[i] & fam)) continue;
+    for (let d = 0; d < r.dstMasks.length; d++) {
+      if (!(r.dstMasks[d].mask[i] & fam)) continue;
       // The common single-entry case shares the entry's array across all nodes.
       if (!ports) ports = r.dstPorts[d];
       else ports = mergePorts([...ports, ...r.dstPorts[d]]);
@@ -301,6 +338,26 @@ export class CompiledPolicy {
     if (i === undefined) throw new RangeError(`unknown node ${id}`);
     return i;
   }
+}
+
+function sameGroups(a: Map<string, Set<string>>, b: Map<string, Set<string>>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [g, users] of a) {
+    const other = b.get(g);
+    if (!other || other.size !== users.size || [...users].some((u) => !other.has(u))) return false;
+  }
+  return true;
+}
+
+// A policy edit recompiles every node: their addresses are parsed once, not per compile.
+const ADDRESS_CACHE_MAX = 1 << 16;
+const addresses = new Map<string, Prefix>();
+function addressPrefix(s: string): Prefix {
+  let p = addresses.get(s);
+  if (p) return p;
+  if (addresses.size >= ADDRESS_CACHE_MAX) addresses.clear();
+  addresses.set(s, (p = parsePrefix(s)));
+  return p;
 }
 
 /** Compiles `policy` against the current node list; then keep it current with upsert/remove. */

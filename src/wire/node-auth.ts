@@ -110,8 +110,9 @@ function counterBytes(n: number): Buffer {
 }
 
 /** A map-stream frame: MAC(key, counter || payload) || payload; counters start at 0 per direction. */
-export function sealFrame(key: Uint8Array, counter: number, payload: string): Buffer {
-  const body = Buffer.from(payload, 'utf8');
+/** `payload`: the JSON text, or its UTF-8 bytes (one encoding shared by many streams). */
+export function sealFrame(key: Uint8Array, counter: number, payload: string | Uint8Array): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   return Buffer.concat([mac256(key, counterBytes(counter), body), body]);
 }
 

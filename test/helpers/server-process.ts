@@ -12,8 +12,9 @@ export interface ServerProcess {
   metrics: string | null;
 }
 
-export function startServerProcess(args: string[]): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [SERVER_ENTRY, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** `nodeArgs` go to node itself (e.g. `--cpu-prof`), before the entry. */
+export function startServerProcess(args: string[], nodeArgs: string[] = []): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [...nodeArgs, SERVER_ENTRY, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start in 15 s')), 15_000);
     proc.once('exit', (code) => reject(new Error(`server exited early (${code})`)));

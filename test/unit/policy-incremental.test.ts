@@ -60,3 +60,38 @@ test('incremental joins, leaves and changes equal a full recompile', () => {
     { numRuns: 300 },
   );
 });
+
+// Property: after a policy edit, every node whose peers or filter differ is one changedSince names.
+test('a policy edit names every node it changes (changedSince)', () => {
+  const textOf = (acls: Array<{ src: string[]; dst: Array<[string, string]> }>, g1: string[]): string =>
+    JSON.stringify({ groups: { 'group:g1': g1 }, tagOwners: { 'tag:x': [], 'tag:y': [] }, acls: acls.map((a) => ({ action: 'accept', src: a.src, dst: a.dst.map(([s, p]) => `${s}:${p}`) })) });
+  fc.assert(
+    fc.property(
+      fc.array(aclArb, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat(3), aclArb), { maxLength: 3 }),
+      fc.boolean(),
+      fc.array(specArb, { minLength: 1, maxLength: POOL }),
+      (acls, edits, moveGroup, specs) => {
+        const nodes = specs.map((s, k) => node(k, s));
+        const edited = [...acls];
+        for (const [at, acl] of edits) edited[at % edited.length] = acl;
+        const before = compilePolicy(parsePolicy(textOf(acls, ['a@'])), nodes);
+        const after = compilePolicy(parsePolicy(textOf(edited, moveGroup ? ['b@'] : ['a@'])), nodes);
+        const named = after.changedSince(before);
+        if (named === null) return;
+        for (const n of nodes) {
+          if (named.has(n.id)) continue;
+          assert.deepEqual(after.peers(n.id), before.peers(n.id), `peers of ${n.id}`);
+          assert.deepEqual(after.filter(n.id), before.filter(n.id), `filter of ${n.id}`);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  // An unchanged policy names nobody; a changed group or rule count names everyone (null).
+  const nodes = [node(0, { user: 'a', tags: [], routes: [], exit: false })];
+  const p = (g1: string[], n: number): ReturnType<typeof compilePolicy> => compilePolicy(parsePolicy(textOf(Array.from({ length: n }, () => ({ src: ['*'], dst: [['*', '*']] })), g1)), nodes);
+  assert.deepEqual(p(['a@'], 1).changedSince(p(['a@'], 1)), new Set());
+  assert.equal(p(['a@'], 1).changedSince(p(['b@'], 1)), null);
+  assert.equal(p(['a@'], 1).changedSince(p(['a@'], 2)), null);
+});
