@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { NodeView } from '../wire/control.js';
+import type { Device } from '../wireguard/device.js';
 import { CircuitAgent } from './circuits.js';
 import { loadOrCreateKey } from './state.js';
 
@@ -19,8 +20,20 @@ export interface CircuitArgs {
 
 const ALWAYS_BLOCKED = ['100.64.0.0/10', 'fc00::/7', '127.0.0.0/8', '::1/128', '169.254.0.0/16', 'fe80::/10', '0.0.0.0/8'];
 
+/** What the circuit side needs of the running agent. */
+export interface CircuitHostAgent {
+  self: NodeView | null;
+  peers: ReadonlyMap<string, NodeView>;
+  /** The builtin engine; null with an external one. */
+  device: Device | null;
+  /** The userspace stack, when the agent runs on it (then the TUN path is not used). */
+  netstack: unknown;
+  /** More `weft status` fields from parts started beside the agent. */
+  statusExtra: () => object;
+}
+
 export async function startCircuitAgent(
-  agent: { self: NodeView | null; peers: ReadonlyMap<string, NodeView> },
+  agent: CircuitHostAgent,
   args: { stateDir: string; circuits?: CircuitArgs; exitPolicy: { allowPorts: string[]; block: string[] } },
   logger: Logger,
 ): Promise<CircuitAgent> {
@@ -33,9 +46,15 @@ export async function startCircuitAgent(
     peers: () => agent.peers.values(),
     exitPolicy: c.exit ? { allow: ['0.0.0.0/0', '::/0'], block: [...ALWAYS_BLOCKED, ...args.exitPolicy.block], ports: args.exitPolicy.allowPorts } : undefined,
     exitCircuit: c.exitCircuit,
+    // The client's outside traffic enters the circuit from the kernel TUN (builtin engine).
+    tun: c.exitCircuit && agent.device && !agent.netstack ? { device: agent.device, blocked: ALWAYS_BLOCKED } : undefined,
     distinctNetworks: !c.sameNetwork,
     logger,
   });
   await ca.start();
+  agent.statusExtra = () => {
+    const circuit = ca.status();
+    return circuit ? { circuit } : {};
+  };
   return ca;
 }

@@ -13,6 +13,8 @@ import { parseAddress } from '../onion/link.js';
 import { DEFAULT_CIRCUIT_PORT, OnionNode } from '../onion/node.js';
 import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/path.js';
 import type { NodeView } from '../wire/control.js';
+import type { Device } from '../wireguard/device.js';
+import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
 
 // Onion circuits on a running agent (`weft up --circuits`, `--circuit-exit`,
 // `--exit-circuit N`; `weft circuit build`).
@@ -23,7 +25,8 @@ import type { NodeView } from '../wire/control.js';
 // - A client (--exit-circuit N, or `weft circuit build`) keeps one active circuit and
 //   carries its TCP connections through it: a SOCKS5 proxy on circuit-socks5.sock in the
 //   state dir (and optionally on a TCP address), the same entry the userspace stack's
-//   front doors give. `weft nc`-style clients can use it.
+//   front doors give. `weft nc`-style clients can use it. With the kernel TUN the host's
+//   outside TCP enters the circuit too, like an exit node's traffic (circuit-tun.ts).
 // - Control: a local API on circuit.sock (0600, state dir 0700) that the CLI calls.
 
 export const circuitSocketPath = (stateDir: string): string => join(stateDir, 'circuit.sock');
@@ -43,7 +46,18 @@ export interface CircuitAgentOptions {
   distinctNetworks?: boolean;
   /** Build a circuit of this many hops at start and keep one for the SOCKS5 entry. */
   exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
+  /** With exitCircuit: the builtin engine on the kernel TUN, whose outside traffic enters the circuit. */
+  tun?: { device: Device; blocked: readonly string[] };
   logger: Logger;
+}
+
+/** `weft status` for a circuit client. */
+export interface CircuitStatus {
+  hops: number;
+  /** The active circuit's members (null: none built or it died). */
+  path: string[] | null;
+  /** The host's outside traffic through the TUN (absent without it). */
+  tun?: CircuitTunStatus;
 }
 
 export interface BuildReply {
@@ -56,6 +70,7 @@ export class CircuitAgent {
   private api: FastifyInstance | null = null;
   private readonly socks: Socks5Server[] = [];
   private active: Circuit | null = null;
+  private tun: CircuitTun | null = null;
   private building: Promise<Circuit> | null = null;
   private readonly port: number;
 
@@ -86,6 +101,7 @@ export class CircuitAgent {
       await tcp.listen(ec.socks5.port, ec.socks5.host);
       this.socks.push(tcp);
     }
+    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun.device, this.opts.tun.blocked, dial, this.opts.logger);
     // The first build may race the first netmap; later dials rebuild on demand.
     this.build(ec.hops, ec.exit).catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'first circuit build failed; retried on the next connection'));
   }
@@ -104,7 +120,16 @@ export class CircuitAgent {
     return { path: sel.path.map((h) => h.name), buildMs };
   }
 
+  status(): CircuitStatus | null {
+    const ec = this.opts.exitCircuit;
+    if (!ec) return null;
+    const path = this.active?.isOpen ? this.active.path.map((h) => h.name) : null;
+    return { hops: ec.hops, path, ...(this.tun ? { tun: this.tun.status() } : {}) };
+  }
+
   async stop(): Promise<void> {
+    await this.tun?.close();
+    this.tun = null;
     await Promise.all(this.socks.splice(0).map((s) => s.close()));
     await this.api?.close();
     this.api = null;

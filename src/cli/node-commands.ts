@@ -141,6 +141,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     exitNode: args.exitNode,
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
     exitNodeFallback: args.exitNodeFallback,
+    exitCircuit: args.circuits?.exitCircuit !== undefined,
     metricsListen: args.metricsListen,
     tun: args.tun,
     backend: args.backend,

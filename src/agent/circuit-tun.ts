@@ -1,0 +1,66 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
+import { parsePrefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
+import { TcpForwarder, type ForwarderStats } from '../netstack/forwarder.js';
+import type { Device } from '../wireguard/device.js';
+
+// `weft up --exit-circuit N` on the kernel TUN: the host's outside traffic enters the
+// circuit like it would an exit node. The routes are the exit-node ones (routing.ts:
+// default routes into the interface, the coordinator and relays kept out, the engine's
+// marked UDP untouched); the engine hands us what no peer routes (Device.onUnroutedPacket),
+// and a private lwIP (netstack/forwarder.ts) accepts those TCP connections, whatever
+// their destination, each one becoming one circuit stream to that destination.
+// - Mesh destinations never come here: peers route them (hop-to-hop links to members'
+//   <mesh IPv4>:7301 included), and an unrouted mesh address stays unrouted.
+// - What the exit would refuse anyway (mesh, loopback, link-local) is not sent.
+// - Non-TCP (UDP, ICMP...) to the outside is dropped and counted: a circuit carries
+//   TCP streams only.
+
+export interface CircuitTunStatus extends ForwarderStats {
+  /** Which lwIP build terminates the host's TCP. */
+  stack: 'addon' | 'wasm';
+}
+
+export class CircuitTun {
+  private readonly fwd: TcpForwarder;
+  private readonly keep = new PrefixTrie<true>();
+  private readonly prev: Device['onUnroutedPacket'];
+
+  constructor(
+    private readonly device: Device,
+    /** Destinations that never enter the circuit (the exit's own refusals). */
+    blocked: readonly string[],
+    dial: (host: string, port: number) => Promise<Duplex>,
+    logger: Logger,
+  ) {
+    for (const r of blocked) this.keep.insert(parsePrefix(r), true);
+    this.fwd = new TcpForwarder({
+      dial,
+      mtu: device.mtu,
+      logger,
+      output: (b) => {
+        try {
+          device.tun.write(b);
+        } catch (err) {
+          logger.debug({ err: (err as Error).message }, 'circuit: TUN write failed');
+        }
+      },
+    });
+    this.prev = device.onUnroutedPacket;
+    device.onUnroutedPacket = (buf, off, len) => {
+      if (this.keep.lookupPacket(buf, off, len, 'dst') === true) return false;
+      this.fwd.input(buf, off, len);
+      return true;
+    };
+  }
+
+  status(): CircuitTunStatus {
+    return { ...this.fwd.stats, stack: this.fwd.kind };
+  }
+
+  async close(): Promise<void> {
+    this.device.onUnroutedPacket = this.prev;
+    await this.fwd.close();
+  }
+}
