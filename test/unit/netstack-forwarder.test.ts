@@ -10,19 +10,10 @@ import type { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { TcpForwarder } from '../../src/netstack/forwarder.js';
 import { WasmLwip } from '../../src/netstack/lwip-wasm.js';
-import { loadStack, type StackKind } from '../../src/netstack/select.js';
+import { addonLoads, loadStack, type StackKind } from '../../src/netstack/select.js';
 import { NetStack } from '../../src/netstack/stack.js';
 import { dialTcp, type TcpSocket } from '../../src/netstack/tcp-socket.js';
 import { UdpSocket } from '../../src/netstack/udp-socket.js';
-
-function addonLoads(): boolean {
-  try {
-    loadStack('addon');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function readAll(s: TcpSocket): Promise<string> {
   let text = '';
