@@ -1,4 +1,8 @@
 import type { Logger } from '../log.js';
+import type { NetStack } from '../netstack/stack.js';
+import { TcpServer } from '../netstack/tcp-server.js';
+import { dialTcp } from '../netstack/tcp-socket.js';
+import type { LinkTransport } from '../onion/link.js';
 import type { NodeView } from '../wire/control.js';
 import type { Device } from '../wireguard/device.js';
 import { CircuitAgent } from './circuits.js';
@@ -26,8 +30,9 @@ export interface CircuitHostAgent {
   peers: ReadonlyMap<string, NodeView>;
   /** The builtin engine; null with an external one. */
   device: Device | null;
-  /** The userspace stack, when the agent runs on it (then the TUN path is not used). */
-  netstack: unknown;
+  /** The userspace stack, when the agent runs on it: links run on it, and its front doors lead outside traffic into the circuit. */
+  netstack: NetStack | null;
+  findPeer(target: string): NodeView | undefined;
   /** More `weft status` fields from parts started beside the agent. */
   statusExtra: () => object;
 }
@@ -47,7 +52,10 @@ export async function startCircuitAgent(
     exitPolicy: c.exit ? { allow: ['0.0.0.0/0', '::/0'], block: [...ALWAYS_BLOCKED, ...args.exitPolicy.block], ports: args.exitPolicy.allowPorts } : undefined,
     exitCircuit: c.exitCircuit,
     // The client's outside traffic enters the circuit from the kernel TUN (builtin engine).
-    tun: c.exitCircuit && agent.device && !agent.netstack ? { device: agent.device, blocked: ALWAYS_BLOCKED } : undefined,
+    tun: c.exitCircuit && agent.device && !agent.netstack ? agent.device : undefined,
+    blocked: ALWAYS_BLOCKED,
+    isMeshName: (h) => agent.findPeer(h) !== undefined,
+    transport: agent.netstack ? stackTransport(agent.netstack) : undefined,
     distinctNetworks: !c.sameNetwork,
     logger,
   });
@@ -57,4 +65,17 @@ export async function startCircuitAgent(
     return circuit ? { circuit } : {};
   };
   return ca;
+}
+
+/** Links over the userspace stack (`--tun=userspace`: the mesh address exists only there). */
+function stackTransport(stack: NetStack): LinkTransport {
+  return {
+    async listen(_host, port, onConnection) {
+      const srv = new TcpServer(stack, { allowHalfOpen: false });
+      srv.on('connection', onConnection);
+      srv.listen(port);
+      return { port: srv.address()!.port, close: () => new Promise<void>((resolve) => void srv.close(() => resolve())) };
+    },
+    connect: (host, port) => dialTcp(stack, host, port),
+  };
 }

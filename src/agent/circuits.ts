@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
@@ -13,6 +15,9 @@ import { parseAddress } from '../onion/link.js';
 import { DEFAULT_CIRCUIT_PORT, OnionNode } from '../onion/node.js';
 import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/path.js';
 import type { NodeView } from '../wire/control.js';
+import { parsePrefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
+import type { LinkTransport } from '../onion/link.js';
 import type { Device } from '../wireguard/device.js';
 import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
 
@@ -47,7 +52,13 @@ export interface CircuitAgentOptions {
   /** Build a circuit of this many hops at start and keep one for the SOCKS5 entry. */
   exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
   /** With exitCircuit: the builtin engine on the kernel TUN, whose outside traffic enters the circuit. */
-  tun?: { device: Device; blocked: readonly string[] };
+  tun?: Device;
+  /** Destinations that never enter the circuit (the exit refuses them anyway). */
+  blocked?: readonly string[];
+  /** Whether a name is a mesh peer's (the front doors dial those directly). */
+  isMeshName?: (host: string) => boolean;
+  /** What the links run on (default Node's TCP; the userspace stack's with --tun=userspace). */
+  transport?: LinkTransport;
   logger: Logger;
 }
 
@@ -71,6 +82,7 @@ export class CircuitAgent {
   private readonly socks: Socks5Server[] = [];
   private active: Circuit | null = null;
   private tun: CircuitTun | null = null;
+  private readonly blocked = new PrefixTrie<true>();
   private building: Promise<Circuit> | null = null;
   private readonly port: number;
 
@@ -83,7 +95,9 @@ export class CircuitAgent {
       logger: opts.logger,
       exitPolicy: opts.exitPolicy,
       allowExtend: (a) => members().has(a),
+      transport: opts.transport,
     });
+    for (const r of opts.blocked ?? []) this.blocked.insert(parsePrefix(r), true);
   }
 
   async start(): Promise<void> {
@@ -101,7 +115,7 @@ export class CircuitAgent {
       await tcp.listen(ec.socks5.port, ec.socks5.host);
       this.socks.push(tcp);
     }
-    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun.device, this.opts.tun.blocked, dial, this.opts.logger);
+    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun, this.opts.blocked ?? [], dial, this.opts.logger);
     // The first build may race the first netmap; later dials rebuild on demand.
     this.build(ec.hops, ec.exit).catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'first circuit build failed; retried on the next connection'));
   }
@@ -146,6 +160,18 @@ export class CircuitAgent {
       await this.building;
     }
     return this.active!.openStream(host, port);
+  }
+
+  /**
+   * The userspace stack's front doors: a connection to an outside destination (an IP
+   * outside the blocked ranges, or a name that is no mesh peer's, resolved at the exit)
+   * goes into the circuit; null for the mesh (dialled directly).
+   */
+  routeOutside(host: string, port: number): Promise<Duplex> | null {
+    if (!this.opts.exitCircuit) return null;
+    const h = host.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(h) ? this.blocked.lookup(Uint8Array.from(ipaddr.parse(h).toByteArray()), isIP(h) as 4 | 6) === true : (this.opts.isMeshName?.(h) ?? false)) return null;
+    return this.dial(h, port);
   }
 
   private candidates(exit?: string): RelayCandidate[] {

@@ -21,7 +21,6 @@ export interface RawCircuitArgs {
   circuitExitNode?: string;
   circuitSocks5?: string;
   circuitAllowSameNetwork?: boolean;
-  tun?: string;
 }
 
 export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs } {
@@ -30,7 +29,6 @@ export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs 
     if (raw.circuitExitNode !== undefined || raw.circuitSocks5 !== undefined || raw.circuitAllowSameNetwork) throw new InvalidArgumentError('--circuit-exit-node, --circuit-socks5 and --circuit-allow-same-network need --circuits or --exit-circuit');
     return {};
   }
-  if (raw.tun === 'userspace') throw new InvalidArgumentError('circuits need the kernel TUN: links listen on the mesh address');
   const exitCircuit =
     raw.exitCircuit === undefined
       ? undefined

@@ -154,10 +154,12 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.once('SIGTERM', onSignal);
   await agent.start();
   const self = agent.self!;
-  const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
+  let circuits: Awaited<ReturnType<typeof startCircuitAgent>> | null = null;
+  const route = (h: string, p: number) => circuits?.routeOutside(h, p) ?? null;
+  const doors = agent.netstack ? await startFrontDoors(agent, { ...args, stateDir: args.stateDir, route }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
-  const circuits = args.circuits ? await startCircuitAgent(agent, args, logger) : null;
+  if (args.circuits) circuits = await startCircuitAgent(agent, args, logger);
   await agent.stopped;
   await circuits?.stop();
   await doors?.close();

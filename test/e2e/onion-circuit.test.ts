@@ -1,4 +1,4 @@
-// End to end: five serverless agents in namespaces on one bridged LAN, started with the
+// End to end: six serverless agents in namespaces on one bridged LAN, started with the
 // README's circuit commands (placeholders filled in; `--state-dir` and, since every
 // member is on one LAN /16, `--circuit-allow-same-network` added). A host namespace
 // linked only to the exit member's namespace serves HTTP; the client reaches it only
@@ -17,8 +17,10 @@ import { readmeLine, readmeLines } from './serverless-helpers.js';
 
 e2eFile();
 
-const NAMES = ['amber', 'birch', 'cedar', 'dune', 'elm'];
+const NAMES = ['amber', 'birch', 'cedar', 'dune', 'elm', 'fir'];
 const CLIENT = 'birch';
+/** A second client on the userspace stack (`--tun=userspace` added to the client line). */
+const USERSPACE = 'fir';
 const EXIT = 'elm';
 const HTTP_PORT = 8080;
 /** The host behind the exit (benchmarking range, clear of the lab LAN 10.99.0.0/24). */
@@ -28,7 +30,7 @@ function pre(t: SkipContext): boolean {
   return requireOrSkip(t, [rootReason(), ...missingTools(['ip', 'curl']), existsSync(WEFT_JS) ? null : `weft not built (${WEFT_JS})`]);
 }
 
-describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_000 }, () => {
+describe('a 3-hop onion circuit through six serverless agents', { timeout: 300_000 }, () => {
   const fx = suiteMesh();
   let lines: string[][] = [];
   /** The circuit's middle hop, from `weft circuit build`. */
@@ -75,10 +77,12 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
       client: (l) => l.includes('--exit-circuit'),
     };
     for (const n of mesh.nodes) {
-      const role = n.name === NAMES[0] ? 'first' : n.name === EXIT ? 'exit' : n.name === CLIENT ? 'client' : 'relay';
+      const role = n.name === NAMES[0] ? 'first' : n.name === EXIT ? 'exit' : n.name === CLIENT || n.name === USERSPACE ? 'client' : 'relay';
       const words = up.find(pick[role]);
       assert.ok(words, `README shows the up line for ${n.name}`);
-      await mesh.startAgent(n, [...mesh.cli, ...fill(words, n, same)], mesh.env);
+      const extra = n.name === USERSPACE ? [...same, '--tun=userspace'] : same;
+      // Debug logs: the middle relay's are searched for the destination below.
+      await mesh.startAgent(n, [...mesh.cli, ...fill(words, n, extra)], { ...mesh.env, LOG_LEVEL: 'debug' });
     }
     for (const n of NAMES) await mesh.waitPeers(n, NAMES.filter((x) => x !== n), 30_000);
   });
@@ -117,6 +121,20 @@ describe('a 3-hop onion circuit through five serverless agents', { timeout: 300_
     assert.ok(middle, 'the build test found the middle hop');
     const mlog = mesh.node(middle).agent?.stderr ?? '';
     assert.ok(mlog.length > 0 && !mlog.includes(DEST), `middle ${middle} log mentions the destination:\n${mlog.slice(-2000)}`);
+  });
+
+  test('on the userspace stack, outside destinations dialled through its front doors go through the circuit', async (t) => {
+    if (!pre(t)) return;
+    const mesh = fx.get();
+    const u = mesh.node(USERSPACE);
+    const r = await mesh.weft(u.ns, ['curl', `http://${DEST}:${HTTP_PORT}/`, '--state-dir', u.stateDir]);
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${u.agent?.stderr.slice(-3000)}`);
+    assert.equal(r.stdout, exitSide);
+    const st = await mesh.weft(u.ns, ['status', '--json', '--state-dir', u.stateDir]);
+    assert.equal(st.code, 0, st.stderr);
+    const circuit = JSON.parse(st.stdout).circuit;
+    assert.equal(circuit.tun, undefined, 'no TUN forwarder on the userspace stack');
+    assert.equal(circuit.path.at(-1), EXIT);
   });
 
   test('UDP from the client to the outside is dropped and counted, and weft status says so', async (t) => {
