@@ -75,8 +75,7 @@ export class Agent {
   private source: NetmapSource | null = null;
   /** The builtin engine; null with an external one (--backend kernel|wireguard-go). */
   device: Device | null = null;
-  /** More `weft status` fields from parts started beside the agent (the circuit client). */
-  statusExtra: () => object = () => ({});
+  statusExtra: () => object = () => ({}); // more `weft status` fields from parts beside the agent (circuits)
   /** The data plane, whichever backend runs it. */
   engine: Engine | null = null;
   /** The packet filter as nftables rules when packets bypass us (external engine). */

@@ -156,6 +156,7 @@ export class TcpForwarder {
     if (!flow || flow.socket) return void s.resetAndDestroy();
     flow.socket = s;
     this.stats.accepted++;
+    this.logger.debug({ host: flow.host, port: flow.port }, 'forwarder: connection accepted');
     s.pause();
     s.once('close', () => {
       flow.closedAt = Date.now();

@@ -4,7 +4,8 @@
 // linked only to the exit member's namespace serves HTTP; the client reaches it only
 // through a 3-hop circuit built by `weft circuit build`: with plain curl (its TUN routes
 // outside traffic into the circuit) and via its SOCKS5 entry. UDP to the outside is
-// dropped and counted in `weft status`.
+// dropped and counted in `weft status`. A sixth member runs the client line on the
+// userspace stack (`--tun=userspace` added) and reaches the host with `weft curl`.
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -108,12 +109,12 @@ describe('a 3-hop onion circuit through six serverless agents', { timeout: 300_0
     const c = mesh.node(CLIENT);
     const logs = () => [CLIENT, EXIT].map((n) => `--- ${n}:\n${mesh.node(n).agent?.stderr.slice(-4000)}`).join('\n');
     // No proxy flag: the client's default route leads into its TUN and on into the circuit.
-    const body = await mesh.fetchText(c.ns, `http://${DEST}:${HTTP_PORT}/`, 20);
-    // The server saw the exit's address on its link: the exit made the connection.
-    assert.equal(body, exitSide, logs());
+    const r = await mesh.lab.exec(c.ns, ['curl', '-sS', '-m', '20', `http://${DEST}:${HTTP_PORT}/`], { timeoutMs: 30_000 });
     const st = await mesh.weft(c.ns, ['status', '--json', '--state-dir', c.stateDir]);
     assert.equal(st.code, 0, st.stderr);
     const circuit = JSON.parse(st.stdout).circuit;
+    // The server saw the exit's address on its link: the exit made the connection.
+    assert.equal(r.stdout, exitSide, `curl: ${r.code} ${r.stderr}\ncircuit: ${JSON.stringify(circuit)}\n${logs()}`);
     assert.ok(circuit.tun.accepted >= 1, JSON.stringify(circuit));
     assert.equal(circuit.path.at(-1), EXIT);
     // The middle relay's log never names the destination (that it cannot tell the client's
