@@ -1,23 +1,22 @@
-import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
-import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { WeftError } from '../errors.js';
 import { applyHttpLimits, listenPrivateSocket } from '../listen.js';
 import type { Logger } from '../log.js';
+import { parsePrefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
 import { Socks5Server } from '../netstack/socks5.js';
 import type { Circuit } from '../onion/circuit.js';
 import type { OnionExitPolicy } from '../onion/exit.js';
-import { parseAddress } from '../onion/link.js';
+import { parseAddress, type LinkTransport } from '../onion/link.js';
 import { DEFAULT_CIRCUIT_PORT, OnionNode } from '../onion/node.js';
 import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/path.js';
 import type { NodeView } from '../wire/control.js';
-import { parsePrefix } from '../net/prefix.js';
-import { PrefixTrie } from '../net/prefix-trie.js';
-import type { LinkTransport } from '../onion/link.js';
 import type { Device } from '../wireguard/device.js';
 import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
 
@@ -31,7 +30,9 @@ import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
 //   carries its TCP connections through it: a SOCKS5 proxy on circuit-socks5.sock in the
 //   state dir (and optionally on a TCP address), the same entry the userspace stack's
 //   front doors give. `weft nc`-style clients can use it. With the kernel TUN the host's
-//   outside TCP enters the circuit too, like an exit node's traffic (circuit-tun.ts).
+//   outside TCP enters the circuit too, like an exit node's traffic (circuit-tun.ts); on
+//   the userspace stack the links run over it and its front doors send outside
+//   destinations into the circuit (routeOutside).
 // - Control: a local API on circuit.sock (0600, state dir 0700) that the CLI calls.
 
 export const circuitSocketPath = (stateDir: string): string => join(stateDir, 'circuit.sock');

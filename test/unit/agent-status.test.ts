@@ -31,3 +31,10 @@ test('weft status says when the tunnel is down while the agent runs', () => {
   assert.match(formatStatus({ ...status(null), coordinator: { url: 'http://c', connected: false }, tunnelDown: true }, NOW), /^100\.64\.0\.1\s+laptop\s+self\s+tunnel down/);
   assert.match(formatStatus(status(null), NOW), /self\s+coordinator connected$/);
 });
+
+test('weft status shows the exit circuit and what its TUN path dropped', () => {
+  const tun = { accepted: 4, refused: 1, dialFailed: 0, nonTcpDropped: 7, unknownFlow: 0, flows: 2, stack: 'addon' as const };
+  assert.match(formatStatus({ ...status(null), circuit: { hops: 3, path: ['a', 'b', 'gw'], tun } }, NOW), /exit circuit\s+3 hops a -> b -> gw\s+TUN: 4 TCP streams, 1 refused, 0 failed, 7 non-TCP dropped$/m);
+  assert.match(formatStatus({ ...status(null), circuit: { hops: 3, path: null } }, NOW), /exit circuit\s+3 hops, none built\s+SOCKS5 entry only$/m);
+  assert.doesNotMatch(formatStatus(status(null), NOW), /exit circuit/);
+});
