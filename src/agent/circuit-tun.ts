@@ -13,9 +13,12 @@ import type { Device } from '../wireguard/device.js';
 // their destination, each one becoming one circuit stream to that destination.
 // - Mesh destinations never come here: peers route them (hop-to-hop links to members'
 //   <mesh IPv4>:7301 included), and an unrouted mesh address stays unrouted.
-// - What the exit would refuse anyway (mesh, loopback, link-local) is not sent.
+// - What the exit would refuse anyway (mesh, loopback, link-local) and multicast are
+//   not taken (left unrouted, as without the circuit).
 // - Non-TCP (UDP, ICMP...) to the outside is dropped and counted: a circuit carries
 //   TCP streams only.
+
+const LOCAL_ONLY = ['224.0.0.0/4', '255.255.255.255/32', 'ff00::/8'];
 
 export interface CircuitTunStatus extends ForwarderStats {
   /** Which lwIP build terminates the host's TCP. */
@@ -34,7 +37,8 @@ export class CircuitTun {
     dial: (host: string, port: number) => Promise<Duplex>,
     logger: Logger,
   ) {
-    for (const r of blocked) this.keep.insert(parsePrefix(r), true);
+    // Multicast and broadcast (IPv6 neighbour discovery, MLD...) are never outside traffic.
+    for (const r of [...blocked, ...LOCAL_ONLY]) this.keep.insert(parsePrefix(r), true);
     this.fwd = new TcpForwarder({
       dial,
       mtu: device.mtu,
