@@ -23,12 +23,17 @@ const LOCAL_ONLY = ['224.0.0.0/4', '255.255.255.255/32', 'ff00::/8'];
 export interface CircuitTunStatus extends ForwarderStats {
   /** Which lwIP build terminates the host's TCP. */
   stack: 'addon' | 'wasm';
+  /** Packets handed back to the host, and those the TUN did not take. */
+  toHost: number;
+  toHostFailed: number;
 }
 
 export class CircuitTun {
   private readonly fwd: TcpForwarder;
   private readonly keep = new PrefixTrie<true>();
   private readonly prev: Device['onUnroutedPacket'];
+  private toHost = 0;
+  private toHostFailed = 0;
 
   constructor(
     private readonly device: Device,
@@ -44,9 +49,13 @@ export class CircuitTun {
       mtu: device.mtu,
       logger,
       output: (b) => {
+        let want = 0;
+        for (let i = 0; i < b.count; i++) if (b.lengths[i]) want++;
+        this.toHost += want;
         try {
-          device.tun.write(b);
+          this.toHostFailed += want - device.tun.write(b);
         } catch (err) {
+          this.toHostFailed += want;
           logger.debug({ err: (err as Error).message }, 'circuit: TUN write failed');
         }
       },
@@ -60,7 +69,7 @@ export class CircuitTun {
   }
 
   status(): CircuitTunStatus {
-    return { ...this.fwd.stats, stack: this.fwd.kind };
+    return { ...this.fwd.stats, stack: this.fwd.kind, toHost: this.toHost, toHostFailed: this.toHostFailed };
   }
 
   async close(): Promise<void> {

@@ -69,6 +69,7 @@ test('outside TCP from the TUN goes to the circuit dialler; mesh stays unrouted;
     for (let i = 0; i < 100 && ct.status().nonTcpDropped === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(ct.status().nonTcpDropped, 1);
     assert.equal(ct.status().accepted, 1);
+    assert.ok(ct.status().toHost > 0 && ct.status().toHostFailed === 0, JSON.stringify(ct.status()));
     assert.deepEqual(dialled, ['203.0.113.7:443'], 'nothing else reached the dialler');
     u.close();
   } finally {
