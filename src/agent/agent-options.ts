@@ -82,6 +82,8 @@ export interface AgentOptions {
   exitNodeAllowLanAccess?: boolean;
   /** When the exit node is unavailable: `block` (default, kill switch) or `direct`. */
   exitNodeFallback?: ExitFallback;
+  /** `--exit-circuit`: the default routes go into the interface, for the onion circuit (circuit-tun.ts). */
+  exitCircuit?: boolean;
   /** Policy routing into the mesh (default: ip rule/route with a real OS configurator, none when osConfig is injected). */
   routing?: RoutingConfigurator;
   /** Forwarding and NAT as router / exit node (default: nftables/iptables with a real OS configurator). */

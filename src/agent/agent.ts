@@ -75,6 +75,7 @@ export class Agent {
   private source: NetmapSource | null = null;
   /** The builtin engine; null with an external one (--backend kernel|wireguard-go). */
   device: Device | null = null;
+  statusExtra: () => object = () => ({}); // more `weft status` fields from parts beside the agent (circuits)
   /** The data plane, whichever backend runs it. */
   engine: Engine | null = null;
   /** The packet filter as nftables rules when packets bypass us (external engine). */
@@ -120,7 +121,7 @@ export class Agent {
     const real = !opts.osConfig && !this.netstack;
     this.routes = new RouteController(
       { routes: opts.advertiseRoutes ?? [], exitNode: opts.advertiseExitNode ?? false, snatSubnetRoutes: opts.snatSubnetRoutes ?? true, exitPolicy: opts.exitPolicy ?? { allowPorts: [], block: [] } },
-      { exitNode: opts.exitNode || null, allowLanAccess: opts.exitNodeAllowLanAccess ?? false, fallback: opts.exitNodeFallback ?? 'block' },
+      { exitNode: opts.exitNode || null, allowLanAccess: opts.exitNodeAllowLanAccess ?? false, fallback: opts.exitNodeFallback ?? 'block', circuit: opts.exitCircuit },
       opts.routing ?? (real ? new PolicyRoutingConfigurator(this.logger) : noRouting),
       opts.forwarding ?? (real ? new NetfilterForwarding(opts.stateDir, this.logger) : noForwarding),
       {
@@ -434,7 +435,7 @@ export class Agent {
     if (!state || !engine) throw new AgentError('ERR_STOPPED', 'agent not running');
     const local = this.opts.localSource;
     const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members: local?.members(), dht: local?.dhtStatus() });
-    return this.tunnelDown ? { ...s, tunnelDown: true } : s;
+    return { ...s, ...this.statusExtra(), ...(this.tunnelDown ? { tunnelDown: true } : {}) };
   }
 
   /** Finds a peer by name, fqdn (trailing dot optional) or mesh address. */

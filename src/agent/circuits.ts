@@ -1,19 +1,25 @@
-import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
+import ipaddr from 'ipaddr.js';
 import { keyFromBase64, publicKeyFromBytes, publicKeyFromPrivate, type PrivateKey } from '../crypto/keys.js';
 import { WeftError } from '../errors.js';
 import { applyHttpLimits, listenPrivateSocket } from '../listen.js';
 import type { Logger } from '../log.js';
+import { parsePrefix } from '../net/prefix.js';
+import { PrefixTrie } from '../net/prefix-trie.js';
 import { Socks5Server } from '../netstack/socks5.js';
 import type { Circuit } from '../onion/circuit.js';
 import type { OnionExitPolicy } from '../onion/exit.js';
-import { parseAddress } from '../onion/link.js';
+import { parseAddress, type LinkTransport } from '../onion/link.js';
 import { DEFAULT_CIRCUIT_PORT, OnionNode } from '../onion/node.js';
 import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/path.js';
 import type { NodeView } from '../wire/control.js';
 import { circuitSocketPath } from './state.js';
+import type { Device } from '../wireguard/device.js';
+import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
 
 // Onion circuits on a running agent (`weft up --circuits`, `--circuit-exit`,
 // `--exit-circuit N`; `weft circuit build`).
@@ -24,7 +30,10 @@ import { circuitSocketPath } from './state.js';
 // - A client (--exit-circuit N, or `weft circuit build`) keeps one active circuit and
 //   carries its TCP connections through it: a SOCKS5 proxy on circuit-socks5.sock in the
 //   state dir (and optionally on a TCP address), the same entry the userspace stack's
-//   front doors give. `weft nc`-style clients can use it.
+//   front doors give. `weft nc`-style clients can use it. With the kernel TUN the host's
+//   outside TCP enters the circuit too, like an exit node's traffic (circuit-tun.ts); on
+//   the userspace stack the links run over it and its front doors send outside
+//   destinations into the circuit (routeOutside).
 // - Control: a local API on circuit.sock (0600, state dir 0700) that the CLI calls.
 
 export const circuitSocksPath = (stateDir: string): string => join(stateDir, 'circuit-socks5.sock');
@@ -43,7 +52,24 @@ export interface CircuitAgentOptions {
   distinctNetworks?: boolean;
   /** Build a circuit of this many hops at start and keep one for the SOCKS5 entry. */
   exitCircuit?: { hops: number; exit?: string; socks5?: { host: string; port: number } };
+  /** With exitCircuit: the builtin engine on the kernel TUN, whose outside traffic enters the circuit. */
+  tun?: Device;
+  /** Destinations that never enter the circuit (the exit refuses them anyway). */
+  blocked?: readonly string[];
+  /** Whether a name is a mesh peer's (the front doors dial those directly). */
+  isMeshName?: (host: string) => boolean;
+  /** What the links run on (default Node's TCP; the userspace stack's with --tun=userspace). */
+  transport?: LinkTransport;
   logger: Logger;
+}
+
+/** `weft status` for a circuit client. */
+export interface CircuitStatus {
+  hops: number;
+  /** The active circuit's members (null: none built or it died). */
+  path: string[] | null;
+  /** The host's outside traffic through the TUN (absent without it). */
+  tun?: CircuitTunStatus;
 }
 
 export interface BuildReply {
@@ -56,6 +82,8 @@ export class CircuitAgent {
   private api: FastifyInstance | null = null;
   private readonly socks: Socks5Server[] = [];
   private active: Circuit | null = null;
+  private tun: CircuitTun | null = null;
+  private readonly blocked = new PrefixTrie<true>();
   private building: Promise<Circuit> | null = null;
   private readonly port: number;
 
@@ -68,7 +96,9 @@ export class CircuitAgent {
       logger: opts.logger,
       exitPolicy: opts.exitPolicy,
       allowExtend: (a) => members().has(a),
+      transport: opts.transport,
     });
+    for (const r of opts.blocked ?? []) this.blocked.insert(parsePrefix(r), true);
   }
 
   async start(): Promise<void> {
@@ -86,6 +116,7 @@ export class CircuitAgent {
       await tcp.listen(ec.socks5.port, ec.socks5.host);
       this.socks.push(tcp);
     }
+    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun, this.opts.blocked ?? [], dial, this.opts.logger);
     // The first build may race the first netmap; later dials rebuild on demand.
     this.build(ec.hops, ec.exit).catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'first circuit build failed; retried on the next connection'));
   }
@@ -104,7 +135,16 @@ export class CircuitAgent {
     return { path: sel.path.map((h) => h.name), buildMs };
   }
 
+  status(): CircuitStatus | null {
+    const ec = this.opts.exitCircuit;
+    if (!ec) return null;
+    const path = this.active?.isOpen ? this.active.path.map((h) => h.name) : null;
+    return { hops: ec.hops, path, ...(this.tun ? { tun: this.tun.status() } : {}) };
+  }
+
   async stop(): Promise<void> {
+    await this.tun?.close();
+    this.tun = null;
     await Promise.all(this.socks.splice(0).map((s) => s.close()));
     await this.api?.close();
     this.api = null;
@@ -121,6 +161,18 @@ export class CircuitAgent {
       await this.building;
     }
     return this.active!.openStream(host, port);
+  }
+
+  /**
+   * The userspace stack's front doors: a connection to an outside destination (an IP
+   * outside the blocked ranges, or a name that is no mesh peer's, resolved at the exit)
+   * goes into the circuit; null for the mesh (dialled directly).
+   */
+  routeOutside(host: string, port: number): Promise<Duplex> | null {
+    if (!this.opts.exitCircuit) return null;
+    const h = host.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(h) ? this.blocked.lookup(Uint8Array.from(ipaddr.parse(h).toByteArray()), isIP(h) as 4 | 6) === true : (this.opts.isMeshName?.(h) ?? false)) return null;
+    return this.dial(h, port);
   }
 
   private candidates(exit?: string): RelayCandidate[] {

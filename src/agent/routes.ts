@@ -26,6 +26,8 @@ export interface ExitPrefs {
   exitNode: string | null;
   allowLanAccess: boolean;
   fallback: ExitFallback;
+  /** `--exit-circuit`: outside traffic goes into the interface for the onion circuit (no exit peer). */
+  circuit?: boolean;
 }
 
 export interface AdvertisePrefs {
@@ -141,7 +143,7 @@ export class RouteController {
     for (const p of peers.values()) for (const r of p.approvedRoutes ?? []) if (!isExit(r)) subnetRoutes.add(r);
     // Our own advertised subnets stay on our LAN.
     for (const r of self.advertisedRoutes ?? []) subnetRoutes.delete(r);
-    const wantExit = this.exit.exitNode !== null && (this.exitState === 'active' || this.exit.fallback === 'block');
+    const wantExit = (this.exit.exitNode !== null && (this.exitState === 'active' || this.exit.fallback === 'block')) || this.exit.circuit === true;
     try {
       await this.routing.apply({ iface: this.ctx.iface(), subnetRoutes: [...subnetRoutes].sort(), exit: wantExit, allowLan: this.exit.allowLanAccess, bypass: wantExit ? this.ctx.bypass() : [], src4: self.ipv4, src6: self.ipv6 });
     } catch (err) {

@@ -56,6 +56,8 @@ export interface StatusJson {
   dht?: DhtStatus;
   /** An external engine (--backend kernel|wireguard-go) and what it changes; absent for the builtin one. */
   backend?: BackendStatus;
+  /** `--exit-circuit`: the onion circuit and what the TUN handed it (circuits.ts). */
+  circuit?: import('./circuits.js').CircuitStatus;
   /** The tunnel is down (local API /v1/tunnel, `weft web`) while the agent runs. */
   tunnelDown?: boolean;
 }
@@ -164,6 +166,12 @@ export function formatStatus(s: StatusJson, now = Date.now()): string {
   if (x) rows.push([x.ipv4 ?? '-', x.name ?? x.selected, 'exit node', x.state === 'active' ? 'active' : `${x.state}: traffic ${x.fallback === 'block' ? 'blocked' : 'goes direct'}`]);
   const d = s.dht;
   if (d) rows.push(['-', 'dht', `${d.contacts} contacts`, `${d.records} records held, ours ${d.published ? `stored ${d.published.stores}x (seq ${d.published.seq})` : 'not yet published'}, lookups ${d.lookups} (found ${d.found}), dropped ${d.dropped}`]);
+  const c = s.circuit;
+  if (c) {
+    const t = c.tun;
+    const via = t ? `TUN: ${t.accepted} TCP streams, ${t.refused} refused, ${t.dialFailed} failed, ${t.nonTcpDropped} non-TCP dropped` : 'SOCKS5 entry only';
+    rows.push(['-', 'exit circuit', c.path ? `${c.hops} hops ${c.path.join(' -> ')}` : `${c.hops} hops, none built`, via]);
+  }
   if (s.backend) rows.push(['-', `backend ${s.backend.kind}`, s.backend.discoPort === null ? 'no NAT traversal' : `disco port ${s.backend.discoPort}`, `filter: ${s.backend.filter}`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const warning = expiryWarning(s.self.expiresAt, s.self.name, now);

@@ -21,7 +21,6 @@ export interface RawCircuitArgs {
   circuitExitNode?: string;
   circuitSocks5?: string;
   circuitAllowSameNetwork?: boolean;
-  tun?: string;
 }
 
 export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs } {
@@ -30,7 +29,6 @@ export function parseCircuitArgs(raw: RawCircuitArgs): { circuits?: CircuitArgs 
     if (raw.circuitExitNode !== undefined || raw.circuitSocks5 !== undefined || raw.circuitAllowSameNetwork) throw new InvalidArgumentError('--circuit-exit-node, --circuit-socks5 and --circuit-allow-same-network need --circuits or --exit-circuit');
     return {};
   }
-  if (raw.tun === 'userspace') throw new InvalidArgumentError('circuits need the kernel TUN: links listen on the mesh address');
   const exitCircuit =
     raw.exitCircuit === undefined
       ? undefined
@@ -47,7 +45,7 @@ export function circuitUpOptions(up: Command): Command {
   return up
     .option('--circuits', 'serve onion circuits as a relay on <mesh IPv4>:7301 (docs/CIRCUITS.md)')
     .option('--circuit-exit', 'also be an onion exit: TCP to destinations outside the mesh, within --exit-policy-allow-ports / --exit-policy-block')
-    .option('--exit-circuit <hops>', 'keep a circuit of this many hops and carry connections through it (SOCKS5 on <state-dir>/circuit-socks5.sock)')
+    .option('--exit-circuit <hops>', "keep a circuit of this many hops and carry the host's outside TCP through it (from the TUN, and SOCKS5 on <state-dir>/circuit-socks5.sock)")
     .option('--circuit-exit-node <name>', 'with --exit-circuit: the exit member (default: any member that is an approved exit node)')
     .option('--circuit-socks5 <host:port>', 'with --exit-circuit: also a SOCKS5 proxy into the circuit on this address')
     .option('--circuit-allow-same-network', 'let one path use several members in one IPv4 /16 (labs on one LAN; weakens paths)');

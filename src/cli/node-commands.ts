@@ -139,6 +139,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
     exitNode: args.exitNode,
     exitNodeAllowLanAccess: args.exitNodeAllowLanAccess,
     exitNodeFallback: args.exitNodeFallback,
+    exitCircuit: args.circuits?.exitCircuit !== undefined,
     metricsListen: args.metricsListen,
     tun: args.tun,
     backend: args.backend,
@@ -151,12 +152,14 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.once('SIGTERM', onSignal);
   await agent.start();
   const self = agent.self!;
-  const doors = agent.netstack ? await (await import('../netstack/front-doors.js')).startFrontDoors(agent, { ...args, stateDir: args.stateDir }, logger) : null;
+  let circuits: Awaited<ReturnType<typeof import('../agent/circuit-start.js').startCircuitAgent>> | null = null;
+  const route = (h: string, p: number) => circuits?.routeOutside(h, p) ?? null;
+  const doors = agent.netstack ? await (await import('../netstack/front-doors.js')).startFrontDoors(agent, { ...args, stateDir: args.stateDir, route }, logger) : null;
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
   agentStarted();
   const stopTrim = trimMemoryPeriodically();
-  const circuits = args.circuits ? await (await import('../agent/circuit-start.js')).startCircuitAgent(agent, args, logger) : null;
+  if (args.circuits) circuits = await (await import('../agent/circuit-start.js')).startCircuitAgent(agent, args, logger);
   await agent.stopped;
   stopTrim();
   await circuits?.stop();

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { MeshDialer, type MeshNames } from './dial.js';
 import { HttpProxy } from './http-proxy.js';
@@ -7,13 +8,19 @@ import type { NetStack } from './stack.js';
 import { socksSocketPath } from '../agent/state.js';
 
 // The local proxies of a userspace node (`weft up --tun=userspace --socks5 ... --http-proxy ...`):
-// how programs that know nothing of Weft reach mesh peers without root.
+// how programs that know nothing of Weft reach mesh peers without root (and, with
+// `--exit-circuit`, outside destinations through the onion circuit: `route`).
 
 export interface FrontDoorOptions {
   /** The agent's state dir: `weft nc` and `weft curl` find its SOCKS5 socket there. */
   stateDir: string;
   socks5?: { host: string; port: number };
   httpProxy?: { host: string; port: number };
+  /**
+   * Connections the agent carries elsewhere (`--exit-circuit`: outside destinations into
+   * the onion circuit): a connection promise when it takes host:port, null for the mesh.
+   */
+  route?: (host: string, port: number) => Promise<Duplex> | null;
 }
 
 export interface FrontDoors {
@@ -32,7 +39,7 @@ export async function startFrontDoors(agent: MeshNames & { netstack: NetStack | 
   const dialer = new MeshDialer(agent.netstack, agent);
   const lines: string[] = [];
   const closers: Array<() => Promise<void>> = [];
-  const dial = (h: string, p: number) => dialer.dial(h, p);
+  const dial = (h: string, p: number): Promise<Duplex> => opts.route?.(h, p) ?? dialer.dial(h, p);
   try {
     // Always: the state dir's socket (0700 dir: this user only) for `weft nc` and `weft curl`.
     const local = new Socks5Server(dial, logger);

@@ -31,3 +31,13 @@ export function loadStack(kind: StackKind | null = requestedStack()): LwipAddon 
     }
   }
 }
+
+/** Whether the weft_lwip addon loads in this process (tests run addon cases only then). */
+export function addonLoads(): boolean {
+  try {
+    loadLwip();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { listenOn, listenPrivateSocket } from '../listen.js';
 import type { Logger } from '../log.js';
+import { splice } from './splice.js';
 
 // SOCKS5 (RFC 1928) front door to the mesh: CONNECT only, no authentication, so it
 // listens on loopback unless told otherwise. Names resolve to mesh peers (MeshDialer);
@@ -114,12 +115,7 @@ export class Socks5Server {
     c.setTimeout(0);
     // BND.ADDR/PORT: clients ignore them for CONNECT; 0.0.0.0:0 like many servers.
     c.write(Buffer.from([SOCKS_VERSION, REP_SUCCEEDED, 0, ATYP_IPV4, 0, 0, 0, 0, 0, 0]));
-    up.on('error', () => c.destroy());
-    c.on('error', () => up.destroy());
-    c.on('close', () => up.destroy());
-    up.on('close', () => c.destroy());
-    c.pipe(up);
-    up.pipe(c);
+    splice(c, up);
     c.resume();
   }
 

@@ -1,4 +1,5 @@
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { createServer, connect as tcpConnect, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { CELL_SIZE, decodeCell, newCellCounters, type Cell, type CellCounters } from './cells.js';
 
 // Hop-to-hop links: one TCP connection per neighbour pair and direction of setup,
@@ -40,10 +41,43 @@ export interface LinkCounters extends CellCounters {
   handlerErrors: number;
 }
 
+/** What a link runs on: Node's TCP by default, the userspace stack's on a `--tun=userspace` node. */
+export type LinkSocket = Duplex & {
+  setNoDelay(noDelay?: boolean): unknown;
+  setTimeout(ms: number, cb?: () => void): unknown;
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+};
+
+export interface LinkTransport {
+  /** Listens for inbound links; resolves with the bound port and a closer. */
+  listen(host: string, port: number, onConnection: (s: LinkSocket) => void): Promise<{ port: number; close(): Promise<void> }>;
+  /** Starts an outbound connection ('connect' once up, 'error'/'close' if not). */
+  connect(host: string, port: number): LinkSocket;
+}
+
 export interface LinkHubOptions {
   /** Called with every cell written to or read from any link (tests check sizes). */
   wireTap?: (dir: 'in' | 'out', linkId: string, cell: Uint8Array) => void;
+  transport?: LinkTransport;
 }
+
+/** Node's TCP. */
+export const nodeTransport: LinkTransport = {
+  async listen(host, port, onConnection) {
+    const server: Server = createServer(onConnection);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address();
+    return { port: typeof a === 'object' && a ? a.port : port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  },
+  connect: (host, port) => tcpConnect({ host, port }),
+};
 
 export function parseAddress(address: string): { host: string; port: number } | null {
   const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(address);
@@ -59,7 +93,7 @@ class TcpLink implements CellLink {
 
   constructor(
     readonly id: string,
-    private readonly socket: Socket,
+    private readonly socket: LinkSocket,
     private readonly hub: TcpLinkHub,
   ) {
     socket.setNoDelay(true);
@@ -129,7 +163,7 @@ export class TcpLinkHub {
   readonly counters: LinkCounters = { ...newCellCounters(), cellsIn: 0, cellsOut: 0, dropped: 0, handlerErrors: 0 };
   onCell: (link: CellLink, cell: Cell) => void = () => {};
   onLinkClosed: (link: CellLink) => void = () => {};
-  private server: Server | null = null;
+  private server: { close(): Promise<void> } | null = null;
   private readonly outbound = new Map<string, TcpLink>();
   private readonly links = new Set<TcpLink>();
   private inboundSeq = 0;
@@ -138,17 +172,9 @@ export class TcpLinkHub {
 
   /** Listens for inbound links; returns the bound port. */
   async listen(host: string, port: number): Promise<number> {
-    const server = createServer((s) => this.adopt(`in:${++this.inboundSeq}`, s));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = server.address();
-    return typeof a === 'object' && a ? a.port : port;
+    const l = await (this.opts.transport ?? nodeTransport).listen(host, port, (s) => this.adopt(`in:${++this.inboundSeq}`, s));
+    this.server = l;
+    return l.port;
   }
 
   /** The outbound link to `address` ("host:port"), reused when one is open; null if unparsable. */
@@ -157,7 +183,7 @@ export class TcpLinkHub {
     if (existing) return existing;
     const a = parseAddress(address);
     if (!a) return null;
-    const s = tcpConnect({ host: a.host, port: a.port });
+    const s = (this.opts.transport ?? nodeTransport).connect(a.host, a.port);
     s.setTimeout(CONNECT_TIMEOUT_MS, () => s.destroy());
     s.once('connect', () => s.setTimeout(0));
     const link = this.adopt(`out:${address}`, s);
@@ -179,10 +205,10 @@ export class TcpLinkHub {
     for (const l of [...this.links]) l.close();
     const server = this.server;
     this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await server?.close();
   }
 
-  private adopt(id: string, s: Socket): TcpLink {
+  private adopt(id: string, s: LinkSocket): TcpLink {
     const link = new TcpLink(id, s, this);
     this.links.add(link);
     return link;

@@ -34,7 +34,7 @@ export class OnionNode implements CircuitHost {
 
   constructor(opts: OnionNodeOptions) {
     const log = opts.logger ?? silentLogger;
-    this.hub = new TcpLinkHub({ wireTap: opts.wireTap });
+    this.hub = new TcpLinkHub({ wireTap: opts.wireTap, transport: opts.transport });
     this.relay = new OnionRelay({
       staticPrivate: opts.staticPrivate,
       staticPublic: opts.staticPublic,

@@ -174,6 +174,13 @@ export class Device implements UapiTarget {
   onOutboundPacket: PacketTap<void> | undefined = undefined;
 
   /**
+   * Tap for packets from the TUN that no peer routes: returns true when it took the
+   * packet (e.g. `--exit-circuit` carries outside TCP into the circuit), false to count
+   * it as unrouted. Same buffer rules as the other taps.
+   */
+  onUnroutedPacket: PacketTap<boolean> | undefined = undefined;
+
+  /**
    * Sends an IP packet into the mesh as if the TUN had read it (routed by destination
    * through allowed IPs, handshaking first if needed), e.g. for in-engine pings.
    * Returns false when no peer routes the destination.

@@ -44,9 +44,12 @@ export class OutboundPath {
       const n = batch.count;
       let single: Peer | undefined | null = null; // the one peer of the whole batch, if so
       const hook = dev.onOutboundPacket;
+      const unrouted = dev.onUnroutedPacket;
       for (let i = 0; i < n; i++) {
         const p = dev.allowedIps.lookupPacket(batch.data, batch.start(i), batch.lengths[i], 'dst');
-        if (!p) dev.stats.noRoute++;
+        if (!p) {
+          if (unrouted === undefined || !unrouted(batch.data, batch.start(i), batch.lengths[i])) dev.stats.noRoute++;
+        }
         else if (hook !== undefined) hook(batch.data, batch.start(i), batch.lengths[i]);
         peerOf[i] = p;
         if (i === 0) single = p;

@@ -40,7 +40,7 @@ function view(name: string, i: number, key: PrivateKey, exit: boolean): NodeView
   };
 }
 
-test('weft circuit build drives the agent; connections go through its SOCKS5 entry and the circuit', async () => {
+test('weft circuit build drives the agent; connections go through its SOCKS5 entry, routeOutside and the circuit', async () => {
   const names = ['client', 'r1', 'r2', 'r3', 'exit'];
   const keys = names.map(() => generatePrivateKey());
   const views = names.map((n, i) => view(n, i + 2, keys[i], n === 'exit'));
@@ -58,6 +58,8 @@ test('weft circuit build drives the agent; connections go through its SOCKS5 ent
         peers: () => views.filter((v) => v !== views[i]),
         exitPolicy: n === 'exit' ? { allow: ['127.0.0.0/8'], block: [], ports: [] } : undefined,
         exitCircuit: n === 'client' ? { hops: 3, exit: 'exit' } : undefined,
+        blocked: ['100.64.0.0/10', 'fc00::/7'],
+        isMeshName: (h) => names.includes(h),
         logger: silentLogger,
       }),
   );
@@ -78,6 +80,17 @@ test('weft circuit build drives the agent; connections go through its SOCKS5 ent
     for await (const c of s) text += c;
     assert.match(text, /^HTTP\/1\.1 200[\s\S]*behind the exit$/);
     assert.equal(agents[4].node.exit?.counters.opened, 1);
+    // The userspace stack's front doors: mesh names and blocked ranges stay direct (null),
+    // anything else goes into the circuit.
+    assert.equal(agents[0].routeOutside('100.64.0.9', 80), null);
+    assert.equal(agents[0].routeOutside('[fd7a:115c:a1e0::9]', 80), null);
+    assert.equal(agents[0].routeOutside('r1', 80), null);
+    const viaRoute = await agents[0].routeOutside('127.0.0.1', httpPort)!;
+    viaRoute.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let routed = '';
+    for await (const c of viaRoute) routed += c;
+    assert.match(routed, /behind the exit$/);
+    assert.equal(agents[4].node.exit?.counters.opened, 2);
     // An exit that is not a member is refused before anything is sent.
     const bad = await runWeft(['circuit', 'build', '--hops', '2', '--exit', 'nobody', '--state-dir', dirs[0]]);
     assert.notEqual(bad.code, 0);

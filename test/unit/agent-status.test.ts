@@ -40,3 +40,10 @@ test('weft status shows the DHT with --discovery dht|both: table, records, our r
   assert.match(formatStatus({ ...status(null), dht: { ...dht, published: null } }, NOW), /ours not yet published/);
   assert.doesNotMatch(formatStatus(status(null), NOW), /dht/, 'no line without the DHT');
 });
+
+test('weft status shows the exit circuit and what its TUN path dropped', () => {
+  const tun = { accepted: 4, refused: 1, dialFailed: 0, nonTcpDropped: 7, unknownFlow: 0, flows: 2, stack: 'addon' as const, toHost: 9, toHostFailed: 0 };
+  assert.match(formatStatus({ ...status(null), circuit: { hops: 3, path: ['a', 'b', 'gw'], tun } }, NOW), /exit circuit\s+3 hops a -> b -> gw\s+TUN: 4 TCP streams, 1 refused, 0 failed, 7 non-TCP dropped$/m);
+  assert.match(formatStatus({ ...status(null), circuit: { hops: 3, path: null } }, NOW), /exit circuit\s+3 hops, none built\s+SOCKS5 entry only$/m);
+  assert.doesNotMatch(formatStatus(status(null), NOW), /exit circuit/);
+});

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { PacketBatch } from '../../src/io/batch.js';
 import { NetStack } from '../../src/netstack/stack.js';
 import { WasmLwip } from '../../src/netstack/lwip-wasm.js';
-import { loadStack, type StackKind } from '../../src/netstack/select.js';
+import { addonLoads, loadStack, type StackKind } from '../../src/netstack/select.js';
 import { TcpServer } from '../../src/netstack/tcp-server.js';
 import { dialTcp, type TcpSocket } from '../../src/netstack/tcp-socket.js';
 import { UdpSocket } from '../../src/netstack/udp-socket.js';
@@ -19,15 +19,6 @@ import { buildEcho, parseEcho } from '../../src/agent/icmp.js';
 
 const A = { v4: '10.99.0.1', v6: 'fd99::1' };
 const B = { v4: '10.99.0.2', v6: 'fd99::2' };
-
-function addonLoads(): boolean {
-  try {
-    loadStack('addon');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Stack a's packets go to b and back; `tap` sees each of b's output packets first. */
 function wire(a: NetStack, b: NetStack, tap: { fromB?: (p: Buffer) => void }): void {

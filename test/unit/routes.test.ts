@@ -145,6 +145,22 @@ test('route controller: peers serve approved subnets; exit routes only for the s
   assert.equal(rc.status(), null);
 });
 
+test('route controller: --exit-circuit routes outside traffic into the interface with the bypass, no exit peer', async () => {
+  const applied: Array<{ exit: boolean; bypass: string[] }> = [];
+  const rc = new RouteController(
+    { routes: [], exitNode: false, snatSubnetRoutes: true, exitPolicy: { allowPorts: [], block: [] } },
+    { exitNode: null, allowLanAccess: false, fallback: 'block', circuit: true },
+    { apply: async (s) => void applied.push(s), down: async () => {} },
+    { apply: async () => {}, down: async () => {} },
+    { iface: () => 'weft0', meshRanges: () => ['100.64.0.0/10'], bypass: () => ['192.0.2.1/32'], findPeer: () => undefined, logger: silentLogger },
+  );
+  const gw = view('gw', 2, { advertisedRoutes: ['0.0.0.0/0', '::/0'], approvedRoutes: ['0.0.0.0/0', '::/0'] });
+  await rc.refresh(view('me', 1), new Map([[gw.publicKey, gw]]));
+  assert.deepEqual(applied.at(-1), { iface: 'weft0', subnetRoutes: [], exit: true, allowLan: false, bypass: ['192.0.2.1/32'], src4: '100.64.0.1', src6: 'fd00::1' });
+  assert.deepEqual(rc.routesFor(gw), [], 'no peer gets the default route: the engine leaves outside traffic unrouted for the circuit');
+  assert.equal(rc.status(), null);
+});
+
 test('exit bypass: coordinator and relay addresses as host routes, resolved, deduplicated', async () => {
   const names: Record<string, { address: string; family: number }[]> = {
     'relay.example': [{ address: '192.0.2.7', family: 4 }, { address: '2001:db8::7', family: 6 }],
