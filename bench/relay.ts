@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     clients: { type: 'string', default: '2000' },
+    /** Writes a V8 CPU profile of the relay process into this folder (node --cpu-prof). */
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -143,7 +145,8 @@ async function capacity(child: ChildProcess, url: string, n: number) {
 }
 
 async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
+  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise<{ port: number }>((r) => child.once('message', (m) => r(m as { port: number })));
   const url = `ws://127.0.0.1:${port}/relay`;
   const size = Number(args.size);
