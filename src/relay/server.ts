@@ -81,8 +81,8 @@ interface Client extends BatchTarget {
   ws: WebSocket;
   key: PublicKey;
   hex: string;
-  /** Peers this client sent to, told when they disconnect (bounded). */
-  sentTo: Set<string>;
+  /** Peers this client sent to, told when they disconnect (bounded; created on the first packet). */
+  sentTo: Set<string> | undefined;
   /** The destination of this client's last packet (most send to one peer in a row): no hex, no map lookup. */
   lastDst: Client | undefined;
   /** Set when it leaves the map (closed or replaced): cached lastDst references go stale. */
@@ -186,7 +186,10 @@ export class RelayServer {
     this.pending++;
     let pending = true;
     const settle = (): void => {
-      if (pending) this.pending--;
+      if (pending) {
+        this.pending--;
+        socket.off('close', settle); // nothing of the handshake stays with an idle client
+      }
       pending = false;
     };
     socket.once('close', settle);
@@ -234,12 +237,17 @@ export class RelayServer {
 
   private onConnection(ws: WebSocket, socket: Duplex, authenticated: () => void): void {
     this.sockets.add(ws);
-    const challenge = randomFillSync(new Uint8Array(CHALLENGE_LEN));
+    // Handshake state, dropped when the handshake ends: an idle client keeps none of it.
+    let hs: { challenge: Uint8Array; timer: TimerHandle; authenticated: () => void; busy: boolean } | undefined = {
+      challenge: randomFillSync(new Uint8Array(CHALLENGE_LEN)),
+      timer: this.clock.setTimeout(() => this.refuse(ws, 'auth timeout'), this.opts.authTimeoutMs ?? 5_000),
+      authenticated,
+      busy: false,
+    };
     let client: Client | undefined;
-    let authenticating = false;
-    const authTimer = this.clock.setTimeout(() => this.refuse(ws, 'auth timeout'), this.opts.authTimeoutMs ?? 5_000);
     ws.on('close', () => {
-      this.clock.clearTimeout(authTimer);
+      if (hs) this.clock.clearTimeout(hs.timer);
+      hs = undefined;
       this.sockets.delete(ws);
       if (client) this.onGone(client);
     });
@@ -257,22 +265,24 @@ export class RelayServer {
         else this.stats.malformedFrames++;
         return;
       }
-      if (authenticating) return;
+      if (!hs || hs.busy) return;
       if (!f || f.type !== 'clientAuth') {
         if (!f) this.stats.malformedFrames++;
         this.refuse(ws, 'expected client auth');
         return;
       }
-      authenticating = true;
-      void this.authenticate(f.clientKey, f.proof, challenge).then((key) => {
-        this.clock.clearTimeout(authTimer);
+      const h = hs;
+      h.busy = true;
+      void this.authenticate(f.clientKey, f.proof, h.challenge).then((key) => {
+        this.clock.clearTimeout(h.timer);
+        hs = undefined;
         if (!key) return this.refuse(ws, 'bad proof or not authorized');
         if (ws.readyState !== ws.OPEN) return;
-        authenticated();
+        h.authenticated();
         client = this.register(ws, socket, key);
       });
     });
-    ws.send(encodeFrame({ type: 'serverHello', serverKey: this.publicKey, challenge }));
+    ws.send(encodeFrame({ type: 'serverHello', serverKey: this.publicKey, challenge: hs.challenge }));
   }
 
   private async authenticate(clientKey: Uint8Array, proof: Uint8Array, challenge: Uint8Array): Promise<PublicKey | null> {
@@ -305,7 +315,7 @@ export class RelayServer {
       this.batch.flush(); // the notice goes out before the close frame
       old.ws.close(CLOSE_REPLACED, 'replaced');
     }
-    const c: Client = { ws, socket, key, hex, sentTo: new Set(), lastDst: undefined, gone: false, batchBytes: 0, batchBuf: undefined, batchOff: 0 };
+    const c: Client = { ws, socket, key, hex, sentTo: undefined, lastDst: undefined, gone: false, batchBytes: 0, batchBuf: undefined, batchOff: 0 };
     this.clients.set(hex, c);
     this.stats.accepted++;
     this.logger.debug({ key: keyToBase64(key).slice(0, 8) }, 'relay client connected');
@@ -338,9 +348,10 @@ export class RelayServer {
         this.sendPeerGone(from, dstKey, PEER_GONE_NOT_HERE);
         return;
       }
-      if (from.sentTo.size < MAX_SENT_TO) from.sentTo.add(hex);
+      const sentTo = (from.sentTo ??= new Set());
+      if (sentTo.size < MAX_SENT_TO) sentTo.add(hex);
       // Cached only while the peer is in sentTo, so it is told when dst leaves (and the cache dropped).
-      from.lastDst = from.sentTo.has(hex) ? dst : undefined;
+      from.lastDst = sentTo.has(hex) ? dst : undefined;
     }
     if (dst.ws.bufferedAmount + this.batch.queuedBytes(dst) > this.maxQueueBytes) {
       this.stats.droppedQueueFull++;
@@ -379,7 +390,7 @@ export class RelayServer {
     this.clients.delete(c.hex);
     for (const other of this.clients.values()) {
       if (other.lastDst === c) other.lastDst = undefined;
-      if (other.sentTo.delete(c.hex)) this.sendPeerGone(other, c.key, PEER_GONE_DISCONNECTED);
+      if (other.sentTo?.delete(c.hex)) this.sendPeerGone(other, c.key, PEER_GONE_DISCONNECTED);
     }
   }
 }
