@@ -8,6 +8,7 @@
 //     then one packet per client around a ring to check they are all served.
 // Every loop is bounded in time and count.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generatePrivateKey, publicKeyFromPrivate, type PublicKey } from '../src/crypto/keys.js';
@@ -144,7 +145,20 @@ async function capacity(child: ChildProcess, url: string, n: number) {
   };
 }
 
+/** The soft limit on open files (Linux /proc; undefined elsewhere). Node cannot raise its own. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
+  // Each client is one socket in this process and one in the relay's: say so up front rather than fail at EMFILE.
+  const limit = openFileLimit();
+  if (limit !== undefined && Number(args.clients) + 256 > limit) throw new Error(`--clients ${args.clients} needs \`ulimit -n\` of at least ${Number(args.clients) + 256} (now ${limit})`);
   const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
   const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise<{ port: number }>((r) => child.once('message', (m) => r(m as { port: number })));
