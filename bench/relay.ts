@@ -8,11 +8,14 @@
 //     then one packet per client around a ring to check they are all served.
 // Every loop is bounded in time and count.
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generatePrivateKey, publicKeyFromPrivate, type PublicKey } from '../src/crypto/keys.js';
 import { RelayServer, type RelayServerStats } from '../src/relay/server.js';
 import { RelayClient } from '../src/relay/client.js';
+import { CoordinatorAdmission } from '../src/relay/admission.js';
+import { startStubCoordinator } from './relay-coordinator.js';
 
 interface Probe {
   stats: RelayServerStats;
@@ -21,6 +24,8 @@ interface Probe {
   jsBytes: number;
   cpuUs: number;
   clients: number;
+  /** With --admission: coordinator requests made and keys refused as busy. */
+  admission?: { queries: number; refusedBusy: number };
 }
 
 const { values: args } = parseArgs({
@@ -31,6 +36,10 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     clients: { type: 'string', default: '2000' },
+    /** Admission as `weft relay --coordinator` does it, against a stub coordinator in the relay's process that vouches for every key. */
+    admission: { type: 'boolean', default: false },
+    /** Writes a V8 CPU profile of the relay process into this folder (node --cpu-prof). */
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -39,14 +48,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const SENDER_QUEUE_BOUND = 256 * 1024;
 
 async function serve(): Promise<void> {
-  const relay = new RelayServer({ maxQueueBytes: 4 << 20 });
+  const coordinator = args.admission ? await startStubCoordinator() : undefined;
+  const admission = coordinator ? new CoordinatorAdmission({ coordinator: coordinator.url, secret: coordinator.secret }) : undefined;
+  const relay = new RelayServer({ maxQueueBytes: 4 << 20, ...(admission ? { authorize: admission.authorize } : {}) });
+  admission?.start(relay);
   const port = await relay.listen('127.0.0.1', 0);
   process.on('message', (m: string) => {
-    if (m === 'exit') return void relay.stop().then(() => process.exit(0));
+    if (m === 'exit') {
+      admission?.stop();
+      return void Promise.all([relay.stop(), coordinator?.stop()]).then(() => process.exit(0));
+    }
     (globalThis as { gc?: () => void }).gc?.();
     const mem = process.memoryUsage();
     const cpu = process.cpuUsage();
-    const probe: Probe = { stats: { ...relay.stats }, rss: mem.rss, jsBytes: mem.heapUsed + mem.external + mem.arrayBuffers, cpuUs: cpu.user + cpu.system, clients: relay.clientCount };
+    const probe: Probe = { stats: { ...relay.stats }, rss: mem.rss, jsBytes: mem.heapUsed + mem.external + mem.arrayBuffers, cpuUs: cpu.user + cpu.system, clients: relay.clientCount, ...(admission ? { admission: { ...admission.stats } } : {}) };
     process.send!(probe);
   });
   process.send!({ port });
@@ -139,11 +154,26 @@ async function capacity(child: ChildProcess, url: string, n: number) {
     rssPerClientKiB: (loaded.rss - base.rss) / n / 1024,
     jsPerClientKiB: (loaded.jsBytes - base.jsBytes) / n / 1024,
     rssMiB: loaded.rss / 2 ** 20,
+    admission: loaded.admission && base.admission ? { queries: loaded.admission.queries - base.admission.queries, refusedBusy: loaded.admission.refusedBusy - base.admission.refusedBusy } : undefined,
   };
 }
 
+/** The soft limit on open files (Linux /proc; undefined elsewhere). Node cannot raise its own. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Each client is one socket in this process and one in the relay's: say so up front rather than fail at EMFILE.
+  const limit = openFileLimit();
+  if (limit !== undefined && Number(args.clients) + 256 > limit) throw new Error(`--clients ${args.clients} needs \`ulimit -n\` of at least ${Number(args.clients) + 256} (now ${limit})`);
+  const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', ...(args.admission ? ['--admission'] : [])], { execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise<{ port: number }>((r) => child.once('message', (m) => r(m as { port: number })));
   const url = `ws://127.0.0.1:${port}/relay`;
   const size = Number(args.size);
@@ -156,6 +186,7 @@ async function main(): Promise<void> {
     const perClient = Math.max(cap.rssPerClientKiB, cap.jsPerClientKiB);
     console.log(`capacity: ${cap.clients} concurrent clients held, ${cap.served} served a packet, ${cap.connectPerS.toFixed(0)} connects/s`);
     console.log(`relay memory per client: ${cap.rssPerClientKiB.toFixed(1)} KiB RSS, ${cap.jsPerClientKiB.toFixed(1)} KiB JS (heap+external); RSS ${cap.rssMiB.toFixed(0)} MiB total`);
+    if (cap.admission) console.log(`admission: ${cap.admission.queries} coordinator requests for ${cap.clients} connects, ${cap.admission.refusedBusy} refused as busy (clients retried)`);
     console.log(`projection: ~${Math.floor((1024 * 1024) / perClient)} idle clients per GiB of relay memory\n`);
 
     console.log(`relay bench: ${size} B packets, ${seconds} s x ${rounds} interleaved rounds, node ${process.version}`);

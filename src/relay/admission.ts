@@ -13,6 +13,11 @@ import { MAX_RELAY_CHECK_KEYS, RELAY_CHECK_PATH, type RelayCheckRequest, type Re
 // the coordinator is unreachable, connected clients stay and keys it vouched for before
 // are still admitted (the mesh keeps working when the coordinator is down); unknown
 // keys are refused.
+//
+// Lookups are coalesced: keys that miss the cache while maxInflight requests are out
+// wait together (up to MAX_RELAY_CHECK_KEYS) and go in one request when one returns, so a
+// burst of connects (a relay restart with 10,000 clients) costs a few requests, not one
+// each; past a full waiting batch, keys are refused (refusedBusy) and their clients retry.
 
 /** The relay secret's environment variable, read by `weft server` and `weft relay`. */
 export const RELAY_SECRET_ENV = 'WEFT_RELAY_SECRET';
@@ -32,7 +37,7 @@ export interface CoordinatorAdmissionOptions {
   timeoutMs?: number;
   /** Cached answers kept (LRU, default 16,384). */
   maxCached?: number;
-  /** Lookups in flight at once; more are refused (default 64). */
+  /** Requests in flight at once; keys beyond them wait in one batch of at most MAX_RELAY_CHECK_KEYS, more are refused (default 64). */
   maxInflight?: number;
   clock?: Clock;
   logger?: Logger;
@@ -41,6 +46,13 @@ export interface CoordinatorAdmissionOptions {
 interface Answer {
   active: boolean;
   at: number;
+}
+
+/** Keys waiting for the next request, and their answer (null: the request failed). */
+interface Waiting {
+  keys: Set<string>;
+  done: Promise<Set<string> | null>;
+  resolve(active: Set<string> | null): void;
 }
 
 export function checkRelaySecret(secret: string | undefined, source: string): string {
@@ -67,6 +79,7 @@ export class CoordinatorAdmission {
   private readonly logger: Logger;
   private readonly url: string;
   private inflight = 0;
+  private waiting: Waiting | undefined;
   private timer: TimerHandle | undefined;
   private relay: RelayServer | undefined;
   readonly stats = { queries: 0, queryErrors: 0, refusedBusy: 0 };
@@ -85,17 +98,39 @@ export class CoordinatorAdmission {
     const now = this.clock.now();
     const c = this.cache.get(b64);
     if (c && now - c.at < (c.active ? (this.o.cacheMs ?? 30_000) : (this.o.negativeCacheMs ?? 2_000))) return c.active;
-    if (this.inflight >= (this.o.maxInflight ?? 64)) {
+    const answer = this.lookup(b64);
+    if (!answer) {
       this.stats.refusedBusy++;
       return false;
     }
-    try {
-      return (await this.query([b64])).has(b64);
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'coordinator relay check failed');
-      return c?.active ?? false;
-    }
+    const active = await answer;
+    return active ? active.has(b64) : (c?.active ?? false);
   };
+
+  /** Adds `b64` to the waiting batch; undefined when that batch is full. */
+  private lookup(b64: string): Promise<Set<string> | null> | undefined {
+    let w = this.waiting;
+    if (!w) {
+      let resolve!: (a: Set<string> | null) => void;
+      const done = new Promise<Set<string> | null>((r) => (resolve = r));
+      w = this.waiting = { keys: new Set(), done, resolve };
+      setImmediate(() => this.sendWaiting()); // the rest of this turn's keys join it
+    }
+    if (w.keys.size >= MAX_RELAY_CHECK_KEYS && !w.keys.has(b64)) return undefined;
+    w.keys.add(b64);
+    return w.done;
+  }
+
+  /** Sends the waiting batch if a request slot is free; otherwise the next query to return does. */
+  private sendWaiting(): void {
+    const w = this.waiting;
+    if (!w || this.inflight >= (this.o.maxInflight ?? 64)) return;
+    this.waiting = undefined;
+    this.query([...w.keys]).then(w.resolve, (err: Error) => {
+      this.logger.warn({ err: err.message, keys: w.keys.size }, 'coordinator relay check failed');
+      w.resolve(null);
+    });
+  }
 
   /** Starts re-checking `relay`'s connected keys every recheckMs. */
   start(relay: RelayServer): void {
@@ -154,6 +189,7 @@ export class CoordinatorAdmission {
       throw err;
     } finally {
       this.inflight--;
+      this.sendWaiting();
     }
   }
 

@@ -4,8 +4,9 @@ import type { Duplex } from 'node:stream';
 import { randomFillSync } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { generatePrivateKey, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { generatePrivateKey, KEY_LEN, keyToBase64, keyToHex, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { serveRelayPage } from './page.js';
+import { FrameBatch, type BatchTarget, type FlushResult } from './batch.js';
 import { applyHttpLimits, DEFAULT_HTTP_LIMITS, listenOn, type HttpLimits } from '../listen.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
@@ -13,6 +14,7 @@ import {
   CLOSE_AUTH_FAILED,
   CLOSE_REPLACED,
   CLOSE_REVOKED,
+  FRAME,
   MAX_FRAME_SIZE,
   MAX_PACKET_SIZE,
   PEER_GONE_DISCONNECTED,
@@ -27,8 +29,10 @@ import {
 } from '../wire/relay.js';
 
 // The relay: authenticated clients keyed by WireGuard public key; packets are forwarded
-// as opaque bytes. Each client's queue is the WebSocket's send buffer, bounded by
-// maxQueueBytes: beyond it every frame to that client (packets, pongs, keepalives) is
+// as opaque bytes. Frames to a client are batched per event-loop turn (batch.ts: one
+// socket write per destination per turn). Each client's queue is that turn's batch plus
+// the socket's send buffer, bounded by maxQueueBytes: beyond it every frame to that
+// client (packets, pongs, keepalives) is
 // dropped and counted rather than buffered without limit, as WireGuard and TCP above it
 // recover from loss — so a client that stops reading and floods pings costs the relay at
 // most maxQueueBytes. Sockets not yet authenticated are capped (maxPending) and closed
@@ -73,12 +77,16 @@ export interface RelayServerStats {
   oversizeFrames: number;
 }
 
-interface Client {
+interface Client extends BatchTarget {
   ws: WebSocket;
   key: PublicKey;
   hex: string;
-  /** Peers this client sent to, told when they disconnect (bounded). */
-  sentTo: Set<string>;
+  /** Peers this client sent to, told when they disconnect (bounded; created on the first packet). */
+  sentTo: Set<string> | undefined;
+  /** The destination of this client's last packet (most send to one peer in a row): no hex, no map lookup. */
+  lastDst: Client | undefined;
+  /** Set when it leaves the map (closed or replaced): cached lastDst references go stale. */
+  gone: boolean;
 }
 
 const MAX_SENT_TO = 1024;
@@ -103,6 +111,7 @@ export class RelayServer {
   private readonly privateKey: PrivateKey;
   private readonly wss: WebSocketServer;
   private readonly clients = new Map<string, Client>();
+  private readonly batch = new FrameBatch<Client>((r) => this.countFlushDrops(r));
   private readonly sockets = new Set<WebSocket>();
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -148,6 +157,7 @@ export class RelayServer {
     if (!c) return false;
     this.stats.revoked++;
     this.logger.info({ key: keyToBase64(c.key).slice(0, 8) }, 'relay client revoked');
+    this.batch.flush(); // what was queued for it goes out before the close frame
     c.ws.close(CLOSE_REVOKED, 'node no longer admitted');
     this.onGone(c);
     return true;
@@ -176,11 +186,14 @@ export class RelayServer {
     this.pending++;
     let pending = true;
     const settle = (): void => {
-      if (pending) this.pending--;
+      if (pending) {
+        this.pending--;
+        socket.off('close', settle); // nothing of the handshake stays with an idle client
+      }
       pending = false;
     };
     socket.once('close', settle);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, settle));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, settle));
   }
 
   /**
@@ -222,14 +235,19 @@ export class RelayServer {
     }, this.keepaliveMs);
   }
 
-  private onConnection(ws: WebSocket, authenticated: () => void): void {
+  private onConnection(ws: WebSocket, socket: Duplex, authenticated: () => void): void {
     this.sockets.add(ws);
-    const challenge = randomFillSync(new Uint8Array(CHALLENGE_LEN));
+    // Handshake state, dropped when the handshake ends: an idle client keeps none of it.
+    let hs: { challenge: Uint8Array; timer: TimerHandle; authenticated: () => void; busy: boolean } | undefined = {
+      challenge: randomFillSync(new Uint8Array(CHALLENGE_LEN)),
+      timer: this.clock.setTimeout(() => this.refuse(ws, 'auth timeout'), this.opts.authTimeoutMs ?? 5_000),
+      authenticated,
+      busy: false,
+    };
     let client: Client | undefined;
-    let authenticating = false;
-    const authTimer = this.clock.setTimeout(() => this.refuse(ws, 'auth timeout'), this.opts.authTimeoutMs ?? 5_000);
     ws.on('close', () => {
-      this.clock.clearTimeout(authTimer);
+      if (hs) this.clock.clearTimeout(hs.timer);
+      hs = undefined;
       this.sockets.delete(ws);
       if (client) this.onGone(client);
     });
@@ -239,28 +257,32 @@ export class RelayServer {
       ws.terminate();
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      // The data path: a SendPacket frame goes to forward() without being parsed into an object.
+      if (client && isBinary && Buffer.isBuffer(data) && data.length >= 1 + KEY_LEN && data[0] === FRAME.SEND_PACKET) return this.forward(client, data);
       const f = isBinary && Buffer.isBuffer(data) ? parseFrame(data) : null;
       if (client) {
         if (f) this.onFrame(client, f);
         else this.stats.malformedFrames++;
         return;
       }
-      if (authenticating) return;
+      if (!hs || hs.busy) return;
       if (!f || f.type !== 'clientAuth') {
         if (!f) this.stats.malformedFrames++;
         this.refuse(ws, 'expected client auth');
         return;
       }
-      authenticating = true;
-      void this.authenticate(f.clientKey, f.proof, challenge).then((key) => {
-        this.clock.clearTimeout(authTimer);
+      const h = hs;
+      h.busy = true;
+      void this.authenticate(f.clientKey, f.proof, h.challenge).then((key) => {
+        this.clock.clearTimeout(h.timer);
+        hs = undefined;
         if (!key) return this.refuse(ws, 'bad proof or not authorized');
         if (ws.readyState !== ws.OPEN) return;
-        authenticated();
-        client = this.register(ws, key);
+        h.authenticated();
+        client = this.register(ws, socket, key);
       });
     });
-    ws.send(encodeFrame({ type: 'serverHello', serverKey: this.publicKey, challenge }));
+    ws.send(encodeFrame({ type: 'serverHello', serverKey: this.publicKey, challenge: hs.challenge }));
   }
 
   private async authenticate(clientKey: Uint8Array, proof: Uint8Array, challenge: Uint8Array): Promise<PublicKey | null> {
@@ -281,17 +303,19 @@ export class RelayServer {
     ws.close(CLOSE_AUTH_FAILED, 'authentication failed');
   }
 
-  private register(ws: WebSocket, key: PublicKey): Client {
+  private register(ws: WebSocket, socket: Duplex, key: PublicKey): Client {
     const hex = keyToHex(key);
     const old = this.clients.get(hex);
     if (old) {
       // The newest connection wins: the old one is usually a dead TCP path after roaming.
       this.stats.replaced++;
       this.clients.delete(hex);
+      old.gone = true;
       this.sendControl(old, encodeFrame({ type: 'health', problem: 'replaced by a newer connection with the same key' }));
+      this.batch.flush(); // the notice goes out before the close frame
       old.ws.close(CLOSE_REPLACED, 'replaced');
     }
-    const c: Client = { ws, key, hex, sentTo: new Set() };
+    const c: Client = { ws, socket, key, hex, sentTo: undefined, lastDst: undefined, gone: false, batchBytes: 0, batchBuf: undefined, batchOff: 0 };
     this.clients.set(hex, c);
     this.stats.accepted++;
     this.logger.debug({ key: keyToBase64(key).slice(0, 8) }, 'relay client connected');
@@ -301,10 +325,8 @@ export class RelayServer {
 
   private onFrame(c: Client, f: NonNullable<ReturnType<typeof parseFrame>>): void {
     switch (f.type) {
-      case 'sendPacket':
-        return this.forward(c, f.key, f.packet);
       case 'ping':
-        if (this.roomFor(c)) c.ws.send(encodeFrame({ type: 'pong', data: f.data }));
+        if (this.roomFor(c)) this.batch.push(c, encodeFrame({ type: 'pong', data: f.data }));
         return;
       case 'keepalive':
       case 'pong':
@@ -314,44 +336,67 @@ export class RelayServer {
     }
   }
 
-  private forward(from: Client, dstKey: Uint8Array, packet: Uint8Array): void {
-    const hex = keyToHex(dstKey);
-    const dst = this.clients.get(hex);
-    if (!dst) {
-      this.stats.droppedNoPeer++;
-      this.sendPeerGone(from, dstKey, PEER_GONE_NOT_HERE);
-      return;
+  /** `frame` is a whole SendPacket frame (type, destination key, packet); it goes out as RecvPacket. */
+  private forward(from: Client, frame: Buffer): void {
+    let dst = from.lastDst;
+    if (!dst || dst.gone || !keyAt(frame, dst.key)) {
+      const dstKey = frame.subarray(1, 1 + KEY_LEN);
+      const hex = keyToHex(dstKey);
+      dst = this.clients.get(hex);
+      if (!dst) {
+        this.stats.droppedNoPeer++;
+        this.sendPeerGone(from, dstKey, PEER_GONE_NOT_HERE);
+        return;
+      }
+      const sentTo = (from.sentTo ??= new Set());
+      if (sentTo.size < MAX_SENT_TO) sentTo.add(hex);
+      // Cached only while the peer is in sentTo, so it is told when dst leaves (and the cache dropped).
+      from.lastDst = sentTo.has(hex) ? dst : undefined;
     }
-    if (from.sentTo.size < MAX_SENT_TO) from.sentTo.add(hex);
-    if (dst.ws.bufferedAmount > this.maxQueueBytes) {
+    if (dst.ws.bufferedAmount + this.batch.queuedBytes(dst) > this.maxQueueBytes) {
       this.stats.droppedQueueFull++;
       return;
     }
-    dst.ws.send(encodeFrame({ type: 'recvPacket', key: from.key, packet }));
+    this.batch.push(dst, frame, from.key);
     this.stats.packetsForwarded++;
-    this.stats.bytesForwarded += packet.length;
+    this.stats.bytesForwarded += frame.length - 1 - KEY_LEN;
   }
 
   private sendPeerGone(to: Client, key: Uint8Array, reason: PeerGoneReason): void {
-    if (this.roomFor(to)) to.ws.send(encodeFrame({ type: 'peerGone', key, reason }));
+    if (this.roomFor(to)) this.batch.push(to, encodeFrame({ type: 'peerGone', key, reason }));
   }
 
   private sendControl(to: Client, frame: Uint8Array): void {
-    if (this.roomFor(to)) to.ws.send(frame);
+    if (this.roomFor(to)) this.batch.push(to, frame);
   }
 
   /** Every non-data frame to a client is bounded like packets: checked before it is even encoded. */
   private roomFor(to: Client): boolean {
-    if (to.ws.bufferedAmount <= this.maxQueueBytes) return true;
+    if (to.ws.bufferedAmount + this.batch.queuedBytes(to) <= this.maxQueueBytes) return true;
     this.stats.droppedControl++;
     return false;
   }
 
+  /** Frames queued in a turn for a client that closed before the end of it. */
+  private countFlushDrops(r: FlushResult): void {
+    this.stats.droppedNoPeer += r.droppedPackets;
+    this.stats.droppedControl += r.droppedControl;
+  }
+
   private onGone(c: Client): void {
     if (this.clients.get(c.hex) !== c) return;
+    c.gone = true;
+    c.lastDst = undefined;
     this.clients.delete(c.hex);
     for (const other of this.clients.values()) {
-      if (other.sentTo.delete(c.hex)) this.sendPeerGone(other, c.key, PEER_GONE_DISCONNECTED);
+      if (other.lastDst === c) other.lastDst = undefined;
+      if (other.sentTo?.delete(c.hex)) this.sendPeerGone(other, c.key, PEER_GONE_DISCONNECTED);
     }
   }
+}
+
+/** Whether the destination key of SendPacket `frame` (bytes 1..33) is `key`. */
+function keyAt(frame: Uint8Array, key: Uint8Array): boolean {
+  for (let i = 0; i < KEY_LEN; i++) if (frame[i + 1] !== key[i]) return false;
+  return true;
 }

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { keyToBase64, publicKeyFromPrivate, generatePrivateKey, type PrivateKey } from '../../src/crypto/keys.js';
+import { keyToBase64, publicKeyFromPrivate, generatePrivateKey, type PrivateKey, type PublicKey } from '../../src/crypto/keys.js';
 import { RelayClient } from '../../src/relay/client.js';
 import { RelayServer } from '../../src/relay/server.js';
 import { CoordinatorAdmission, type CoordinatorAdmissionOptions } from '../../src/relay/admission.js';
-import { RELAY_CHECK_PATH } from '../../src/wire/relay-check.js';
+import nodeHttp from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MAX_RELAY_CHECK_KEYS, RELAY_CHECK_PATH } from '../../src/wire/relay-check.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { http } from '../helpers/control.js';
 import { waitFor } from '../helpers/wait.js';
@@ -168,4 +170,43 @@ test('`weft relay --coordinator URL` with WEFT_RELAY_SECRET admits the coordinat
   const a = await registered(coord, 'alpha');
   await client(url, a.priv, t).connect();
   assert.ok(await refusedOnce(url, generatePrivateKey()), 'an unknown key is refused');
+});
+
+/** A stub coordinator: every key is active except `inactive`; records each request's key count. */
+async function stubCoordinator(ctx: { after(fn: () => unknown): void }, inactive: string, delayMs = 0): Promise<{ url: string; sizes: number[] }> {
+  const sizes: number[] = [];
+  const server = nodeHttp.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d));
+    req.on('end', () => {
+      const { keys } = JSON.parse(body) as { keys: string[] };
+      sizes.push(keys.length);
+      setTimeout(() => res.setHeader('content-type', 'application/json').end(JSON.stringify({ active: keys.filter((k) => k !== inactive) })), delayMs);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  ctx.after(() => new Promise((r) => server.close(r)));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, sizes };
+}
+
+const randomKey = () => randomBytes(32) as unknown as PublicKey;
+
+test('admission lookups are coalesced: keys that arrive while requests are out go together in one; a full batch refuses (counted)', async (t) => {
+  const inactive = randomKey();
+  const stub = await stubCoordinator(t, keyToBase64(inactive), 100);
+  const admission = new CoordinatorAdmission({ coordinator: stub.url, secret: SECRET, maxInflight: 1 });
+  const first = admission.authorize(randomKey());
+  await new Promise((r) => setImmediate(r)); // the first key's request is out: the one slot is taken
+  const burst = [inactive, ...Array.from({ length: 199 }, randomKey)];
+  const answers = await Promise.all([first, ...burst.map((k) => admission.authorize(k))]);
+  assert.deepEqual(stub.sizes, [1, 200], 'the 200 keys waited for the slot and went in one request');
+  assert.deepEqual(answers, [true, false, ...Array<boolean>(199).fill(true)]);
+  assert.equal(admission.stats.refusedBusy, 0);
+
+  // Bounded: at most MAX_RELAY_CHECK_KEYS keys wait; the rest are refused and counted.
+  const many = Array.from({ length: MAX_RELAY_CHECK_KEYS + 51 }, randomKey);
+  const got = await Promise.all(many.map((k) => admission.authorize(k)));
+  assert.equal(admission.stats.refusedBusy, 51);
+  assert.equal(got.filter(Boolean).length, MAX_RELAY_CHECK_KEYS);
+  assert.deepEqual(stub.sizes, [1, 200, MAX_RELAY_CHECK_KEYS]);
 });

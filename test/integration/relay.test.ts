@@ -226,6 +226,28 @@ test('bounded per-client queue: a receiver that does not read loses packets, cou
   await server.stop();
 });
 
+test('batched forwarding: bursts from two senders to one receiver arrive complete and in order per sender', async (t) => {
+  const server = new RelayServer({ maxQueueBytes: 8 << 20 });
+  t.after(() => server.stop());
+  const port = await server.listen('127.0.0.1', 0);
+  const url = `ws://127.0.0.1:${port}/relay`;
+  const [a, b, rx] = [peer(url), peer(url), peer(url)];
+  t.after(() => Promise.all([a, b, rx].map((p) => p.client.stop())));
+  await Promise.all([a, b, rx].map((p) => p.client.connect()));
+  const N = 2000; // bounded: 2 x 2000 small packets, sent in one go so the relay reads many per turn
+  for (let i = 0; i < N; i++) {
+    a.client.send(rx.pub, Buffer.from(`a${i}`));
+    b.client.send(rx.pub, Buffer.from(`b${i}`));
+  }
+  await until(() => rx.got.length === 2 * N, 10_000);
+  for (const p of [a, b]) {
+    const seqs = rx.got.filter((g) => g.src === hexOf(p.pub)).map((g) => Number(g.data.slice(1)));
+    assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => i));
+  }
+  assert.equal(server.stats.packetsForwarded, 2 * N);
+  assert.equal(server.stats.droppedQueueFull, 0);
+});
+
 test('attach() serves the relay on an existing HTTP server (as under fastify) at /relay only', async (t) => {
   const httpServer = http.createServer((_req, res) => res.end('app'));
   await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
