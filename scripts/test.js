@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the compiled test files with node's test runner in one invocation, so the run
 // ends with one summary. e2e files serialise among themselves through a lock
-// (src/lab/lock.ts) so netns timing is not skewed on a 2-core machine.
+// (src/lab/lock.ts) so netns timing is not skewed on a 2-core machine. A test without
+// its own timeout fails after 15 min instead of hanging the run.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -25,5 +26,5 @@ if (files.length === 0) {
   console.error('no test files found under dist/test');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=900000', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
