@@ -120,7 +120,9 @@ export class TcpForwarder {
         if (!isSyn) return void this.stats.unknownFlow++;
         this.sweep();
         if (this.flows.size >= this.max) return void this.stats.refused++;
-        const addr = buf.slice(p.dst, p.dst + p.addrLen);
+        // A copy: `buf` is the caller's batch (a Buffer, whose slice() is a view), reused
+        // for the next packets read from the TUN.
+        const addr = Uint8Array.from(buf.subarray(p.dst, p.dst + p.addrLen));
         flow = { host: ipaddr.fromByteArray([...addr]).toString(), addr, port: dport, since: Date.now(), socket: null, closedAt: 0 };
         this.flows.set(key, flow);
         this.stats.flows = this.flows.size;

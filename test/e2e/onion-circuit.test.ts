@@ -103,9 +103,7 @@ describe('a 3-hop onion circuit through six serverless agents', { timeout: 300_0
     middle = m[2];
   });
 
-  // todo: this stalls in about 4 of 9 runs (curl gets no byte; docs/CIRCUITS.md "Known
-  // issue"). It still runs and reports; it does not fail the suite until that is fixed.
-  test('plain curl on the client reaches the host through the circuit', { todo: 'intermittent stall of the TUN entry, docs/CIRCUITS.md' }, async (t) => {
+  test('plain curl on the client reaches the host through the circuit', async (t) => {
     if (!pre(t)) return;
     const mesh = fx.get();
     const c = mesh.node(CLIENT);

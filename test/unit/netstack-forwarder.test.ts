@@ -64,9 +64,17 @@ for (const kind of ['wasm', 'addon'] as StackKind[]) {
         },
         output: (b) => void client.write(b),
       });
+      // As the engine does, each packet is handed over in a buffer that is reused at once
+      // (its TUN read batch): the forwarder must keep copies of what it needs.
+      const slot = Buffer.alloc(client.mtu + 64);
       client.start({
         onPackets: (b) => {
-          for (let i = 0; i < b.count; i++) if (b.lengths[i]) fwd.input(b.data, b.start(i), b.lengths[i]);
+          for (let i = 0; i < b.count; i++) {
+            if (!b.lengths[i]) continue;
+            b.data.copy(slot, 0, b.start(i), b.start(i) + b.lengths[i]);
+            fwd.input(slot, 0, b.lengths[i]);
+            slot.fill(0xee);
+          }
         },
         onClose: () => {},
       });
