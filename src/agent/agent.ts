@@ -232,8 +232,7 @@ export class Agent {
         this.logger.warn({ err: (err as Error).message }, 'cannot mark engine packets (SO_MARK); exit node routing would loop');
       }
     }
-    // Stale policy rules and NAT of a crashed run go first (~20 ip/iptables/nft commands),
-    // off the start-up path: the netmap's routes queue behind them (refreshRoutes).
+    // A crashed run's stale rules and NAT (~20 commands) go first, off the start-up path.
     this.routesQueue = this.routes.down().catch((err: Error) => this.logger.warn({ err: err.message }, 'removing stale routes failed'));
     if (!local) await this.bypass.setCoordinator(state.serverUrl);
     if (device) ({ pinger: this.pinger, filter: this.filter } = packetTaps(device, state, this.routes, this.clock));
@@ -433,8 +432,7 @@ export class Agent {
   status(): StatusJson {
     const { state, engine } = this;
     if (!state || !engine) throw new AgentError('ERR_STOPPED', 'agent not running');
-    const local = this.opts.localSource;
-    const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members: local?.members(), dht: local?.dhtStatus() });
+    const s = agentStatus({ state, engine, peers: this.peers.values(), connected: this.connected, endpoints: this.reporter.current(engine.listenPort), coordinatorError: this.coordinatorError, fromCache: this.fromCache, filter: this.filter, filterRules: this.backend?.filterRules.length ?? 0, nat: this.nat, routes: this.routes, members: this.opts.localSource?.members(), dht: this.opts.localSource?.dhtStatus() });
     return { ...s, ...this.statusExtra(), ...(this.tunnelDown ? { tunnelDown: true } : {}) };
   }
 

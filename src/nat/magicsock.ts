@@ -378,13 +378,13 @@ export class MagicBind implements Bind {
     if (batch.count === 1) s.handshake.sent(batch, now);
     const best = s.best;
     if (best && s.direct(now)) {
-      const n = this.sock(best.sock)?.send(batch, this.wgTo(s, best)) ?? 0;
+      const n = this.sock(best.sock)?.send(batch, s.wgEndpoint(best, this.opts.natInfo)) ?? 0;
       this.stats.directTx += n;
       return n;
     }
     // A direct path not confirmed lately (the peer was idle, or it stopped answering and
     // the heartbeat has not dropped it yet) gets a copy too: it likely still works.
-    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, this.wgTo(s, best)) ?? 0;
+    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, s.wgEndpoint(best, this.opts.natInfo)) ?? 0;
     let n = 0;
     for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
     return n;
@@ -482,11 +482,6 @@ export class MagicBind implements Bind {
     if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
   }
 
-  /** Where WireGuard to the peer goes on `best` (PeerPath.wgEndpoint; our NAT asked only for external peers). */
-  private wgTo(s: PeerPath, best: NonNullable<PeerPath['best']>): Endpoint {
-    return s.wgPort === null ? best.ep : s.wgEndpoint(best, this.opts.natInfo?.().hard ?? null);
-  }
-
   /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */
   private resendHandshake(s: PeerPath, now: number): void {
     const pkt = s.handshake.due(now);
@@ -495,7 +490,7 @@ export class MagicBind implements Bind {
       const b = this.one;
       b.reset();
       b.push(pkt);
-      this.sock(s.best.sock)?.send(b, this.wgTo(s, s.best));
+      this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best, this.opts.natInfo));
     } else this.sendRelay(s, pkt);
   }
 }

@@ -192,13 +192,13 @@ export class PeerPath {
 
   /**
    * Where WireGuard goes on the best path. To an external engine's own port only when our
-   * NAT maps every destination alike (`ownNatHard` false or unknown): behind an
+   * NAT maps every destination alike (`natInfo` says not hard, or nothing): behind an
    * endpoint-dependent NAT a flow to that port gets another public port, which the peer's
    * router does not expect, so WireGuard goes to the peer's disco socket (its proxy
-   * hands it to the engine).
+   * hands it to the engine). Our NAT is asked only for such peers.
    */
-  wgEndpoint(best: Confirmed, ownNatHard: boolean | null): Endpoint {
-    return ownNatHard === true ? best.ep : this.wgPortAt(best);
+  wgEndpoint(best: Confirmed, natInfo?: () => { hard: boolean | null }): Endpoint {
+    return this.wgPort === null || natInfo?.().hard === true ? best.ep : this.wgPortAt(best);
   }
 
   /**

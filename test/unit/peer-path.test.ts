@@ -83,15 +83,15 @@ test('PeerPath: a peer waking from idle keeps its old path for trustMs, then dro
 test('PeerPath.wgEndpoint: the best path itself, or its address at the peer\'s own WireGuard port', () => {
   const p = peer();
   assert.equal(p.confirm(Endpoint.of('203.0.113.11', 50070), 0, 5, 0)?.was, null);
-  assert.equal(p.wgEndpoint(p.best!, null).key, '203.0.113.11:50070', 'builtin peer: disco and WireGuard share the port');
+  assert.equal(p.wgEndpoint(p.best!).key, '203.0.113.11:50070', 'builtin peer: disco and WireGuard share the port');
   p.wgPort = 50069;
-  const wg = p.wgEndpoint(p.best!, false);
+  const wg = p.wgEndpoint(p.best!, () => ({ hard: false }));
   assert.equal(wg.key, '203.0.113.11:50069', 'external engine: its WireGuard port');
-  assert.equal(p.wgEndpoint(p.best!, null), wg, 'cached while the best path stays; unknown NAT counts as alike');
-  assert.equal(p.wgEndpoint(p.best!, true).key, '203.0.113.11:50070', 'behind our endpoint-dependent NAT: the peer\'s disco socket');
+  assert.equal(p.wgEndpoint(p.best!), wg, 'cached while the best path stays; unknown NAT counts as alike');
+  assert.equal(p.wgEndpoint(p.best!, () => ({ hard: true })).key, '203.0.113.11:50070', 'behind our endpoint-dependent NAT: the peer\'s disco socket');
   assert.equal(p.wgPortAt(p.best!), wg, 'the address learnt for its WireGuard either way');
   p.confirm(Endpoint.of('192.168.1.5', 50070), 0, 0.5, 1);
-  assert.equal(p.wgEndpoint(p.best!, false).key, '192.168.1.5:50069');
+  assert.equal(p.wgEndpoint(p.best!, () => ({ hard: false })).key, '192.168.1.5:50069');
 });
 
 test('PeerPath.reportedPath: a path at an endpoint the peer reported, not one found at another port', () => {
