@@ -18,7 +18,15 @@ import type { Device } from '../wireguard/device.js';
 // - Non-TCP (UDP, ICMP...) to the outside is dropped and counted: a circuit carries
 //   TCP streams only.
 
+// Multicast and broadcast (IPv6 neighbour discovery, MLD...) are never outside traffic.
 const LOCAL_ONLY = ['224.0.0.0/4', '255.255.255.255/32', 'ff00::/8'];
+
+/** The destinations the circuit never takes: `blocked` (the exit's own refusals) and multicast/broadcast. */
+export function circuitKeep(blocked: readonly string[]): PrefixTrie<true> {
+  const keep = new PrefixTrie<true>();
+  for (const r of [...blocked, ...LOCAL_ONLY]) keep.insert(parsePrefix(r), true);
+  return keep;
+}
 
 export interface CircuitTunStatus extends ForwarderStats {
   /** Which lwIP build terminates the host's TCP. */
@@ -30,20 +38,17 @@ export interface CircuitTunStatus extends ForwarderStats {
 
 export class CircuitTun {
   private readonly fwd: TcpForwarder;
-  private readonly keep = new PrefixTrie<true>();
   private readonly prev: Device['onUnroutedPacket'];
   private toHost = 0;
   private toHostFailed = 0;
 
   constructor(
     private readonly device: Device,
-    /** Destinations that never enter the circuit (the exit's own refusals). */
-    blocked: readonly string[],
+    /** Destinations that never enter the circuit (circuitKeep). */
+    private readonly keep: PrefixTrie<true>,
     dial: (host: string, port: number) => Promise<Duplex>,
     logger: Logger,
   ) {
-    // Multicast and broadcast (IPv6 neighbour discovery, MLD...) are never outside traffic.
-    for (const r of [...blocked, ...LOCAL_ONLY]) this.keep.insert(parsePrefix(r), true);
     this.fwd = new TcpForwarder({
       dial,
       mtu: device.mtu,

@@ -8,8 +8,7 @@ import { keyFromBase64, publicKeyFromBytes, publicKeyFromPrivate, type PrivateKe
 import { WeftError } from '../errors.js';
 import { applyHttpLimits, listenPrivateSocket } from '../listen.js';
 import type { Logger } from '../log.js';
-import { parsePrefix } from '../net/prefix.js';
-import { PrefixTrie } from '../net/prefix-trie.js';
+import type { PrefixTrie } from '../net/prefix-trie.js';
 import { Socks5Server } from '../netstack/socks5.js';
 import type { Circuit } from '../onion/circuit.js';
 import type { OnionExitPolicy } from '../onion/exit.js';
@@ -19,7 +18,7 @@ import { loadGuard, saveGuard, selectPath, type RelayCandidate } from '../onion/
 import type { NodeView } from '../wire/control.js';
 import { circuitSocketPath } from './state.js';
 import type { Device } from '../wireguard/device.js';
-import { CircuitTun, type CircuitTunStatus } from './circuit-tun.js';
+import { CircuitTun, circuitKeep, type CircuitTunStatus } from './circuit-tun.js';
 
 // Onion circuits on a running agent (`weft up --circuits`, `--circuit-exit`,
 // `--exit-circuit N`; `weft circuit build`).
@@ -83,7 +82,8 @@ export class CircuitAgent {
   private readonly socks: Socks5Server[] = [];
   private active: Circuit | null = null;
   private tun: CircuitTun | null = null;
-  private readonly blocked = new PrefixTrie<true>();
+  /** Never into the circuit: the blocked ranges, multicast and broadcast (one trie for the front doors and the TUN). */
+  private readonly blocked: PrefixTrie<true>;
   private building: Promise<Circuit> | null = null;
   private readonly port: number;
 
@@ -98,7 +98,7 @@ export class CircuitAgent {
       allowExtend: (a) => members().has(a),
       transport: opts.transport,
     });
-    for (const r of opts.blocked ?? []) this.blocked.insert(parsePrefix(r), true);
+    this.blocked = circuitKeep(opts.blocked ?? []);
   }
 
   async start(): Promise<void> {
@@ -116,7 +116,7 @@ export class CircuitAgent {
       await tcp.listen(ec.socks5.port, ec.socks5.host);
       this.socks.push(tcp);
     }
-    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun, this.opts.blocked ?? [], dial, this.opts.logger);
+    if (this.opts.tun) this.tun = new CircuitTun(this.opts.tun, this.blocked, dial, this.opts.logger);
     // The first build may race the first netmap; later dials rebuild on demand.
     this.build(ec.hops, ec.exit).catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'first circuit build failed; retried on the next connection'));
   }

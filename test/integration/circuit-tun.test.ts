@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { CircuitTun } from '../../src/agent/circuit-tun.js';
+import { CircuitTun, circuitKeep } from '../../src/agent/circuit-tun.js';
 import { generatePrivateKey } from '../../src/crypto/keys.js';
 import { PacketBatch, TRANSPORT_HEADROOM } from '../../src/io/batch.js';
 import { FakeNetwork } from '../../src/io/bind-fake.js';
@@ -42,7 +42,7 @@ test('outside TCP from the TUN goes to the circuit dialler; mesh stays unrouted;
     onClose: () => {},
   });
   const dialled: string[] = [];
-  const ct = new CircuitTun(dev, ['100.64.0.0/10', 'fc00::/7'], async (h, p) => {
+  const ct = new CircuitTun(dev, circuitKeep(['100.64.0.0/10', 'fc00::/7']), async (h, p) => {
     dialled.push(`${h}:${p}`);
     const s = connect(port, '127.0.0.1');
     await once(s, 'connect');
