@@ -1,10 +1,9 @@
 import { randomInt } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Clock } from '../clock.js';
-import type { PacketBatch } from '../io/batch.js';
-import type { Bind } from '../io/bind.js';
 import { Endpoint } from '../io/endpoint.js';
 import type { Logger } from '../log.js';
+import { PUNCH_SOCK_BASE, type ExtraSockets } from './extra-sockets.js';
 import type { PeerPath } from './peer-path.js';
 
 // The birthday-paradox method, for a peer pair where we are behind an endpoint-dependent
@@ -26,21 +25,15 @@ export interface BirthdayHost {
   /** Extra sockets per run (default 256) and the easy side's probes (default 2048). */
   sockets?: number;
   probes?: number;
-  /** Absent: the method is off. */
-  createExtraBind?: () => Bind;
+  /** Where the extra sockets live (indices 1..sockets); none available: the method is off. */
+  pool: ExtraSockets;
   natInfo?: () => { udp: boolean | null; hard: boolean | null };
   closed(): boolean;
-  /** The engine's fwmark, also on the extra sockets (an exit node must not route them into the tunnel). */
-  mark(): number;
   peers(): Iterable<PeerPath>;
   isCurrent(p: PeerPath): boolean;
   ping(p: PeerPath, ep: Endpoint, sock: number, track: boolean): void;
   /** An empty CallMeMaybe through the relay: "spray my public IPs". */
   askSpray(p: PeerPath): void;
-  /** Datagrams on extra socket `sock`. */
-  onReceive(batch: PacketBatch, sources: Uint8Array, sock: number): void;
-  /** Forgets the addresses learnt on sockets that close. */
-  socketsClosed(keep: Set<number>): void;
 }
 
 /** The peer's candidates on public addresses (the ones a NAT maps). */
@@ -56,8 +49,6 @@ export function publicCandidates(p: PeerPath): Endpoint[] {
 }
 
 export class Birthday {
-  /** Extra sockets, index k-1 for socket k. */
-  private extra: (Bind | null)[] = [];
   private run: { peers: Set<PeerPath>; until: number; ready: boolean } | null = null;
 
   constructor(
@@ -70,20 +61,11 @@ export class Birthday {
     return this.run !== null;
   }
 
-  /** Extra socket k (k >= 1), if open. */
-  sock(k: number): Bind | null {
-    return this.extra[k - 1] ?? null;
-  }
-
-  setMark(mark: number): void {
-    for (const b of this.extra) b?.setMark(mark);
-  }
-
   /** Heartbeat, per peer without a direct path: joins it to a run when the method applies. */
   consider(p: PeerPath, now: number): void {
     if (p.attempts < 2 || now - p.lastBirthday < this.retryMs) return;
     const nat = this.host.natInfo?.();
-    if (!this.host.createExtraBind || nat?.hard !== true || this.host.closed() || publicCandidates(p).length === 0) return;
+    if (!this.host.pool.available || nat?.hard !== true || this.host.closed() || publicCandidates(p).length === 0) return;
     p.lastBirthday = now;
     const run = this.run;
     if (run) {
@@ -129,10 +111,9 @@ export class Birthday {
     burst();
   }
 
-  /** Ends any run and closes every extra socket (the bind closing). */
-  async close(): Promise<void> {
+  /** Ends any run (the bind closing, which closes the sockets). */
+  stop(): void {
     this.run = null;
-    await this.closeExtras(new Set());
   }
 
   private ask(p: PeerPath): void {
@@ -143,9 +124,11 @@ export class Birthday {
 
   private pings(p: PeerPath): void {
     const targets = publicCandidates(p);
-    this.extra.forEach((b, i) => {
-      if (b) for (const ep of targets) this.host.ping(p, ep, i + 1, true);
-    });
+    for (let k = 1; k <= this.count; k++) if (this.host.pool.get(k)) for (const ep of targets) this.host.ping(p, ep, k, true);
+  }
+
+  private get count(): number {
+    return this.host.sockets ?? 256;
   }
 
   /** Extra sockets carrying a direct path. */
@@ -157,38 +140,19 @@ export class Birthday {
 
   private async open(): Promise<void> {
     const host = this.host;
-    const n = host.sockets ?? 256;
     await this.closeExtras(this.inUse());
-    const opened: (Bind | null)[] = [...this.extra];
-    for (let i = 0; i < n && !host.closed(); i++) {
-      if (opened[i]) continue; // an extra socket still carrying a direct path
-      const b = host.createExtraBind!();
-      const k = i + 1;
-      try {
-        await b.open(0, { onReceive: (batch, sources) => host.onReceive(batch, sources, k) });
-        opened[i] = b;
-      } catch {
-        opened[i] = null;
-        continue;
-      }
-      try {
-        if (host.mark()) b.setMark(host.mark());
-      } catch {
-        // as on the main socket, where the agent already warned
-      }
-    }
-    this.extra = opened;
+    let opened = 0;
+    // An extra socket still carrying a direct path stays as it is (open() is a no-op).
+    for (let k = 1; k <= this.count && !host.closed(); k++) if (await host.pool.open(k)) opened++;
     const run = this.run;
     if (host.closed() || !run) return void this.closeExtras(this.inUse());
     run.ready = true;
-    host.logger.info({ peers: [...run.peers].map((p) => p.b64.slice(0, 8)), sockets: opened.filter(Boolean).length }, 'birthday method: extra sockets open, asking the peers to spray');
+    host.logger.info({ peers: [...run.peers].map((p) => p.b64.slice(0, 8)), sockets: opened }, 'birthday method: extra sockets open, asking the peers to spray');
     for (const p of run.peers) this.ask(p);
   }
 
-  private async closeExtras(keep: Set<number>): Promise<void> {
-    const list = this.extra;
-    this.extra = list.map((b, i) => (keep.has(i + 1) ? b : null));
-    this.host.socketsClosed(keep);
-    await Promise.all(list.map((b, i) => (b && !keep.has(i + 1) ? b.close().catch(() => {}) : undefined)));
+  /** Closes our extra sockets but those in `keep` (the punch's, above PUNCH_SOCK_BASE, are not ours). */
+  private closeExtras(keep: Set<number>): Promise<void> {
+    return this.host.pool.close((k) => k < PUNCH_SOCK_BASE && !keep.has(k));
   }
 }

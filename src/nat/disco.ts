@@ -16,8 +16,9 @@ import { ReplayFilter } from '../wireguard/replay.js';
 //   1 Ping        txid (12)
 //   2 Pong        txid (12) | observed source (18, endpoint bytes)
 //   3 CallMeMaybe n × endpoint (18 each), n ≤ 32
-//   4 Punch       attempt u8 | flags u8 (bit 0: ack; the rest zero) | wait s u16, through
-//                 the relay only: the open-router schedule (open-punch.ts)
+//   4 Punch       attempt u8 | flags u8 (bit 0: ack; the rest zero) | wait s u16 | port u16
+//                 (the sender's punch socket), through the relay only: the open-router
+//                 schedule (open-punch.ts)
 // stamp = the sender's Unix time in ms, made strictly increasing per sender (v2; v1 had
 // none, so a captured ping could be replayed forever). A receiver accepts a stamp within
 // DISCO_MAX_SKEW_MS of its own clock and at most once per peer (a replay window over the
@@ -37,7 +38,7 @@ const MAX_PLAINTEXT = PREFIX + MAX_CMM_ENDPOINTS * ENDPOINT_BYTES;
 /** Punch bounds: attempts numbered below this, waits of 1..PUNCH_MAX_WAIT_S seconds. */
 export const PUNCH_MAX_ATTEMPTS = 16;
 export const PUNCH_MAX_WAIT_S = 600;
-const PUNCH_LEN = 4;
+const PUNCH_LEN = 6;
 /** How far a disco stamp may be from our clock (both ways); clocks need NTP-level sync. */
 export const DISCO_MAX_SKEW_MS = 60_000;
 /** Shared keys kept (one X25519 each); past it the least recently used one is evicted. */
@@ -47,7 +48,7 @@ export type DiscoBody =
   | { type: 'ping'; txid: Uint8Array }
   | { type: 'pong'; txid: Uint8Array; src: Endpoint }
   | { type: 'callMeMaybe'; endpoints: Endpoint[] }
-  | { type: 'punch'; attempt: number; ack: boolean; waitS: number };
+  | { type: 'punch'; attempt: number; ack: boolean; waitS: number; port: number };
 /** A disco message as sealed: its body and the sender's stamp. */
 export type DiscoMessage = DiscoBody & { stamp: number };
 
@@ -147,7 +148,9 @@ export function encodeDiscoPlaintext(m: DiscoMessage): Uint8Array {
       const p = plaintext(4, m.stamp, PUNCH_LEN);
       p[PREFIX] = m.attempt;
       p[PREFIX + 1] = m.ack ? 1 : 0;
-      new DataView(p.buffer).setUint16(PREFIX + 2, m.waitS);
+      const v = new DataView(p.buffer);
+      v.setUint16(PREFIX + 2, m.waitS);
+      v.setUint16(PREFIX + 4, m.port);
       return p;
     }
   }
@@ -175,8 +178,9 @@ export function parseDiscoPlaintext(p: Uint8Array): DiscoMessage | null {
       const attempt = p[PREFIX];
       const flags = p[PREFIX + 1];
       const waitS = (p[PREFIX + 2] << 8) | p[PREFIX + 3];
-      if (attempt >= PUNCH_MAX_ATTEMPTS || flags > 1 || waitS < 1 || waitS > PUNCH_MAX_WAIT_S) return null;
-      return { type: 'punch', stamp, attempt, ack: flags === 1, waitS };
+      const port = (p[PREFIX + 4] << 8) | p[PREFIX + 5];
+      if (attempt >= PUNCH_MAX_ATTEMPTS || flags > 1 || waitS < 1 || waitS > PUNCH_MAX_WAIT_S || port === 0) return null;
+      return { type: 'punch', stamp, attempt, ack: flags === 1, waitS, port };
     }
     default:
       return null;

@@ -6,6 +6,7 @@ import type { Bind, BindEvents } from '../io/bind.js';
 import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
 import { AddrTable } from './addr-table.js';
 import { Birthday } from './birthday.js';
+import { ExtraSockets } from './extra-sockets.js';
 import { isDiscoPacket } from './disco.js';
 import { EarlyInits } from './handshake-resend.js';
 import { ACTIVE_MS, Heartbeat } from './heartbeat.js';
@@ -28,7 +29,8 @@ export { isSyntheticEndpoint } from './synthetic.js';
 //
 // The parts: per-peer path state (peer-path.ts), source addresses (addr-table.ts), disco
 // probing (path-discovery.ts), the relays (relay-set.ts), the birthday method
-// (birthday.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
+// (birthday.ts) and the open-router punch (open-punch.ts) with their extra sockets
+// (extra-sockets.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
 // This file wires them to the socket; the heartbeat (heartbeat.ts) probes the paths of
 // peers with recent traffic only. A foreign protocol (serverless gossip) may share the
 // socket: it sees its datagrams first.
@@ -120,6 +122,8 @@ export class MagicBind implements Bind {
   private readonly discovery: PathDiscovery;
   private readonly relays: RelaySet;
   private readonly birthday: Birthday;
+  /** The birthday method's and the open-router punch's sockets beside the main one. */
+  private readonly extra: ExtraSockets;
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerPath>();
   private plainSources = new Set<string>();
@@ -150,6 +154,7 @@ export class MagicBind implements Bind {
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
     const closed = (): boolean => this.closed;
+    this.extra = new ExtraSockets({ createBind: opts.createExtraBind, mark: () => this.mark, onReceive: (b, src, sock) => this.onInner(b, src, sock), closed: (socks) => this.addrs.dropSockets((sock) => !socks.has(sock)) });
     this.discovery = new PathDiscovery({
       privateKey: opts.privateKey,
       publicKey: this.publicKey,
@@ -161,6 +166,7 @@ export class MagicBind implements Bind {
       natInfo: opts.natInfo,
       peer: (b64) => this.peers.get(b64),
       sock: (k) => this.sock(k),
+      pool: this.extra,
       sendRelay: (p, pkt) => this.sendRelay(p, pkt),
       spray: (p) => this.birthday.spray(p),
       confirmed: (p, was, now) => {
@@ -180,16 +186,13 @@ export class MagicBind implements Bind {
         stats: this.stats,
         sockets: opts.birthdaySockets,
         probes: opts.birthdayProbes,
-        createExtraBind: opts.createExtraBind,
+        pool: this.extra,
         natInfo: opts.natInfo,
         closed,
-        mark: () => this.mark,
         peers: () => this.peers.values(),
         isCurrent: (p) => this.peers.get(p.b64) === p,
         ping: (p, ep, sock, track) => this.discovery.ping(p, ep, sock, track),
         askSpray: (p) => this.discovery.send(p, { type: 'callMeMaybe', endpoints: [] }, null),
-        onReceive: (batch, sources, sock) => this.onInner(batch, sources, sock),
-        socketsClosed: (keep) => this.addrs.dropSockets((sock) => sock === 0 || keep.has(sock)),
       },
       this.timing.retryMs,
     );
@@ -236,13 +239,14 @@ export class MagicBind implements Bind {
   setMark(mark: number): void {
     this.mark = mark;
     this.opts.inner.setMark(mark);
-    this.birthday.setMark(mark);
+    this.extra.setMark(mark);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.heartbeat.stop();
-    await this.birthday.close();
+    this.birthday.stop();
+    await this.extra.close();
     await this.opts.inner.close();
   }
 
@@ -468,7 +472,7 @@ export class MagicBind implements Bind {
   }
 
   private sock(k: number): Bind | null {
-    return k === 0 ? this.opts.inner : this.birthday.sock(k);
+    return k === 0 ? this.opts.inner : this.extra.get(k);
   }
 
   private sendRelay(s: PeerPath, pkt: Uint8Array): boolean {

@@ -7,6 +7,7 @@ import type { Endpoint } from '../io/endpoint.js';
 import type { Logger } from '../log.js';
 import type { AddrTable } from './addr-table.js';
 import { DiscoFreshness, DiscoKeys, DiscoStamper, discoSender, openDisco, sealDisco, type DiscoBody } from './disco.js';
+import type { ExtraSockets } from './extra-sockets.js';
 import { OpenPunch } from './open-punch.js';
 import type { PeerPath } from './peer-path.js';
 
@@ -33,6 +34,8 @@ export interface DiscoveryHost {
   peer(b64: string): PeerPath | undefined;
   sock(k: number): Bind | null;
   sendRelay(p: PeerPath, pkt: Uint8Array): boolean;
+  /** Extra sockets (the open-router punch opens one per peer); absent: no punch. */
+  pool?: ExtraSockets;
   /** An empty CallMeMaybe came: the peer runs the birthday method. */
   spray(p: PeerPath): void;
   /** A pong made a new best path for `p`; `was` the trusted one before, if any. */
@@ -54,16 +57,20 @@ export class PathDiscovery {
       logger: host.logger,
       ownKey: host.publicKey,
       natInfo: host.natInfo,
-      canTtl: () => typeof host.sock(0)?.sendTtl === 'function',
+      // Extra sockets are the main one's kind: the same TTL support.
+      canPunch: () => typeof host.sock(0)?.sendTtl === 'function' && host.pool?.available === true,
       isCurrent: (p) => host.peer(p.b64) === p,
       signal: (p, m) => this.send(p, { type: 'punch', ...m }, null),
-      probe: (p, ep, ttl) => (ttl === null ? this.ping(p, ep) : this.send(p, { type: 'ping', txid: randomFillSync(new Uint8Array(12)) }, ep, 0, ttl)),
+      openSocket: async (k) => (await host.pool?.open(k))?.port ?? null,
+      closeSocket: (k) => void host.pool?.close((x) => x === k),
+      probe: (p, ep, sock, ttl) => (ttl === null ? this.ping(p, ep, sock) : this.send(p, { type: 'ping', txid: randomFillSync(new Uint8Array(12)) }, ep, sock, ttl)),
     });
   }
 
   /** The peer set changed: replay windows of peers gone are forgotten. */
   retain(peers: { has(b64: string): boolean }): void {
     this.freshness.retain(peers);
+    this.punch.retain();
   }
 
   /**
@@ -101,7 +108,7 @@ export class PathDiscovery {
   /** Pings every candidate, with a CallMeMaybe through the relay so the peer pings back at once. */
   pingAll(p: PeerPath, callMeMaybe: boolean): void {
     p.lastFull = this.host.clock.now();
-    for (const ep of p.candidates.values()) if (!this.punch.holds(p, ep)) this.ping(p, ep);
+    for (const ep of p.candidates.values()) this.ping(p, ep);
     if (callMeMaybe) {
       const own = this.host.ownEndpoints?.() ?? [];
       if (own.length > 0) this.send(p, { type: 'callMeMaybe', endpoints: own }, null);
