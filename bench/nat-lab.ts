@@ -68,9 +68,15 @@ async function firstPacket(lab: NatLab, a: string, b: string, t0: number): Promi
   return m ? Math.round(Number(m[1]) * 1000 - t0) : null;
 }
 
-async function directAt(lab: NatLab, a: string, peerKey: string, deadline: number): Promise<number | null> {
+/** When `a` logs a direct path to the peer; `a` pings `b` every second meanwhile (a pair with traffic: an idle one is not probed). */
+async function directAt(lab: NatLab, a: string, b: string, peerKey: string, deadline: number): Promise<number | null> {
   const prefix = peerKey.slice(0, 8);
+  let lastPing = 0;
   while (Date.now() < deadline) {
+    if (Date.now() - lastPing >= 1000) {
+      lastPing = Date.now();
+      void lab.ping(a, lab.node(b).ipv4, 1, 0.2).catch(() => {});
+    }
     for (const line of (lab.node(a).agent?.stderr ?? '').split('\n')) {
       if (!line.includes('direct path confirmed') || !line.includes(prefix)) continue;
       try {
@@ -112,7 +118,7 @@ async function measure(name: string, cfg: Config): Promise<string[]> {
         const fp = await firstPacket(lab, a, b, t0);
         if (fp !== null) ttfp.push(fp);
         const expectRelay = (label === 'EDM <-> EDM' && !cfg.portMapping) || label.includes('blocked');
-        const d = await directAt(lab, a, keys.get(b)!, Date.now() + (expectRelay ? 6000 : DIRECT_TIMEOUT_MS));
+        const d = await directAt(lab, a, b, keys.get(b)!, Date.now() + (expectRelay ? 6000 : DIRECT_TIMEOUT_MS));
         if (d !== null) ttd.push(d - t0);
         else relayed++;
         // How the open-router punch went, for the record (stderr).

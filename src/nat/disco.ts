@@ -16,9 +16,9 @@ import { ReplayFilter } from '../wireguard/replay.js';
 //   1 Ping        txid (12)
 //   2 Pong        txid (12) | observed source (18, endpoint bytes)
 //   3 CallMeMaybe n × endpoint (18 each), n ≤ 32
-//   4 Punch       attempt u8 | flags u8 (bit 0: ack; the rest zero) | wait s u16 | port u16
-//                 (the sender's punch socket), through the relay only: the open-router
-//                 schedule (open-punch.ts)
+//   4 Punch       attempt u8 | flags u8 (bit 0: ack, bit 1: endpoint-dependent NAT; the
+//                 rest zero) | wait s u16 | port u16 (the sender's punch socket; 0 only
+//                 with bit 1), through the relay only: the open-router schedule (open-punch.ts)
 // stamp = the sender's Unix time in ms, made strictly increasing per sender (v2; v1 had
 // none, so a captured ping could be replayed forever). A receiver accepts a stamp within
 // DISCO_MAX_SKEW_MS of its own clock and at most once per peer (a replay window over the
@@ -48,7 +48,7 @@ export type DiscoBody =
   | { type: 'ping'; txid: Uint8Array }
   | { type: 'pong'; txid: Uint8Array; src: Endpoint }
   | { type: 'callMeMaybe'; endpoints: Endpoint[] }
-  | { type: 'punch'; attempt: number; ack: boolean; waitS: number; port: number };
+  | { type: 'punch'; attempt: number; ack: boolean; waitS: number; port: number; hard: boolean };
 /** A disco message as sealed: its body and the sender's stamp. */
 export type DiscoMessage = DiscoBody & { stamp: number };
 
@@ -147,7 +147,7 @@ export function encodeDiscoPlaintext(m: DiscoMessage): Uint8Array {
     case 'punch': {
       const p = plaintext(4, m.stamp, PUNCH_LEN);
       p[PREFIX] = m.attempt;
-      p[PREFIX + 1] = m.ack ? 1 : 0;
+      p[PREFIX + 1] = (m.ack ? 1 : 0) | (m.hard ? 2 : 0);
       const v = new DataView(p.buffer);
       v.setUint16(PREFIX + 2, m.waitS);
       v.setUint16(PREFIX + 4, m.port);
@@ -179,8 +179,9 @@ export function parseDiscoPlaintext(p: Uint8Array): DiscoMessage | null {
       const flags = p[PREFIX + 1];
       const waitS = (p[PREFIX + 2] << 8) | p[PREFIX + 3];
       const port = (p[PREFIX + 4] << 8) | p[PREFIX + 5];
-      if (attempt >= PUNCH_MAX_ATTEMPTS || flags > 1 || waitS < 1 || waitS > PUNCH_MAX_WAIT_S || port === 0) return null;
-      return { type: 'punch', stamp, attempt, ack: flags === 1, waitS, port };
+      const hard = (flags & 2) !== 0;
+      if (attempt >= PUNCH_MAX_ATTEMPTS || flags > 3 || waitS < 1 || waitS > PUNCH_MAX_WAIT_S || (port === 0 && !hard)) return null;
+      return { type: 'punch', stamp, attempt, ack: (flags & 1) !== 0, waitS, port, hard };
     }
     default:
       return null;

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
 import { Endpoint } from '../io/endpoint.js';
 import type { Logger } from '../log.js';
@@ -28,6 +29,14 @@ import { QUICK_ATTEMPTS } from './peer-path.js';
 //          socket with its own port, and router K's refreshed entry lets it in. The pong
 //          confirms a path on the punch sockets, which then carry WireGuard.
 //
+// Behind an endpoint-dependent NAT (a random port per destination) a socket's public
+// port cannot be told in advance, so that side always keeps, with many fresh sockets:
+// each sends one real probe (each gets its own random port) and TTL-1 refreshes, and at
+// W the opener sprays real probes at random ports of the keeper's address. A probe that
+// hits one of those ports matches its refreshed entry (the birthday paradox: 256 sockets
+// and 2,048 probes hit with ~99 % odds). When such a side would open by the roles, it
+// invites the peer to open instead. Two endpoint-dependent NATs do not take part.
+//
 // Traffic stays on the relay meanwhile. A TTL of 1 is one NAT: a keeper behind two NATs
 // (CGNAT) refreshes only the inner one, and the next attempt swaps the roles.
 
@@ -38,6 +47,13 @@ const ASKS = 5;
 const REFRESH_MS = 1000;
 const PROBE_EVERY_MS = 200;
 const PROBE_MS = 5000;
+/** An endpoint-dependent keeper's sockets, and the opener's spray at its address (chunks every SPRAY_GAP_MS). */
+export const MANY_SOCKETS = 256;
+const SPRAY_TOTAL = 2048;
+const SPRAY_CHUNK = 256;
+const SPRAY_GAP_MS = 100;
+/** Real probes where a TTL must be given (untracked sends): Linux's default. */
+const FULL_TTL = 64;
 /** The keeper refreshes this long past the opener's probes (clocks start a relay trip apart). */
 const TAIL_MS = 3000;
 /** Between one failed attempt and the next. */
@@ -48,7 +64,7 @@ const NO_ANSWER_MS = 10 * 60_000;
 const QUICK_SETTLE_MS = 1000;
 export const PUNCH_TTL = 1;
 
-export type PunchPhase = 'open' | 'ask' | 'quiet' | 'probe' | 'keep';
+export type PunchPhase = 'invite' | 'open' | 'ask' | 'quiet' | 'probe' | 'keep';
 
 interface Run {
   role: 'opener' | 'keeper';
@@ -59,9 +75,13 @@ interface Run {
   t0: number;
   asks: number;
   timer: TimerHandle | null;
-  /** Our punch socket's port once open, and the peer's. */
+  /** Our punch socket's port once open, and the peer's (0: the peer keeps with many sockets). */
   port: number;
   peerPort: number;
+  /** Sockets this run uses: 1, or MANY_SOCKETS for a keeper behind an endpoint-dependent NAT. */
+  socks: number;
+  /** Spray probes sent (an opener whose keeper has many sockets). */
+  sprayed: number;
 }
 
 interface PeerPunch {
@@ -77,8 +97,10 @@ export interface PunchSignal {
   attempt: number;
   ack: boolean;
   waitS: number;
-  /** The sender's punch socket's port. */
+  /** The sender's punch socket's port (0 from a sender with many). */
   port: number;
+  /** The sender is behind an endpoint-dependent NAT: it keeps with many sockets (an ask from it invites us to open). */
+  hard: boolean;
 }
 
 export interface PunchHost {
@@ -93,8 +115,8 @@ export interface PunchHost {
   signal(p: PeerPath, s: PunchSignal): void;
   /** Opens extra socket `sock` on a random port; resolves that port, or null. */
   openSocket(sock: number): Promise<number | null>;
-  closeSocket(sock: number): void;
-  /** A disco ping to `ep` from socket `sock`: a tracked one (ttl null), or one that dies after `ttl` hops. */
+  closeSockets(socks: readonly number[]): void;
+  /** A disco ping to `ep` from socket `sock`: a tracked one (ttl null), or an untracked one with this TTL. */
   probe(p: PeerPath, ep: Endpoint, sock: number, ttl: number | null): void;
 }
 
@@ -109,22 +131,27 @@ export function opensAttempt(own: Uint8Array, peer: Uint8Array, attempt: number)
   return Buffer.compare(own, peer) < 0 === (attempt % 2 === 0);
 }
 
-/** The extra socket a peer's punch uses. */
-export function punchSock(p: PeerPath): number {
-  return PUNCH_SOCK_BASE + p.index;
+/** The extra socket a peer's punch uses (`i` < MANY_SOCKETS: a keeper with many). */
+export function punchSock(p: PeerPath, i = 0): number {
+  return PUNCH_SOCK_BASE + p.index * MANY_SOCKETS + i;
 }
 
 export class OpenPunch {
   private readonly peers = new WeakMap<PeerPath, PeerPunch>();
-  /** Peers whose punch socket is open (a run, or the direct path it found). */
-  private readonly open = new Set<PeerPath>();
+  /** Peers with punch sockets open (a run, or the direct path it found), and how many. */
+  private readonly open = new Map<PeerPath, number>();
 
   constructor(private readonly host: PunchHost) {}
 
-  /** Our own NAT fits: UDP works and the mapping is endpoint-independent, and we can punch. */
+  /** Our NAT is known and UDP works, and we can punch; the peer has a public IPv4 address. */
   private eligible(p: PeerPath): boolean {
     const nat = this.host.natInfo?.();
-    return nat?.hard === false && nat.udp !== false && this.host.canPunch() && punchTargets(p, 1).length > 0;
+    return nat !== undefined && nat.hard !== null && nat.udp !== false && this.host.canPunch() && punchTargets(p, 1).length > 0;
+  }
+
+  /** Behind an endpoint-dependent NAT: we keep with many sockets, never open. */
+  private hard(): boolean {
+    return this.host.natInfo?.().hard === true;
   }
 
   private state(p: PeerPath): PeerPunch {
@@ -142,7 +169,7 @@ export class OpenPunch {
   /** Heartbeat, per peer without a direct path: opens an attempt when the quick rounds failed and it is ours. */
   consider(p: PeerPath, now: number): void {
     const s = this.state(p);
-    if (!s.run) this.release(p); // a path the punch found was lost: the next attempt takes a fresh socket
+    if (!s.run) this.release(p); // a path the punch found was lost: the next attempt takes fresh sockets
     if (p.attempts < QUICK_ATTEMPTS) {
       // Quick rounds again (a path lost, new endpoints, our network changed): start over.
       if (!s.run) Object.assign(s, { next: 0, over: false, notBefore: -Infinity });
@@ -154,7 +181,10 @@ export class OpenPunch {
       return;
     }
     if (!opensAttempt(this.host.ownKey, p.key, s.next) || !this.eligible(p)) return;
-    this.begin(p, s, { role: 'opener', attempt: s.next, waitMs: PUNCH_WAITS_S[s.next] * 1000, phase: 'open', t0: now, asks: 0, timer: null, port: 0, peerPort: 0 });
+    const waitMs = PUNCH_WAITS_S[s.next] * 1000;
+    // Behind an endpoint-dependent NAT we cannot open: we invite the peer to.
+    if (this.hard()) this.begin(p, s, this.newRun('keeper', s.next, waitMs, 'invite', now, 0));
+    else this.begin(p, s, this.newRun('opener', s.next, waitMs, 'open', now, 0));
   }
 
   /** A Punch message from `p` (authentic, through the relay). */
@@ -165,48 +195,64 @@ export class OpenPunch {
       if (run?.role !== 'opener' || run.phase !== 'ask' || run.attempt !== m.attempt) return;
       run.phase = 'quiet';
       run.t0 = now;
-      run.peerPort = m.port;
-      this.log(p, run, 'the peer keeps; quiet until the probes');
+      run.peerPort = m.hard ? 0 : m.port;
+      this.log(p, run, m.hard ? 'the peer keeps with many sockets; quiet until the spray' : 'the peer keeps; quiet until the probes');
       this.arm(p, run, run.waitMs);
       return;
     }
-    // An ask: we keep for the peer's attempt, unless we cannot or a later one of ours runs.
     if (p.direct(now) || !this.eligible(p)) return;
-    if (opensAttempt(this.host.ownKey, p.key, m.attempt)) return; // not ours to keep
-    if (run && run.role === 'keeper' && run.attempt === m.attempt) {
-      // A repeat (our ack was lost), answered once our socket is open.
-      if (run.phase === 'keep') this.host.signal(p, { attempt: m.attempt, ack: true, waitS: m.waitS, port: run.port });
+    const hard = this.hard();
+    if (m.hard) {
+      // An invitation: the peer cannot open attempt m.attempt, we do (unless we cannot either).
+      if (hard || (run && (run.attempt > m.attempt || (run.attempt === m.attempt && run.role === 'opener')))) return;
+      this.end(p, s);
+      Object.assign(s, { over: false, next: m.attempt });
+      return this.begin(p, s, this.newRun('opener', m.attempt, m.waitS * 1000, 'open', now, 0));
+    }
+    // An ask: we keep for the peer's attempt, unless it is ours to open (a peer behind an
+    // endpoint-dependent NAT keeps whatever the roles say) or a later one of ours runs.
+    if (!hard && opensAttempt(this.host.ownKey, p.key, m.attempt)) return;
+    if (run && run.role === 'keeper' && run.attempt === m.attempt && run.phase !== 'invite') {
+      // A repeat (our ack was lost), answered once our sockets are open.
+      if (run.phase === 'keep') this.host.signal(p, { attempt: m.attempt, ack: true, waitS: m.waitS, port: run.port, hard });
       return;
     }
     if (run && run.role === 'opener' && run.attempt > m.attempt) return;
     this.end(p, s);
-    s.over = false;
-    s.next = m.attempt;
-    this.begin(p, s, { role: 'keeper', attempt: m.attempt, waitMs: m.waitS * 1000, phase: 'open', t0: now, asks: 0, timer: null, port: 0, peerPort: m.port });
+    Object.assign(s, { over: false, next: m.attempt });
+    this.begin(p, s, this.newRun('keeper', m.attempt, m.waitS * 1000, 'open', now, m.port));
   }
 
-  /** A pong from `p`: a run ends once a direct path is confirmed; a punch socket no path uses closes. */
+  /** A pong from `p`: a run ends once a direct path is confirmed; punch sockets no path uses close. */
   confirmed(p: PeerPath): void {
     const s = this.peers.get(p);
     if (s?.run) this.log(p, s.run, 'direct path confirmed');
     if (s) this.end(p, s);
     this.peers.delete(p);
-    if (p.best?.sock !== punchSock(p)) this.release(p);
+    this.release(p);
   }
 
-  /** Closes the sockets of peers gone from the peer set. */
+  /** Ends the runs of peers gone from the peer set and closes their sockets. */
   retain(): void {
-    for (const p of this.open) if (!this.host.isCurrent(p)) this.release(p);
+    for (const p of this.open.keys()) {
+      if (this.host.isCurrent(p)) continue;
+      const s = this.peers.get(p);
+      if (s) this.end(p, s);
+    }
+  }
+
+  private newRun(role: Run['role'], attempt: number, waitMs: number, phase: PunchPhase, t0: number, peerPort: number): Run {
+    const socks = role === 'keeper' && this.hard() ? MANY_SOCKETS : 1;
+    return { role, attempt, waitMs, phase, t0, asks: 0, timer: null, port: 0, peerPort, socks, sprayed: 0 };
   }
 
   private begin(p: PeerPath, s: PeerPunch, run: Run): void {
     s.run = run;
     this.log(p, run, `attempt started, wait ${run.waitMs / 1000} s`);
-    const sock = punchSock(p);
-    this.open.add(p);
-    void this.host.openSocket(sock).then((port) => {
+    if (run.phase === 'invite') return this.step(p, s, run);
+    void this.openSockets(p, run).then((port) => {
       if (s.run !== run) {
-        if (!this.open.has(p)) this.host.closeSocket(sock); // released while it opened
+        if (!this.open.has(p)) this.host.closeSockets(this.socksOf(p, run.socks)); // released while they opened
         return;
       }
       if (port === null) {
@@ -215,28 +261,46 @@ export class OpenPunch {
         return;
       }
       run.port = port;
-      if (run.role === 'opener') run.phase = 'ask';
-      else {
-        // Router K maps our fresh socket now and keeps it with TTL-1 refreshes from here.
-        run.phase = 'keep';
-        run.t0 = this.host.clock.now();
-        this.host.signal(p, { attempt: run.attempt, ack: true, waitS: run.waitMs / 1000, port });
-        this.send(p, run, null);
-        return this.arm(p, run, REFRESH_MS);
+      if (run.role === 'opener') {
+        run.phase = 'ask';
+        return this.step(p, s, run);
       }
-      this.step(p, s, run);
+      // Our router maps our fresh sockets now and keeps them with TTL-1 refreshes from here.
+      run.phase = 'keep';
+      run.t0 = this.host.clock.now();
+      this.host.signal(p, { attempt: run.attempt, ack: true, waitS: run.waitMs / 1000, port, hard: run.socks > 1 });
+      this.send(p, run, FULL_TTL);
+      this.arm(p, run, REFRESH_MS);
     });
   }
 
-  /** Ends the run; its socket stays only while the direct path uses it. */
+  /** Opens the run's sockets; resolves the first one's port, or null when none opened. */
+  private async openSockets(p: PeerPath, run: Run): Promise<number | null> {
+    this.open.set(p, Math.max(this.open.get(p) ?? 0, run.socks));
+    const ports = await Promise.all(this.socksOf(p, run.socks).map((k) => this.host.openSocket(k)));
+    return ports[0];
+  }
+
+  private socksOf(p: PeerPath, n: number): number[] {
+    return Array.from({ length: n }, (_, i) => punchSock(p, i));
+  }
+
+  /** Ends the run; of its sockets only one carrying the direct path stays. */
   private end(p: PeerPath, s: PeerPunch): void {
     if (s.run?.timer) this.host.clock.clearTimeout(s.run.timer);
     s.run = null;
-    if (p.best?.sock !== punchSock(p)) this.release(p);
+    this.release(p);
   }
 
+  /** Closes the peer's punch sockets but the one its direct path uses (all of a peer gone). */
   private release(p: PeerPath): void {
-    if (this.open.delete(p)) this.host.closeSocket(punchSock(p));
+    const n = this.open.get(p);
+    if (n === undefined || this.peers.get(p)?.run) return;
+    const inUse = this.host.isCurrent(p) ? (p.best?.sock ?? -1) : -1;
+    const close = this.socksOf(p, n).filter((k) => k !== inUse);
+    if (close.length < n) this.open.set(p, inUse - punchSock(p) + 1);
+    else this.open.delete(p);
+    this.host.closeSockets(close);
   }
 
   private arm(p: PeerPath, run: Run, ms: number): void {
@@ -257,8 +321,17 @@ export class OpenPunch {
     if (s.next >= PUNCH_WAITS_S.length) s.over = true;
   }
 
+  /** Probes from each of the run's sockets to the peer's punch socket(s). */
   private send(p: PeerPath, run: Run, ttl: number | null): void {
-    for (const ep of punchTargets(p, run.peerPort)) this.host.probe(p, ep, punchSock(p), ttl);
+    const targets = punchTargets(p, run.peerPort);
+    for (let i = 0; i < run.socks; i++) for (const ep of targets) this.host.probe(p, ep, punchSock(p, i), ttl);
+  }
+
+  /** One chunk of the spray at random ports of the keeper's public addresses. */
+  private spray(p: PeerPath, run: Run): void {
+    for (let i = 0; i < SPRAY_CHUNK && run.sprayed < SPRAY_TOTAL; i++, run.sprayed++) {
+      for (const ep of punchTargets(p, randomInt(1024, 65536))) this.host.probe(p, ep, punchSock(p), FULL_TTL);
+    }
   }
 
   private step(p: PeerPath, s: PeerPunch, run: Run): void {
@@ -270,24 +343,28 @@ export class OpenPunch {
     switch (run.phase) {
       case 'open':
         return;
-      case 'ask':
+      case 'invite':
+      case 'ask': {
         if (run.asks >= ASKS) {
-          this.fail(p, s, run, 'no answer: the peer cannot keep (hard NAT, no TTL, or an older version)');
+          this.fail(p, s, run, 'no answer: the peer cannot take part (both NATs endpoint-dependent, no TTL, or an older version)');
           s.over = true;
           s.quietUntil = now + NO_ANSWER_MS;
           return;
         }
         run.asks++;
-        host.signal(p, { attempt: run.attempt, ack: false, waitS: w / 1000, port: run.port });
+        const invite = run.phase === 'invite';
+        host.signal(p, { attempt: run.attempt, ack: false, waitS: w / 1000, port: run.port, hard: invite });
         return this.arm(p, run, ASK_EVERY_MS);
+      }
       case 'quiet':
         if (t < w) return this.arm(p, run, w - t);
         run.phase = 'probe';
         return this.step(p, s, run);
       case 'probe':
         if (t >= w + PROBE_MS) return this.fail(p, s, run, 'no path: our probes went unanswered');
-        this.send(p, run, null);
-        return this.arm(p, run, PROBE_EVERY_MS);
+        if (run.peerPort === 0) this.spray(p, run);
+        else this.send(p, run, null);
+        return this.arm(p, run, run.peerPort === 0 ? SPRAY_GAP_MS : PROBE_EVERY_MS);
       case 'keep':
         if (t >= w + PROBE_MS + TAIL_MS) return this.fail(p, s, run, "no path: the opener's probes never came");
         this.send(p, run, PUNCH_TTL);
@@ -296,6 +373,6 @@ export class OpenPunch {
   }
 
   private log(p: PeerPath, run: Run, msg: string): void {
-    this.host.logger.info({ peer: p.b64.slice(0, 8), attempt: run.attempt, role: run.role, phase: run.phase, port: run.port || undefined, peerPort: run.peerPort || undefined }, `open-router punch: ${msg}`);
+    this.host.logger.info({ peer: p.b64.slice(0, 8), attempt: run.attempt, role: run.role, phase: run.phase, sockets: run.socks, port: run.port || undefined, peerPort: run.peerPort || undefined }, `open-router punch: ${msg}`);
   }
 }

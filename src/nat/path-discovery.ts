@@ -62,7 +62,10 @@ export class PathDiscovery {
       isCurrent: (p) => host.peer(p.b64) === p,
       signal: (p, m) => this.send(p, { type: 'punch', ...m }, null),
       openSocket: async (k) => (await host.pool?.open(k))?.port ?? null,
-      closeSocket: (k) => void host.pool?.close((x) => x === k),
+      closeSockets: (ks) => {
+        const set = new Set(ks);
+        void host.pool?.close((k) => set.has(k));
+      },
       probe: (p, ep, sock, ttl) => (ttl === null ? this.ping(p, ep, sock) : this.send(p, { type: 'ping', txid: randomFillSync(new Uint8Array(12)) }, ep, sock, ttl)),
     });
   }

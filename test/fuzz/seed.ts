@@ -49,8 +49,8 @@ function seeds(): Record<string, Uint8Array[]> {
     { type: 'pong', stamp: Date.UTC(2026, 0, 1), txid: new Uint8Array(12).fill(2), src: Endpoint.parse('[2001:db8::1]:41641') },
     { type: 'callMeMaybe', stamp: 1, endpoints: [Endpoint.parse('10.0.0.2:51820'), Endpoint.parse('198.51.100.1:1')] },
     { type: 'callMeMaybe', stamp: 2, endpoints: [] },
-    { type: 'punch', stamp: 3, attempt: 0, ack: false, waitS: 35, port: 40001 },
-    { type: 'punch', stamp: 4, attempt: 5, ack: true, waitS: 600, port: 1 },
+    { type: 'punch', stamp: 3, attempt: 0, ack: false, waitS: 35, port: 40001, hard: false },
+    { type: 'punch', stamp: 4, attempt: 5, ack: true, waitS: 600, port: 0, hard: true },
   ];
 
   const tx = new Uint8Array(12).fill(7);

@@ -18,7 +18,8 @@ test('disco: ping, pong and CallMeMaybe round-trip between the two keys', () => 
     { type: 'ping', stamp: 1, txid: new Uint8Array(12).fill(7) },
     { type: 'pong', stamp: Date.UTC(2026, 0, 1), txid: new Uint8Array(12).fill(9), src: Endpoint.parse('198.51.100.7:41641') },
     { type: 'callMeMaybe', stamp: Number.MAX_SAFE_INTEGER, endpoints: [Endpoint.parse('10.0.0.2:51820'), Endpoint.parse('[2001:db8::1]:51820')] },
-    { type: 'punch', stamp: 3, attempt: 5, ack: true, waitS: 185, port: 65535 },
+    { type: 'punch', stamp: 3, attempt: 5, ack: true, waitS: 185, port: 65535, hard: false },
+    { type: 'punch', stamp: 4, attempt: 2, ack: false, waitS: 35, port: 0, hard: true },
   ];
   for (const m of msgs) {
     const pkt = sealDisco(ka, pubB, m)!;
@@ -120,8 +121,8 @@ test('disco keys: the cache evicts the least recently used key, one at a time', 
 });
 
 test('disco punch: attempt, flags, wait and port out of bounds, or a wrong length, are malformed', () => {
-  const ok = encodeDiscoPlaintext({ type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35, port: 40001 });
-  assert.deepEqual(parseDiscoPlaintext(ok), { type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35, port: 40001 });
+  const ok = encodeDiscoPlaintext({ type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35, port: 40001, hard: false });
+  assert.deepEqual(parseDiscoPlaintext(ok), { type: 'punch', stamp: 9, attempt: 0, ack: false, waitS: 35, port: 40001, hard: false });
   const bad = (i: number, v: number): Uint8Array => {
     const p = Uint8Array.from(ok);
     p[i] = v;
@@ -129,7 +130,8 @@ test('disco punch: attempt, flags, wait and port out of bounds, or a wrong lengt
   };
   assert.equal(parseDiscoPlaintext(bad(9, PUNCH_MAX_ATTEMPTS)), null, 'attempt');
   assert.equal(parseDiscoPlaintext(bad(9, PUNCH_MAX_ATTEMPTS - 1))?.type, 'punch');
-  assert.equal(parseDiscoPlaintext(bad(10, 2)), null, 'unknown flag');
+  assert.equal(parseDiscoPlaintext(bad(10, 4)), null, 'unknown flag');
+  assert.deepEqual(parseDiscoPlaintext(bad(10, 3)), { type: 'punch', stamp: 9, attempt: 0, ack: true, waitS: 35, port: 40001, hard: true });
   assert.equal(parseDiscoPlaintext(bad(12, 0)), null, 'wait 0');
   const long = bad(11, PUNCH_MAX_WAIT_S >> 8);
   long[12] = (PUNCH_MAX_WAIT_S & 0xff) + 1;
@@ -139,6 +141,8 @@ test('disco punch: attempt, flags, wait and port out of bounds, or a wrong lengt
   const port0 = bad(13, 0);
   port0[14] = 0;
   assert.equal(parseDiscoPlaintext(port0), null, 'port 0');
+  port0[10] = 2;
+  assert.equal(parseDiscoPlaintext(port0)?.type, 'punch', 'port 0 from a sender with many sockets');
   assert.equal(parseDiscoPlaintext(bad(14, 0))?.type, 'punch', 'port 40001 & 0xff00');
   assert.equal(parseDiscoPlaintext(ok.subarray(0, ok.length - 1)), null, 'short');
   assert.equal(parseDiscoPlaintext(Uint8Array.from([...ok, 0])), null, 'long');

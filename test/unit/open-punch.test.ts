@@ -4,7 +4,7 @@ import { FakeClock } from '../../src/clock.js';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../src/crypto/keys.js';
 import type { Endpoint } from '../../src/io/endpoint.js';
 import { silentLogger } from '../../src/log.js';
-import { OpenPunch, PUNCH_TTL, PUNCH_WAITS_S, opensAttempt, punchSock, punchTargets, type PunchSignal } from '../../src/nat/open-punch.js';
+import { MANY_SOCKETS, OpenPunch, PUNCH_TTL, PUNCH_WAITS_S, opensAttempt, punchSock, punchTargets, type PunchSignal } from '../../src/nat/open-punch.js';
 import { PeerPath, QUICK_ATTEMPTS } from '../../src/nat/peer-path.js';
 
 // The open-router punch's schedule on a fake clock: two OpenPunch instances whose Punch
@@ -29,7 +29,7 @@ function keyPair(): { lo: Uint8Array; hi: Uint8Array } {
   return Buffer.compare(a, b) < 0 ? { lo: a, hi: b } : { lo: b, hi: a };
 }
 
-function setup(opts: { hardHi?: boolean; noSocketLo?: boolean } = {}) {
+function setup(opts: { hard?: { lo?: boolean; hi?: boolean }; noSocketLo?: boolean } = {}) {
   const clock = new FakeClock();
   const keys = keyPair();
   const sent: Sent[] = [];
@@ -52,7 +52,7 @@ function setup(opts: { hardHi?: boolean; noSocketLo?: boolean } = {}) {
       clock,
       logger: silentLogger,
       ownKey: keys[side],
-      natInfo: () => ({ udp: true, hard: side === 'hi' && opts.hardHi === true }),
+      natInfo: () => ({ udp: true, hard: opts.hard?.[side] === true }),
       canPunch: () => true,
       isCurrent: () => current[side],
       signal: (_p, m) => {
@@ -62,11 +62,12 @@ function setup(opts: { hardHi?: boolean; noSocketLo?: boolean } = {}) {
       openSocket: async (k) => {
         if (side === 'lo' && opts.noSocketLo) return null;
         socks[side].add(k);
-        return PORT[side];
+        return PORT[side] + k - punchSock(peerOf[side]);
       },
-      closeSocket: (k) => {
-        socks[side].delete(k);
-        closes.push({ side, sock: k });
+      closeSockets: (ks) => {
+        for (const k of ks) {
+          if (socks[side].delete(k)) closes.push({ side, sock: k });
+        }
       },
       probe: (_p, ep: Endpoint, sock, ttl) => sent.push({ side, t: clock.now(), ep: ep.key, sock, ttl }),
     });
@@ -108,8 +109,8 @@ test('attempt 0: fresh sockets; the keeper probes once and refreshes at TTL 1, t
   const W = PUNCH_WAITS_S[0] * 1000;
   await run(2000);
   assert.deepEqual(
-    signals.map((s) => [s.side, s.m.ack, s.m.attempt, s.m.waitS, s.m.port]),
-    [['lo', false, 0, PUNCH_WAITS_S[0], PORT.lo], ['hi', true, 0, PUNCH_WAITS_S[0], PORT.hi]],
+    signals.map((s) => [s.side, s.m.ack, s.m.attempt, s.m.waitS, s.m.port, s.m.hard]),
+    [['lo', false, 0, PUNCH_WAITS_S[0], PORT.lo, false], ['hi', true, 0, PUNCH_WAITS_S[0], PORT.hi, false]],
   );
   assert.deepEqual(punch.lo.phase(peerOf.lo), { role: 'opener', attempt: 0, phase: 'quiet' });
   assert.deepEqual(punch.hi.phase(peerOf.hi), { role: 'keeper', attempt: 0, phase: 'keep' });
@@ -125,7 +126,7 @@ test('attempt 0: fresh sockets; the keeper probes once and refreshes at TTL 1, t
   const lo = sent.filter((s) => s.side === 'lo' && rel(s) <= W + 2 * RELAY_MS + 5000);
   const hi = sent.filter((s) => s.side === 'hi');
   // Keeper: one full-TTL probe as it acks, then TTL-1 refreshes every second past the opener's probes.
-  assert.equal(hi[0].ttl, null);
+  assert.equal(hi[0].ttl, 64);
   assert.ok(rel(hi[0]) <= 2 * RELAY_MS + 100, `keeper probes at once: ${rel(hi[0])}`);
   assert.ok(hi.slice(1).every((s) => s.ttl === PUNCH_TTL));
   assert.ok(hi.slice(1).length >= W / 1000 + 6, `refreshes through the opener's probes: ${hi.length}`);
@@ -175,17 +176,51 @@ test('attempts are bounded: waits grow, roles alternate, then it stops until the
   for (const s of ['lo', 'hi'] as const) punch[s].consider(Object.assign(peerOf[s], { attempts: 0 }), clock.now());
   for (const p of Object.values(peerOf)) Object.assign(p, { attempts: QUICK_ATTEMPTS, lastFull: clock.now() - 2000 });
   await run(3000);
-  assert.deepEqual(signals.at(-2)?.m, { attempt: 0, ack: false, waitS: PUNCH_WAITS_S[0], port: PORT.lo });
+  assert.deepEqual(signals.at(-2)?.m, { attempt: 0, ack: false, waitS: PUNCH_WAITS_S[0], port: PORT.lo, hard: false });
 });
 
-test('a peer behind an endpoint-dependent NAT does not keep: the opener asks 5 times and gives up', async () => {
-  const { signals, sent, socks, punch, peerOf, run, clock } = setup({ hardHi: true });
+test('a keeper behind an endpoint-dependent NAT keeps with many sockets; the opener sprays its address at W', async () => {
+  const { sent, signals, socks, punch, peerOf, run, t0 } = setup({ hard: { hi: true } });
+  const W = PUNCH_WAITS_S[0] * 1000;
+  await run(2000);
+  assert.deepEqual(signals.map((s) => [s.side, s.m.ack, s.m.port, s.m.hard]), [['lo', false, PORT.lo, false], ['hi', true, PORT.hi, true]]);
+  assert.equal(socks.hi.size, MANY_SOCKETS);
+  const rel = (s: Sent) => s.t - t0;
+  const hi = sent.filter((s) => s.side === 'hi');
+  // One real probe from every socket to the opener's punch socket, then TTL-1 refreshes from every socket.
+  const first = hi.filter((s) => s.ttl === 64);
+  assert.equal(first.length, MANY_SOCKETS);
+  assert.equal(new Set(first.map((s) => s.sock)).size, MANY_SOCKETS);
+  assert.ok(first.every((s) => s.ep === `203.0.113.11:${PORT.lo}`));
+  await run(W + 4000);
+  const lo = sent.filter((s) => s.side === 'lo');
+  assert.ok(lo.length > 0 && rel(lo[0]) >= W, 'the opener is quiet until W');
+  assert.equal(lo.length, 2048, 'the spray is bounded');
+  assert.ok(lo.every((s) => s.ttl === 64 && s.sock === punchSock(peerOf.lo) && s.ep.startsWith('203.0.113.12:')));
+  assert.ok(new Set(lo.map((s) => s.ep)).size > 1900, 'random ports');
+  assert.ok(rel(lo.at(-1)!) - rel(lo[0]) < 1000, 'sprayed within a second');
+  const refreshes = sent.filter((s) => s.side === 'hi' && s.ttl === PUNCH_TTL);
+  assert.ok(refreshes.length >= MANY_SOCKETS * (W / 1000), `refreshes from every socket: ${refreshes.length}`);
+  assert.deepEqual(punch.hi.phase(peerOf.hi), { role: 'keeper', attempt: 0, phase: 'keep' });
+});
+
+test('attempt 1 (the endpoint-dependent side would open): it invites, the other side opens', async () => {
+  const { signals, socks, punch, peerOf, run } = setup({ hard: { hi: true } });
+  await run(2000 + PUNCH_WAITS_S[0] * 1000 + 12_000);
+  const one = signals.filter((s) => s.m.attempt === 1).map((s) => [s.side, s.m.ack, s.m.hard]);
+  assert.deepEqual(one.slice(0, 3), [['hi', false, true], ['lo', false, false], ['hi', true, true]]);
+  assert.deepEqual(punch.lo.phase(peerOf.lo), { role: 'opener', attempt: 1, phase: 'quiet' });
+  assert.deepEqual(punch.hi.phase(peerOf.hi), { role: 'keeper', attempt: 1, phase: 'keep' });
+  assert.equal(socks.hi.size, MANY_SOCKETS);
+});
+
+test('two endpoint-dependent NATs: invitations go unanswered 5 times, then it gives up for 10 minutes', async () => {
+  const { signals, sent, socks, punch, peerOf, run, clock } = setup({ hard: { lo: true, hi: true } });
   await run(20_000);
-  assert.equal(signals.filter((s) => s.side === 'lo' && !s.m.ack).length, 5);
-  assert.equal(signals.filter((s) => s.m.ack).length, 0);
+  assert.deepEqual(signals.map((s) => [s.side, s.m.hard]), Array(5).fill(['lo', true]));
   assert.equal(sent.length, 0, 'no probe without an agreed schedule');
   assert.equal(punch.lo.phase(peerOf.lo), null);
-  assert.equal(socks.lo.size, 0, 'the opener\'s socket closed');
+  assert.equal(socks.lo.size + socks.hi.size, 0);
   // Quick rounds again (its endpoints change often): still not asked again for 10 minutes.
   const again = (): void => {
     for (const s of ['lo', 'hi'] as const) punch[s].consider(Object.assign(peerOf[s], { attempts: 0 }), clock.now());
@@ -218,12 +253,12 @@ test('a peer gone from the peer set: its punch socket closes', async () => {
 test('an ask for an attempt that is ours to open, or older than our own run, is ignored', async () => {
   const { signals, punch, peerOf, run, clock } = setup();
   await run(2000); // lo opens attempt 0, hi keeps
-  punch.lo.receive(peerOf.lo, { attempt: 0, ack: false, waitS: 35, port: 9 }, clock.now()); // attempt 0 is lo's
+  punch.lo.receive(peerOf.lo, { attempt: 0, ack: false, waitS: 35, port: 9, hard: false }, clock.now()); // attempt 0 is lo's
   assert.equal(punch.lo.phase(peerOf.lo)?.role, 'opener');
-  punch.hi.receive(peerOf.hi, { attempt: 0, ack: false, waitS: 35, port: PORT.lo }, clock.now()); // a repeat: acked again, run kept
+  punch.hi.receive(peerOf.hi, { attempt: 0, ack: false, waitS: 35, port: PORT.lo, hard: false }, clock.now()); // a repeat: acked again, run kept
   assert.deepEqual(signals.filter((s) => s.side === 'hi' && s.m.ack).map((s) => s.m.port), [PORT.hi, PORT.hi]);
   assert.equal(punch.hi.phase(peerOf.hi)?.phase, 'keep');
   // An ack for another attempt, or outside the ask phase, changes nothing.
-  punch.lo.receive(peerOf.lo, { attempt: 3, ack: true, waitS: 35, port: 9 }, clock.now());
+  punch.lo.receive(peerOf.lo, { attempt: 3, ack: true, waitS: 35, port: 9, hard: false }, clock.now());
   assert.equal(punch.lo.phase(peerOf.lo)?.phase, 'quiet');
 });
