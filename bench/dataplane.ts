@@ -3,7 +3,7 @@
 // ratio per metric.
 //
 //   node dist/bench/dataplane.js [--rounds N] [--duration S] [--udp-duration S] [--only weft|wireguard-go]
-//                                [--tests all|udp] [--no-veth] [--json FILE]
+//                                [--tests all|udp] [--no-veth] [--gen-rates KPPS,...] [--json FILE]
 //
 // UDP is measured twice: with iperf3 (one sendto() per datagram, which caps it at
 // 41-56 kpps here) and with the batched generator of bench/udpgen.ts (sendmmsg + UDP GSO
@@ -11,7 +11,10 @@
 // the ceiling of each load generator on this machine. `--tests udp` skips TCP and ping.
 // Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w, the
 // generator's own bounds). Exit code 1 when something could not be measured (including
-// weft unavailable, unless --only wireguard-go).
+// weft unavailable, unless --only wireguard-go). With --gen-rates the generator also runs
+// paced at each of those rates through the tunnels, and "peak" is the most any of its
+// runs (paced or not) got through: an engine whose rate collapses when flooded is not
+// judged by the flood alone.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     tests: { type: 'string', default: 'all' },
     'no-veth': { type: 'boolean', default: false },
+    'gen-rates': { type: 'string', default: '' },
     json: { type: 'string' },
   },
 });
@@ -37,6 +41,8 @@ const ROUNDS = Math.max(1, Math.min(20, Number(args.rounds)));
 const DUR = Math.max(2, Math.min(60, Number(args.duration)));
 const UDP_DUR = Math.max(2, Math.min(60, Number(args['udp-duration'])));
 const UDP_ONLY = args.tests === 'udp';
+const GEN_RATES = args['gen-rates'].split(',').filter(Boolean).map((x) => Math.max(1, Math.min(10_000, Number(x))));
+if (GEN_RATES.some((r) => !Number.isFinite(r))) throw new Error(`--gen-rates: numbers (kpps) separated by commas, not ${args['gen-rates']}`);
 if (!UDP_ONLY && args.tests !== 'all') throw new Error(`--tests must be all or udp, not ${args.tests}`);
 
 type Metric =
@@ -50,10 +56,12 @@ type Metric =
   | 'gen64_kpps'
   | 'gen64_sent_kpps'
   | 'gen64_loss_pct'
+  | 'gen64_peak_kpps'
   | 'gen1400_kpps'
   | 'gen1400_sent_kpps'
   | 'gen1400_mbps'
   | 'gen1400_loss_pct'
+  | 'gen1400_peak_kpps'
   | 'rtt_idle_p50_ms'
   | 'rtt_idle_p99_ms'
   | 'rtt_load_p50_ms'
@@ -74,10 +82,12 @@ const METRICS: Array<{ key: Metric; label: string; better: 'higher' | 'lower' }>
   { key: 'gen64_kpps', label: 'udpgen 64 B (kpps received)', better: 'higher' },
   { key: 'gen64_sent_kpps', label: 'udpgen 64 B (kpps sent)', better: 'higher' },
   { key: 'gen64_loss_pct', label: 'udpgen 64 B loss (%)', better: 'lower' },
+  { key: 'gen64_peak_kpps', label: 'udpgen 64 B peak over --gen-rates (kpps received)', better: 'higher' },
   { key: 'gen1400_kpps', label: 'udpgen 1400 B (kpps received)', better: 'higher' },
   { key: 'gen1400_sent_kpps', label: 'udpgen 1400 B (kpps sent)', better: 'higher' },
   { key: 'gen1400_mbps', label: 'udpgen 1400 B goodput (Mbit/s)', better: 'higher' },
   { key: 'gen1400_loss_pct', label: 'udpgen 1400 B loss (%)', better: 'lower' },
+  { key: 'gen1400_peak_kpps', label: 'udpgen 1400 B peak over --gen-rates (kpps received)', better: 'higher' },
   { key: 'rtt_idle_p50_ms', label: 'ping RTT idle p50 (ms)', better: 'lower' },
   { key: 'rtt_idle_p99_ms', label: 'ping RTT idle p99 (ms)', better: 'lower' },
   { key: 'rtt_load_p50_ms', label: 'ping RTT under TCP load p50 (ms)', better: 'lower' },
@@ -112,9 +122,9 @@ function iperf(p: WgPair, argv: string[], seconds: number, port = 5201): Promise
 /**
  * UDP 64 B and 1400 B (inner IP sizes; payload = size - 28) from `fromNs` to `target`
  * in `toNs`, where an iperf3 server listens on `target`:5201: iperf3 `-b 0`, then the
- * batched generator.
+ * batched generator (also at each of --gen-rates when `paced`).
  */
-async function measureUdp(lab: Lab, fromNs: string, toNs: string, target: string, name: string, log: (s: string) => void): Promise<Sample> {
+async function measureUdp(lab: Lab, fromNs: string, toNs: string, target: string, name: string, log: (s: string) => void, paced = false): Promise<Sample> {
   const out: Sample = {};
   const u64 = udpStats(await iperfClient(fromNs, target, ['-u', '-b', '0', '-l', '36'], UDP_DUR));
   out.udp64_kpps = u64.kpps;
@@ -128,6 +138,14 @@ async function measureUdp(lab: Lab, fromNs: string, toNs: string, target: string
     const g = await udpgen(lab, { fromNs, toNs, target, ipBytes, seconds: UDP_DUR });
     Object.assign(out, genSample(ipBytes, g));
     log(`    ${name}: ${describeRun(`udpgen ${ipBytes} B`, g)}`);
+    if (!paced) continue;
+    let peak = g.kpps;
+    for (const kpps of GEN_RATES) {
+      const r = await udpgen(lab, { fromNs, toNs, target, ipBytes, seconds: UDP_DUR, rate: kpps * 1000 });
+      log(`    ${name}: ${describeRun(`udpgen ${ipBytes} B paced at ${kpps} kpps`, r)}`);
+      peak = Math.max(peak, r.kpps);
+    }
+    out[ipBytes === 64 ? 'gen64_peak_kpps' : 'gen1400_peak_kpps'] = peak;
   }
   return out;
 }
@@ -174,7 +192,7 @@ async function measure(impl: WgImpl, log: (s: string) => void): Promise<Sample> 
     await startIperfServer(p.lab, p.b.ns, p.b.tun4, 5202);
 
     if (!UDP_ONLY) out = await measureTcp(p, pids, log);
-    Object.assign(out, await measureUdp(p.lab, p.a.ns, p.b.ns, p.b.tun4, impl.name, log));
+    Object.assign(out, await measureUdp(p.lab, p.a.ns, p.b.ns, p.b.tun4, impl.name, log, GEN_RATES.length > 0));
 
     if (!UDP_ONLY) {
       // RTT under load: a TCP stream on the second server while pinging.

@@ -48,6 +48,8 @@ async function send(argv: string[]): Promise<GenSendReport> {
   let sent = 0;
   let calls = 0;
   let short = 0;
+  // Paced: at least a millisecond's worth per call, so pacing costs ~1,000 calls/s.
+  const chunk = Math.max(1, Math.min(BATCH, Math.floor(rate / 1000)));
   const t0 = nowMs();
   let t = t0;
   try {
@@ -55,7 +57,7 @@ async function send(argv: string[]): Promise<GenSendReport> {
       let want = Math.min(BATCH, maxPackets - sent);
       if (rate > 0) {
         const due = Math.floor((rate * (t - t0)) / 1000) - sent;
-        if (due <= 0) {
+        if (due < chunk) {
           await sleep(1);
           t = nowMs();
           continue;
