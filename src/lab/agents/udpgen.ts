@@ -5,9 +5,9 @@
 //   kernel takes them (or RATE_PPS), in sendmmsg batches of 1,024 with UDP GSO (up to 64
 //   datagrams per message), bounded by MAX_MS and MAX_PACKETS (default 100 million);
 //   prints one GenSendReport line.
-// recv: prints {"ready":true,"port":N} once bound, counts RUN's datagrams (recvmmsg,
-//   UDP_GRO unless `nogro`) until its stdin closes or MAX_MS passes, then prints one
-//   GenRecvReport line.
+// recv: prints {"ready":true,"port":N} once bound (PORT 0: any free port), counts RUN's
+//   datagrams (recvmmsg, UDP_GRO unless `nogro`) until its stdin closes or MAX_MS
+//   passes, then prints one GenRecvReport line.
 import { PacketBatch } from '../../io/batch.js';
 import { LinuxBind } from '../../io/bind-linux.js';
 import { Endpoint } from '../../io/endpoint.js';
@@ -84,7 +84,7 @@ async function send(argv: string[]): Promise<GenSendReport> {
 
 async function recv(argv: string[]): Promise<GenRecvReport> {
   const [portS, runS, maxMsS, groS] = argv;
-  const port = bounded(portS, 'PORT', 1, 65535);
+  const port = bounded(portS, 'PORT', 0, 65535); // 0: any free port, reported in the ready line
   const run = bounded(runS, 'RUN', 0, 0xffffffff);
   const maxMs = bounded(maxMsS, 'MAX_MS', 1, MAX_MS_CAP);
   const counter = new GenCounter(run);
