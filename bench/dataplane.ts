@@ -6,7 +6,7 @@
 //                                [--tests all|udp] [--no-veth] [--gen-rates KPPS,...] [--json FILE]
 //
 // UDP is measured twice: with iperf3 (one sendto() per datagram, which caps it at
-// 41-56 kpps here) and with the batched generator of bench/udpgen.ts (sendmmsg + UDP GSO
+// 41-210 kpps over a bare veth here, by load) and with the batched generator of bench/udpgen.ts (sendmmsg + UDP GSO
 // sender, recvmmsg receiver). Each round also runs both over a bare veth (no tunnel):
 // the ceiling of each load generator on this machine. `--tests udp` skips TCP and ping.
 // Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w, the
