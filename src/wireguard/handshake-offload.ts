@@ -24,6 +24,14 @@ export const OFFLOAD_IDLE_MS = 30_000;
  * the same way: the worker answers all it has read in one message).
  */
 export const OFFLOAD_BATCHES_OUT = 2;
+/**
+ * Device-thread time (ms) spent finishing answered initiations (psk step, session keys,
+ * response) before the event loop polls I/O again. A worker message can answer 32 or
+ * more initiations, about 1 ms of work; finished in one go it holds up every packet of
+ * the established sessions that arrives meanwhile. In slices of this budget a data
+ * packet waits at most one slice.
+ */
+export const COMPLETE_BUDGET_MS = 0.15;
 
 export type ToHandshakeWorker =
   | { type: 'identity'; privateKey: Uint8Array | null }
@@ -67,8 +75,14 @@ export class HandshakeOffload {
   private readonly stagedIds = new Uint32Array(HANDSHAKE_QUEUE_SIZE);
   private staged = 0;
   private batchesOut = 0;
+  /** Answers received and not finished yet, oldest first; next: the first unfinished record. */
+  private readonly answered: { gen: number; ids: Uint32Array; results: Uint8Array; next: number }[] = [];
+  private draining: NodeJS.Immediate | null = null;
 
-  constructor(private readonly hooks: HandshakeOffloadHooks) {}
+  constructor(
+    private readonly hooks: HandshakeOffloadHooks,
+    private readonly completeBudgetMs = COMPLETE_BUDGET_MS,
+  ) {}
 
   get running(): boolean {
     return this.worker !== null;
@@ -142,6 +156,9 @@ export class HandshakeOffload {
     this.windowCount = 0;
     this.staged = 0;
     this.batchesOut = 0;
+    this.answered.length = 0;
+    if (this.draining) clearImmediate(this.draining);
+    this.draining = null;
     const jobs = [...this.pending.values()];
     this.pending.clear();
     for (const job of jobs) this.hooks.done(job, null);
@@ -170,17 +187,30 @@ export class HandshakeOffload {
 
   private finished(m: FromHandshakeWorker): void {
     this.batchesOut = Math.max(0, this.batchesOut - m.batches.length);
-    for (const b of m.batches) {
-      const current = b.gen === this.gen;
-      for (let i = 0; i < b.ids.length; i++) {
-        const job = this.pending.get(b.ids[i]);
-        if (!job) continue;
-        this.pending.delete(b.ids[i]);
-        this.hooks.done(job, current ? readResult(b.results, i) : null);
-      }
-    }
-    this.flush(); // what was staged while the worker was busy
+    // Bounded: every record names a pending job (at most HANDSHAKE_QUEUE_SIZE).
+    for (const b of m.batches) this.answered.push({ ...b, next: 0 });
+    this.flush(); // what was staged while the worker was busy: it works while we finish these
+    if (this.draining === null) this.drain();
   }
+
+  /** Finishes answers for up to completeBudgetMs, then yields to I/O (setImmediate) for the rest. */
+  private readonly drain = (): void => {
+    this.draining = null;
+    const t0 = performance.now();
+    while (this.answered.length > 0) {
+      const b = this.answered[0];
+      const i = b.next++;
+      if (b.next >= b.ids.length) this.answered.shift();
+      const job = this.pending.get(b.ids[i]);
+      if (job) {
+        this.pending.delete(b.ids[i]);
+        // An identity change since the worker's answer makes it stale.
+        this.hooks.done(job, b.gen === this.gen ? readResult(b.results, i) : null);
+      }
+      if (performance.now() - t0 >= this.completeBudgetMs) break;
+    }
+    if (this.answered.length > 0 && this.worker !== null) this.draining = setImmediate(this.drain);
+  };
 
   private fail(worker: Worker, err: Error): void {
     if (worker !== this.worker) return; // stopped on purpose

@@ -152,3 +152,42 @@ test('answers cross as flat records: every field survives, a refusal reads back 
   assert.equal(back.remoteIndex, 0xfedcba98);
   assert.notEqual(back.timestamp.buffer, buf.buffer);
 });
+
+test('answers are finished in slices with I/O between them, and closing finishes the rest as refused, each once', async () => {
+  const responder = ident();
+  const peers = Array.from({ length: OFFLOAD_START_RATE + 24 }, () => pair(responder));
+  const events: string[] = [];
+  const done = new Map<number, PrecomputedResponse | null>();
+  let closing = false;
+  let waiting: (() => void) | null = null;
+  // Budget 0: one answer per event-loop turn; the turn's I/O is stood in for by a setImmediate.
+  const off = new HandshakeOffload(
+    {
+      identity: () => responder.privateKey,
+      peerKeys: () => peers.map((p) => p.me.publicKey),
+      done: (job, result) => {
+        assert.ok(!done.has(job.src[0]), 'finished once');
+        done.set(job.src[0], result);
+        if (!closing) {
+          events.push('done');
+          setImmediate(() => events.push('io'));
+        }
+        waiting?.();
+      },
+      failed: (err) => assert.fail(err),
+    },
+    0,
+  );
+  const queued: number[] = [];
+  peers.forEach((p, i) => {
+    if (off.submit(createInitiation(p.me, p.mine, i + 1, tai64n(Date.now()))!, Uint8Array.of(i), 10) === 'queued') queued.push(i);
+  });
+  assert.ok(queued.length >= 24);
+  while (done.size < 12) await new Promise<void>((r) => (waiting = r));
+  closing = true;
+  await off.close();
+  assert.deepEqual([...done.keys()].sort((a, b) => a - b), queued, 'every queued job finished');
+  const answered = [...done.values()].filter((r) => r !== null).length;
+  assert.ok(answered >= 12 && answered < queued.length, `some answered (${answered}), the rest refused at close`);
+  assert.ok(!events.join(' ').includes('done done'), `I/O between answers: ${events.join(' ')}`);
+});
