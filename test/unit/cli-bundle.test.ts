@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
@@ -10,6 +10,7 @@ import { PACKAGE_ROOT } from '../../src/lab/wg-pair.js';
 
 const BUNDLE = join(PACKAGE_ROOT, 'dist', 'src', 'bundle');
 const MAIN = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+const BUILD_INFO = join(PACKAGE_ROOT, 'dist', '.tsbuildinfo');
 const skip = existsSync(join(BUNDLE, 'cli', 'program.js')) ? false : 'no bundle (esbuild not installed)';
 
 function files(dir: string): string[] {
@@ -44,4 +45,17 @@ test('weft up loads the agent from the bundle, and from the compiled modules wit
   assert.match(plain, /ERR_NEEDS_LOGIN/);
   assert.doesNotMatch(plain, /dist\/src\/bundle\//);
   assert.match(plain, /dist\/src\/agent\/agent\.js/);
+});
+
+test('a tsc after the bundle was made (build info newer) makes weft up load the compiled modules', { skip: skip || (existsSync(BUILD_INFO) ? false : 'no tsc build info') }, () => {
+  const info = statSync(BUILD_INFO);
+  const bundled = statSync(join(BUNDLE, 'cli', 'program.js')).mtime;
+  try {
+    utimesSync(BUILD_INFO, info.atime, new Date(bundled.getTime() + 10_000));
+    const stale = up({});
+    assert.match(stale, /ERR_NEEDS_LOGIN/);
+    assert.doesNotMatch(stale, /dist\/src\/bundle\//);
+  } finally {
+    utimesSync(BUILD_INFO, info.atime, info.mtime);
+  }
 });
