@@ -8,8 +8,8 @@ import type { Device } from '../wireguard/device.js';
 // - TurboFan: module bodies run once, yet hot loops in them got optimized on V8's helper
 //   threads, whose compiler memory stayed in their malloc arenas (~13 MB), and the
 //   compiler's own code pages were touched (~3 MB); start-up, status reports and
-//   handshake retries to peers that never answer did the same later (~4 MB more). `weft
-//   up` runs with it off until its data path is busy: the first completed handshake, or
+//   handshake retries to peers that never answer did the same later (docs/BENCHMARKS.md,
+//   `rss` branch). `weft up` runs with it off until its data path is busy: the first completed handshake, or
 //   initiations fast enough to start the handshake worker (Device.onActive). Hashing is
 //   native (blake2s.ts), so registration and handshakes do not need it; bulk traffic,
 //   which does, needs a session first.
