@@ -8,6 +8,7 @@ import { checkResponseMac, nodeAuthKey, openFrame, RESPONSE_MAC_HEADER, sealFram
 import type { ClientMessage, ErrorBody, RegisterRequest, RegisterLoginResponse, RegisterResponse, ServerKeyResponse, ServerMessage } from '../wire/control.js';
 import { CONTROL_PROTOCOL_VERSION, RESUME_HEADER } from '../wire/version.js';
 import { AgentError } from './errors.js';
+import { requestText, type HttpAnswer, type HttpRequestInit } from './control-http.js';
 import { parseServerMessage } from '../wire/decode.js';
 import type { NetmapSink, NetmapSource } from './netmap-source.js';
 
@@ -45,23 +46,23 @@ export function checkServerUrl(serverUrl: string, insecureHttp: boolean): void {
 
 export async function fetchServerKey(serverUrl: string): Promise<string> {
   const res = await request(new URL('/api/v1/key', serverUrl), { method: 'GET' });
-  const body = (await res.json()) as ServerKeyResponse;
-  if (typeof body.publicKey !== 'string') throw new AgentError('ERR_SERVER', 'GET /api/v1/key: no publicKey in the answer');
+  let body: ServerKeyResponse | undefined;
+  try {
+    body = JSON.parse(res.text) as ServerKeyResponse;
+  } catch {
+    // not JSON: reported below
+  }
+  if (typeof body?.publicKey !== 'string') throw new AgentError('ERR_SERVER', 'GET /api/v1/key: no publicKey in the answer');
   keyFromBase64(body.publicKey);
   return body.publicKey;
 }
 
-async function request(url: URL, init: RequestInit): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  } catch (err) {
-    throw new AgentError('ERR_SERVER_UNREACHABLE', `cannot reach ${url.origin}: ${(err as Error).message}`, { cause: err });
-  }
-  if (res.ok) return res;
+async function request(url: URL, init: Omit<HttpRequestInit, 'timeoutMs'>): Promise<HttpAnswer> {
+  const res = await requestText(url, { ...init, timeoutMs: HTTP_TIMEOUT_MS });
+  if (res.status >= 200 && res.status < 300) return res;
   let detail = `${res.status} ${res.statusText}`;
   try {
-    const body = (await res.json()) as ErrorBody;
+    const body = JSON.parse(res.text) as ErrorBody;
     if (body?.error?.code) detail = `${body.error.code}: ${body.error.message}`;
   } catch {
     // not JSON: keep the status line
@@ -117,9 +118,10 @@ export class ControlClient implements NetmapSource {
       body,
       headers: { 'content-type': 'application/json', authorization: auth.header },
     });
-    const text = await res.text();
+    const text = res.text;
+    const mac = res.headers[RESPONSE_MAC_HEADER.toLowerCase()];
     // Only the coordinator holding the pinned key can produce this: an on-path rewrite fails here.
-    if (!checkResponseMac(auth.keys, res.status, text, res.headers.get(RESPONSE_MAC_HEADER))) {
+    if (!checkResponseMac(auth.keys, res.status, text, typeof mac === 'string' ? mac : null)) {
       throw new AgentError('ERR_SERVER_UNAUTHENTICATED', `${path}: the answer is not authenticated by the pinned server key`);
     }
     return JSON.parse(text) as T;

@@ -1,52 +1,26 @@
 #!/usr/bin/env node
-// First: `weft up` loads with TurboFan off and starts with V8's young generation held (agent-memory.ts).
-import './agent-memory.js';
-import { Command } from 'commander';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { VERSION } from '../version.js';
-import { registerNodeCommands } from './node-commands.js';
-import { registerUserspaceCommands } from './userspace-commands.js';
-import { runCli } from './errors.js';
-import { logOptions } from './options.js';
+// First, before any other module is even parsed: `weft up`'s V8 settings (agent-memory.ts).
+// Static imports are all parsed (CommonJS ones scanned by Node's lexer, whose hot loops
+// TurboFan would optimize) before the first module body runs, so everything else loads
+// from here dynamically.
+import { statSync } from 'node:fs';
+import { isUp } from './agent-memory.js';
 
-const program = new Command();
-program
-  .name('weft')
-  .description('Weft: a self-hosted mesh VPN that speaks WireGuard')
-  .version(VERSION, '-V, --version', 'print the version')
-  .option('--debug', 'on failure, print the trace too (or WEFT_DEBUG=1)');
+// `weft up` loads from the bundle `npm run build` makes (scripts/bundle.js): a few files
+// instead of ~180 modules, ~0.1 s of its start. Only when it is newer than the compiled
+// modules (a `tsc` alone after it leaves it stale: tsc's build info, in a checkout, is
+// then newer) and not turned off with WEFT_BUNDLE=0; every other command runs the
+// compiled modules.
+const BUNDLE = new URL('../bundle/cli/program.js', import.meta.url);
+const PROGRAM = new URL('./program.js', import.meta.url);
+const BUILD_INFO = new URL('../../.tsbuildinfo', import.meta.url);
 
-program
-  .command('version')
-  .description('print the version')
-  .action(() => void process.stdout.write(`${VERSION}\n`));
+const mtime = (f: URL): number => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0;
 
-logOptions(
-  program
-    .command('wg')
-    .description('run a userspace WireGuard interface configured by wg(8) (drop-in for wireguard-go)')
-    .option('-f, --foreground', 'stay in the foreground')
-    .argument('<ifname>', 'interface name'),
-).action(async (ifname: string, opts: { foreground?: boolean; logLevel?: string; logFormat?: string }) => {
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'weft-wg.js');
-  const log = [...(opts.logLevel ? ['--log-level', opts.logLevel] : []), ...(opts.logFormat ? ['--log-format', opts.logFormat] : [])];
-  const { runWg } = await import('./wg.js'); // the userspace engine's modules, only for `weft wg`
-  process.exitCode = await runWg([...(opts.foreground ? ['-f'] : []), ...log, ifname], script);
-});
-
-registerNodeCommands(program);
-registerUserspaceCommands(program);
-// `weft up` runs for days: it does not load the coordinator, relay and console commands
-// and the modules behind them (~11 MB of RSS: docs/BENCHMARKS.md, idle cost). Every
-// other command (and --help) registers them all.
-if (process.argv.slice(2).find((a) => !a.startsWith('-')) !== 'up') {
-  const [server, relay, web, serverless, circuit] = await Promise.all([import('./server-commands.js'), import('./relay-commands.js'), import('./web-commands.js'), import('./serverless-commands.js'), import('./circuit-commands.js')]);
-  server.registerServerCommands(program);
-  relay.registerRelayCommands(program);
-  web.registerWebCommand(program);
-  serverless.registerServerlessCommands(program);
-  circuit.registerCircuitCommands(program);
+function bundleUsable(): boolean {
+  if (!isUp || process.env.WEFT_BUNDLE === '0') return false;
+  const bundled = mtime(BUNDLE);
+  return bundled > 0 && bundled >= Math.max(mtime(PROGRAM), mtime(BUILD_INFO));
 }
 
-await runCli(program);
+await import(bundleUsable() ? BUNDLE.href : PROGRAM.href);

@@ -10,7 +10,7 @@ import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs 
 import { envOptions, logOptions } from './options.js';
 import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
 import { circuitUpOptions } from './circuit-commands.js';
-import { agentStarted, modulesLoaded, trimMemoryPeriodically } from './agent-memory.js';
+import { agentStarted, optimizeWhenBusy, trimMemoryPeriodically } from './agent-memory.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
 // are thin clients of its local API, found through the socket in --state-dir.
@@ -116,7 +116,6 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   // The agent's modules load here, not for the client commands (status, ping, down);
   // serverless, the userspace proxies and circuits only with the flags that use them.
   const [{ createAgent }, serverless] = await Promise.all([import('../agent/agent.js'), args.serverless ? import('../serverless/mesh.js') : null]);
-  modulesLoaded();
   const mesh = args.serverless && serverless ? new serverless.ServerlessMesh({ stateDir: args.stateDir, authorizedKeys: args.serverless.authorizedKeys, seeds: args.serverless.seeds, discovery: args.serverless.discovery, relay: args.serverless.relay, magicDns: magicDns !== false, logger }) : undefined;
   const agent = createAgent({
     stateDir: args.stateDir,
@@ -158,6 +157,7 @@ async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, l
   process.stdout.write(`weft: up as ${self.name} (${self.ipv4}, ${self.ipv6}) on ${agent.netstack ? 'the userspace stack' : args.iface}\n`);
   for (const line of doors?.describe() ?? []) process.stdout.write(`weft: ${line}\n`);
   agentStarted();
+  optimizeWhenBusy(agent.device);
   const stopTrim = trimMemoryPeriodically();
   if (args.circuits) circuits = await (await import('../agent/circuit-start.js')).startCircuitAgent(agent, args, logger);
   await agent.stopped;

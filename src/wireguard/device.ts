@@ -132,6 +132,7 @@ export class Device implements UapiTarget {
           }
         },
         failed: (err) => this.logger.warn({ err: err.message }, 'handshake worker failed; answering initiations on the main thread'),
+        started: () => this.onActive?.(),
       });
     }
   }
@@ -179,6 +180,14 @@ export class Device implements UapiTarget {
    * it as unrouted. Same buffer rules as the other taps.
    */
   onUnroutedPacket: PacketTap<boolean> | undefined = undefined;
+
+  /**
+   * Called at every completed handshake (a session exists: data flows) and when
+   * initiations come fast enough to start the handshake worker: the moments the data
+   * path becomes busy (`weft up` turns V8's optimizing compiler on there). Never per
+   * packet.
+   */
+  onActive: (() => void) | undefined = undefined;
 
   /**
    * Sends an IP packet into the mesh as if the TUN had read it (routed by destination

@@ -55,6 +55,8 @@ export interface HandshakeOffloadHooks {
   done(job: OffloadedInitiation, result: PrecomputedResponse | null): void;
   /** The worker failed; every later initiation is answered on the device's thread. */
   failed(err: Error): void;
+  /** The worker started (initiations come fast). */
+  started?(): void;
 }
 
 export class HandshakeOffload {
@@ -146,6 +148,7 @@ export class HandshakeOffload {
     this.idleTimer = setInterval(() => {
       if (this.pending.size === 0 && performance.now() - this.lastJobAt > OFFLOAD_IDLE_MS) void this.stop();
     }, OFFLOAD_IDLE_MS / 3).unref();
+    this.hooks.started?.();
   }
 
   private async stop(): Promise<void> {

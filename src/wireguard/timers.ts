@@ -103,6 +103,7 @@ export class PeerTimers {
     this.peer.sentLastMinuteHandshake = false;
     this.peer.lastHandshakeWallMs = this.peer.device.clock.wallNow();
     this.peer.handshakes++;
+    this.peer.device.onActive?.();
   }
 
   sessionDerived(): void {
