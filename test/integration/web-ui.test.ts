@@ -102,7 +102,9 @@ describe('weft web', () => {
     const page = await fetch(web.url);
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
-    for (const path of ['/', '/static/web.js', '/api/status', `/${token.slice(0, -1)}x/api/status`, `/${token}x/api/status`]) {
+    // A wrong last character (never the token's own: 1 in 64 tokens ends in 'x').
+    const wrong = `${token.slice(0, -1)}${token.endsWith('x') ? 'y' : 'x'}`;
+    for (const path of ['/', '/static/web.js', '/api/status', `/${wrong}/api/status`, `/${token}x/api/status`]) {
       const r = await fetch(`${u.origin}${path}`);
       assert.equal(r.status, 403, path);
       assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'ERR_TOKEN');
