@@ -136,10 +136,14 @@ export function punchSock(p: PeerPath, i = 0): number {
   return PUNCH_SOCK_BASE + p.index * MANY_SOCKETS + i;
 }
 
+function socksOf(p: PeerPath, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => punchSock(p, i));
+}
+
 export class OpenPunch {
   private readonly peers = new WeakMap<PeerPath, PeerPunch>();
-  /** Peers with punch sockets open (a run, or the direct path it found), and how many. */
-  private readonly open = new Map<PeerPath, number>();
+  /** Peers with punch sockets open (a run, or the direct path it found), and which. */
+  private readonly open = new Map<PeerPath, number[]>();
 
   constructor(private readonly host: PunchHost) {}
 
@@ -252,7 +256,7 @@ export class OpenPunch {
     if (run.phase === 'invite') return this.step(p, s, run);
     void this.openSockets(p, run).then((port) => {
       if (s.run !== run) {
-        if (!this.open.has(p)) this.host.closeSockets(this.socksOf(p, run.socks)); // released while they opened
+        if (!this.open.has(p)) this.host.closeSockets(socksOf(p, run.socks)); // released while they opened
         return;
       }
       if (port === null) {
@@ -276,13 +280,10 @@ export class OpenPunch {
 
   /** Opens the run's sockets; resolves the first one's port, or null when none opened. */
   private async openSockets(p: PeerPath, run: Run): Promise<number | null> {
-    this.open.set(p, Math.max(this.open.get(p) ?? 0, run.socks));
-    const ports = await Promise.all(this.socksOf(p, run.socks).map((k) => this.host.openSocket(k)));
+    const socks = socksOf(p, run.socks);
+    this.open.set(p, [...new Set([...(this.open.get(p) ?? []), ...socks])]);
+    const ports = await Promise.all(socks.map((k) => this.host.openSocket(k)));
     return ports[0];
-  }
-
-  private socksOf(p: PeerPath, n: number): number[] {
-    return Array.from({ length: n }, (_, i) => punchSock(p, i));
   }
 
   /** Ends the run; of its sockets only one carrying the direct path stays. */
@@ -294,13 +295,14 @@ export class OpenPunch {
 
   /** Closes the peer's punch sockets but the one its direct path uses (all of a peer gone). */
   private release(p: PeerPath): void {
-    const n = this.open.get(p);
-    if (n === undefined || this.peers.get(p)?.run) return;
-    const inUse = this.host.isCurrent(p) ? (p.best?.sock ?? -1) : -1;
-    const close = this.socksOf(p, n).filter((k) => k !== inUse);
-    if (close.length < n) this.open.set(p, inUse - punchSock(p) + 1);
+    const open = this.open.get(p);
+    if (!open || this.peers.get(p)?.run) return;
+    const inUse = this.host.isCurrent(p) ? p.best?.sock : undefined;
+    const keep = open.filter((k) => k === inUse);
+    if (keep.length === open.length) return;
+    if (keep.length > 0) this.open.set(p, keep);
     else this.open.delete(p);
-    this.host.closeSockets(close);
+    this.host.closeSockets(open.filter((k) => k !== inUse));
   }
 
   private arm(p: PeerPath, run: Run, ms: number): void {
@@ -329,8 +331,10 @@ export class OpenPunch {
 
   /** One chunk of the spray at random ports of the keeper's public addresses. */
   private spray(p: PeerPath, run: Run): void {
+    const ips = punchTargets(p, 1).map((e) => e.ip);
     for (let i = 0; i < SPRAY_CHUNK && run.sprayed < SPRAY_TOTAL; i++, run.sprayed++) {
-      for (const ep of punchTargets(p, randomInt(1024, 65536))) this.host.probe(p, ep, punchSock(p), FULL_TTL);
+      const port = randomInt(1024, 65536);
+      for (const ip of ips) this.host.probe(p, Endpoint.of(ip, port), punchSock(p), FULL_TTL);
     }
   }
 
