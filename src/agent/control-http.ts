@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
+import { readBody } from '../http-json.js';
 import { AgentError } from './errors.js';
 
 // The agent's HTTP requests to the coordinator (server key, register, status reports) on
@@ -38,18 +39,10 @@ export async function requestText(url: URL, init: HttpRequestInit): Promise<Http
       reject(new AgentError('ERR_SERVER_UNREACHABLE', `cannot reach ${url.origin}: ${err.code ?? err.message}`, { cause: err }));
     };
     const req = send(url, opts, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_RESPONSE_BYTES) fail(new Error(`an answer over ${MAX_RESPONSE_BYTES} bytes`));
-        else chunks.push(c);
-      });
-      res.on('error', fail);
-      res.on('end', () => {
+      readBody(res, MAX_RESPONSE_BYTES).then((body) => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
-      });
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: body.toString('utf8') });
+      }, (err: Error) => fail(new Error(`an answer: ${err.message}`)));
     });
     const timer = setTimeout(() => fail(new Error(`no answer in ${init.timeoutMs} ms`)), init.timeoutMs);
     req.on('error', fail);
