@@ -5,9 +5,6 @@
 #include <malloc.h>
 #endif
 #include <pwd.h>
-#ifdef __linux__
-#include <sched.h>
-#endif
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -161,24 +158,11 @@ static Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
-#ifdef __linux__
-// setThreadIdle(): the calling thread gets SCHED_IDLE (sched_setscheduler with pid 0 is
-// the calling thread on Linux). Such a thread runs only on CPU time no other thread
-// wants, and a waking normal thread preempts it at once instead of waiting out its
-// slice. No privilege is needed to lower one's own policy.
-static Napi::Value SetThreadIdle(const Napi::CallbackInfo& info) {
-  struct sched_param sp = {};
-  if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) return ThrowErrno(info.Env(), errno, "sched_setscheduler");
-  return info.Env().Undefined();
-}
-#endif
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
 #ifdef __linux__
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
-  exports.Set("setThreadIdle", Napi::Function::New(env, SetThreadIdle, "setThreadIdle"));
 #endif
   InitPoll(env, exports);
   InitAead(env, exports);

@@ -34,8 +34,6 @@ export interface WeftNative {
   close(fd: number): void;
   /** malloc_trim(0) under glibc (free arena pages back to the OS); absent from addons built before it. */
   trimMemory?(): boolean;
-  /** Linux: the calling thread gets SCHED_IDLE (runs only on CPU time nothing else wants); absent from older addons. */
-  setThreadIdle?(): void;
   /** SO_PEERCRED of a connected unix socket: who is on the other end (user null when the uid has no passwd entry). */
   peerCred(fd: number): { pid: number; uid: number; gid: number; user: string | null };
 

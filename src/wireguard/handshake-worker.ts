@@ -1,6 +1,5 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { loadNative } from '../io/native.js';
 import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse } from './noise-protocol.js';
 import { RESULT_SIZE, writeResult } from './handshake-offload-wire.js';
@@ -15,22 +14,14 @@ import type { ToHandshakeWorker, FromHandshakeWorker } from './handshake-offload
 
 const port = parentPort!;
 
-// This thread yields the CPU to the device's thread, which moves the data of established
-// sessions, whenever both want it. Best: SCHED_IDLE (from the addon), under which a
-// waking device thread preempts the worker at once. Else a nice value of its own (on
-// Linux setpriority with pid 0 is the calling thread), which only weights the share:
-// the woken device thread may wait out the worker's slice. Refused: then no matter.
+// On Linux a thread has its own nice value (setpriority with pid 0 is the calling
+// thread): this one yields the CPU to the device's thread, which moves the data of
+// established sessions, whenever both want it. Refused elsewhere: then no matter.
 const HANDSHAKE_WORKER_NICE = 5;
 try {
-  const native = loadNative();
-  if (!native.setThreadIdle) throw new Error('no setThreadIdle');
-  native.setThreadIdle();
+  setPriority(HANDSHAKE_WORKER_NICE);
 } catch {
-  try {
-    setPriority(HANDSHAKE_WORKER_NICE);
-  } catch {
-    // not permitted or not supported: the worker runs at the process's priority
-  }
+  // not permitted or not supported: the worker runs at the process's priority
 }
 let identity: NoiseIdentity | null = null;
 /** Peer key (hex) -> DH(s, peer) once computed; null until the first initiation needs it. */
