@@ -29,6 +29,18 @@ export function processTree(pid: number): number[] {
 }
 
 /** CPU seconds (user + system, all threads) of an engine and its descendants. */
+/** The machine's CPU time so far (/proc/stat, all CPUs, in clock ticks): busy and total. */
+export function machineCpu(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3] - f[4], total }; // idle and iowait
+}
+
+/** The share of the machine's CPUs (percent) that was busy between two machineCpu() readings. */
+export function busyPct(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  return b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : NaN;
+}
+
 export function cpuSeconds(pid: number): number {
   return processTree(pid).reduce((sum, p) => {
     try {

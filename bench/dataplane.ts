@@ -7,8 +7,10 @@
 //
 // UDP is measured twice: with iperf3 (one sendto() per datagram, which caps it at
 // 41-210 kpps over a bare veth here, by load) and with the batched generator of bench/udpgen.ts (sendmmsg + UDP GSO
-// sender, recvmmsg receiver). Each round also runs both over a bare veth (no tunnel):
-// the ceiling of each load generator on this machine. `--tests udp` skips TCP and ping.
+// sender, recvmmsg receiver). Each round also runs TCP and both UDP loads over a bare veth
+// (no tunnel): the machine's ceiling for each, and "weft/veth" the share weft reaches.
+// TCP 1 stream also records how busy the machine's CPUs were (a free core or not).
+// `--tests udp` skips TCP and ping.
 // Every measure is bounded in time (iperf3 -t plus a hard kill, ping -c/-w, the
 // generator's own bounds). Exit code 1 when something could not be measured (including
 // weft unavailable, unless --only wireguard-go). With --gen-rates the generator also runs
@@ -23,7 +25,7 @@ import { missingTools, rootReason } from '../src/lab/require.js';
 import { createPair, implUnavailable, WEFT, WIREGUARD_GO, type WgImpl, type WgPair } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
 import { bareVeth, describeRun, udpgen, VETH, type UdpgenRun } from './udpgen.js';
-import { cpuSeconds, fmt, iperfClient, markdownTable, median, pingRtts, processTree, quantile, runBench, startIperfServer, type IperfJson, udpStats } from './common.js';
+import { busyPct, cpuSeconds, fmt, iperfClient, machineCpu, markdownTable, median, pingRtts, processTree, quantile, runBench, startIperfServer, type IperfJson, udpStats } from './common.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,6 +69,7 @@ type Metric =
   | 'rtt_load_p50_ms'
   | 'rtt_load_p99_ms'
   | 'cpu_s_per_gb'
+  | 'busy_tcp1_pct'
   | 'vmhwm_a_mb'
   | 'vmhwm_b_mb'
   | 'load1';
@@ -93,6 +96,8 @@ const METRICS: Array<{ key: Metric; label: string; better: 'higher' | 'lower' }>
   { key: 'rtt_load_p50_ms', label: 'ping RTT under TCP load p50 (ms)', better: 'lower' },
   { key: 'rtt_load_p99_ms', label: 'ping RTT under TCP load p99 (ms)', better: 'lower' },
   { key: 'cpu_s_per_gb', label: 'engine CPU s per GB (both sides, TCP 1)', better: 'lower' },
+  // Whether a core was free for more work (a crypto thread) while TCP 1 ran.
+  { key: 'busy_tcp1_pct', label: 'machine CPU busy during TCP 1 (% of all cores)', better: 'lower' },
   { key: 'vmhwm_a_mb', label: 'engine A VmHWM (MB)', better: 'lower' },
   { key: 'vmhwm_b_mb', label: 'engine B VmHWM (MB)', better: 'lower' },
   { key: 'load1', label: 'load average (1 min) after the round', better: 'lower' },
@@ -151,7 +156,8 @@ async function measureUdp(lab: Lab, fromNs: string, toNs: string, target: string
 }
 
 /**
- * The UDP measures over a bare veth between two fresh namespaces, each load generator's
+ * TCP and UDP over a bare veth between two fresh namespaces: the machine's own ceiling
+ * for each measure (TCP: the issue's "fraction of raw veth"), each load generator's
  * ceiling; then the generator once more with a receiver without UDP_GRO. Over a bare veth
  * a GSO send crosses as one buffer up to a GRO socket, so the first figure is the
  * generator's own limit; without GRO the receiver reads every datagram, as it does behind
@@ -161,7 +167,8 @@ async function measureVeth(log: (s: string) => void): Promise<{ veth: Sample; ve
   const { lab, a, b } = await bareVeth();
   try {
     await startIperfServer(lab, b, VETH.b4, 5201);
-    const veth = { ...(await measureUdp(lab, a, b, VETH.b4, 'bare veth', log)), load1: loadavg()[0] };
+    const tcp = UDP_ONLY ? {} : await tcpStreams(a, VETH.b4, 'bare veth', log);
+    const veth = { ...tcp, ...(await measureUdp(lab, a, b, VETH.b4, 'bare veth', log)), load1: loadavg()[0] };
     const vethNoGro: Sample = {};
     for (const ipBytes of [64, 1400] as const) {
       const g = await udpgen(lab, { fromNs: a, toNs: b, target: VETH.b4, ipBytes, seconds: UDP_DUR, noGro: true });
@@ -223,18 +230,32 @@ async function measureTcp(p: WgPair, pids: number[], log: (s: string) => void): 
   out.rtt_idle_p99_ms = quantile(rttIdle, 0.99);
 
   const cpu0 = pids.map(cpuSeconds);
-  const t1 = await iperf(p, [], DUR);
-  const cpu1 = pids.map(cpuSeconds);
+  Object.assign(out, await tcpStreams(p.a.ns, p.b.tun4, p.a.impl.name, log, (bytes) => {
+    const cpu1 = pids.map(cpuSeconds);
+    const cpu = cpu1[0] - cpu0[0] + (cpu1[1] - cpu0[1]);
+    out.cpu_s_per_gb = cpu / (bytes / 1e9);
+    return `CPU ${cpu.toFixed(1)} s`;
+  }));
+  return out;
+}
+
+/**
+ * TCP 1 stream then 4 streams from `fromNs` to an iperf3 server on `target`:5201, with
+ * the machine's busy share during the first; `afterOne` adds to its log line.
+ */
+async function tcpStreams(fromNs: string, target: string, name: string, log: (s: string) => void, afterOne: (bytes: number) => string = () => ''): Promise<Sample> {
+  const out: Sample = {};
+  const m0 = machineCpu();
+  const t1 = await iperfClient(fromNs, target, [], DUR);
+  out.busy_tcp1_pct = busyPct(m0, machineCpu());
   const recv = t1.end?.sum_received;
   if (!recv) throw new Error('iperf3 TCP: no sum_received');
   out.tcp1_mbps = recv.bits_per_second / 1e6;
-  const cpu = cpu1[0] - cpu0[0] + (cpu1[1] - cpu0[1]);
-  out.cpu_s_per_gb = cpu / (recv.bytes / 1e9);
-  log(`    ${p.a.impl.name}: TCP1 ${out.tcp1_mbps.toFixed(0)} Mbit/s, CPU ${cpu.toFixed(1)} s`);
+  log(`    ${name}: TCP1 ${out.tcp1_mbps.toFixed(0)} Mbit/s, machine ${out.busy_tcp1_pct.toFixed(0)}% busy ${afterOne(recv.bytes)}`);
 
-  const t4 = await iperf(p, ['-P', '4'], DUR);
+  const t4 = await iperfClient(fromNs, target, ['-P', '4'], DUR);
   out.tcp4_mbps = (t4.end?.sum_received?.bits_per_second ?? NaN) / 1e6;
-  log(`    ${p.a.impl.name}: TCP4 ${out.tcp4_mbps.toFixed(0)} Mbit/s`);
+  log(`    ${name}: TCP4 ${out.tcp4_mbps.toFixed(0)} Mbit/s`);
   return out;
 }
 
@@ -277,7 +298,7 @@ async function main(): Promise<number> {
         }
       }
       if (args['no-veth']) continue;
-      log(`round ${r + 1}/${ROUNDS}: bare veth, UDP only (load ${loadavg()[0].toFixed(1)})`);
+      log(`round ${r + 1}/${ROUNDS}: bare veth, no tunnel (load ${loadavg()[0].toFixed(1)})`);
       try {
         const v = await measureVeth(log);
         samples.veth.push(v.veth);
@@ -299,13 +320,13 @@ async function main(): Promise<number> {
     const g = med('wireguard-go', m.key);
     return { metric: m.label, key: m.key, better: m.better, weft: w, wireguardGo: g, ratio: w / g, perRoundRatio: perRound(m.key), veth: med('veth', m.key), vethNoGro: med('veth-nogro', m.key) };
   }).filter((r) => [r.weft, r.wireguardGo, r.veth].some(Number.isFinite)); // --tests udp: no TCP rows
-  const header = ['metric', 'weft', 'wireguard-go', 'weft/wg-go', 'per round', 'bare veth', 'veth, no GRO'];
+  const header = ['metric', 'weft', 'wireguard-go', 'weft/wg-go', 'per round', 'bare veth', 'weft/veth', 'veth, no GRO'];
   const cell = (name: string, v: number): string =>
     unavailable[name] ? 'unavailable' : impls.some((i) => i.name === name) ? fmt(v) : 'not run';
-  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio), fmt(r.perRoundRatio), fmt(r.veth), fmt(r.vethNoGro)]);
+  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio), fmt(r.perRoundRatio), fmt(r.veth), fmt(r.weft / r.veth), fmt(r.vethNoGro)]);
   const outLines = [
     `Data plane, medians of ${ROUNDS} interleaved rounds (samples: weft ${samples.weft.length}, wireguard-go ${samples['wireguard-go'].length}, bare veth ${samples.veth.length}); ` +
-      `TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes; "per round" is the median of the rounds' weft/wg-go ratios; "bare veth" is the same UDP load without a tunnel, "veth, no GRO" the generator with a receiver reading every datagram.`,
+      `TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes; "per round" is the median of the rounds' weft/wg-go ratios; "bare veth" is the same load without a tunnel (weft/veth: the share of it weft reaches), "veth, no GRO" the generator with a receiver reading every datagram.`,
     ...markdownTable(header, table),
   ];
   process.stdout.write(outLines.join('\n') + '\n');
