@@ -30,10 +30,10 @@ export { isSyntheticEndpoint } from './synthetic.js';
 // probing (path-discovery.ts), the relays (relay-set.ts), the birthday method
 // (birthday.ts) and the open-router punch (open-punch.ts) with their extra sockets
 // (extra-sockets.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
-// This file wires them to the socket, the data path (send, receive demux) is in
-// magicsock-data.ts; the heartbeat (heartbeat.ts) probes the paths of
-// peers with recent traffic only. A foreign protocol (serverless gossip) may share the
-// socket: it sees its datagrams first.
+// This file wires them to the socket (the data path, send and receive demux, is
+// magicsock-data.ts); the heartbeat (heartbeat.ts) probes the paths of peers with recent
+// traffic only. A foreign protocol (serverless gossip) may share the socket: it sees its
+// datagrams first.
 
 /**
  * Source addresses (per socket) mapped to one peer; past it the oldest that is not the
