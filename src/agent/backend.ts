@@ -9,7 +9,7 @@ import type { NetmapUpdate } from './netmap-source.js';
 
 // The agent's backend: owns the netmap state (ourselves, the peers the engine runs, the
 // filter, DNS and relay config) as a NetmapSource delivers it, and derives from it what
-// the process wiring (agent.ts) applies: the engine config (Device.reconfigure), the
+// the local backend (local-backend.ts) applies: the engine config (Device.reconfigure), the
 // packet-filter rules, the MagicDNS input, and the inputs of the route controller.
 // No OS, socket or engine access here: tests drive it with the in-memory source.
 

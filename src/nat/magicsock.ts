@@ -1,22 +1,21 @@
-import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { keyToBase64, publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { systemClock, type Clock } from '../clock.js';
+import { publicKeyFromPrivate, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { silentLogger, type Logger } from '../log.js';
-import { PacketBatch } from '../io/batch.js';
+import type { PacketBatch } from '../io/batch.js';
 import type { Bind, BindEvents } from '../io/bind.js';
-import { ENDPOINT_BYTES, Endpoint } from '../io/endpoint.js';
+import type { Endpoint } from '../io/endpoint.js';
 import { AddrTable } from './addr-table.js';
 import { Birthday } from './birthday.js';
 import { ExtraSockets } from './extra-sockets.js';
 import { isDiscoPacket } from './disco.js';
-import { EarlyInits } from './handshake-resend.js';
 import { ACTIVE_MS, Heartbeat } from './heartbeat.js';
+import { DataPath, type ForeignProtocol } from './magicsock-data.js';
 import { PathDiscovery } from './path-discovery.js';
 import { PeerPath, type PathTiming } from './peer-path.js';
 import { RelaySet, type MagicRelay, type RelayLike } from './relay-set.js';
 import { StunClient, stunSendOverBind } from './stun-client.js';
-import { isStunPacket } from './stun.js';
-import { isSyntheticEndpoint, synthIndex } from './synthetic.js';
 
+export type { ForeignProtocol } from './magicsock-data.js';
 export type { MagicRelay, RelayLike } from './relay-set.js';
 export { isSyntheticEndpoint } from './synthetic.js';
 
@@ -31,11 +30,11 @@ export { isSyntheticEndpoint } from './synthetic.js';
 // probing (path-discovery.ts), the relays (relay-set.ts), the birthday method
 // (birthday.ts) and the open-router punch (open-punch.ts) with their extra sockets
 // (extra-sockets.ts), the handshake resend that fixes the first packets (handshake-resend.ts).
-// This file wires them to the socket; the heartbeat (heartbeat.ts) probes the paths of
-// peers with recent traffic only. A foreign protocol (serverless gossip) may share the
-// socket: it sees its datagrams first.
+// This file wires them to the socket (the data path, send and receive demux, is
+// magicsock-data.ts); the heartbeat (heartbeat.ts) probes the paths of peers with recent
+// traffic only. A foreign protocol (serverless gossip) may share the socket: it sees its
+// datagrams first.
 
-const RELAY_PSEUDO = Endpoint.of('::', 0);
 /**
  * Source addresses (per socket) mapped to one peer; past it the oldest that is not the
  * best path is forgotten. Above the birthday method's 256 sockets, each with its own
@@ -87,13 +86,6 @@ export interface MagicBindOptions {
   birthdayProbes?: number;
 }
 
-/** Another protocol on the same socket (serverless gossip), recognised by its first bytes. */
-export interface ForeignProtocol {
-  accepts(pkt: Uint8Array): boolean;
-  /** Must not throw (a throw is caught and counted as malformed). */
-  receive(pkt: Uint8Array, from: Endpoint): void;
-}
-
 export interface MagicStats {
   stunRx: number;
   discoRx: number;
@@ -126,17 +118,14 @@ export class MagicBind implements Bind {
   private readonly extra: ExtraSockets;
   private events: BindEvents | null = null;
   private readonly peers = new Map<string, PeerPath>();
-  private plainSources = new Set<string>();
   private readonly byIndex = new Map<number, PeerPath>();
   private readonly addrs = new AddrTable<PeerPath>(MAX_ADDRS_PER_PEER);
-  private readonly earlyInits = new EarlyInits();
   private nextIndex = 1;
   /** The engine's fwmark, also on the birthday sockets. */
   private mark = 0;
   private readonly heartbeat: Heartbeat;
-  private readonly one = new PacketBatch(1, 2048);
-  private readonly relayIn = new PacketBatch(1, 65536 + 64);
-  private readonly relaySrc = new Uint8Array(ENDPOINT_BYTES);
+  /** Send, receive demux, relay frames (magicsock-data.ts). */
+  private readonly data: DataPath;
   private closed = false;
   /** Datagrams it accepts go to it before STUN and disco (never to the engine). */
   foreign: ForeignProtocol | null = null;
@@ -154,7 +143,7 @@ export class MagicBind implements Bind {
     this.publicKey = publicKeyFromPrivate(opts.privateKey);
     this.stun = new StunClient({ send: stunSendOverBind(opts.inner), clock });
     const closed = (): boolean => this.closed;
-    this.extra = new ExtraSockets({ createBind: opts.createExtraBind, mark: () => this.mark, onReceive: (b, src, sock) => this.onInner(b, src, sock), closed: (socks) => this.addrs.dropSockets((sock) => !socks.has(sock)) });
+    this.extra = new ExtraSockets({ createBind: opts.createExtraBind, mark: () => this.mark, onReceive: (b, src, sock) => this.data.receive(b, src, sock), closed: (socks) => this.addrs.dropSockets((sock) => !socks.has(sock)) });
     this.discovery = new PathDiscovery({
       privateKey: opts.privateKey,
       publicKey: this.publicKey,
@@ -165,9 +154,9 @@ export class MagicBind implements Bind {
       ownEndpoints: opts.ownEndpoints,
       natInfo: opts.natInfo,
       peer: (b64) => this.peers.get(b64),
-      sock: (k) => this.sock(k),
+      sock: (k) => this.data.sock(k),
       pool: this.extra,
-      sendRelay: (p, pkt) => this.sendRelay(p, pkt),
+      sendRelay: (p, pkt) => this.data.sendRelay(p, pkt),
       spray: (p) => this.birthday.spray(p),
       confirmed: (p, was, now) => {
         // WireGuard from an external engine's own port at that address is the peer's too.
@@ -175,10 +164,10 @@ export class MagicBind implements Bind {
         this.onPathChange?.(p.b64, this.path(p.b64));
         // A handshake message sent moments ago may have been lost on the way to a relay
         // the peer had not joined yet: send it again on the new path at once.
-        if (was === null) this.resendHandshake(p, now);
+        if (was === null) this.data.resendHandshake(p, now);
       },
     });
-    this.relays = new RelaySet({ privateKey: opts.privateKey, clock, logger, createRelayClient: opts.createRelayClient, onPacket: (src, pkt) => this.fromRelay(src, pkt), closed, stats: this.stats });
+    this.relays = new RelaySet({ privateKey: opts.privateKey, clock, logger, createRelayClient: opts.createRelayClient, onPacket: (src, pkt) => this.data.fromRelay(src, pkt), closed, stats: this.stats });
     this.birthday = new Birthday(
       {
         clock,
@@ -208,8 +197,11 @@ export class MagicBind implements Bind {
         logger.info({ peer: s.b64.slice(0, 8), endpoint: ep.key }, 'direct path lost: falling back to the relay');
         this.onPathChange?.(s.b64, this.path(s.b64));
       },
-      resendHandshake: (s, now) => this.resendHandshake(s, now),
+      resendHandshake: (s, now) => this.data.resendHandshake(s, now),
     });
+    const { stun, extra, discovery, relays, heartbeat, peers, byIndex, addrs } = this;
+    // hooks: this bind's foreign, stunResponder and rendezvous, read as they are set.
+    this.data = new DataPath({ inner: opts.inner, clock, stats: this.stats, natInfo: opts.natInfo, peers, byIndex, addrs, extra, stun, discovery, relays, heartbeat, hooks: this, events: () => this.events, closed });
   }
 
   get port(): number {
@@ -229,7 +221,7 @@ export class MagicBind implements Bind {
     this.events = events;
     this.closed = false;
     const bound = await this.opts.inner.open(port, {
-      onReceive: (batch, sources) => this.onInner(batch, sources, 0),
+      onReceive: (batch, sources) => this.data.receive(batch, sources, 0),
       onClose: (err) => events.onClose?.(err),
     });
     this.heartbeat.schedule();
@@ -289,11 +281,7 @@ export class MagicBind implements Bind {
       this.addrs.forgetPeer(s);
     }
     const now = this.clock.now();
-    for (const s of added) {
-      const early = this.earlyInits.take(s.b64, now);
-      // After the caller has finished configuring the engine for the new peers.
-      if (early) this.clock.setTimeout(() => this.peers.get(s.b64) === s && this.relayPacket(s, early), 0);
-    }
+    for (const s of added) this.data.releaseEarly(s, now);
     this.discovery.retain(this.peers);
     if (!this.closed && this.events) this.heartbeat.beat();
     return out;
@@ -363,138 +351,19 @@ export class MagicBind implements Bind {
     return this.relays.state(id);
   }
 
-  // --- data path ------------------------------------------------------------------------
+  // --- data path (magicsock-data.ts) -------------------------------------------------
 
   /** Peers without disco (external engines): their WireGuard keeps its real source; send() passes it through. */
   setPlainSources(endpoints: readonly string[]): void {
-    this.plainSources = new Set(endpoints);
+    this.data.setPlainSources(endpoints);
   }
 
   send(batch: PacketBatch, to: Endpoint): number {
-    if (!isSyntheticEndpoint(to)) return this.opts.inner.send(batch, to);
-    const s = this.byIndex.get(synthIndex(to.bytes));
-    if (!s) {
-      this.stats.noPathDrops += batch.count;
-      return 0;
-    }
-    const now = this.clock.now();
-    this.heartbeat.touch(s, now);
-    if (batch.count === 1) s.handshake.sent(batch, now);
-    const best = s.best;
-    if (best && s.direct(now)) {
-      const n = this.sock(best.sock)?.send(batch, s.wgEndpoint(best, this.opts.natInfo)) ?? 0;
-      this.stats.directTx += n;
-      return n;
-    }
-    // A direct path not confirmed lately (the peer was idle, or it stopped answering and
-    // the heartbeat has not dropped it yet) gets a copy too: it likely still works.
-    if (best) this.stats.directTx += this.sock(best.sock)?.send(batch, s.wgEndpoint(best, this.opts.natInfo)) ?? 0;
-    let n = 0;
-    for (let i = 0; i < batch.count; i++) if (this.sendRelay(s, batch.packet(i))) n++;
-    return n;
-  }
-
-  /** Datagrams from socket `sock`: WireGuard (from a known address) on to the engine, STUN and disco here. */
-  private onInner(batch: PacketBatch, sources: Uint8Array, sock: number): void {
-    let w = 0;
-    const count = batch.count;
-    const d = batch.data;
-    const now = this.clock.now();
-    for (let i = 0; i < count; i++) {
-      const start = batch.start(i);
-      const len = batch.lengths[i];
-      const off = i * ENDPOINT_BYTES;
-      let keep = false;
-      // WireGuard: type 1..4 then three zero bytes; tested in place (no view per datagram).
-      if (len >= 32 && d[start] >= 1 && d[start] <= 4 && d[start + 1] === 0 && d[start + 2] === 0 && d[start + 3] === 0) {
-        const s = this.addrs.lookup(sources, off, sock)?.peer;
-        if (s) {
-          this.heartbeat.touch(s, now);
-          s.handshake.received(d[start], now);
-          sources.set(s.synth.bytes, w * ENDPOINT_BYTES);
-          keep = true;
-        } else if (this.plainSources.size > 0 && this.plainSources.has(Endpoint.fromBytes(sources, off).key)) keep = true;
-        else this.stats.wgUnknownSource++;
-      } else {
-        const pkt = batch.packet(i);
-        if (this.foreign?.accepts(pkt)) {
-          try {
-            this.foreign.receive(pkt, Endpoint.fromBytes(sources, off));
-          } catch {
-            this.stats.malformed++;
-          }
-        } else if (isStunPacket(pkt)) {
-          this.stats.stunRx++;
-          if (!this.stunResponder?.(pkt, Endpoint.fromBytes(sources, off))) this.stun.handlePacket(pkt);
-        } else if (isDiscoPacket(pkt)) {
-          this.discovery.receive(pkt, Endpoint.fromBytes(sources, off), null, sock);
-        } else this.stats.malformed++;
-      }
-      if (keep) {
-        if (w !== i) {
-          batch.offsets[w] = batch.offsets[i];
-          batch.lengths[w] = len;
-          d.copyWithin(batch.start(w), start, start + len);
-        }
-        w++;
-      }
-    }
-    batch.count = w;
-    if (w > 0 && this.events) this.events.onReceive(batch, sources);
-  }
-
-  private fromRelay(src: PublicKey, pkt: Uint8Array): void {
-    this.stats.relayRx++;
-    const key = keyToBase64(src);
-    const s = this.peers.get(key);
-    if (!s) return this.earlyInits.hold(key, pkt, this.clock.now());
-    this.relayPacket(s, pkt);
-  }
-
-  private relayPacket(s: PeerPath, pkt: Uint8Array): void {
-    if (isDiscoPacket(pkt)) return this.discovery.receive(pkt, RELAY_PSEUDO, s, 0);
-    if (!this.events || this.closed || pkt.length === 0 || pkt[0] < 1 || pkt[0] > 4) {
-      this.stats.malformed++;
-      return;
-    }
-    const now = this.clock.now();
-    this.heartbeat.touch(s, now);
-    s.handshake.received(pkt[0], now);
-    const b = this.relayIn;
-    b.reset();
-    if (!b.push(pkt)) return;
-    this.relaySrc.set(s.synth.bytes);
-    try {
-      this.events.onReceive(b, this.relaySrc);
-    } finally {
-      b.reset();
-    }
-  }
-
-  private sock(k: number): Bind | null {
-    return k === 0 ? this.opts.inner : this.extra.get(k);
-  }
-
-  private sendRelay(s: PeerPath, pkt: Uint8Array): boolean {
-    const id = this.relays.idFor(s.homeRelay);
-    if (id === null && this.rendezvous && isDiscoPacket(pkt)) return this.rendezvous(s.key, pkt);
-    return this.relays.send(id, s.key, pkt);
+    return this.data.send(batch, to);
   }
 
   /** A disco packet from `src` that a mutual member passed on (serverless rendezvous). */
   receiveRendezvous(src: PublicKey, pkt: Uint8Array): void {
-    if (isDiscoPacket(pkt)) this.fromRelay(src, pkt);
-  }
-
-  /** Sends the peer's unanswered handshake message again on its current path (handshake-resend.ts). */
-  private resendHandshake(s: PeerPath, now: number): void {
-    const pkt = s.handshake.due(now);
-    if (!pkt) return;
-    if (s.best && s.direct(now)) {
-      const b = this.one;
-      b.reset();
-      b.push(pkt);
-      this.sock(s.best.sock)?.send(b, s.wgEndpoint(s.best, this.opts.natInfo));
-    } else this.sendRelay(s, pkt);
+    if (isDiscoPacket(pkt)) this.data.fromRelay(src, pkt);
   }
 }
