@@ -3,16 +3,15 @@
 // a TCP connection wakes for lwIP's TCP timer (which still retransmits a lost segment),
 // and once the connection is gone the stack sleeps again. Two stacks back to back as in
 // netstack-pair.test.ts, each lwIP build on either side where the addon loads.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { NetStack } from '../../src/netstack/stack.js';
-import { addonLoads, loadStack, type StackKind } from '../../src/netstack/select.js';
+import type { NetStack } from '../../src/netstack/stack.js';
+import { addonLoads, type StackKind } from '../../src/netstack/select.js';
+import { B, stackPair } from '../helpers/stack-pair.js';
 import { TcpServer } from '../../src/netstack/tcp-server.js';
 import { dialTcp, type TcpSocket } from '../../src/netstack/tcp-socket.js';
 
-const A = { v4: '10.98.0.1', v6: 'fd98::1' };
-const B = { v4: '10.98.0.2', v6: 'fd98::2' };
 /** lwIP's TCP timer period (TCP_TMR_INTERVAL), plus the 1 ms the stack adds to each sleep. */
 const TCP_TICK_MS = 251;
 
@@ -47,26 +46,12 @@ const pairs: Array<[StackKind, StackKind]> = [['wasm', 'wasm'], ['wasm', 'addon'
 for (const [ka, kb] of pairs) {
   const skip = (ka === 'addon' || kb === 'addon') && !addonLoads() ? 'the weft_lwip addon does not load here' : false;
   describe(`an idle userspace stack sleeps: ${ka} -> ${kb}`, { skip, timeout: 60_000 }, () => {
+    let dropped = 0;
+    // Loses a's first data segment: only a retransmission by a's TCP timer delivers it.
+    const pair = stackPair(ka, kb, (x, y) => wire(x, y, (p) => isTcpData(p) && dropped++ === 0));
     let a: NetStack;
     let b: NetStack;
-    let dropped = 0;
-    // The stacks' timers are unref'd; something must hold the loop while the test waits.
-    let hold: NodeJS.Timeout;
-
-    before(() => {
-      hold = setInterval(() => {}, 1000);
-      a = new NetStack({ mtu: 1400, addon: loadStack(ka) });
-      b = new NetStack({ mtu: 1400, addon: loadStack(kb) });
-      a.setAddresses(A.v4, A.v6);
-      b.setAddresses(B.v4, B.v6);
-      // Loses a's first data segment: only a retransmission by a's TCP timer delivers it.
-      wire(a, b, (p) => isTcpData(p) && dropped++ === 0);
-    });
-    after(async () => {
-      clearInterval(hold);
-      await a.stop();
-      await b.stop();
-    });
+    before(() => ({ a, b } = pair));
 
     test('idle, then a lost segment retransmitted, then asleep again after the close', async () => {
       const server = new TcpServer(b);
