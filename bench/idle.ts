@@ -10,8 +10,9 @@
 // 2. An idle engine: the same engines with --idle-peers peers (20) and no traffic, over
 //    --seconds (60): CPU as a percentage of one core, wakeups per second (voluntary and
 //    involuntary context switches of every thread, from /proc), RSS.
-// 3. An idle agent: `weft up` on a real TUN in a namespace, with --idle-peers simulated
-//    peers registered at a coordinator (no traffic to them), measured the same way. There
+// 3. An idle agent: `weft up` on a real TUN in a namespace, and again with
+//    `--tun=userspace` (lwIP in the process), with --idle-peers simulated peers
+//    registered at a coordinator (no traffic to them), measured the same way. There
 //    is no agent to compare it with here (wireguard-go has no control plane); the issue's
 //    goals are printed beside it: < 0.5 % of a core, < 5 wakeups/s, RSS <= 64 MB.
 // Root, `ip`, `wg` and wireguard-go are needed; every loop is bounded in count and time.
@@ -158,8 +159,11 @@ async function engineRound(impl: WgImpl, bigConf: string, idleConf: string): Pro
   }
 }
 
-/** `weft up` on a TUN with IDLE_PEERS simulated peers registered (they never send). */
-async function agentIdle(): Promise<Usage> {
+type AgentTun = 'tun' | 'userspace';
+const AGENT_TUNS: AgentTun[] = ['tun', 'userspace'];
+
+/** `weft up` (a TUN or the userspace stack) with IDLE_PEERS simulated peers registered (they never send). */
+async function agentIdle(tun: AgentTun): Promise<Usage> {
   const mesh = new NetnsMesh();
   try {
     await mesh.build(['idle']);
@@ -176,7 +180,7 @@ async function agentIdle(): Promise<Usage> {
         if (r.status !== 200) throw new Error('register: ' + r.status);
       }`;
     await execOk(mesh.lanNs, [process.execPath, '--input-type=module', '-e', js], { timeoutMs: 60_000 });
-    const n = await mesh.up('idle', ['--no-accept-dns']);
+    const n = await mesh.up('idle', ['--no-accept-dns', ...(tun === 'userspace' ? ['--tun=userspace'] : [])]);
     const status = await mesh.weft(n.ns, ['status', '--json', '--state-dir', n.stateDir]);
     const peers = (JSON.parse(status.stdout) as { peers: unknown[] }).peers.length;
     if (peers !== IDLE_PEERS) throw new Error(`agent: ${peers} peers in weft status, wanted ${IDLE_PEERS}`);
@@ -213,7 +217,7 @@ async function main(): Promise<number> {
   }
   const tmp = mkdtempSync(join(tmpdir(), 'weft-idle-'));
   const rounds: EngineRound[] = [];
-  const agents: Usage[] = [];
+  const agents: Record<AgentTun, Usage[]> = { tun: [], userspace: [] };
   const failures: string[] = [];
   const lock = await acquireLock('weft-e2e', { onWait: (pid) => log(`waiting for the e2e lock (pid ${pid})`) });
   try {
@@ -232,14 +236,16 @@ async function main(): Promise<number> {
           log(`  FAILED: ${(err as Error).message}`);
         }
       }
-      log(`round ${r + 1}/${ROUNDS}: weft agent`);
-      try {
-        const a = await agentIdle();
-        agents.push(a);
-        log(`    agent idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s (${a.byThread}), ${a.rssMiB.toFixed(0)} MiB`);
-      } catch (err) {
-        failures.push(`agent round ${r + 1}: ${(err as Error).message}`);
-        log(`  FAILED: ${(err as Error).message}`);
+      for (const tun of AGENT_TUNS) {
+        log(`round ${r + 1}/${ROUNDS}: weft agent (${tun})`);
+        try {
+          const a = await agentIdle(tun);
+          agents[tun].push(a);
+          log(`    agent (${tun}) idle with ${IDLE_PEERS} peers: ${fmt(a.cpuPct)} % CPU, ${fmt(a.wakeupsPerS)} wakeups/s (${a.byThread}), ${a.rssMiB.toFixed(0)} MiB`);
+        } catch (err) {
+          failures.push(`agent (${tun}) round ${r + 1}: ${(err as Error).message}`);
+          log(`  FAILED: ${(err as Error).message}`);
+        }
       }
     }
   } finally {
@@ -259,12 +265,13 @@ async function main(): Promise<number> {
       row(`engine idle, ${IDLE_PEERS} peers: RSS`, (x) => x.idle.rssMiB, 'MiB'),
     ],
   );
+  const agentRow = (label: string, f: (a: Usage) => number, goal: string) => [label, ...AGENT_TUNS.map((t) => fmt(median(agents[t].map(f)))), goal];
   const agentTable = markdownTable(
-    [`weft agent, ${IDLE_PEERS} peers, no traffic (medians)`, 'measured', 'goal'],
+    [`weft agent, ${IDLE_PEERS} peers, no traffic (medians)`, 'TUN', 'userspace', 'goal'],
     [
-      ['CPU, % of one core', fmt(median(agents.map((a) => a.cpuPct))), '< 0.5'],
-      ['wakeups per second', fmt(median(agents.map((a) => a.wakeupsPerS))), '< 5 beyond keepalives'],
-      ['RSS, MiB', fmt(median(agents.map((a) => a.rssMiB))), '<= 64'],
+      agentRow('CPU, % of one core', (a) => a.cpuPct, '< 0.5'),
+      agentRow('wakeups per second', (a) => a.wakeupsPerS, '< 5 beyond keepalives'),
+      agentRow('RSS, MiB', (a) => a.rssMiB, '<= 64'),
     ],
   );
   const engines = args['agent-only'] ? [] : [...table, ''];

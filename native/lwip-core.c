@@ -1,6 +1,6 @@
 // lwIP raw-API glue shared by the weft_lwip addon and the WebAssembly build (lwip-core.h).
 // lwIP is single-threaded and its tcpip thread never runs: every call here comes from the
-// JS thread, timers included (sys_check_timeouts from a JS interval).
+// JS thread, timers included (lw_check_timeouts, from a JS timeout armed for lwIP's next one).
 #include "lwip-core.h"
 
 #include <string.h>
@@ -11,6 +11,8 @@
 #include "lwip/mem.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/timeouts.h"
 
 static struct netif nif;
 static int inited;
@@ -162,6 +164,22 @@ void lw_input_commit(void) {
   struct pbuf* p = pending_in;
   pending_in = NULL;
   if (p && nif.input(p, &nif) != ERR_OK) pbuf_free(p);
+}
+
+// Runs the timers that are due; returns the ms until lwIP's next one (LW_NO_TIMEOUT: none),
+// so the host sleeps until then instead of polling. Calls into lwIP may start an earlier
+// timer (tcp_timer_needed): the host asks again after each of them.
+//
+// While no TCP connection needs the TCP timer, the timers left are housekeeping: IP
+// reassembly and ND every second, and in Debian's build IGMP and MLD every 100 ms (for
+// multicast groups, which the mesh does not use). Those run once a second then, so the
+// addon's idle stack does not wake ten times a second for nothing.
+#define LW_HOUSEKEEPING_MS 1000
+uint32_t lw_check_timeouts(void) {
+  sys_check_timeouts();
+  uint32_t ms = sys_timeouts_sleeptime();
+  if (tcp_active_pcbs == NULL && tcp_tw_pcbs == NULL && ms < LW_HOUSEKEEPING_MS) return LW_HOUSEKEEPING_MS;
+  return ms;
 }
 
 LwConn* lw_tcp_listen(uint16_t port, uint8_t backlog, int* err) {

@@ -17,6 +17,8 @@ extern "C" {
 enum { LW_EV_ACCEPT = 1, LW_EV_CONNECTED = 2, LW_EV_DATA = 3, LW_EV_EOF = 4, LW_EV_SENT = 5, LW_EV_ERROR = 6, LW_EV_UDP = 7 };
 // Failures of lw_init, lw_tcp_listen, lw_tcp_connect, lw_udp_bind (in *err).
 enum { LW_ENOMEM = -1, LW_EADDRINUSE = -2, LW_EINVAL = -3, LW_EHOSTUNREACH = -4 };
+// lw_check_timeouts: no timer pending (lwIP's SYS_TIMEOUTS_SLEEPTIME_INFINITE).
+#define LW_NO_TIMEOUT 0xFFFFFFFFu
 
 typedef struct LwConn {
   uint32_t id;
@@ -50,6 +52,7 @@ int lw_set_addresses(const char* ipv4, const char* ipv6);
 // Input in two steps, so the caller copies the packet straight into the pbuf.
 uint8_t* lw_input_alloc(uint32_t len);
 void lw_input_commit(void);
+uint32_t lw_check_timeouts(void);
 LwConn* lw_tcp_listen(uint16_t port, uint8_t backlog, int* err);
 LwConn* lw_tcp_connect(const char* addr, uint16_t port, int* err);
 // Bytes taken (0: send buffer full, wait for LW_EV_SENT; -1: not a live connection).

@@ -4,7 +4,8 @@
 // and the N-API entry points. Sockets, proxies and policy are TypeScript (src/netstack/).
 //
 // lwIP is single-threaded and we never start its tcpip thread: every call below runs on
-// the JS thread, timers run from a JS interval (checkTimeouts -> sys_check_timeouts).
+// the JS thread; lwIP's timers run when JS's timer, armed for the next one, fires
+// (checkTimeouts runs the due ones and returns the ms until the next).
 // The hooks only queue; JS takes the queues with drain() and readPackets() after each
 // call, so JS handlers may call back into lwIP freely. Packets beyond OUT_MAX are
 // dropped (TCP retransmits them).
@@ -20,7 +21,6 @@
 
 extern "C" {
 #include "lwip/tcp.h"
-#include "lwip/timeouts.h"
 }
 
 namespace {
@@ -153,9 +153,10 @@ Napi::Value ReadPackets(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), n);
 }
 
+// checkTimeouts(): ms until lwIP's next timer, -1 for none.
 Napi::Value CheckTimeouts(const Napi::CallbackInfo& info) {
-  sys_check_timeouts();
-  return info.Env().Undefined();
+  uint32_t ms = lw_check_timeouts();
+  return Napi::Number::New(info.Env(), ms == LW_NO_TIMEOUT ? -1.0 : static_cast<double>(ms));
 }
 
 // drain(cb): cb(type, id, num, data, addr, port) for each queued event, oldest first.

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "../lwip-core.h"
-#include "lwip/timeouts.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define IMPORT(name) __attribute__((import_module("weft"), import_name(#name)))
@@ -46,7 +45,7 @@ EXPORT(wl_init) int wl_init(uint32_t mtu) { return lw_init(mtu); }
 EXPORT(wl_set_addresses) int wl_set_addresses(void) { return lw_set_addresses(addr(), addr() + strlen(addr()) + 1); }
 EXPORT(wl_input_alloc) uint8_t* wl_input_alloc(uint32_t len) { return lw_input_alloc(len); }
 EXPORT(wl_input_commit) void wl_input_commit(void) { lw_input_commit(); }
-EXPORT(wl_check_timeouts) void wl_check_timeouts(void) { sys_check_timeouts(); }
+EXPORT(wl_check_timeouts) uint32_t wl_check_timeouts(void) { return lw_check_timeouts(); }
 
 EXPORT(wl_conn_id) uint32_t wl_conn_id(LwConn* c) { return c->id; }
 EXPORT(wl_local_port) uint32_t wl_local_port(LwConn* c) { return lw_local_port(c); }

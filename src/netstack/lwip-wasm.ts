@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetstackError } from './errors.js';
-import { EV_ACCEPT, EV_ERROR, EV_SENT, type LwipAddon, type LwipEventHandler, type TcpInfo } from './lwip.js';
+import { EV_ACCEPT, EV_ERROR, EV_SENT, NO_TIMEOUT, type LwipAddon, type LwipEventHandler, type TcpInfo } from './lwip.js';
 
 // lwIP compiled to WebAssembly (native/lwip-wasm: the vendored lwIP, native/lwip-core.c
 // shared with the addon, and glue.c, built by
@@ -39,7 +39,7 @@ interface Exports {
   wl_set_addresses(): number;
   wl_input_alloc(len: number): number;
   wl_input_commit(): void;
-  wl_check_timeouts(): void;
+  wl_check_timeouts(): number;
   wl_conn_id(c: number): number;
   wl_udp_id(u: number): number;
   wl_tcp_listen(port: number, backlog: number): number;
@@ -223,8 +223,10 @@ export class WasmLwip implements LwipAddon {
     return n;
   }
 
-  checkTimeouts(): void {
-    this.x.wl_check_timeouts();
+  checkTimeouts(): number {
+    // A u32 comes back as an i32: lwip-core.h's LW_NO_TIMEOUT (all ones) reads as -1.
+    const ms = this.x.wl_check_timeouts();
+    return ms < 0 ? NO_TIMEOUT : ms;
   }
 
   drain(cb: LwipEventHandler): void {

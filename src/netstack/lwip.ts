@@ -17,6 +17,9 @@ export const EV_SENT = 5;
 export const EV_ERROR = 6;
 export const EV_UDP = 7;
 
+/** checkTimeouts(): lwIP has no timer pending. */
+export const NO_TIMEOUT = -1;
+
 /** lwIP err_t values seen in EV_ERROR (lwip/err.h). */
 export const ERR_ABRT = -13;
 export const ERR_RST = -14;
@@ -42,7 +45,8 @@ export interface LwipAddon {
   input(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): void;
   /** Moves queued output packets into slots like tunRead; returns the count. */
   readPackets(buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, lengths: Uint32Array, offsets: Uint32Array): number;
-  checkTimeouts(): void;
+  /** Runs lwIP's due timers; returns the ms until its next one, NO_TIMEOUT for none. */
+  checkTimeouts(): number;
   drain(cb: LwipEventHandler): void;
   /** Packets plus events still queued. */
   pending(): number;

@@ -3,7 +3,7 @@ import { tunSlotSize } from '../io/tun-linux.js';
 import type { TunDevice, TunEvents } from '../io/tun.js';
 import type { InterfaceConfig, OsConfigurator } from '../agent/os-config.js';
 import { NetstackError } from './errors.js';
-import type { LwipAddon } from './lwip.js';
+import { NO_TIMEOUT, type LwipAddon } from './lwip.js';
 import { loadStack } from './select.js';
 
 // The userspace network stack as the engine's TUN device: packets the engine decrypts
@@ -13,10 +13,16 @@ import { loadStack } from './select.js';
 // Everything runs on the JS thread: every call into lwIP is followed by a flush (one
 // microtask later, so a burst of calls is flushed once) that dispatches lwIP's queued
 // events and hands its queued packets to the engine. lwIP's timers (retransmission,
-// delayed ACK, keepalive) run from an unref'd interval.
+// delayed ACK, keepalive, TIME_WAIT, reassembly) run from one unref'd timeout armed for
+// the next one lwIP has (checkTimeouts), not from a poll: an idle stack sleeps until
+// lwIP's next housekeeping tick (1 s), a stack with TCP connections until its TCP timer
+// (250 ms, lwIP's TCP_TMR_INTERVAL). Every flush asks again, since any input or socket
+// call may have started an earlier timer (tcp_timer_needed).
 
-/** lwIP's TCP timer is 250 ms; a finer tick keeps delayed ACKs and RTOs close to it. */
-const TIMER_MS = 25;
+/** Bounds on one sleep: the floor keeps a wrong answer from spinning, the cap from sleeping
+ * through lwIP's timers (its housekeeping ones run every second anyway). */
+const MIN_SLEEP_MS = 1;
+const MAX_SLEEP_MS = 1000;
 const BATCH = 64;
 /** Flush rounds per microtask: events can produce packets that produce events. */
 const MAX_ROUNDS = 64;
@@ -44,7 +50,14 @@ export class NetStack implements TunDevice {
   private events: TunEvents | undefined;
   private readonly handlers = new Map<number, SocketHandler>();
   private readonly batch: PacketBatch;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() at which the armed timer fires. */
+  private wakeAt = 0;
+  private sleep: number | undefined;
+  private readonly wake = (): void => {
+    this.timer = undefined;
+    this.flush();
+  };
   private abs = new Uint32Array(BATCH);
   private scheduled = false;
   private stopped = false;
@@ -69,10 +82,12 @@ export class NetStack implements TunDevice {
     if (this.global) NetStack.running = true;
     this.lwip.init(this.mtu);
     this.batch = new PacketBatch(BATCH, tunSlotSize(this.mtu, this.headroom));
-    this.timer = setInterval(() => {
-      this.lwip.checkTimeouts();
-      this.flush();
-    }, TIMER_MS).unref();
+    this.arm(this.lwip.checkTimeouts());
+  }
+
+  /** ms the armed timer was set to sleep (undefined once stopped): tests and benchmarks. */
+  get sleepMs(): number | undefined {
+    return this.sleep;
   }
 
   /** Which lwIP build runs this stack (select.ts). */
@@ -142,7 +157,8 @@ export class NetStack implements TunDevice {
     if (this.stopped) return;
     this.stopped = true;
     if (this.global) NetStack.running = false;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.timer = this.sleep = undefined;
     const open = [...this.handlers.values()];
     this.handlers.clear();
     for (const h of open) h.onStop();
@@ -150,10 +166,27 @@ export class NetStack implements TunDevice {
 
   private flush(): void {
     if (this.stopped) return;
+    const next = this.lwip.checkTimeouts();
     for (let round = 0; round < MAX_ROUNDS && this.lwip.pending() > 0; round++) {
       this.lwip.drain(this.dispatch);
       this.deliver();
     }
+    // Handlers' lwIP calls kick() a flush of their own, which asks lwIP again.
+    this.arm(this.lwip.pending() > 0 ? 0 : next);
+  }
+
+  /** Arms the timer for lwIP's next timeout in `ms`, unless the armed one fires first. */
+  private arm(ms: number): void {
+    // +1: sys_now counts whole ms and Node's timer clock may lag; waking a hair early
+    // would only mean waking again.
+    const delay = ms === NO_TIMEOUT ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(MIN_SLEEP_MS, ms + 1));
+    const at = performance.now() + delay;
+    // An earlier armed timer re-evaluates when it fires.
+    if (this.timer && this.wakeAt <= at) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.wake, delay).unref();
+    this.wakeAt = at;
+    this.sleep = delay;
   }
 
   /** Hands lwIP's output packets to the engine (dropped while no engine is attached). */

@@ -4,21 +4,20 @@
 // (each wasm stack is its own lwIP), and addon-wasm where the weft_lwip addon loads (the
 // addon's lwIP is process-global, so there is no addon-addon pair). The same tests run
 // against Linux's TCP in test/e2e/netstack-tcp.test.ts.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { PacketBatch } from '../../src/io/batch.js';
-import { NetStack } from '../../src/netstack/stack.js';
+import type { NetStack } from '../../src/netstack/stack.js';
 import { WasmLwip } from '../../src/netstack/lwip-wasm.js';
-import { addonLoads, loadStack, type StackKind } from '../../src/netstack/select.js';
+import { addonLoads, type StackKind } from '../../src/netstack/select.js';
+import { A, B, stackPair } from '../helpers/stack-pair.js';
 import { TcpServer } from '../../src/netstack/tcp-server.js';
 import { dialTcp, type TcpSocket } from '../../src/netstack/tcp-socket.js';
 import { UdpSocket } from '../../src/netstack/udp-socket.js';
 import { buildEcho, parseEcho } from '../../src/agent/icmp.js';
 
-const A = { v4: '10.99.0.1', v6: 'fd99::1' };
-const B = { v4: '10.99.0.2', v6: 'fd99::2' };
 
 /** Stack a's packets go to b and back; `tap` sees each of b's output packets first. */
 function wire(a: NetStack, b: NetStack, tap: { fromB?: (p: Buffer) => void }): void {
@@ -50,26 +49,11 @@ const pairs: Array<[StackKind, StackKind]> = [['wasm', 'wasm'], ['addon', 'wasm'
 for (const [ka, kb] of pairs) {
   const skip = (ka === 'addon' || kb === 'addon') && !addonLoads() ? 'the weft_lwip addon does not load here' : false;
   describe(`userspace stacks back to back: ${ka} -> ${kb}`, { skip, timeout: 60_000 }, () => {
+    const tap: { fromB?: (p: Buffer) => void } = {};
+    const pair = stackPair(ka, kb, (x, y) => wire(x, y, tap));
     let a: NetStack;
     let b: NetStack;
-    const tap: { fromB?: (p: Buffer) => void } = {};
-    // The stacks' timers are unref'd (they never keep a program alive); retransmissions
-    // and window updates need them, so something must hold the loop while tests wait.
-    let hold: NodeJS.Timeout;
-
-    before(() => {
-      hold = setInterval(() => {}, 1000);
-      a = new NetStack({ mtu: 1400, addon: loadStack(ka) });
-      b = new NetStack({ mtu: 1400, addon: loadStack(kb) });
-      a.setAddresses(A.v4, A.v6);
-      b.setAddresses(B.v4, B.v6);
-      wire(a, b, tap);
-    });
-    after(async () => {
-      clearInterval(hold);
-      await a.stop();
-      await b.stop();
-    });
+    before(() => ({ a, b } = pair));
 
     test('TCP: 3 MB each way intact over IPv4 and IPv6, MSS from the MTU, FIN both ways', async () => {
       const server = new TcpServer(b, { allowHalfOpen: true });
