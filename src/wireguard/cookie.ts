@@ -111,7 +111,8 @@ export class CookieGenerator {
   private readonly clock: Clock;
   private cookie: Uint8Array = new Uint8Array(MAC_SIZE);
   private cookieSetAt = -Infinity;
-  private lastMac1: Uint8Array | null = null;
+  private readonly lastMac1 = new Uint8Array(MAC_SIZE);
+  private sentMac1 = false;
 
   constructor(remotePublic: PublicKey, clock: Clock) {
     this.mac1Key = hash(LABEL_MAC1, remotePublic);
@@ -126,14 +127,15 @@ export class CookieGenerator {
     const [m1, m2] = offs;
     const mac1 = mac(this.mac1Key, msg.subarray(0, m1));
     msg.set(mac1, m1);
-    this.lastMac1 = mac1;
+    this.lastMac1.set(mac1);
+    this.sentMac1 = true;
     if (this.clock.now() - this.cookieSetAt > COOKIE_REFRESH_TIME) return;
     msg.set(mac(this.cookie, msg.subarray(0, m2)), m2);
   }
 
   /** Accepts a cookie reply only for the last mac1 we sent; false otherwise. */
   consumeReply(msg: Uint8Array): boolean {
-    if (!this.lastMac1 || messageType(msg) !== MessageType.CookieReply) return false;
+    if (!this.sentMac1 || messageType(msg) !== MessageType.CookieReply) return false;
     const cookie = xchachaOpen(
       this.encryptionKey,
       msg.subarray(COOKIE_REPLY_NONCE_OFFSET, COOKIE_REPLY_NONCE_OFFSET + COOKIE_NONCE_SIZE),

@@ -12,7 +12,7 @@ import { formatPrefix, parsePrefix } from '../net/prefix.js';
 import { configFromUapi, parseDeviceConfig, prefixesText, type DeviceConfig } from './config.js';
 import { CookieChecker } from './cookie.js';
 import { IndexTable } from './index-table.js';
-import type { Keypair } from './keypair.js';
+import { KeypairPool, type Keypair } from './keypair.js';
 import { CROSSING_WAIT_MS, HandshakeInitiator } from './handshake-initiator.js';
 import type { NoiseIdentity } from './noise-protocol.js';
 import { Peer } from './peer.js';
@@ -89,6 +89,7 @@ export class Device implements UapiTarget {
   readonly peers = new Map<string, Peer>();
   readonly allowedIps = new AllowedIPs<Peer>();
   readonly indexTable = new IndexTable();
+  readonly keypairPool = new KeypairPool();
   readonly ratelimiter: Ratelimiter;
   readonly stats = new DeviceStats();
   identity: NoiseIdentity | null = null;
@@ -122,7 +123,7 @@ export class Device implements UapiTarget {
     if (opts.handshakeWorker !== false) {
       this.handshakeOffload = new HandshakeOffload({
         identity: () => this.identity?.privateKey ?? null,
-        peerKeys: () => [...this.peers.values()].map((p) => p.publicKey),
+        peers: () => [...this.peers.values()].map((p) => ({ key: p.publicKey, psk: p.handshake.presharedKey })),
         done: (job, result) => {
           try {
             this.inbound.completeInitiation(job, result);
@@ -256,7 +257,7 @@ export class Device implements UapiTarget {
     const peer = new Peer(this, publicKey);
     peer.handshake.setIdentity(this.identity);
     this.peers.set(Buffer.from(publicKey).toString('hex'), peer);
-    this.handshakeOffload?.peerChanged(publicKey, true);
+    this.handshakeOffload?.peerChanged(publicKey, peer.handshake.presharedKey);
     return peer;
   }
 
@@ -265,11 +266,12 @@ export class Device implements UapiTarget {
     this.expireSessions(peer);
     this.allowedIps.removeByValue(peer);
     this.peers.delete(Buffer.from(peer.publicKey).toString('hex'));
-    this.handshakeOffload?.peerChanged(peer.publicKey, false);
+    this.handshakeOffload?.peerChanged(peer.publicKey, null);
   }
 
   setPresharedKey(peer: Peer, psk: PresharedKey): void {
     peer.handshake.presharedKey = psk;
+    this.handshakeOffload?.peerChanged(peer.publicKey, psk);
   }
 
   setPersistentKeepalive(peer: Peer, seconds: number): void {
@@ -446,7 +448,7 @@ export class Device implements UapiTarget {
 
   forgetKeypair(kp: Keypair): void {
     this.indexTable.delete(kp.localIndex);
-    kp.wipe();
+    this.keypairPool.release(kp);
   }
 
   /** Drops all sessions and handshake state of a peer (key change, removal, 540 s timer). */

@@ -101,12 +101,14 @@ export class HandshakeInitiator {
     this.crossed.delete(receiverIndex);
     const { peer } = e;
     const current = peer.keypairs.current;
+    const currentCreated = current?.created;
     // Our answer to the peer's initiation got through after all (no crossing at its end).
     if (dev.clock.now() - e.at >= REKEY_TIMEOUT || (current && current.created >= e.at)) return;
     dev.clock.setTimeout(() => {
       // Still the same peer, no session confirmed since and no initiation of ours since.
       if (dev.isClosed || dev.lookupPeer(peer.publicKey) !== peer) return;
-      if (peer.keypairs.current !== current || peer.handshake.localIndex !== 0) return;
+      // (keypairs are reused: the same object may hold a newer session, with a newer `created`)
+      if (peer.keypairs.current !== current || current?.created !== currentCreated || peer.handshake.localIndex !== 0) return;
       peer.lastSentHandshake = -Infinity;
       this.initiate(peer, false);
     }, REINITIATE_AFTER_CROSSING_MS);

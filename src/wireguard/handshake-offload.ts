@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { ENDPOINT_BYTES } from '../io/endpoint.js';
 import { readResult } from './handshake-offload-wire.js';
 import { MESSAGE_INITIATION_SIZE } from './messages.js';
 import type { PrecomputedResponse } from './noise-protocol.js';
@@ -35,22 +36,23 @@ export const COMPLETE_BUDGET_MS = 0.15;
 
 export type ToHandshakeWorker =
   | { type: 'identity'; privateKey: Uint8Array | null }
-  | { type: 'peers'; changes: { key: Uint8Array; present: boolean }[] }
+  /** psk: the peer's pre-shared key (zeros for none), null when the peer is gone. */
+  | { type: 'peers'; changes: { key: Uint8Array; psk: Uint8Array | null }[] }
   /** msgs: the initiations back to back (148 bytes each), ids[i] naming msgs' i-th (handshake-offload-wire.ts). */
   | { type: 'jobs'; gen: number; ids: Uint32Array; msgs: Uint8Array };
 /** Answers to one or more jobs messages; results: one RESULT_SIZE record per id, in order (handshake-offload-wire.ts). */
 export type FromHandshakeWorker = { type: 'done'; batches: { gen: number; ids: Uint32Array; results: Uint8Array }[] };
 
-/** An initiation in flight: a copy of its source endpoint and its length. */
+/** An initiation in flight: its source endpoint (valid during the `done` call only) and its length. */
 export interface OffloadedInitiation {
   src: Uint8Array;
   length: number;
 }
 
 export interface HandshakeOffloadHooks {
-  /** Our private key and the peers' public keys now, for a worker that starts. */
+  /** Our private key and the peers' public and pre-shared keys now, for a worker that starts. */
   identity(): Uint8Array | null;
-  peerKeys(): Iterable<Uint8Array>;
+  peers(): Iterable<{ key: Uint8Array; psk: Uint8Array }>;
   /** The worker's part, or null (not a valid initiation for a known peer, or stale). */
   done(job: OffloadedInitiation, result: PrecomputedResponse | null): void;
   /** The worker failed; every later initiation is answered on the device's thread. */
@@ -59,15 +61,28 @@ export interface HandshakeOffloadHooks {
   started?(): void;
 }
 
+/**
+ * Slots for jobs in flight, by id modulo their number: twice the queue, so an id's slot
+ * is free long before the id comes round again (a job still there makes a submit 'full').
+ */
+const JOB_SLOTS = HANDSHAKE_QUEUE_SIZE * 2;
+
 export class HandshakeOffload {
   private worker: Worker | null = null;
-  private readonly pending = new Map<number, OffloadedInitiation>();
+  // Jobs in flight live in typed arrays, not in a Map of objects: in a storm the jobs
+  // of a moment are alive at every young-generation GC, and copying them (and the
+  // Map's rehashed tables) made those pauses longer for the established sessions.
+  private readonly slotIds = new Uint32Array(JOB_SLOTS); // 0: free
+  private readonly slotSrc = new Uint8Array(JOB_SLOTS * ENDPOINT_BYTES);
+  private readonly slotSrcLen = new Uint8Array(JOB_SLOTS);
+  private readonly slotLen = new Uint16Array(JOB_SLOTS);
+  private pendingCount = 0;
   private nextId = 1;
   /** Bumped by every identity change and worker start: older answers are dropped. */
   private gen = 0;
   private broken = false;
   /** Peer set changes not yet sent, by key (hex): the last change of a key wins. */
-  private changes = new Map<string, { key: Uint8Array; present: boolean }>();
+  private changes = new Map<string, { key: Uint8Array; psk: Uint8Array | null }>();
   private windowStart = 0;
   private windowCount = 0;
   private lastJobAt = 0;
@@ -91,7 +106,7 @@ export class HandshakeOffload {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pendingCount;
   }
 
   setIdentity(privateKey: Uint8Array | null): void {
@@ -99,8 +114,9 @@ export class HandshakeOffload {
     this.post({ type: 'identity', privateKey: privateKey ? Uint8Array.from(privateKey) : null });
   }
 
-  peerChanged(publicKey: Uint8Array, present: boolean): void {
-    if (this.worker) this.changes.set(Buffer.from(publicKey).toString('hex'), { key: Uint8Array.from(publicKey), present });
+  /** A peer added or its pre-shared key changed (psk), or removed (null). */
+  peerChanged(publicKey: Uint8Array, psk: Uint8Array | null): void {
+    if (this.worker) this.changes.set(Buffer.from(publicKey).toString('hex'), { key: Uint8Array.from(publicKey), psk: psk && Uint8Array.from(psk) });
   }
 
   /**
@@ -108,7 +124,7 @@ export class HandshakeOffload {
    * worker takes it, 'full' when its queue is, 'here' when the device answers it itself.
    */
   submit(msg: Uint8Array, src: Uint8Array, nowMs: number): 'queued' | 'full' | 'here' {
-    if (this.broken || msg.length !== MESSAGE_INITIATION_SIZE) return 'here';
+    if (this.broken || msg.length !== MESSAGE_INITIATION_SIZE || src.length > ENDPOINT_BYTES) return 'here';
     if (!this.worker) {
       if (nowMs - this.windowStart >= 1000) {
         this.windowStart = nowMs;
@@ -117,11 +133,17 @@ export class HandshakeOffload {
       if (++this.windowCount < OFFLOAD_START_RATE) return 'here';
       this.start();
     }
-    if (this.pending.size >= HANDSHAKE_QUEUE_SIZE) return 'full';
-    const id = this.nextId++;
-    this.pending.set(id, { src: Uint8Array.from(src), length: msg.length });
+    const id = this.nextId;
+    const slot = id % JOB_SLOTS;
+    if (this.pendingCount >= HANDSHAKE_QUEUE_SIZE || this.slotIds[slot] !== 0) return 'full';
+    this.nextId = id === 0xffff_ffff ? 1 : id + 1;
+    this.slotIds[slot] = id;
+    this.slotSrc.set(src, slot * ENDPOINT_BYTES);
+    this.slotSrcLen[slot] = src.length;
+    this.slotLen[slot] = msg.length;
+    this.pendingCount++;
     this.lastJobAt = performance.now();
-    // staged <= pending.size < HANDSHAKE_QUEUE_SIZE: the staging area cannot overflow.
+    // staged <= pendingCount <= HANDSHAKE_QUEUE_SIZE: the staging area cannot overflow.
     if (this.staged === 0) queueMicrotask(() => this.flush());
     this.stagedMsgs.set(msg, this.staged * MESSAGE_INITIATION_SIZE);
     this.stagedIds[this.staged++] = id;
@@ -144,9 +166,9 @@ export class HandshakeOffload {
     this.gen++;
     this.changes.clear();
     this.post({ type: 'identity', privateKey: this.hooks.identity() });
-    this.post({ type: 'peers', changes: [...this.hooks.peerKeys()].map((key) => ({ key: Uint8Array.from(key), present: true })) });
+    this.post({ type: 'peers', changes: [...this.hooks.peers()].map((p) => ({ key: Uint8Array.from(p.key), psk: Uint8Array.from(p.psk) })) });
     this.idleTimer = setInterval(() => {
-      if (this.pending.size === 0 && performance.now() - this.lastJobAt > OFFLOAD_IDLE_MS) void this.stop();
+      if (this.pendingCount === 0 && performance.now() - this.lastJobAt > OFFLOAD_IDLE_MS) void this.stop();
     }, OFFLOAD_IDLE_MS / 3).unref();
     this.hooks.started?.();
   }
@@ -162,9 +184,7 @@ export class HandshakeOffload {
     this.answered.length = 0;
     if (this.draining) clearImmediate(this.draining);
     this.draining = null;
-    const jobs = [...this.pending.values()];
-    this.pending.clear();
-    for (const job of jobs) this.hooks.done(job, null);
+    for (let slot = 0; slot < JOB_SLOTS; slot++) if (this.slotIds[slot] !== 0) this.finish(this.slotIds[slot], null);
     await worker?.terminate();
   }
 
@@ -190,7 +210,7 @@ export class HandshakeOffload {
 
   private finished(m: FromHandshakeWorker): void {
     this.batchesOut = Math.max(0, this.batchesOut - m.batches.length);
-    // Bounded: every record names a pending job (at most HANDSHAKE_QUEUE_SIZE).
+    // Bounded: every record names a job in flight (at most HANDSHAKE_QUEUE_SIZE).
     for (const b of m.batches) this.answered.push({ ...b, next: 0 });
     this.flush(); // what was staged while the worker was busy: it works while we finish these
     if (this.draining === null) this.drain();
@@ -204,16 +224,22 @@ export class HandshakeOffload {
       const b = this.answered[0];
       const i = b.next++;
       if (b.next >= b.ids.length) this.answered.shift();
-      const job = this.pending.get(b.ids[i]);
-      if (job) {
-        this.pending.delete(b.ids[i]);
-        // An identity change since the worker's answer makes it stale.
-        this.hooks.done(job, b.gen === this.gen ? readResult(b.results, i) : null);
-      }
+      // An identity change since the worker's answer makes it stale.
+      this.finish(b.ids[i], b.gen === this.gen ? readResult(b.results, i) : null);
       if (performance.now() - t0 >= this.completeBudgetMs) break;
     }
     if (this.answered.length > 0 && this.worker !== null) this.draining = setImmediate(this.drain);
   };
+
+  /** Frees job `id`'s slot and hands it to the device, once; an id not in flight is ignored. */
+  private finish(id: number, result: PrecomputedResponse | null): void {
+    const slot = id % JOB_SLOTS;
+    if (this.slotIds[slot] !== id) return;
+    this.slotIds[slot] = 0;
+    this.pendingCount--;
+    const at = slot * ENDPOINT_BYTES;
+    this.hooks.done({ src: this.slotSrc.subarray(at, at + this.slotSrcLen[slot]), length: this.slotLen[slot] }, result);
+  }
 
   private fail(worker: Worker, err: Error): void {
     if (worker !== this.worker) return; // stopped on purpose

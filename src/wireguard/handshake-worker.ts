@@ -1,16 +1,18 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
-import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse } from './noise-protocol.js';
+import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse, type ResponderPeer } from './noise-protocol.js';
 import { RESULT_SIZE, writeResult } from './handshake-offload-wire.js';
 import { MESSAGE_INITIATION_SIZE } from './messages.js';
 import type { ToHandshakeWorker, FromHandshakeWorker } from './handshake-offload.js';
 
-// The handshake worker thread (handshake-offload.ts starts it): the X25519 work of
-// answering initiations, so a handshake storm runs on the second core and the device's
-// thread keeps moving data. It holds our private key and the set of peer keys (for
-// the static-static DH, computed once per peer as the device does); it never sees
-// pre-shared keys, timestamps of earlier handshakes or sessions.
+// The handshake worker thread (handshake-offload.ts starts it): the cryptography of
+// answering initiations (X25519, the key schedule, the response's seal and the
+// session's keys), so a handshake storm runs on the second core and the device's
+// thread, which moves the established sessions' data, does little more per handshake
+// than a replay check and an index. It holds our private key and the peers' public and
+// pre-shared keys (the static-static DH computed once per peer, as the device does);
+// timestamps of earlier handshakes, indices and sessions stay with the device.
 
 const port = parentPort!;
 
@@ -24,19 +26,17 @@ try {
   // not permitted or not supported: the worker runs at the process's priority
 }
 let identity: NoiseIdentity | null = null;
-/** Peer key (hex) -> DH(s, peer) once computed; null until the first initiation needs it. */
-const peers = new Map<string, Uint8Array | null>();
+/** Peer key (hex) -> its psk and DH(s, peer), ss empty until the first initiation needs it. */
+const peers = new Map<string, { ss: Uint8Array | null; psk: Uint8Array }>();
 
-function ssFor(rs: PublicKey): Uint8Array | null {
-  const hex = Buffer.from(rs).toString('hex');
-  if (!peers.has(hex)) return null;
-  let ss = peers.get(hex) ?? null;
-  if (!ss) {
-    ss = x25519(identity!.privateKey, rs);
-    if (!ss) return null;
-    peers.set(hex, ss);
+function peerFor(rs: PublicKey): ResponderPeer | null {
+  const p = peers.get(Buffer.from(rs).toString('hex'));
+  if (!p) return null;
+  if (!p.ss) {
+    p.ss = x25519(identity!.privateKey, rs);
+    if (!p.ss) return null;
   }
-  return isZeroKey(ss) ? null : ss;
+  return isZeroKey(p.ss) ? null : (p as ResponderPeer);
 }
 
 // Answers to every jobs message read in this turn go back in one message.
@@ -51,12 +51,14 @@ port.on('message', (m: ToHandshakeWorker) => {
   if (m.type === 'identity') {
     const key = m.privateKey as PrivateKey | null;
     identity = key ? { privateKey: key, publicKey: publicKeyFromPrivate(key) } : null;
-    for (const k of peers.keys()) peers.set(k, null);
+    for (const p of peers.values()) p.ss = null;
   } else if (m.type === 'peers') {
     for (const c of m.changes) {
       const hex = Buffer.from(c.key).toString('hex');
-      if (!c.present) peers.delete(hex);
-      else if (!peers.has(hex)) peers.set(hex, null);
+      const p = peers.get(hex);
+      if (!c.psk) peers.delete(hex);
+      else if (p) p.psk = c.psk;
+      else peers.set(hex, { ss: null, psk: c.psk });
     }
   } else {
     const n = m.ids.length;
@@ -65,11 +67,13 @@ port.on('message', (m: ToHandshakeWorker) => {
       const msg = m.msgs.subarray(i * MESSAGE_INITIATION_SIZE, (i + 1) * MESSAGE_INITIATION_SIZE);
       let p: PrecomputedResponse | null = null;
       try {
-        p = identity ? precomputeResponse(identity, msg, ssFor) : null;
+        p = identity ? precomputeResponse(identity, msg, peerFor) : null;
       } catch {
         // A bug, not the sender's doing: the initiation fails like a bad one would.
       }
       writeResult(results, i, p);
+      p?.sendKey.fill(0);
+      p?.recvKey.fill(0);
     }
     if (answers.length === 0) setImmediate(answer);
     answers.push({ gen: m.gen, ids: m.ids, results });

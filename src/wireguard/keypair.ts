@@ -1,4 +1,7 @@
+import { KEY_LEN } from '../crypto/keys.js';
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME } from './constants.js';
+import type { SessionKeys } from './noise-protocol.js';
+import { ReplayFilter } from './replay.js';
 
 // A Keypair is one derived session: a send and a receive key with their counters.
 // Send nonces are plain numbers: 2^53 packets cannot be reached before REKEY_AFTER_MESSAGES
@@ -7,15 +10,28 @@ export const REJECT_AFTER_MESSAGES_NUM = Number(REJECT_AFTER_MESSAGES);
 
 export class Keypair {
   sendNonce = 0;
-  constructor(
-    readonly sendKey: Uint8Array,
-    readonly recvKey: Uint8Array,
-    readonly isInitiator: boolean,
-    readonly localIndex: number,
-    readonly remoteIndex: number,
-    readonly created: number,
-    readonly replay: { validate(counter: bigint, limit: bigint): boolean; validateNumber(counter: number): boolean; reset(): void },
-  ) {}
+  readonly sendKey = new Uint8Array(KEY_LEN);
+  readonly recvKey = new Uint8Array(KEY_LEN);
+  readonly replay = new ReplayFilter();
+  isInitiator = false;
+  localIndex = 0;
+  remoteIndex = 0;
+  created = 0;
+
+  /** Takes a new session's keys (copied: the derived arrays die young) with fresh counters. */
+  init(keys: SessionKeys, created: number): this {
+    this.sendKey.set(keys.sendKey);
+    this.recvKey.set(keys.recvKey);
+    keys.sendKey.fill(0);
+    keys.recvKey.fill(0);
+    this.isInitiator = keys.isInitiator;
+    this.localIndex = keys.localIndex;
+    this.remoteIndex = keys.remoteIndex;
+    this.created = created;
+    this.sendNonce = 0;
+    this.replay.reset();
+    return this;
+  }
 
   /** Usable for sending: younger than REJECT_AFTER_TIME and below the message limit. */
   canSend(now: number): boolean {
@@ -25,6 +41,28 @@ export class Keypair {
   wipe(): void {
     this.sendKey.fill(0);
     this.recvKey.fill(0);
+  }
+}
+
+/** Forgotten keypairs kept, wiped, for the next sessions (at most KEYPAIR_POOL_MAX). */
+export const KEYPAIR_POOL_MAX = 1024;
+
+// In a handshake storm every peer's session is replaced within a fraction of a second:
+// made anew, each would live just long enough to survive a young-generation GC and be
+// copied, then promoted, then collected by a full GC, pausing the established sessions'
+// packets each time. Reused, sessions stay where they are and a handshake leaves only
+// short-lived garbage. Safe because every use of a keypair (the receive run, the send
+// path) is synchronous: none holds one across a turn in which a handshake can install.
+export class KeypairPool {
+  private readonly free: Keypair[] = [];
+
+  take(keys: SessionKeys, created: number): Keypair {
+    return (this.free.pop() ?? new Keypair()).init(keys, created);
+  }
+
+  release(kp: Keypair): void {
+    kp.wipe();
+    if (this.free.length < KEYPAIR_POOL_MAX) this.free.push(kp);
   }
 }
 

@@ -197,11 +197,17 @@ function sec(hs: Handshake): HandshakeSecrets {
   return secrets.get(hs)!;
 }
 
+// Copies into the peer's own arrays rather than keeping the step's: a handshake's
+// intermediates then die young instead of living on in the peer (a storm's heap churn).
 function setTranscript(s: HandshakeSecrets, t: Transcript): void {
-  s.ck.fill(0);
-  s.h.fill(0);
-  s.ck = t.ck;
-  s.h = t.h;
+  copyWipe(s.ck, t.ck);
+  copyWipe(s.h, t.h);
+}
+
+function copyWipe(into: Uint8Array, from: Uint8Array): void {
+  if (from === into) return;
+  into.set(from);
+  from.fill(0);
 }
 
 /** Per-peer handshake state. Call setIdentity before handshaking. */
@@ -321,7 +327,7 @@ export function consumeInitiation(id: NoiseIdentity, msg: Uint8Array, lookup: (r
   hs.clear();
   setTranscript(s, t);
   s.remoteEphemeral = st.re;
-  s.lastTimestamp = timestamp;
+  s.lastTimestamp.set(timestamp);
   hs.lastInitiationConsumedAt = nowMs;
   hs.remoteIndex = readU32(msg, INITIATION_SENDER_OFFSET);
   hs.state = 'initiation-consumed';
@@ -351,28 +357,39 @@ export function createResponse(_id: NoiseIdentity, hs: Handshake, localIndex: nu
 
 /**
  * What a handshake worker computes for an initiation (handshake-offload.ts): the
- * initiation authenticated and the response's X25519 work done, leaving the parts
- * that need per-peer state — the replay and flood checks and the psk step — to
- * acceptPrecomputedResponse on the device's thread.
+ * initiation authenticated, the response sealed and the session's keys split, leaving
+ * to acceptPrecomputedResponse on the device's thread only what needs the peer's
+ * handshake state (the replay and flood checks) and the receiver index. The response
+ * header is outside the Noise transcript, so the index can be chosen afterwards.
  */
 export interface PrecomputedResponse {
   rs: PublicKey;
   timestamp: Uint8Array;
   remoteIndex: number;
   ePub: Uint8Array;
-  partial: Transcript;
+  /** The response's encrypted empty payload (its AEAD tag). */
+  emptyTag: Uint8Array;
+  /** The session's transport keys as the responder uses them. */
+  sendKey: Uint8Array;
+  recvKey: Uint8Array;
 }
 
-/** `ssFor` returns DH(s, rs) for a known peer, null for a key that is not one. */
-export function precomputeResponse(id: NoiseIdentity, msg: Uint8Array, ssFor: (rs: PublicKey) => Uint8Array | null): PrecomputedResponse | null {
+/** A known peer as the worker sees it: DH(s, rs) and the pre-shared key. */
+export interface ResponderPeer {
+  ss: Uint8Array;
+  psk: Uint8Array;
+}
+
+/** `peerFor` returns a known peer's DH and psk, null for a key that is not one. */
+export function precomputeResponse(id: NoiseIdentity, msg: Uint8Array, peerFor: (rs: PublicKey) => ResponderPeer | null): PrecomputedResponse | null {
   if (messageType(msg) !== MessageType.Initiation || msg.length !== MESSAGE_INITIATION_SIZE) return null;
   const body = msg.subarray(INITIATION_EPHEMERAL_OFFSET, INITIATION_BODY_END);
   const st = ikReadMessage1Static(ikInitialTranscript(WG_PROLOGUE, id.publicKey), id.privateKey, body);
   if (!st) return null;
-  const ss = ssFor(st.rs);
-  if (!ss) return null;
+  const peer = peerFor(st.rs);
+  if (!peer) return null;
   const timestamp = new Uint8Array(TIMESTAMP_SIZE);
-  const t = ikReadMessage1Payload(st, ss, body, timestamp);
+  const t = ikReadMessage1Payload(st, peer.ss, body, timestamp);
   if (!t) return null;
   const e = generatePrivateKey();
   const ePub = publicKeyFromPrivate(e);
@@ -380,35 +397,37 @@ export function precomputeResponse(id: NoiseIdentity, msg: Uint8Array, ssFor: (r
   const se = x25519(e, st.rs);
   e.fill(0);
   if (!ee || !se) return null;
-  return { rs: st.rs, timestamp, remoteIndex: readU32(msg, INITIATION_SENDER_OFFSET), ePub, partial: message2Dh(t, ePub, ee, se) };
+  const emptyTag = new Uint8Array(AEAD_TAG_LEN);
+  const done = finishMessage2Psk(message2Dh(t, ePub, ee, se), peer.psk, (key, h) => (chachaSeal(emptyTag, key, ZERO_NONCE, EMPTY, h), emptyTag));
+  if (!done) return null;
+  const [i2r, r2i] = ikSplit(done.ck);
+  done.ck.fill(0);
+  return { rs: st.rs, timestamp, remoteIndex: readU32(msg, INITIATION_SENDER_OFFSET), ePub, emptyTag, sendKey: r2i, recvKey: i2r };
 }
 
 /**
  * Responder, with a worker's precomputation: the same checks and state change as
- * consumeInitiation + createResponse (null, nothing changed, on a replayed timestamp or
- * a flood), returning the 92-byte response (macs zero).
+ * consumeInitiation + createResponse + deriveSessionKeys (null, nothing changed, on a
+ * replayed timestamp or a flood), returning the 92-byte response (macs zero) and the
+ * session's keys.
  */
-export function acceptPrecomputedResponse(hs: Handshake, p: PrecomputedResponse, localIndex: number, nowMs: number): Uint8Array | null {
+export function acceptPrecomputedResponse(hs: Handshake, p: PrecomputedResponse, localIndex: number, nowMs: number): { response: Uint8Array; keys: SessionKeys } | null {
   if (!equalBytes(hs.remoteStatic, p.rs)) return null;
   const s = sec(hs);
   if (!tai64nAfter(p.timestamp, s.lastTimestamp)) return null;
   if (nowMs - hs.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE) return null;
-  const msg = new Uint8Array(MESSAGE_RESPONSE_SIZE);
-  msg[0] = MessageType.Response;
-  writeU32(msg, RESPONSE_SENDER_OFFSET, localIndex);
-  writeU32(msg, RESPONSE_RECEIVER_OFFSET, p.remoteIndex);
-  msg.set(p.ePub, RESPONSE_EPHEMERAL_OFFSET);
-  const enc = msg.subarray(RESPONSE_EPHEMERAL_OFFSET + KEY_LEN, RESPONSE_BODY_END);
-  const t = finishMessage2Psk(p.partial, hs.presharedKey, (key, h) => (chachaSeal(enc, key, ZERO_NONCE, EMPTY, h), enc));
-  if (!t) return null;
+  const response = new Uint8Array(MESSAGE_RESPONSE_SIZE);
+  response[0] = MessageType.Response;
+  writeU32(response, RESPONSE_SENDER_OFFSET, localIndex);
+  writeU32(response, RESPONSE_RECEIVER_OFFSET, p.remoteIndex);
+  response.set(p.ePub, RESPONSE_EPHEMERAL_OFFSET);
+  response.set(p.emptyTag, RESPONSE_EPHEMERAL_OFFSET + KEY_LEN);
   hs.clear();
-  setTranscript(s, t);
-  s.lastTimestamp = p.timestamp;
+  s.lastTimestamp.set(p.timestamp);
   hs.lastInitiationConsumedAt = nowMs;
   hs.remoteIndex = p.remoteIndex;
   hs.localIndex = localIndex >>> 0;
-  hs.state = 'response-created';
-  return msg;
+  return { response, keys: { sendKey: p.sendKey, recvKey: p.recvKey, isInitiator: false, localIndex: localIndex >>> 0, remoteIndex: p.remoteIndex } };
 }
 
 /** Initiator: authenticates a response to the initiation whose sender index it names. */

@@ -9,7 +9,7 @@ import {
 } from './constants.js';
 import { HandshakeLoad } from './load.js';
 import type { Device } from './device.js';
-import { Keypair } from './keypair.js';
+import type { Keypair } from './keypair.js';
 import {
   MessageType,
   MESSAGE_TRANSPORT_HEADER_SIZE,
@@ -19,7 +19,6 @@ import {
 import { acceptPrecomputedResponse, consumeInitiation, consumeResponse, createResponse, deriveSessionKeys, type PrecomputedResponse, type SessionKeys } from './noise-protocol.js';
 import type { OffloadedInitiation } from './handshake-offload.js';
 import type { Peer } from './peer.js';
-import { ReplayFilter } from './replay.js';
 
 const TWO_32 = 0x1_0000_0000;
 
@@ -54,7 +53,7 @@ export class InboundPath {
     this.runKp = null;
     const d = batch.data;
     const now = dev.clock.now();
-    let lastIndex = -1;
+    // The entry of the previous packet's index, while it still names that index.
     let lastEntry: ReturnType<Device['indexTable']['lookup']> = undefined;
     for (let i = 0; i < batch.count; i++) {
       try {
@@ -63,10 +62,7 @@ export class InboundPath {
         // Fast path: transport data is the common case; test its header without a view.
         if (len >= MESSAGE_TRANSPORT_SIZE_MIN && d[start] === MessageType.Transport && d[start + 1] === 0 && d[start + 2] === 0 && d[start + 3] === 0) {
           const index = d.readUInt32LE(start + 4);
-          if (index !== lastIndex) {
-            lastIndex = index;
-            lastEntry = dev.indexTable.lookup(index);
-          }
+          if (lastEntry === undefined || lastEntry.index !== index) lastEntry = dev.indexTable.lookup(index);
           const kp = lastEntry?.keypair;
           batch.lengths[i] = 0; // until accepted
           if (!lastEntry || !kp) {
@@ -90,7 +86,6 @@ export class InboundPath {
         }
         // A handshake message: finish the run before it so events keep their order.
         this.endRun(batch, sources);
-        lastIndex = -1;
         this.handle(batch, i, sources);
         batch.lengths[i] = 0;
       } catch (err) {
@@ -245,9 +240,8 @@ export class InboundPath {
     const hs = peer.handshake;
     const superseded = hs.localIndex;
     const idx = dev.indexTable.newIndex(peer);
-    const response = acceptPrecomputedResponse(hs, p, idx, dev.clock.now());
-    const keys = response && deriveSessionKeys(hs);
-    if (!response || !keys) {
+    const accepted = acceptPrecomputedResponse(hs, p, idx, dev.clock.now());
+    if (!accepted) {
       dev.indexTable.delete(idx);
       dev.stats.handshakeFailed++;
       return;
@@ -255,7 +249,7 @@ export class InboundPath {
     // Any initiation of ours in flight is superseded by answering theirs.
     if (superseded) dev.indexTable.delete(superseded);
     this.authenticated(peer, job.src, job.length, 1);
-    this.respond(peer, response, keys);
+    this.respond(peer, accepted.response, accepted.keys);
     if (superseded) dev.handshakeCrossed(peer, superseded);
   }
 
@@ -315,7 +309,7 @@ export class InboundPath {
 
   private install(peer: Peer, keys: SessionKeys): void {
     const dev = this.device;
-    const kp = new Keypair(keys.sendKey, keys.recvKey, keys.isInitiator, keys.localIndex, keys.remoteIndex, dev.clock.now(), new ReplayFilter());
+    const kp = dev.keypairPool.take(keys, dev.clock.now());
     dev.installKeypair(peer, kp);
     peer.handshake.localIndex = 0;
     peer.timers.sessionDerived();
