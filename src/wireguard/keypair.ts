@@ -17,6 +17,8 @@ export class Keypair {
   localIndex = 0;
   remoteIndex = 0;
   created = 0;
+  /** In the pool: a second release of the same keypair would hand it to two sessions. */
+  pooled = false;
 
   /** Takes a new session's keys (copied: the derived arrays die young) with fresh counters. */
   init(keys: SessionKeys, created: number): this {
@@ -30,6 +32,7 @@ export class Keypair {
     this.created = created;
     this.sendNonce = 0;
     this.replay.reset();
+    this.pooled = false;
     return this;
   }
 
@@ -62,7 +65,9 @@ export class KeypairPool {
 
   release(kp: Keypair): void {
     kp.wipe();
-    if (this.free.length < KEYPAIR_POOL_MAX) this.free.push(kp);
+    if (kp.pooled || this.free.length >= KEYPAIR_POOL_MAX) return;
+    kp.pooled = true;
+    this.free.push(kp);
   }
 }
 

@@ -2,16 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { IndexTable } from '../../src/wireguard/index-table.js';
-import { KeypairPool, type Keypair } from '../../src/wireguard/keypair.js';
-import type { SessionKeys } from '../../src/wireguard/noise-protocol.js';
+import { Keypair } from '../../src/wireguard/keypair.js';
 import type { Peer } from '../../src/wireguard/peer.js';
 
 const peerA = { name: 'a' } as unknown as Peer;
 const peerB = { name: 'b' } as unknown as Peer;
-
-function keys(byte: number, localIndex: number): SessionKeys {
-  return { sendKey: new Uint8Array(32).fill(byte), recvKey: new Uint8Array(32).fill(byte + 1), isInitiator: true, localIndex, remoteIndex: 7 };
-}
 
 type Op = { kind: 'new'; peer: 0 | 1 } | { kind: 'delete'; pick: number } | { kind: 'swap'; pick: number };
 
@@ -28,7 +23,6 @@ test('index table: agrees with a Map through inserts, deletes and growth, with c
       const random = (): number => ((draws[n++ % draws.length] + n) % 5000) * 1024 + (n & 63);
       const t = new IndexTable(random);
       const model = new Map<number, { peer: Peer; keypair: Keypair | null }>();
-      const pool = new KeypairPool();
       for (const o of ops) {
         const live = [...model.keys()];
         if (o.kind === 'new') {
@@ -43,7 +37,7 @@ test('index table: agrees with a Map through inserts, deletes and growth, with c
             t.delete(idx);
             model.delete(idx);
           } else {
-            const kp = pool.take(keys(1, idx), 0);
+            const kp = new Keypair();
             t.swapForKeypair(idx, kp);
             model.get(idx)!.keypair = kp;
           }
@@ -79,19 +73,4 @@ test('index table: zero is never handed out', () => {
   const draws = [0, 0, 0, 9];
   const t = new IndexTable(() => draws.shift()!);
   assert.equal(t.newIndex(peerA), 9);
-});
-
-test('keypair pool: a reused keypair starts clean, and a released one is wiped', () => {
-  const pool = new KeypairPool();
-  const a = pool.take(keys(5, 100), 10);
-  a.sendNonce = 77;
-  assert.ok(a.replay.validateNumber(3));
-  pool.release(a);
-  assert.ok(a.sendKey.every((b) => b === 0) && a.recvKey.every((b) => b === 0));
-  const k = keys(9, 200);
-  const b = pool.take(k, 20);
-  assert.equal(b, a, 'the released keypair is reused');
-  assert.deepEqual([b.sendNonce, b.localIndex, b.created, b.sendKey[0], b.recvKey[0]], [0, 200, 20, 9, 10]);
-  assert.ok(b.replay.validateNumber(3), 'the replay window was reset');
-  assert.ok(k.sendKey.every((x) => x === 0), 'the derived key arrays are wiped once copied');
 });
