@@ -1,4 +1,5 @@
 // weft_native: entry point and shared helpers (see common.h).
+#include <sched.h>
 #include "common.h"
 
 #ifdef __GLIBC__
@@ -158,8 +159,16 @@ static Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// Lets another thread that is runnable on this core run now (sched_yield): the
+// handshake worker calls it between initiations.
+static Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu, "yieldCpu"));
   exports.Set("trimMemory", Napi::Function::New(env, TrimMemory, "trimMemory"));
 #ifdef __linux__
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));

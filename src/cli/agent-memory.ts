@@ -1,5 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
-import { loadNative } from '../io/native.js';
+import { nativeOptional } from '../io/native.js';
 import type { Device } from '../wireguard/device.js';
 
 // `weft up` runs for days, mostly idle: three things kept an idle agent's memory from
@@ -62,12 +62,7 @@ export function agentStarted(): void {
 
 /** Trims the heap's free pages every TRIM_EVERY_MS until the returned function is called; nothing without the addon. */
 export function trimMemoryPeriodically(): () => void {
-  let trim: (() => boolean) | undefined;
-  try {
-    trim = loadNative().trimMemory;
-  } catch {
-    return () => {};
-  }
+  const trim = nativeOptional('trimMemory');
   if (!trim) return () => {};
   const timer = setInterval(() => trim(), TRIM_EVERY_MS);
   timer.unref();

@@ -34,6 +34,8 @@ export interface WeftNative {
   close(fd: number): void;
   /** malloc_trim(0) under glibc (free arena pages back to the OS); absent from addons built before it. */
   trimMemory?(): boolean;
+  /** sched_yield(): another thread runnable on this core runs now; absent from addons built before it. */
+  yieldCpu?(): void;
   /** SO_PEERCRED of a connected unix socket: who is on the other end (user null when the uid has no passwd entry). */
   peerCred(fd: number): { pid: number; uid: number; gid: number; user: string | null };
 
@@ -178,6 +180,15 @@ export function loadNative(): WeftNative {
   const detail = failures.length ? `failed to load: ${failures.join('; ')}` : `not found (looked in ${candidates.join(', ')})`;
   loadError = new WeftError('ERR_NATIVE_UNAVAILABLE', `weft native addon ${detail}; build it with \`npm run build:native\` (node-gyp rebuild)`);
   throw loadError;
+}
+
+/** One of the addon's optional functions, or undefined without the addon or in one built before it. */
+export function nativeOptional<K extends 'trimMemory' | 'yieldCpu'>(name: K): WeftNative[K] {
+  try {
+    return loadNative()[name];
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when the addon loads (and this is a platform it supports). */
