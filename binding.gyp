@@ -11,6 +11,7 @@
         "native/udp-gro.cc",
         "native/aead.cc",
         "native/blake2s.cc",
+        "native/x25519.cc",
         "native/offload.cc",
         "native/offload-read.cc"
       ],

@@ -42,5 +42,6 @@ void InitUdpGro(Napi::Env env, Napi::Object exports);
 void InitOffload(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
 void InitBlake2s(Napi::Env env, Napi::Object exports);
+void InitX25519(Napi::Env env, Napi::Object exports);
 
 }  // namespace weft

@@ -176,6 +176,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPoll(env, exports);
   InitAead(env, exports);
   InitBlake2s(env, exports);
+  InitX25519(env, exports);
 #ifdef __linux__
   InitTun(env, exports);
   InitUdp(env, exports);

@@ -113,6 +113,11 @@ export interface WeftNative {
   /** Bytes of udpRecvGro's scratch per message: 64 KiB of data plus an 18-byte endpoint. */
   udpGroMessageBytes: number;
 
+  /** True when OpenSSL's X25519 was found in the node binary; absent from addons built before it. */
+  x25519Available?: boolean;
+  /** X25519(priv, pub) into out (all 32 bytes); false when the result is all zeros (a low-order point). */
+  x25519?(out: Uint8Array, priv: Uint8Array, pub: Uint8Array): boolean;
+
   /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
   aeadAvailable: boolean;
   /** RFC 8439 AEAD seal; out.length must be plaintext.length + 16. */
