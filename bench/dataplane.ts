@@ -323,10 +323,12 @@ async function main(): Promise<number> {
   const header = ['metric', 'weft', 'wireguard-go', 'weft/wg-go', 'per round', 'bare veth', 'weft/veth', 'veth, no GRO'];
   const cell = (name: string, v: number): string =>
     unavailable[name] ? 'unavailable' : impls.some((i) => i.name === name) ? fmt(v) : 'not run';
-  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio), fmt(r.perRoundRatio), fmt(r.veth), fmt(r.weft / r.veth), fmt(r.vethNoGro)]);
+  // A ratio of loss percentages means nothing (and the bare veth's is often 0).
+  const share = (r: (typeof rows)[number]): string => (r.key.endsWith('_loss_pct') ? '–' : fmt(r.weft / r.veth));
+  const table = rows.map((r) => [r.metric, cell('weft', r.weft), cell('wireguard-go', r.wireguardGo), fmt(r.ratio), fmt(r.perRoundRatio), fmt(r.veth), share(r), fmt(r.vethNoGro)]);
   const outLines = [
     `Data plane, medians of ${ROUNDS} interleaved rounds (samples: weft ${samples.weft.length}, wireguard-go ${samples['wireguard-go'].length}, bare veth ${samples.veth.length}); ` +
-      `TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes; "per round" is the median of the rounds' weft/wg-go ratios; "bare veth" is the same load without a tunnel (weft/veth: the share of it weft reaches), "veth, no GRO" the generator with a receiver reading every datagram.`,
+      `TCP ${DUR} s, UDP ${UDP_DUR} s; UDP sizes are inner IP packet sizes; "per round" is the median of the rounds' weft/wg-go ratios; "bare veth" is the same load without a tunnel (weft/veth: the share of it weft reaches, or for times the multiple; none for loss), "veth, no GRO" the generator with a receiver reading every datagram.`,
     ...markdownTable(header, table),
   ];
   process.stdout.write(outLines.join('\n') + '\n');
