@@ -2,10 +2,9 @@
 // against libsodium's 28, and the handshake worker spends most of its time in three of
 // them per initiation. (For public keys libsodium's base-point table is the faster, so
 // that stays in keys.ts.) Like the AEAD (aead.cc), the function is looked up with dlsym,
-// so an addon on a Node without it still loads: `x25519Available` is then false and
+// so an addon on a Node without it still loads: `x25519` is then not exported and
 // keys.ts keeps libsodium.
 //
-//   x25519Available: boolean
 //   x25519(out32, priv32, pub32): boolean   false when the result is all zeros (a low-order point)
 #include "common.h"
 
@@ -29,7 +28,6 @@ static bool Key(const Napi::CallbackInfo& info, size_t i, const char* name, uint
 
 static Napi::Value X25519(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!x25519) return ThrowType(env, "x25519 unavailable");
   uint8_t *out, *priv, *pub;
   if (!Key(info, 0, "out", &out) || !Key(info, 1, "priv", &priv) || !Key(info, 2, "pub", &pub)) return env.Undefined();
   return Napi::Boolean::New(env, x25519(out, priv, pub) == 1);
@@ -37,8 +35,7 @@ static Napi::Value X25519(const Napi::CallbackInfo& info) {
 
 void InitX25519(Napi::Env env, Napi::Object exports) {
   x25519 = reinterpret_cast<X25519Fn>(dlsym(RTLD_DEFAULT, "ossl_x25519"));
-  exports.Set("x25519Available", Napi::Boolean::New(env, x25519 != nullptr));
-  exports.Set("x25519", Napi::Function::New(env, X25519, "x25519"));
+  if (x25519) exports.Set("x25519", Napi::Function::New(env, X25519, "x25519"));
 }
 
 }  // namespace weft

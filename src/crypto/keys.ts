@@ -1,6 +1,6 @@
 import sodium from 'sodium-native';
 import { InvalidKeyError } from '../errors.js';
-import { loadNative } from '../io/native.js';
+import { nativeOptional } from '../io/native.js';
 
 // Curve25519 keys (RFC 7748). Brands keep the three 32-byte kinds apart at compile time.
 export type PrivateKey = Uint8Array & { readonly __brand: 'PrivateKey' };
@@ -47,13 +47,8 @@ const sodiumX25519: X25519Impl = {
 // OpenSSL's ladder, from the node binary through the addon (native/x25519.cc): 24 µs
 // here against libsodium's 28, and the handshake worker's time is mostly X25519.
 function opensslX25519(): X25519Impl | null {
-  try {
-    const n = loadNative();
-    const dh = n.x25519;
-    return n.x25519Available && dh ? { name: 'openssl', dh: (out, priv, pub) => dh(out, priv, pub) } : null;
-  } catch {
-    return null;
-  }
+  const dh = nativeOptional('x25519');
+  return dh ? { name: 'openssl', dh } : null;
 }
 
 /** Every implementation this process can use, fastest first (tests check them against each other). */

@@ -113,9 +113,10 @@ export interface WeftNative {
   /** Bytes of udpRecvGro's scratch per message: 64 KiB of data plus an 18-byte endpoint. */
   udpGroMessageBytes: number;
 
-  /** True when OpenSSL's X25519 was found in the node binary; absent from addons built before it. */
-  x25519Available?: boolean;
-  /** X25519(priv, pub) into out (all 32 bytes); false when the result is all zeros (a low-order point). */
+  /**
+   * X25519(priv, pub) into out (all 32 bytes) with the node binary's OpenSSL; false when the result is
+   * all zeros (a low-order point). Absent when that OpenSSL lacks it, or from addons built before it.
+   */
   x25519?(out: Uint8Array, priv: Uint8Array, pub: Uint8Array): boolean;
 
   /** True when ChaCha20/Poly1305 primitives were found in the node binary (the calls below throw otherwise). */
@@ -188,7 +189,7 @@ export function loadNative(): WeftNative {
 }
 
 /** One of the addon's optional functions, or undefined without the addon or in one built before it. */
-export function nativeOptional<K extends 'trimMemory' | 'yieldCpu'>(name: K): WeftNative[K] {
+export function nativeOptional<K extends 'trimMemory' | 'yieldCpu' | 'x25519'>(name: K): WeftNative[K] {
   try {
     return loadNative()[name];
   } catch {

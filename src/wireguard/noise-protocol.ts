@@ -142,20 +142,11 @@ export function ikReadMessage2(t: Transcript, e: PrivateKey, s: PrivateKey, psk:
 
 // The key schedule both sides of message 2 share; `aead` seals or opens the payload.
 function finishMessage2(t: Transcript, ePub: Uint8Array, ee: Uint8Array, se: Uint8Array, psk: Uint8Array, aead: (key: Uint8Array, h: Uint8Array) => Uint8Array | null): Transcript | null {
-  return finishMessage2Psk(message2Dh(t, ePub, ee, se), psk, aead);
-}
-
-/** Message 2 up to the psk: `e`, `ee`, `se` mixed in (the part that needs no per-peer secret but `rs`). */
-function message2Dh(t: Transcript, ePub: Uint8Array, ee: Uint8Array, se: Uint8Array): Transcript {
   let ck = mixKey(t.ck, ePub);
   ck = mixKey(ck, ee);
   ck = mixKey(ck, se);
-  return { ck, h: mixHash(t.h, ePub) };
-}
-
-function finishMessage2Psk(t: Transcript, psk: Uint8Array, aead: (key: Uint8Array, h: Uint8Array) => Uint8Array | null): Transcript | null {
-  const [ck2, tau, key] = kdf3(t.ck, psk);
-  const h = mixHash(t.h, tau);
+  const [ck2, tau, key] = kdf3(ck, psk);
+  const h = mixHash(mixHash(t.h, ePub), tau);
   const enc = aead(key, h);
   if (!enc) return null;
   return { ck: ck2, h: mixHash(h, enc) };
@@ -391,15 +382,14 @@ export function precomputeResponse(id: NoiseIdentity, msg: Uint8Array, peerFor: 
   const timestamp = new Uint8Array(TIMESTAMP_SIZE);
   const t = ikReadMessage1Payload(st, peer.ss, body, timestamp);
   if (!t) return null;
+  // The response's body (e ‖ sealed empty payload), without its header: the index is the device's.
+  const body2 = new Uint8Array(KEY_LEN + AEAD_TAG_LEN);
   const e = generatePrivateKey();
-  const ePub = publicKeyFromPrivate(e);
-  const ee = x25519(e, st.re);
-  const se = x25519(e, st.rs);
+  const done = ikWriteMessage2(t, e, st.re, st.rs, peer.psk, EMPTY, body2);
   e.fill(0);
-  if (!ee || !se) return null;
-  const emptyTag = new Uint8Array(AEAD_TAG_LEN);
-  const done = finishMessage2Psk(message2Dh(t, ePub, ee, se), peer.psk, (key, h) => (chachaSeal(emptyTag, key, ZERO_NONCE, EMPTY, h), emptyTag));
   if (!done) return null;
+  const ePub = body2.subarray(0, KEY_LEN);
+  const emptyTag = body2.subarray(KEY_LEN);
   const [i2r, r2i] = ikSplit(done.ck);
   done.ck.fill(0);
   return { rs: st.rs, timestamp, remoteIndex: readU32(msg, INITIATION_SENDER_OFFSET), ePub, emptyTag, sendKey: r2i, recvKey: i2r };
