@@ -10,6 +10,7 @@ import { parseExitNode, parseFallback, parseIntArg, parseUpArgs, type RawUpArgs 
 import { envOptions, logOptions } from './options.js';
 import { DEFAULT_SERVERLESS_PORT } from '../serverless/config.js';
 import { circuitUpOptions } from './circuit-commands.js';
+import { preferShortSlices } from '../io/sched-slice.js';
 import { agentStarted, optimizeWhenBusy, trimMemoryPeriodically } from './agent-memory.js';
 
 // The node commands: `weft up` runs the agent in the foreground; status, ping and down
@@ -113,6 +114,7 @@ export function registerNodeCommands(program: Command): void {
 async function runUp(raw: RawUpArgs, magicDns: { acceptDns: boolean } | false, log: LogOptions): Promise<void> {
   const args = parseUpArgs(raw);
   const logger = daemonLogger(log, 'info');
+  preferShortSlices(); // this thread moves the packets
   // The agent's modules load here, not for the client commands (status, ping, down);
   // serverless, the userspace proxies and circuits only with the flags that use them.
   const [{ createAgent }, serverless] = await Promise.all([import('../agent/agent.js'), args.serverless ? import('../serverless/mesh.js') : null]);

@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { daemonLogger, type LogOptions } from './logging.js';
 import { LinuxBind } from '../io/bind-linux.js';
 import { LinuxTun } from '../io/tun-linux.js';
+import { preferShortSlices } from '../io/sched-slice.js';
 import { warmUpDataPath } from '../wireguard/warmup.js';
 import { Device } from '../wireguard/device.js';
 import { UapiServer } from '../wireguard/uapi-server.js';
@@ -98,6 +99,7 @@ function report(line: string): void {
 }
 
 async function serve(opts: WgOptions, logger: PinoLogger): Promise<number> {
+  preferShortSlices(); // this thread moves the packets
   if (process.env.WEFT_WARMUP !== '0') {
     try {
       await warmUpDataPath();

@@ -36,6 +36,11 @@ export interface WeftNative {
   trimMemory?(): boolean;
   /** sched_yield(): another thread runnable on this core runs now; absent from addons built before it. */
   yieldCpu?(): void;
+  /**
+   * The calling thread's scheduler slice in ns (Linux >= 6.12: a short one runs sooner after a
+   * wake-up); false where the kernel does not take it. Absent from addons built before it.
+   */
+  setSchedSlice?(ns: number): boolean;
   /** SO_PEERCRED of a connected unix socket: who is on the other end (user null when the uid has no passwd entry). */
   peerCred(fd: number): { pid: number; uid: number; gid: number; user: string | null };
 
@@ -189,7 +194,7 @@ export function loadNative(): WeftNative {
 }
 
 /** One of the addon's optional functions, or undefined without the addon or in one built before it. */
-export function nativeOptional<K extends 'trimMemory' | 'yieldCpu' | 'x25519'>(name: K): WeftNative[K] {
+export function nativeOptional<K extends 'trimMemory' | 'yieldCpu' | 'setSchedSlice' | 'x25519'>(name: K): WeftNative[K] {
   try {
     return loadNative()[name];
   } catch {

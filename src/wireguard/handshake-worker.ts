@@ -2,6 +2,7 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { isZeroKey, publicKeyFromPrivate, x25519, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { nativeOptional } from '../io/native.js';
+import { preferShortSlices } from '../io/sched-slice.js';
 import { precomputeResponse, type NoiseIdentity, type PrecomputedResponse, type ResponderPeer } from './noise-protocol.js';
 import { RESULT_SIZE, writeResult } from './handshake-offload-wire.js';
 import { MESSAGE_INITIATION_SIZE } from './messages.js';
@@ -34,6 +35,8 @@ try {
 // (docs/BENCHMARKS.md), handshakes/s unchanged. A yield with nothing waiting costs one
 // system call.
 const yieldCpu = nativeOptional('yieldCpu') ?? ((): void => {});
+// And it hands its core over after short slices, whoever started it (io/sched-slice.ts).
+preferShortSlices();
 
 let identity: NoiseIdentity | null = null;
 /** Peer key (hex) -> its psk and DH(s, peer), ss empty until the first initiation needs it. */

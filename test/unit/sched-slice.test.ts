@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { nativeAvailable } from '../../src/io/native.js';
+import { SHORT_SLICE_NS } from '../../src/io/sched-slice.js';
+
+// The engine's threads ask for short scheduler slices (io/sched-slice.ts). The kernel
+// takes them from Linux 6.12 on; /proc/thread-self/sched shows a thread's slice. Each
+// case runs on a worker thread, so the test runner's own thread keeps its slice.
+
+const [major, minor] = release().split('.').map(Number);
+const kernelHasSlices = process.platform === 'linux' && (major! > 6 || (major === 6 && minor! >= 12));
+const slice = (sched: string): number | null => Number(/^se\.slice\s*:\s*(\d+)/m.exec(sched)?.[1] ?? NaN) || null;
+
+/** Runs preferShortSlices on a new thread, then starts a thread from it; both report their slice. */
+function onWorker(): Promise<{ taken: boolean; own: string; child: string }> {
+  const mod = fileURLToPath(new URL('../../src/io/sched-slice.js', import.meta.url));
+  const code = `
+    const { parentPort, Worker } = require('node:worker_threads');
+    const { readFileSync } = require('node:fs');
+    import(${JSON.stringify(mod)}).then((m) => {
+      const taken = m.preferShortSlices();
+      const own = readFileSync('/proc/thread-self/sched', 'utf8');
+      const child = new Worker("require('node:worker_threads').parentPort.postMessage(require('node:fs').readFileSync('/proc/thread-self/sched', 'utf8'))", { eval: true });
+      child.once('message', (s) => parentPort.postMessage({ taken, own, child: s }));
+    });`;
+  const w = new Worker(code, { eval: true });
+  return new Promise((resolve, reject) => {
+    w.once('message', (m) => void w.terminate().then(() => resolve(m)));
+    w.once('error', reject);
+  });
+}
+
+test('a thread that asks gets the short slice, and threads it starts inherit it', { skip: nativeAvailable() && kernelHasSlices ? false : 'needs the addon on Linux >= 6.12' }, async () => {
+  const before = slice(readFileSync('/proc/thread-self/sched', 'utf8'));
+  const r = await onWorker();
+  assert.equal(r.taken, true);
+  assert.equal(slice(r.own), SHORT_SLICE_NS);
+  assert.equal(slice(r.child), SHORT_SLICE_NS);
+  // Per thread: the runner's own thread is as it was.
+  assert.equal(slice(readFileSync('/proc/thread-self/sched', 'utf8')), before);
+  assert.notEqual(before, SHORT_SLICE_NS);
+});
+
+test('without the addon nothing changes and it says so', () => {
+  const mod = fileURLToPath(new URL('../../src/io/sched-slice.js', import.meta.url));
+  const w = new Worker(`import(${JSON.stringify(mod)}).then((m) => require('node:worker_threads').parentPort.postMessage(m.preferShortSlices()))`, { eval: true, env: { ...process.env, WEFT_NATIVE: '0' } });
+  return new Promise<void>((resolve, reject) => {
+    w.once('message', (taken) => {
+      assert.equal(taken, false);
+      void w.terminate().then(() => resolve());
+    });
+    w.once('error', reject);
+  });
+});
