@@ -21,8 +21,9 @@
 //    second, send-to-response latency, the engine's CPU (utime + stime from /proc) per
 //    1000 handshakes, the generator's own CPU, cookie replies (the engine thought it was
 //    under load), and ping p99 through an established session (namespace A) before and
-//    during the storm. Prints medians and the Weft / wireguard-go ratio. Exit code 1 when
-//    something could not be measured.
+//    during the storm, with B's share of each ping (tcpdump on B's veth to A: request in
+//    to answer out, so the engine under test without the ping peer). Prints medians and
+//    the Weft / wireguard-go ratio. Exit code 1 when something could not be measured.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,6 +46,7 @@ import { addLoadNamespace } from '../src/lab/load-ns.js';
 import { e2eRequired, missingTools, rootReason } from '../src/lab/require.js';
 import { genKeyPair, implUnavailable, randomIfname, startEngine, writeSecret, WEFT, WIREGUARD_GO, type WgImpl } from '../src/lab/wg-pair.js';
 import { acquireLock } from '../src/lab/lock.js';
+import { captureResidences } from '../src/lab/residence.js';
 import type { HandshakeLoadResult, HandshakeLoadSpec } from '../src/lab/agents/handshake-load.js';
 import { cpuSeconds, fmt, markdownTable, median, pingRtts, quantile, runBench } from './common.js';
 
@@ -148,6 +150,9 @@ interface Round {
   /** The same, outside the tunnel (A to B's veth address): the machine's own floor. */
   underIdleP99Ms: number;
   underStormP99Ms: number;
+  /** B's share of a ping (request in on its veth to answer out), p99; NaN without tcpdump. */
+  inBIdleP99Ms: number;
+  inBStormP99Ms: number;
   load: HandshakeLoadResult;
 }
 
@@ -157,10 +162,13 @@ interface Round {
 const PING_PEER = { underA: '10.203.0.2', underB: '10.203.0.1', tunA: '10.204.0.2', tunB: '10.204.0.1', port: PORT + 1 };
 // As many pings idle as in the storm: a p99 from fewer samples is a different statistic.
 const PING_COUNT = Math.max(50, (DUR_S - 1) * 100);
+// B's share of each ping needs tcpdump; without it those columns say n/a.
+const CAPTURE = missingTools(['tcpdump']).length === 0;
 
-async function addPingPeer(lab: Lab, nsB: string, ifB: string, setup: Setup): Promise<string> {
+/** Namespace A and B's end of the veth between them. */
+async function addPingPeer(lab: Lab, nsB: string, ifB: string, setup: Setup): Promise<{ nsA: string; vethB: string }> {
   const nsA = await lab.addNs();
-  await lab.veth(nsA, { v4: `${PING_PEER.underA}/24` }, nsB, { v4: `${PING_PEER.underB}/24` });
+  const link = await lab.veth(nsA, { v4: `${PING_PEER.underA}/24` }, nsB, { v4: `${PING_PEER.underB}/24` });
   const ifA = randomIfname();
   await startEngine(lab, nsA, WIREGUARD_GO, ifA);
   const a = await genKeyPair();
@@ -171,7 +179,7 @@ async function addPingPeer(lab: Lab, nsB: string, ifB: string, setup: Setup): Pr
     await execOk(ns, ['ip', 'addr', 'add', `${addr}/24`, 'dev', ifname], { timeoutMs: 10_000 });
     await execOk(ns, ['ip', 'link', 'set', ifname, 'up'], { timeoutMs: 10_000 });
   }
-  return nsA;
+  return { nsA, vethB: link.ifB };
 }
 
 interface Setup {
@@ -203,14 +211,18 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
     const keyFile = writeSecret(setup.tmp, 'responder.key', setup.responderPrivate);
     const peerArgs = setup.peers.flatMap((p, i) => ['peer', p.publicKey, 'allowed-ips', `10.202.${i >> 8}.${i & 255}/32`]);
     await execOk(nsB, ['wg', 'set', ifname, 'listen-port', String(PORT), 'private-key', keyFile, ...peerArgs], { timeoutMs: 60_000 });
-    const nsA = await addPingPeer(lab, nsB, ifname, setup);
+    const { nsA, vethB } = await addPingPeer(lab, nsB, ifname, setup);
     const shown = (await execOk(nsB, ['wg', 'show', ifname, 'peers'], { timeoutMs: 30_000 })).split('\n').filter(Boolean).length;
     if (shown !== PEERS + 1) throw new Error(`${impl.name}: ${shown} peers configured, wanted ${PEERS + 1}`);
     // The first ping makes the session; the idle figure is taken once it exists.
     await pingRtts(nsA, PING_PEER.tunB, 5);
+    // B's share of each ping (its engine and kernel), from a capture on B's veth to A.
+    const capture = CAPTURE ? await captureResidences(lab, nsB, vethB, PING_PEER.underB, PING_PEER.underA, join(setup.tmp, `ping-${n}.pcap`)) : null;
     // The same pings outside the tunnel (A to B's veth address), at the same time: the
     // floor this machine sets, which no engine can beat.
+    const idleFrom = Date.now() / 1000;
     const [pingIdle, underIdle] = await Promise.all([pingRtts(nsA, PING_PEER.tunB, PING_COUNT), pingRtts(nsA, PING_PEER.underB, PING_COUNT)]);
+    const idleTo = Date.now() / 1000;
 
     const spec: HandshakeLoadSpec = {
       target: load.target,
@@ -235,10 +247,14 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
       if (Number(ready[1]) > 1000) log(`    precomputed the initiations in ${(Number(ready[1]) / 1000).toFixed(1)} s`);
       await agent.waitFor(/^measure$/m, WARMUP_S * 1000 + 10_000).catch(() => Promise.reject(fail('no measure phase')));
       const cpu0 = cpuSeconds(engine.child.pid);
+      const stormFrom = Date.now() / 1000;
       const stormPings = Promise.all([pingRtts(nsA, PING_PEER.tunB, PING_COUNT), pingRtts(nsA, PING_PEER.underB, PING_COUNT)]);
       const line = await agent.waitFor(/^(\{.*\})$/m, DUR_S * 1000 + 10_000).catch(() => Promise.reject(fail('no result')));
       const cpu1 = cpuSeconds(engine.child.pid);
       const [pingStorm, underStorm] = await stormPings;
+      const stormTo = Date.now() / 1000;
+      const inB = (await capture?.stop()) ?? [];
+      const inBP99 = (from: number, to: number): number => quantile(inB.filter((x) => x.at >= from && x.at <= to).map((x) => x.ms), 0.99);
       if (!engine.child.running) throw new Error(`${impl.name} exited: ${JSON.stringify(engine.child.exit)} ${engine.child.stderr.slice(-500)}`);
       const r = JSON.parse(line[1]) as HandshakeLoadResult;
       if (!r.responses) throw new Error(`${impl.name}: no handshake responses (sent ${r.sent}, cookie replies ${r.cookieReplies}, timeouts ${r.timeouts})`);
@@ -259,6 +275,8 @@ async function round(impl: WgImpl, setup: Setup, n: number): Promise<Round> {
         pingStormP90Ms: quantile(pingStorm, 0.9),
         underIdleP99Ms: quantile(underIdle, 0.99),
         underStormP99Ms: quantile(underStorm, 0.99),
+        inBIdleP99Ms: inBP99(idleFrom, idleTo),
+        inBStormP99Ms: inBP99(stormFrom, stormTo),
         load: r,
       };
     } finally {
@@ -291,7 +309,8 @@ async function endToEnd(): Promise<{ rounds: Round[]; failures: string[]; skippe
           log(
             `    ${impl.name}: ${x.hsPerS.toFixed(0)} handshakes/s, p50 ${fmt(x.latP50Ms)} ms, engine ${fmt(x.engineCpuPer1k)} CPU s/1000 (${fmt(x.engineCores)} cores), ` +
               `generator ${x.genCorePct.toFixed(0)}% of a core, ${x.cookieReplies} cookie replies, ${x.timeouts} timeouts (${x.load.timeoutsMeasured} in the measured window), ` +
-              `ping p99 ${fmt(x.pingIdleP99Ms)} ms idle, ${fmt(x.pingStormP99Ms)} ms in the storm (p50 ${fmt(x.pingStormP50Ms)}, p90 ${fmt(x.pingStormP90Ms)}); outside the tunnel ${fmt(x.underIdleP99Ms)} and ${fmt(x.underStormP99Ms)} ms`,
+              `ping p99 ${fmt(x.pingIdleP99Ms)} ms idle, ${fmt(x.pingStormP99Ms)} ms in the storm (p50 ${fmt(x.pingStormP50Ms)}, p90 ${fmt(x.pingStormP90Ms)}); outside the tunnel ${fmt(x.underIdleP99Ms)} and ${fmt(x.underStormP99Ms)} ms; ` +
+              `B's share p99 ${fmt(x.inBIdleP99Ms)} ms idle, ${fmt(x.inBStormP99Ms)} ms in the storm`,
           );
         } catch (err) {
           failures.push(`${impl.name} round ${r + 1}: ${(err as Error).message}`);
@@ -326,6 +345,10 @@ function e2eTable(rounds: Round[]): string[] {
     // The machine's floor: the same pings beside the tunnel, not through it.
     ['veth ping p99 idle (ms)', (x) => x.underIdleP99Ms],
     ['veth ping p99 storm (ms)', (x) => x.underStormP99Ms],
+    // How much of the storm's tail is the engine's own (B's share of each ping, from a capture).
+    ['in B p99 idle (ms)', (x) => x.inBIdleP99Ms],
+    ['in B p99 storm (ms)', (x) => x.inBStormP99Ms],
+    ['in B storm / idle', (x) => x.inBStormP99Ms / x.inBIdleP99Ms],
   ];
   const names = IMPLS.map((i) => i.name);
   const rows = names.map((name) => [`${name} (${by(name).length})`, ...cols.map(([, f, show]) => (show ?? fmt)(m(by(name), f)))]);

@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 
 export interface UdpPacket {
+  /** Capture time, seconds since the epoch (microsecond or nanosecond files alike). */
+  ts: number;
   src: string;
   dst: string;
   srcPort: number;
@@ -24,9 +26,12 @@ export function parsePcapUdp(buf: Buffer): UdpPacket[] {
   else throw new Error('not a classic pcap file (pcapng is not supported: use tcpdump -w or tshark -F pcap)');
   const u32 = (o: number): number => (le ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const linktype = u32(20);
+  // 0xa1b23c4d is the nanosecond variant: the second field of a record's time is ns.
+  const fraction = magic === 0xa1b23c4d || magic === 0x4d3cb2a1 ? 1e-9 : 1e-6;
   const out: UdpPacket[] = [];
   let off = 24;
   while (off + 16 <= buf.length) {
+    const ts = u32(off) + u32(off + 4) * fraction;
     const incl = u32(off + 8);
     const start = off + 16;
     off = start + incl;
@@ -70,6 +75,7 @@ export function parsePcapUdp(buf: Buffer): UdpPacket[] {
     if (proto !== 17 || l4 + 8 > frame.length) continue;
     const udpLen = frame.readUInt16BE(l4 + 4);
     out.push({
+      ts,
       src,
       dst,
       srcPort: frame.readUInt16BE(l4),
