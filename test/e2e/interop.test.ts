@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, exec, runOk, sleep } from '../../src/lab/netns.js';
 import { readPcapUdp } from '../../src/lab/pcap.js';
-import { createPair, endpointOf, randomIfname, startEngine, UAPI_DIR, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
+import { createPair, endpointOf, randomIfname, startEngine, UAPI_DIR, WEFT, type PairOptions, type SideName, type WgPair } from '../../src/lab/wg-pair.js';
+import { kernelTakesSlices, threadSlice } from '../../src/lab/sched.js';
+import { SHORT_SLICE_NS } from '../../src/io/sched-slice.js';
+import { nativeAvailable } from '../../src/io/native.js';
 import { e2eFile, nowS, pairLabel, PAIRS, pre } from './helpers.js';
 
 e2eFile();
@@ -65,7 +68,13 @@ for (const pair of PAIRS) {
 
     test(`handshake initiated by A (${pair.a.name})`, { timeout: 60_000 }, async (t) => {
       if (!pre(t, impls)) return;
-      await withPair({ a: pair.a, b: pair.b, endpoints: 'a' }, (p) => handshakeFrom(p, 'a'));
+      await withPair({ a: pair.a, b: pair.b, endpoints: 'a' }, async (p) => {
+        await handshakeFrom(p, 'a');
+        // Weft's device thread asks for short scheduler slices (io/sched-slice.ts).
+        for (const s of [p.a, p.b].filter((x) => x.impl.name === WEFT.name && kernelTakesSlices && nativeAvailable())) {
+          assert.equal(threadSlice(s.engine.child.pid), SHORT_SLICE_NS, `${s.name}: the device thread's slice`);
+        }
+      });
     });
 
     test(`handshake initiated by B (${pair.b.name}), with preshared key and persistent keepalive`, { timeout: 60_000 }, async (t) => {

@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { nativeAvailable } from '../../src/io/native.js';
 import { SHORT_SLICE_NS } from '../../src/io/sched-slice.js';
+import { kernelTakesSlices, sliceFromSched, threadSlice } from '../../src/lab/sched.js';
 
 // The engine's threads ask for short scheduler slices (io/sched-slice.ts). The kernel
 // takes them from Linux 6.12 on; /proc/thread-self/sched shows a thread's slice. Each
 // case runs on a worker thread, so the test runner's own thread keeps its slice.
 
-const [major, minor] = release().split('.').map(Number);
-const kernelHasSlices = process.platform === 'linux' && (major! > 6 || (major === 6 && minor! >= 12));
-const slice = (sched: string): number | null => Number(/^se\.slice\s*:\s*(\d+)/m.exec(sched)?.[1] ?? NaN) || null;
 
 /** Runs preferShortSlices on a new thread, then starts a thread from it; both report their slice. */
 function onWorker(): Promise<{ taken: boolean; own: string; child: string }> {
@@ -34,14 +30,14 @@ function onWorker(): Promise<{ taken: boolean; own: string; child: string }> {
   });
 }
 
-test('a thread that asks gets the short slice, and threads it starts inherit it', { skip: nativeAvailable() && kernelHasSlices ? false : 'needs the addon on Linux >= 6.12' }, async () => {
-  const before = slice(readFileSync('/proc/thread-self/sched', 'utf8'));
+test('a thread that asks gets the short slice, and threads it starts inherit it', { skip: nativeAvailable() && kernelTakesSlices ? false : 'needs the addon on Linux >= 6.12' }, async () => {
+  const before = threadSlice();
   const r = await onWorker();
   assert.equal(r.taken, true);
-  assert.equal(slice(r.own), SHORT_SLICE_NS);
-  assert.equal(slice(r.child), SHORT_SLICE_NS);
+  assert.equal(sliceFromSched(r.own), SHORT_SLICE_NS);
+  assert.equal(sliceFromSched(r.child), SHORT_SLICE_NS);
   // Per thread: the runner's own thread is as it was.
-  assert.equal(slice(readFileSync('/proc/thread-self/sched', 'utf8')), before);
+  assert.equal(threadSlice(), before);
   assert.notEqual(before, SHORT_SLICE_NS);
 });
 
