@@ -8,6 +8,9 @@ import { WEFT_JS } from '../../src/lab/mesh.js';
 import { missingTools, requireOrSkip, rootReason, type SkipContext } from '../../src/lab/require.js';
 import { e2eFile, suiteMesh } from './helpers.js';
 import { parseExposition } from '../helpers/prom-text.js';
+import { kernelTakesSlices, threadSlice } from '../../src/lab/sched.js';
+import { SHORT_SLICE_NS } from '../../src/io/sched-slice.js';
+import { nativeAvailable } from '../../src/io/native.js';
 
 e2eFile();
 
@@ -68,6 +71,8 @@ describe('mesh of three agents and a coordinator in namespaces', { timeout: 240_
       assert.ok(p.latestHandshake && p.rxBytes > 0 && p.txBytes > 0, JSON.stringify(p));
       assert.match(p.fqdn, new RegExp(`^${p.name}\\.`));
     }
+    // The agent's thread, which moves the packets, asks for short scheduler slices (io/sched-slice.ts).
+    if (kernelTakesSlices && nativeAvailable()) for (const n of NAMES) assert.equal(threadSlice(mesh.node(n).agent!.pid), SHORT_SLICE_NS, `${n}: the agent thread's slice`);
     const bad = await mesh.weft(mesh.node('alpha').ns, ['ping', 'nobody', '--count', '1', '--state-dir', mesh.node('alpha').stateDir]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /ERR_PEER_NOT_FOUND/);
