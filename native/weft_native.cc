@@ -185,6 +185,10 @@ struct SchedAttr {
 // wakes). Only the slice changes: policy and nice are read back and kept. True when the
 // kernel took it; older kernels ignore the field, which reads back as something else.
 static Napi::Value SetSchedSlice(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "setSchedSlice(ns): ns must be a number").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
   uint64_t ns = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
   SchedAttr attr{};
   if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return Napi::Boolean::New(info.Env(), false);
