@@ -182,8 +182,9 @@ struct SchedAttr {
 
 // Asks the scheduler for slices of `ns` for the calling thread (Linux >= 6.12, EEVDF's
 // custom slice: a shorter one gets an earlier deadline, so the thread runs sooner when it
-// wakes). Only the slice changes: policy and nice are read back and kept. True when the
-// kernel took it; older kernels ignore the field, which reads back as something else.
+// wakes). Only the slice changes: policy and nice are read back and kept, and what the
+// thread starts later begins at the defaults. True when the kernel took it; older kernels
+// ignore the field, which reads back as something else.
 static Napi::Value SetSchedSlice(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) {
     Napi::TypeError::New(info.Env(), "setSchedSlice(ns): ns must be a number").ThrowAsJavaScriptException();
@@ -194,7 +195,9 @@ static Napi::Value SetSchedSlice(const Napi::CallbackInfo& info) {
   if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return Napi::Boolean::New(info.Env(), false);
   if (attr.policy != SCHED_OTHER && attr.policy != SCHED_BATCH) return Napi::Boolean::New(info.Env(), false);
   attr.size = sizeof attr;
-  attr.flags = 0;
+  // SCHED_FLAG_RESET_ON_FORK: what this thread starts (threads, and the processes it runs,
+  // like wireguard-go for --backend) begins at the kernel's defaults again.
+  attr.flags = 0x01;
   attr.runtime = ns;
   if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return Napi::Boolean::New(info.Env(), false);
   SchedAttr back{};

@@ -14,8 +14,11 @@ import { nativeOptional } from './native.js';
 export const SHORT_SLICE_NS = 100_000;
 
 /**
- * Asks for short slices for the calling thread; threads it starts later inherit them.
- * False without the addon or where the kernel does not take it (nothing changes then).
+ * Asks for short slices for the calling thread only: threads and processes it starts
+ * later begin at the kernel's defaults (reset on fork). wireguard-go, which `weft up
+ * --backend wireguard-go` starts, lost pings for over a second under CPU load when it
+ * inherited the short slice. False without the addon or where the kernel does not take
+ * it (nothing changes then).
  */
 export function preferShortSlices(): boolean {
   return nativeOptional('setSchedSlice')?.(SHORT_SLICE_NS) ?? false;
